@@ -1,0 +1,38 @@
+# ubemu: `make run` and `make test` set up .venv on first use (idempotent), then run.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+MPIEXEC := $(VENV)/bin/mpiexec
+export NUMBA_NUM_THREADS ?= 1
+export OMP_NUM_THREADS ?= 1
+
+.PHONY: setup run test test-py test-mpi bench lint clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[mpi,dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/ubemu topo show ub-mesh-rack
+
+test: test-py test-mpi
+
+test-py: $(STAMP)
+	$(PY) -m pytest tests
+
+test-mpi: $(STAMP)
+	$(PY) tests/mpi/run_mpi_tests.py --mpiexec $(MPIEXEC) -n 2 -n 4
+
+bench: $(STAMP)
+	$(PY) -m pytest benchmarks --benchmark-only --benchmark-columns=min,median,max -s
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check ubemu kernels tests benchmarks
+
+clean:
+	rm -rf $(VENV) build *.egg-info

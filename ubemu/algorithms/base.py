@@ -1,0 +1,144 @@
+"""What every algorithm builder shares: the communicator grid, segments, the registry.
+
+A communicator (:class:`Comm`) is a grid of ranks, ``dims`` innermost first (a flat group is
+``dims=(n,)``); rank ``r`` has coordinate ``(r // stride_d) % dims[d]`` on axis ``d``. Algorithms
+are written once as *phases along one axis*, vectorised over every rank: all the rings (or
+butterflies, ...) of that axis advance in the same step. A flat algorithm is its phase on a
+one-axis grid; ``hierarchical`` chains phases over the axes.
+
+Each rank works on a *segment* of its buffer (``seg_off``, ``seg_len``, one entry per rank):
+the whole buffer for a flat collective, and after a reduce-scatter along one axis, the block
+that axis left it with.
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import UbemuError, choices_error
+from ..schedule import COLLECTIVES
+
+#: (collective, name) -> Algorithm
+REGISTRY = {}
+
+
+@dataclass(frozen=True, eq=False)
+class Comm:
+    """A communicator laid out as a grid of ranks.
+
+    Parameters
+    ----------
+    dims : tuple of int
+        Grid shape, innermost first; the product is the rank count.
+    fabrics : tuple of str, optional
+        Fabric kind of each axis on the topology (``full_mesh``, ``ring``, ``switch``).
+    npus : int64 array, optional
+        Topology NPU id of each rank (for timing).
+    """
+
+    dims: tuple
+    fabrics: tuple = None
+    npus: np.ndarray = field(default=None, repr=False)
+
+    @classmethod
+    def flat(cls, n, fabric=None):
+        return cls((int(n),), (fabric,) if fabric else None)
+
+    @property
+    def n(self):
+        return int(np.prod(self.dims, dtype=np.int64))
+
+    def axis(self, d):
+        return Axis(self, d)
+
+
+class Axis:
+    """One axis of a :class:`Comm`: position of each rank along it and peers at a distance."""
+
+    def __init__(self, comm, d):
+        self.comm, self.d = comm, d
+        self.size = int(comm.dims[d])
+        self.stride = int(np.prod(comm.dims[:d], dtype=np.int64))
+        self.ranks = np.arange(comm.n, dtype=np.int64)
+        self.pos = (self.ranks // self.stride) % self.size
+
+    def rank_at(self, pos):
+        """Rank on the same line as each rank, at position ``pos`` (array or scalar)."""
+        return self.ranks + (np.asarray(pos, np.int64) % self.size - self.pos) * self.stride
+
+    def peer(self, shift):
+        """Rank ``shift`` positions further along the axis (cyclic)."""
+        return self.rank_at(self.pos + shift)
+
+
+def blocks(seg_off, seg_len, parts, index):
+    """Offset and length of block ``index`` when each segment is cut into ``parts`` blocks.
+
+    The first ``seg_len % parts`` blocks get one element more (``split_even``'s rule).
+    """
+    index = np.asarray(index, np.int64)
+    base, extra = seg_len // parts, seg_len % parts
+    return seg_off + index * base + np.minimum(index, extra), base + (index < extra)
+
+
+@dataclass(frozen=True)
+class Algorithm:
+    """A registered algorithm: ``build(comm, count, data=True, **options) -> Schedule``."""
+
+    collective: str
+    name: str
+    build: object
+    summary: str
+    check: object = None  # check(comm) -> None or a sentence stating the constraint
+
+
+def register(collective, name, summary, check=None):
+    """Decorator: register a schedule builder under (collective, name)."""
+    if collective not in COLLECTIVES:
+        raise ValueError(f"unknown collective {collective}")
+
+    def deco(fn):
+        key = (collective, name)
+        if key in REGISTRY:
+            raise ValueError(f"algorithm {key} registered twice")
+        REGISTRY[key] = Algorithm(collective, name, fn, summary, check)
+        return fn
+
+    return deco
+
+
+def algorithm_names(collective):
+    """Names registered for ``collective``, sorted."""
+    return sorted(name for coll, name in REGISTRY if coll == collective)
+
+
+def get_algorithm(collective, name):
+    """Look up an algorithm; an unknown collective or name lists the valid ones."""
+    colls = sorted({c for c, _ in REGISTRY})
+    if collective not in colls:
+        raise choices_error("collective", collective, colls)
+    if (collective, name) not in REGISTRY:
+        raise choices_error(f"{collective} algorithm", name, algorithm_names(collective))
+    return REGISTRY[(collective, name)]
+
+
+def build_schedule(collective, name, comm, count, data=True, **options):
+    """Build and return the schedule of ``name`` for ``collective`` on ``comm``.
+
+    ``count`` is the collective's size in elements (see :mod:`ubemu.schedule`); collectives
+    with one block per rank need ``count`` divisible by the rank count.
+    """
+    alg = get_algorithm(collective, name)
+    if isinstance(comm, int):
+        comm = Comm.flat(comm)
+    if count < 0:
+        raise UbemuError(f"count must be >= 0, got {count}")
+    if collective in ("all_gather", "reduce_scatter", "alltoall") and count % comm.n:
+        raise UbemuError(f"{collective}: count {count} must be a multiple of the rank count "
+                         f"{comm.n} (one equal block per rank)")
+    if alg.check is not None:
+        why = alg.check(comm)
+        if why:
+            raise UbemuError(f"{collective} algorithm {name!r} cannot run on {comm.n} ranks "
+                             f"{'x'.join(map(str, comm.dims))}: {why}")
+    return alg.build(comm, count, data=data, **options)

@@ -1,0 +1,91 @@
+"""Ring reduce-scatter, all-gather and all-reduce (Patarasuk & Yuan, JPDC 2009).
+
+On a ring of ``p`` ranks and ``S`` bytes: reduce-scatter and all-gather take ``p-1`` steps each,
+every rank sending ``S/p`` bytes per step; all-reduce chains them (``2(p-1)`` steps,
+``2 S (p-1)/p`` bytes sent per rank). Uneven splits (``count % p != 0``, even ``count < p``)
+give blocks that differ by one element.
+"""
+
+import numpy as np
+
+from ..schedule import Schedule, Step
+from .base import Comm, blocks, register
+
+
+def ring_reduce_scatter_phase(axis, seg_off, seg_len, data=True, direction=1):
+    """Steps of a ring reduce-scatter along ``axis``; rank at position q ends with block q.
+
+    At step k the rank at position q sends block ``q - direction*(k+1)`` to its neighbour at
+    ``q + direction`` and the receiver adds it in.
+    """
+    s = axis.size
+    nxt = axis.peer(direction)
+    for k in range(s - 1):
+        b = (axis.pos - direction * (k + 1)) % s
+        off, ln = blocks(seg_off, seg_len, s, b)
+        if data:
+            yield Step.make(axis.ranks, nxt, ln, off, off, reduce=True)
+        else:
+            yield Step.make(axis.ranks, nxt, ln, reduce=True)
+
+
+def ring_all_gather_phase(axis, seg_off, seg_len, data=True, direction=1):
+    """Steps of a ring all-gather along ``axis``: the rank at position q starts with block q."""
+    s = axis.size
+    nxt = axis.peer(direction)
+    for k in range(s - 1):
+        b = (axis.pos - direction * k) % s
+        off, ln = blocks(seg_off, seg_len, s, b)
+        if data:
+            yield Step.make(axis.ranks, nxt, ln, off, off)
+        else:
+            yield Step.make(axis.ranks, nxt, ln)
+
+
+def merge_repeats(steps):
+    """Timing-only: fold consecutive steps with identical src, dst, n and reduce into one."""
+    prev = None
+    for st in steps:
+        if (prev is not None and prev.src_off is None and st.src_off is None
+                and np.array_equal(prev.src, st.src) and np.array_equal(prev.dst, st.dst)
+                and np.array_equal(prev.n, st.n) and np.array_equal(prev.reduce, st.reduce)):
+            prev.repeat += st.repeat
+            continue
+        if prev is not None:
+            yield prev
+        prev = st
+    if prev is not None:
+        yield prev
+
+
+def _flat(comm, count, phases, collective, name, data):
+    comm = Comm.flat(comm.n) if len(comm.dims) > 1 else comm
+    axis = comm.axis(0)
+    zero = np.zeros(comm.n, np.int64)
+    full = np.full(comm.n, count, np.int64)
+
+    def steps():
+        gen = (st for ph in phases for st in ph(axis, zero, full, data))
+        return gen if data else merge_repeats(gen)
+
+    return Schedule(collective, name, comm.n, count, count, steps,
+                    n_steps=len(phases) * (comm.n - 1), data=data)
+
+
+@register("all_reduce", "ring", "ring reduce-scatter then ring all-gather, 2(p-1) steps")
+def ring_all_reduce(comm, count, data=True):
+    """Ring all-reduce: ``2(p-1)`` steps, ``2 S (p-1)/p`` bytes sent per rank."""
+    return _flat(comm, count, (ring_reduce_scatter_phase, ring_all_gather_phase),
+                 "all_reduce", "ring", data)
+
+
+@register("reduce_scatter", "ring", "ring reduce-scatter, p-1 steps")
+def ring_reduce_scatter(comm, count, data=True):
+    """Ring reduce-scatter: ``p-1`` steps, ``S (p-1)/p`` bytes sent per rank."""
+    return _flat(comm, count, (ring_reduce_scatter_phase,), "reduce_scatter", "ring", data)
+
+
+@register("all_gather", "ring", "ring all-gather, p-1 steps")
+def ring_all_gather(comm, count, data=True):
+    """Ring all-gather: ``p-1`` steps, ``S (p-1)/p`` bytes sent per rank."""
+    return _flat(comm, count, (ring_all_gather_phase,), "all_gather", "ring", data)

@@ -1,0 +1,1 @@
+"""Shipped topology presets (TOML data files, each figure commented with its source)."""

@@ -1,0 +1,68 @@
+"""The result of one timed (and optionally verified) collective, and nccl-tests' bandwidths."""
+
+from dataclasses import asdict, dataclass, field
+
+
+def busbw_factor(collective, n_ranks):
+    """nccl-tests' bus-bandwidth factor: busbw = algbw * factor."""
+    n = n_ranks
+    if n <= 1:
+        return 0.0 if collective != "broadcast" and collective != "reduce" else 1.0
+    if collective == "all_reduce":
+        return 2 * (n - 1) / n
+    if collective in ("all_gather", "reduce_scatter", "alltoall"):
+        return (n - 1) / n
+    return 1.0
+
+
+@dataclass
+class ClassUsage:
+    """How busy one link class was over the whole collective.
+
+    ``busy_s`` is the time its most loaded link spent sending; ``utilisation`` the class's
+    bytes divided by (its capacity x links x total time).
+    """
+
+    name: str
+    level: int
+    bytes: float
+    busy_s: float
+    utilisation: float
+
+
+@dataclass
+class Result:
+    """One collective on one topology: modelled time, bandwidths, where the time went."""
+
+    collective: str
+    algorithm: str
+    topology: str
+    n_ranks: int
+    nbytes: int
+    count: int
+    dtype: str
+    op: str
+    time_s: float
+    n_steps: int
+    usage: list = field(default_factory=list)  # list[ClassUsage]
+    bottleneck: str = ""
+    wrong: int | None = None
+    max_rel_err: float | None = None
+    mean_rel_err: float | None = None
+    wall_s: float | None = None
+    notes: dict = field(default_factory=dict)
+
+    @property
+    def algbw_GBps(self):
+        """Bytes of the collective's size per second of modelled time (GB/s)."""
+        return self.nbytes / self.time_s / 1e9 if self.time_s > 0 else 0.0
+
+    @property
+    def busbw_GBps(self):
+        """algbw times nccl-tests' factor: comparable to one rank's link bandwidth."""
+        return self.algbw_GBps * busbw_factor(self.collective, self.n_ranks)
+
+    def to_dict(self):
+        d = asdict(self)
+        d["algbw_GBps"], d["busbw_GBps"] = self.algbw_GBps, self.busbw_GBps
+        return d

@@ -1,0 +1,149 @@
+"""Schedules: an algorithm's steps as NumPy arrays of transfers.
+
+Conventions (ranks are the communicator's ranks ``0..n-1``; each owns a working buffer of
+``buf_count`` elements; ``count`` is the collective's size in elements, as nccl-tests' ``-b``):
+
+==============  ==========================================  =================================
+collective      input on rank r                             output on rank r
+==============  ==========================================  =================================
+all_reduce      buf[0:count]                                buf[0:count]
+reduce_scatter  buf[0:count] (n blocks of count/n)          block r: buf[r*b:(r+1)*b]
+all_gather      block r: buf[r*b:(r+1)*b], b = count/n      buf[0:count]
+alltoall        buf[0:count], block j goes to rank j        buf[count:2*count], block j from j
+broadcast       root's buf[0:count]                         buf[0:count]
+reduce          buf[0:count]                                root's buf[0:count]
+==============  ==========================================  =================================
+
+Within one step every transfer reads the buffers as they were before the step ("pre-step
+semantics"); a transfer with ``reduce`` combines into its destination with the op, otherwise it
+copies. Buffer space past the output is scratch that a schedule may use.
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import UbemuError
+
+COLLECTIVES = ("all_reduce", "all_gather", "reduce_scatter", "alltoall", "broadcast", "reduce")
+
+
+@dataclass
+class Step:
+    """One step: transfers that happen together.
+
+    Attributes
+    ----------
+    src, dst : int64 arrays (t,)
+        Sending and receiving rank of each transfer.
+    n : int64 array (t,)
+        Elements per transfer.
+    src_off, dst_off : int64 arrays (t,) or None
+        Element offsets in the sender's and receiver's working buffers. None only in a
+        timing-only schedule (``data=False``).
+    reduce : bool array (t,)
+        True: combine into the destination with the op; False: copy.
+    repeat : int
+        The step occurs this many times in a row with the same src, dst and n (only in
+        timing-only schedules; data schedules always use 1).
+    """
+
+    src: np.ndarray
+    dst: np.ndarray
+    n: np.ndarray
+    src_off: np.ndarray | None
+    dst_off: np.ndarray | None
+    reduce: np.ndarray
+    repeat: int = 1
+
+    @classmethod
+    def make(cls, src, dst, n, src_off=None, dst_off=None, reduce=False, repeat=1):
+        """Build a step, broadcasting scalars and dropping transfers of 0 elements."""
+        arrays = np.broadcast_arrays(*(np.asarray(a, np.int64) for a in (src, dst, n)),
+                                     np.asarray(reduce, bool),
+                                     *(np.asarray(a if a is not None else 0, np.int64)
+                                       for a in (src_off, dst_off)))
+        src, dst, n, red, so, do = (np.ascontiguousarray(a) for a in arrays)
+        keep = n > 0
+        if not keep.all():
+            src, dst, n, red, so, do = (a[keep] for a in (src, dst, n, red, so, do))
+        return cls(src, dst, n, so if src_off is not None else None,
+                   do if dst_off is not None else None, red, int(repeat))
+
+    @property
+    def n_transfers(self):
+        return int(self.src.size)
+
+
+@dataclass
+class Schedule:
+    """An algorithm's steps for one collective on ``n_ranks`` ranks.
+
+    ``steps`` is a callable returning a fresh iterator of :class:`Step` so that large schedules
+    are produced lazily and can be walked more than once (data plane, then timing).
+    """
+
+    collective: str
+    algorithm: str
+    n_ranks: int
+    count: int
+    buf_count: int
+    steps: object  # Callable[[], Iterator[Step]]
+    n_steps: int
+    root: int = 0
+    data: bool = True
+    notes: dict = field(default_factory=dict)
+
+    def __iter__(self):
+        return iter(self.steps())
+
+    def validate(self):
+        """Check every step: ranks and offsets in range, no two writes overlapping in a step.
+
+        Raises
+        ------
+        UbemuError
+            Naming the step and the problem.
+        """
+        n, total = self.n_ranks, 0
+        for k, step in enumerate(self.steps()):
+            total += step.repeat
+            if step.n_transfers == 0:
+                continue
+            where = f"{self.algorithm} {self.collective} step {k}"
+            for name in ("src", "dst"):
+                a = getattr(step, name)
+                if a.min() < 0 or a.max() >= n:
+                    raise UbemuError(f"{where}: {name} rank out of range 0..{n - 1}")
+            if np.any(step.src == step.dst):
+                raise UbemuError(f"{where}: a rank sends to itself")
+            if not self.data:
+                continue
+            for name, off in (("src_off", step.src_off), ("dst_off", step.dst_off)):
+                if off is None:
+                    raise UbemuError(f"{where}: {name} missing in a data schedule")
+                if off.min() < 0 or (off + step.n).max() > self.buf_count:
+                    raise UbemuError(f"{where}: {name} range outside buffer of "
+                                     f"{self.buf_count} elements")
+            order = np.lexsort((step.dst_off, step.dst))
+            d, lo, hi = step.dst[order], step.dst_off[order], (step.dst_off + step.n)[order]
+            clash = (d[1:] == d[:-1]) & (lo[1:] < hi[:-1])
+            if clash.any():
+                j = int(np.flatnonzero(clash)[0])
+                raise UbemuError(f"{where}: two transfers write rank {d[j]} elements "
+                                 f"{lo[j + 1]}..{min(hi[j], hi[j + 1])}")
+        if total != self.n_steps:
+            raise UbemuError(f"{self.algorithm} {self.collective}: n_steps says {self.n_steps}"
+                             f" but the steps add up to {total}")
+        return self
+
+
+def split_even(count, parts):
+    """Offsets and lengths of ``count`` elements cut into ``parts`` near-equal blocks.
+
+    The first ``count % parts`` blocks get one element more; blocks may be empty when
+    ``count < parts``.
+    """
+    parts_arr = np.arange(parts + 1, dtype=np.int64)
+    bounds = parts_arr * (count // parts) + np.minimum(parts_arr, count % parts)
+    return bounds[:-1], np.diff(bounds)

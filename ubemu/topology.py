@@ -1,0 +1,282 @@
+"""The topology model: ordered levels, mixed-radix coordinates, implicit link ids, routing.
+
+Level ``i`` groups ``size_i`` units of level ``i-1``; level-0 units are NPUs. NPU ``r`` has
+coordinates ``c_i = (r // stride_i) % size_i`` with ``stride_i = size_0 * ... * size_{i-1}``.
+
+Links are never stored one by one. Each level owns a block of directed link ids, and an id is
+computed from coordinates (``kernels.routing`` does it inside Numba):
+
+- ``full_mesh``: on each line (the ``size`` units differing only in ``c_i``), one directed link
+  per ordered pair ``(a, b)``: ``off + line*s*(s-1) + a*(s-1) + (b if b < a else b-1)``.
+- ``ring``: links to the neighbours ``+1`` and ``-1``: ``off + line*2s + dir*s + a``
+  (a ring of 2 has one link each way: ``off + line*2 + a``).
+- ``switch``: one uplink and one downlink per NPU (``off + r``, ``off + N + r``); with
+  oversubscription a shared uplink and downlink per level-(i-1) unit behind them.
+- ``trunk=True``: the level's links join whole units (a rack-to-rack cable shared by the
+  rack's NPUs), so a line is a group, not an NPU row: ``line = r // (stride*size)``.
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import UbemuError
+
+FABRICS = ("full_mesh", "ring", "switch")
+MAX_NPUS = 1 << 24
+_KIND = {"full_mesh": 0, "ring": 1, "switch": 2}
+
+
+@dataclass(frozen=True)
+class Level:
+    """One level of the hierarchy.
+
+    Parameters
+    ----------
+    fabric : {'full_mesh', 'ring', 'switch'}
+    size : int
+        Units of the level below joined by this level.
+    bw_GBps : float
+        Bandwidth of one link, per direction, in 1e9 B/s.
+    lat_ns : float
+        Time a message needs to cross this level from NPU to NPU (per hop on a ring).
+    links : int
+        Parallel links bundled into one logical link (its capacity is ``bw_GBps * links``).
+    trunk : bool
+        Links join whole groups (shared by all NPUs of a unit) instead of single NPUs.
+    planes : int
+        Independent switch planes (switch only); multiplies the uplink capacity.
+    oversub : float
+        Switch oversubscription (>= 1): a unit's uplinks into the switch core carry
+        ``1/oversub`` of the sum of its NPUs' links.
+    name : str
+        Human name (``board``, ``rack``, ...).
+    """
+
+    fabric: str
+    size: int
+    bw_GBps: float
+    lat_ns: float
+    links: int = 1
+    trunk: bool = False
+    planes: int = 1
+    oversub: float = 1.0
+    name: str = ""
+
+    @property
+    def link_GBps(self):
+        """Capacity of one logical link of this level, per direction, GB/s."""
+        return self.bw_GBps * self.links * (self.planes if self.fabric == "switch" else 1)
+
+    @property
+    def neighbours(self):
+        """Directed links leaving one unit on this level (full mesh and ring)."""
+        if self.fabric == "full_mesh":
+            return self.size - 1
+        if self.fabric == "ring":
+            return min(self.size - 1, 2)
+        return 1
+
+    @property
+    def max_hops(self):
+        """Links crossed by the longest minimal route through this level."""
+        if self.size == 1:
+            return 0
+        if self.fabric == "full_mesh":
+            return 1
+        if self.fabric == "ring":
+            return self.size // 2
+        return 4 if (self.oversub > 1 and not self.trunk) else 2
+
+
+@dataclass(frozen=True)
+class TopologyParams:
+    """Topology-wide timing parameters (none of them set by the short string form).
+
+    Parameters
+    ----------
+    overhead_ns : float
+        Fixed software cost per algorithm step (the alpha of the NPU's runtime).
+    hop_lat_ns : float
+        Extra latency per link crossed (routers, forwarding NPUs).
+    reduce_GBps : float
+        Rate at which an NPU reduces incoming data (bytes of input per second); 0 = free.
+    efficiency : float
+        Fraction of link bandwidth left after protocol overhead (0 < efficiency <= 1).
+    """
+
+    overhead_ns: float = 0.0
+    hop_lat_ns: float = 0.0
+    reduce_GBps: float = 0.0
+    efficiency: float = 1.0
+
+
+@dataclass(frozen=True)
+class LinkClass:
+    """A set of links with the same role and capacity (for reports)."""
+
+    name: str
+    level: int
+    first_id: int
+    count: int
+    bw_GBps: float
+
+
+@dataclass(frozen=True, eq=False)
+class Topology:
+    """A hierarchical network of NPUs; see the module docstring for the link-id scheme."""
+
+    levels: tuple
+    name: str = "custom"
+    params: TopologyParams = field(default_factory=TopologyParams)
+    description: str = ""
+    source: str = ""
+
+    def __post_init__(self):
+        if not self.levels:
+            raise UbemuError(f"topology {self.name!r}: needs at least one level")
+        n = int(np.prod([lv.size for lv in self.levels], dtype=object))
+        if n > MAX_NPUS:
+            raise UbemuError(f"topology {self.name!r}: {n:,} NPUs is beyond the supported "
+                             f"range 1..{MAX_NPUS:,}")
+        classes, table, offset = [], np.zeros((len(self.levels), 8), np.int64), 0
+        stride = 1
+        for i, lv in enumerate(self.levels):
+            label = lv.name or f"level{i}"
+            groups = n // stride
+            lines = n // (stride * lv.size) * (1 if lv.trunk else stride)
+            table[i] = (_KIND[lv.fabric], lv.size, stride, offset, lv.trunk, groups, n,
+                        lv.fabric == "switch" and lv.oversub > 1 and not lv.trunk)
+            if lv.fabric == "full_mesh":
+                classes.append(LinkClass(label, i, offset, lines * lv.size * (lv.size - 1),
+                                         lv.link_GBps))
+            elif lv.fabric == "ring":
+                per_line = 2 if lv.size == 2 else (2 * lv.size if lv.size > 2 else 0)
+                classes.append(LinkClass(label, i, offset, lines * per_line, lv.link_GBps))
+            elif lv.trunk:
+                cap = lv.link_GBps / lv.oversub
+                classes.append(LinkClass(f"{label}.up", i, offset, groups, cap))
+                classes.append(LinkClass(f"{label}.down", i, offset + groups, groups, cap))
+            else:
+                classes.append(LinkClass(f"{label}.up", i, offset, n, lv.link_GBps))
+                classes.append(LinkClass(f"{label}.down", i, offset + n, n, lv.link_GBps))
+                if lv.oversub > 1:
+                    cap = lv.link_GBps * stride / lv.oversub
+                    classes.append(LinkClass(f"{label}.core_up", i, offset + 2 * n, groups, cap))
+                    classes.append(LinkClass(f"{label}.core_down", i, offset + 2 * n + groups,
+                                             groups, cap))
+            offset = classes[-1].first_id + classes[-1].count
+            stride *= lv.size
+        object.__setattr__(self, "n_npus", n)
+        object.__setattr__(self, "n_links", offset)
+        object.__setattr__(self, "link_classes", tuple(classes))
+        object.__setattr__(self, "level_table", table)
+        object.__setattr__(self, "lat_ns", np.array([lv.lat_ns for lv in self.levels], float))
+
+    # -- coordinates -------------------------------------------------------------------------
+    @property
+    def sizes(self):
+        """Units per level, innermost first."""
+        return tuple(lv.size for lv in self.levels)
+
+    @property
+    def strides(self):
+        """NPUs per unit of the level below each level (mixed-radix place values)."""
+        return tuple(int(s) for s in self.level_table[:, 2])
+
+    def coords(self, ranks):
+        """Coordinates of NPUs, shape ``(len(ranks), n_levels)``, innermost first."""
+        r = np.asarray(ranks, np.int64)
+        return (r[..., None] // self.level_table[:, 2]) % self.level_table[:, 1]
+
+    def ranks(self, coords):
+        """NPU ranks from coordinates (inverse of :meth:`coords`)."""
+        c = np.asarray(coords, np.int64)
+        return c @ self.level_table[:, 2]
+
+    # -- links ---------------------------------------------------------------------------------
+    @property
+    def diameter_hops(self):
+        """Links crossed by the longest minimal route."""
+        return sum(lv.max_hops for lv in self.levels)
+
+    def link_class_of(self, link_ids):
+        """Index into :attr:`link_classes` of each link id."""
+        firsts = np.array([c.first_id for c in self.link_classes], np.int64)
+        return np.searchsorted(firsts, np.asarray(link_ids, np.int64), side="right") - 1
+
+    def link_capacity_GBps(self):
+        """Per-link capacity, GB/s per direction, as a flat array indexed by link id."""
+        return np.concatenate([np.full(c.count, c.bw_GBps) for c in self.link_classes])
+
+    def link_latency_ns(self):
+        """Per-link latency (the level's ``lat_ns``) as a flat array indexed by link id."""
+        return np.concatenate([np.full(c.count, self.levels[c.level].lat_ns)
+                               for c in self.link_classes])
+
+    def route(self, src, dst):
+        """Dimension-ordered minimal routes, innermost level first.
+
+        Returns
+        -------
+        paths : int64 array (n, diameter_hops), link ids padded with -1
+        n_hops : int64 array (n,)
+        lat_ns : float64 array (n,), path latency
+        """
+        from .kernels import routing
+
+        src = np.ascontiguousarray(src, np.int64)
+        dst = np.ascontiguousarray(dst, np.int64)
+        if src.shape != dst.shape or src.ndim != 1:
+            raise UbemuError("route: src and dst must be 1-D arrays of the same length")
+        for name, a in (("src", src), ("dst", dst)):
+            if a.size and (a.min() < 0 or a.max() >= self.n_npus):
+                raise UbemuError(f"route: {name} NPU out of range 0..{self.n_npus - 1}")
+        out = routing.empty_routes(src.size, max(self.diameter_hops, 1))
+        routing.route_many(src, dst, self.level_table, self.lat_ns, self.params.hop_lat_ns,
+                           *out)
+        return out
+
+    # -- aggregate figures ------------------------------------------------------------------
+    def injection_GBps(self):
+        """Bandwidth one NPU can send, per direction: the sum of its own (non-trunk) links."""
+        return sum(lv.neighbours * lv.link_GBps for lv in self.levels
+                   if lv.size > 1 and not lv.trunk)
+
+    def trunk_share_GBps(self):
+        """Per-NPU share of the trunk (group) links, per direction."""
+        total, stride = 0.0, 1
+        for lv in self.levels:
+            if lv.size > 1 and lv.trunk:
+                total += lv.neighbours * lv.link_GBps / lv.oversub / stride
+            stride *= lv.size
+        return total
+
+    def bisection_GBps(self):
+        """One-direction capacity across a cut that halves the outermost level (size > 1)."""
+        outer = [i for i, lv in enumerate(self.levels) if lv.size > 1]
+        if not outer:
+            return 0.0
+        i = outer[-1]
+        lv, stride = self.levels[i], self.strides[i]
+        half_lo, half_hi = lv.size // 2, lv.size - lv.size // 2
+        lines = self.n_npus // (stride * lv.size) * (1 if lv.trunk else stride)
+        if lv.fabric == "full_mesh":
+            return lines * half_lo * half_hi * lv.link_GBps
+        if lv.fabric == "ring":
+            return lines * min(lv.size - 1, 2) * lv.link_GBps
+        switches = self.n_npus // (stride * lv.size)
+        if lv.trunk:
+            return switches * half_lo * lv.link_GBps / lv.oversub
+        return switches * half_lo * stride * lv.link_GBps / lv.oversub
+
+    def describe_levels(self):
+        """One short string per level, e.g. ``full_mesh:8@56GBps/150ns``."""
+        out = []
+        for lv in self.levels:
+            s = f"{lv.fabric}:{lv.size}@{lv.bw_GBps:g}GBps/{lv.lat_ns:g}ns"
+            for key, default in (("links", 1), ("planes", 1), ("oversub", 1.0)):
+                if getattr(lv, key) != default:
+                    s += f":{key}={getattr(lv, key):g}"
+            out.append(s + (":trunk" if lv.trunk else ""))
+        return out

@@ -1,0 +1,224 @@
+"""Reading topologies: the short string form, TOML files, and the shipped presets.
+
+String form (levels innermost first, comma-separated)::
+
+    KIND:SIZE[@BANDWIDTH][/LATENCY][:OPTION]...
+    full_mesh:8@56GBps/150ns,full_mesh:8,switch:16@224GBps/1us:planes=7:oversub=2
+    torus:4x4x4@50GBps        (one ring level per dimension)
+
+Options: ``links=N``, ``planes=N``, ``oversub=X``, ``trunk``, ``name=TEXT``.
+TOML: a top-level ``name``, ``description``, optional ``[params]`` (see
+:class:`ubemu.topology.TopologyParams`) and one ``[[level]]`` table per level with ``fabric``,
+``size``, ``bw_GBps`` (or ``bw = "56GBps"``), ``lat_ns`` (or ``lat = "150ns"``) and the options.
+"""
+
+import math
+import re
+from importlib import resources
+from pathlib import Path
+
+from .errors import UbemuError, choices_error
+from .topology import FABRICS, Level, Topology, TopologyParams
+from .units import parse_bandwidth_GBps, parse_latency_ns
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
+
+KINDS = (*FABRICS, "torus")
+#: Defaults for fields left out, per fabric (bw_GBps, lat_ns): a UB x4 port and a UB switch.
+DEFAULTS = {"full_mesh": (56.0, 150.0), "ring": (56.0, 150.0), "switch": (56.0, 1000.0)}
+LEVEL_FIELDS = ("fabric", "size", "bw_GBps", "bw", "lat_ns", "lat", "links", "trunk",
+                "planes", "oversub", "name", "note")
+PARAM_FIELDS = ("overhead_ns", "hop_lat_ns", "reduce_GBps", "efficiency")
+TOP_FIELDS = ("name", "description", "params", "level", "source")
+STRING_OPTIONS = ("links", "planes", "oversub", "trunk", "name")
+
+
+def _int_field(value, where, key, minimum=1):
+    if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, str) and re.fullmatch(r"[0-9]+", value.strip()):
+            value = int(value)
+        else:
+            raise UbemuError(f"{where}: {key} must be an integer >= {minimum}, got {value!r}")
+    if value < minimum:
+        raise UbemuError(f"{where}: {key} must be an integer >= {minimum}, got {value}")
+    return value
+
+
+def _float_field(value, where, key, minimum, strict=False, maximum=math.inf):
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise UbemuError(f"{where}: {key} must be a number, got {value!r}")
+    try:
+        x = float(value)
+    except ValueError:
+        raise UbemuError(f"{where}: {key} must be a number, got {value!r}") from None
+    if not (x > minimum if strict else x >= minimum) or x > maximum or math.isnan(x):
+        bound = f"> {minimum:g}" if strict else f">= {minimum:g}"
+        raise UbemuError(f"{where}: {key} must be {bound}"
+                         + (f" and <= {maximum:g}" if maximum < math.inf else "")
+                         + f", got {value!r}")
+    return x
+
+
+def level_from_fields(fields, where):
+    """Build one :class:`Level` (or several, for ``torus``) from a dict of raw fields.
+
+    ``where`` names the source and level for error messages (``"rack.toml: level 2"``).
+    """
+    if not isinstance(fields, dict):
+        raise UbemuError(f"{where}: a level must be a table of fields")
+    unknown = [k for k in fields if k not in LEVEL_FIELDS]
+    if unknown:
+        raise choices_error("field", unknown[0], LEVEL_FIELDS, where)
+    if "fabric" not in fields:
+        raise UbemuError(f"{where}: missing field 'fabric'; valid: {', '.join(KINDS)}")
+    fabric = fields["fabric"]
+    if fabric not in KINDS:
+        raise choices_error("fabric", fabric, KINDS, where)
+    if "size" not in fields:
+        raise UbemuError(f"{where}: missing field 'size' (units joined by this level)")
+    base = "ring" if fabric == "torus" else fabric
+    bw_default, lat_default = DEFAULTS[base]
+    if "bw_GBps" in fields and "bw" in fields:
+        raise UbemuError(f"{where}: give bw_GBps or bw, not both")
+    if "bw" in fields:
+        bw = parse_bandwidth_GBps(fields["bw"], f"{where}: bw")
+    else:
+        bw = _float_field(fields.get("bw_GBps", bw_default), where, "bw_GBps", 0, strict=True)
+    if "lat" in fields:
+        lat = parse_latency_ns(fields["lat"], f"{where}: lat")
+    else:
+        lat = _float_field(fields.get("lat_ns", lat_default), where, "lat_ns", 0)
+    trunk = fields.get("trunk", False)
+    if not isinstance(trunk, bool):
+        raise UbemuError(f"{where}: trunk must be true or false, got {trunk!r}")
+    name = fields.get("name", "")
+    if not isinstance(name, str):
+        raise UbemuError(f"{where}: name must be a string, got {name!r}")
+    common = dict(
+        bw_GBps=bw, lat_ns=lat, trunk=trunk, name=name,
+        links=_int_field(fields.get("links", 1), where, "links"),
+        planes=_int_field(fields.get("planes", 1), where, "planes"),
+        oversub=_float_field(fields.get("oversub", 1.0), where, "oversub", 1.0),
+    )
+    if base != "switch" and (common["planes"] != 1 or common["oversub"] != 1.0):
+        raise UbemuError(f"{where}: planes and oversub apply to fabric 'switch' only")
+    size = fields["size"]
+    if fabric == "torus":
+        dims = size if isinstance(size, list) else str(size).split("x")
+        if not dims:
+            raise UbemuError(f"{where}: size of a torus needs dimensions like 4x4x4")
+        return [Level("ring", _int_field(d, where, "size"),
+                      **{**common, "name": f"{name or 'torus'}.{k}"})
+                for k, d in enumerate(dims)]
+    return [Level(base, _int_field(size, where, "size"), **common)]
+
+
+def parse_topology_string(text):
+    """Parse the short string form (module docstring) into a :class:`Topology`."""
+    where0 = f"topology string {text!r}"
+    levels = []
+    for i, part in enumerate(text.split(",")):
+        where = f"{where0}: level {i}"
+        pieces = part.strip().split(":")
+        if len(pieces) < 2 or not pieces[0]:
+            raise UbemuError(f"{where}: expected KIND:SIZE[@BANDWIDTH][/LATENCY][:OPTION=VALUE],"
+                             f" KIND one of {', '.join(KINDS)}")
+        kind = pieces[0].strip()
+        m = re.fullmatch(r"([^@/]*)(?:@([^/]*))?(?:/(.*))?", pieces[1].strip())
+        fields = {"fabric": kind, "size": m.group(1)}
+        if m.group(2) is not None:
+            fields["bw"] = m.group(2)
+        if m.group(3) is not None:
+            fields["lat"] = m.group(3)
+        for opt in pieces[2:]:
+            key, eq, value = opt.partition("=")
+            if key not in STRING_OPTIONS:
+                raise choices_error("option", key, STRING_OPTIONS, where)
+            if key == "trunk":
+                if eq:
+                    raise UbemuError(f"{where}: option trunk takes no value")
+                fields["trunk"] = True
+            elif not eq:
+                raise UbemuError(f"{where}: option {key} needs a value ({key}=...)")
+            else:
+                fields[key] = value
+        levels += level_from_fields(fields, where)
+    return Topology(tuple(levels), name=text, source="string")
+
+
+def topology_from_dict(data, source):
+    """Build a :class:`Topology` from parsed TOML data; ``source`` names it in errors."""
+    unknown = [k for k in data if k not in TOP_FIELDS]
+    if unknown:
+        raise choices_error("top-level field", unknown[0], TOP_FIELDS, source)
+    raw_levels = data.get("level")
+    if not isinstance(raw_levels, list) or not raw_levels:
+        raise UbemuError(f"{source}: missing field 'level' (one [[level]] table per level)")
+    levels = []
+    for i, fields in enumerate(raw_levels):
+        levels += level_from_fields(fields, f"{source}: level {i}")
+    raw_params = data.get("params", {})
+    if not isinstance(raw_params, dict):
+        raise UbemuError(f"{source}: params must be a table")
+    bad = [k for k in raw_params if k not in PARAM_FIELDS]
+    if bad:
+        raise choices_error("params field", bad[0], PARAM_FIELDS, source)
+    params = {k: _float_field(v, f"{source}: params", k, 0) for k, v in raw_params.items()}
+    if "efficiency" in params:
+        params["efficiency"] = _float_field(params["efficiency"], f"{source}: params",
+                                            "efficiency", 0, strict=True, maximum=1)
+    for key in ("name", "description"):
+        if not isinstance(data.get(key, ""), str):
+            raise UbemuError(f"{source}: {key} must be a string")
+    return Topology(tuple(levels), name=data.get("name") or Path(source).stem,
+                    params=TopologyParams(**params), description=data.get("description", ""),
+                    source=source)
+
+
+def load_toml(path, label=None):
+    """Read a topology TOML file."""
+    label = label or str(path)
+    try:
+        text = Path(path).read_bytes().decode("utf-8")
+        data = tomllib.loads(text)
+    except OSError as exc:
+        raise UbemuError(f"{label}: cannot read topology file ({exc.strerror})") from None
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise UbemuError(f"{label}: not valid TOML ({str(exc).splitlines()[0]})") from None
+    return topology_from_dict(data, label)
+
+
+def preset_names():
+    """Names of the presets shipped in ``ubemu/presets``."""
+    files = resources.files("ubemu.presets").iterdir()
+    return sorted(f.name[:-5] for f in files if f.name.endswith(".toml"))
+
+
+def load_preset(name):
+    """Load a shipped preset by name."""
+    if name not in preset_names():
+        raise choices_error("preset", name, preset_names())
+    ref = resources.files("ubemu.presets") / f"{name}.toml"
+    with resources.as_file(ref) as path:
+        return load_toml(path, label=f"preset {name}")
+
+
+def load_topology(spec):
+    """Resolve a preset name, a TOML file path, or a string form to a :class:`Topology`."""
+    if isinstance(spec, Topology):
+        return spec
+    if not isinstance(spec, str) or not spec.strip():
+        raise UbemuError(f"topology: expected a preset name, a .toml file or a string form, "
+                         f"got {spec!r}")
+    spec = spec.strip()
+    if spec in preset_names():
+        return load_preset(spec)
+    if spec.endswith(".toml") or Path(spec).is_file():
+        return load_toml(spec)
+    if ":" in spec:
+        return parse_topology_string(spec)
+    raise UbemuError(f"unknown topology {spec!r}; valid: a preset ({', '.join(preset_names())}),"
+                     f" a .toml file, or a string like full_mesh:8,switch:16@224GBps/1us")
