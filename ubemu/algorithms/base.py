@@ -20,6 +20,8 @@ from ..schedule import COLLECTIVES
 
 #: (collective, name) -> Algorithm
 REGISTRY = {}
+#: (kind, name) -> Phase; kind is 'reduce_scatter', 'all_gather' or 'all_reduce'
+PHASES = {}
 
 
 @dataclass(frozen=True, eq=False)
@@ -142,3 +144,46 @@ def build_schedule(collective, name, comm, count, data=True, **options):
             raise UbemuError(f"{collective} algorithm {name!r} cannot run on {comm.n} ranks "
                              f"{'x'.join(map(str, comm.dims))}: {why}")
     return alg.build(comm, count, data=data, **options)
+
+
+@dataclass(frozen=True)
+class Phase:
+    """A building block along one axis, usable by ``hierarchical`` at any level.
+
+    ``steps(axis, seg_off, seg_len, data)`` yields :class:`~ubemu.schedule.Step` objects, all
+    rings / groups of the axis at once. Contracts per ``kind`` (q = rank's position on the axis,
+    blocks cut by :func:`blocks` into ``axis.size`` parts):
+
+    - ``reduce_scatter``: every rank ends with block q of its segment reduced over the line;
+    - ``all_gather``: every rank starts with block q valid and ends with the whole segment;
+    - ``all_reduce``: every rank ends with the whole segment reduced over the line.
+
+    ``n_steps(size)`` is the step count for an axis of ``size`` ranks; ``check(size, fabric)``
+    returns None or the constraint that is not met.
+    """
+
+    kind: str
+    name: str
+    steps: object
+    n_steps: object
+    check: object = None
+
+
+def register_phase(kind, name, n_steps, check=None):
+    """Decorator: register an axis phase (see :class:`Phase`)."""
+
+    def deco(fn):
+        if (kind, name) in PHASES:
+            raise ValueError(f"phase {(kind, name)} registered twice")
+        PHASES[(kind, name)] = Phase(kind, name, fn, n_steps, check)
+        return fn
+
+    return deco
+
+
+def get_phase(kind, name):
+    """Look up an axis phase; an unknown name lists the valid ones."""
+    if (kind, name) not in PHASES:
+        raise choices_error(f"{kind} per-level algorithm", name,
+                            sorted(n for k, n in PHASES if k == kind))
+    return PHASES[(kind, name)]

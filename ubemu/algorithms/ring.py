@@ -9,9 +9,10 @@ give blocks that differ by one element.
 import numpy as np
 
 from ..schedule import Schedule, Step
-from .base import Comm, blocks, register
+from .base import Comm, blocks, register, register_phase
 
 
+@register_phase("reduce_scatter", "ring", n_steps=lambda s: s - 1)
 def ring_reduce_scatter_phase(axis, seg_off, seg_len, data=True, direction=1):
     """Steps of a ring reduce-scatter along ``axis``; rank at position q ends with block q.
 
@@ -29,6 +30,7 @@ def ring_reduce_scatter_phase(axis, seg_off, seg_len, data=True, direction=1):
             yield Step.make(axis.ranks, nxt, ln, reduce=True)
 
 
+@register_phase("all_gather", "ring", n_steps=lambda s: s - 1)
 def ring_all_gather_phase(axis, seg_off, seg_len, data=True, direction=1):
     """Steps of a ring all-gather along ``axis``: the rank at position q starts with block q."""
     s = axis.size
@@ -40,6 +42,13 @@ def ring_all_gather_phase(axis, seg_off, seg_len, data=True, direction=1):
             yield Step.make(axis.ranks, nxt, ln, off, off)
         else:
             yield Step.make(axis.ranks, nxt, ln)
+
+
+@register_phase("all_reduce", "ring", n_steps=lambda s: 2 * (s - 1))
+def ring_all_reduce_phase(axis, seg_off, seg_len, data=True):
+    """Ring all-reduce along ``axis``: reduce-scatter then all-gather."""
+    yield from ring_reduce_scatter_phase(axis, seg_off, seg_len, data)
+    yield from ring_all_gather_phase(axis, seg_off, seg_len, data)
 
 
 def merge_repeats(steps):
