@@ -2,6 +2,7 @@
 
 A topology is passed as ``lv``, an int64 array of shape (n_levels, 8), one row per level,
 innermost first, with the columns named by the ``C_*`` constants, and ``lat_ns`` (n_levels,).
+``C_TRUNK`` is 0 for ordinary levels and, for trunk levels, the NPUs sharing one trunk port.
 Link ids are computed from coordinates, never looked up (see ``ubemu.topology``).
 """
 
@@ -14,11 +15,12 @@ C_KIND, C_SIZE, C_STRIDE, C_OFFSET, C_TRUNK, C_GROUPS, C_NPUS, C_OVERSUB = range
 
 
 @kernel(inline="always")
-def _line(r, size, stride, trunk):
-    """Index of the line (the ``size`` units joined by one fabric) that NPU ``r`` sits on."""
-    if trunk:
-        return r // (stride * size)
-    return (r // (stride * size)) * stride + r % stride
+def _line(r, size, stride, group):
+    """Index of the line (the ``size`` units joined by one fabric) that NPU ``r`` sits on.
+
+    ``group`` is the number of NPUs sharing one port (1, or the trunk group).
+    """
+    return (r // (stride * size)) * (stride // group) + (r % stride) // group
 
 
 @kernel
@@ -44,14 +46,15 @@ def route_one(src, dst, lv, lat_ns, hop_lat_ns, out):
         kind = lv[i, C_KIND]
         off = lv[i, C_OFFSET]
         trunk = lv[i, C_TRUNK]
+        group = max(trunk, 1)
         nxt = cur + (b - a) * stride
         if kind == FULL_MESH:
-            line = _line(cur, size, stride, trunk)
+            line = _line(cur, size, stride, group)
             out[n] = off + line * size * (size - 1) + a * (size - 1) + (b if b < a else b - 1)
             n += 1
             lat += lat_ns[i]
         elif kind == RING:
-            line = _line(cur, size, stride, trunk)
+            line = _line(cur, size, stride, group)
             if size == 2:
                 out[n] = off + line * 2 + a
                 n += 1
@@ -73,13 +76,13 @@ def route_one(src, dst, lv, lat_ns, hop_lat_ns, out):
                     pos = (pos + step) % size
                 lat += lat_ns[i] * hops
         else:  # SWITCH
-            groups = lv[i, C_GROUPS]
             if trunk:
-                out[n] = off + cur // stride
-                out[n + 1] = off + groups + nxt // stride
+                out[n] = off + cur // group
+                out[n + 1] = off + lv[i, C_NPUS] // group + nxt // group
                 n += 2
             else:
                 npus = lv[i, C_NPUS]
+                groups = lv[i, C_GROUPS]
                 out[n] = off + cur
                 n += 1
                 if lv[i, C_OVERSUB]:

@@ -42,7 +42,8 @@ class Step:
         Element offsets in the sender's and receiver's working buffers. None only in a
         timing-only schedule (``data=False``).
     reduce : bool array (t,)
-        True: combine into the destination with the op; False: copy.
+        True: combine into the destination with the op; False: copy. A copy may have
+        ``src == dst``: a local copy inside one rank's buffer, which uses no link.
     repeat : int
         The step occurs this many times in a row with the same src, dst and n (only in
         timing-only schedules; data schedules always use 1).
@@ -115,8 +116,9 @@ class Schedule:
                 a = getattr(step, name)
                 if a.min() < 0 or a.max() >= n:
                     raise UbemuError(f"{where}: {name} rank out of range 0..{n - 1}")
-            if np.any(step.src == step.dst):
-                raise UbemuError(f"{where}: a rank sends to itself")
+            if np.any((step.src == step.dst) & step.reduce):
+                raise UbemuError(f"{where}: a rank reduces into itself (src == dst is allowed "
+                                 "only for local copies)")
             if not self.data:
                 continue
             for name, off in (("src_off", step.src_off), ("dst_off", step.dst_off)):

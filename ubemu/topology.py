@@ -12,19 +12,35 @@ computed from coordinates (``kernels.routing`` does it inside Numba):
   (a ring of 2 has one link each way: ``off + line*2 + a``).
 - ``switch``: one uplink and one downlink per NPU (``off + r``, ``off + N + r``); with
   oversubscription a shared uplink and downlink per level-(i-1) unit behind them.
-- ``trunk=True``: the level's links join whole units (a rack-to-rack cable shared by the
-  rack's NPUs), so a line is a group, not an NPU row: ``line = r // (stride*size)``.
+- ``trunk=True``: the level's links join whole groups of ``g`` NPUs (a rack-to-rack cable
+  shared by the rack's NPUs) instead of single NPUs. ``g`` is the stride of the first level of
+  the run of consecutive trunk levels that this level belongs to: for UB-Mesh's pod
+  (``board, rack, row(trunk), column(trunk)``) both the row and the column cables join racks.
+  A trunk switch has one uplink and one downlink per group (``off + r // g``).
+
+In general ``line = (r // (stride*size)) * (stride // g) + (r % stride) // g`` with ``g = 1``
+for ordinary levels; ``level_table[i, C_TRUNK]`` holds ``g`` for trunk levels and 0 otherwise.
 """
 
+import math
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import UbemuError
+from .errors import UbemuError, choices_error
 
 FABRICS = ("full_mesh", "ring", "switch")
 MAX_NPUS = 1 << 24
 _KIND = {"full_mesh": 0, "ring": 1, "switch": 2}
+#: Level names may use these characters only (they appear in the string form and reports).
+NAME_RE = re.compile(r"[A-Za-z0-9_.+-]*")
+
+
+def _num(x):
+    """Shortest text that reads back as exactly ``x`` (``56``, ``61.111111111111114``)."""
+    short = f"{x:g}"
+    return short if float(short) == x else repr(float(x))
 
 
 @dataclass(frozen=True)
@@ -76,6 +92,39 @@ class Level:
         if self.fabric == "ring":
             return min(self.size - 1, 2)
         return 1
+
+    @property
+    def spec(self):
+        """The level in the string form with every field filled in (parses back to ``self``)."""
+        s = f"{self.fabric}:{self.size}@{_num(self.bw_GBps)}GBps/{_num(self.lat_ns)}ns"
+        for key, default in (("links", 1), ("planes", 1), ("oversub", 1.0)):
+            if getattr(self, key) != default:
+                s += f":{key}={_num(getattr(self, key))}"
+        s += ":trunk" if self.trunk else ""
+        return s + (f":name={self.name}" if self.name else "")
+
+    def check(self, where):
+        """Raise :class:`UbemuError` unless every field is in range."""
+        if self.fabric not in FABRICS:
+            raise choices_error("fabric", self.fabric, FABRICS, where)
+        for key, lo in (("size", 1), ("links", 1), ("planes", 1)):
+            v = getattr(self, key)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
+                raise UbemuError(f"{where}: {key} must be an integer >= {lo}, got {v!r}")
+        for key, lo, strict in (("bw_GBps", 0, True), ("lat_ns", 0, False),
+                                ("oversub", 1, False)):
+            v = getattr(self, key)
+            ok = isinstance(v, (int, float, np.number)) and not isinstance(v, bool)
+            if not ok or not math.isfinite(v) or (v <= lo if strict else v < lo):
+                bound = f"> {lo}" if strict else f">= {lo}"
+                raise UbemuError(f"{where}: {key} must be a finite number {bound}, got {v!r}")
+        if not isinstance(self.trunk, (bool, np.bool_)):
+            raise UbemuError(f"{where}: trunk must be true or false, got {self.trunk!r}")
+        if not isinstance(self.name, str) or not NAME_RE.fullmatch(self.name):
+            raise UbemuError(f"{where}: name must be letters, digits or _ . + -, "
+                             f"got {self.name!r}")
+        if self.fabric != "switch" and (self.planes != 1 or self.oversub != 1):
+            raise UbemuError(f"{where}: planes and oversub apply to fabric 'switch' only")
 
     @property
     def max_hops(self):
@@ -133,20 +182,25 @@ class Topology:
     source: str = ""
 
     def __post_init__(self):
-        if not self.levels:
-            raise UbemuError(f"topology {self.name!r}: needs at least one level")
-        n = int(np.prod([lv.size for lv in self.levels], dtype=object))
+        if not isinstance(self.levels, tuple) or not self.levels:
+            raise UbemuError(f"topology {self.name!r}: needs a non-empty tuple of levels")
+        for i, lv in enumerate(self.levels):
+            if not isinstance(lv, Level):
+                raise UbemuError(f"topology {self.name!r}: level {i} is not a Level")
+            lv.check(f"topology {self.name!r}: level {i}")
+        n = int(np.prod([int(lv.size) for lv in self.levels], dtype=object))
         if n > MAX_NPUS:
             raise UbemuError(f"topology {self.name!r}: {n:,} NPUs is beyond the supported "
                              f"range 1..{MAX_NPUS:,}")
         classes, table, offset = [], np.zeros((len(self.levels), 8), np.int64), 0
-        stride = 1
+        stride, g = 1, 1
         for i, lv in enumerate(self.levels):
             label = lv.name or f"level{i}"
             groups = n // stride
-            lines = n // (stride * lv.size) * (1 if lv.trunk else stride)
-            table[i] = (_KIND[lv.fabric], lv.size, stride, offset, lv.trunk, groups, n,
-                        lv.fabric == "switch" and lv.oversub > 1 and not lv.trunk)
+            g = (g if i and self.levels[i - 1].trunk else stride) if lv.trunk else 1
+            lines = n // (stride * lv.size) * (stride // g)
+            table[i] = (_KIND[lv.fabric], lv.size, stride, offset, g if lv.trunk else 0, groups,
+                        n, lv.fabric == "switch" and lv.oversub > 1 and not lv.trunk)
             if lv.fabric == "full_mesh":
                 classes.append(LinkClass(label, i, offset, lines * lv.size * (lv.size - 1),
                                          lv.link_GBps))
@@ -154,9 +208,9 @@ class Topology:
                 per_line = 2 if lv.size == 2 else (2 * lv.size if lv.size > 2 else 0)
                 classes.append(LinkClass(label, i, offset, lines * per_line, lv.link_GBps))
             elif lv.trunk:
-                cap = lv.link_GBps / lv.oversub
-                classes.append(LinkClass(f"{label}.up", i, offset, groups, cap))
-                classes.append(LinkClass(f"{label}.down", i, offset + groups, groups, cap))
+                cap, count = lv.link_GBps / lv.oversub, n // g
+                classes.append(LinkClass(f"{label}.up", i, offset, count, cap))
+                classes.append(LinkClass(f"{label}.down", i, offset + count, count, cap))
             else:
                 classes.append(LinkClass(f"{label}.up", i, offset, n, lv.link_GBps))
                 classes.append(LinkClass(f"{label}.down", i, offset + n, n, lv.link_GBps))
@@ -194,7 +248,18 @@ class Topology:
         c = np.asarray(coords, np.int64)
         return c @ self.level_table[:, 2]
 
+    def group(self, spec=None, **keys):
+        """A process group on this topology (see :func:`ubemu.groups.group_of`)."""
+        from .groups import group_of
+
+        return group_of(self, spec, **keys)
+
     # -- links ---------------------------------------------------------------------------------
+    @property
+    def trunk_group_npus(self):
+        """NPUs sharing one trunk port on each level (1 for ordinary levels)."""
+        return tuple(max(int(t), 1) for t in self.level_table[:, 4])
+
     @property
     def diameter_hops(self):
         """Links crossed by the longest minimal route."""
@@ -245,12 +310,9 @@ class Topology:
 
     def trunk_share_GBps(self):
         """Per-NPU share of the trunk (group) links, per direction."""
-        total, stride = 0.0, 1
-        for lv in self.levels:
-            if lv.size > 1 and lv.trunk:
-                total += lv.neighbours * lv.link_GBps / lv.oversub / stride
-            stride *= lv.size
-        return total
+        return sum(lv.neighbours * lv.link_GBps / lv.oversub / g
+                   for lv, g in zip(self.levels, self.trunk_group_npus)
+                   if lv.size > 1 and lv.trunk)
 
     def bisection_GBps(self):
         """One-direction capacity across a cut that halves the outermost level (size > 1)."""
@@ -258,25 +320,18 @@ class Topology:
         if not outer:
             return 0.0
         i = outer[-1]
-        lv, stride = self.levels[i], self.strides[i]
+        lv, stride, g = self.levels[i], self.strides[i], self.trunk_group_npus[i]
         half_lo, half_hi = lv.size // 2, lv.size - lv.size // 2
-        lines = self.n_npus // (stride * lv.size) * (1 if lv.trunk else stride)
+        lines = self.n_npus // (stride * lv.size) * (stride // g)
         if lv.fabric == "full_mesh":
             return lines * half_lo * half_hi * lv.link_GBps
         if lv.fabric == "ring":
             return lines * min(lv.size - 1, 2) * lv.link_GBps
         switches = self.n_npus // (stride * lv.size)
         if lv.trunk:
-            return switches * half_lo * lv.link_GBps / lv.oversub
+            return switches * half_lo * (stride // g) * lv.link_GBps / lv.oversub
         return switches * half_lo * stride * lv.link_GBps / lv.oversub
 
     def describe_levels(self):
-        """One short string per level, e.g. ``full_mesh:8@56GBps/150ns``."""
-        out = []
-        for lv in self.levels:
-            s = f"{lv.fabric}:{lv.size}@{lv.bw_GBps:g}GBps/{lv.lat_ns:g}ns"
-            for key, default in (("links", 1), ("planes", 1), ("oversub", 1.0)):
-                if getattr(lv, key) != default:
-                    s += f":{key}={getattr(lv, key):g}"
-            out.append(s + (":trunk" if lv.trunk else ""))
-        return out
+        """The string form of each level, every field filled (``full_mesh:8@56GBps/150ns``)."""
+        return [lv.spec for lv in self.levels]

@@ -18,7 +18,7 @@ from importlib import resources
 from pathlib import Path
 
 from .errors import UbemuError, choices_error
-from .topology import FABRICS, Level, Topology, TopologyParams
+from .topology import FABRICS, NAME_RE, Level, Topology, TopologyParams
 from .units import parse_bandwidth_GBps, parse_latency_ns
 
 try:
@@ -52,9 +52,9 @@ def _float_field(value, where, key, minimum, strict=False, maximum=math.inf):
         raise UbemuError(f"{where}: {key} must be a number, got {value!r}")
     try:
         x = float(value)
-    except ValueError:
+    except (ValueError, OverflowError):
         raise UbemuError(f"{where}: {key} must be a number, got {value!r}") from None
-    if not (x > minimum if strict else x >= minimum) or x > maximum or math.isnan(x):
+    if not (x > minimum if strict else x >= minimum) or x > maximum or not math.isfinite(x):
         bound = f"> {minimum:g}" if strict else f">= {minimum:g}"
         raise UbemuError(f"{where}: {key} must be {bound}"
                          + (f" and <= {maximum:g}" if maximum < math.inf else "")
@@ -84,19 +84,21 @@ def level_from_fields(fields, where):
     if "bw_GBps" in fields and "bw" in fields:
         raise UbemuError(f"{where}: give bw_GBps or bw, not both")
     if "bw" in fields:
-        bw = parse_bandwidth_GBps(fields["bw"], f"{where}: bw")
+        bw = _float_field(parse_bandwidth_GBps(fields["bw"], f"{where}: bw"), where, "bw", 0,
+                          strict=True)
     else:
         bw = _float_field(fields.get("bw_GBps", bw_default), where, "bw_GBps", 0, strict=True)
     if "lat" in fields:
-        lat = parse_latency_ns(fields["lat"], f"{where}: lat")
+        lat = _float_field(parse_latency_ns(fields["lat"], f"{where}: lat"), where, "lat", 0)
     else:
         lat = _float_field(fields.get("lat_ns", lat_default), where, "lat_ns", 0)
     trunk = fields.get("trunk", False)
     if not isinstance(trunk, bool):
         raise UbemuError(f"{where}: trunk must be true or false, got {trunk!r}")
     name = fields.get("name", "")
-    if not isinstance(name, str):
-        raise UbemuError(f"{where}: name must be a string, got {name!r}")
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
+        raise UbemuError(f"{where}: name must be a string of letters, digits or _ . + -, "
+                         f"got {name!r}")
     common = dict(
         bw_GBps=bw, lat_ns=lat, trunk=trunk, name=name,
         links=_int_field(fields.get("links", 1), where, "links"),
@@ -110,14 +112,20 @@ def level_from_fields(fields, where):
         dims = size if isinstance(size, list) else str(size).split("x")
         if not dims:
             raise UbemuError(f"{where}: size of a torus needs dimensions like 4x4x4")
-        return [Level("ring", _int_field(d, where, "size"),
-                      **{**common, "name": f"{name or 'torus'}.{k}"})
-                for k, d in enumerate(dims)]
-    return [Level(base, _int_field(size, where, "size"), **common)]
+        levels = [Level("ring", _int_field(d, where, "size"),
+                        **{**common, "name": f"{name or 'torus'}.{k}"})
+                  for k, d in enumerate(dims)]
+    else:
+        levels = [Level(base, _int_field(size, where, "size"), **common)]
+    for lv in levels:
+        lv.check(where)
+    return levels
 
 
 def parse_topology_string(text):
     """Parse the short string form (module docstring) into a :class:`Topology`."""
+    if not isinstance(text, str):
+        raise UbemuError(f"topology string: expected text, got {text!r}")
     where0 = f"topology string {text!r}"
     levels = []
     for i, part in enumerate(text.split(",")):
@@ -151,6 +159,8 @@ def parse_topology_string(text):
 
 def topology_from_dict(data, source):
     """Build a :class:`Topology` from parsed TOML data; ``source`` names it in errors."""
+    if not isinstance(data, dict):
+        raise UbemuError(f"{source}: a topology must be a table of fields")
     unknown = [k for k in data if k not in TOP_FIELDS]
     if unknown:
         raise choices_error("top-level field", unknown[0], TOP_FIELDS, source)
@@ -170,7 +180,7 @@ def topology_from_dict(data, source):
     if "efficiency" in params:
         params["efficiency"] = _float_field(params["efficiency"], f"{source}: params",
                                             "efficiency", 0, strict=True, maximum=1)
-    for key in ("name", "description"):
+    for key in ("name", "description", "source"):
         if not isinstance(data.get(key, ""), str):
             raise UbemuError(f"{source}: {key} must be a string")
     return Topology(tuple(levels), name=data.get("name") or Path(source).stem,
@@ -178,17 +188,34 @@ def topology_from_dict(data, source):
                     source=source)
 
 
+def topology_from_toml_text(text, label="topology"):
+    """Build a :class:`Topology` from the text of a TOML file; ``label`` names it in errors."""
+    if not isinstance(text, str):
+        raise UbemuError(f"{label}: expected TOML text, got {type(text).__name__}")
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise UbemuError(f"{label}: not valid TOML ({str(exc).splitlines()[0]})") from None
+    return topology_from_dict(data, label)
+
+
 def load_toml(path, label=None):
     """Read a topology TOML file."""
     label = label or str(path)
     try:
         text = Path(path).read_bytes().decode("utf-8")
-        data = tomllib.loads(text)
     except OSError as exc:
-        raise UbemuError(f"{label}: cannot read topology file ({exc.strerror})") from None
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise UbemuError(f"{label}: not valid TOML ({str(exc).splitlines()[0]})") from None
-    return topology_from_dict(data, label)
+        raise UbemuError(f"{label}: cannot read topology file ({exc.strerror or exc})") from None
+    except ValueError as exc:  # embedded NUL in the path, or not UTF-8
+        raise UbemuError(f"{label}: cannot read topology file ({exc})".splitlines()[0]) from None
+    return topology_from_toml_text(text, label)
+
+
+def _is_file(spec):
+    try:
+        return Path(spec).is_file()
+    except (OSError, ValueError):
+        return False
 
 
 def preset_names():
@@ -216,7 +243,7 @@ def load_topology(spec):
     spec = spec.strip()
     if spec in preset_names():
         return load_preset(spec)
-    if spec.endswith(".toml") or Path(spec).is_file():
+    if spec.endswith(".toml") or _is_file(spec):
         return load_toml(spec)
     if ":" in spec:
         return parse_topology_string(spec)

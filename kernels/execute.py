@@ -1,0 +1,183 @@
+"""Execute kernel: apply a block of schedule steps to the (n_ranks, buf_count) working buffer.
+
+Steps come flattened (CSR): transfers ``step_ptr[k]:step_ptr[k+1]`` form step ``k``. A step
+whose ``stage[k]`` is set has a transfer reading a range that another one writes: its sources
+are copied to ``scratch`` first, so every transfer reads the values from before the step.
+Other steps apply in place.
+
+``op``: 0 sum, 1 prod, 2 max, 3 min. ``fmt``: 0 the buffer type's own arithmetic; 1 bfloat16
+and 2 float16 bit patterns (the buffer is ``uint16``), decoded to float32, combined, and
+rounded back to nearest even after every combine (codes as in ``ubemu.dtypes``).
+"""
+
+import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.extending import intrinsic
+
+from ._jit import kernel
+
+
+@intrinsic
+def _f32_from_bits(typingctx, bits):
+    """Reinterpret the low 32 bits of an integer as float32."""
+    if not isinstance(bits, types.Integer):
+        return None
+
+    def codegen(context, builder, sig, args):
+        low = args[0]
+        if bits.bitwidth > 32:
+            low = builder.trunc(low, ir.IntType(32))
+        elif bits.bitwidth < 32:
+            low = builder.zext(low, ir.IntType(32))
+        return builder.bitcast(low, ir.FloatType())
+
+    return types.float32(bits), codegen
+
+
+@intrinsic
+def _f32_bits(typingctx, value):
+    """Reinterpret a float32 as uint32."""
+    if value != types.float32:
+        return None
+
+    def codegen(context, builder, sig, args):
+        return builder.bitcast(args[0], ir.IntType(32))
+
+    return types.uint32(types.float32), codegen
+
+
+@kernel
+def _bf16_decode(h):
+    return _f32_from_bits(np.int64(h) << 16)
+
+
+@kernel
+def _bf16_encode(x):
+    u = np.int64(_f32_bits(np.float32(x)))
+    if (u & 0x7FFFFFFF) > 0x7F800000:
+        return np.uint16(((u >> 16) | 0x40) & 0xFFFF)
+    return np.uint16(((u + 0x7FFF + ((u >> 16) & 1)) >> 16) & 0xFFFF)
+
+
+@kernel
+def _fp16_decode(h):
+    h = np.int64(h)
+    sign = (h & 0x8000) << 16
+    e = (h >> 10) & 0x1F
+    m = h & 0x3FF
+    if e == 0:
+        v = np.float32(m) * np.float32(5.9604644775390625e-08)  # m * 2**-24, exact
+        return -v if sign else v
+    if e == 31:
+        return _f32_from_bits(sign | 0x7F800000 | (m << 13))
+    return _f32_from_bits(sign | ((e + 112) << 23) | (m << 13))
+
+
+@kernel
+def _fp16_encode(x):
+    u = np.int64(_f32_bits(np.float32(x)))
+    sign = (u >> 16) & 0x8000
+    a = u & 0x7FFFFFFF
+    if a > 0x7F800000:  # NaN: keep the top payload bits, set the quiet bit
+        return np.uint16(sign | 0x7E00 | ((a >> 13) & 0x3FF))
+    if a >= 0x47800000:  # >= 2**16 (and inf): overflows
+        return np.uint16(sign | 0x7C00)
+    if a < 0x38800000:  # below 2**-14: subnormal or zero, scaled by 2**24 is exact
+        v = abs(np.float32(x)) * np.float32(16777216.0)
+        return np.uint16(sign | np.int64(np.rint(v)))
+    a -= 0x38000000  # rebias the exponent from 127 to 15
+    return np.uint16(sign | ((a + 0xFFF + ((a >> 13) & 1)) >> 13))
+
+
+@kernel
+def _decode(h, fmt):
+    if fmt == 1:
+        return _bf16_decode(h)
+    return _fp16_decode(h)
+
+
+@kernel
+def _encode(x, fmt):
+    if fmt == 1:
+        return _bf16_encode(x)
+    return _fp16_encode(x)
+
+
+@kernel
+def _combine_native(d, doff, s, soff, m, op):
+    if op == 0:
+        for i in range(m):
+            d[doff + i] = d[doff + i] + s[soff + i]
+    elif op == 1:
+        for i in range(m):
+            d[doff + i] = d[doff + i] * s[soff + i]
+    elif op == 2:
+        for i in range(m):
+            x, y = d[doff + i], s[soff + i]
+            d[doff + i] = x if (x >= y or x != x) else y
+    else:
+        for i in range(m):
+            x, y = d[doff + i], s[soff + i]
+            d[doff + i] = x if (x <= y or x != x) else y
+
+
+@kernel
+def _combine_16bit(d, doff, s, soff, m, op, fmt):
+    for i in range(m):
+        x = _decode(d[doff + i], fmt)
+        y = _decode(s[soff + i], fmt)
+        if op == 0:
+            z = x + y
+        elif op == 1:
+            z = x * y
+        elif op == 2:
+            z = x if (x >= y or x != x) else y
+        else:
+            z = x if (x <= y or x != x) else y
+        d[doff + i] = _encode(z, fmt)
+
+
+@kernel
+def _apply(d, doff, s, soff, m, reduce, op, fmt):
+    if not reduce:
+        d[doff:doff + m] = s[soff:soff + m]
+    elif fmt == 0:
+        _combine_native(d, doff, s, soff, m, op)
+    else:
+        _combine_16bit(d, doff, s, soff, m, op, fmt)
+
+
+@kernel
+def _kernel(buf, src, dst, n, src_off, dst_off, reduce, step_ptr, stage, op, fmt, scratch):
+    """Apply steps ``0..len(step_ptr)-2`` to ``buf`` in order (see the module docstring)."""
+    for k in range(step_ptr.size - 1):
+        lo, hi = step_ptr[k], step_ptr[k + 1]
+        if stage[k]:
+            pos = 0
+            for t in range(lo, hi):
+                m = n[t]
+                scratch[pos:pos + m] = buf[src[t], src_off[t]:src_off[t] + m]
+                pos += m
+            pos = 0
+            for t in range(lo, hi):
+                _apply(buf[dst[t]], dst_off[t], scratch, pos, n[t], reduce[t], op, fmt)
+                pos += n[t]
+        else:
+            for t in range(lo, hi):
+                _apply(buf[dst[t]], dst_off[t], buf[src[t]], src_off[t], n[t], reduce[t], op,
+                       fmt)
+
+
+@kernel
+def _bits_roundtrip(values, fmt, out_bits):
+    """Test hook: float32 -> 16-bit format (RNE) for every element, like the kernel does."""
+    for i in range(values.size):
+        out_bits[i] = _encode(values[i], fmt)
+
+
+@kernel
+def _bits_decode(bits, fmt, out):
+    """Test hook: 16-bit patterns -> float32, like the kernel does."""
+    for i in range(bits.size):
+        out[i] = _decode(bits[i], fmt)

@@ -1,0 +1,134 @@
+"""Link loads of one step: route every transfer, add its bytes to each link it crosses.
+
+Paths are never materialised: each transfer is routed into a small scratch row by
+:func:`kernels.routing.route_one` and its bytes are added to the flat ``load`` array (indexed by
+link id) at once. Only the links a step touched are remembered (``touched``) and reset to zero
+afterwards, so a step costs time in proportion to its transfers and hops, not to the link count.
+
+:func:`step_loads` does one step; :func:`accumulate` and :func:`drain` are its two halves, for
+windows of steps that the model times as one (loads of several steps added before draining).
+"""
+
+from ._jit import kernel
+from .routing import route_one
+
+
+@kernel(inline="always")
+def _class_of(link, class_first):
+    """Index of the link class holding ``link`` (``class_first`` ascending, a few entries)."""
+    c = class_first.shape[0] - 1
+    while c > 0 and class_first[c] > link:
+        c -= 1
+    return c
+
+
+@kernel
+def accumulate(src, dst, n, reduce, npus, itemsize, scale, lv, lat_ns, hop_lat_ns, load,
+               touched, nt, red_bytes, red_touched, nr, path):
+    """Add one step's bytes (times ``scale``) to the link and NPU-reduction accumulators.
+
+    Parameters
+    ----------
+    src, dst : int64 arrays (t,)
+        Sending and receiving rank of each transfer (communicator ranks).
+    n : int64 array (t,)
+        Elements per transfer; transfers of 0 elements are ignored.
+    reduce : bool array (t,)
+        Whether the receiver reduces the incoming data.
+    npus : int64 array
+        Topology NPU id of each rank.
+    itemsize : int
+        Bytes per element.
+    scale : float
+        Multiplier of every byte count (1.0 for one step).
+    lv, lat_ns, hop_lat_ns
+        The topology's level table, per-level latency and per-link latency (see routing).
+    load : float64 array (n_links,)
+        Bytes per link so far; links with 0 bytes are listed in ``touched`` when first hit.
+    touched : int64 array
+        Ids of links with bytes; ``touched[:nt]`` valid. Room for every new link needed.
+    red_bytes, red_touched, nr
+        The same for bytes reduced at each NPU (receiver side).
+    path : int64 array
+        Scratch row for one route (the topology's diameter in hops, at least 1).
+
+    Returns
+    -------
+    (nt, nr, max_path_lat_ns)
+    """
+    max_lat = 0.0
+    for k in range(src.shape[0]):
+        if n[k] <= 0:
+            continue
+        b = float(n[k] * itemsize) * scale
+        s = npus[src[k]]
+        d = npus[dst[k]]
+        h, lat = route_one(s, d, lv, lat_ns, hop_lat_ns, path)
+        if lat > max_lat:
+            max_lat = lat
+        for j in range(h):
+            link = path[j]
+            if load[link] == 0.0:
+                touched[nt] = link
+                nt += 1
+            load[link] += b
+        if reduce[k]:
+            if red_bytes[d] == 0.0:
+                red_touched[nr] = d
+                nr += 1
+            red_bytes[d] += b
+    return nt, nr, max_lat
+
+
+@kernel
+def drain(class_first, class_cap_Bps, load, touched, nt, red_bytes, red_touched, nr,
+          class_busy_s, class_bytes):
+    """Reduce the accumulated loads to per-class figures and reset the touched entries to 0.
+
+    ``class_first`` (ascending) is each link class's first link id, ``class_cap_Bps`` one
+    link's effective capacity in bytes per second. Fills ``class_busy_s`` (the busiest link's
+    time) and ``class_bytes`` (sum over the class's links).
+
+    Returns
+    -------
+    (max_link_s, max_reduced_bytes)
+    """
+    for c in range(class_busy_s.shape[0]):
+        class_busy_s[c] = 0.0
+        class_bytes[c] = 0.0
+    max_t = 0.0
+    for j in range(nt):
+        link = touched[j]
+        c = _class_of(link, class_first)
+        x = load[link]
+        t = x / class_cap_Bps[c]
+        class_bytes[c] += x
+        if t > class_busy_s[c]:
+            class_busy_s[c] = t
+        if t > max_t:
+            max_t = t
+        load[link] = 0.0
+    max_red = 0.0
+    for j in range(nr):
+        d = red_touched[j]
+        if red_bytes[d] > max_red:
+            max_red = red_bytes[d]
+        red_bytes[d] = 0.0
+    return max_t, max_red
+
+
+@kernel
+def step_loads(src, dst, n, reduce, npus, itemsize, lv, lat_ns, hop_lat_ns, class_first,
+               class_cap_Bps, load, touched, red_bytes, red_touched, path, class_busy_s,
+               class_bytes):
+    """One step: :func:`accumulate` from empty accumulators, then :func:`drain`.
+
+    Returns
+    -------
+    (max_link_s, max_path_lat_ns, max_reduced_bytes)
+    """
+    nt, nr, max_lat = accumulate(src, dst, n, reduce, npus, itemsize, 1.0, lv, lat_ns,
+                                 hop_lat_ns, load, touched, 0, red_bytes, red_touched, 0, path)
+    max_t, max_red = drain(class_first, class_cap_Bps, load, touched, nt, red_bytes,
+                           red_touched, nr, class_busy_s, class_bytes)
+    return max_t, max_lat, max_red

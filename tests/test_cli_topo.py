@@ -1,0 +1,114 @@
+"""``ubemu topo show`` and ``ubemu topo list``: reports, JSON, exit statuses."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from ubemu.cli import DISPATCH, build_parser, main
+from ubemu.topospec import preset_names
+
+ENV = {**os.environ, "NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+
+
+def run_module(*args):
+    return subprocess.run([sys.executable, "-m", "ubemu", *args], capture_output=True,
+                          text=True, env=ENV, timeout=120)
+
+
+def test_show_ub_mesh_rack_text(capsys):
+    assert main(["topo", "show", "ub-mesh-rack"]) == 0
+    out = capsys.readouterr().out
+    assert "NPUs         64\n" in out
+    assert "full_mesh:8@56GBps/150ns:name=board" in out
+    assert "784 GB/s uni, 1.568 TB/s bi" in out        # 14 x 56 GB/s
+    assert "diameter     2 hops" in out
+    assert "100.4 TB/s = 64 NPUs x 1.568 TB/s bi" in out
+    assert "7.168 TB/s" in out                          # bisection 8 x 16 x 56 GB/s
+
+
+def test_show_json_figures(capsys):
+    assert main(["topo", "show", "atlas950-superpod", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["n_npus"] == 8192
+    assert data["injection_uni_GBps"] == 1008 and data["injection_bi_GBps"] == 2016
+    assert data["total_npu_io_GBps"] == 8192 * 2016
+    assert data["diameter_hops"] == 4
+    assert [lv["name"] for lv in data["levels"]] == ["board", "rack", "superpod"]
+    assert sum(c["count"] for c in data["link_classes"]) == data["n_links"]
+
+
+def test_show_trunk_share_and_string_form(capsys):
+    assert main(["topo", "show", "ub-mesh-pod"]) == 0
+    assert "trunk share  168 GB/s uni per NPU" in capsys.readouterr().out
+    assert main(["topo", "show", "--json", "ring:4,switch:3@100GBps/2us:oversub=2"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["n_npus"] == 12 and data["diameter_hops"] == 2 + 4
+    assert data["string_form"] == "ring:4@56GBps/150ns,switch:3@100GBps/2000ns:oversub=2"
+
+
+def test_show_toml_file(tmp_path, capsys):
+    path = tmp_path / "two.toml"
+    path.write_text('description = "mine"\n[[level]]\nfabric = "ring"\nsize = 2\n')
+    assert main(["topo", "show", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "topology     two" in out and "description  mine" in out
+
+
+def test_list_names_every_preset(capsys):
+    assert main(["topo", "list"]) == 0
+    out = capsys.readouterr().out
+    for name in preset_names():
+        assert name in out
+    assert "1,006,720" in out and "KIND:SIZE[@BANDWIDTH][/LATENCY][:OPTION]" in out
+    assert "other sizes come from the string form" in out
+
+
+def test_million_npu_preset_through_python_m():
+    proc = run_module("topo", "show", "atlas960-supercluster", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["n_npus"] >= 1_000_000
+
+
+@pytest.mark.parametrize("args, words", [
+    (["topo", "show", "ub-mesh-rak"], ["unknown topology 'ub-mesh-rak'", "ub-mesh-rack"]),
+    (["topo", "show", "full_mesh:8,rign:4"], ["fabric 'rign'", "full_mesh, ring, switch"]),
+    (["topo", "show", "ring:0"], ["size must be an integer >= 1"]),
+    (["topo", "show", "switch:100000,switch:1000"], ["beyond the supported range"]),
+    (["topo", "show", "nowhere.toml"], ["nowhere.toml: cannot read topology file"]),
+])
+def test_bad_input_exits_2_with_one_line(args, words, capsys):
+    assert main(args) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("ubemu: error: ")
+    for w in words:
+        assert w in lines[0]
+
+
+def test_bad_input_through_python_m_has_no_traceback(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[level]]\nfabric = "ring"\nsize = "eight"\n')
+    for spec in (str(bad), "ring:8:lnks=2"):
+        proc = run_module("topo", "show", spec)
+        assert proc.returncode == 2 and proc.stdout == ""
+        assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("ubemu: error: ")
+        assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("args", [[], ["topo"], ["topo", "frob"], ["frob"],
+                                  ["topo", "show"], ["topo", "show", "x", "--jsn"]])
+def test_usage_errors_exit_2(args, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(args)
+    assert info.value.code == 2
+    assert "usage:" in capsys.readouterr().err
+
+
+def test_every_parsed_command_is_dispatched():
+    parser = build_parser()
+    for argv in (["topo", "show", "x"], ["topo", "list"]):
+        assert parser.parse_args(argv).command in DISPATCH

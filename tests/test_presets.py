@@ -1,0 +1,93 @@
+"""Shipped presets: they load, carry their sources, and match the reference numbers.
+
+Reference: /work/shared/reference/unifiedbus.md (figures quoted in the comments below).
+"""
+
+import re
+from importlib import resources
+
+import pytest
+
+from ubemu.topospec import load_preset, preset_names
+
+EXPECTED = {
+    "ub-mesh-rack", "ub-mesh-pod", "ub-mesh-superpod", "cloudmatrix384", "atlas950-superpod",
+    "atlas950-supercluster", "atlas960-superpod", "atlas960-supercluster", "dgx-h100",
+    "dgx-h100-multinode", "nvl72", "ring-8", "torus-8x8", "full-mesh-8", "switch-64",
+}
+TAG = re.compile(r"#.*(\([^)]*\b[PVCMI]\b[^)]*\)|assumed|ASSUMED|CHOICE|example)")
+
+
+def _text(name):
+    return (resources.files("ubemu.presets") / f"{name}.toml").read_text()
+
+
+def test_every_expected_preset_is_shipped():
+    assert EXPECTED <= set(preset_names())
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_preset_loads_and_every_figure_has_a_source(name):
+    topo = load_preset(name)
+    assert topo.name == name and topo.description
+    assert all(lv.name for lv in topo.levels)
+    for line in _text(name).splitlines():
+        if re.match(r"\s*(size|bw_GBps|lat_ns|links|planes|oversub|efficiency|overhead_ns|"
+                    r"hop_lat_ns|reduce_GBps)\s*=", line):
+            assert TAG.search(line), f"{name}: figure without a source tag: {line!r}"
+
+
+@pytest.mark.parametrize("name, n_npus, inj_uni_GBps", [
+    ("ub-mesh-rack", 64, 14 * 56),
+    ("ub-mesh-pod", 1024, 14 * 56),
+    ("ub-mesh-superpod", 8192, 14 * 56 + 224),
+    ("atlas950-superpod", 8192, 1008),            # 72 lanes x 112 Gb/s = 2 TB/s bi (V)
+    ("atlas950-supercluster", 524_288, 1008 + 100),  # + assumed 2 x 400GE scale-out
+    ("atlas960-superpod", 15_488, 1100),          # 2.2 TB/s bi (C)
+    ("atlas960-supercluster", 1_006_720, 1100 + 100),
+    ("cloudmatrix384", 384, 392),                 # 392 GB/s uni per package (P)
+    ("dgx-h100", 8, 450),                         # 900 GB/s bi (V)
+    ("dgx-h100-multinode", 128, 450 + 50),        # + 400 Gb/s NDR per GPU (V)
+    ("nvl72", 72, 900),                           # 1.8 TB/s bi (V)
+    ("ring-8", 8, 2 * 56),
+    ("torus-8x8", 64, 4 * 56),
+    ("full-mesh-8", 8, 7 * 56),
+    ("switch-64", 64, 56),
+])
+def test_npu_count_and_injection(name, n_npus, inj_uni_GBps):
+    topo = load_preset(name)
+    assert topo.n_npus == n_npus
+    assert topo.injection_GBps() == pytest.approx(inj_uni_GBps, rel=1e-12)
+
+
+def test_atlas950_total_io_close_to_the_claim():
+    topo = load_preset("atlas950-superpod")
+    total_PBps = topo.n_npus * 2 * topo.injection_GBps() / 1e6
+    assert total_PBps == pytest.approx(16.515, abs=1e-3)      # 8,192 x 2 x 1,008 GB/s
+    assert abs(total_PBps - 16.3) / 16.3 < 0.02                # claimed 16.3 PB/s (C)
+
+
+def test_atlas960_total_io_close_to_the_claim():
+    topo = load_preset("atlas960-superpod")
+    assert topo.n_npus * 2 * topo.injection_GBps() / 1e6 == pytest.approx(34.07, abs=0.01)
+
+
+def test_dgx_h100_efficiency_carries_the_nccl_tests_calibration():
+    topo = load_preset("dgx-h100")
+    assert topo.injection_GBps() * topo.params.efficiency == pytest.approx(370.0)
+
+
+def test_superclusters_are_made_of_their_superpods():
+    for pod, cluster, count in (("atlas950-superpod", "atlas950-supercluster", 64),
+                                ("atlas960-superpod", "atlas960-supercluster", 65)):
+        p, c = load_preset(pod), load_preset(cluster)
+        assert c.levels[:-1] == p.levels and c.levels[-1].size == count
+        assert c.n_npus == count * p.n_npus
+
+
+def test_ub_mesh_pod_trunks_are_shared_by_racks():
+    topo = load_preset("ub-mesh-pod")
+    assert topo.trunk_group_npus == (1, 1, 64, 64)
+    assert topo.levels[2].trunk and topo.levels[3].trunk
+    assert topo.levels[2].link_GBps == 128 * 112 / 8           # x128 lanes, ~1.8 TB/s (I)
+    assert topo.trunk_share_GBps() == pytest.approx(6 * 1792 / 64)

@@ -1,0 +1,113 @@
+"""Direct (mesh one-shot) collectives over a full-mesh domain: every rank talks to every peer.
+
+HCCL's "Mesh" algorithm for a server / full-mesh domain (CANN HCCL ``coll_algo_intro``; all-reduce
+cost ``2a + (2/p) n b + ((p-1)/p) n g``): reduce-scatter by sending block j straight to rank j,
+all-gather by sending one's own block straight to every peer.
+
+How it maps onto the schedule format. A step may not write one destination range twice, and
+there is no local reduction, so the ``p-1`` blocks that rank j must add into its block j arrive
+in ``p-1`` steps: at step k (``k = 1 .. p-1``) the rank at position q sends block ``q+k`` to
+the rank at ``q+k``. Each step uses a different link of every rank (rank q -> q+k), so on a
+full mesh these ``p-1`` steps occupy disjoint links and a real one-shot overlaps them; the
+flat schedule says so in ``notes["concurrent_steps"] = [(0, p-1)]`` (half-open step range
+that may be timed as one window). We chose this over a format change (several reductions into
+one range per step, or local reductions from scratch slots) so the data plane, the validator
+and the kernels stay as they are; summation at rank j runs in the order ``j-1, j-2, ...``.
+The all-gather needs no such split: it is one step of ``p(p-1)`` transfers into disjoint
+ranges. All-to-all is one step: rank r copies its block j to rank j's output block r, and its
+own block r into its own output (a local copy, ``src == dst``: no link).
+
+Steps and bytes sent per rank (``S`` bytes): reduce-scatter ``p-1`` steps (one concurrent
+window), ``S (p-1)/p``; all-gather 1 step, ``S (p-1)/p``; all-reduce ``p`` steps,
+``2 S (p-1)/p``; all-to-all 1 step, ``S (p-1)/p`` over links (plus the local block).
+"""
+
+import numpy as np
+
+from .base import blocks, register, register_phase
+from .flat import flat_schedule, make_step
+
+
+@register_phase("reduce_scatter", "direct", n_steps=lambda s: s - 1)
+def direct_reduce_scatter_phase(axis, seg_off, seg_len, data=True):
+    """Direct reduce-scatter along ``axis``: step k, position q sends block q+k to q+k."""
+    s = axis.size
+    for k in range(1, s):
+        off, ln = blocks(seg_off, seg_len, s, (axis.pos + k) % s)
+        yield make_step(axis.ranks, axis.peer(k), ln, off, off, True, data)
+
+
+@register_phase("all_gather", "direct", n_steps=lambda s: int(s > 1))
+def direct_all_gather_phase(axis, seg_off, seg_len, data=True):
+    """Direct all-gather along ``axis``: one step, every rank sends its block to every peer."""
+    s = axis.size
+    if s < 2:
+        return
+    off, ln = blocks(seg_off, seg_len, s, axis.pos)
+    rep = s - 1
+    pos = axis.pos[:, None]
+    shift = ((pos + np.arange(1, s, dtype=np.int64)) % s - pos) * axis.stride
+    dst = (axis.ranks[:, None] + shift).ravel()
+    yield make_step(np.repeat(axis.ranks, rep), dst, np.repeat(ln, rep), np.repeat(off, rep),
+                    np.repeat(off, rep), False, data)
+
+
+@register_phase("all_reduce", "direct", n_steps=lambda s: s - 1 + int(s > 1))
+def direct_all_reduce_phase(axis, seg_off, seg_len, data=True):
+    """Direct all-reduce along ``axis``: direct reduce-scatter, then direct all-gather."""
+    yield from direct_reduce_scatter_phase(axis, seg_off, seg_len, data)
+    yield from direct_all_gather_phase(axis, seg_off, seg_len, data)
+
+
+def _concurrent(p):
+    return {"concurrent_steps": [(0, p - 1)]} if p > 2 else {}
+
+
+@register("all_reduce", "direct",
+          "mesh one-shot: direct reduce-scatter (p-1 link-disjoint steps) + direct all-gather")
+def direct_all_reduce(comm, count, data=True):
+    """Direct all-reduce: ``p`` steps (``p-1`` overlap on a full mesh), ``2 S (p-1)/p`` bytes."""
+    p = comm.n
+    return flat_schedule(comm, count, "all_reduce", "direct",
+                         (direct_reduce_scatter_phase, direct_all_gather_phase),
+                         p - 1 + int(p > 1), data, notes=_concurrent(p))
+
+
+@register("reduce_scatter", "direct",
+          "mesh one-shot reduce-scatter: p-1 link-disjoint steps")
+def direct_reduce_scatter(comm, count, data=True):
+    """Direct reduce-scatter: ``p-1`` link-disjoint steps, ``S (p-1)/p`` bytes sent per rank."""
+    p = comm.n
+    return flat_schedule(comm, count, "reduce_scatter", "direct",
+                         (direct_reduce_scatter_phase,), p - 1, data, notes=_concurrent(p))
+
+
+@register("all_gather", "direct", "mesh one-shot all-gather: 1 step")
+def direct_all_gather(comm, count, data=True):
+    """Direct all-gather: 1 step, ``S (p-1)/p`` bytes sent per rank."""
+    return flat_schedule(comm, count, "all_gather", "direct", (direct_all_gather_phase,),
+                         int(comm.n > 1), data)
+
+
+def _alltoall_phase(count):
+    def phase(axis, seg_off, seg_len, data=True):
+        p = axis.size
+        b = count // p
+        j = np.arange(p, dtype=np.int64)
+        src = np.repeat(axis.ranks, p)
+        dst = np.tile(j, p)  # a flat axis: the rank at position j is j
+        src_off = np.tile(j * b, p)
+        dst_off = count + src * b
+        yield make_step(src, dst, b, src_off, dst_off, False, data)
+
+    return phase
+
+
+@register("alltoall", "direct", "mesh one-shot all-to-all: 1 step")
+def direct_alltoall(comm, count, data=True):
+    """Direct all-to-all: 1 step, ``S (p-1)/p`` bytes sent per rank over links.
+
+    Block j of rank r goes to rank j's output block r; the own block is a local copy.
+    """
+    return flat_schedule(comm, count, "alltoall", "direct", (_alltoall_phase(count),), 1, data,
+                         buf_count=2 * count)

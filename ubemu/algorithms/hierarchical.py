@@ -1,0 +1,256 @@
+"""Hierarchical (multi-dimensional) collectives: per-axis phases chained over a grid.
+
+ASTRA-sim's and HCCL's hierarchical scheme (unifiedbus.md section 4; Rabenseifner-style
+two-shot per level): on ``comm.dims = (d0, d1, ..)``, innermost first, all-reduce is a
+reduce-scatter along axis 0, then along axis 1 on the block axis 0 left, ..., an all-reduce on
+the top axis, and all-gathers back down. Every level may use a different registered phase
+(``per_level``). Axes of size 1 are skipped.
+
+Reduce-scatter and all-gather follow :mod:`ubemu.schedule`'s layout. A reduce-scatter along
+axis 0 first leaves rank r with block ``rev(r) = sum_a pos_a * prod_{e>a} d_e`` (axis 0 the
+most significant digit), because each level's block is a contiguous part of the previous one.
+Block ``r`` of rank r is strided over the axes, so no ordering of contiguous segments gives it
+to rank r while axis 0 goes first: ``heavy_axis="inner"`` (default, the innermost and usually
+fastest axis carries the largest share ``S (d0-1)/d0``) adds one permutation step (``b``
+elements per rank, the ranks with ``rev(r) = r`` idle); ``heavy_axis="outer"`` runs the levels
+from the top axis down instead (all-gather: from axis 0 up), which lands every block in place
+with no extra step but puts the largest share on the outermost axis.
+
+All-to-all is dimension-ordered: along axis 0 every rank sends each peer the blocks whose
+destination has that peer's axis-0 coordinate, then along axis 1, and so on, in scratch past
+the output; each axis is a pairwise exchange (``d-1`` steps) or ``direct`` (one step).
+"""
+
+import numpy as np
+
+from ..errors import UbemuError, choices_error
+from ..schedule import Schedule, Step
+from .base import blocks, get_phase, register
+from .moves import moves_step, own_block_part
+from .ring import merge_repeats
+
+A2A_LEVELS = ("direct", "pairwise")
+HEAVY = ("inner", "outer")
+
+
+def _level_names(comm, per_level):
+    k = len(comm.dims)
+    names = (per_level,) if isinstance(per_level, str) else tuple(per_level)
+    if len(names) == 1:
+        names = names * k
+    if len(names) != k:
+        raise UbemuError(f"per_level: {len(names)} names for {k} axes; give one name per axis "
+                         f"(innermost first) or one name for all")
+    return names
+
+
+def _phase(kind, name, comm, d):
+    phase = get_phase(kind, name)
+    fabric = comm.fabrics[d] if comm.fabrics else None
+    why = phase.check(comm.dims[d], fabric) if phase.check else None
+    if why:
+        raise UbemuError(f"per-level {kind} algorithm {name!r} cannot run on axis {d} "
+                         f"({comm.dims[d]} ranks): {why}")
+    return phase
+
+
+def _check_heavy(heavy_axis):
+    if heavy_axis not in HEAVY:
+        raise choices_error("heavy_axis", heavy_axis, HEAVY)
+
+
+def _schedule(comm, count, collective, plan, data, buf_count=None, notes=None):
+    """Schedule running ``plan``: a list of (phase, axis, seg_off, seg_len) or ready Steps."""
+    n_steps = sum(1 if isinstance(item, Step) else item[0].n_steps(item[1].size)
+                  for item in plan)
+
+    def steps():
+        def gen():
+            for item in plan:
+                if isinstance(item, Step):
+                    yield item
+                else:
+                    phase, axis, off, ln = item
+                    yield from phase.steps(axis, off, ln, data)
+
+        return gen() if data else merge_repeats(gen())
+
+    return Schedule(collective, "hierarchical", comm.n, count,
+                    count if buf_count is None else buf_count, steps, n_steps=int(n_steps),
+                    data=data, notes=dict(notes or {}))
+
+
+def _axes(comm):
+    """Axes with more than one rank."""
+    return [d for d in range(len(comm.dims)) if comm.dims[d] > 1]
+
+
+def _rev(comm):
+    """Block each rank holds after reduce-scatters from axis 0 up (axis 0 most significant)."""
+    j = np.zeros(comm.n, np.int64)
+    for d in range(len(comm.dims)):
+        j = j * comm.dims[d] + comm.axis(d).pos
+    return j
+
+
+def _perm_step(comm, count, data, to_rev):
+    """Rank r sends block rev(r) to rank rev(r) (``to_rev``), or block r to rev^-1(r)."""
+    ranks = np.arange(comm.n, dtype=np.int64)
+    j = _rev(comm)
+    b = count // comm.n
+    src, dst = (ranks, j) if to_rev else (j, ranks)
+    move = src != dst
+    src, dst, off = src[move], dst[move], j[move] * b
+    if data:
+        return Step.make(src, dst, b, off, off)
+    return Step.make(src, dst, b)
+
+
+@register("all_reduce", "hierarchical",
+          "reduce-scatter up the axes, all-reduce on the top axis, all-gather down")
+def hierarchical_all_reduce(comm, count, data=True, per_level="ring"):
+    """Hierarchical all-reduce: ``sum_{a<top} (RS_a + AG_a) + AR_top`` steps.
+
+    Per axis a of size ``d_a`` the phase named ``per_level[a]`` runs on the segment the lower
+    levels left, ``S / (d_0 .. d_{a-1})``; with ring phases a rank sends
+    ``2 S (d_a - 1) / (d_0 .. d_a)`` on axis a, ``2 S (p-1)/p`` in total (Patarasuk & Yuan
+    per level; unifiedbus.md section 4, "Levels").
+    """
+    names = _level_names(comm, per_level)
+    axes = _axes(comm)
+    off = np.zeros(comm.n, np.int64)
+    ln = np.full(comm.n, count, np.int64)
+    plan, gather = [], []
+    for d in axes[:-1]:
+        ax = comm.axis(d)
+        plan.append((_phase("reduce_scatter", names[d], comm, d), ax, off, ln))
+        gather.append((_phase("all_gather", names[d], comm, d), ax, off, ln))
+        off, ln = blocks(off, ln, ax.size, ax.pos)
+    if axes:
+        top = axes[-1]
+        plan.append((_phase("all_reduce", names[top], comm, top), comm.axis(top), off, ln))
+    plan += gather[::-1]
+    return _schedule(comm, count, "all_reduce", plan, data, notes={"per_level": names})
+
+
+@register("reduce_scatter", "hierarchical", "reduce-scatter phases over the axes")
+def hierarchical_reduce_scatter(comm, count, data=True, per_level="ring", heavy_axis="inner"):
+    """Hierarchical reduce-scatter: ``sum_a RS_a`` steps, plus one permutation step.
+
+    ``heavy_axis="inner"``: axis 0 first, then the permutation step (only when two or more
+    axes have more than one rank; ``b = S/p`` per moving rank). ``"outer"``: the top axis
+    first, no permutation. A rank sends ``S (p-1)/p`` over the phases (ring phases) either way.
+    """
+    _check_heavy(heavy_axis)
+    names = _level_names(comm, per_level)
+    axes = _axes(comm)
+    inner = heavy_axis == "inner"
+    off = np.zeros(comm.n, np.int64)
+    ln = np.full(comm.n, count, np.int64)
+    plan = []
+    for d in (axes if inner else axes[::-1]):
+        ax = comm.axis(d)
+        plan.append((_phase("reduce_scatter", names[d], comm, d), ax, off, ln))
+        off, ln = blocks(off, ln, ax.size, ax.pos)
+    if inner and len(axes) > 1:
+        plan.append(_perm_step(comm, count, data, to_rev=True))
+    return _schedule(comm, count, "reduce_scatter", plan, data,
+                     notes={"per_level": names, "heavy_axis": heavy_axis})
+
+
+@register("all_gather", "hierarchical", "all-gather phases over the axes")
+def hierarchical_all_gather(comm, count, data=True, per_level="ring", heavy_axis="inner"):
+    """Hierarchical all-gather: ``sum_a AG_a`` steps, plus one permutation step.
+
+    ``heavy_axis="inner"``: a permutation step first (block r to the rank whose reduce-scatter
+    block it would be), then the top axis down to axis 0, which moves ``S (d0-1)/d0``.
+    ``"outer"``: axis 0 first up to the top axis, no permutation. ``S (p-1)/p`` per rank over
+    the phases (ring phases).
+    """
+    _check_heavy(heavy_axis)
+    names = _level_names(comm, per_level)
+    axes = _axes(comm)
+    inner = heavy_axis == "inner"
+    off = np.zeros(comm.n, np.int64)
+    ln = np.full(comm.n, count, np.int64)
+    plan = []
+    for d in (axes if inner else axes[::-1]):  # the segments, as the reduce-scatter cuts them
+        ax = comm.axis(d)
+        plan.append((_phase("all_gather", names[d], comm, d), ax, off, ln))
+        off, ln = blocks(off, ln, ax.size, ax.pos)
+    plan = plan[::-1]
+    if inner and len(axes) > 1:
+        plan.insert(0, _perm_step(comm, count, data, to_rev=False))
+    return _schedule(comm, count, "all_gather", plan, data,
+                     notes={"per_level": names, "heavy_axis": heavy_axis})
+
+
+@register("alltoall", "hierarchical",
+          "dimension-ordered: exchange along axis 0, then axis 1, ...")
+def hierarchical_alltoall(comm, count, data=True, per_level="pairwise"):
+    """Dimension-ordered all-to-all: ``max(sum_a steps_a, 1)`` steps, ``steps_a = d_a - 1``
+    (``pairwise``) or 1 (``direct``); ``S sum_a (d_a - 1)/d_a`` sent per rank.
+
+    Level a moves every block whose destination differs from its holder on axis a, so a rank
+    sends ``S (d_a - 1)/d_a`` on axis a (``S`` its input size), as in a 2D all-to-all
+    (e.g. Sack & Gropp's multidimensional exchange). Between levels blocks sit in a scratch
+    area of ``count`` per level past the output, ordered so that the next level's sends are
+    contiguous; a block's last hop writes its output place; the own block is a local copy.
+    """
+    names = _level_names(comm, per_level)
+    for name in names:
+        if name not in A2A_LEVELS:
+            raise choices_error("alltoall per-level algorithm", name, A2A_LEVELS)
+    axes = _axes(comm)
+    n, k = comm.n, len(comm.dims)
+    b = count // n
+    ranks = np.arange(n, dtype=np.int64)
+    level_steps = [[[t] for t in range(1, comm.dims[d])] if names[d] == "pairwise"
+                   else [list(range(1, comm.dims[d]))] for d in axes]
+    n_moves = sum(len(s) for s in level_steps)
+    n_steps = max(n_moves, 1)
+    own = own_block_part(ranks, count, b)
+
+    def level_parts_data():
+        src = np.repeat(ranks, n)
+        dst = np.tile(ranks, n)
+        moving = src != dst
+        s, j = src[moving], dst[moving]
+        holder, off = s.copy(), j * b
+        coords = [comm.axis(d).pos for d in range(k)]
+        for li, (d, groups) in enumerate(zip(axes, level_steps)):
+            ax = comm.axis(d)
+            slot = np.zeros(s.size, np.int64)
+            for e in range(d + 1, k):
+                slot = slot * comm.dims[e] + coords[e][j]
+            for e in range(d, -1, -1):
+                slot = slot * comm.dims[e] + coords[e][s]
+            shift = (coords[d][j] - coords[d][holder]) % ax.size
+            for group in groups:
+                m = np.isin(shift, group)
+                new = holder[m] + (coords[d][j[m]] - coords[d][holder[m]]) * ax.stride
+                final = new == j[m]
+                new_off = np.where(final, count + s[m] * b, 2 * count + li * count + slot[m] * b)
+                yield (holder[m], new, b, off[m], new_off)
+                holder[m], off[m] = new, new_off
+
+    def level_parts_timing():
+        for d, groups in zip(axes, level_steps):
+            ax = comm.axis(d)
+            for group in groups:
+                yield [(ranks, ax.peer(t), (n // ax.size) * b, 0, 0) for t in group]
+
+    def steps():
+        gen = level_parts_data() if data else level_parts_timing()
+        for i in range(n_steps):
+            parts = []
+            if i < n_moves:
+                item = next(gen)
+                parts += [item] if data else item
+            if i == 0:
+                parts.append(own)
+            yield moves_step(parts, n, data)
+
+    buf_count = 2 * count + max(len(axes) - 1, 0) * count
+    return Schedule("alltoall", "hierarchical", n, count, buf_count, steps,
+                    n_steps=n_steps, data=data, notes={"per_level": names})

@@ -1,0 +1,93 @@
+"""NHR, HCCL's nonuniform hierarchical ring (the Ascend 950 default between servers).
+
+Described in Huawei's CANN HCCL documentation (``coll_algo_intro``, "NHR") and source (the
+``InsTempAllReduceNHR`` templates): a reduce-scatter and an all-gather of ``ceil(log2 p)``
+steps each. Reduce-scatter step ``t`` (``t = 0, 1, ...``): every rank sends to the rank at ring
+distance ``2^t`` behind it the blocks ``q - 2^t - j 2^(t+1)`` (mod p), ``j = 0 ..
+ceil((p - 2^t) / 2^(t+1)) - 1``, and the receiver reduces them, so the share halves from step
+to step and the heaviest step (about half the data) stays between ring neighbours. The
+all-gather runs the same pattern backwards (distances ``..., 4, 2, 1``, copying).
+
+On ``p`` ranks and ``S`` bytes every rank sends ``p-1`` blocks per phase, ``S (p-1)/p`` bytes,
+in ``ceil(log2 p)`` steps: all-reduce costs ``2 ceil(log2 p)`` steps and ``2 S (p-1)/p``
+bytes per rank, HCCL's ``2 ceil(log2 p) a + 2 ((p-1)/p) n b``.
+
+Non-powers of two: no rank idles and nothing is folded; block indices wrap modulo ``p``, so
+the steps carry unequal numbers of blocks (``p = 5``: 2, 1, 1 blocks; ``p = 12``: 6, 3, 1, 1)
+and some wrap-around blocks are reduced by a rank at a distance that is not a power of two in
+the original order. This is the "nonuniform" of the name. The blocks a rank sends in one step
+are not contiguous: a data schedule has one transfer per block, a timing-only schedule
+(``data=False``) one transfer per rank and step carrying the step's total.
+"""
+
+import numpy as np
+
+from .base import blocks, register, register_phase
+from .flat import flat_schedule, make_step
+
+
+def nhr_steps(size):
+    """Steps of one NHR phase: ``ceil(log2 size)``."""
+    return (int(size) - 1).bit_length()
+
+
+def _nhr_step(axis, seg_off, seg_len, data, dist, first, reduce):
+    """Every rank sends the blocks ``first - j*2*dist`` (mod p) to ``q + dist`` (mod p)."""
+    s = axis.size
+    nsl = (s - 1 + abs(dist)) // (2 * abs(dist))
+    j = np.arange(nsl, dtype=np.int64)
+    blk = (first[:, None] - j * 2 * abs(dist)) % s
+    off, ln = blocks(seg_off[:, None], seg_len[:, None], s, blk)
+    dst = axis.peer(dist)
+    if not data:
+        return make_step(axis.ranks, dst, ln.sum(axis=1), None, None, reduce, False)
+    src = np.repeat(axis.ranks, nsl)
+    return make_step(src, np.repeat(dst, nsl), ln.ravel(), off.ravel(), off.ravel(), reduce,
+                     True)
+
+
+@register_phase("reduce_scatter", "nhr", n_steps=nhr_steps)
+def nhr_reduce_scatter_phase(axis, seg_off, seg_len, data=True):
+    """NHR reduce-scatter along ``axis``: the rank at position q ends with block q."""
+    for t in range(nhr_steps(axis.size)):
+        d = 1 << t
+        yield _nhr_step(axis, seg_off, seg_len, data, -d, axis.pos - d, True)
+
+
+@register_phase("all_gather", "nhr", n_steps=nhr_steps)
+def nhr_all_gather_phase(axis, seg_off, seg_len, data=True):
+    """NHR all-gather along ``axis``: the rank at position q starts with block q."""
+    k = nhr_steps(axis.size)
+    for t in range(k):
+        d = 1 << (k - 1 - t)
+        yield _nhr_step(axis, seg_off, seg_len, data, d, axis.pos, False)
+
+
+@register_phase("all_reduce", "nhr", n_steps=lambda s: 2 * nhr_steps(s))
+def nhr_all_reduce_phase(axis, seg_off, seg_len, data=True):
+    """NHR all-reduce along ``axis``: NHR reduce-scatter, then NHR all-gather."""
+    yield from nhr_reduce_scatter_phase(axis, seg_off, seg_len, data)
+    yield from nhr_all_gather_phase(axis, seg_off, seg_len, data)
+
+
+@register("all_reduce", "nhr",
+          "HCCL nonuniform hierarchical ring, 2 ceil(log2 p) steps")
+def nhr_all_reduce(comm, count, data=True):
+    """NHR all-reduce: ``2 ceil(log2 p)`` steps, ``2 S (p-1)/p`` bytes sent per rank."""
+    return flat_schedule(comm, count, "all_reduce", "nhr",
+                         (nhr_reduce_scatter_phase, nhr_all_gather_phase),
+                         2 * nhr_steps(comm.n), data)
+
+
+@register("reduce_scatter", "nhr", "HCCL NHR reduce-scatter, ceil(log2 p) steps")
+def nhr_reduce_scatter(comm, count, data=True):
+    """NHR reduce-scatter: ``ceil(log2 p)`` steps, ``S (p-1)/p`` bytes sent per rank."""
+    return flat_schedule(comm, count, "reduce_scatter", "nhr", (nhr_reduce_scatter_phase,),
+                         nhr_steps(comm.n), data)
+
+
+@register("all_gather", "nhr", "HCCL NHR all-gather, ceil(log2 p) steps")
+def nhr_all_gather(comm, count, data=True):
+    """NHR all-gather: ``ceil(log2 p)`` steps, ``S (p-1)/p`` bytes sent per rank."""
+    return flat_schedule(comm, count, "all_gather", "nhr", (nhr_all_gather_phase,),
+                         nhr_steps(comm.n), data)

@@ -1,0 +1,229 @@
+"""The step-level timing model: link loads -> step times -> a collective's time and usage.
+
+A step lasts::
+
+    max over links (bytes on link / (capacity x efficiency))      bandwidth term
+    + longest path latency of its transfers                        (levels crossed, hop latency)
+    + params.overhead_ns                                           software alpha
+    + max over NPUs (bytes reduced) / params.reduce_GBps           reduction compute (if > 0)
+
+Links are full duplex (each direction, and a switch's up and down links, are separate ids).
+A step with ``repeat = k`` is timed once and counted ``k`` times.
+"""
+
+import numpy as np
+
+from .errors import UbemuError
+from .result import ClassUsage
+
+
+class StepTimer:
+    """Times steps on one topology, reusing its per-link scratch arrays between steps.
+
+    Parameters
+    ----------
+    topology : Topology
+    npus : int64 array, optional
+        Topology NPU id of each communicator rank (default: rank = NPU id).
+    """
+
+    def __init__(self, topology, npus=None):
+        self.topology = topology
+        n_npus = topology.n_npus
+        if npus is None:
+            npus = np.arange(n_npus, dtype=np.int64)
+        self.npus = np.ascontiguousarray(npus, np.int64)
+        if self.npus.size and (self.npus.min() < 0 or self.npus.max() >= n_npus):
+            raise UbemuError(f"timing: NPU ids must lie in 0..{n_npus - 1}")
+        p = topology.params
+        classes = topology.link_classes
+        self.class_names = [c.name for c in classes]
+        self.class_first = np.array([c.first_id for c in classes], np.int64)
+        self.class_count = np.array([c.count for c in classes], np.float64)
+        self.class_cap_Bps = np.array([c.bw_GBps * 1e9 * p.efficiency for c in classes])
+        self.level_of_class = [c.level for c in classes]
+        self.load = np.zeros(topology.n_links, np.float64)
+        self.red_bytes = np.zeros(n_npus, np.float64)
+        self.path = np.empty(max(topology.diameter_hops, 1), np.int64)
+        self.touched = np.empty(0, np.int64)
+        self.red_touched = np.empty(0, np.int64)
+        self._busy = np.zeros(len(classes))
+        self._bytes = np.zeros(len(classes))
+        self.overhead_s = p.overhead_ns * 1e-9
+        self.reduce_Bps = p.reduce_GBps * 1e9
+        self.reset()
+
+    def reset(self):
+        """Zero the accumulated time and usage."""
+        self.time_s = 0.0
+        self.n_steps = 0
+        self._window = None
+        self.busy_s = np.zeros(len(self.class_names))
+        self.bytes = np.zeros(len(self.class_names))
+
+    def _grow(self, nt, nr, t):
+        """Make room in the touched lists for ``t`` more transfers, keeping ``[:nt]``."""
+        need = min(self.topology.n_links, nt + t * self.path.size)
+        if self.touched.size < need:
+            grown = np.empty(max(need, 2 * self.touched.size), np.int64)
+            grown[:nt] = self.touched[:nt]
+            self.touched = grown
+        need = min(self.topology.n_npus, nr + t)
+        if self.red_touched.size < need:
+            grown = np.empty(max(need, 2 * self.red_touched.size), np.int64)
+            grown[:nr] = self.red_touched[:nr]
+            self.red_touched = grown
+
+    def _add(self, dt, k):
+        self.time_s += dt * k
+        self.busy_s += self._busy * k
+        self.bytes += self._bytes * k
+
+    def step_time(self, step, itemsize, repeat=None):
+        """Time of one occurrence of ``step`` in seconds; adds ``repeat`` occurrences
+        (default ``step.repeat``) to the totals."""
+        from .kernels import timing
+
+        k = step.repeat if repeat is None else int(repeat)
+        self.n_steps += k
+        if step.n_transfers == 0:
+            self._busy[:] = 0.0
+            self._bytes[:] = 0.0
+            self._add(self.overhead_s, k)
+            return self.overhead_s
+        self._grow(0, 0, step.n_transfers)
+        tp = self.topology
+        link_s, lat_ns, red_b = timing.step_loads(
+            step.src, step.dst, step.n, step.reduce, self.npus, int(itemsize), tp.level_table,
+            tp.lat_ns, float(tp.params.hop_lat_ns), self.class_first, self.class_cap_Bps,
+            self.load, self.touched, self.red_bytes, self.red_touched, self.path, self._busy,
+            self._bytes)
+        dt = self._combine(link_s, lat_ns, red_b)
+        self._add(dt, k)
+        return dt
+
+    def _combine(self, link_s, lat_ns, red_bytes):
+        dt = link_s + lat_ns * 1e-9 + self.overhead_s
+        if self.reduce_Bps > 0:
+            dt += red_bytes / self.reduce_Bps
+        return dt
+
+    # -- windows: several steps timed as one (``notes["concurrent_steps"]``) ----------------
+    @property
+    def in_window(self):
+        return self._window is not None
+
+    def begin_window(self):
+        """Start adding steps' loads together; :meth:`end_window` times them as one step."""
+        self._window = [0, 0, 0.0]  # touched links, touched NPUs, max path latency
+
+    def add_to_window(self, step, itemsize, repeat=None):
+        """Add ``repeat`` (default ``step.repeat``) occurrences of ``step`` to the window."""
+        from .kernels import timing
+
+        k = step.repeat if repeat is None else int(repeat)
+        self.n_steps += k
+        if step.n_transfers == 0:
+            return
+        nt, nr, lat = self._window
+        self._grow(nt, nr, step.n_transfers)
+        tp = self.topology
+        nt, nr, step_lat = timing.accumulate(
+            step.src, step.dst, step.n, step.reduce, self.npus, int(itemsize), float(k),
+            tp.level_table, tp.lat_ns, float(tp.params.hop_lat_ns), self.load, self.touched,
+            nt, self.red_bytes, self.red_touched, nr, self.path)
+        self._window = [nt, nr, max(lat, step_lat)]
+
+    def end_window(self):
+        """Time the window's summed loads as one step (one latency, one overhead)."""
+        from .kernels import timing
+
+        nt, nr, lat = self._window
+        self._window = None
+        link_s, red_b = timing.drain(self.class_first, self.class_cap_Bps, self.load,
+                                     self.touched, nt, self.red_bytes, self.red_touched, nr,
+                                     self._busy, self._bytes)
+        dt = self._combine(link_s, lat, red_b) if nt or nr else self.overhead_s
+        self._add(dt, 1)
+        return dt
+
+    def usage(self):
+        """Per-class usage so far (:class:`ubemu.result.ClassUsage` list) and the bottleneck.
+
+        Utilisation is bytes / (effective capacity x links x total time): 1.0 means every link
+        of the class sent at full (efficiency-derated) speed for the whole collective.
+        """
+        denom = self.class_cap_Bps * self.class_count * self.time_s
+        util = np.divide(self.bytes, denom, out=np.zeros_like(self.bytes), where=denom > 0)
+        out = [ClassUsage(name, lvl, float(b), float(s), float(u)) for name, lvl, b, s, u in
+               zip(self.class_names, self.level_of_class, self.bytes, self.busy_s, util)]
+        bottleneck = ""
+        if self.busy_s.size and self.busy_s.max() > 0:
+            bottleneck = self.class_names[int(np.argmax(self.busy_s))]
+        return out, bottleneck
+
+
+def time_schedule(schedule, topology, comm=None, itemsize=4):
+    """Modelled time of ``schedule`` on ``topology``.
+
+    Parameters
+    ----------
+    schedule : Schedule
+        Preferably timing-only (``data=False``: repeated steps merged); data schedules work too.
+    topology : Topology
+    comm : Comm, optional
+        Supplies ``npus`` (rank -> NPU id); default: rank = NPU id.
+    itemsize : int
+        Bytes per element.
+
+    Returns
+    -------
+    time_s : float
+    usage : list of ClassUsage
+    bottleneck : str
+        Name of the link class whose busiest link was busy longest ("" if nothing moved).
+    """
+    npus = getattr(comm, "npus", None) if comm is not None else None
+    if npus is None and schedule.n_ranks > topology.n_npus:
+        raise UbemuError(f"timing: {schedule.n_ranks} ranks do not fit on topology "
+                         f"{topology.name!r} of {topology.n_npus} NPUs")
+    if npus is not None and len(npus) != schedule.n_ranks:
+        raise UbemuError(f"timing: the communicator maps {len(npus)} ranks, the schedule has "
+                         f"{schedule.n_ranks}")
+    timer = StepTimer(topology, npus)
+    windows = _windows(schedule)
+    k = 0
+    for step in schedule.steps():
+        if not windows:
+            timer.step_time(step, itemsize)
+            continue
+        pos, end = k, k + step.repeat
+        while pos < end:  # cut the step's occurrences at window boundaries
+            inside = [w for w in windows if w[0] <= pos < w[1]]
+            if inside:
+                stop = min(end, inside[0][1])
+                if not timer.in_window:
+                    timer.begin_window()
+                timer.add_to_window(step, itemsize, stop - pos)
+                if stop == inside[0][1]:
+                    timer.end_window()
+            else:
+                stop = min([end] + [a for a, _ in windows if a > pos])
+                timer.step_time(step, itemsize, stop - pos)
+            pos = stop
+        k = end
+    if timer.in_window:
+        timer.end_window()
+    usage, bottleneck = timer.usage()
+    return timer.time_s, usage, bottleneck
+
+
+def _windows(schedule):
+    """Half-open step ranges timed as one step (``notes["concurrent_steps"]``), validated."""
+    raw = schedule.notes.get("concurrent_steps", ()) if schedule.notes else ()
+    out = sorted((int(a), int(b)) for a, b in raw if int(b) - int(a) > 1)
+    for (a0, b0), (a1, _) in zip(out, out[1:]):
+        if a1 < b0:
+            raise UbemuError(f"{schedule.algorithm} {schedule.collective}: overlapping "
+                             f"concurrent_steps windows ({a0}, {b0}) and ({a1}, ...)")
+    return out
