@@ -105,28 +105,30 @@ def _encode(x, fmt):
 
 
 @kernel
-def _combine_native(d, doff, s, soff, m, op):
+def _combine_native(d, s, op):
+    """``d = d (op) s`` element-wise in the arrays' own type (views of equal length)."""
     if op == 0:
-        for i in range(m):
-            d[doff + i] = d[doff + i] + s[soff + i]
+        for i in range(d.size):
+            d[i] = d[i] + s[i]
     elif op == 1:
-        for i in range(m):
-            d[doff + i] = d[doff + i] * s[soff + i]
+        for i in range(d.size):
+            d[i] = d[i] * s[i]
     elif op == 2:
-        for i in range(m):
-            x, y = d[doff + i], s[soff + i]
-            d[doff + i] = x if (x >= y or x != x) else y
+        for i in range(d.size):
+            x, y = d[i], s[i]
+            d[i] = x if (x >= y or x != x) else y
     else:
-        for i in range(m):
-            x, y = d[doff + i], s[soff + i]
-            d[doff + i] = x if (x <= y or x != x) else y
+        for i in range(d.size):
+            x, y = d[i], s[i]
+            d[i] = x if (x <= y or x != x) else y
 
 
 @kernel
-def _combine_16bit(d, doff, s, soff, m, op, fmt):
-    for i in range(m):
-        x = _decode(d[doff + i], fmt)
-        y = _decode(s[soff + i], fmt)
+def _combine_16bit(d, s, op, fmt):
+    """``d = round(decode(d) (op) decode(s))`` for 16-bit patterns, computing in float32."""
+    for i in range(d.size):
+        x = _decode(d[i], fmt)
+        y = _decode(s[i], fmt)
         if op == 0:
             z = x + y
         elif op == 1:
@@ -135,38 +137,43 @@ def _combine_16bit(d, doff, s, soff, m, op, fmt):
             z = x if (x >= y or x != x) else y
         else:
             z = x if (x <= y or x != x) else y
-        d[doff + i] = _encode(z, fmt)
+        d[i] = _encode(z, fmt)
 
 
 @kernel
 def _apply(d, doff, s, soff, m, reduce, op, fmt):
+    dv = d[doff:doff + m]
+    sv = s[soff:soff + m]
     if not reduce:
-        d[doff:doff + m] = s[soff:soff + m]
+        dv[:] = sv
     elif fmt == 0:
-        _combine_native(d, doff, s, soff, m, op)
+        _combine_native(dv, sv, op)
     else:
-        _combine_16bit(d, doff, s, soff, m, op, fmt)
+        _combine_16bit(dv, sv, op, fmt)
 
 
 @kernel
 def _kernel(buf, src, dst, n, src_off, dst_off, reduce, step_ptr, stage, op, fmt, scratch):
     """Apply steps ``0..len(step_ptr)-2`` to ``buf`` in order (see the module docstring)."""
+    width = buf.shape[1]
+    flat = buf.reshape(buf.size)
     for k in range(step_ptr.size - 1):
         lo, hi = step_ptr[k], step_ptr[k + 1]
         if stage[k]:
             pos = 0
             for t in range(lo, hi):
                 m = n[t]
-                scratch[pos:pos + m] = buf[src[t], src_off[t]:src_off[t] + m]
+                a = src[t] * width + src_off[t]
+                scratch[pos:pos + m] = flat[a:a + m]
                 pos += m
             pos = 0
             for t in range(lo, hi):
-                _apply(buf[dst[t]], dst_off[t], scratch, pos, n[t], reduce[t], op, fmt)
+                _apply(flat, dst[t] * width + dst_off[t], scratch, pos, n[t], reduce[t], op, fmt)
                 pos += n[t]
         else:
             for t in range(lo, hi):
-                _apply(buf[dst[t]], dst_off[t], buf[src[t]], src_off[t], n[t], reduce[t], op,
-                       fmt)
+                _apply(flat, dst[t] * width + dst_off[t], flat, src[t] * width + src_off[t], n[t],
+                       reduce[t], op, fmt)
 
 
 @kernel

@@ -73,9 +73,15 @@ def test_closed_form_by_hand():
 
 def test_auto_is_the_fastest_closed_form():
     topo = "full_mesh:8@56GBps/150ns"
-    times = [estimate("all_reduce", 2**20, topo, name) for c, name in KEYS
-             if c == "all_reduce" and name != "recursive_doubling" or c == "all_reduce"]
-    assert estimate("all_reduce", 2**20, topo) == pytest.approx(min(times))
+    times = []
+    for collective, name in KEYS:
+        if collective == "all_reduce":
+            try:
+                times.append(estimate("all_reduce", 2**20, topo, name))
+            except NoClosedForm:
+                pass
+    assert len(times) > 1
+    assert estimate("all_reduce", 2**20, topo) == min(times)
 
 
 def test_no_closed_form_is_an_error_not_a_number():

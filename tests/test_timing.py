@@ -156,7 +156,7 @@ def test_kernel_matches_numpy_reference(spec):
         want += red_b.max() / (topo.params.reduce_GBps * 1e9)
     assert dt == pytest.approx(want, rel=1e-12)
     cls = topo.link_class_of(np.arange(topo.n_links))
-    for k, c in enumerate(topo.link_classes):
+    for k in range(len(topo.link_classes)):
         assert timer.bytes[k] == pytest.approx(load[cls == k].sum())
         assert timer.busy_s[k] == pytest.approx((load / cap)[cls == k].max(initial=0.0))
     assert not timer.load.any() and not timer.red_bytes.any()  # touched links reset

@@ -12,7 +12,8 @@ __all__ = ["UbemuError", "Level", "Topology", "TopologyParams", "load_topology",
 
 #: Lazily imported API (so ``import ubemu`` stays free of numba). ``ubemu.estimate`` is the
 #: module :mod:`ubemu.estimate`, which is callable: ``ubemu.estimate(...)`` runs its function.
-_LAZY = {"simulate": "api", "estimate": "estimate", "group_of": "groups", "comm_for": "groups"}
+_LAZY = {"simulate": "api", "estimate": "estimate", "group_of": "groups", "comm_for": "groups",
+         "emulate": "emulate"}
 
 
 def __getattr__(name):
@@ -20,5 +21,5 @@ def __getattr__(name):
         from importlib import import_module
 
         module = import_module(f".{_LAZY[name]}", __name__)
-        return module if name == "estimate" else getattr(module, name)
+        return module if name in ("estimate", "emulate") else getattr(module, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

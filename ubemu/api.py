@@ -63,10 +63,21 @@ def _check_options(alg, options):
     return [k for k in options if k not in valid], valid
 
 
-def _time_one(collective, name, comm, count, topology, itemsize, options):
-    from .algorithms import build_schedule
+def _timer_function():
+    """``time_schedule`` of ubemu.timing, or of ubemu.partition in a multi-process MPI job."""
+    from . import partition
+
+    if partition.active():
+        return partition.time_schedule
     from .timing import time_schedule
 
+    return time_schedule
+
+
+def _time_one(collective, name, comm, count, topology, itemsize, options):
+    from .algorithms import build_schedule
+
+    time_schedule = _timer_function()
     sched = build_schedule(collective, name, comm, count, data=False, **options)
     time_s, usage, bottleneck = time_schedule(sched, topology, comm, itemsize)
     return sched, time_s, usage, bottleneck
@@ -95,9 +106,7 @@ def _auto(collective, comm, count, topology, itemsize, options):
                 skipped[name] = (f"{sched.n_steps} steps x {comm.n} ranks is too large to time "
                                  f"step by step; name the algorithm to time it")
                 continue
-            from .timing import time_schedule
-
-            t, usage, bn = time_schedule(sched, topology, comm, itemsize)
+            t, usage, bn = _timer_function()(sched, topology, comm, itemsize)
         except UbemuError as exc:
             skipped[name] = str(exc)
             continue
@@ -119,9 +128,13 @@ def _verify(collective, schedule_args, comm, count, dtype, op, seed):
         raise UbemuError(f"verify=True needs the data plane (ubemu.emulate, ubemu.verify), "
                          f"which is not available: {exc}") from None
     name, options = schedule_args
-    out = emulate.emulate(collective, name, comm, count, dtype=dtype, op=op, seed=seed,
-                          **options)
-    return out.wrong, out.max_rel_err, out.mean_rel_err
+    from . import partition
+
+    if partition.active():
+        return partition.emulate_verify(collective, name, comm, count, dtype=dtype, op=op,
+                                        seed=seed, **options)
+    return emulate.emulate_verify(collective, name, comm, count, dtype=dtype, op=op, seed=seed,
+                                  **options)
 
 
 def simulate(collective, nbytes, topology=None, algorithm="auto", dtype="float32", op="sum",
@@ -172,6 +185,10 @@ def simulate(collective, nbytes, topology=None, algorithm="auto", dtype="float32
 
     comm = Comm(g.dims, g.fabrics, g.npus)
     count = element_count(collective, nbytes, dt.itemsize, comm.n)
+    from . import memory, partition
+
+    memory.check_fits(comm.n, count, dt.itemsize, topo, collective, data=verify,
+                      n_procs=partition.world_size(), local_procs=partition.local_size())
     notes = {"group": g.label, "dims": list(g.dims)}
     if count * dt.itemsize != nbytes:
         notes["nbytes_requested"] = int(nbytes)

@@ -65,6 +65,14 @@ def build_parser():
     return parser
 
 
+def _abort_job_if_mpi(message, code):
+    """In a multi-process MPI job print ``message`` once and abort the job (never returns)."""
+    from . import partition
+
+    if partition.active():
+        partition.abort(message, code)
+
+
 def main(argv=None):
     """Run the command line; returns the exit status (0 ok, 2 bad input or usage)."""
     args = build_parser().parse_args(argv)  # usage errors: argparse exits with status 2
@@ -72,8 +80,14 @@ def main(argv=None):
         return DISPATCH[args.command](args) or 0
     except UbemuError as exc:
         message = " ".join(str(exc).split("\n"))
+        _abort_job_if_mpi(f"ubemu: error: {message}", 2)
         print(f"ubemu: error: {message}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # `ubemu topo list | head`: stop quietly, also at exit's flush
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except Exception:  # in an MPI job: one traceback, then end every process (no hang)
+        import traceback
+
+        _abort_job_if_mpi(traceback.format_exc().rstrip(), 1)
+        raise

@@ -7,6 +7,7 @@
 """
 
 import argparse
+import os
 import sys
 import time
 
@@ -363,12 +364,24 @@ def json_document(plan, results):
 
 def run_collective(args, out=None, err=None):
     """``ubemu <collective> ...``: sweep, print the tables, write ``-J``; returns 0."""
+    from . import partition
+
     plan = plan_from_args(args)
     n_jobs = sum(len(plan["per_dtype"][dt][1]) for dt in plan["dtypes"]) \
         * len(plan["ops"]) * len(plan["algorithms"])
-    progress = Progress(n_jobs, stream=err, mode=args.progress)
-    results = run_sweep(plan, out=out, progress=progress)
-    if args.output_file:
+    root = partition.is_root()  # in an MPI job only rank 0 prints and writes files
+    sink = None if root else open(os.devnull, "w")
+    try:
+        progress = Progress(n_jobs, stream=err, mode=args.progress if root else "off")
+        results = run_sweep(plan, out=out if root else sink, progress=progress)
+        if partition.active():
+            line = partition.peak_memory_line()
+            if root:
+                print(line, file=out if out is not None else sys.stdout, flush=True)
+    finally:
+        if sink is not None:
+            sink.close()
+    if args.output_file and root:
         report.write_json_atomic(args.output_file, json_document(plan, results))
     return 0
 

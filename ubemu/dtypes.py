@@ -150,7 +150,7 @@ def bf16_to_float32(bits):
 
 def float32_to_bf16(values):
     """float32 -> bfloat16 bit patterns, round to nearest even; NaN stays a quiet NaN."""
-    u = np.ascontiguousarray(values, np.float32).view(np.uint32)
+    u = np.asarray(values, np.float32).view(np.uint32)
     rounded = (u + np.uint32(0x7FFF) + ((u >> np.uint32(16)) & np.uint32(1))) >> np.uint32(16)
     nan = (u & np.uint32(0x7FFFFFFF)) > np.uint32(0x7F800000)
     quiet = (u >> np.uint32(16)) | np.uint32(0x0040)
@@ -164,7 +164,8 @@ def float64_to_bf16(values):
     rounding sees which side of the tie the float64 value lies on.
     """
     x = np.asarray(values, np.float64)
-    f = x.astype(np.float32)
+    with np.errstate(over="ignore"):
+        f = x.astype(np.float32)
     bits = f.view(np.uint32)
     tie = ((bits & np.uint32(0xFFFF)) == np.uint32(0x8000)) & (f.astype(np.float64) != x)
     tie &= np.isfinite(f)
@@ -187,7 +188,8 @@ def from_float32(values, dtype):
     dt = get_dtype(dtype)
     if dt.fmt == FMT_BF16:
         return float32_to_bf16(values)
-    return np.asarray(values, np.float32).astype(dt.storage)
+    with np.errstate(over="ignore"):  # overflow rounds to +-inf, as intended
+        return np.asarray(values, np.float32).astype(dt.storage)
 
 
 def to_float64(values, dtype):
@@ -206,7 +208,8 @@ def from_float64(values, dtype):
     x = np.asarray(values, np.float64)
     if not dt.is_float:
         x = np.rint(x)
-    return x.astype(dt.storage)
+    with np.errstate(over="ignore"):  # overflow rounds to +-inf, as intended
+        return x.astype(dt.storage)
 
 
 # -- ops in NumPy (the interpreter's arithmetic) ----------------------------------------------

@@ -98,6 +98,15 @@ class Context:
 
     def step(self, msgs, reduce=False):
         """Time of one step; ``msgs`` is a list of (axis model, shift, bytes) sent by each rank."""
+        if len(msgs) == 1:  # the common case, kept fast
+            ax, shift, b = msgs[0]
+            if b <= 0:
+                return self.overhead_s
+            if ax.fabric == "ring":
+                ax.hops(shift)
+            beta = ax.beta_link if ax.beta_link > ax.beta_port else ax.beta_port
+            t = b * beta + ax.lat_s + self.overhead_s
+            return t + b * self.rho if reduce else t
         merged = {}
         for ax, shift, b in msgs:
             if b > 0:
@@ -252,13 +261,17 @@ def ph_nhr(ctx, ax, kind, c, isz):
     return t
 
 
-def ph_direct(ctx, ax, kind, c, isz):
+def ph_direct(ctx, ax, kind, c, isz, window=False):
+    """``window``: the flat schedule marks its reduce-scatter steps concurrent
+    (``notes["concurrent_steps"]``); inside ``hierarchical`` they are separate steps."""
     p = ax.p
     if kind == "all_reduce":
-        return (ph_direct(ctx, ax, "reduce_scatter", c, isz)
+        return (ph_direct(ctx, ax, "reduce_scatter", c, isz, window)
                 + ph_direct(ctx, ax, "all_gather", c, isz))
     b = _blocks_max(c, p) * isz
-    # the reduce-scatter's p-1 steps form one concurrent window: timed as one step
+    if kind == "reduce_scatter" and not window:  # p-1 steps, one peer each
+        return sum(ctx.step([(ax, k, b)], True) for k in range(1, p))
+    # the flat reduce-scatter's p-1 steps form one concurrent window: timed as one step
     return ctx.step([(ax, k, b) for k in range(1, p)], kind == "reduce_scatter")
 
 
@@ -295,6 +308,8 @@ def _phase(name):
 def _flat(name):
     def est(ctx, collective, c, isz, **options):
         ax = ctx.flat_axis()
+        if name == "direct":
+            options["window"] = ax.p > 2
         return _phase(name)(ctx, ax, collective, c, isz, **options)
 
     return est
@@ -433,9 +448,15 @@ def _itemsize(dtype):
 
 
 def _registered(collective):
-    from .algorithms import REGISTRY
+    global _REGISTRY
+    if _REGISTRY is None:
+        from .algorithms import REGISTRY
 
-    return REGISTRY
+        _REGISTRY = REGISTRY
+    return _REGISTRY
+
+
+_REGISTRY = None
 
 
 def estimate(collective, nbytes, topology=None, algorithm="auto", group=None, dtype="float32",

@@ -3,6 +3,12 @@
 The wrapper validates, flattens steps into blocks of CSR arrays, decides per step whether the
 sources need staging (some transfer reads a range that another transfer of the step writes),
 and allocates the scratch; ``ubemu.kernels.execute._kernel`` only loops.
+
+When every transfer of a block keeps its offset (``src_off == dst_off``, as in ring,
+halving-doubling and most reduce-scatter / all-gather / all-reduce schedules), each buffer
+column evolves independently, so the block runs one cache-sized tile of columns at a time
+through all its steps (:func:`tile_transfers`): the same operations in the same order per
+element, hence the same bits, with far less memory traffic.
 """
 
 import numpy as np
@@ -12,6 +18,10 @@ from .errors import UbemuError
 
 #: Transfers gathered into one kernel call (bounds the flattened arrays' memory).
 BLOCK_TRANSFERS = 1 << 20
+#: Bytes of one column tile over all ranks (sized to stay in a core's L2 cache).
+TILE_BYTES = 1 << 20
+#: Narrower tiles than this are not worth their bookkeeping.
+MIN_TILE_COLUMNS = 256
 
 
 def needs_staging(step, buf_count):
@@ -64,7 +74,44 @@ def _check_bounds(schedule, src, dst, n, src_off, dst_off):
                          f"outside the buffer of {count} elements")
 
 
-def execute(schedule, buf, op="sum", dtype=None):
+def column_tile(n_ranks, buf_count, itemsize):
+    """Columns per tile so that a tile of every rank's buffer fits :data:`TILE_BYTES`.
+
+    0 means no tiling (a single tile would hold the whole buffer, or tiles would be too
+    narrow to pay off).
+    """
+    tile = TILE_BYTES // max(n_ranks * itemsize, 1)
+    return tile if MIN_TILE_COLUMNS <= tile < buf_count else 0
+
+
+def tile_transfers(src, dst, n, off, reduce, step_ptr, stage, tile):
+    """Cut the transfers of a block into column tiles, ordered tile by tile.
+
+    Valid when every transfer has ``src_off == dst_off``: then column ``c`` of all the
+    ranks' buffers evolves on its own, and the block can run one tile of columns at a time
+    (all its steps on that tile, in step order) while the tile stays in cache. Returns the
+    same CSR form as the untiled block: pieces grouped by (tile, step), a stage flag each.
+    """
+    step_of = np.repeat(np.arange(step_ptr.size - 1), np.diff(step_ptr))
+    first, last = off // tile, (off + n - 1) // tile
+    cnt = last - first + 1
+    parent = np.repeat(np.arange(n.size), cnt)
+    starts = np.cumsum(cnt) - cnt
+    tile_id = first[parent] + np.arange(parent.size) - starts[parent]
+    lo = np.maximum(off[parent], tile_id * tile)
+    hi = np.minimum((off + n)[parent], (tile_id + 1) * tile)
+    order = np.argsort(tile_id, kind="stable")  # keeps step order inside a tile
+    parent, tile_id, lo, hi = parent[order], tile_id[order], lo[order], hi[order]
+    steps = step_of[parent]
+    new = np.ones(parent.size, bool)
+    new[1:] = (tile_id[1:] != tile_id[:-1]) | (steps[1:] != steps[:-1])
+    group_start = np.flatnonzero(new)
+    ptr = np.append(group_start, parent.size).astype(np.int64)
+    return (src[parent], dst[parent], hi - lo, lo, lo, reduce[parent], ptr,
+            stage[steps[group_start]])
+
+
+def execute(schedule, buf, op="sum", dtype=None, tiled=True):
     """Apply every step of ``schedule`` to ``buf`` in place and return it.
 
     Parameters
@@ -77,6 +124,9 @@ def execute(schedule, buf, op="sum", dtype=None):
         ``avg`` combines as ``sum``; the caller divides at the end (``dtypes.finish_avg``).
     dtype : str, optional
         Element type; inferred from ``buf.dtype`` when omitted (needed for bfloat16).
+    tiled : bool
+        Allow column tiling (:func:`tile_transfers`) for blocks whose transfers keep their
+        offsets; the result is the same bit for bit, only the memory traffic differs.
     """
     from .kernels.execute import _kernel
 
@@ -90,6 +140,7 @@ def execute(schedule, buf, op="sum", dtype=None):
         raise UbemuError(f"buffer must be a C-contiguous {dt.storage.name} array of shape "
                          f"{want}, got {buf.dtype.name} {buf.shape}")
     work = buf if dt.fmt == FMT_NATIVE else buf.view(np.uint16)
+    tile = column_tile(schedule.n_ranks, schedule.buf_count, dt.itemsize) if tiled else 0
     scratch = np.empty(0, work.dtype)
     for block in _blocks(schedule):
         ptr = np.zeros(len(block) + 1, np.int64)
@@ -98,9 +149,12 @@ def execute(schedule, buf, op="sum", dtype=None):
         staged = [int(st.n.sum()) for st, s in zip(block, stage) if s]
         if staged and max(staged) > scratch.size:
             scratch = np.empty(max(staged), work.dtype)
-        cat = [np.concatenate([getattr(st, name) for st in block])
-               for name in ("src", "dst", "n", "src_off", "dst_off")]
+        src, dst, n, src_off, dst_off = (np.concatenate([getattr(st, name) for st in block])
+                                         for name in ("src", "dst", "n", "src_off", "dst_off"))
         red = np.concatenate([st.reduce for st in block])
-        _check_bounds(schedule, *cat)
-        _kernel(work, *cat, red, ptr, stage, OP_CODES[op], dt.fmt, scratch)
+        _check_bounds(schedule, src, dst, n, src_off, dst_off)
+        args = (src, dst, n, src_off, dst_off, red, ptr, stage)
+        if tile and np.array_equal(src_off, dst_off):
+            args = tile_transfers(src, dst, n, src_off, red, ptr, stage, tile)
+        _kernel(work, *args, OP_CODES[op], dt.fmt, scratch)
     return buf

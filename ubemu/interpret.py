@@ -10,14 +10,21 @@ _COMBINE = {"sum": np.add, "avg": np.add, "prod": np.multiply, "max": np.maximum
             "min": np.minimum}
 
 
-def interpret(schedule, buf, op="sum", combine=None):
+def interpret(schedule, buf, op="sum", combine=None, dtype=None):
     """Apply every step of ``schedule`` to ``buf`` (n_ranks, buf_count) in place.
 
     Parameters
     ----------
     combine : callable(dst_values, src_values) -> values, optional
         Overrides the op's NumPy ufunc (used for low-precision formats stored as integers).
+    dtype : str, optional
+        Element type (:mod:`ubemu.dtypes`): its combine, as the kernels compute it (float16 and
+        bfloat16: float32 arithmetic rounded to the format after every combine).
     """
+    if combine is None and dtype is not None:
+        from .dtypes import numpy_combine
+
+        combine = numpy_combine(dtype, op)
     combine = combine or _COMBINE[op]
     for step in schedule.steps():
         staged = [buf[s, o:o + k].copy() for s, o, k in zip(step.src, step.src_off, step.n)]

@@ -8,7 +8,10 @@ A step lasts::
     + max over NPUs (bytes reduced) / params.reduce_GBps           reduction compute (if > 0)
 
 Links are full duplex (each direction, and a switch's up and down links, are separate ids).
-A step with ``repeat = k`` is timed once and counted ``k`` times.
+A step with ``repeat = k`` is timed once and counted ``k`` times. Steps that a schedule marks
+concurrent (``notes["concurrent_steps"]``: half-open ranges of step indices, e.g. the ``p-1``
+link-disjoint steps of a one-shot reduce-scatter) are timed as one step: their link loads add
+up, and latency, overhead and reduction are charged once.
 """
 
 import numpy as np

@@ -31,16 +31,33 @@ def nhr_steps(size):
     return (int(size) - 1).bit_length()
 
 
+def _sent(seg_len, s, f, gap, nsl):
+    """Elements in blocks ``(f - j*gap) mod s``, ``j < nsl``, without listing the blocks.
+
+    ``nsl * gap < s + gap``, so the indices form two decreasing progressions: ``f - j*gap`` while
+    ``j*gap <= f``, then ``f + s - j*gap``; a block is one element longer when its index is
+    below ``seg_len % s`` (:func:`~ubemu.algorithms.base.blocks`).
+    """
+    base, extra = seg_len // s, seg_len % s
+    n1 = np.minimum(f // gap + 1, nsl)
+
+    def below(a, j0, j1):  # j in [j0, j1) with a - j*gap < extra
+        return np.maximum(0, j1 - np.maximum(j0, (a - extra) // gap + 1))
+
+    return nsl * base + below(f, 0, n1) + below(f + s, n1, nsl)
+
+
 def _nhr_step(axis, seg_off, seg_len, data, dist, first, reduce):
     """Every rank sends the blocks ``first - j*2*dist`` (mod p) to ``q + dist`` (mod p)."""
-    s = axis.size
-    nsl = (s - 1 + abs(dist)) // (2 * abs(dist))
-    j = np.arange(nsl, dtype=np.int64)
-    blk = (first[:, None] - j * 2 * abs(dist)) % s
-    off, ln = blocks(seg_off[:, None], seg_len[:, None], s, blk)
+    s, gap = axis.size, 2 * abs(dist)
+    nsl = (s - 1 + abs(dist)) // gap
     dst = axis.peer(dist)
     if not data:
-        return make_step(axis.ranks, dst, ln.sum(axis=1), None, None, reduce, False)
+        return make_step(axis.ranks, dst, _sent(seg_len, s, first % s, gap, nsl), None, None,
+                         reduce, False)
+    j = np.arange(nsl, dtype=np.int64)
+    blk = (first[:, None] - j * gap) % s
+    off, ln = blocks(seg_off[:, None], seg_len[:, None], s, blk)
     src = np.repeat(axis.ranks, nsl)
     return make_step(src, np.repeat(dst, nsl), ln.ravel(), off.ravel(), off.ravel(), reduce,
                      True)

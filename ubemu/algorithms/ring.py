@@ -21,6 +21,9 @@ def ring_reduce_scatter_phase(axis, seg_off, seg_len, data=True, direction=1):
     """
     s = axis.size
     nxt = axis.peer(direction)
+    if not data and s > 1 and not np.any(seg_len % s):  # timing only, equal blocks
+        yield Step.make(axis.ranks, nxt, seg_len // s, reduce=True, repeat=s - 1)
+        return
     for k in range(s - 1):
         b = (axis.pos - direction * (k + 1)) % s
         off, ln = blocks(seg_off, seg_len, s, b)
@@ -35,6 +38,9 @@ def ring_all_gather_phase(axis, seg_off, seg_len, data=True, direction=1):
     """Steps of a ring all-gather along ``axis``: the rank at position q starts with block q."""
     s = axis.size
     nxt = axis.peer(direction)
+    if not data and s > 1 and not np.any(seg_len % s):  # timing only, equal blocks
+        yield Step.make(axis.ranks, nxt, seg_len // s, repeat=s - 1)
+        return
     for k in range(s - 1):
         b = (axis.pos - direction * k) % s
         off, ln = blocks(seg_off, seg_len, s, b)

@@ -1,0 +1,29 @@
+"""A ubemu command line whose rank 1 fails part-way (used by test_failstop.py).
+
+``python -m mpi4py failstop_job.py KIND ARGS...``: KIND ``input`` raises a UbemuError,
+``memory`` a MemoryError, on rank 1 only, at its third timed step; ARGS go to ``ubemu``.
+"""
+
+import sys
+
+from ubemu import cli, partition
+from ubemu.errors import UbemuError
+
+KIND = sys.argv[1]
+_real = partition.PartitionedTimer.step_time
+_calls = [0]
+
+
+def _failing_step_time(self, *args, **kwargs):
+    _calls[0] += 1
+    if partition.world_rank() == 1 and _calls[0] == 3:
+        if KIND == "input":
+            raise UbemuError("step 3: a bad value seen late on rank 1")
+        raise MemoryError("rank 1 ran out of memory at step 3")
+    return _real(self, *args, **kwargs)
+
+
+partition.PartitionedTimer.step_time = _failing_step_time
+
+if __name__ == "__main__":
+    sys.exit(cli.main(sys.argv[2:]))

@@ -1,0 +1,141 @@
+"""The partition layer over real MPI: passes at any world size (1, 2, 4, ...).
+
+Run under MPI with ``mpiexec -n N python -m mpi4py -m pytest tests/mpi`` (``make test-mpi``).
+Every process checks its own figures against a single-process computation of the same run.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+MPI = pytest.importorskip("mpi4py.MPI")
+
+from ubemu import partition  # noqa: E402
+from ubemu.algorithms import Comm, build_schedule  # noqa: E402
+from ubemu.emulate import comm_for  # noqa: E402
+from ubemu.execute import execute  # noqa: E402
+from ubemu.layout import pack_inputs, unpack_outputs  # noqa: E402
+from ubemu.timing import time_schedule  # noqa: E402
+from ubemu.topospec import load_topology  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def ex():
+    return partition.MPIExchange(MPI.COMM_WORLD)
+
+
+def test_world_matches_environment(ex):
+    if partition.world_size() > 1:  # launched by mpiexec: env and MPI agree
+        assert (partition.world_size(), partition.world_rank()) == (ex.size, ex.rank)
+
+
+@pytest.mark.parametrize("coll,alg,dims,count", [("all_reduce", "ring", (12,), 61),
+                                                 ("all_reduce", "hierarchical", (4, 4), 96),
+                                                 ("alltoall", "bruck", (10,), 50),
+                                                 ("all_gather", "ring_bidir", (7,), 21)])
+def test_execute_local_matches_single_process(ex, coll, alg, dims, count):
+    comm = Comm(dims)
+    sched = build_schedule(coll, alg, comm, count)
+    full = np.random.default_rng(7).standard_normal((comm.n, sched.buf_count))
+    want = execute(sched, full.copy(), "sum", "float64")
+    block = partition.Block(comm.n, ex.size, ex.rank)
+    got = partition.execute_local(sched, full[block.lo:block.hi].copy(), block, ex, "sum",
+                                  "float64")
+    assert np.array_equal(got, want[block.lo:block.hi])
+
+
+@pytest.mark.parametrize("topo,coll,alg,count", [("ub-mesh-rack", "all_reduce", "direct", 4096),
+                                                 ("ub-mesh-pod", "all_reduce", "hierarchical",
+                                                  1 << 16),
+                                                 ("cloudmatrix384", "alltoall", "pairwise",
+                                                  384 * 4)])
+def test_timing_equals_single_process(ex, topo, coll, alg, count):
+    tp = load_topology(topo)
+    comm = comm_for(tp)
+    sched = build_schedule(coll, alg, comm, count, data=False)
+    want = time_schedule(sched, tp, comm, 2)
+    got = partition.time_schedule(sched, tp, comm, 2, ex=ex)
+    assert got == want  # time, per-class usage and bottleneck, bit for bit
+
+
+@pytest.mark.parametrize("coll,alg,count,dtype,op", [("all_reduce", "hierarchical", 128,
+                                                      "bfloat16", "sum"),
+                                                     ("reduce_scatter", "ring", 64 * 3,
+                                                      "float32", "avg"),
+                                                     ("alltoall", "hierarchical", 64 * 2,
+                                                      "int32", "sum"),
+                                                     ("all_gather", "direct", 64 * 5,
+                                                      "float16", "sum")])
+def test_emulate_verify_matches_single_process(ex, coll, alg, count, dtype, op):
+    from ubemu import verify as vf
+    from ubemu.dtypes import finish_avg, get_dtype
+
+    comm = comm_for(load_topology("ub-mesh-rack"))
+    got = partition.emulate_verify(coll, alg, comm, count, dtype=dtype, op=op, seed=3, ex=ex)
+    dt = get_dtype(dtype)
+    sched = build_schedule(coll, alg, comm, count)
+    inputs = vf.make_inputs(coll, comm.n, count, dtype, op, 3)
+    out = unpack_outputs(sched, execute(sched, pack_inputs(sched, inputs, dt.storage), op, dt))
+    if op == "avg":
+        out = finish_avg(out, comm.n, dt)
+    want = vf.verify(coll, out, inputs, op, dtype)
+    assert got == want and got[0] == 0
+
+
+def test_a_broken_transfer_is_counted(ex, monkeypatch):
+    """A lost cross-process message must show up as wrong elements (the check can fail)."""
+    comm = comm_for(load_topology("ub-mesh-rack"))
+    real = partition.MPIExchange.alltoallv
+
+    def lossy(self, send, send_counts, recv_counts=None):
+        recv, counts = real(self, send, send_counts, recv_counts)
+        recv[:] = 0
+        return recv, counts
+
+    if ex.size == 1:
+        pytest.skip("needs two processes")
+    monkeypatch.setattr(partition.MPIExchange, "alltoallv", lossy)
+    wrong, _, _ = partition.emulate_verify("all_reduce", "hierarchical", comm, 64, ex=ex)
+    assert wrong > 0
+
+
+def _clean_env():
+    """This process's environment without the MPI launcher's variables (for a new job)."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("PMI_", "PMIX_", "HYDRA_", "MPI_LOCAL", "OMPI_"))}
+    env.update(NUMBA_NUM_THREADS="1", OMP_NUM_THREADS="1", MPIR_CVAR_ENABLE_HEAVY_YIELD="1")
+    return env
+
+
+def mpiexec():
+    return str(Path(sys.executable).with_name("mpiexec"))
+
+
+@pytest.mark.skipif(partition.world_size() > 1, reason="launches its own jobs: run it once, "
+                    "in a single-process pytest")
+def test_cli_json_identical_for_1_2_4_8_processes(tmp_path):
+    docs, outs = {}, {}
+    for n in (1, 2, 4, 8):
+        path = tmp_path / f"out{n}.json"
+        cmd = [mpiexec(), "-n", str(n), sys.executable, "-m", "mpi4py", "-m", "ubemu",
+               "all_reduce", "--topo", "ub-mesh-rack", "-b", "1K", "-e", "1M", "-f", "32",
+               "-c", "1", "-J", str(path)]
+        run = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=_clean_env())
+        assert run.returncode == 0, run.stderr[-2000:]
+        doc = json.loads(path.read_text())
+        for rec in doc["records"]:
+            rec.pop("wall_s")
+        docs[n] = json.dumps(doc, sort_keys=True)
+        outs[n] = [ln for ln in run.stdout.splitlines() if not ln.startswith("# peak memory")]
+        assert run.stdout.count("# ubemu ") == 1  # only rank 0 prints
+        assert all(r["wrong"] == 0 for r in doc["records"])
+    assert docs[2] == docs[1] and docs[4] == docs[1] and docs[8] == docs[1]
+    table = [[c for c in ln.split() if c] for ln in outs[1] if not ln.startswith("#")]
+    for n in (2, 4, 8):
+        other = [[c for c in ln.split() if c] for ln in outs[n] if not ln.startswith("#")]
+        assert [r[:10] for r in other] == [r[:10] for r in table]  # size .. #wrong columns

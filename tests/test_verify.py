@@ -1,0 +1,146 @@
+"""verify(): correct algorithms report 0 wrong; broken schedules are caught; error stats.
+
+(a) every registered algorithm on every dtype (in rotation) and rank count reports 0 wrong,
+    including bfloat16 at 64 and 1024 ranks, where the rigorous rounding bound is useless;
+(b) a schedule with one transfer dropped, or one reduce step applied twice, reports wrong > 0
+    for every dtype (duplicates for sum / prod / avg: max and min are idempotent);
+(c) on random data the low-precision errors are nonzero and differ between algorithms.
+"""
+
+import numpy as np
+import pytest
+
+from ubemu.algorithms import REGISTRY, Comm, build_schedule
+from ubemu.dtypes import DTYPES, OPS, finish_avg, to_float64
+from ubemu.emulate import emulate
+from ubemu.errors import UbemuError
+from ubemu.execute import execute
+from ubemu.layout import pack_inputs, unpack_outputs
+from ubemu.schedule import Schedule, Step
+from ubemu.verify import REDUCING, gamma, make_inputs, verify
+
+KEYS = sorted(REGISTRY)
+DTYPE_NAMES = list(DTYPES)
+
+
+def _emulate(collective, algorithm, n, count, dtype, op, kind="exact", seed=0):
+    x = make_inputs(collective, n, count, dtype, op, seed=seed, kind=kind)
+    return verify(collective, emulate(collective, x, algorithm=algorithm, op=op, dtype=dtype),
+                  x, op, dtype)
+
+
+def test_gamma():
+    assert gamma(3, 2.0**-8) == pytest.approx(3 / 253)
+    assert gamma(256, 2.0**-8) == np.inf
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 8, 12, 64])
+@pytest.mark.parametrize("key", KEYS, ids="-".join)
+def test_correct_algorithms_report_zero(key, n):
+    collective, name = key
+    i = KEYS.index(key) + n
+    count = 4 * n if collective in ("all_gather", "reduce_scatter", "alltoall") else 3 * n + 1
+    for j, kind in enumerate(("exact", "random")):
+        dtype, op = DTYPE_NAMES[(i + j) % 6], OPS[(i + 2 * j) % 5]
+        try:
+            wrong, mx, mean = _emulate(collective, name, n, count, dtype, op, kind, seed=i)
+        except UbemuError as exc:
+            pytest.skip(str(exc))
+        assert wrong == 0, (dtype, op, kind)
+        if kind == "exact" and collective in REDUCING and op in ("sum", "prod", "max", "min"):
+            assert mx == 0.0
+
+
+@pytest.mark.parametrize("op", OPS)
+@pytest.mark.parametrize("n", [64, 1024])
+def test_bf16_large_rank_counts_report_zero(n, op):
+    names = ("ring", "halving_doubling") if n == 64 or op == "sum" else ("ring",)
+    for name in names:
+        assert _emulate("all_reduce", name, n, 2 * n, "bfloat16", op)[0] == 0
+
+
+def _broken(schedule, how, k):
+    """``schedule`` with the first transfer of step ``k`` dropped, or step ``k`` repeated."""
+    steps = list(schedule.steps())
+    st = steps[k]
+    if how == "drop":
+        keep = np.arange(st.n_transfers) != 0
+        steps[k] = Step(st.src[keep], st.dst[keep], st.n[keep], st.src_off[keep],
+                        st.dst_off[keep], st.reduce[keep])
+    else:
+        steps.insert(k + 1, st)
+    return Schedule(schedule.collective, "broken", schedule.n_ranks, schedule.count,
+                    schedule.buf_count, lambda: iter(steps), len(steps))
+
+
+def _run_broken(collective, name, n, count, dtype, op, how, k):
+    sched = build_schedule(collective, name, Comm.flat(n), count)
+    k = k % sched.n_steps
+    sched = _broken(sched, how, k)
+    x = make_inputs(collective, n, count, dtype, op, seed=3)
+    buf = pack_inputs(sched, x, DTYPES[dtype].storage)
+    execute(sched, buf, op, dtype)
+    out = unpack_outputs(sched, buf)
+    if op == "avg":
+        out = finish_avg(out, n, dtype)
+    return verify(collective, out, x, op, dtype)[0]
+
+
+@pytest.mark.parametrize("dtype", DTYPE_NAMES)
+@pytest.mark.parametrize("op", OPS)
+def test_dropped_transfer_is_caught(dtype, op):
+    for k in (0, 7, -1):  # first reduce-scatter step, first all-gather step, last step
+        assert _run_broken("all_reduce", "ring", 8, 64, dtype, op, "drop", k) > 0, k
+    assert _run_broken("reduce_scatter", "halving_doubling", 8, 64, dtype, op, "drop", 1) > 0
+    assert _run_broken("all_gather", "ring", 8, 64, dtype, op, "drop", 3) > 0
+
+
+@pytest.mark.parametrize("dtype", DTYPE_NAMES)
+@pytest.mark.parametrize("op", ["sum", "prod", "avg"])
+def test_duplicated_reduce_is_caught(dtype, op):
+    for k in (0, 3, 6):
+        assert _run_broken("all_reduce", "ring", 8, 64, dtype, op, "dup", k) > 0, k
+
+
+@pytest.mark.parametrize("n", [64, 1024])
+def test_bf16_broken_schedule_caught_at_scale(n):
+    for k in (0, n // 2, -1):
+        assert _run_broken("all_reduce", "ring", n, 8 * n, "bfloat16", "sum", "drop", k) > 0
+    for k in (0, n - 2):  # reduce-scatter steps (the rest are copies)
+        assert _run_broken("all_reduce", "ring", n, 8 * n, "bfloat16", "sum", "dup", k) > 0
+
+
+def test_error_statistics_differ_between_algorithms_and_dtypes():
+    stats = {}
+    for dtype in ("float32", "float16", "bfloat16"):
+        for name in ("ring", "halving_doubling"):
+            wrong, mx, mean = _emulate("all_reduce", name, 64, 64 * 8, dtype, "sum", "random")
+            assert wrong == 0
+            stats[dtype, name] = (mx, mean)
+    for name in ("ring", "halving_doubling"):
+        assert 0 < stats["float32", name][0] < 1e-5
+        assert stats["float32", name][0] < stats["float16", name][0] < stats["bfloat16", name][0]
+    assert stats["bfloat16", "ring"] != stats["bfloat16", "halving_doubling"]
+    # ring adds one value at a time onto a growing sum: more error than pairwise halving
+    assert stats["bfloat16", "ring"][1] > stats["bfloat16", "halving_doubling"][1]
+
+
+def test_verify_checks_shapes_and_names():
+    x = make_inputs("all_reduce", 4, 8, "float32")
+    with pytest.raises(UbemuError, match="do not match"):
+        verify("all_reduce", x[:, :4], x, "sum", "float32")
+    with pytest.raises(UbemuError, match="unknown collective"):
+        verify("allreduce", x, x, "sum", "float32")
+    with pytest.raises(UbemuError, match="unknown input kind"):
+        make_inputs("all_reduce", 4, 8, "float32", kind="odd")
+
+
+def test_exact_inputs_stay_within_the_exact_range():
+    for dtype in ("bfloat16", "float16"):
+        for n in (8, 1024):
+            x = make_inputs("all_reduce", n, 4096, dtype, "sum")
+            v = to_float64(x, dtype)
+            assert (v == np.rint(v)).all() and (v >= 0).all()
+            assert np.abs(v).sum(axis=0).max() <= DTYPES[dtype].exact_int_limit // 2
+            if n == 8:
+                assert (v > 0).all()  # dense: every rank contributes everywhere

@@ -1,0 +1,106 @@
+"""How much memory a run needs, estimated before anything large is allocated.
+
+Per process (``n_procs`` processes, this one owning ``n_local`` of the ``n_ranks`` ranks):
+
+- working buffer: ``n_local x buf_count x itemsize`` (data runs only);
+- schedule arrays: one step's transfers are built for every rank, ``STEP_BYTES`` per transfer
+  (src, dst, n, offsets, flag, and the temporaries of building and filtering them);
+- timing arrays: one float64 load and one int64 touched entry per link, and per NPU the
+  reduced bytes, its touched entry and the rank -> NPU map (``LINK_BYTES``, ``NPU_BYTES``);
+- the check (data runs, on the process that verifies: process 0, or the only one): inputs and
+  outputs of every rank in the storage type plus the float64 reference and its temporaries
+  (``CHECK_BYTES`` per element).
+
+The budget is MemAvailable of ``/proc/meminfo`` shared by the job's processes on this host.
+"""
+
+from .errors import UbemuError
+
+#: Bytes per transfer of one step while it is built and used (5 int64 arrays + flag, x3).
+STEP_BYTES = 3 * (5 * 8 + 1)
+#: Bytes per directed link of the timing model (float64 load + int64 touched id).
+LINK_BYTES = 16
+#: Bytes per NPU of the timing model (reduced bytes, touched id, rank -> NPU id).
+NPU_BYTES = 24
+#: Bytes per output element while checking (float64 reference, tolerance, copies, masks).
+CHECK_BYTES = 48
+GiB = 2.0 ** 30
+
+
+def buf_count_of(collective, count):
+    """Working-buffer elements per rank most schedules use (alltoall needs in and out)."""
+    return 2 * count if collective == "alltoall" else count
+
+
+def estimate(n_ranks, count, itemsize, n_links, n_npus, collective="all_reduce",
+             buf_count=None, data=False, n_procs=1, proc=0, transfers_per_step=None):
+    """Estimated peak bytes of one process, by part (a dict; ``"total"`` is their sum).
+
+    Parameters
+    ----------
+    n_ranks, count : int
+        Ranks of the communicator and the collective's element count.
+    itemsize : int
+        Bytes per element.
+    n_links, n_npus : int
+        Directed links and NPUs of the topology.
+    buf_count : int, optional
+        Working-buffer elements per rank (default :func:`buf_count_of`).
+    data : bool
+        The data plane runs (buffer and check counted).
+    n_procs, proc : int
+        Processes sharing the ranks (contiguous blocks) and which one this is.
+    transfers_per_step : int, optional
+        Largest step's transfer count (default one per rank).
+    """
+    from .schedule import split_even
+
+    if buf_count is None:
+        buf_count = buf_count_of(collective, count)
+    _, sizes = split_even(int(n_ranks), int(n_procs))
+    n_local = int(sizes[proc])
+    t = n_ranks if transfers_per_step is None else transfers_per_step
+    parts = {"steps": STEP_BYTES * t,
+             "timing": LINK_BYTES * n_links + NPU_BYTES * n_npus,
+             "buffer": 0, "check": 0}
+    if data:
+        parts["buffer"] = n_local * buf_count * itemsize
+        if proc == 0:
+            parts["check"] = n_ranks * count * (CHECK_BYTES + 2 * itemsize)
+    parts["total"] = sum(parts.values())
+    return parts
+
+
+def available_bytes(meminfo="/proc/meminfo"):
+    """MemAvailable in bytes (None when the file does not say)."""
+    try:
+        with open(meminfo) as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def check_fits(n_ranks, count, itemsize, topology, collective="all_reduce", buf_count=None,
+               data=False, n_procs=1, local_procs=None, available=None, **kw):
+    """Raise :class:`UbemuError` when the processes on this host would not fit in memory.
+
+    The job's processes on this host (``local_procs``, default all ``n_procs``) are taken to
+    be ranks ``0..local_procs-1`` (process 0 does the check); their estimates are summed
+    and compared with ``available`` (default MemAvailable). Returns the per-process estimate
+    of process 0 (bytes) when it fits.
+    """
+    local_procs = n_procs if local_procs is None else min(local_procs, n_procs)
+    available = available_bytes() if available is None else available
+    est = [estimate(n_ranks, count, itemsize, topology.n_links, topology.n_npus, collective,
+                    buf_count, data, n_procs, p, **kw)["total"] for p in range(local_procs)]
+    need = sum(est)
+    if available is not None and need > available:
+        raise UbemuError(
+            f"memory: {collective} of {count} elements on {n_ranks:,} ranks needs about "
+            f"{need / GiB:.1f} GiB on this host ({est[0] / GiB:.1f} GiB in process 0 of "
+            f"{n_procs}), but only {available / GiB:.1f} GiB is available; use fewer "
+            f"ranks, a smaller size, -c 0, or more hosts")
+    return est[0]

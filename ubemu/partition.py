@@ -1,0 +1,520 @@
+"""One emulation spread over MPI processes: the only module of ubemu that imports mpi4py.
+
+Virtual NPUs (communicator ranks) are block-partitioned: process ``p`` of ``P`` owns the
+contiguous ranks ``starts[p]:starts[p+1]`` (``split_even``). Ranks are mixed-radix, innermost
+level first, so a contiguous block holds whole boards / racks and most traffic stays inside a
+process.
+
+Data plane, per step (every process builds the same step arrays, so no headers travel):
+
+1. pack the source ranges of transfers leaving the process (pre-step values);
+2. apply the transfers with both ends local (the execute kernel, on re-indexed rows);
+3. one ``Alltoallv`` of the packed ranges, grouped by destination process, in step order;
+4. apply what arrived (copy or combine), after the local transfers.
+
+Timing plane, per step (or window of steps timed as one): each process routes the transfers of
+its own senders (``kernels.timing.accumulate``); the (key, bytes) pairs of the links and
+reducing NPUs it touched go in one ``Alltoallv`` to the process owning that key range, which
+sums them in process order and drains them; the per-step maxima and per-class byte sums are
+combined with one ``Allgather``. Byte counts are whole numbers held in float64, exact below
+2**53, so the modelled times equal the single-process ones bit for bit.
+
+``import ubemu.partition`` does not import mpi4py: :func:`world_size` reads the launcher's
+environment (MPICH hydra ``PMI_SIZE``, Open MPI ``OMPI_COMM_WORLD_SIZE``) and mpi4py is
+imported only when that says more than one process.
+"""
+
+import os
+import sys
+import time
+
+import numpy as np
+
+from .errors import UbemuError
+from .schedule import Step, split_even
+from .timing import StepTimer, _windows
+
+_SIZE_VARS = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE")
+_RANK_VARS = ("PMI_RANK", "OMPI_COMM_WORLD_RANK")
+_LOCAL_SIZE_VARS = ("MPI_LOCALNRANKS", "OMPI_COMM_WORLD_LOCAL_SIZE")
+#: Seconds a failing process other than 0 waits before aborting, so that an error every
+#: process meets is printed once (by process 0, whose abort ends the others first).
+ABORT_GRACE_S = 2.0
+
+
+def _env_int(names, default):
+    for name in names:
+        value = os.environ.get(name)
+        if value is not None and value.strip().isdigit():
+            return int(value)
+    return default
+
+
+def world_size():
+    """Processes in the MPI job according to the launcher's environment (1 outside MPI)."""
+    return _env_int(_SIZE_VARS, 1)
+
+
+def world_rank():
+    """This process's rank according to the launcher's environment (0 outside MPI)."""
+    return _env_int(_RANK_VARS, 0)
+
+
+def local_size():
+    """Processes of the job on this host (the world size when the launcher does not say)."""
+    return max(_env_int(_LOCAL_SIZE_VARS, world_size()), 1)
+
+
+def active():
+    """True when the job has more than one process: runs go through this module."""
+    return world_size() > 1
+
+
+def is_root():
+    """True on the process that prints and writes files (rank 0; always outside MPI)."""
+    return world_rank() == 0
+
+
+# -- the communication layer --------------------------------------------------------------
+class MPIExchange:
+    """The few collectives the partition layer needs, over ``MPI.COMM_WORLD`` (or ``comm``)."""
+
+    def __init__(self, comm=None):
+        from mpi4py import MPI
+
+        self.MPI = MPI
+        self.comm = comm if comm is not None else MPI.COMM_WORLD
+        self.rank = self.comm.Get_rank()
+        self.size = self.comm.Get_size()
+
+    def alltoallv(self, send, send_counts, recv_counts=None):
+        """Send ``send[...]`` in consecutive pieces of ``send_counts[q]`` elements to process q.
+
+        Returns the received elements (in sender order) and the count from each sender;
+        ``recv_counts`` may be given when the receiver already knows them.
+        """
+        send = np.ascontiguousarray(send)
+        item = send.dtype.itemsize
+        send_counts = np.asarray(send_counts, np.int64)
+        if recv_counts is None:
+            recv_counts = np.empty(self.size, np.int64)
+            self.comm.Alltoall(send_counts, recv_counts)
+        recv_counts = np.asarray(recv_counts, np.int64)
+        recv = np.empty(int(recv_counts.sum()), send.dtype)
+        sc, rc = send_counts * item, recv_counts * item
+        sd = np.concatenate(([0], np.cumsum(sc)[:-1]))
+        rd = np.concatenate(([0], np.cumsum(rc)[:-1]))
+        byte = self.MPI.BYTE
+        self.comm.Alltoallv([send.view(np.uint8), (sc.tolist(), sd.tolist()), byte],
+                            [recv.view(np.uint8), (rc.tolist(), rd.tolist()), byte])
+        return recv, recv_counts
+
+    def allgather(self, vec):
+        """Every process's float64 vector (same length everywhere), rows in process order."""
+        vec = np.ascontiguousarray(vec, np.float64)
+        out = np.empty((self.size, vec.size), np.float64)
+        self.comm.Allgather(vec, out)
+        return out
+
+    def gather(self, obj):
+        """Process 0 gets the list of every process's ``obj``; the others None."""
+        return self.comm.gather(obj, root=0)
+
+    def bcast(self, obj):
+        return self.comm.bcast(obj, root=0)
+
+
+_EXCHANGE = None
+
+
+def exchange():
+    """The job's :class:`MPIExchange` (created, and mpi4py imported, on first use)."""
+    global _EXCHANGE
+    if _EXCHANGE is None:
+        _EXCHANGE = MPIExchange()
+    return _EXCHANGE
+
+
+# -- the partition --------------------------------------------------------------------------
+class Block:
+    """Contiguous block partition of ``n`` ranks over ``n_procs`` processes; this is ``proc``.
+
+    Attributes
+    ----------
+    starts : int64 array (n_procs + 1,)
+        First rank of each process (``starts[-1] == n``).
+    lo, hi : int
+        This process's ranks ``lo:hi``.
+    """
+
+    def __init__(self, n, n_procs, proc):
+        off, ln = split_even(int(n), int(n_procs))
+        self.n, self.n_procs, self.proc = int(n), int(n_procs), int(proc)
+        self.starts = np.append(off, int(n)).astype(np.int64)
+        self.lo, self.hi = int(self.starts[proc]), int(self.starts[proc + 1])
+
+    @property
+    def n_local(self):
+        return self.hi - self.lo
+
+    def owner(self, ranks):
+        """Process owning each rank (int64 array)."""
+        return np.searchsorted(self.starts, ranks, side="right").astype(np.int64) - 1
+
+    def local(self, ranks):
+        """Boolean mask: the rank is owned by this process."""
+        return (ranks >= self.lo) & (ranks < self.hi)
+
+
+def group_by_owner(owners, sizes, n_procs):
+    """Stable order of items grouped by owner, and the summed ``sizes`` per owner."""
+    order = np.argsort(owners, kind="stable")
+    cs = np.concatenate(([0], np.cumsum(sizes[order])))
+    edges = np.searchsorted(owners[order], np.arange(n_procs + 1), side="left")
+    return order, cs[edges[1:]] - cs[edges[:-1]]
+
+
+# -- data plane -------------------------------------------------------------------------------
+def plan_step(step, block):
+    """Which transfers of ``step`` this process applies locally, sends and receives.
+
+    Returns a dict of index arrays into the step (``local``, ``out``, ``inc``; ``out`` grouped
+    by destination process and ``inc`` by source process, each in step order) and the element
+    counts per process (``send_counts``, ``recv_counts``).
+    """
+    s_in, d_in = block.local(step.src), block.local(step.dst)
+    out = np.flatnonzero(s_in & ~d_in)
+    inc = np.flatnonzero(d_in & ~s_in)
+    o_order, send_counts = group_by_owner(block.owner(step.dst[out]), step.n[out],
+                                          block.n_procs)
+    i_order, recv_counts = group_by_owner(block.owner(step.src[inc]), step.n[inc],
+                                          block.n_procs)
+    return {"local": np.flatnonzero(s_in & d_in), "out": out[o_order], "inc": inc[i_order],
+            "send_counts": send_counts, "recv_counts": recv_counts}
+
+
+def _sub_step(step, idx, lo):
+    """The transfers ``idx`` of ``step`` with ranks re-indexed to local rows."""
+    return Step(step.src[idx] - lo, step.dst[idx] - lo, step.n[idx], step.src_off[idx],
+                step.dst_off[idx], step.reduce[idx])
+
+
+def execute_local(schedule, buf, block, ex, op="sum", dtype=None):
+    """Apply every step of ``schedule`` to this process's rows ``buf`` (its block's ranks).
+
+    Collective: every process of ``ex`` calls it with the same schedule. ``buf`` is the
+    ``(block.n_local, buf_count)`` slice of :func:`ubemu.execute.execute`'s buffer, in the
+    dtype's storage type; it is updated in place and returned.
+    """
+    from .dtypes import FMT_NATIVE, OP_CODES, check_op, get_dtype
+    from .execute import _check_bounds, needs_staging
+    from .kernels.execute import _kernel
+    from .kernels.partition import pack, unpack
+
+    dt = get_dtype(dtype if dtype is not None else buf.dtype)
+    check_op(dt, op)
+    if not schedule.data:
+        raise UbemuError(f"{schedule.algorithm} {schedule.collective}: a timing-only schedule "
+                         "(data=False) cannot be executed")
+    want = (block.n_local, schedule.buf_count)
+    if buf.shape != want or buf.dtype != dt.storage or not buf.flags.c_contiguous:
+        raise UbemuError(f"local buffer must be a C-contiguous {dt.storage.name} array of "
+                         f"shape {want}, got {buf.dtype.name} {buf.shape}")
+    work = buf if dt.fmt == FMT_NATIVE else buf.view(np.uint16)
+    opc, empty = OP_CODES[op], np.empty(0, work.dtype)
+    one_step = np.array([0, 0], np.int64)
+    for step in schedule.steps():
+        if step.repeat != 1:
+            raise UbemuError(f"{schedule.algorithm} {schedule.collective}: a data schedule "
+                             f"step has repeat={step.repeat}")
+        _check_bounds(schedule, step.src, step.dst, step.n, step.src_off, step.dst_off)
+        plan = plan_step(step, block)
+        out, inc, loc = plan["out"], plan["inc"], plan["local"]
+        send = np.empty(int(plan["send_counts"].sum()), work.dtype)
+        pack(work, step.src[out] - block.lo, step.src_off[out], step.n[out], send)
+        if loc.size:
+            sub = _sub_step(step, loc, block.lo)
+            stage = needs_staging(sub, schedule.buf_count)
+            scratch = np.empty(int(sub.n.sum()), work.dtype) if stage else empty
+            one_step[1] = loc.size
+            _kernel(work, sub.src, sub.dst, sub.n, sub.src_off, sub.dst_off, sub.reduce,
+                    one_step, np.array([stage]), opc, dt.fmt, scratch)
+        recv, _ = ex.alltoallv(send, plan["send_counts"], plan["recv_counts"])
+        unpack(work, step.dst[inc] - block.lo, step.dst_off[inc], step.n[inc],
+               step.reduce[inc], recv, opc, dt.fmt)
+    return buf
+
+
+def scatter_rows(full, block, ex, cols, dtype):
+    """Process 0's ``full`` (n, cols) array cut into the blocks' rows (others pass None)."""
+    dtype = np.dtype(dtype)
+    mine = np.empty((block.n_local, cols), dtype)
+    counts = (np.diff(block.starts) * cols * dtype.itemsize).tolist()
+    displs = (block.starts[:-1] * cols * dtype.itemsize).tolist()
+    send = None
+    if ex.rank == 0:
+        send = [np.ascontiguousarray(full, dtype).view(np.uint8), (counts, displs),
+                ex.MPI.BYTE]
+    ex.comm.Scatterv(send, [mine.view(np.uint8), ex.MPI.BYTE], root=0)
+    return mine
+
+
+def gather_rows(mine, block, ex):
+    """The blocks' rows ``mine`` (n_local, cols) stacked on process 0 (None elsewhere)."""
+    mine = np.ascontiguousarray(mine)
+    cols, item = mine.shape[1], mine.dtype.itemsize
+    full = np.empty((block.n, cols), mine.dtype) if ex.rank == 0 else None
+    recv = None
+    if ex.rank == 0:
+        recv = [full.view(np.uint8), ((np.diff(block.starts) * cols * item).tolist(),
+                                       (block.starts[:-1] * cols * item).tolist()),
+                ex.MPI.BYTE]
+    ex.comm.Gatherv([mine.view(np.uint8), ex.MPI.BYTE], recv, root=0)
+    return full
+
+
+def pack_local(schedule, inputs, block):
+    """This block's rows of :func:`ubemu.layout.pack_inputs`' working buffer."""
+    coll, n, count = schedule.collective, schedule.n_ranks, schedule.count
+    buf = np.zeros((block.n_local, schedule.buf_count), inputs.dtype)
+    if coll == "all_gather":
+        b = count // n
+        buf[:, :count].reshape(block.n_local, n, b)[np.arange(block.n_local),
+                                                    np.arange(block.lo, block.hi)] = inputs
+    else:
+        buf[:, :count] = inputs
+    return buf
+
+
+def unpack_local(schedule, buf, block):
+    """This block's rows of :func:`ubemu.layout.unpack_outputs` (reduce: every row)."""
+    coll, n, count = schedule.collective, schedule.n_ranks, schedule.count
+    if coll == "reduce_scatter":
+        b = count // n
+        return buf[:, :count].reshape(block.n_local, n, b)[
+            np.arange(block.n_local), np.arange(block.lo, block.hi)].copy()
+    if coll == "alltoall":
+        return buf[:, count:2 * count].copy()
+    return buf[:, :count].copy()
+
+
+def emulate_verify(collective, algorithm, comm, count, dtype="float32", op="sum", seed=0,
+                   ex=None, **options):
+    """Collective: run the data plane over the processes and check it; (wrong, max, mean).
+
+    Process 0 draws the inputs with :func:`ubemu.verify.make_inputs` and scatters the rows;
+    every process runs its block (:func:`execute_local`); process 0 gathers the outputs and
+    checks them with :func:`ubemu.verify.verify`, so the figures equal a single-process run's.
+    """
+    from . import verify as vf
+    from .algorithms import build_schedule
+    from .dtypes import finish_avg, get_dtype
+    from .layout import input_shape
+
+    ex = ex if ex is not None else exchange()
+    dt = get_dtype(dtype)
+    sched = build_schedule(collective, algorithm, comm, count, data=True, **options)
+    block = Block(comm.n, ex.size, ex.rank)
+    inputs = vf.make_inputs(collective, comm.n, count, dt.name, op, seed) if ex.rank == 0 \
+        else None
+    cols = input_shape(collective, comm.n, count)[1]
+    buf = pack_local(sched, scatter_rows(inputs, block, ex, cols, dt.storage), block)
+    execute_local(sched, buf, block, ex, op, dt.name)
+    out = unpack_local(sched, buf, block)
+    del buf
+    if op == "avg" and collective in vf.REDUCING:
+        out = finish_avg(out, comm.n, dt)
+    outputs = gather_rows(out, block, ex)
+    del out
+    res = None
+    if ex.rank == 0:
+        if collective == "reduce":
+            outputs = outputs[sched.root]
+        res = vf.verify(collective, outputs, inputs, op, dt.name, root=sched.root)
+    return ex.bcast(res)
+
+
+# -- timing plane -----------------------------------------------------------------------------
+class PartitionedTimer(StepTimer):
+    """A :class:`~ubemu.timing.StepTimer` whose steps are routed by the processes of ``ex``.
+
+    Each process routes the transfers whose sender is in its ``block``; link and NPU-reduction
+    loads are summed by the process owning their key range; every process ends each step with
+    the same time and usage as a single-process timer.
+    """
+
+    def __init__(self, topology, npus, block, ex):
+        super().__init__(topology, npus)
+        self.block, self.ex = block, ex
+        n_keys = topology.n_links + topology.n_npus
+        off, _ = split_even(n_keys, ex.size)
+        self.key_starts = np.append(off, n_keys).astype(np.int64)
+        self._local = None
+
+    def _accumulate(self, step, itemsize, scale):
+        from .kernels import timing
+
+        nt, nr, lat = self._local
+        idx = np.flatnonzero(self.block.local(step.src))
+        if idx.size:
+            self._grow(nt, nr, idx.size)
+            tp = self.topology
+            nt, nr, step_lat = timing.accumulate(
+                step.src[idx], step.dst[idx], step.n[idx], step.reduce[idx], self.npus,
+                int(itemsize), float(scale), tp.level_table, tp.lat_ns,
+                float(tp.params.hop_lat_ns), self.load, self.touched, nt, self.red_bytes,
+                self.red_touched, nr, self.path)
+            lat = max(lat, step_lat)
+        self._local = [nt, nr, lat]
+
+    def _combine_loads(self):
+        """Exchange, sum and drain the accumulated loads: (link_s, lat_ns, red_bytes, any)."""
+        from .kernels import timing
+
+        nt, nr, lat = self._local
+        self._local = None
+        n_links = self.topology.n_links
+        links = self.touched[:nt].copy()
+        npus = self.red_touched[:nr].copy()
+        vals = np.concatenate((self.load[links], self.red_bytes[npus]))
+        self.load[links] = 0.0
+        self.red_bytes[npus] = 0.0
+        keys = np.concatenate((links, npus + n_links))
+        owners = np.searchsorted(self.key_starts, keys, side="right") - 1
+        order, counts = group_by_owner(owners, np.ones(keys.size, np.int64), self.ex.size)
+        pairs = np.empty((keys.size, 2), np.int64)
+        pairs[:, 0] = keys[order]
+        pairs[:, 1] = vals[order].view(np.int64)
+        recv, _ = self.ex.alltoallv(pairs.reshape(-1), 2 * counts)
+        recv = recv.reshape(-1, 2)
+        uniq, inv = np.unique(recv[:, 0], return_inverse=True)
+        sums = np.bincount(inv.reshape(-1), weights=recv[:, 1].view(np.float64),
+                           minlength=uniq.size)  # summed in process order
+        split = np.searchsorted(uniq, n_links)
+        mine_links, mine_npus = uniq[:split], uniq[split:] - n_links
+        if self.touched.size < mine_links.size:
+            self.touched = np.empty(mine_links.size, np.int64)
+        if self.red_touched.size < mine_npus.size:
+            self.red_touched = np.empty(mine_npus.size, np.int64)
+        self.load[mine_links] = sums[:split]
+        self.red_bytes[mine_npus] = sums[split:]
+        self.touched[:mine_links.size] = mine_links
+        self.red_touched[:mine_npus.size] = mine_npus
+        link_s, red_b = timing.drain(self.class_first, self.class_cap_Bps, self.load,
+                                     self.touched, mine_links.size, self.red_bytes,
+                                     self.red_touched, mine_npus.size, self._busy, self._bytes)
+        n_cls = self._busy.size
+        mine = np.concatenate(([link_s, lat, red_b, float(nt + nr)], self._busy, self._bytes))
+        every = self.ex.allgather(mine)
+        self._busy[:] = every[:, 4:4 + n_cls].max(axis=0)
+        total = np.zeros(n_cls)
+        for row in every[:, 4 + n_cls:]:  # process order, fixed
+            total += row
+        self._bytes[:] = total
+        return (float(every[:, 0].max()), float(every[:, 1].max()), float(every[:, 2].max()),
+                bool(every[:, 3].sum() > 0))
+
+    def step_time(self, step, itemsize, repeat=None):
+        k = step.repeat if repeat is None else int(repeat)
+        self.n_steps += k
+        if step.n_transfers == 0:
+            self._busy[:] = 0.0
+            self._bytes[:] = 0.0
+            self._add(self.overhead_s, k)
+            return self.overhead_s
+        self._local = [0, 0, 0.0]
+        self._accumulate(step, itemsize, 1.0)
+        link_s, lat_ns, red_b, _ = self._combine_loads()
+        dt = self._combine(link_s, lat_ns, red_b)
+        self._add(dt, k)
+        return dt
+
+    def begin_window(self):
+        super().begin_window()
+        self._local = [0, 0, 0.0]
+
+    def add_to_window(self, step, itemsize, repeat=None):
+        k = step.repeat if repeat is None else int(repeat)
+        self.n_steps += k
+        if step.n_transfers:
+            self._accumulate(step, itemsize, float(k))
+
+    def end_window(self):
+        self._window = None
+        link_s, lat_ns, red_b, moved = self._combine_loads()
+        dt = self._combine(link_s, lat_ns, red_b) if moved else self.overhead_s
+        self._add(dt, 1)
+        return dt
+
+
+def time_schedule(schedule, topology, comm=None, itemsize=4, ex=None):
+    """:func:`ubemu.timing.time_schedule` with the senders spread over the MPI processes.
+
+    Collective over ``ex`` (default the MPI world); returns the same (time_s, usage,
+    bottleneck) on every process, equal to the single-process figures.
+    """
+    ex = ex if ex is not None else exchange()
+    npus = getattr(comm, "npus", None) if comm is not None else None
+    if npus is None:
+        if schedule.n_ranks > topology.n_npus:
+            raise UbemuError(f"timing: {schedule.n_ranks} ranks do not fit on topology "
+                             f"{topology.name!r} of {topology.n_npus} NPUs")
+        npus = np.arange(schedule.n_ranks, dtype=np.int64)
+    if len(npus) != schedule.n_ranks:
+        raise UbemuError(f"timing: the communicator maps {len(npus)} ranks, the schedule has "
+                         f"{schedule.n_ranks}")
+    timer = PartitionedTimer(topology, npus, Block(schedule.n_ranks, ex.size, ex.rank), ex)
+    windows = _windows(schedule)
+    k = 0
+    for step in schedule.steps():  # the window walk of ubemu.timing.time_schedule
+        if not windows:
+            timer.step_time(step, itemsize)
+            continue
+        pos, end = k, k + step.repeat
+        while pos < end:
+            inside = [w for w in windows if w[0] <= pos < w[1]]
+            if inside:
+                stop = min(end, inside[0][1])
+                if not timer.in_window:
+                    timer.begin_window()
+                timer.add_to_window(step, itemsize, stop - pos)
+                if stop == inside[0][1]:
+                    timer.end_window()
+            else:
+                stop = min([end] + [a for a, _ in windows if a > pos])
+                timer.step_time(step, itemsize, stop - pos)
+            pos = stop
+        k = end
+    if timer.in_window:
+        timer.end_window()
+    usage, bottleneck = timer.usage()
+    return timer.time_s, usage, bottleneck
+
+
+# -- fail-stop and reporting ------------------------------------------------------------------
+def abort(message, code=2, stream=None):
+    """Print ``message`` once for the whole job and end every process with ``code``.
+
+    Process 0 prints and aborts at once; another process waits :data:`ABORT_GRACE_S` first,
+    so an error that every process meets is printed by process 0 only.
+    """
+    stream = stream if stream is not None else sys.stderr
+    if world_rank() != 0:
+        time.sleep(ABORT_GRACE_S)
+    print(message, file=stream, flush=True)
+    from mpi4py import MPI
+
+    MPI.COMM_WORLD.Abort(code)
+
+
+def peak_memory_line():
+    """Collective: rank 0 gets the ``#`` line of every process's peak resident memory."""
+    import resource
+
+    rss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    every = exchange().gather(rss_kib) if active() else [rss_kib]
+    if every is None:
+        return None
+    mib = [r / 1024 for r in every]
+    return (f"# peak memory per process (MiB): {' '.join(f'{m:.0f}' for m in mib)}  "
+            f"(max {max(mib):.0f}, total {sum(mib):.0f}, {len(mib)} processes)")
