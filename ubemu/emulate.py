@@ -114,16 +114,25 @@ def emulate_verify(collective, algorithm, comm, count, dtype="float32", op="sum"
                    **options):
     """Emulate on verification inputs and check: ``(wrong, max_rel_err, mean_rel_err)``.
 
-    Inputs come from :func:`ubemu.verify.make_inputs` (``kind='exact'``, so a correct
-    algorithm reports 0 wrong at any rank count); the single-process twin of
+    Two runs where rounding matters (float sum, avg, prod): one on the exact inputs of
+    :func:`ubemu.verify.make_inputs` (a correct algorithm reports 0 wrong at any rank count,
+    a broken one never does), one on random data for the rounding error of the algorithm's
+    summation order (its elements are checked against the rigorous error bound). Integers,
+    max / min and copies are exact, so one run serves. The single-process twin of
     ``ubemu.partition.emulate_verify``.
     """
-    from .verify import make_inputs, verify
+    from .verify import make_inputs, needs_random_run, verify
 
     dt = get_dtype(dtype)
-    inputs = make_inputs(collective, comm.n, count, dt, op, seed)
-    out = run(collective, algorithm, comm, inputs, op, dt, **options)
-    return verify(collective, out, inputs, op, dt, root=options.get("root", 0))
+    root = options.get("root", 0)
+    wrong, max_err, mean_err = 0, 0.0, 0.0
+    kinds = ("exact", "random") if needs_random_run(collective, dt, op) else ("exact",)
+    for kind in kinds:
+        inputs = make_inputs(collective, comm.n, count, dt, op, seed, kind=kind)
+        out = run(collective, algorithm, comm, inputs, op, dt, **options)
+        bad, max_err, mean_err = verify(collective, out, inputs, op, dt, root=root)
+        wrong += bad
+    return wrong, max_err, mean_err
 
 
 class _CallableModule(types.ModuleType):

@@ -495,16 +495,23 @@ def time_schedule(schedule, topology, comm=None, itemsize=4, ex=None):
 def abort(message, code=2, stream=None):
     """Print ``message`` once for the whole job and end every process with ``code``.
 
-    Process 0 prints and aborts at once; another process waits :data:`ABORT_GRACE_S` first,
-    so an error that every process meets is printed by process 0 only.
+    Process 0 prints and aborts at once; another process polls MPI for :data:`ABORT_GRACE_S`
+    first (a process outside MPI calls is not ended by another's abort), so an error that
+    every process meets is printed by process 0 only.
     """
-    stream = stream if stream is not None else sys.stderr
-    if world_rank() != 0:
-        time.sleep(ABORT_GRACE_S)
-    print(message, file=stream, flush=True)
     from mpi4py import MPI
 
-    MPI.COMM_WORLD.Abort(code)
+    stream = stream if stream is not None else sys.stderr
+    world = MPI.COMM_WORLD
+    if world.Get_rank() != 0:  # poll MPI while waiting: an abort elsewhere ends us here
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < ABORT_GRACE_S:
+            world.Iprobe(MPI.ANY_SOURCE, MPI.ANY_TAG)
+            time.sleep(0.01)
+    stream.flush()
+    os.write(stream.fileno(), (message + "\n").encode())  # one write, nothing left buffered
+    time.sleep(0.5)  # let the launcher forward the line before the abort tears it down
+    world.Abort(code)
 
 
 def peak_memory_line():

@@ -28,6 +28,8 @@ the result and is counted:
   ``6 n <= 2**p``; beyond, rank r contributes 1 to every m-th element (``m = ceil(2 n / 2**p)``,
   phase from a random permutation), so each rank's contribution shows in any m consecutive
   elements;
+- integer avg: the values are also multiplied by n (while 3 n^2 fits), so that the truncating
+  division cannot hide a dropped or duplicated contribution;
 - prod: factors +-1 and at most min(p, 14) factors +-2 per element;
 - max / min: small integers, rank ``e % n`` holding the unique extreme of element ``e`` (a
   missing value that is not the extreme leaves a correct output, which no check can flag);
@@ -40,7 +42,17 @@ error differs between algorithms; :func:`verify` reports it as the max and mean 
 
 import numpy as np
 
-from .dtypes import check_op, finish_avg, from_float64, get_dtype, to_float64
+from .dtypes import (
+    FMT_BF16,
+    FMT_NATIVE,
+    check_op,
+    finish_avg,
+    float32_to_bf16,
+    from_float32,
+    from_float64,
+    get_dtype,
+    to_float64,
+)
 from .errors import UbemuError
 from .layout import input_shape
 from .schedule import COLLECTIVES
@@ -55,61 +67,87 @@ def gamma(k, u):
         return np.where(ku < 1, ku / np.maximum(1 - ku, 0), np.inf)
 
 
-def _arrange(collective, per_element, inputs_shape, root):
-    """Lay a per-element reduction out like the collective's outputs."""
-    n = inputs_shape[0]
-    if collective == "all_reduce":
-        return np.broadcast_to(per_element, inputs_shape)
-    if collective == "reduce_scatter":
-        return per_element.reshape(n, -1)
-    return per_element  # reduce: the root's row
+#: Elements per block when streaming over rows in NumPy (bounds the temporaries).
+BLOCK_ELEMENTS = 1 << 22
+_OP_KIND = {"sum": 0, "avg": 0, "prod": 1, "max": 2, "min": 3}
 
 
-def _copy_reference(collective, inputs, root):
+def _row_blocks(n_rows, row_len):
+    """Slices of rows holding about :data:`BLOCK_ELEMENTS` elements each."""
+    step = max(1, BLOCK_ELEMENTS // max(row_len, 1))
+    return [slice(lo, min(lo + step, n_rows)) for lo in range(0, n_rows, step)]
+
+
+def _int_per_element(inputs, op, dt):
+    """Exact per-element reduction over ranks, wrapped to the dtype like the emulator."""
+    red = {"sum": np.add, "avg": np.add, "prod": np.multiply, "max": np.maximum,
+           "min": np.minimum}[op]
+    acc = None
+    with np.errstate(over="ignore"):
+        for rows in _row_blocks(*inputs.shape):
+            part = red.reduce(inputs[rows].astype(np.int64), axis=0)
+            acc = part if acc is None else red(acc, part)
+    acc = acc.astype(dt.storage)
+    return finish_avg(acc, inputs.shape[0], dt) if op == "avg" else acc
+
+
+def _kernel_view(values, dt):
+    """Contiguous values as the kernels read them (16-bit formats as uint16 patterns)."""
+    values = np.ascontiguousarray(values)
+    return values if dt.fmt == FMT_NATIVE else values.view(np.uint16)
+
+
+def _float_per_element(inputs, op, dt):
+    """Reference, tolerance and 'exact' mask per element (see the module docstring)."""
+    from .kernels.check import column_stats
+
+    n, u = inputs.shape[0], dt.unit_roundoff
+    m = inputs.shape[1]
+    start = {"prod": 1.0, "max": -np.inf, "min": np.inf}.get(op, 0.0)
+    ref, mag = np.full(m, start), np.full(m, 1.0 if op == "prod" else 0.0)
+    integral = np.ones(m, bool)
+    column_stats(_kernel_view(inputs, dt), dt.fmt, _OP_KIND[op], ref, mag, integral)
+    if op in ("max", "min"):
+        return ref, np.zeros_like(ref), np.ones(m, bool)
+    limit = float(dt.exact_int_limit)
+    exact = integral & (mag <= limit)
+    half_sub = 2.0 ** (dt.min_exp - dt.precision_bits)
+    with np.errstate(over="ignore", invalid="ignore"):
+        if op == "prod":
+            tol = (gamma(n - 1, u) + gamma(n, 2.0 ** -53)) * np.abs(ref) + n * half_sub
+            return ref, tol, exact
+        ref_err = gamma(n, 2.0 ** -53) * mag
+        if op == "avg":
+            ref = ref / n
+            tol = gamma(n, u) * mag / n + ref_err / n + half_sub
+            ref = np.where(exact, to_float64(from_float64(ref, dt), dt), ref)
+            return ref, tol, exact
+        return ref, gamma(n - 1, u) * mag + ref_err, exact
+
+
+def _copy_rows(collective, inputs, rows, root):
+    """Expected rows ``rows`` of a copy collective, in the inputs' storage type."""
     n = inputs.shape[0]
     if collective == "all_gather":
-        return np.broadcast_to(inputs.reshape(-1), (n, inputs.size))
+        return inputs.reshape(1, -1)
     if collective == "alltoall":
         b = inputs.shape[1] // n
-        return inputs.reshape(n, n, b).transpose(1, 0, 2).reshape(n, n * b)
-    return np.broadcast_to(inputs[root], inputs.shape)  # broadcast
+        return inputs.reshape(n, n, b)[:, rows, :].transpose(1, 0, 2).reshape(-1, n * b)
+    return inputs[root][None, :]  # broadcast
 
 
-def _int_reference(collective, inputs, op, dt, root):
-    acc = inputs.astype(np.int64)
-    with np.errstate(over="ignore"):
-        red = {"sum": np.sum, "avg": np.sum, "prod": np.prod, "max": np.max,
-               "min": np.min}[op](acc, axis=0).astype(dt.storage)
-    if op == "avg":
-        red = finish_avg(red, inputs.shape[0], dt)
-    return _arrange(collective, red, inputs.shape, root)
-
-
-def _float_reference(x, op, dt):
-    """Reference, tolerance and 'exact' mask per element, from float64 inputs (n, count)."""
-    n, u = x.shape[0], dt.unit_roundoff
-    limit = float(dt.exact_int_limit)
-    integral = np.all(x == np.rint(x), axis=0)
-    half_sub = 2.0 ** (dt.min_exp - dt.precision_bits)
-    if op in ("max", "min"):
-        ref = x.max(axis=0) if op == "max" else x.min(axis=0)
-        return ref, np.zeros_like(ref), np.ones(ref.shape, bool)
-    if op == "prod":
-        with np.errstate(over="ignore", under="ignore", invalid="ignore"):
-            ref = np.prod(x, axis=0)
-            exact = integral & (np.prod(np.maximum(np.abs(x), 1), axis=0) <= limit)
-            tol = (gamma(n - 1, u) + gamma(n, 2.0 ** -53)) * np.abs(ref) + n * half_sub
-        return ref, tol, exact
-    abs_sum = np.abs(x).sum(axis=0)
-    ref = x.sum(axis=0)
-    exact = integral & (abs_sum <= limit)
-    ref_err = gamma(n, 2.0 ** -53) * abs_sum
-    if op == "avg":
-        ref = ref / n
-        tol = gamma(n, u) * abs_sum / n + ref_err / n + half_sub
-        ref = np.where(exact, to_float64(from_float64(ref, dt), dt), ref)
-        return ref, tol, exact
-    return ref, gamma(n - 1, u) * abs_sum + ref_err, exact
+def _exact_check(collective, got_rows, inputs, root, dt, ref):
+    """Bit-exact comparison (integers and copies), streamed over row blocks."""
+    wrong, stats = 0, _RelErr()
+    uint = np.dtype(f"u{dt.storage.itemsize}")
+    for rows in _row_blocks(*got_rows.shape):
+        got = got_rows[rows]
+        want = _copy_rows(collective, inputs, rows, root) if ref is None else ref(rows)
+        bad = int(np.count_nonzero(got.view(uint) != want.view(uint)))
+        if bad:  # relative errors only where something differs (else they are all 0)
+            stats.add(to_float64(got, dt), to_float64(want, dt))
+        wrong += bad
+    return (wrong,) + stats.result()
 
 
 def verify(collective, outputs, inputs, op="sum", dtype=None, root=0):
@@ -144,38 +182,58 @@ def verify(collective, outputs, inputs, op="sum", dtype=None, root=0):
         check_op(dt, op)
     if inputs.ndim != 2:
         raise UbemuError(f"inputs must be a 2-D (n_npus, count) array, got {inputs.shape}")
+    n, m = inputs.shape
+    want = {"all_gather": (n, n * m), "reduce_scatter": (n, m // n), "reduce": (m,)}.get(
+        collective, (n, m))
+    if outputs.shape != want or outputs.dtype != dt.storage:
+        raise UbemuError(f"outputs of {outputs.dtype} {outputs.shape} do not match "
+                         f"{dt.storage} {want}")
+    got_rows = outputs.reshape(1, -1) if collective == "reduce" else outputs
+
+    def rows_like_outputs(per_element):
+        return per_element.reshape(n, -1) if collective == "reduce_scatter" else \
+            per_element[None, :]
+
+    if not reducing:
+        return _exact_check(collective, got_rows, inputs, root, dt, None)
     if not dt.is_float:
-        ref = (_int_reference(collective, inputs, op, dt, root) if reducing
-               else _copy_reference(collective, inputs, root))
-        if ref.shape != outputs.shape:
-            raise UbemuError(f"outputs of shape {outputs.shape} do not match {ref.shape}")
-        got64, ref64 = outputs.astype(np.float64), ref.astype(np.float64)
-        return (int(np.count_nonzero(outputs != ref)),) + _rel_err(got64, ref64)
-    x = to_float64(inputs, dt)
-    if reducing:
-        ref, tol, exact = _float_reference(x, op, dt)
-        ref, tol, exact = (_arrange(collective, a, x.shape, root) for a in (ref, tol, exact))
-    else:
-        ref = _copy_reference(collective, x, root)
-        tol, exact = np.zeros(ref.shape), np.ones(ref.shape, bool)
-    if ref.shape != outputs.shape:
-        raise UbemuError(f"outputs of shape {outputs.shape} do not match {ref.shape}")
-    got = to_float64(outputs, dt)
-    with np.errstate(invalid="ignore"):
-        diff = np.abs(got - ref)
-        same = (got == ref) | (np.isnan(got) & np.isnan(ref))
-        ok = same | (~exact & (diff <= tol))
-    return (int(ok.size - np.count_nonzero(ok)),) + _rel_err(got, ref)
+        ref = rows_like_outputs(_int_per_element(inputs, op, dt))
+        return _exact_check(collective, got_rows, inputs, root, dt,
+                            lambda rows: ref if ref.shape[0] == 1 else ref[rows])
+    from .kernels.check import compare_rows
+
+    ref, tol, exact = (rows_like_outputs(a) for a in _float_per_element(inputs, op, dt))
+    wrong, max_rel, sum_rel, n_rel = compare_rows(_kernel_view(got_rows, dt), dt.fmt, ref, tol,
+                                                  exact)
+    return int(wrong), float(max_rel), (sum_rel / n_rel if n_rel else 0.0)
 
 
-def _rel_err(got, ref):
-    nz = ref != 0
-    if not np.any(nz):
-        return 0.0, 0.0
-    with np.errstate(invalid="ignore", over="ignore"):
-        rel = np.abs(got[nz] - ref[nz]) / np.abs(ref[nz])
-    rel = np.where(np.isnan(rel), np.inf, rel)
-    return float(rel.max()), float(rel.mean())
+class _RelErr:
+    """Running max and mean of ``|got - ref| / |ref|`` over elements with ``ref != 0``."""
+
+    def __init__(self):
+        self.max, self.sum, self.count = 0.0, 0.0, 0
+
+    def add(self, got, ref):
+        ref = np.broadcast_to(ref, got.shape)
+        nz = ref != 0
+        if not np.any(nz):
+            return
+        with np.errstate(invalid="ignore", over="ignore"):
+            rel = np.abs(got[nz] - ref[nz]) / np.abs(ref[nz])
+        rel = np.where(np.isnan(rel), np.inf, rel)
+        self.max = max(self.max, float(rel.max()))
+        self.sum += float(rel.sum())
+        self.count += rel.size
+
+    def result(self):
+        return (self.max, self.sum / self.count) if self.count else (0.0, 0.0)
+
+
+def needs_random_run(collective, dtype, op):
+    """True when rounding makes the error statistics worth a second run on random data."""
+    return (collective in REDUCING and get_dtype(dtype).is_float
+            and op in ("sum", "avg", "prod"))
 
 
 def make_inputs(collective, n, count, dtype, op="sum", seed=0, kind="exact"):
@@ -194,29 +252,38 @@ def make_inputs(collective, n, count, dtype, op="sum", seed=0, kind="exact"):
     shape = input_shape(collective, n, count)
     if kind == "exact" and collective in REDUCING and op in ("max", "min"):
         top = int(min(dt.exact_int_limit // 4, 1000))
-        vals = rng.integers(-top, top, size=shape).astype(np.float64)
+        vals = rng.integers(-top, top, size=shape, dtype=np.int16)
         cols = np.arange(shape[1])
         vals[cols % n, cols] = top + 1 if op == "max" else -top - 1
-        return from_float64(vals, dt)
+        return _small_ints(vals, dt)
     if kind == "random" or collective not in REDUCING:
         if not dt.is_float:
-            return rng.integers(-1000, 1000, size=shape).astype(dt.storage)
+            return rng.integers(-1000, 1000, size=shape, dtype=dt.storage)
         if collective in REDUCING and op in ("sum", "avg"):
-            return from_float64(rng.random(shape), dt)
+            return from_float32(rng.random(shape, dtype=np.float32), dt)
         if collective in REDUCING and op == "prod":
-            return from_float64(1 + (rng.random(shape) - 0.5) / 4, dt)
-        return from_float64(rng.normal(0, 8, shape), dt)
+            return from_float32(1 + (rng.random(shape, dtype=np.float32) - 0.5) / 4, dt)
+        return from_float32(rng.standard_normal(shape, dtype=np.float32) * 8, dt)
     cap = min(float(dt.exact_int_limit), 2.0 ** 20)
     if op == "prod":
         twos = int(min(dt.precision_bits or 20, 14))
         two = rng.random(shape) < min(0.5, twos / (2 * n))
         two &= np.cumsum(two, axis=0) <= twos
-        sign = np.where(rng.random(shape) < 0.25, -1.0, 1.0)
-        return from_float64(sign * np.where(two, 2.0, 1.0), dt)
+        sign = np.where(rng.random(shape) < 0.25, -1, 1).astype(np.int8)
+        return _small_ints(sign * np.where(two, 2, 1).astype(np.int8), dt)
     if 6 * n <= cap:  # every rank contributes 1..3 everywhere, sums <= cap / 2
-        vals = rng.integers(1, 4, size=shape).astype(np.float64)
-    else:  # rank r contributes 1 to the elements e with (perm[r] + e) % m == 0
-        m = -(-2 * n // int(cap))
-        perm = rng.permutation(n)[:, None]
-        vals = ((perm + np.arange(shape[1])) % m == 0).astype(np.float64)
-    return from_float64(vals, dt)
+        vals = rng.integers(1, 4, size=shape, dtype=np.int8)
+        if op == "avg" and not dt.is_float and 3 * n * n <= dt.exact_int_limit:
+            return vals.astype(dt.storage) * dt.storage.type(n)  # avg truncation hides nothing
+        return _small_ints(vals, dt)
+    # rank r contributes 1 to the elements e with (perm[r] + e) % m == 0
+    m = -(-2 * n // int(cap))
+    perm = rng.permutation(n)[:, None]
+    return _small_ints(((perm + np.arange(shape[1])) % m == 0).astype(np.int8), dt)
+
+
+def _small_ints(values, dt):
+    """Small integers (exact in every dtype) -> the dtype's storage, without float64 copies."""
+    if dt.fmt == FMT_BF16:
+        return float32_to_bf16(values.astype(np.float32))
+    return values.astype(dt.storage)

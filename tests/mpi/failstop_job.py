@@ -1,7 +1,7 @@
 """A ubemu command line whose rank 1 fails part-way (used by test_failstop.py).
 
 ``python -m mpi4py failstop_job.py KIND ARGS...``: KIND ``input`` raises a UbemuError,
-``memory`` a MemoryError, on rank 1 only, at its third timed step; ARGS go to ``ubemu``.
+``memory`` a MemoryError, on rank 1 only, at its second timed step; ARGS go to ``ubemu``.
 """
 
 import sys
@@ -16,10 +16,10 @@ _calls = [0]
 
 def _failing_step_time(self, *args, **kwargs):
     _calls[0] += 1
-    if partition.world_rank() == 1 and _calls[0] == 3:
+    if partition.world_rank() == 1 and _calls[0] == 2:
         if KIND == "input":
-            raise UbemuError("step 3: a bad value seen late on rank 1")
-        raise MemoryError("rank 1 ran out of memory at step 3")
+            raise UbemuError("step 2: a bad value seen late on rank 1")
+        raise MemoryError("rank 1 ran out of memory at step 2")
     return _real(self, *args, **kwargs)
 
 

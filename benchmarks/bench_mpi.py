@@ -1,0 +1,88 @@
+"""Wall time and peak memory of one million-NPU emulation spread over 1, 2 and 4 processes.
+
+Runs ``mpiexec -n P python -m mpi4py -m ubemu all_reduce --topo atlas960-supercluster`` with
+real data (1K per NPU, ``-c 1``) for P = 1, 2, 4, and timing only (``-c 0``) for P = 1, 2;
+prints the wall times, the peak memory of each process and the speedup of 2 over 1.
+
+``python benchmarks/bench_mpi.py`` or ``pytest benchmarks/bench_mpi.py --benchmark-only -s``.
+Uses the venv's own mpiexec (next to ``sys.executable``); warms the Numba cache first.
+"""
+
+import os
+import re
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+TOPO = "atlas960-supercluster"
+ALGO = "hierarchical"
+MPIEXEC = str(Path(sys.executable).with_name("mpiexec"))
+
+
+def _env():
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("PMI_", "PMIX_", "HYDRA_", "MPI_LOCAL", "OMPI_"))}
+    env.update(NUMBA_NUM_THREADS="1", OMP_NUM_THREADS="1", MPIR_CVAR_ENABLE_HEAVY_YIELD="1")
+    return env
+
+
+def warm():
+    """Compile (or load) every kernel once in a single small run."""
+    subprocess.run([sys.executable, "-m", "ubemu", "all_reduce", "--topo", "ub-mesh-rack",
+                    "-b", "1K", "-e", "1K", "-c", "1", "--algo", "hierarchical"],
+                   check=True, capture_output=True, env=_env())
+
+
+def run(n_procs, check, nbytes="1K"):
+    """Wall seconds, per-process peak MiB and stdout of one job."""
+    cmd = [MPIEXEC, "-n", str(n_procs), sys.executable, "-m", "mpi4py", "-m", "ubemu",
+           "all_reduce", "--topo", TOPO, "--algo", ALGO, "-b", nbytes, "-e", nbytes,
+           "-c", str(check)]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    t0 = time.perf_counter()
+    out = subprocess.run(cmd, capture_output=True, text=True, env=_env(), timeout=3600)
+    wall_s = time.perf_counter() - t0
+    if out.returncode:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{out.stderr[-3000:]}")
+    m = re.search(r"# peak memory per process \(MiB\): ([\d ]+)\(", out.stdout)
+    if m:
+        peaks = [float(x) for x in m.group(1).split()]
+    else:  # one process prints no line: the largest child's peak
+        peaks = [max(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, before) / 1024]
+    return wall_s, peaks, out.stdout
+
+
+def _row(stdout):
+    rows = [ln for ln in stdout.splitlines() if ln.strip() and not ln.startswith("#")]
+    return rows[0].split() if rows else []
+
+
+def main():
+    warm()
+    figures = {}
+    for n in (1, 2, 4):
+        wall_s, peaks, stdout = run(n, 1)
+        figures[("data", n)] = wall_s
+        row = _row(stdout)
+        print(f"real data 1K/NPU, {n} process(es): {wall_s:7.1f} s  peak MiB per process "
+              f"{' '.join(f'{p:.0f}' for p in peaks)} (sum {sum(peaks):.0f})  time "
+              f"{row[5] if row else '?'} us  #wrong {row[8] if row else '?'}", flush=True)
+    print(f"speedup 2 vs 1 process (real data): "
+          f"{figures[('data', 1)] / figures[('data', 2)]:.2f}x (target >= 1.6x)")
+    for n in (1, 2):
+        wall_s, peaks, stdout = run(n, 0)
+        figures[("timing", n)] = wall_s
+        print(f"timing only 1K/NPU, {n} process(es): {wall_s:7.1f} s  peak MiB per process "
+              f"{' '.join(f'{p:.0f}' for p in peaks)}  (target < 10 s with 2)", flush=True)
+    return figures
+
+
+def test_bench_mpi(benchmark):
+    """pytest-benchmark entry: the whole comparison once."""
+    benchmark.pedantic(main, rounds=1, iterations=1)
+
+
+if __name__ == "__main__":
+    main()

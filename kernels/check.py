@@ -1,0 +1,85 @@
+"""Verification kernels: per-element reductions over ranks and the output comparison.
+
+Both stream over a (rows, count) array once, decoding 16-bit formats on the fly (``fmt`` as in
+``ubemu.dtypes``), so checking a large run costs one pass over the data instead of several
+NumPy passes with float64 temporaries.
+"""
+
+import numpy as np
+
+from ._jit import kernel
+from .execute import _decode
+
+SUM, PROD, MAX, MIN = 0, 1, 2, 3
+
+
+@kernel(inline="always")
+def _value(x, fmt):
+    if fmt == 0:
+        return np.float64(x)
+    return np.float64(_decode(x, fmt))
+
+
+@kernel
+def column_stats(x, fmt, op, ref, mag, integral):
+    """Accumulate over the rows of ``x`` into per-column float64 ``ref`` and ``mag``.
+
+    ``op`` SUM: ``ref += v``, ``mag += |v|``; PROD: ``ref *= v``, ``mag *= max(|v|, 1)``;
+    MAX / MIN: running extreme (NaN propagates). ``integral[j]`` is cleared when a value of
+    column j is not an integer. The caller initialises the accumulators.
+    """
+    rows, m = x.shape
+    for i in range(rows):
+        for j in range(m):
+            v = _value(x[i, j], fmt)
+            if v != np.rint(v):
+                integral[j] = False
+            if op == SUM:
+                ref[j] += v
+                mag[j] += abs(v)
+            elif op == PROD:
+                ref[j] *= v
+                mag[j] *= max(abs(v), 1.0)
+            elif op == MAX:
+                if v > ref[j] or v != v:
+                    ref[j] = v
+            elif v < ref[j] or v != v:
+                ref[j] = v
+
+
+@kernel
+def compare_rows(got, fmt, ref, tol, exact):
+    """Count elements of ``got`` outside the tolerance of ``ref``; relative error stats.
+
+    ``ref``, ``tol``, ``exact`` have one row (shared by every row of ``got``) or as many rows
+    as ``got``. An element is right when equal to the reference (NaN matching NaN), or when
+    not ``exact`` and within ``tol``.
+
+    Returns
+    -------
+    (wrong, max_rel_err, sum_rel_err, n_rel)
+        Relative errors over elements with a nonzero reference (NaN counts as infinite).
+    """
+    rows, m = got.shape
+    shared = ref.shape[0] == 1
+    wrong = 0
+    max_rel = 0.0
+    sum_rel = 0.0
+    n_rel = 0
+    for i in range(rows):
+        r = 0 if shared else i
+        for j in range(m):
+            g = _value(got[i, j], fmt)
+            f = ref[r, j]
+            if not (g == f or (g != g and f != f)):
+                if exact[r, j] or not abs(g - f) <= tol[r, j]:
+                    wrong += 1
+            if f != 0:
+                e = abs(g - f) / abs(f)
+                if e != e:
+                    e = np.inf
+                if e > max_rel:
+                    max_rel = e
+                sum_rel += e
+                n_rel += 1
+    return wrong, max_rel, sum_rel, n_rel
