@@ -17,7 +17,7 @@ import time
 os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 
 from ubemu.algorithms import Comm, build_schedule  # noqa: E402
-from ubemu.estimate import estimate  # noqa: E402
+from ubemu.closed_form import estimate  # noqa: E402
 from ubemu.groups import comm_for  # noqa: E402
 from ubemu.timing import time_schedule  # noqa: E402
 from ubemu.topospec import load_topology  # noqa: E402

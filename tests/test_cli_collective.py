@@ -18,7 +18,7 @@ from ubemu.errors import UbemuError
 from ubemu.result import ClassUsage, Result
 
 HAVE_API = importlib.util.find_spec("ubemu.api") is not None
-HAVE_DATA_PLANE = HAVE_API and importlib.util.find_spec("ubemu.emulate") is not None
+HAVE_DATA_PLANE = HAVE_API and importlib.util.find_spec("ubemu.dataplane") is not None
 real = pytest.mark.skipif(not HAVE_API, reason="ubemu.api (simulate) not written yet")
 real_check = pytest.mark.skipif(not HAVE_DATA_PLANE, reason="ubemu.emulate not written yet")
 LAT_S, BW_GBps = 2e-6, 50.0

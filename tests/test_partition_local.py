@@ -133,7 +133,7 @@ TIMED = [("ub-mesh-rack", "all_reduce", "hierarchical", 4096),
 @pytest.mark.parametrize("n_procs", [2, 4])
 @pytest.mark.parametrize("topo,coll,alg,count", TIMED)
 def test_partitioned_timing_bit_identical(topo, coll, alg, count, n_procs):
-    from ubemu.emulate import comm_for
+    from ubemu.dataplane import comm_for
 
     tp = load_topology(topo)
     comm = comm_for(tp)

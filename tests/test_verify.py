@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from ubemu.algorithms import REGISTRY, Comm, build_schedule
+from ubemu.dataplane import emulate
 from ubemu.dtypes import DTYPES, OPS, finish_avg, to_float64
-from ubemu.emulate import emulate
 from ubemu.errors import UbemuError
 from ubemu.execute import execute
 from ubemu.layout import pack_inputs, unpack_outputs

@@ -10,10 +10,9 @@ from .topospec import load_topology, preset_names
 __version__ = "0.1.0"
 __all__ = ["UbemuError", "Level", "Topology", "TopologyParams", "load_topology", "preset_names"]
 
-#: Lazily imported API (so ``import ubemu`` stays free of numba). ``ubemu.estimate`` is the
-#: module :mod:`ubemu.estimate`, which is callable: ``ubemu.estimate(...)`` runs its function.
-_LAZY = {"simulate": "api", "estimate": "estimate", "group_of": "groups", "comm_for": "groups",
-         "emulate": "emulate"}
+#: Lazily imported API (so ``import ubemu`` stays free of numba): name -> module.
+_LAZY = {"simulate": "api", "estimate": "closed_form", "group_of": "groups",
+         "comm_for": "groups", "emulate": "dataplane"}
 
 
 def __getattr__(name):
@@ -21,5 +20,5 @@ def __getattr__(name):
         from importlib import import_module
 
         module = import_module(f".{_LAZY[name]}", __name__)
-        return module if name in ("estimate", "emulate") else getattr(module, name)
+        return getattr(module, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

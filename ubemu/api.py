@@ -122,18 +122,14 @@ def _auto(collective, comm, count, topology, itemsize, options):
 
 def _verify(collective, schedule_args, comm, count, dtype, op, seed):
     """Run the data plane; return (wrong, max_rel_err, mean_rel_err)."""
-    try:
-        from . import emulate, verify  # noqa: F401
-    except ImportError as exc:
-        raise UbemuError(f"verify=True needs the data plane (ubemu.emulate, ubemu.verify), "
-                         f"which is not available: {exc}") from None
+    from . import dataplane, partition
+
     name, options = schedule_args
-    from . import partition
 
     if partition.active():
         return partition.emulate_verify(collective, name, comm, count, dtype=dtype, op=op,
                                         seed=seed, **options)
-    return emulate.emulate_verify(collective, name, comm, count, dtype=dtype, op=op, seed=seed,
+    return dataplane.emulate_verify(collective, name, comm, count, dtype=dtype, op=op, seed=seed,
                                   **options)
 
 

@@ -302,9 +302,10 @@ def emulate_verify(collective, algorithm, comm, count, dtype="float32", op="sum"
                    ex=None, **options):
     """Collective: run the data plane over the processes and check it; (wrong, max, mean).
 
-    Process 0 draws the inputs with :func:`ubemu.verify.make_inputs` and scatters the rows;
-    every process runs its block (:func:`execute_local`); process 0 gathers the outputs and
-    checks them with :func:`ubemu.verify.verify`, so the figures equal a single-process run's.
+    The runs and inputs of :func:`ubemu.dataplane.emulate_verify`: process 0 draws the inputs
+    with :func:`ubemu.verify.make_inputs` and scatters the rows; every process runs its block
+    (:func:`execute_local`); process 0 gathers the outputs and checks them with
+    :func:`ubemu.verify.verify`, so the figures equal a single-process run's.
     """
     from . import verify as vf
     from .algorithms import build_schedule
@@ -315,22 +316,27 @@ def emulate_verify(collective, algorithm, comm, count, dtype="float32", op="sum"
     dt = get_dtype(dtype)
     sched = build_schedule(collective, algorithm, comm, count, data=True, **options)
     block = Block(comm.n, ex.size, ex.rank)
-    inputs = vf.make_inputs(collective, comm.n, count, dt.name, op, seed) if ex.rank == 0 \
-        else None
     cols = input_shape(collective, comm.n, count)[1]
-    buf = pack_local(sched, scatter_rows(inputs, block, ex, cols, dt.storage), block)
-    execute_local(sched, buf, block, ex, op, dt.name)
-    out = unpack_local(sched, buf, block)
-    del buf
-    if op == "avg" and collective in vf.REDUCING:
-        out = finish_avg(out, comm.n, dt)
-    outputs = gather_rows(out, block, ex)
-    del out
-    res = None
+    kinds = ("exact", "random") if vf.needs_random_run(collective, dt, op) else ("exact",)
+    wrong, res = 0, None
+    for kind in kinds:
+        inputs = vf.make_inputs(collective, comm.n, count, dt.name, op, seed, kind=kind) \
+            if ex.rank == 0 else None
+        buf = pack_local(sched, scatter_rows(inputs, block, ex, cols, dt.storage), block)
+        execute_local(sched, buf, block, ex, op, dt.name)
+        out = unpack_local(sched, buf, block)
+        del buf
+        if op == "avg" and collective in vf.REDUCING:
+            out = finish_avg(out, comm.n, dt)
+        outputs = gather_rows(out, block, ex)
+        del out
+        if ex.rank == 0:
+            if collective == "reduce":
+                outputs = outputs[sched.root]
+            res = vf.verify(collective, outputs, inputs, op, dt.name, root=sched.root)
+            wrong += res[0]
     if ex.rank == 0:
-        if collective == "reduce":
-            outputs = outputs[sched.root]
-        res = vf.verify(collective, outputs, inputs, op, dt.name, root=sched.root)
+        res = (wrong,) + (res[1:] if vf.error_measured(collective, dt, op) else (None, None))
     return ex.bcast(res)
 
 

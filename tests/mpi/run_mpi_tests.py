@@ -25,8 +25,8 @@ def warm_cache():
     import numpy as np
 
     from ubemu.algorithms import Comm
+    from ubemu.dataplane import emulate_verify
     from ubemu.dtypes import DTYPES, FMT_NATIVE
-    from ubemu.emulate import emulate_verify
 
     for name in DTYPES:
         for coll in ("all_reduce", "alltoall"):

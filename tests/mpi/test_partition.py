@@ -17,9 +17,8 @@ MPI = pytest.importorskip("mpi4py.MPI")
 
 from ubemu import partition  # noqa: E402
 from ubemu.algorithms import Comm, build_schedule  # noqa: E402
-from ubemu.emulate import comm_for  # noqa: E402
+from ubemu.dataplane import comm_for  # noqa: E402
 from ubemu.execute import execute  # noqa: E402
-from ubemu.layout import pack_inputs, unpack_outputs  # noqa: E402
 from ubemu.timing import time_schedule  # noqa: E402
 from ubemu.topospec import load_topology  # noqa: E402
 
@@ -72,18 +71,11 @@ def test_timing_equals_single_process(ex, topo, coll, alg, count):
                                                      ("all_gather", "direct", 64 * 5,
                                                       "float16", "sum")])
 def test_emulate_verify_matches_single_process(ex, coll, alg, count, dtype, op):
-    from ubemu import verify as vf
-    from ubemu.dtypes import finish_avg, get_dtype
+    from ubemu.dataplane import emulate_verify
 
     comm = comm_for(load_topology("ub-mesh-rack"))
     got = partition.emulate_verify(coll, alg, comm, count, dtype=dtype, op=op, seed=3, ex=ex)
-    dt = get_dtype(dtype)
-    sched = build_schedule(coll, alg, comm, count)
-    inputs = vf.make_inputs(coll, comm.n, count, dtype, op, 3)
-    out = unpack_outputs(sched, execute(sched, pack_inputs(sched, inputs, dt.storage), op, dt))
-    if op == "avg":
-        out = finish_avg(out, comm.n, dt)
-    want = vf.verify(coll, out, inputs, op, dtype)
+    want = emulate_verify(coll, alg, comm, count, dtype=dtype, op=op, seed=3)
     assert got == want and got[0] == 0
 
 

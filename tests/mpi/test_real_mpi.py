@@ -13,7 +13,7 @@ import pytest
 MPI = pytest.importorskip("mpi4py.MPI")
 
 from ubemu.algorithms import algorithm_names  # noqa: E402
-from ubemu.emulate import emulate  # noqa: E402
+from ubemu.dataplane import emulate  # noqa: E402
 from ubemu.errors import UbemuError  # noqa: E402
 
 WORLD = MPI.COMM_WORLD

@@ -9,7 +9,29 @@ give blocks that differ by one element.
 import numpy as np
 
 from ..schedule import Schedule, Step
-from .base import Comm, blocks, register, register_phase
+from .base import Comm, register, register_phase
+
+
+def _ring_steps(axis, seg_off, seg_len, data, direction, first_shift, reduce):
+    """Ring steps along ``axis``: at step k the rank at position q sends block
+    ``q - direction * (k + first_shift)`` of its segment to its neighbour at ``q + direction``.
+    """
+    from ..kernels.blocks import shifted_blocks
+
+    s = axis.size
+    nxt = axis.peer(direction)
+    seg_len = np.ascontiguousarray(np.broadcast_to(seg_len, axis.pos.shape), np.int64)
+    seg_off = np.ascontiguousarray(np.broadcast_to(seg_off, axis.pos.shape), np.int64)
+    if not data and s > 1 and not np.any(seg_len % s):  # timing only, equal blocks
+        yield Step.make(axis.ranks, nxt, seg_len // s, reduce=reduce, repeat=s - 1)
+        return
+    for k in range(s - 1):
+        off, ln = np.empty_like(seg_off), np.empty_like(seg_len)  # fresh: steps may be kept
+        shifted_blocks(axis.pos, direction * (k + first_shift), s, seg_off, seg_len, off, ln)
+        if data:
+            yield Step.make(axis.ranks, nxt, ln, off, off, reduce=reduce)
+        else:
+            yield Step.make(axis.ranks, nxt, ln, reduce=reduce)
 
 
 @register_phase("reduce_scatter", "ring", n_steps=lambda s: s - 1)
@@ -19,35 +41,13 @@ def ring_reduce_scatter_phase(axis, seg_off, seg_len, data=True, direction=1):
     At step k the rank at position q sends block ``q - direction*(k+1)`` to its neighbour at
     ``q + direction`` and the receiver adds it in.
     """
-    s = axis.size
-    nxt = axis.peer(direction)
-    if not data and s > 1 and not np.any(seg_len % s):  # timing only, equal blocks
-        yield Step.make(axis.ranks, nxt, seg_len // s, reduce=True, repeat=s - 1)
-        return
-    for k in range(s - 1):
-        b = (axis.pos - direction * (k + 1)) % s
-        off, ln = blocks(seg_off, seg_len, s, b)
-        if data:
-            yield Step.make(axis.ranks, nxt, ln, off, off, reduce=True)
-        else:
-            yield Step.make(axis.ranks, nxt, ln, reduce=True)
+    return _ring_steps(axis, seg_off, seg_len, data, direction, 1, True)
 
 
 @register_phase("all_gather", "ring", n_steps=lambda s: s - 1)
 def ring_all_gather_phase(axis, seg_off, seg_len, data=True, direction=1):
     """Steps of a ring all-gather along ``axis``: the rank at position q starts with block q."""
-    s = axis.size
-    nxt = axis.peer(direction)
-    if not data and s > 1 and not np.any(seg_len % s):  # timing only, equal blocks
-        yield Step.make(axis.ranks, nxt, seg_len // s, repeat=s - 1)
-        return
-    for k in range(s - 1):
-        b = (axis.pos - direction * k) % s
-        off, ln = blocks(seg_off, seg_len, s, b)
-        if data:
-            yield Step.make(axis.ranks, nxt, ln, off, off)
-        else:
-            yield Step.make(axis.ranks, nxt, ln)
+    return _ring_steps(axis, seg_off, seg_len, data, direction, 0, False)
 
 
 @register_phase("all_reduce", "ring", n_steps=lambda s: 2 * (s - 1))

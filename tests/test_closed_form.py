@@ -5,8 +5,8 @@ import pytest
 import ubemu
 from ubemu.algorithms import REGISTRY
 from ubemu.api import simulate
+from ubemu.closed_form import ESTIMATORS, NoClosedForm, estimate
 from ubemu.errors import UbemuError
-from ubemu.estimate import ESTIMATORS, NoClosedForm, estimate
 
 # (topology, group, collectives' size in bytes: divisible by every block count used)
 CASES = [

@@ -26,8 +26,6 @@ reduce-scatter / all-gather (``heavy_axis="outer"``, or one axis), all-to-all. A
 raises :class:`UbemuError` saying there is no closed form, rather than return a wrong number.
 """
 
-import sys
-import types
 from functools import lru_cache
 
 import numpy as np
@@ -515,14 +513,3 @@ def _itemsize_any(dtype):
     from .dtypes import get_dtype
 
     return get_dtype(dtype).itemsize
-
-
-class _CallableModule(types.ModuleType):
-    """``ubemu.estimate`` is this module (a submodule import binds it on the package); calling
-    it runs :func:`estimate`, so ``ubemu.estimate("all_reduce", 1 << 20)`` works."""
-
-    def __call__(self, *args, **kwargs):
-        return estimate(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule

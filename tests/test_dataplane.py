@@ -9,8 +9,8 @@ import pytest
 import ubemu
 from tests.reference import expected
 from ubemu.algorithms import REGISTRY
+from ubemu.dataplane import emulate, emulate_verify
 from ubemu.dtypes import finish_avg, from_float64, to_float64
-from ubemu.emulate import emulate, emulate_verify
 from ubemu.errors import UbemuError
 from ubemu.groups import comm_for
 from ubemu.layout import input_shape
@@ -84,7 +84,7 @@ def test_topology_given_as_string_and_checked():
 def test_package_level_emulate_is_lazy_and_callable():
     code = ("import sys, ubemu; assert 'numba' not in sys.modules; "
             "import numpy as np; out = ubemu.emulate('all_reduce', np.ones((4, 2))); "
-            "assert (out == 4).all(); from ubemu.emulate import comm_for; "
+            "assert (out == 4).all(); from ubemu.dataplane import comm_for; "
             "assert (ubemu.emulate('all_gather', np.ones((2, 1))) == 1).all()")
     subprocess.run([sys.executable, "-c", code], check=True)
     assert callable(ubemu.emulate)
