@@ -132,3 +132,78 @@ def step_loads(src, dst, n, reduce, npus, itemsize, lv, lat_ns, hop_lat_ns, clas
     max_t, max_red = drain(class_first, class_cap_Bps, load, touched, nt, red_bytes,
                            red_touched, nr, class_busy_s, class_bytes)
     return max_t, max_lat, max_red
+
+
+@kernel
+def pattern_profile(src, dst, reduce, npus, lv, lat_ns, hop_lat_ns, class_first, uses, touched,
+                    red_uses, path, hops, lat):
+    """Route a step's transfers once, for steps that repeat the same (src, dst) pairs.
+
+    Fills ``hops[c, t]`` (links of class c on transfer t's path; zeroed by the caller) and
+    ``lat[t]`` (its path latency). ``uses`` (per link) and ``red_uses`` (per NPU) are zero
+    on entry and on return; ``touched`` has room for every hop.
+
+    Returns
+    -------
+    (most transfers on one link, most reducing transfers into one NPU)
+    """
+    nt = 0
+    max_uses = 0.0
+    for k in range(src.shape[0]):
+        h, lt = route_one(npus[src[k]], npus[dst[k]], lv, lat_ns, hop_lat_ns, path)
+        lat[k] = lt
+        for j in range(h):
+            link = path[j]
+            if uses[link] == 0.0:
+                touched[nt] = link
+                nt += 1
+            uses[link] += 1.0
+            max_uses = max(max_uses, uses[link])
+            hops[_class_of(link, class_first), k] += 1
+    for j in range(nt):
+        uses[touched[j]] = 0.0
+    max_red = 0.0
+    for k in range(src.shape[0]):
+        if reduce[k]:
+            d = npus[dst[k]]
+            red_uses[d] += 1.0
+            max_red = max(max_red, red_uses[d])
+    for k in range(src.shape[0]):
+        if reduce[k]:
+            red_uses[npus[dst[k]]] = 0.0
+    return max_uses, max_red
+
+
+@kernel
+def pattern_step(n, itemsize, reduce, hops, used, class_cap_Bps, class_busy_s, class_bytes):
+    """One step of a profiled pattern whose links each carry at most one transfer.
+
+    ``hops[c, t]`` are transfer t's links in class c (:func:`pattern_profile`), ``used`` the
+    classes with any. With one transfer per link a link's load is that transfer's bytes, so
+    the figures equal :func:`step_loads`' bit for bit (loads are whole numbers of bytes).
+
+    Returns
+    -------
+    (max_link_s, max_reduced_bytes)
+    """
+    for c in range(class_busy_s.shape[0]):
+        class_busy_s[c] = 0.0
+        class_bytes[c] = 0.0
+    max_t = 0.0
+    for c in used:
+        row = hops[c]
+        biggest = 0
+        total = 0
+        for k in range(n.shape[0]):
+            h = row[k]
+            if h:
+                biggest = max(biggest, n[k])
+                total += n[k] * h
+        class_bytes[c] = float(total * itemsize)
+        class_busy_s[c] = float(biggest * itemsize) / class_cap_Bps[c]
+        max_t = max(max_t, class_busy_s[c])
+    max_red = 0
+    for k in range(n.shape[0]):
+        if reduce[k]:
+            max_red = max(max_red, n[k])
+    return max_t, float(max_red * itemsize)

@@ -202,3 +202,30 @@ def test_ub_mesh_alltoall_uses_both_dimensions(name):
     for cls in ("board", "rack"):
         assert by_name[cls].bytes > 0 and by_name[cls].busy_s > 0
         assert 0 < by_name[cls].utilisation <= 1
+
+
+@pytest.mark.parametrize("topo,alg,count", [
+    ("ub-mesh-pod", "hierarchical", 3 * 2**16 + 5),  # trunks: shared links, pattern refused
+    ("atlas950-superpod", "hierarchical", 2**20 + 3),  # uneven blocks: one pattern per phase
+    ("torus:4x4x4", "ring", 1000),
+    ("full_mesh:8,switch:16@224GBps/1us", "nhr", 4096 + 7)])
+def test_repeated_pattern_shortcut_equals_routing_every_step(monkeypatch, topo, alg, count):
+    """Steps that repeat their (src, dst) pairs are profiled once; figures must not change."""
+    import ubemu.timing as timing_mod
+    from ubemu.groups import comm_for
+    from ubemu.topology import TopologyParams
+
+    tp = load_topology(topo)
+    tp = type(tp)(tp.levels, tp.name, TopologyParams(reduce_GBps=100.0))
+    comm = comm_for(tp)
+    sched = build_schedule("all_reduce", alg, comm, count, data=False)
+    monkeypatch.setattr(timing_mod, "PATTERN_MIN_TRANSFERS", 10**12)
+    want = timing_mod.time_schedule(sched, tp, comm, 2)
+    from ubemu.kernels import timing as kernels
+
+    calls, real = [], kernels.pattern_step
+    monkeypatch.setattr(kernels, "pattern_step", lambda *a: calls.append(1) or real(*a))
+    monkeypatch.setattr(timing_mod, "PATTERN_MIN_TRANSFERS", 1)
+    got = timing_mod.time_schedule(sched, tp, comm, 2)
+    assert got == want
+    assert calls  # the shortcut ran (on the pod only for the non-trunk levels)

@@ -287,8 +287,8 @@ def make_inputs(collective, n, count, dtype, op="sum", seed=0, kind="exact"):
         return _small_ints(vals, dt)
     # rank r contributes 1 to the elements e with (perm[r] + e) % m == 0
     m = -(-2 * n // int(cap))
-    perm = rng.permutation(n)[:, None]
-    return _small_ints(((perm + np.arange(shape[1])) % m == 0).astype(np.int8), dt)
+    target = (-rng.permutation(n)) % m  # (perm[r] + e) % m == 0  <=>  e % m == target[r]
+    return _small_ints((np.arange(shape[1]) % m == target[:, None]).view(np.int8), dt)
 
 
 def _small_ints(values, dt):
