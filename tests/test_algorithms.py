@@ -65,3 +65,28 @@ def test_unknown_names_list_the_valid_ones():
 def test_block_collectives_need_divisible_counts():
     with pytest.raises(UbemuError, match="multiple of the rank count"):
         build_schedule("all_gather", "ring", 4, 6)
+
+
+LOCAL_OK = sorted(key for key, alg in REGISTRY.items() if alg.local_ok)
+
+
+@pytest.mark.parametrize("dims,block", [((8, 8, 4), (64, 200)), ((12,), (5, 12)),
+                                        ((4, 3), (0, 1))])
+@pytest.mark.parametrize("key", LOCAL_OK, ids="-".join)
+def test_local_build_is_the_full_build_filtered_to_its_senders(key, dims, block):
+    """A builder that honours Comm.local yields exactly the block's senders' transfers."""
+    collective, name = key
+    full = Comm(dims, ("full_mesh",) * len(dims))
+    n = full.n
+    lo, hi = block
+    local = Comm(dims, full.fabrics, local=(lo, hi))
+    count = 3 * n + 1 if collective == "all_reduce" else 3 * n
+    a = build_schedule(collective, name, full, count)
+    b = build_schedule(collective, name, local, count)
+    assert a.n_steps == b.n_steps
+    steps_b = list(b.steps())
+    assert len(steps_b) == a.n_steps
+    for sa, sb in zip(a.steps(), steps_b, strict=True):
+        keep = (sa.src >= lo) & (sa.src < hi)
+        for field in ("src", "dst", "n", "src_off", "dst_off", "reduce"):
+            assert np.array_equal(getattr(sa, field)[keep], getattr(sb, field)), field

@@ -175,22 +175,10 @@ def group_by_owner(owners, sizes, n_procs):
 
 
 # -- data plane -------------------------------------------------------------------------------
-def plan_step(step, block):
-    """Which transfers of ``step`` this process applies locally, sends and receives.
-
-    Returns a dict of index arrays into the step (``local``, ``out``, ``inc``; ``out`` grouped
-    by destination process and ``inc`` by source process, each in step order) and the element
-    counts per process (``send_counts``, ``recv_counts``).
-    """
-    s_in, d_in = block.local(step.src), block.local(step.dst)
-    out = np.flatnonzero(s_in & ~d_in)
-    inc = np.flatnonzero(d_in & ~s_in)
-    o_order, send_counts = group_by_owner(block.owner(step.dst[out]), step.n[out],
-                                          block.n_procs)
-    i_order, recv_counts = group_by_owner(block.owner(step.src[inc]), step.n[inc],
-                                          block.n_procs)
-    return {"local": np.flatnonzero(s_in & d_in), "out": out[o_order], "inc": inc[i_order],
-            "send_counts": send_counts, "recv_counts": recv_counts}
+def _headers(step, idx):
+    """(dst, dst_off, n, reduce) of each transfer ``idx``, flat int64, 4 per transfer."""
+    return np.stack((step.dst[idx], step.dst_off[idx], step.n[idx],
+                     step.reduce[idx].astype(np.int64)), axis=1).reshape(-1)
 
 
 def _sub_step(step, idx, lo):
@@ -202,9 +190,13 @@ def _sub_step(step, idx, lo):
 def execute_local(schedule, buf, block, ex, op="sum", dtype=None):
     """Apply every step of ``schedule`` to this process's rows ``buf`` (its block's ranks).
 
-    Collective: every process of ``ex`` calls it with the same schedule. ``buf`` is the
-    ``(block.n_local, buf_count)`` slice of :func:`ubemu.execute.execute`'s buffer, in the
-    dtype's storage type; it is updated in place and returned.
+    Collective: every process of ``ex`` calls it with a schedule of the same steps. A step
+    may hold every rank's transfers or only this block's senders' (a schedule built on a
+    ``Comm`` with ``local``): only the transfers this process sends are used. Per step the
+    source ranges leaving the process are packed (pre-step values), the local transfers
+    applied, the packed ranges and their (dst, dst_off, n, reduce) headers exchanged, and
+    what arrived applied. ``buf`` is the ``(block.n_local, buf_count)`` slice of
+    :func:`ubemu.execute.execute`'s buffer, in the dtype's storage type; updated in place.
     """
     from .dtypes import FMT_NATIVE, OP_CODES, check_op, get_dtype
     from .execute import _check_bounds, needs_staging
@@ -228,10 +220,15 @@ def execute_local(schedule, buf, block, ex, op="sum", dtype=None):
             raise UbemuError(f"{schedule.algorithm} {schedule.collective}: a data schedule "
                              f"step has repeat={step.repeat}")
         _check_bounds(schedule, step.src, step.dst, step.n, step.src_off, step.dst_off)
-        plan = plan_step(step, block)
-        out, inc, loc = plan["out"], plan["inc"], plan["local"]
-        send = np.empty(int(plan["send_counts"].sum()), work.dtype)
+        mine = block.local(step.src)
+        d_in = block.local(step.dst)
+        out = np.flatnonzero(mine & ~d_in)
+        order, send_counts = group_by_owner(block.owner(step.dst[out]), step.n[out],
+                                            block.n_procs)
+        out = out[order]
+        send = np.empty(int(send_counts.sum()), work.dtype)
         pack(work, step.src[out] - block.lo, step.src_off[out], step.n[out], send)
+        loc = np.flatnonzero(mine & d_in)
         if loc.size:
             sub = _sub_step(step, loc, block.lo)
             stage = needs_staging(sub, schedule.buf_count)
@@ -239,9 +236,12 @@ def execute_local(schedule, buf, block, ex, op="sum", dtype=None):
             one_step[1] = loc.size
             _kernel(work, sub.src, sub.dst, sub.n, sub.src_off, sub.dst_off, sub.reduce,
                     one_step, np.array([stage]), opc, dt.fmt, scratch)
-        recv, _ = ex.alltoallv(send, plan["send_counts"], plan["recv_counts"])
-        unpack(work, step.dst[inc] - block.lo, step.dst_off[inc], step.n[inc],
-               step.reduce[inc], recv, opc, dt.fmt)
+        _, per_proc = group_by_owner(block.owner(step.dst[out]), np.ones(out.size, np.int64),
+                                     block.n_procs)
+        heads, _ = ex.alltoallv(_headers(step, out), 4 * per_proc)
+        dst, dst_off, n, red = heads.reshape(-1, 4).T
+        recv, _ = ex.alltoallv(send, send_counts)
+        unpack(work, dst - block.lo, dst_off, n, red.astype(np.bool_), recv, opc, dt.fmt)
     return buf
 
 
@@ -308,14 +308,15 @@ def emulate_verify(collective, algorithm, comm, count, dtype="float32", op="sum"
     :func:`ubemu.verify.verify`, so the figures equal a single-process run's.
     """
     from . import verify as vf
-    from .algorithms import build_schedule
+    from .algorithms import Comm, build_schedule
     from .dtypes import finish_avg, get_dtype
     from .layout import input_shape
 
     ex = ex if ex is not None else exchange()
     dt = get_dtype(dtype)
-    sched = build_schedule(collective, algorithm, comm, count, data=True, **options)
     block = Block(comm.n, ex.size, ex.rank)
+    local = Comm(comm.dims, comm.fabrics, comm.npus, local=(block.lo, block.hi))
+    sched = build_schedule(collective, algorithm, local, count, data=True, **options)
     cols = input_shape(collective, comm.n, count)[1]
     kinds = ("exact", "random") if vf.needs_random_run(collective, dt, op) else ("exact",)
     wrong, res = 0, None
@@ -373,10 +374,12 @@ class PartitionedTimer(StepTimer):
             lat = max(lat, step_lat)
         self._local = [nt, nr, lat]
 
-    def _combine_loads(self):
-        """Exchange, sum and drain the accumulated loads: (link_s, lat_ns, red_bytes, any)."""
-        from .kernels import timing
+    def _exchange_loads(self):
+        """Send the accumulated (link or NPU, bytes) pairs to their key owners and sum them.
 
+        Resets this process's accumulators and leaves in them, and in the touched lists, the
+        summed loads of the keys it owns. Returns (links owned, NPUs owned, nt, nr, latency).
+        """
         nt, nr, lat = self._local
         self._local = None
         n_links = self.topology.n_links
@@ -406,11 +409,22 @@ class PartitionedTimer(StepTimer):
         self.red_bytes[mine_npus] = sums[split:]
         self.touched[:mine_links.size] = mine_links
         self.red_touched[:mine_npus.size] = mine_npus
+        return mine_links.size, mine_npus.size, nt, nr, lat
+
+    def _combine_loads(self):
+        """Exchange, sum and drain the accumulated loads: (link_s, lat_ns, red_bytes, any)."""
+        from .kernels import timing
+
+        n_links, n_npus, nt, nr, lat = self._exchange_loads()
         link_s, red_b = timing.drain(self.class_first, self.class_cap_Bps, self.load,
-                                     self.touched, mine_links.size, self.red_bytes,
-                                     self.red_touched, mine_npus.size, self._busy, self._bytes)
+                                     self.touched, n_links, self.red_bytes, self.red_touched,
+                                     n_npus, self._busy, self._bytes)
+        return self._gather_figures(link_s, lat, red_b, nt + nr > 0)
+
+    def _gather_figures(self, link_s, lat_ns, red_b, moved):
+        """Combine every process's step figures: maxima, and byte sums in process order."""
         n_cls = self._busy.size
-        mine = np.concatenate(([link_s, lat, red_b, float(nt + nr)], self._busy, self._bytes))
+        mine = np.concatenate(([link_s, lat_ns, red_b, float(moved)], self._busy, self._bytes))
         every = self.ex.allgather(mine)
         self._busy[:] = every[:, 4:4 + n_cls].max(axis=0)
         total = np.zeros(n_cls)
@@ -420,6 +434,35 @@ class PartitionedTimer(StepTimer):
         return (float(every[:, 0].max()), float(every[:, 1].max()), float(every[:, 2].max()),
                 bool(every[:, 3].sum() > 0))
 
+    def _build_profile(self, step):
+        """:meth:`StepTimer._build_profile` over the processes: each profiles its own senders;
+        the one-transfer-per-link check counts every process's transfers (exchanged like
+        loads), so the decision is the same on every process."""
+        from .kernels import timing
+
+        idx = np.flatnonzero(self.block.local(step.src))
+        src, dst, red = step.src[idx], step.dst[idx], step.reduce[idx]
+        tp = self.topology
+        self._grow(0, 0, idx.size)
+        hops = np.zeros((len(self.class_names), idx.size), np.int32)
+        lat = np.empty(idx.size)
+        timing.pattern_profile(src, dst, red, self.npus, tp.level_table, tp.lat_ns,
+                               float(tp.params.hop_lat_ns), self.class_first, self.load,
+                               self.touched, self.red_bytes, self.path, hops, lat)
+        self._local = [0, 0, 0.0]  # count transfers per link and reduces per NPU, globally
+        self._accumulate(Step(step.src, step.dst, np.ones_like(step.n), None, None,
+                              step.reduce), 1, 1.0)
+        n_links, n_npus, _, _, _ = self._exchange_loads()
+        most = np.array([self.load[self.touched[:n_links]].max(initial=0.0),
+                         self.red_bytes[self.red_touched[:n_npus]].max(initial=0.0)])
+        self.load[self.touched[:n_links]] = 0.0
+        self.red_bytes[self.red_touched[:n_npus]] = 0.0
+        most = self.ex.allgather(most).max(axis=0)
+        if most[0] <= 1 and (most[1] <= 1 or self.reduce_Bps == 0):
+            used = np.flatnonzero(self.ex.allgather(hops.any(axis=1)).any(axis=0))
+            return idx, hops, used, float(lat.max(initial=0.0))
+        return None
+
     def step_time(self, step, itemsize, repeat=None):
         k = step.repeat if repeat is None else int(repeat)
         self.n_steps += k
@@ -428,9 +471,19 @@ class PartitionedTimer(StepTimer):
             self._bytes[:] = 0.0
             self._add(self.overhead_s, k)
             return self.overhead_s
-        self._local = [0, 0, 0.0]
-        self._accumulate(step, itemsize, 1.0)
-        link_s, lat_ns, red_b, _ = self._combine_loads()
+        profile = self._profile(step)
+        if profile is not None:
+            from .kernels import timing
+
+            idx, hops, used, lat_ns = profile
+            link_s, red_b = timing.pattern_step(step.n[idx], int(itemsize), step.reduce[idx],
+                                                hops, used, self.class_cap_Bps, self._busy,
+                                                self._bytes)
+            link_s, lat_ns, red_b, _ = self._gather_figures(link_s, lat_ns, red_b, True)
+        else:
+            self._local = [0, 0, 0.0]
+            self._accumulate(step, itemsize, 1.0)
+            link_s, lat_ns, red_b, _ = self._combine_loads()
         dt = self._combine(link_s, lat_ns, red_b)
         self._add(dt, k)
         return dt

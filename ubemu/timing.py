@@ -18,6 +18,7 @@ import numpy as np
 
 from .errors import UbemuError
 from .result import ClassUsage
+from .schedule import same_array
 
 #: Steps with fewer transfers are routed every time (profiling them would not pay).
 PATTERN_MIN_TRANSFERS = 4096
@@ -56,6 +57,7 @@ class StepTimer:
         self._busy = np.zeros(len(classes))
         self._bytes = np.zeros(len(classes))
         self._pattern_key = self._pattern = None
+        self._profiled = False
         self.overhead_s = p.overhead_ns * 1e-9
         self.reduce_Bps = p.reduce_GBps * 1e9
         self.reset()
@@ -121,35 +123,40 @@ class StepTimer:
         """Routes of a step whose (src, dst) pairs repeat, when each link carries one transfer.
 
         A ring phase sends between the same ranks at every step, only the block sizes change:
-        such steps are routed once (:func:`kernels.timing.pattern_profile`) and then timed from
-        the per-transfer hop counts. Returns ``(hops, used classes, max path latency in ns)``
-        or None (time the step normally). Transfers of 0 elements never reach here
-        (``Step.make`` drops them), so every transfer of the pattern counts for latency.
+        when a step repeats the previous step's pairs, they are routed once more
+        (:meth:`_build_profile`) and every further repeat is timed from the per-transfer hop
+        counts. Returns ``(hops, used classes, max path latency in ns)`` or None (time the
+        step normally). Transfers of 0 elements never reach here (``Step.make`` drops them),
+        so every transfer of the pattern counts for latency.
         """
-        from .kernels import timing
-
         key = self._pattern_key
-        same = key is not None and _same(key[0], step.src) and _same(key[1], step.dst)
-        if not same:
-            if step.n_transfers < PATTERN_MIN_TRANSFERS:
-                self._pattern_key = self._pattern = None
-                return None
+        if key is None or not (same_array(key[0], step.src) and same_array(key[1], step.dst)):
+            big = step.n_transfers >= PATTERN_MIN_TRANSFERS
+            self._pattern_key = (step.src, step.dst, step.reduce) if big else None
+            self._pattern, self._profiled = None, False
+            return None
+        if not self._profiled:  # second sight of these pairs: worth profiling
             self._pattern_key = (step.src, step.dst, step.reduce)
-            self._pattern = None
-            self._grow(0, 0, step.n_transfers)
-            tp = self.topology
-            hops = np.zeros((len(self.class_names), step.n_transfers), np.int32)
-            lat = np.empty(step.n_transfers)
-            max_uses, max_red = timing.pattern_profile(
-                step.src, step.dst, step.reduce, self.npus, tp.level_table, tp.lat_ns,
-                float(tp.params.hop_lat_ns), self.class_first, self.load, self.touched,
-                self.red_bytes, self.path, hops, lat)
-            if max_uses <= 1 and (max_red <= 1 or self.reduce_Bps == 0):
-                used = np.flatnonzero(hops.any(axis=1))
-                self._pattern = (hops, used, float(lat.max()))
+            self._pattern, self._profiled = self._build_profile(step), True
         elif self.reduce_Bps > 0 and not np.array_equal(key[2], step.reduce):
             return None  # the one-reduce-per-NPU check was made for other reduce flags
         return self._pattern
+
+    def _build_profile(self, step):
+        """Route ``step`` once; its profile if every link carries at most one transfer."""
+        from .kernels import timing
+
+        self._grow(0, 0, step.n_transfers)
+        tp = self.topology
+        hops = np.zeros((len(self.class_names), step.n_transfers), np.int32)
+        lat = np.empty(step.n_transfers)
+        max_uses, max_red = timing.pattern_profile(
+            step.src, step.dst, step.reduce, self.npus, tp.level_table, tp.lat_ns,
+            float(tp.params.hop_lat_ns), self.class_first, self.load, self.touched,
+            self.red_bytes, self.path, hops, lat)
+        if max_uses <= 1 and (max_red <= 1 or self.reduce_Bps == 0):
+            return hops, np.flatnonzero(hops.any(axis=1)), float(lat.max())
+        return None
 
     def _combine(self, link_s, lat_ns, red_bytes):
         dt = link_s + lat_ns * 1e-9 + self.overhead_s
@@ -265,16 +272,6 @@ def time_schedule(schedule, topology, comm=None, itemsize=4):
         timer.end_window()
     usage, bottleneck = timer.usage()
     return timer.time_s, usage, bottleneck
-
-
-def _same(a, b):
-    """Equal int arrays; the same memory counts as equal without a compare (schedule builders
-    reuse rank arrays between steps and never write to a step's arrays)."""
-    if a.shape != b.shape:
-        return False
-    if a.ctypes.data == b.ctypes.data and a.strides == b.strides:
-        return True
-    return np.array_equal(a, b)
 
 
 def _windows(schedule):

@@ -53,13 +53,17 @@ def test_execute_local_matches_single_process(ex, coll, alg, dims, count):
                                                   1 << 16),
                                                  ("cloudmatrix384", "alltoall", "pairwise",
                                                   384 * 4)])
-def test_timing_equals_single_process(ex, topo, coll, alg, count):
+def test_timing_equals_single_process(ex, topo, coll, alg, count, monkeypatch):
     tp = load_topology(topo)
     comm = comm_for(tp)
     sched = build_schedule(coll, alg, comm, count, data=False)
     want = time_schedule(sched, tp, comm, 2)
     got = partition.time_schedule(sched, tp, comm, 2, ex=ex)
     assert got == want  # time, per-class usage and bottleneck, bit for bit
+    import ubemu.timing
+
+    monkeypatch.setattr(ubemu.timing, "PATTERN_MIN_TRANSFERS", 1)  # repeated-pattern shortcut
+    assert partition.time_schedule(sched, tp, comm, 2, ex=ex) == want
 
 
 @pytest.mark.parametrize("coll,alg,count,dtype,op", [("all_reduce", "hierarchical", 128,

@@ -36,11 +36,15 @@ class Comm:
         Fabric kind of each axis on the topology (``full_mesh``, ``ring``, ``switch``).
     npus : int64 array, optional
         Topology NPU id of each rank (for timing).
+    local : (int, int), optional
+        Build only the transfers sent by ranks ``lo..hi-1`` (one MPI process's block), for
+        builders registered with ``local_ok=True``; the others ignore it.
     """
 
     dims: tuple
     fabrics: tuple = None
     npus: np.ndarray = field(default=None, repr=False)
+    local: tuple = None
 
     @classmethod
     def flat(cls, n, fabric=None):
@@ -53,6 +57,12 @@ class Comm:
     def axis(self, d):
         return Axis(self, d)
 
+    @property
+    def senders(self):
+        """Ranks whose transfers a builder produces (all, or the ``local`` block)."""
+        lo, hi = self.local if self.local is not None else (0, self.n)
+        return np.arange(lo, hi, dtype=np.int64)
+
 
 class Axis:
     """One axis of a :class:`Comm`: position of each rank along it and peers at a distance."""
@@ -61,7 +71,7 @@ class Axis:
         self.comm, self.d = comm, d
         self.size = int(comm.dims[d])
         self.stride = int(np.prod(comm.dims[:d], dtype=np.int64))
-        self.ranks = np.arange(comm.n, dtype=np.int64)
+        self.ranks = comm.senders
         self.pos = (self.ranks // self.stride) % self.size
 
     def rank_at(self, pos):
@@ -92,9 +102,10 @@ class Algorithm:
     build: object
     summary: str
     check: object = None  # check(comm) -> None or a sentence stating the constraint
+    local_ok: bool = False  # honours Comm.local (builds only the local block's sends)
 
 
-def register(collective, name, summary, check=None):
+def register(collective, name, summary, check=None, local_ok=False):
     """Decorator: register a schedule builder under (collective, name)."""
     if collective not in COLLECTIVES:
         raise ValueError(f"unknown collective {collective}")
@@ -103,7 +114,7 @@ def register(collective, name, summary, check=None):
         key = (collective, name)
         if key in REGISTRY:
             raise ValueError(f"algorithm {key} registered twice")
-        REGISTRY[key] = Algorithm(collective, name, fn, summary, check)
+        REGISTRY[key] = Algorithm(collective, name, fn, summary, check, local_ok)
         return fn
 
     return deco
@@ -133,6 +144,8 @@ def build_schedule(collective, name, comm, count, data=True, **options):
     alg = get_algorithm(collective, name)
     if isinstance(comm, int):
         comm = Comm.flat(comm)
+    if comm.local is not None and not alg.local_ok:
+        comm = Comm(comm.dims, comm.fabrics, comm.npus)  # builds every rank's transfers
     if count < 0:
         raise UbemuError(f"count must be >= 0, got {count}")
     if collective in ("all_gather", "reduce_scatter", "alltoall") and count % comm.n:

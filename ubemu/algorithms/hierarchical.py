@@ -25,7 +25,7 @@ import numpy as np
 
 from ..errors import UbemuError, choices_error
 from ..schedule import Schedule, Step
-from .base import blocks, get_phase, register
+from .base import Comm, blocks, get_phase, register
 from .moves import moves_step, own_block_part
 from .ring import merge_repeats
 
@@ -107,7 +107,8 @@ def _perm_step(comm, count, data, to_rev):
 
 
 @register("all_reduce", "hierarchical",
-          "reduce-scatter up the axes, all-reduce on the top axis, all-gather down")
+          "reduce-scatter up the axes, all-reduce on the top axis, all-gather down",
+          local_ok=True)
 def hierarchical_all_reduce(comm, count, data=True, per_level="ring"):
     """Hierarchical all-reduce: ``sum_{a<top} (RS_a + AG_a) + AR_top`` steps.
 
@@ -118,8 +119,10 @@ def hierarchical_all_reduce(comm, count, data=True, per_level="ring"):
     """
     names = _level_names(comm, per_level)
     axes = _axes(comm)
-    off = np.zeros(comm.n, np.int64)
-    ln = np.full(comm.n, count, np.int64)
+    if comm.local is not None and any(n != "ring" for n in names):
+        comm = Comm(comm.dims, comm.fabrics, comm.npus)  # only ring phases build locally
+    off = np.zeros(comm.senders.size, np.int64)
+    ln = np.full(comm.senders.size, count, np.int64)
     plan, gather = [], []
     for d in axes[:-1]:
         ax = comm.axis(d)

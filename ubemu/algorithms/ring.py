@@ -8,7 +8,7 @@ give blocks that differ by one element.
 
 import numpy as np
 
-from ..schedule import Schedule, Step
+from ..schedule import Schedule, Step, same_array
 from .base import Comm, register, register_phase
 
 
@@ -62,8 +62,8 @@ def merge_repeats(steps):
     prev = None
     for st in steps:
         if (prev is not None and prev.src_off is None and st.src_off is None
-                and np.array_equal(prev.src, st.src) and np.array_equal(prev.dst, st.dst)
-                and np.array_equal(prev.n, st.n) and np.array_equal(prev.reduce, st.reduce)):
+                and same_array(prev.n, st.n) and same_array(prev.src, st.src)
+                and same_array(prev.dst, st.dst) and same_array(prev.reduce, st.reduce)):
             prev.repeat += st.repeat
             continue
         if prev is not None:
@@ -74,10 +74,10 @@ def merge_repeats(steps):
 
 
 def _flat(comm, count, phases, collective, name, data):
-    comm = Comm.flat(comm.n) if len(comm.dims) > 1 else comm
+    comm = Comm((comm.n,), local=comm.local)
     axis = comm.axis(0)
-    zero = np.zeros(comm.n, np.int64)
-    full = np.full(comm.n, count, np.int64)
+    zero = np.zeros(axis.ranks.size, np.int64)
+    full = np.full(axis.ranks.size, count, np.int64)
 
     def steps():
         gen = (st for ph in phases for st in ph(axis, zero, full, data))
@@ -87,20 +87,21 @@ def _flat(comm, count, phases, collective, name, data):
                     n_steps=len(phases) * (comm.n - 1), data=data)
 
 
-@register("all_reduce", "ring", "ring reduce-scatter then ring all-gather, 2(p-1) steps")
+@register("all_reduce", "ring", "ring reduce-scatter then ring all-gather, 2(p-1) steps",
+          local_ok=True)
 def ring_all_reduce(comm, count, data=True):
     """Ring all-reduce: ``2(p-1)`` steps, ``2 S (p-1)/p`` bytes sent per rank."""
     return _flat(comm, count, (ring_reduce_scatter_phase, ring_all_gather_phase),
                  "all_reduce", "ring", data)
 
 
-@register("reduce_scatter", "ring", "ring reduce-scatter, p-1 steps")
+@register("reduce_scatter", "ring", "ring reduce-scatter, p-1 steps", local_ok=True)
 def ring_reduce_scatter(comm, count, data=True):
     """Ring reduce-scatter: ``p-1`` steps, ``S (p-1)/p`` bytes sent per rank."""
     return _flat(comm, count, (ring_reduce_scatter_phase,), "reduce_scatter", "ring", data)
 
 
-@register("all_gather", "ring", "ring all-gather, p-1 steps")
+@register("all_gather", "ring", "ring all-gather, p-1 steps", local_ok=True)
 def ring_all_gather(comm, count, data=True):
     """Ring all-gather: ``p-1`` steps, ``S (p-1)/p`` bytes sent per rank."""
     return _flat(comm, count, (ring_all_gather_phase,), "all_gather", "ring", data)
