@@ -571,6 +571,7 @@ def abort(message, code=2, stream=None):
     os.write(stream.fileno(), (message + "\n").encode())  # one write, nothing left buffered
     time.sleep(0.5)  # let the launcher forward the line before the abort tears it down
     world.Abort(code)
+    os._exit(code)  # MPICH's Abort can return before the launcher ends us: print nothing more
 
 
 def peak_memory_line():

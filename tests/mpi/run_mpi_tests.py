@@ -15,41 +15,11 @@ import sys
 import time
 from pathlib import Path
 
+from warm import warm_cache
+
 ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT_S = 600
 ENV = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MPIR_CVAR_ENABLE_HEAVY_YIELD": "1"}
-
-
-def warm_cache():
-    """Compile (or load) every kernel the MPI tests use, for every dtype, in this process."""
-    import numpy as np
-
-    from ubemu.algorithms import Comm
-    from ubemu.dataplane import emulate_verify
-    from ubemu.dtypes import DTYPES, FMT_NATIVE
-
-    for name in DTYPES:
-        for coll in ("all_reduce", "alltoall"):
-            wrong = emulate_verify(coll, "ring" if coll == "all_reduce" else "pairwise",
-                                   Comm.flat(4), 8, name, "sum")[0]
-            assert wrong == 0, (coll, name)
-    try:  # the partition layer's kernels (best effort: not every checkout has them)
-        from ubemu.kernels import partition as kp
-
-        for dt in DTYPES.values():
-            storage = np.uint16 if dt.fmt != FMT_NATIVE else dt.storage
-            buf, idx = np.zeros((2, 4), storage), np.zeros(1, np.int64)
-            out = np.zeros(2, storage)
-            kp.pack(buf, idx, idx, idx + 2, out)
-            kp.unpack(buf, idx, idx, idx + 2, np.ones(1, np.bool_), out, 0, dt.fmt)
-    except (ImportError, AttributeError, TypeError) as exc:
-        print(f"# warm: partition kernels skipped ({exc})")
-    try:  # the timing plane's kernels
-        import ubemu
-
-        ubemu.simulate("all_reduce", 1 << 10, "ub-mesh-rack")
-    except Exception as exc:  # best effort only
-        print(f"# warm: timing kernels skipped ({exc})")
 
 
 def main(argv=None):

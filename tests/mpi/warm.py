@@ -1,0 +1,32 @@
+"""Warm the Numba cache in one process before MPI jobs start.
+
+MPI ranks that compile the same kernels into an empty cache at once have corrupted it, and
+compiling in every rank is slow; after this runs once, every rank loads the cached kernels.
+"""
+
+
+def warm_cache():
+    """Compile (or load) every kernel the MPI tests use, for every dtype, in this process."""
+    import numpy as np
+
+    from ubemu.algorithms import Comm
+    from ubemu.dataplane import emulate_verify
+    from ubemu.dtypes import DTYPES, FMT_NATIVE
+
+    for name in DTYPES:
+        for coll in ("all_reduce", "alltoall"):
+            wrong = emulate_verify(coll, "ring" if coll == "all_reduce" else "pairwise",
+                                   Comm.flat(4), 8, name, "sum")[0]
+            assert wrong == 0, (coll, name)
+    from ubemu.kernels import partition as kp
+
+    for dt in DTYPES.values():  # the partition layer's pack / unpack
+        storage = np.uint16 if dt.fmt != FMT_NATIVE else dt.storage
+        buf, idx = np.zeros((2, 4), storage), np.zeros(1, np.int64)
+        out = np.zeros(2, storage)
+        kp.pack(buf, idx, idx, idx + 2, out)
+        kp.unpack(buf, idx, idx, idx + 2, np.ones(1, np.bool_), out, 0, dt.fmt)
+    import ubemu
+
+    ubemu.simulate("all_reduce", 1 << 10, "ub-mesh-rack")  # timing kernels
+    ubemu.simulate("all_reduce", 1 << 20, "switch:8192", "ring")  # repeated-pattern kernels
