@@ -111,6 +111,21 @@ def tile_transfers(src, dst, n, off, reduce, step_ptr, stage, tile):
             stage[steps[group_start]])
 
 
+def working_view(schedule, buf, n_rows, op, dtype):
+    """Validate a data schedule, op and buffer of ``n_rows`` rows; (DType, the array the
+    kernels see: 16-bit formats as uint16 bit patterns)."""
+    dt = get_dtype(dtype if dtype is not None else buf.dtype)
+    check_op(dt, op)
+    if not schedule.data:
+        raise UbemuError(f"{schedule.algorithm} {schedule.collective}: a timing-only schedule "
+                         "(data=False) cannot be executed")
+    want = (n_rows, schedule.buf_count)
+    if buf.shape != want or buf.dtype != dt.storage or not buf.flags.c_contiguous:
+        raise UbemuError(f"buffer must be a C-contiguous {dt.storage.name} array of shape "
+                         f"{want}, got {buf.dtype.name} {buf.shape}")
+    return dt, (buf if dt.fmt == FMT_NATIVE else buf.view(np.uint16))
+
+
 def execute(schedule, buf, op="sum", dtype=None, tiled=True):
     """Apply every step of ``schedule`` to ``buf`` in place and return it.
 
@@ -130,16 +145,7 @@ def execute(schedule, buf, op="sum", dtype=None, tiled=True):
     """
     from .kernels.execute import _kernel
 
-    dt = get_dtype(dtype if dtype is not None else buf.dtype)
-    check_op(dt, op)
-    if not schedule.data:
-        raise UbemuError(f"{schedule.algorithm} {schedule.collective}: a timing-only schedule "
-                         "(data=False) cannot be executed")
-    want = (schedule.n_ranks, schedule.buf_count)
-    if buf.shape != want or buf.dtype != dt.storage or not buf.flags.c_contiguous:
-        raise UbemuError(f"buffer must be a C-contiguous {dt.storage.name} array of shape "
-                         f"{want}, got {buf.dtype.name} {buf.shape}")
-    work = buf if dt.fmt == FMT_NATIVE else buf.view(np.uint16)
+    dt, work = working_view(schedule, buf, schedule.n_ranks, op, dtype)
     tile = column_tile(schedule.n_ranks, schedule.buf_count, dt.itemsize) if tiled else 0
     scratch = np.empty(0, work.dtype)
     for block in _blocks(schedule):

@@ -30,9 +30,10 @@ import time
 
 import numpy as np
 
+from . import timing as _timing
 from .errors import UbemuError
 from .schedule import Step, split_even
-from .timing import StepTimer, _windows
+from .timing import StepTimer
 
 _SIZE_VARS = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE")
 _RANK_VARS = ("PMI_RANK", "OMPI_COMM_WORLD_RANK")
@@ -198,21 +199,12 @@ def execute_local(schedule, buf, block, ex, op="sum", dtype=None):
     what arrived applied. ``buf`` is the ``(block.n_local, buf_count)`` slice of
     :func:`ubemu.execute.execute`'s buffer, in the dtype's storage type; updated in place.
     """
-    from .dtypes import FMT_NATIVE, OP_CODES, check_op, get_dtype
-    from .execute import _check_bounds, needs_staging
+    from .dtypes import OP_CODES
+    from .execute import _check_bounds, needs_staging, working_view
     from .kernels.execute import _kernel
     from .kernels.partition import pack, unpack
 
-    dt = get_dtype(dtype if dtype is not None else buf.dtype)
-    check_op(dt, op)
-    if not schedule.data:
-        raise UbemuError(f"{schedule.algorithm} {schedule.collective}: a timing-only schedule "
-                         "(data=False) cannot be executed")
-    want = (block.n_local, schedule.buf_count)
-    if buf.shape != want or buf.dtype != dt.storage or not buf.flags.c_contiguous:
-        raise UbemuError(f"local buffer must be a C-contiguous {dt.storage.name} array of "
-                         f"shape {want}, got {buf.dtype.name} {buf.shape}")
-    work = buf if dt.fmt == FMT_NATIVE else buf.view(np.uint16)
+    dt, work = working_view(schedule, buf, block.n_local, op, dtype)
     opc, empty = OP_CODES[op], np.empty(0, work.dtype)
     one_step = np.array([0, 0], np.int64)
     for step in schedule.steps():
@@ -513,41 +505,10 @@ def time_schedule(schedule, topology, comm=None, itemsize=4, ex=None):
     bottleneck) on every process, equal to the single-process figures.
     """
     ex = ex if ex is not None else exchange()
-    npus = getattr(comm, "npus", None) if comm is not None else None
-    if npus is None:
-        if schedule.n_ranks > topology.n_npus:
-            raise UbemuError(f"timing: {schedule.n_ranks} ranks do not fit on topology "
-                             f"{topology.name!r} of {topology.n_npus} NPUs")
-        npus = np.arange(schedule.n_ranks, dtype=np.int64)
-    if len(npus) != schedule.n_ranks:
-        raise UbemuError(f"timing: the communicator maps {len(npus)} ranks, the schedule has "
-                         f"{schedule.n_ranks}")
-    timer = PartitionedTimer(topology, npus, Block(schedule.n_ranks, ex.size, ex.rank), ex)
-    windows = _windows(schedule)
-    k = 0
-    for step in schedule.steps():  # the window walk of ubemu.timing.time_schedule
-        if not windows:
-            timer.step_time(step, itemsize)
-            continue
-        pos, end = k, k + step.repeat
-        while pos < end:
-            inside = [w for w in windows if w[0] <= pos < w[1]]
-            if inside:
-                stop = min(end, inside[0][1])
-                if not timer.in_window:
-                    timer.begin_window()
-                timer.add_to_window(step, itemsize, stop - pos)
-                if stop == inside[0][1]:
-                    timer.end_window()
-            else:
-                stop = min([end] + [a for a, _ in windows if a > pos])
-                timer.step_time(step, itemsize, stop - pos)
-            pos = stop
-        k = end
-    if timer.in_window:
-        timer.end_window()
-    usage, bottleneck = timer.usage()
-    return timer.time_s, usage, bottleneck
+    block = Block(schedule.n_ranks, ex.size, ex.rank)
+    return _timing.time_schedule(
+        schedule, topology, comm, itemsize,
+        make_timer=lambda topo, npus: PartitionedTimer(topo, npus, block, ex))
 
 
 # -- fail-stop and reporting ------------------------------------------------------------------

@@ -219,7 +219,7 @@ class StepTimer:
         return out, bottleneck
 
 
-def time_schedule(schedule, topology, comm=None, itemsize=4):
+def time_schedule(schedule, topology, comm=None, itemsize=4, make_timer=StepTimer):
     """Modelled time of ``schedule`` on ``topology``.
 
     Parameters
@@ -231,6 +231,8 @@ def time_schedule(schedule, topology, comm=None, itemsize=4):
         Supplies ``npus`` (rank -> NPU id); default: rank = NPU id.
     itemsize : int
         Bytes per element.
+    make_timer : callable(topology, npus) -> StepTimer
+        The timer to drive (``ubemu.partition`` passes one spread over MPI processes).
 
     Returns
     -------
@@ -246,7 +248,9 @@ def time_schedule(schedule, topology, comm=None, itemsize=4):
     if npus is not None and len(npus) != schedule.n_ranks:
         raise UbemuError(f"timing: the communicator maps {len(npus)} ranks, the schedule has "
                          f"{schedule.n_ranks}")
-    timer = StepTimer(topology, npus)
+    if npus is None:
+        npus = np.arange(schedule.n_ranks, dtype=np.int64)
+    timer = make_timer(topology, npus)
     windows = _windows(schedule)
     k = 0
     for step in schedule.steps():
