@@ -455,30 +455,14 @@ class PartitionedTimer(StepTimer):
             return idx, hops, used, float(lat.max(initial=0.0))
         return None
 
-    def step_time(self, step, itemsize, repeat=None):
-        k = step.repeat if repeat is None else int(repeat)
-        self.n_steps += k
-        if step.n_transfers == 0:
-            self._busy[:] = 0.0
-            self._bytes[:] = 0.0
-            self._add(self.overhead_s, k)
-            return self.overhead_s
-        profile = self._profile(step)
-        if profile is not None:
-            from .kernels import timing
+    def _routed_loads(self, step, itemsize):
+        self._local = [0, 0, 0.0]
+        self._accumulate(step, itemsize, 1.0)
+        return self._combine_loads()[:3]
 
-            idx, hops, used, lat_ns = profile
-            link_s, red_b = timing.pattern_step(step.n[idx], int(itemsize), step.reduce[idx],
-                                                hops, used, self.class_cap_Bps, self._busy,
-                                                self._bytes)
-            link_s, lat_ns, red_b, _ = self._gather_figures(link_s, lat_ns, red_b, True)
-        else:
-            self._local = [0, 0, 0.0]
-            self._accumulate(step, itemsize, 1.0)
-            link_s, lat_ns, red_b, _ = self._combine_loads()
-        dt = self._combine(link_s, lat_ns, red_b)
-        self._add(dt, k)
-        return dt
+    def _pattern_loads(self, step, itemsize, idx, hops, used, lat_ns):
+        link_s, lat_ns, red_b = super()._pattern_loads(step, itemsize, idx, hops, used, lat_ns)
+        return self._gather_figures(link_s, lat_ns, red_b, True)[:3]
 
     def begin_window(self):
         super().begin_window()

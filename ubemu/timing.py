@@ -91,8 +91,6 @@ class StepTimer:
     def step_time(self, step, itemsize, repeat=None):
         """Time of one occurrence of ``step`` in seconds; adds ``repeat`` occurrences
         (default ``step.repeat``) to the totals."""
-        from .kernels import timing
-
         k = step.repeat if repeat is None else int(repeat)
         self.n_steps += k
         if step.n_transfers == 0:
@@ -101,23 +99,34 @@ class StepTimer:
             self._add(self.overhead_s, k)
             return self.overhead_s
         profile = self._profile(step)
-        if profile is not None:
-            hops, used, lat_ns = profile
-            link_s, red_b = timing.pattern_step(step.n, int(itemsize), step.reduce, hops, used,
-                                                self.class_cap_Bps, self._busy, self._bytes)
-            dt = self._combine(link_s, lat_ns, red_b)
-            self._add(dt, k)
-            return dt
-        self._grow(0, 0, step.n_transfers)
-        tp = self.topology
-        link_s, lat_ns, red_b = timing.step_loads(
-            step.src, step.dst, step.n, step.reduce, self.npus, int(itemsize), tp.level_table,
-            tp.lat_ns, float(tp.params.hop_lat_ns), self.class_first, self.class_cap_Bps,
-            self.load, self.touched, self.red_bytes, self.red_touched, self.path, self._busy,
-            self._bytes)
+        if profile is None:
+            link_s, lat_ns, red_b = self._routed_loads(step, int(itemsize))
+        else:
+            link_s, lat_ns, red_b = self._pattern_loads(step, int(itemsize), *profile)
         dt = self._combine(link_s, lat_ns, red_b)
         self._add(dt, k)
         return dt
+
+    def _routed_loads(self, step, itemsize):
+        """Route every transfer of ``step``: (max_link_s, max_path_lat_ns, max_red_bytes)."""
+        from .kernels import timing
+
+        self._grow(0, 0, step.n_transfers)
+        tp = self.topology
+        return timing.step_loads(
+            step.src, step.dst, step.n, step.reduce, self.npus, itemsize, tp.level_table,
+            tp.lat_ns, float(tp.params.hop_lat_ns), self.class_first, self.class_cap_Bps,
+            self.load, self.touched, self.red_bytes, self.red_touched, self.path, self._busy,
+            self._bytes)
+
+    def _pattern_loads(self, step, itemsize, idx, hops, used, lat_ns):
+        """The same figures from a profile (:meth:`_profile`) of transfers ``idx``."""
+        from .kernels import timing
+
+        n, red = (step.n, step.reduce) if idx is None else (step.n[idx], step.reduce[idx])
+        link_s, red_b = timing.pattern_step(n, itemsize, red, hops, used, self.class_cap_Bps,
+                                            self._busy, self._bytes)
+        return link_s, lat_ns, red_b
 
     def _profile(self, step):
         """Routes of a step whose (src, dst) pairs repeat, when each link carries one transfer.
@@ -125,9 +134,9 @@ class StepTimer:
         A ring phase sends between the same ranks at every step, only the block sizes change:
         when a step repeats the previous step's pairs, they are routed once more
         (:meth:`_build_profile`) and every further repeat is timed from the per-transfer hop
-        counts. Returns ``(hops, used classes, max path latency in ns)`` or None (time the
-        step normally). Transfers of 0 elements never reach here (``Step.make`` drops them),
-        so every transfer of the pattern counts for latency.
+        counts. Returns ``(transfers profiled (None: all), hops, used classes, max path
+        latency in ns)`` or None (time the step normally). Transfers of 0 elements never
+        reach here (``Step.make`` drops them), so every transfer counts for latency.
         """
         key = self._pattern_key
         if key is None or not (same_array(key[0], step.src) and same_array(key[1], step.dst)):
@@ -155,7 +164,7 @@ class StepTimer:
             float(tp.params.hop_lat_ns), self.class_first, self.load, self.touched,
             self.red_bytes, self.path, hops, lat)
         if max_uses <= 1 and (max_red <= 1 or self.reduce_Bps == 0):
-            return hops, np.flatnonzero(hops.any(axis=1)), float(lat.max())
+            return None, hops, np.flatnonzero(hops.any(axis=1)), float(lat.max())
         return None
 
     def _combine(self, link_s, lat_ns, red_bytes):
