@@ -75,10 +75,12 @@ def _timer_function():
 
 
 def _time_one(collective, name, comm, count, topology, itemsize, options):
+    from . import partition
     from .algorithms import build_schedule
 
     time_schedule = _timer_function()
-    sched = build_schedule(collective, name, comm, count, data=False, **options)
+    build_comm = partition.local_comm(comm) if partition.active() else comm
+    sched = build_schedule(collective, name, build_comm, count, data=False, **options)
     time_s, usage, bottleneck = time_schedule(sched, topology, comm, itemsize)
     return sched, time_s, usage, bottleneck
 

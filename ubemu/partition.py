@@ -300,15 +300,15 @@ def emulate_verify(collective, algorithm, comm, count, dtype="float32", op="sum"
     :func:`ubemu.verify.verify`, so the figures equal a single-process run's.
     """
     from . import verify as vf
-    from .algorithms import Comm, build_schedule
+    from .algorithms import build_schedule
     from .dtypes import finish_avg, get_dtype
     from .layout import input_shape
 
     ex = ex if ex is not None else exchange()
     dt = get_dtype(dtype)
     block = Block(comm.n, ex.size, ex.rank)
-    local = Comm(comm.dims, comm.fabrics, comm.npus, local=(block.lo, block.hi))
-    sched = build_schedule(collective, algorithm, local, count, data=True, **options)
+    sched = build_schedule(collective, algorithm, local_comm(comm, ex), count, data=True,
+                           **options)
     cols = input_shape(collective, comm.n, count)[1]
     kinds = ("exact", "random") if vf.needs_random_run(collective, dt, op) else ("exact",)
     wrong, res = 0, None
@@ -349,6 +349,7 @@ class PartitionedTimer(StepTimer):
         off, _ = split_even(n_keys, ex.size)
         self.key_starts = np.append(off, n_keys).astype(np.int64)
         self._local = None
+        self.collective = True
 
     def _accumulate(self, step, itemsize, scale):
         from .kernels import timing
@@ -426,6 +427,11 @@ class PartitionedTimer(StepTimer):
         return (float(every[:, 0].max()), float(every[:, 1].max()), float(every[:, 2].max()),
                 bool(every[:, 3].sum() > 0))
 
+    def _agree(self, same, red_same, n_transfers):
+        """Every process decides on the whole step: all saw the same pairs, total transfers."""
+        every = self.ex.allgather(np.array([same, red_same, n_transfers], np.float64))
+        return bool(every[:, 0].all()), bool(every[:, 1].all()), int(every[:, 2].sum())
+
     def _build_profile(self, step):
         """:meth:`StepTimer._build_profile` over the processes: each profiles its own senders;
         the one-transfer-per-link check counts every process's transfers (exchanged like
@@ -482,11 +488,21 @@ class PartitionedTimer(StepTimer):
         return dt
 
 
+def local_comm(comm, ex=None):
+    """``comm`` restricted to this process's block of senders (see ``Comm.local``)."""
+    from .algorithms import Comm
+
+    ex = ex if ex is not None else exchange()
+    block = Block(comm.n, ex.size, ex.rank)
+    return Comm(comm.dims, comm.fabrics, comm.npus, local=(block.lo, block.hi))
+
+
 def time_schedule(schedule, topology, comm=None, itemsize=4, ex=None):
     """:func:`ubemu.timing.time_schedule` with the senders spread over the MPI processes.
 
     Collective over ``ex`` (default the MPI world); returns the same (time_s, usage,
-    bottleneck) on every process, equal to the single-process figures.
+    bottleneck) on every process, equal to the single-process figures. ``schedule`` may hold
+    every rank's transfers or only this process's senders' (built on :func:`local_comm`).
     """
     ex = ex if ex is not None else exchange()
     block = Block(schedule.n_ranks, ex.size, ex.rank)

@@ -27,6 +27,9 @@ PATTERN_MIN_TRANSFERS = 4096
 class StepTimer:
     """Times steps on one topology, reusing its per-link scratch arrays between steps.
 
+    ``collective`` timers (:class:`ubemu.partition.PartitionedTimer`) run every step through
+    the same calls on every process, even one with no transfers of its own.
+
     Parameters
     ----------
     topology : Topology
@@ -58,6 +61,7 @@ class StepTimer:
         self._bytes = np.zeros(len(classes))
         self._pattern_key = self._pattern = None
         self._profiled = False
+        self.collective = False
         self.overhead_s = p.overhead_ns * 1e-9
         self.reduce_Bps = p.reduce_GBps * 1e9
         self.reset()
@@ -93,7 +97,7 @@ class StepTimer:
         (default ``step.repeat``) to the totals."""
         k = step.repeat if repeat is None else int(repeat)
         self.n_steps += k
-        if step.n_transfers == 0:
+        if step.n_transfers == 0 and not self.collective:
             self._busy[:] = 0.0
             self._bytes[:] = 0.0
             self._add(self.overhead_s, k)
@@ -139,17 +143,24 @@ class StepTimer:
         reach here (``Step.make`` drops them), so every transfer counts for latency.
         """
         key = self._pattern_key
-        if key is None or not (same_array(key[0], step.src) and same_array(key[1], step.dst)):
-            big = step.n_transfers >= PATTERN_MIN_TRANSFERS
+        same = key is not None and same_array(key[0], step.src) and same_array(key[1], step.dst)
+        red_same = same and (self.reduce_Bps == 0 or np.array_equal(key[2], step.reduce))
+        same, red_same, n_transfers = self._agree(same, red_same, step.n_transfers)
+        if not same:
+            big = n_transfers >= PATTERN_MIN_TRANSFERS
             self._pattern_key = (step.src, step.dst, step.reduce) if big else None
             self._pattern, self._profiled = None, False
             return None
         if not self._profiled:  # second sight of these pairs: worth profiling
             self._pattern_key = (step.src, step.dst, step.reduce)
             self._pattern, self._profiled = self._build_profile(step), True
-        elif self.reduce_Bps > 0 and not np.array_equal(key[2], step.reduce):
+        elif not red_same:
             return None  # the one-reduce-per-NPU check was made for other reduce flags
         return self._pattern
+
+    def _agree(self, same, red_same, n_transfers):
+        """The facts :meth:`_profile` decides on (one process: as they are)."""
+        return same, red_same, n_transfers
 
     def _build_profile(self, step):
         """Route ``step`` once; its profile if every link carries at most one transfer."""

@@ -73,7 +73,7 @@ def _schedule(comm, count, collective, plan, data, buf_count=None, notes=None):
                     phase, axis, off, ln = item
                     yield from phase.steps(axis, off, ln, data)
 
-        return gen() if data else merge_repeats(gen())
+        return gen() if data or comm.local is not None else merge_repeats(gen())
 
     return Schedule(collective, "hierarchical", comm.n, count,
                     count if buf_count is None else buf_count, steps, n_steps=int(n_steps),

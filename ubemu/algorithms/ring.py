@@ -22,7 +22,8 @@ def _ring_steps(axis, seg_off, seg_len, data, direction, first_shift, reduce):
     nxt = axis.peer(direction)
     seg_len = np.ascontiguousarray(np.broadcast_to(seg_len, axis.pos.shape), np.int64)
     seg_off = np.ascontiguousarray(np.broadcast_to(seg_off, axis.pos.shape), np.int64)
-    if not data and s > 1 and not np.any(seg_len % s):  # timing only, equal blocks
+    local = axis.comm.local is not None  # per-process step structure must not differ
+    if not data and not local and s > 1 and not np.any(seg_len % s):  # equal blocks
         yield Step.make(axis.ranks, nxt, seg_len // s, reduce=reduce, repeat=s - 1)
         return
     for k in range(s - 1):
@@ -81,7 +82,7 @@ def _flat(comm, count, phases, collective, name, data):
 
     def steps():
         gen = (st for ph in phases for st in ph(axis, zero, full, data))
-        return gen if data else merge_repeats(gen)
+        return gen if data or comm.local is not None else merge_repeats(gen)
 
     return Schedule(collective, name, comm.n, count, count, steps,
                     n_steps=len(phases) * (comm.n - 1), data=data)
