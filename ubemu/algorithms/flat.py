@@ -6,9 +6,8 @@ A flat algorithm treats any communicator, even a multi-axis grid, as one line of
 
 import numpy as np
 
-from ..schedule import Schedule, Step
+from ..schedule import Schedule, Step, same_array
 from .base import Comm
-from .ring import merge_repeats
 
 
 def flat_schedule(comm, count, collective, name, phases, n_steps, data=True, buf_count=None,
@@ -24,16 +23,33 @@ def flat_schedule(comm, count, collective, name, phases, n_steps, data=True, buf
         Working-buffer length; ``count`` when omitted.
     """
     n = comm.n
-    axis = Comm.flat(n).axis(0)
-    zero = np.zeros(n, np.int64)
-    full = np.full(n, count, np.int64)
+    comm = Comm((n,), local=comm.local)
+    axis = comm.axis(0)
+    zero = np.zeros(axis.ranks.size, np.int64)
+    full = np.full(axis.ranks.size, count, np.int64)
 
     def steps():
         gen = (st for ph in phases for st in ph(axis, zero, full, data))
-        return gen if data else merge_repeats(gen)
+        return gen if data or comm.local is not None else merge_repeats(gen)
 
     return Schedule(collective, name, n, count, count if buf_count is None else buf_count,
                     steps, n_steps=int(n_steps), data=data, notes=dict(notes or {}))
+
+
+def merge_repeats(steps):
+    """Timing-only: fold consecutive steps with identical src, dst, n and reduce into one."""
+    prev = None
+    for st in steps:
+        if (prev is not None and prev.src_off is None and st.src_off is None
+                and same_array(prev.n, st.n) and same_array(prev.src, st.src)
+                and same_array(prev.dst, st.dst) and same_array(prev.reduce, st.reduce)):
+            prev.repeat += st.repeat
+            continue
+        if prev is not None:
+            yield prev
+        prev = st
+    if prev is not None:
+        yield prev
 
 
 def make_step(src, dst, n, src_off, dst_off, reduce, data):

@@ -26,8 +26,8 @@ import numpy as np
 from ..errors import UbemuError, choices_error
 from ..schedule import Schedule, Step
 from .base import Comm, blocks, get_phase, register
+from .flat import merge_repeats
 from .moves import moves_step, own_block_part
-from .ring import merge_repeats
 
 A2A_LEVELS = ("direct", "pairwise")
 HEAVY = ("inner", "outer")

@@ -8,8 +8,9 @@ give blocks that differ by one element.
 
 import numpy as np
 
-from ..schedule import Schedule, Step, same_array
-from .base import Comm, register, register_phase
+from ..schedule import Step
+from .base import register, register_phase
+from .flat import flat_schedule
 
 
 def _ring_steps(axis, seg_off, seg_len, data, direction, first_shift, reduce):
@@ -58,51 +59,24 @@ def ring_all_reduce_phase(axis, seg_off, seg_len, data=True):
     yield from ring_all_gather_phase(axis, seg_off, seg_len, data)
 
 
-def merge_repeats(steps):
-    """Timing-only: fold consecutive steps with identical src, dst, n and reduce into one."""
-    prev = None
-    for st in steps:
-        if (prev is not None and prev.src_off is None and st.src_off is None
-                and same_array(prev.n, st.n) and same_array(prev.src, st.src)
-                and same_array(prev.dst, st.dst) and same_array(prev.reduce, st.reduce)):
-            prev.repeat += st.repeat
-            continue
-        if prev is not None:
-            yield prev
-        prev = st
-    if prev is not None:
-        yield prev
-
-
-def _flat(comm, count, phases, collective, name, data):
-    comm = Comm((comm.n,), local=comm.local)
-    axis = comm.axis(0)
-    zero = np.zeros(axis.ranks.size, np.int64)
-    full = np.full(axis.ranks.size, count, np.int64)
-
-    def steps():
-        gen = (st for ph in phases for st in ph(axis, zero, full, data))
-        return gen if data or comm.local is not None else merge_repeats(gen)
-
-    return Schedule(collective, name, comm.n, count, count, steps,
-                    n_steps=len(phases) * (comm.n - 1), data=data)
-
-
 @register("all_reduce", "ring", "ring reduce-scatter then ring all-gather, 2(p-1) steps",
           local_ok=True)
 def ring_all_reduce(comm, count, data=True):
     """Ring all-reduce: ``2(p-1)`` steps, ``2 S (p-1)/p`` bytes sent per rank."""
-    return _flat(comm, count, (ring_reduce_scatter_phase, ring_all_gather_phase),
-                 "all_reduce", "ring", data)
+    return flat_schedule(comm, count, "all_reduce", "ring",
+                         (ring_reduce_scatter_phase, ring_all_gather_phase), 2 * (comm.n - 1),
+                         data)
 
 
 @register("reduce_scatter", "ring", "ring reduce-scatter, p-1 steps", local_ok=True)
 def ring_reduce_scatter(comm, count, data=True):
     """Ring reduce-scatter: ``p-1`` steps, ``S (p-1)/p`` bytes sent per rank."""
-    return _flat(comm, count, (ring_reduce_scatter_phase,), "reduce_scatter", "ring", data)
+    return flat_schedule(comm, count, "reduce_scatter", "ring", (ring_reduce_scatter_phase,),
+                         comm.n - 1, data)
 
 
 @register("all_gather", "ring", "ring all-gather, p-1 steps", local_ok=True)
 def ring_all_gather(comm, count, data=True):
     """Ring all-gather: ``p-1`` steps, ``S (p-1)/p`` bytes sent per rank."""
-    return _flat(comm, count, (ring_all_gather_phase,), "all_gather", "ring", data)
+    return flat_schedule(comm, count, "all_gather", "ring", (ring_all_gather_phase,),
+                         comm.n - 1, data)

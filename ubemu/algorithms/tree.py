@@ -17,7 +17,7 @@ import numpy as np
 from ..errors import UbemuError
 from ..schedule import Schedule, Step
 from .base import Comm, blocks, register, register_phase
-from .ring import merge_repeats
+from .flat import merge_repeats
 
 
 def inorder_tree(p):
