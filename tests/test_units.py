@@ -45,4 +45,5 @@ def test_bad_values_name_the_field(parse, text, field):
 def test_formats():
     assert (format_size(1024), format_size(3), format_size(3 * 2**30)) == ("1K", "3", "3G")
     assert format_bandwidth(1800) == "1.8 TB/s" and format_bandwidth(56) == "56 GB/s"
+    assert format_bandwidth(2.416e9) == "2.416 EB/s"
     assert format_latency(1500) == "1.5 us" and format_latency(150) == "150 ns"

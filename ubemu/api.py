@@ -63,24 +63,23 @@ def _check_options(alg, options):
     return [k for k in options if k not in valid], valid
 
 
-def _timer_function():
-    """``time_schedule`` of ubemu.timing, or of ubemu.partition in a multi-process MPI job."""
-    from . import partition
-
-    if partition.active():
-        return partition.time_schedule
-    from .timing import time_schedule
-
-    return time_schedule
-
-
-def _time_one(collective, name, comm, count, topology, itemsize, options):
+def _time_one(collective, name, comm, count, topology, itemsize, options,
+              max_transfers=None):
+    """Build the timing-only schedule and time it (over the MPI processes in a multi-process
+    job, each building only its own senders' transfers); refuse schedules of more than
+    ``max_transfers`` (steps x ranks) with a UbemuError."""
     from . import partition
     from .algorithms import build_schedule
+    from .timing import time_schedule
 
-    time_schedule = _timer_function()
-    build_comm = partition.local_comm(comm) if partition.active() else comm
-    sched = build_schedule(collective, name, build_comm, count, data=False, **options)
+    if partition.active():
+        comm_built, time_schedule = partition.local_comm(comm), partition.time_schedule
+    else:
+        comm_built = comm
+    sched = build_schedule(collective, name, comm_built, count, data=False, **options)
+    if max_transfers is not None and sched.n_steps * comm.n > max_transfers:
+        raise UbemuError(f"{sched.n_steps} steps x {comm.n} ranks is too large to time step "
+                         f"by step; name the algorithm to time it")
     time_s, usage, bottleneck = time_schedule(sched, topology, comm, itemsize)
     return sched, time_s, usage, bottleneck
 
@@ -101,14 +100,8 @@ def _auto(collective, comm, count, topology, itemsize, options):
             skipped[name] = alg.check(comm)
             continue
         try:
-            from .algorithms import build_schedule
-
-            sched = build_schedule(collective, name, comm, count, data=False, **options)
-            if sched.n_steps * comm.n > AUTO_MAX_TRANSFERS:
-                skipped[name] = (f"{sched.n_steps} steps x {comm.n} ranks is too large to time "
-                                 f"step by step; name the algorithm to time it")
-                continue
-            t, usage, bn = _timer_function()(sched, topology, comm, itemsize)
+            sched, t, usage, bn = _time_one(collective, name, comm, count, topology, itemsize,
+                                            options, max_transfers=AUTO_MAX_TRANSFERS)
         except UbemuError as exc:
             skipped[name] = str(exc)
             continue
@@ -122,17 +115,13 @@ def _auto(collective, comm, count, topology, itemsize, options):
     return best, {"auto_candidates": times, "auto_skipped": skipped}
 
 
-def _verify(collective, schedule_args, comm, count, dtype, op, seed):
-    """Run the data plane; return (wrong, max_rel_err, mean_rel_err)."""
+def _verify(collective, name, options, comm, count, dtype, op, seed):
+    """Run the data plane (over the MPI processes in a multi-process job); return
+    (wrong, max_rel_err, mean_rel_err)."""
     from . import dataplane, partition
 
-    name, options = schedule_args
-
-    if partition.active():
-        return partition.emulate_verify(collective, name, comm, count, dtype=dtype, op=op,
-                                        seed=seed, **options)
-    return dataplane.emulate_verify(collective, name, comm, count, dtype=dtype, op=op, seed=seed,
-                                  **options)
+    run = partition.emulate_verify if partition.active() else dataplane.emulate_verify
+    return run(collective, name, comm, count, dtype=dtype, op=op, seed=seed, **options)
 
 
 def simulate(collective, nbytes, topology=None, algorithm="auto", dtype="float32", op="sum",
@@ -165,7 +154,8 @@ def simulate(collective, nbytes, topology=None, algorithm="auto", dtype="float32
     -------
     ubemu.result.Result
     """
-    from .algorithms import algorithm_names, get_algorithm
+    from . import memory, partition
+    from .algorithms import Comm, algorithm_names, get_algorithm
     from .dtypes import check_op, get_dtype
     from .groups import Group, group_of
     from .result import Result
@@ -179,12 +169,8 @@ def simulate(collective, nbytes, topology=None, algorithm="auto", dtype="float32
 
         raise choices_error("collective", collective, sorted({c for c, _ in REGISTRY}))
     g = group if isinstance(group, Group) else group_of(topo, group)
-    from .algorithms.base import Comm
-
     comm = Comm(g.dims, g.fabrics, g.npus)
     count = element_count(collective, nbytes, dt.itemsize, comm.n)
-    from . import memory, partition
-
     memory.check_fits(comm.n, count, dt.itemsize, topo, collective, data=verify,
                       n_procs=partition.world_size(), local_procs=partition.local_size())
     notes = {"group": g.label, "dims": list(g.dims)}
@@ -208,6 +194,6 @@ def simulate(collective, nbytes, topology=None, algorithm="auto", dtype="float32
                  time_s, sched.n_steps, usage, bottleneck, notes=notes)
     if verify:
         res.wrong, res.max_rel_err, res.mean_rel_err = _verify(
-            collective, (name, options), comm, count, dt.name, op, seed)
+            collective, name, options, comm, count, dt.name, op, seed)
     res.wall_s = time.perf_counter() - wall0
     return res

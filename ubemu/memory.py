@@ -8,8 +8,8 @@ Per process (``n_procs`` processes, this one owning ``n_local`` of the ``n_ranks
 - timing arrays: one float64 load and one int64 touched entry per link, and per NPU the
   reduced bytes, its touched entry and the rank -> NPU map (``LINK_BYTES``, ``NPU_BYTES``);
 - the check (data runs, on the process that verifies: process 0, or the only one): inputs and
-  outputs of every rank in the storage type plus the float64 reference and its temporaries
-  (``CHECK_BYTES`` per element).
+  outputs of every rank in the storage type plus the temporaries of drawing the inputs
+  (``CHECK_BYTES`` per element; the reference itself is per column, ``ubemu.verify`` streams).
 
 The budget is MemAvailable of ``/proc/meminfo`` shared by the job's processes on this host.
 """
@@ -22,8 +22,9 @@ STEP_BYTES = 3 * (5 * 8 + 1)
 LINK_BYTES = 16
 #: Bytes per NPU of the timing model (reduced bytes, touched id, rank -> NPU id).
 NPU_BYTES = 24
-#: Bytes per output element while checking (float64 reference, tolerance, copies, masks).
-CHECK_BYTES = 48
+#: Bytes per element while checking, beyond inputs and outputs: drawing the inputs (random
+#: bytes or float32 values, then the storage type) and one row block of comparison masks.
+CHECK_BYTES = 8
 GiB = 2.0 ** 30
 
 

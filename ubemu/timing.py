@@ -14,6 +14,8 @@ link-disjoint steps of a one-shot reduce-scatter) are timed as one step: their l
 up, and latency, overhead and reduction are charged once.
 """
 
+from fractions import Fraction
+
 import numpy as np
 
 from .errors import UbemuError
@@ -68,11 +70,21 @@ class StepTimer:
 
     def reset(self):
         """Zero the accumulated time and usage."""
-        self.time_s = 0.0
+        self._time = Fraction(0)
+        self._busy_total = [Fraction(0)] * len(self.class_names)
         self.n_steps = 0
         self._window = None
-        self.busy_s = np.zeros(len(self.class_names))
         self.bytes = np.zeros(len(self.class_names))
+
+    @property
+    def time_s(self):
+        """Total time so far: the exact sum of the step times, rounded once."""
+        return float(self._time)
+
+    @property
+    def busy_s(self):
+        """Per-class busy time so far (exact sums, rounded once)."""
+        return np.array([float(b) for b in self._busy_total])
 
     def _grow(self, nt, nr, t):
         """Make room in the touched lists for ``t`` more transfers, keeping ``[:nt]``."""
@@ -88,8 +100,14 @@ class StepTimer:
             self.red_touched = grown
 
     def _add(self, dt, k):
-        self.time_s += dt * k
-        self.busy_s += self._busy * k
+        """Count ``k`` occurrences of a step of ``dt`` seconds. Sums are exact (Fractions of the
+        float terms), so a step counted k times or k steps of the same time give the same
+        total: timing-only schedules merge repeats, per-process ones (MPI) do not. Bytes are
+        whole numbers, exact in float64."""
+        self._time += Fraction(dt) * k
+        for c, b in enumerate(self._busy.tolist()):
+            if b:
+                self._busy_total[c] += Fraction(b) * k
         self.bytes += self._bytes * k
 
     def step_time(self, step, itemsize, repeat=None):

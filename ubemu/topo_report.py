@@ -91,7 +91,7 @@ def show_text(topo):
                  f"level)")
     lines.append(f"diameter     {s['diameter_hops']} hops (dimension-ordered minimal routing)")
     lines.append(f"total IO     {bw(s['total_npu_io_GBps'])} = {s['n_npus']:,} NPUs x "
-                 f"{bw(s['injection_bi_GBps'])} bi (Atlas 950 SuperPoD claim: 16.3 PB/s)")
+                 f"{bw(s['injection_bi_GBps'])} bi (compare with a published aggregate)")
     p = s["params"]
     lines.append("params       " + "  ".join(f"{k}={v:g}" for k, v in p.items()))
     if p["efficiency"] != 1:

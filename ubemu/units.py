@@ -57,7 +57,7 @@ def format_size(nbytes):
 
 def format_bandwidth(bw_GBps):
     """Format GB/s with a readable unit: 56 -> '56 GB/s', 1800 -> '1.8 TB/s'."""
-    for unit, scale in (("PB/s", 1e6), ("TB/s", 1e3)):
+    for unit, scale in (("EB/s", 1e9), ("PB/s", 1e6), ("TB/s", 1e3)):
         if bw_GBps >= scale:
             return f"{bw_GBps / scale:.4g} {unit}"
     return f"{bw_GBps:.4g} GB/s"

@@ -172,7 +172,8 @@ class Phase:
     - ``all_reduce``: every rank ends with the whole segment reduced over the line.
 
     ``n_steps(size)`` is the step count for an axis of ``size`` ranks; ``check(size, fabric)``
-    returns None or the constraint that is not met.
+    returns None or the constraint that is not met. ``local_ok``: the phase builds only the
+    transfers of ``axis.ranks`` (a ``Comm.local`` block) from per-rank segment arrays.
     """
 
     kind: str
@@ -180,15 +181,16 @@ class Phase:
     steps: object
     n_steps: object
     check: object = None
+    local_ok: bool = False
 
 
-def register_phase(kind, name, n_steps, check=None):
+def register_phase(kind, name, n_steps, check=None, local_ok=False):
     """Decorator: register an axis phase (see :class:`Phase`)."""
 
     def deco(fn):
         if (kind, name) in PHASES:
             raise ValueError(f"phase {(kind, name)} registered twice")
-        PHASES[(kind, name)] = Phase(kind, name, fn, n_steps, check)
+        PHASES[(kind, name)] = Phase(kind, name, fn, n_steps, check, local_ok)
         return fn
 
     return deco

@@ -54,6 +54,19 @@ def _phase(kind, name, comm, d):
     return phase
 
 
+def _walk(comm, count, kind, names, order):
+    """``(phase, axis, seg_off, seg_len)`` for the axes ``order``, each on the segment that
+    the reduce-scatters along the axes before it leave; and the segment left after the last."""
+    off = np.zeros(comm.senders.size, np.int64)
+    ln = np.full(comm.senders.size, count, np.int64)
+    plan = []
+    for d in order:
+        ax = comm.axis(d)
+        plan.append((_phase(kind, names[d], comm, d), ax, off, ln))
+        off, ln = blocks(off, ln, ax.size, ax.pos)
+    return plan, off, ln
+
+
 def _check_heavy(heavy_axis):
     if heavy_axis not in HEAVY:
         raise choices_error("heavy_axis", heavy_axis, HEAVY)
@@ -119,16 +132,12 @@ def hierarchical_all_reduce(comm, count, data=True, per_level="ring"):
     """
     names = _level_names(comm, per_level)
     axes = _axes(comm)
-    if comm.local is not None and any(n != "ring" for n in names):
-        comm = Comm(comm.dims, comm.fabrics, comm.npus)  # only ring phases build locally
-    off = np.zeros(comm.senders.size, np.int64)
-    ln = np.full(comm.senders.size, count, np.int64)
-    plan, gather = [], []
-    for d in axes[:-1]:
-        ax = comm.axis(d)
-        plan.append((_phase("reduce_scatter", names[d], comm, d), ax, off, ln))
-        gather.append((_phase("all_gather", names[d], comm, d), ax, off, ln))
-        off, ln = blocks(off, ln, ax.size, ax.pos)
+    needed = [(k, names[d]) for d in axes[:-1] for k in ("reduce_scatter", "all_gather")]
+    needed += [("all_reduce", names[d]) for d in axes[-1:]]
+    if comm.local is not None and not all(get_phase(*kn).local_ok for kn in needed):
+        comm = Comm(comm.dims, comm.fabrics, comm.npus)  # build every rank's transfers
+    plan, off, ln = _walk(comm, count, "reduce_scatter", names, axes[:-1])
+    gather, _, _ = _walk(comm, count, "all_gather", names, axes[:-1])
     if axes:
         top = axes[-1]
         plan.append((_phase("all_reduce", names[top], comm, top), comm.axis(top), off, ln))
@@ -148,13 +157,7 @@ def hierarchical_reduce_scatter(comm, count, data=True, per_level="ring", heavy_
     names = _level_names(comm, per_level)
     axes = _axes(comm)
     inner = heavy_axis == "inner"
-    off = np.zeros(comm.n, np.int64)
-    ln = np.full(comm.n, count, np.int64)
-    plan = []
-    for d in (axes if inner else axes[::-1]):
-        ax = comm.axis(d)
-        plan.append((_phase("reduce_scatter", names[d], comm, d), ax, off, ln))
-        off, ln = blocks(off, ln, ax.size, ax.pos)
+    plan, _, _ = _walk(comm, count, "reduce_scatter", names, axes if inner else axes[::-1])
     if inner and len(axes) > 1:
         plan.append(_perm_step(comm, count, data, to_rev=True))
     return _schedule(comm, count, "reduce_scatter", plan, data,
@@ -174,13 +177,8 @@ def hierarchical_all_gather(comm, count, data=True, per_level="ring", heavy_axis
     names = _level_names(comm, per_level)
     axes = _axes(comm)
     inner = heavy_axis == "inner"
-    off = np.zeros(comm.n, np.int64)
-    ln = np.full(comm.n, count, np.int64)
-    plan = []
-    for d in (axes if inner else axes[::-1]):  # the segments, as the reduce-scatter cuts them
-        ax = comm.axis(d)
-        plan.append((_phase("all_gather", names[d], comm, d), ax, off, ln))
-        off, ln = blocks(off, ln, ax.size, ax.pos)
+    # the segments as the reduce-scatter cuts them, gathered back in the opposite order
+    plan, _, _ = _walk(comm, count, "all_gather", names, axes if inner else axes[::-1])
     plan = plan[::-1]
     if inner and len(axes) > 1:
         plan.insert(0, _perm_step(comm, count, data, to_rev=False))

@@ -36,7 +36,7 @@ def _ring_steps(axis, seg_off, seg_len, data, direction, first_shift, reduce):
             yield Step.make(axis.ranks, nxt, ln, reduce=reduce)
 
 
-@register_phase("reduce_scatter", "ring", n_steps=lambda s: s - 1)
+@register_phase("reduce_scatter", "ring", n_steps=lambda s: s - 1, local_ok=True)
 def ring_reduce_scatter_phase(axis, seg_off, seg_len, data=True, direction=1):
     """Steps of a ring reduce-scatter along ``axis``; rank at position q ends with block q.
 
@@ -46,13 +46,13 @@ def ring_reduce_scatter_phase(axis, seg_off, seg_len, data=True, direction=1):
     return _ring_steps(axis, seg_off, seg_len, data, direction, 1, True)
 
 
-@register_phase("all_gather", "ring", n_steps=lambda s: s - 1)
+@register_phase("all_gather", "ring", n_steps=lambda s: s - 1, local_ok=True)
 def ring_all_gather_phase(axis, seg_off, seg_len, data=True, direction=1):
     """Steps of a ring all-gather along ``axis``: the rank at position q starts with block q."""
     return _ring_steps(axis, seg_off, seg_len, data, direction, 0, False)
 
 
-@register_phase("all_reduce", "ring", n_steps=lambda s: 2 * (s - 1))
+@register_phase("all_reduce", "ring", n_steps=lambda s: 2 * (s - 1), local_ok=True)
 def ring_all_reduce_phase(axis, seg_off, seg_len, data=True):
     """Ring all-reduce along ``axis``: reduce-scatter then all-gather."""
     yield from ring_reduce_scatter_phase(axis, seg_off, seg_len, data)
