@@ -39,6 +39,8 @@ NAME_RE = re.compile(r"[A-Za-z0-9_.+-]*")
 
 def _num(x):
     """Shortest text that reads back as exactly ``x`` (``56``, ``61.111111111111114``)."""
+    if isinstance(x, (int, np.integer)):
+        return str(int(x))
     short = f"{x:g}"
     return short if float(short) == x else repr(float(x))
 

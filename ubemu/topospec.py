@@ -135,7 +135,7 @@ def parse_topology_string(text):
             raise UbemuError(f"{where}: expected KIND:SIZE[@BANDWIDTH][/LATENCY][:OPTION=VALUE],"
                              f" KIND one of {', '.join(KINDS)}")
         kind = pieces[0].strip()
-        m = re.fullmatch(r"([^@/]*)(?:@([^/]*))?(?:/(.*))?", pieces[1].strip())
+        m = re.fullmatch(r"([^@/]*)(?:@([^/]*))?(?:/(.*))?", pieces[1].strip(), re.S)
         fields = {"fabric": kind, "size": m.group(1)}
         if m.group(2) is not None:
             fields["bw"] = m.group(2)
