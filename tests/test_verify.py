@@ -17,7 +17,14 @@ from ubemu.errors import UbemuError
 from ubemu.execute import execute
 from ubemu.layout import pack_inputs, unpack_outputs
 from ubemu.schedule import Schedule, Step
-from ubemu.verify import REDUCING, gamma, make_inputs, verify
+from ubemu.verify import (
+    REDUCING,
+    gamma,
+    make_inputs,
+    reference_from_parts,
+    reference_parts,
+    verify,
+)
 
 KEYS = sorted(REGISTRY)
 DTYPE_NAMES = list(DTYPES)
@@ -144,3 +151,41 @@ def test_exact_inputs_stay_within_the_exact_range():
             assert np.abs(v).sum(axis=0).max() <= DTYPES[dtype].exact_int_limit // 2
             if n == 8:
                 assert (v > 0).all()  # dense: every rank contributes everywhere
+
+
+@pytest.mark.parametrize("collective,op,dtype", [("all_reduce", "sum", "float32"),
+                                                 ("all_reduce", "prod", "bfloat16"),
+                                                 ("reduce_scatter", "max", "int32"),
+                                                 ("all_reduce", "avg", "int64"),
+                                                 ("alltoall", "sum", "float16")])
+@pytest.mark.parametrize("n,count", [(12, 48), (3000, 2400), (300_000, 64)])
+@pytest.mark.parametrize("kind", ["exact", "random"])
+def test_rows_drawn_alone_equal_the_whole(collective, op, dtype, n, count, kind):
+    """Any block of rows equals the same rows of the whole inputs (tiles cross the blocks)."""
+    if collective == "alltoall":
+        n, count = min(n, 300), min(n, 300) * 2
+    whole = make_inputs(collective, n, count, dtype, op, seed=9, kind=kind)
+    for lo, hi in [(0, n), (1, n - 1), (n // 3, 2 * n // 3), (n - 1, n), (5, 5)]:
+        part = make_inputs(collective, n, count, dtype, op, seed=9, kind=kind, rows=(lo, hi))
+        assert part.dtype == whole.dtype and part.tobytes() == whole[lo:hi].tobytes()
+    with pytest.raises(UbemuError, match="input rows"):
+        make_inputs(collective, n, count, dtype, op, rows=(0, n + 1))
+
+
+@pytest.mark.parametrize("op,dtype", [("sum", "float32"), ("avg", "bfloat16"),
+                                      ("prod", "float16"), ("max", "int32"),
+                                      ("min", "float64"), ("sum", "int64")])
+def test_reference_parts_of_blocks_combine_to_the_whole(op, dtype):
+    """Partial references of row blocks, combined element-wise, equal the whole reference."""
+    n = 50
+    x = make_inputs("all_reduce", n, 40, dtype, op, seed=2)
+    whole = reference_from_parts(reference_parts(x, op, dtype), n, op, dtype)
+    combine = {"sum": np.add, "prod": np.multiply, "max": np.maximum, "min": np.minimum}
+    parts = None
+    for lo, hi in [(0, 7), (7, 7), (7, 31), (31, 50)]:
+        mine = reference_parts(x[lo:hi], op, dtype)
+        parts = mine if parts is None else [(combine[c](a, b), c)
+                                            for (a, c), (b, _) in zip(parts, mine)]
+    got = reference_from_parts(parts, n, op, dtype)
+    got, whole = ((r,) if isinstance(r, np.ndarray) else r for r in (got, whole))
+    assert len(got) == len(whole) and all(np.array_equal(g, w) for g, w in zip(got, whole))

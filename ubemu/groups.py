@@ -230,10 +230,10 @@ def group_of(topology, spec=None, **keys):
         bad = int(npus[(npus < 0) | (npus >= topology.n_npus)][0])
         raise UbemuError(f"group: NPU {bad} is not in topology {topology.name!r} "
                          f"(NPU ids 0..{topology.n_npus - 1})")
-    if np.unique(npus).size != npus.size:
-        s = np.sort(npus)
-        dup = int(s[1:][s[1:] == s[:-1]][0])
-        raise UbemuError(f"group: NPU {dup} appears more than once")
+    s = np.sort(npus)  # (np.unique hashes: 10x slower at a million NPUs)
+    twice = s[1:][s[1:] == s[:-1]]
+    if twice.size:
+        raise UbemuError(f"group: NPU {int(twice[0])} appears more than once")
     if label == "all":
         sizes = [(i, lv) for i, lv in enumerate(topology.levels) if lv.size > 1]
         dims = tuple(lv.size for _, lv in sizes) or (1,)

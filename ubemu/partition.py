@@ -117,6 +117,15 @@ class MPIExchange:
         self.comm.Allgather(vec, out)
         return out
 
+    def allreduce(self, vec, combine):
+        """Element-wise ``combine`` (``sum prod max min``) of every process's ``vec``."""
+        vec = np.ascontiguousarray(vec)
+        out = np.empty_like(vec)
+        op = {"sum": self.MPI.SUM, "prod": self.MPI.PROD, "max": self.MPI.MAX,
+              "min": self.MPI.MIN}[combine]
+        self.comm.Allreduce(vec, out, op=op)
+        return out
+
     def gather(self, obj):
         """Process 0 gets the list of every process's ``obj``; the others None."""
         return self.comm.gather(obj, root=0)
@@ -266,8 +275,11 @@ def gather_rows(mine, block, ex):
 
 
 def pack_local(schedule, inputs, block):
-    """This block's rows of :func:`ubemu.layout.pack_inputs`' working buffer."""
+    """This block's rows of :func:`ubemu.layout.pack_inputs`' working buffer: ``inputs``
+    itself (run in place) when the buffer is just the inputs, else a new array."""
     coll, n, count = schedule.collective, schedule.n_ranks, schedule.count
+    if coll != "all_gather" and schedule.buf_count == count and inputs.flags.c_contiguous:
+        return inputs
     buf = np.zeros((block.n_local, schedule.buf_count), inputs.dtype)
     if coll == "all_gather":
         b = count // n
@@ -279,61 +291,133 @@ def pack_local(schedule, inputs, block):
 
 
 def unpack_local(schedule, buf, block):
-    """This block's rows of :func:`ubemu.layout.unpack_outputs` (reduce: every row)."""
+    """This block's rows of :func:`ubemu.layout.unpack_outputs` (reduce: every row); a view
+    of ``buf`` where the layout allows."""
     coll, n, count = schedule.collective, schedule.n_ranks, schedule.count
     if coll == "reduce_scatter":
         b = count // n
         return buf[:, :count].reshape(block.n_local, n, b)[
-            np.arange(block.n_local), np.arange(block.lo, block.hi)].copy()
+            np.arange(block.n_local), np.arange(block.lo, block.hi)]
     if coll == "alltoall":
-        return buf[:, count:2 * count].copy()
-    return buf[:, :count].copy()
+        return buf[:, count:2 * count]
+    return buf[:, :count]
 
 
 def emulate_verify(collective, algorithm, comm, count, dtype="float32", op="sum", seed=0,
                    ex=None, **options):
     """Collective: run the data plane over the processes and check it; (wrong, max, mean).
 
-    The runs and inputs of :func:`ubemu.dataplane.emulate_verify`: process 0 draws the inputs
-    with :func:`ubemu.verify.make_inputs` and scatters the rows; every process runs its block
-    (:func:`execute_local`); process 0 gathers the outputs and checks them with
-    :func:`ubemu.verify.verify`, so the figures equal a single-process run's.
+    The runs and inputs of :func:`ubemu.dataplane.emulate_verify`, with the same figures.
+    The exact run is spread out whole: each process draws its own rows of the inputs
+    (``make_inputs(rows=...)``), runs its block (:func:`execute_local`) and checks its own
+    outputs; the reference of the reducing collectives comes from every process's per-column
+    partial reductions combined by ``Allreduce`` (exact: the exact inputs' sums are whole
+    numbers). The random run of the 16-bit float reductions, whose float64 reference depends
+    on the summation order, is drawn and checked on process 0 (scattered and gathered).
     """
     from . import verify as vf
     from .algorithms import build_schedule
-    from .dtypes import finish_avg, get_dtype
-    from .layout import input_shape
+    from .dtypes import get_dtype
 
     ex = ex if ex is not None else exchange()
     dt = get_dtype(dtype)
     block = Block(comm.n, ex.size, ex.rank)
     sched = build_schedule(collective, algorithm, local_comm(comm, ex), count, data=True,
                            **options)
+    args = (collective, comm, count, dt, op, seed, sched, block, ex)
+    wrong, max_rel, mean_rel = _exact_run(*args)
+    if vf.needs_random_run(collective, dt, op):
+        bad, max_rel, mean_rel = _random_run(*args)
+        wrong += bad
+    if not vf.error_measured(collective, dt, op):
+        return wrong, None, None
+    return wrong, max_rel, mean_rel
+
+
+def _run_block(sched, inputs, block, ex, op, dt):
+    """This block's outputs for its rows of ``inputs`` (avg finished; ``inputs`` may be
+    used as the working buffer)."""
+    from .dtypes import finish_avg
+    from .verify import REDUCING
+
+    buf = pack_local(sched, inputs, block)  # may be ``inputs``, overwritten
+    execute_local(sched, buf, block, ex, op, dt.name)
+    out = unpack_local(sched, buf, block)
+    if op == "avg" and sched.collective in REDUCING:
+        out = finish_avg(out, block.n, dt)
+    return out
+
+
+def _exact_run(collective, comm, count, dt, op, seed, sched, block, ex):
+    """The exact run, every process drawing and checking its own rows."""
+    from . import verify as vf
+
+    n, root = comm.n, sched.root
+    mine = vf.make_inputs(collective, n, count, dt.name, op, seed, rows=(block.lo, block.hi))
+    reference, inputs = None, None
+    if collective in vf.REDUCING:  # before the run, which may overwrite ``mine``
+        parts = [(ex.allreduce(a, comb), comb) for a, comb in vf.reference_parts(mine, op, dt)]
+        reference = vf.reference_from_parts(parts, n, op, dt)
+    out = _run_block(sched, mine, block, ex, op, dt)
+    if collective == "broadcast":  # the root's row, at index 0
+        inputs, root = vf.make_inputs(collective, n, count, dt.name, seed=seed,
+                                      rows=(root, root + 1)), 0
+    elif collective not in vf.REDUCING:  # all_gather, alltoall: a piece of every input
+        inputs = vf.make_inputs(collective, n, count, dt.name, seed=seed)
+    del mine
+    if collective == "reduce":  # one output row, the root's
+        out = out[root - block.lo:root - block.lo + 1] if block.lo <= root < block.hi \
+            else out[:0]
+        first = 0
+    else:
+        first = block.lo
+    raw = vf.check_rows(collective, out, first, n, dt, reference, inputs, root)
+    every = ex.allgather(np.array(raw, np.float64))  # process order: the same at any count
+    n_rel = int(every[:, 3].sum())
+    return (int(every[:, 0].sum()), float(every[:, 1].max()),
+            float(every[:, 2].sum()) / n_rel if n_rel else 0.0)
+
+
+def _random_run(collective, comm, count, dt, op, seed, sched, block, ex):
+    """The random run: drawn on process 0, scattered, gathered and checked there."""
+    from . import verify as vf
+    from .layout import input_shape
+
+    inputs = vf.make_inputs(collective, comm.n, count, dt.name, op, seed, kind="random") \
+        if ex.rank == 0 else None
     cols = input_shape(collective, comm.n, count)[1]
-    kinds = ("exact", "random") if vf.needs_random_run(collective, dt, op) else ("exact",)
-    wrong, res = 0, None
-    for kind in kinds:
-        inputs = vf.make_inputs(collective, comm.n, count, dt.name, op, seed, kind=kind) \
-            if ex.rank == 0 else None
-        buf = pack_local(sched, scatter_rows(inputs, block, ex, cols, dt.storage), block)
-        execute_local(sched, buf, block, ex, op, dt.name)
-        out = unpack_local(sched, buf, block)
-        del buf
-        if op == "avg" and collective in vf.REDUCING:
-            out = finish_avg(out, comm.n, dt)
-        outputs = gather_rows(out, block, ex)
-        del out
-        if ex.rank == 0:
-            if collective == "reduce":
-                outputs = outputs[sched.root]
-            res = vf.verify(collective, outputs, inputs, op, dt.name, root=sched.root)
-            wrong += res[0]
+    out = _run_block(sched, scatter_rows(inputs, block, ex, cols, dt.storage), block, ex, op,
+                     dt)
+    outputs = gather_rows(out, block, ex)
+    del out
+    res = None
     if ex.rank == 0:
-        res = (wrong,) + (res[1:] if vf.error_measured(collective, dt, op) else (None, None))
+        if collective == "reduce":
+            outputs = outputs[sched.root]
+        res = vf.verify(collective, outputs, inputs, op, dt.name, root=sched.root)
     return ex.bcast(res)
 
 
 # -- timing plane -----------------------------------------------------------------------------
+def _key_owners(topology, block):
+    """Which process sums the loads of each link and of each NPU's reductions.
+
+    Keys are link ids and ``n_links + NPU id``. Each link class's id range (and the NPU range)
+    is cut in proportion to the block partition, so a link whose NPUs a process holds mostly
+    belongs to that process and its load seldom travels. Returns ascending ``bounds`` and the
+    ``owners`` of the ranges they start.
+    """
+    frac = block.starts[:-1]
+    bounds, owners = [], []
+    ranges = [(c.first_id, c.count) for c in topology.link_classes]
+    ranges.append((topology.n_links, topology.n_npus))
+    for first, count in ranges:
+        bounds.append(first + count * frac // block.n)
+        owners.append(np.arange(block.n_procs))
+    return (np.concatenate(bounds).astype(np.int64),
+            np.concatenate(owners).astype(np.int64))
+
+
 class PartitionedTimer(StepTimer):
     """A :class:`~ubemu.timing.StepTimer` whose steps are routed by the processes of ``ex``.
 
@@ -345,9 +429,8 @@ class PartitionedTimer(StepTimer):
     def __init__(self, topology, npus, block, ex):
         super().__init__(topology, npus)
         self.block, self.ex = block, ex
-        n_keys = topology.n_links + topology.n_npus
-        off, _ = split_even(n_keys, ex.size)
-        self.key_starts = np.append(off, n_keys).astype(np.int64)
+        self.key_bounds, self.key_owners = _key_owners(topology, block)
+        self._counts = np.zeros(ex.size, np.int64)
         self._local = None
         self.collective = True
 
@@ -373,36 +456,31 @@ class PartitionedTimer(StepTimer):
         Resets this process's accumulators and leaves in them, and in the touched lists, the
         summed loads of the keys it owns. Returns (links owned, NPUs owned, nt, nr, latency).
         """
+        from .kernels.partition import merge_loads, split_loads
+
         nt, nr, lat = self._local
         self._local = None
         n_links = self.topology.n_links
-        links = self.touched[:nt].copy()
-        npus = self.red_touched[:nr].copy()
-        vals = np.concatenate((self.load[links], self.red_bytes[npus]))
-        self.load[links] = 0.0
-        self.red_bytes[npus] = 0.0
-        keys = np.concatenate((links, npus + n_links))
-        owners = np.searchsorted(self.key_starts, keys, side="right") - 1
-        order, counts = group_by_owner(owners, np.ones(keys.size, np.int64), self.ex.size)
-        pairs = np.empty((keys.size, 2), np.int64)
-        pairs[:, 0] = keys[order]
-        pairs[:, 1] = vals[order].view(np.int64)
-        recv, _ = self.ex.alltoallv(pairs.reshape(-1), 2 * counts)
-        recv = recv.reshape(-1, 2)
-        uniq, inv = np.unique(recv[:, 0], return_inverse=True)
-        sums = np.bincount(inv.reshape(-1), weights=recv[:, 1].view(np.float64),
-                           minlength=uniq.size)  # summed in process order
-        split = np.searchsorted(uniq, n_links)
-        mine_links, mine_npus = uniq[:split], uniq[split:] - n_links
-        if self.touched.size < mine_links.size:
-            self.touched = np.empty(mine_links.size, np.int64)
-        if self.red_touched.size < mine_npus.size:
-            self.red_touched = np.empty(mine_npus.size, np.int64)
-        self.load[mine_links] = sums[:split]
-        self.red_bytes[mine_npus] = sums[split:]
-        self.touched[:mine_links.size] = mine_links
-        self.red_touched[:mine_npus.size] = mine_npus
-        return mine_links.size, mine_npus.size, nt, nr, lat
+        pairs = np.empty(2 * (nt + nr))
+        kept_t, kept_r = split_loads(self.touched, nt, self.load, self.red_touched, nr,
+                                     self.red_bytes, n_links, self.key_bounds,
+                                     self.key_owners, self.ex.rank, self._counts,
+                                     np.empty(nt + nr, np.int64), pairs)
+        send = pairs[:2 * int(self._counts.sum())]
+        recv, _ = self.ex.alltoallv(send, 2 * self._counts)
+        self._grow_to(kept_t + recv.size // 2, kept_r + recv.size // 2)
+        mine_t, mine_r = merge_loads(recv, self.load, self.touched, kept_t, self.red_bytes,
+                                     self.red_touched, kept_r, n_links)
+        return mine_t, mine_r, nt, nr, lat
+
+    def _grow_to(self, n_touched, n_red):
+        """Room for ``n_touched`` / ``n_red`` entries in the touched lists (kept in front)."""
+        n_touched = min(n_touched, self.topology.n_links)
+        n_red = min(n_red, self.topology.n_npus)
+        if self.touched.size < n_touched:
+            self.touched = np.concatenate((self.touched, np.empty(n_touched, np.int64)))
+        if self.red_touched.size < n_red:
+            self.red_touched = np.concatenate((self.red_touched, np.empty(n_red, np.int64)))
 
     def _combine_loads(self):
         """Exchange, sum and drain the accumulated loads: (link_s, lat_ns, red_bytes, any)."""

@@ -78,39 +78,62 @@ def _row_blocks(n_rows, row_len):
     return [slice(lo, min(lo + step, n_rows)) for lo in range(0, n_rows, step)]
 
 
-def _int_per_element(inputs, op, dt):
-    """Exact per-element reduction over ranks, wrapped to the dtype like the emulator."""
-    red = {"sum": np.add, "avg": np.add, "prod": np.multiply, "max": np.maximum,
-           "min": np.minimum}[op]
-    acc = None
-    with np.errstate(over="ignore"):
-        for rows in _row_blocks(*inputs.shape):
-            part = red.reduce(inputs[rows].astype(np.int64), axis=0)
-            acc = part if acc is None else red(acc, part)
-    acc = acc.astype(dt.storage)
-    return finish_avg(acc, inputs.shape[0], dt) if op == "avg" else acc
-
-
 def _kernel_view(values, dt):
     """Contiguous values as the kernels read them (16-bit formats as uint16 patterns)."""
     values = np.ascontiguousarray(values)
     return values if dt.fmt == FMT_NATIVE else values.view(np.uint16)
 
 
-def _float_per_element(inputs, op, dt):
-    """Reference, tolerance and 'exact' mask per element (see the module docstring)."""
+_COMBINE = {"sum": "sum", "avg": "sum", "prod": "prod", "max": "max", "min": "min"}
+_INT_IDENTITY = {"sum": 0, "prod": 1, "max": np.iinfo(np.int64).min,
+                 "min": np.iinfo(np.int64).max}
+
+
+def reference_parts(inputs, op, dtype):
+    """Per-column partial reductions of some ranks' ``inputs`` (the reducing collectives).
+
+    Returns a list of ``(array, combine)``, combine one of ``sum prod max min``: the parts of
+    several blocks of ranks, combined element-wise, are the parts of all the ranks together
+    (exactly so for integers, max / min and the exact inputs of :func:`make_inputs`; other
+    float inputs may differ in the float64 sums' last bits). :func:`reference_from_parts`
+    turns them into the reference.
+    """
+    dt = get_dtype(dtype)
+    inputs = np.asarray(inputs)
+    m = inputs.shape[1]
+    comb = _COMBINE[op]
+    if not dt.is_float:
+        red = {"sum": np.add, "prod": np.multiply, "max": np.maximum, "min": np.minimum}[comb]
+        acc = np.full(m, _INT_IDENTITY[comb], np.int64)
+        with np.errstate(over="ignore"):
+            for rows in _row_blocks(*inputs.shape):
+                acc = red(acc, red.reduce(inputs[rows].astype(np.int64), axis=0))
+        return [(acc, comb)]
     from .kernels.check import column_stats
 
-    n, u = inputs.shape[0], dt.unit_roundoff
-    m = inputs.shape[1]
     start = {"prod": 1.0, "max": -np.inf, "min": np.inf}.get(op, 0.0)
     ref, mag = np.full(m, start), np.full(m, 1.0 if op == "prod" else 0.0)
     integral = np.ones(m, bool)
     column_stats(_kernel_view(inputs, dt), dt.fmt, _OP_KIND[op], ref, mag, integral)
+    return [(ref, comb), (mag, "prod" if op == "prod" else "sum"),
+            (integral.astype(np.float64), "min")]
+
+
+def reference_from_parts(parts, n, op, dtype):
+    """The reference of ``n`` ranks from their combined :func:`reference_parts`.
+
+    Integers: the per-element result in the storage type, wrapped like the emulator's
+    arithmetic. Floats: ``(ref, tol, exact)`` per element (see the module docstring).
+    """
+    dt = get_dtype(dtype)
+    if not dt.is_float:
+        acc = parts[0][0].astype(dt.storage)
+        return finish_avg(acc, n, dt) if op == "avg" else acc
+    (ref, _), (mag, _), (integral, _) = parts
+    u = dt.unit_roundoff
     if op in ("max", "min"):
-        return ref, np.zeros_like(ref), np.ones(m, bool)
-    limit = float(dt.exact_int_limit)
-    exact = integral & (mag <= limit)
+        return ref, np.zeros_like(ref), np.ones(ref.size, bool)
+    exact = (integral > 0) & (mag <= float(dt.exact_int_limit))
     half_sub = 2.0 ** (dt.min_exp - dt.precision_bits)
     with np.errstate(over="ignore", invalid="ignore"):
         if op == "prod":
@@ -125,6 +148,37 @@ def _float_per_element(inputs, op, dt):
         return ref, gamma(n - 1, u) * mag + ref_err, exact
 
 
+def check_rows(collective, got_rows, row_lo, n, dtype, reference=None, inputs=None, root=0):
+    """Compare output rows ``row_lo : row_lo + len(got_rows)`` with the reference.
+
+    ``reference``: :func:`reference_from_parts` (reducing collectives); ``inputs``: every
+    rank's inputs (copy collectives; broadcast needs only the root's row at index ``root``).
+    For ``reduce`` pass the root's output row (or none). Returns the raw
+    ``(wrong, max_rel_err, sum_rel_err, n_rel)``, which add up (max for the second) over
+    blocks of rows.
+    """
+    dt = get_dtype(dtype)
+    n_got = got_rows.shape[0]
+
+    def mine(per_element):  # reference rows matching got_rows
+        if collective == "reduce_scatter":
+            return per_element.reshape(n, -1)[row_lo:row_lo + n_got]
+        return per_element[None, :]
+
+    if collective not in REDUCING:
+        return _exact_check(collective, got_rows, row_lo, inputs, root, dt, None)
+    if not dt.is_float:
+        ref = mine(reference)
+        return _exact_check(collective, got_rows, row_lo, None, root, dt,
+                            lambda rows: ref if ref.shape[0] == 1 else ref[rows])
+    from .kernels.check import compare_rows
+
+    ref, tol, exact = (np.ascontiguousarray(mine(a)) for a in reference)
+    wrong, max_rel, sum_rel, n_rel = compare_rows(_kernel_view(got_rows, dt), dt.fmt, ref, tol,
+                                                  exact)
+    return int(wrong), float(max_rel), float(sum_rel), int(n_rel)
+
+
 def _copy_rows(collective, inputs, rows, root):
     """Expected rows ``rows`` of a copy collective, in the inputs' storage type."""
     n = inputs.shape[0]
@@ -136,18 +190,19 @@ def _copy_rows(collective, inputs, rows, root):
     return inputs[root][None, :]  # broadcast
 
 
-def _exact_check(collective, got_rows, inputs, root, dt, ref):
-    """Bit-exact comparison (integers and copies), streamed over row blocks."""
+def _exact_check(collective, got_rows, row_lo, inputs, root, dt, ref):
+    """Bit-exact comparison (integers and copies), streamed over row blocks; raw stats."""
     wrong, stats = 0, _RelErr()
     uint = np.dtype(f"u{dt.storage.itemsize}")
     for rows in _row_blocks(*got_rows.shape):
         got = got_rows[rows]
-        want = _copy_rows(collective, inputs, rows, root) if ref is None else ref(rows)
+        want = _copy_rows(collective, inputs, slice(rows.start + row_lo, rows.stop + row_lo),
+                          root) if ref is None else ref(rows)
         bad = int(np.count_nonzero(got.view(uint) != want.view(uint)))
         if bad:  # relative errors only where something differs (else they are all 0)
             stats.add(to_float64(got, dt), to_float64(want, dt))
         wrong += bad
-    return (wrong,) + stats.result()
+    return wrong, stats.max, stats.sum, stats.count
 
 
 def verify(collective, outputs, inputs, op="sum", dtype=None, root=0):
@@ -189,23 +244,12 @@ def verify(collective, outputs, inputs, op="sum", dtype=None, root=0):
         raise UbemuError(f"outputs of {outputs.dtype} {outputs.shape} do not match "
                          f"{dt.storage} {want}")
     got_rows = outputs.reshape(1, -1) if collective == "reduce" else outputs
-
-    def rows_like_outputs(per_element):
-        return per_element.reshape(n, -1) if collective == "reduce_scatter" else \
-            per_element[None, :]
-
-    if not reducing:
-        return _exact_check(collective, got_rows, inputs, root, dt, None)
-    if not dt.is_float:
-        ref = rows_like_outputs(_int_per_element(inputs, op, dt))
-        return _exact_check(collective, got_rows, inputs, root, dt,
-                            lambda rows: ref if ref.shape[0] == 1 else ref[rows])
-    from .kernels.check import compare_rows
-
-    ref, tol, exact = (rows_like_outputs(a) for a in _float_per_element(inputs, op, dt))
-    wrong, max_rel, sum_rel, n_rel = compare_rows(_kernel_view(got_rows, dt), dt.fmt, ref, tol,
-                                                  exact)
-    return int(wrong), float(max_rel), (sum_rel / n_rel if n_rel else 0.0)
+    reference = None
+    if reducing:
+        reference = reference_from_parts(reference_parts(inputs, op, dt), n, op, dt)
+    wrong, max_rel, sum_rel, n_rel = check_rows(collective, got_rows, 0, n, dt, reference,
+                                                inputs, root)
+    return wrong, max_rel, (sum_rel / n_rel if n_rel else 0.0)
 
 
 class _RelErr:
@@ -226,9 +270,6 @@ class _RelErr:
         self.sum += float(rel.sum())
         self.count += rel.size
 
-    def result(self):
-        return (self.max, self.sum / self.count) if self.count else (0.0, 0.0)
-
 
 def needs_random_run(collective, dtype, op):
     """True for the 16-bit float reductions, whose rounding error is reported from a second
@@ -244,25 +285,66 @@ def error_measured(collective, dtype, op):
     return not rounding or needs_random_run(collective, dt, op)
 
 
-def make_inputs(collective, n, count, dtype, op="sum", seed=0, kind="exact"):
+#: Elements per input tile: rows ``[t R, (t+1) R)`` (``R = TILE_ELEMENTS // columns``) are
+#: drawn from a generator of their own, so a block of rows can be drawn alone.
+TILE_ELEMENTS = 1 << 22
+
+
+def _tile_rng(seed, tile):
+    """Tile 0 draws from ``default_rng(seed)`` (so a single-tile input is the seed's stream),
+    tile t > 0 from ``default_rng([seed, t])``."""
+    return np.random.default_rng(seed if tile == 0 else [seed, tile])
+
+
+def make_inputs(collective, n, count, dtype, op="sum", seed=0, kind="exact", rows=None):
     """Inputs of shape ``layout.input_shape`` in the dtype's storage type.
 
     ``kind='exact'``: values that make every correct algorithm exact and every dropped or
     duplicated contribution visible (see the module docstring). ``kind='random'``: random
     data for error statistics (sum / avg uniform [0, 1), prod near 1, else normal).
+    ``rows=(lo, hi)``: only those rows, equal to the same rows of the whole array (rows are
+    drawn in tiles of :data:`TILE_ELEMENTS`, each from its own generator), so that processes
+    can draw their own blocks.
     """
     dt = get_dtype(dtype)
     if kind not in ("exact", "random"):
         from .errors import choices_error
 
         raise choices_error("input kind", kind, ("exact", "random"))
-    rng = np.random.default_rng(seed)
-    shape = input_shape(collective, n, count)
+    n_rows, cols = input_shape(collective, n, count)
+    lo, hi = (0, n_rows) if rows is None else (int(rows[0]), int(rows[1]))
+    if not 0 <= lo <= hi <= n_rows:
+        raise UbemuError(f"input rows {lo}:{hi} are outside 0:{n_rows}")
+    perm = None
+    if kind == "exact" and collective in REDUCING and (op == "prod" or 6 * n > _sum_cap(dt)):
+        perm = np.random.default_rng(seed).permutation(n)
+    tile = max(1, TILE_ELEMENTS // max(cols, 1))
+    out = None
+    for t in range(lo // tile, -(-hi // tile)):
+        a, b = t * tile, min((t + 1) * tile, n_rows)
+        vals = _draw_rows(collective, n, cols, dt, op, kind, _tile_rng(seed, t), a, b, perm)
+        if a == lo and b == hi:
+            return vals
+        if out is None:
+            out = np.empty((hi - lo, cols), vals.dtype)
+        out[max(a, lo) - lo:min(b, hi) - lo] = vals[max(a, lo) - a:min(b, hi) - a]
+    return out if out is not None else np.empty((0, cols), dt.storage)
+
+
+def _sum_cap(dt):
+    """Largest exact sum the sum / avg inputs aim at (the module docstring's ``2**p``)."""
+    return min(float(dt.exact_int_limit), 2.0 ** 20)
+
+
+def _draw_rows(collective, n, cols, dt, op, kind, rng, a, b, perm):
+    """Rows ``a:b`` of :func:`make_inputs`, drawing from ``rng``."""
+    shape = (b - a, cols)
     if kind == "exact" and collective in REDUCING and op in ("max", "min"):
         top = int(min(dt.exact_int_limit // 4, 1000))
         vals = rng.integers(-top, top, size=shape, dtype=np.int16)
-        cols = np.arange(shape[1])
-        vals[cols % n, cols] = top + 1 if op == "max" else -top - 1
+        col = np.arange(cols)
+        mine = (col % n >= a) & (col % n < b)  # rank e % n holds element e's extreme
+        vals[col[mine] % n - a, col[mine]] = top + 1 if op == "max" else -top - 1
         return _small_ints(vals, dt)
     if kind == "random" or collective not in REDUCING:
         if not dt.is_float:
@@ -272,23 +354,21 @@ def make_inputs(collective, n, count, dtype, op="sum", seed=0, kind="exact"):
         if collective in REDUCING and op == "prod":
             return from_float32(1 + (rng.random(shape, dtype=np.float32) - 0.5) / 4, dt)
         return from_float32(rng.standard_normal(shape, dtype=np.float32) * 8, dt)
-    cap = min(float(dt.exact_int_limit), 2.0 ** 20)
-    if op == "prod":
+    if op == "prod":  # min(n, twos) ranks per element, a rotating window, contribute a 2
         twos = int(min(dt.precision_bits or 20, 14))
-        two = rng.random(shape) < min(0.5, twos / (2 * n))
-        two &= np.cumsum(two, axis=0) <= twos
+        two = (perm[a:b, None] + np.arange(cols)) % n < twos
         sign = np.where(rng.random(shape) < 0.25, -1, 1).astype(np.int8)
         return _small_ints(sign * np.where(two, 2, 1).astype(np.int8), dt)
-    if 6 * n <= cap:  # every rank contributes 1..3 everywhere, sums <= cap / 2
-        size = int(np.prod(shape))
-        vals = (np.frombuffer(rng.bytes(size), np.uint8) % 3 + 1).astype(np.int8).reshape(shape)
+    if 6 * n <= _sum_cap(dt):  # every rank contributes 1..3 everywhere, sums <= cap / 2
+        vals = (np.frombuffer(rng.bytes(shape[0] * cols), np.uint8) % 3 + 1).astype(
+            np.int8).reshape(shape)
         if op == "avg" and not dt.is_float and 3 * n * n <= dt.exact_int_limit:
             return vals.astype(dt.storage) * dt.storage.type(n)  # avg truncation hides nothing
         return _small_ints(vals, dt)
     # rank r contributes 1 to the elements e with (perm[r] + e) % m == 0
-    m = -(-2 * n // int(cap))
-    target = (-rng.permutation(n)) % m  # (perm[r] + e) % m == 0  <=>  e % m == target[r]
-    return _small_ints((np.arange(shape[1]) % m == target[:, None]).view(np.int8), dt)
+    m = -(-2 * n // int(_sum_cap(dt)))
+    target = (-perm[a:b]) % m  # (perm[r] + e) % m == 0  <=>  e % m == target[r]
+    return _small_ints((np.arange(cols) % m == target[:, None]).view(np.int8), dt)
 
 
 def _small_ints(values, dt):

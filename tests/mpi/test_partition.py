@@ -73,7 +73,15 @@ def test_timing_equals_single_process(ex, topo, coll, alg, count, monkeypatch):
                                                      ("alltoall", "hierarchical", 64 * 2,
                                                       "int32", "sum"),
                                                      ("all_gather", "direct", 64 * 5,
-                                                      "float16", "sum")])
+                                                      "float16", "sum"),
+                                                     ("all_reduce", "ring", 1 << 17,
+                                                      "float32", "prod"),  # 2 input tiles
+                                                     ("all_reduce", "halving_doubling", 96,
+                                                      "int32", "avg"),
+                                                     ("reduce", "binary_tree", 80, "int64",
+                                                      "max"),
+                                                     ("broadcast", "ring", 70, "bfloat16",
+                                                      "sum")])
 def test_emulate_verify_matches_single_process(ex, coll, alg, count, dtype, op):
     from ubemu.dataplane import emulate_verify
 
