@@ -174,6 +174,7 @@ def simulate(collective, nbytes, topology=None, algorithm="auto", dtype="float32
     memory.check_fits(comm.n, count, dt.itemsize, topo, collective, data=verify,
                       n_procs=partition.world_size(), local_procs=partition.local_size())
     notes = {"group": g.label, "dims": list(g.dims)}
+    checks = None
     if count * dt.itemsize != nbytes:
         notes["nbytes_requested"] = int(nbytes)
     if algorithm == "auto":
@@ -187,13 +188,17 @@ def simulate(collective, nbytes, topology=None, algorithm="auto", dtype="float32
             raise choices_error(f"option of {collective} algorithm {algorithm!r}", bad[0],
                                 valid or ["(none)"])
         name = algorithm
-        sched, time_s, usage, bottleneck = _time_one(collective, name, comm, count, topo,
-                                                     dt.itemsize, options)
+        if verify and partition.active():  # one walk over the steps times and checks them
+            sched, time_s, usage, bottleneck, checks = partition.time_and_verify(
+                collective, name, comm, count, topo, dt.name, op, seed, **options)
+        else:
+            sched, time_s, usage, bottleneck = _time_one(collective, name, comm, count, topo,
+                                                         dt.itemsize, options)
     notes.update({k: v for k, v in sched.notes.items() if k not in notes})
     res = Result(collective, name, topo.name, comm.n, count * dt.itemsize, count, dt.name, op,
                  time_s, sched.n_steps, usage, bottleneck, notes=notes)
     if verify:
-        res.wrong, res.max_rel_err, res.mean_rel_err = _verify(
+        res.wrong, res.max_rel_err, res.mean_rel_err = checks if checks else _verify(
             collective, name, options, comm, count, dt.name, op, seed)
     res.wall_s = time.perf_counter() - wall0
     return res

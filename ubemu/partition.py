@@ -197,7 +197,7 @@ def _sub_step(step, idx, lo):
                 step.dst_off[idx], step.reduce[idx])
 
 
-def execute_local(schedule, buf, block, ex, op="sum", dtype=None):
+def execute_local(schedule, buf, block, ex, op="sum", dtype=None, walk=None):
     """Apply every step of ``schedule`` to this process's rows ``buf`` (its block's ranks).
 
     Collective: every process of ``ex`` calls it with a schedule of the same steps. A step
@@ -207,7 +207,20 @@ def execute_local(schedule, buf, block, ex, op="sum", dtype=None):
     applied, the packed ranges and their (dst, dst_off, n, reduce) headers exchanged, and
     what arrived applied. ``buf`` is the ``(block.n_local, buf_count)`` slice of
     :func:`ubemu.execute.execute`'s buffer, in the dtype's storage type; updated in place.
+    ``walk``: called with the iterator of steps, each yielded once applied (the timing walks
+    them so, :func:`time_and_verify`); it must exhaust the iterator.
     """
+    steps = _apply_steps(schedule, buf, block, ex, op, dtype)
+    if walk is None:
+        for _ in steps:
+            pass
+    else:
+        walk(steps)
+    return buf
+
+
+def _apply_steps(schedule, buf, block, ex, op, dtype):
+    """Generator of :func:`execute_local`: applies each step, then yields it."""
     from .dtypes import OP_CODES
     from .execute import _check_bounds, needs_staging, working_view
     from .kernels.execute import _kernel
@@ -243,7 +256,7 @@ def execute_local(schedule, buf, block, ex, op="sum", dtype=None):
         dst, dst_off, n, red = heads.reshape(-1, 4).T
         recv, _ = ex.alltoallv(send, send_counts)
         unpack(work, dst - block.lo, dst_off, n, red.astype(np.bool_), recv, opc, dt.fmt)
-    return buf
+        yield step
 
 
 def scatter_rows(full, block, ex, cols, dtype):
@@ -315,7 +328,6 @@ def emulate_verify(collective, algorithm, comm, count, dtype="float32", op="sum"
     numbers). The random run of the 16-bit float reductions, whose float64 reference depends
     on the summation order, is drawn and checked on process 0 (scattered and gathered).
     """
-    from . import verify as vf
     from .algorithms import build_schedule
     from .dtypes import get_dtype
 
@@ -324,8 +336,56 @@ def emulate_verify(collective, algorithm, comm, count, dtype="float32", op="sum"
     block = Block(comm.n, ex.size, ex.rank)
     sched = build_schedule(collective, algorithm, local_comm(comm, ex), count, data=True,
                            **options)
+    return _verify_runs(collective, comm, count, dt, op, seed, sched, block, ex)
+
+
+def time_and_verify(collective, algorithm, comm, count, topology, dtype="float32", op="sum",
+                    seed=0, ex=None, **options):
+    """Collective: :func:`time_schedule` and :func:`emulate_verify` of one algorithm in one
+    walk over its steps: the exact run's steps are timed as they are applied, so each is built
+    once (a multi-process job times every step anyway, merging no repeats).
+
+    Returns
+    -------
+    (schedule, time_s, usage, bottleneck, (wrong, max_rel_err, mean_rel_err))
+    """
+    from .algorithms import build_schedule
+    from .dtypes import get_dtype
+
+    ex = ex if ex is not None else exchange()
+    dt = get_dtype(dtype)
+    block = Block(comm.n, ex.size, ex.rank)
+    sched = build_schedule(collective, algorithm, local_comm(comm, ex), count, data=True,
+                           **options)
+    timed = []
+
+    def walk(steps):
+        timed.extend(time_schedule(_Walk(sched, steps), topology, comm, dt.itemsize, ex))
+
+    checks = _verify_runs(collective, comm, count, dt, op, seed, sched, block, ex, walk)
+    return (sched, *timed, checks)
+
+
+class _Walk:
+    """``schedule`` with its steps taken from the iterator ``steps`` (for the timing)."""
+
+    def __init__(self, schedule, steps):
+        self._schedule, self._steps = schedule, steps
+
+    def __getattr__(self, name):
+        return getattr(self._schedule, name)
+
+    def steps(self):
+        return self._steps
+
+
+def _verify_runs(collective, comm, count, dt, op, seed, sched, block, ex, walk=None):
+    """The exact run (its steps passed to ``walk``) and, for the 16-bit float reductions, the
+    random run: (wrong, max_rel_err, mean_rel_err)."""
+    from . import verify as vf
+
     args = (collective, comm, count, dt, op, seed, sched, block, ex)
-    wrong, max_rel, mean_rel = _exact_run(*args)
+    wrong, max_rel, mean_rel = _exact_run(*args, walk=walk)
     if vf.needs_random_run(collective, dt, op):
         bad, max_rel, mean_rel = _random_run(*args)
         wrong += bad
@@ -334,21 +394,21 @@ def emulate_verify(collective, algorithm, comm, count, dtype="float32", op="sum"
     return wrong, max_rel, mean_rel
 
 
-def _run_block(sched, inputs, block, ex, op, dt):
+def _run_block(sched, inputs, block, ex, op, dt, walk=None):
     """This block's outputs for its rows of ``inputs`` (avg finished; ``inputs`` may be
-    used as the working buffer)."""
+    used as the working buffer); ``walk`` as in :func:`execute_local`."""
     from .dtypes import finish_avg
     from .verify import REDUCING
 
     buf = pack_local(sched, inputs, block)  # may be ``inputs``, overwritten
-    execute_local(sched, buf, block, ex, op, dt.name)
+    execute_local(sched, buf, block, ex, op, dt.name, walk)
     out = unpack_local(sched, buf, block)
     if op == "avg" and sched.collective in REDUCING:
         out = finish_avg(out, block.n, dt)
     return out
 
 
-def _exact_run(collective, comm, count, dt, op, seed, sched, block, ex):
+def _exact_run(collective, comm, count, dt, op, seed, sched, block, ex, walk=None):
     """The exact run, every process drawing and checking its own rows."""
     from . import verify as vf
 
@@ -358,7 +418,7 @@ def _exact_run(collective, comm, count, dt, op, seed, sched, block, ex):
     if collective in vf.REDUCING:  # before the run, which may overwrite ``mine``
         parts = [(ex.allreduce(a, comb), comb) for a, comb in vf.reference_parts(mine, op, dt)]
         reference = vf.reference_from_parts(parts, n, op, dt)
-    out = _run_block(sched, mine, block, ex, op, dt)
+    out = _run_block(sched, mine, block, ex, op, dt, walk)
     if collective == "broadcast":  # the root's row, at index 0
         inputs, root = vf.make_inputs(collective, n, count, dt.name, seed=seed,
                                       rows=(root, root + 1)), 0

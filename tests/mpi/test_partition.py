@@ -122,13 +122,17 @@ def mpiexec():
 
 @pytest.mark.skipif(partition.world_size() > 1, reason="launches its own jobs: run it once, "
                     "in a single-process pytest")
-def test_cli_json_identical_for_1_2_4_8_processes(tmp_path):
+@pytest.mark.parametrize("args", [["all_reduce", "-b", "1K", "-e", "1M", "-f", "32"],
+                                  # a named algorithm: timed while its data run walks the steps
+                                  ["all_reduce", "--algo", "hierarchical", "-b", "1K", "-e",
+                                   "64K", "-f", "64", "-d", "bfloat16"],
+                                  ["alltoall", "--algo", "direct", "-b", "64K", "-e", "64K"]])
+def test_cli_json_identical_for_1_2_4_8_processes(tmp_path, args):
     docs, outs = {}, {}
     for n in (1, 2, 4, 8):
         path = tmp_path / f"out{n}.json"
-        cmd = [mpiexec(), "-n", str(n), sys.executable, "-m", "mpi4py", "-m", "ubemu",
-               "all_reduce", "--topo", "ub-mesh-rack", "-b", "1K", "-e", "1M", "-f", "32",
-               "-c", "1", "-J", str(path)]
+        cmd = [mpiexec(), "-n", str(n), sys.executable, "-m", "mpi4py", "-m", "ubemu", *args,
+               "--topo", "ub-mesh-rack", "-c", "1", "-J", str(path)]
         run = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=_clean_env())
         assert run.returncode == 0, run.stderr[-2000:]
         doc = json.loads(path.read_text())
