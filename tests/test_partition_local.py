@@ -44,6 +44,24 @@ class ThreadExchange:
     def allgather(self, vec):
         return np.array(self._swap(np.asarray(vec, np.float64).copy()))
 
+    def allreduce(self, vec, combine):
+        every = self._swap(np.asarray(vec).copy())
+        red = {"sum": np.add, "prod": np.multiply, "max": np.maximum, "min": np.minimum}
+        return red[combine].reduce(np.array(every), axis=0)
+
+    def bcast(self, obj):
+        return self._swap(obj)[0]
+
+    def scatterv(self, send, counts, recv):
+        full = self._swap(send)[0]
+        lo = int(np.sum(counts[:self.rank]))
+        recv[:] = full[lo:lo + recv.size]
+
+    def gatherv(self, send, counts, recv):
+        every = self._swap(send.copy())
+        if self.rank == 0:
+            recv[:] = np.concatenate(every)
+
 
 def run_threads(n_procs, fn):
     """Run ``fn(ex)`` in ``n_procs`` threads; return their results in rank order."""
@@ -147,3 +165,49 @@ def test_partitioned_timing_bit_identical(topo, coll, alg, count, n_procs):
         assert got[0] == want[0]
         assert got[2] == want[2]
         assert got[1] == want[1]
+
+
+def test_key_owners_follow_the_npu_blocks():
+    """Every key has one owner, and a process owns the links and NPUs of its own block."""
+    tp = load_topology("ub-mesh-rack")
+    n_keys = tp.n_links + tp.n_npus
+    for n_procs in (1, 2, 3, 8):
+        for p in range(n_procs):
+            block = partition.Block(tp.n_npus, n_procs, p)
+            bounds, owners = partition._key_owners(tp, block)
+            assert bounds[0] == 0 and np.all(np.diff(bounds) >= 0) and bounds[-1] < n_keys
+            npu_keys = tp.n_links + np.arange(block.lo, block.hi)
+            at = np.searchsorted(bounds, npu_keys, side="right") - 1
+            assert np.all(owners[at] == p)
+    # on 2 processes, each half of the rack owns the board links (level 0) of its NPUs
+    block = partition.Block(tp.n_npus, 2, 0)
+    bounds, owners = partition._key_owners(tp, block)
+    board = tp.link_classes[0]
+    first_half = np.arange(board.first_id, board.first_id + board.count // 2)
+    assert np.all(owners[np.searchsorted(bounds, first_half, side="right") - 1] == 0)
+
+
+@pytest.mark.parametrize("n_procs", [1, 2, 3])
+@pytest.mark.parametrize("coll,alg,count,dtype,op", [
+    ("all_reduce", "hierarchical", 640, "float32", "sum"),
+    ("all_reduce", "direct", 64 * 4, "bfloat16", "sum"),  # windows; random run too
+    ("alltoall", "multipath", 64 * 3, "int32", "sum"),
+    ("reduce_scatter", "ring", 64 * 5, "float16", "avg")])
+def test_time_and_verify_equals_the_separate_runs(coll, alg, count, dtype, op, n_procs):
+    """One walk that times and checks gives the figures of timing and checking apart."""
+    from ubemu.dataplane import comm_for, emulate_verify
+    from ubemu.dtypes import get_dtype
+
+    tp = load_topology("ub-mesh-rack")
+    comm = comm_for(tp)
+    itemsize = get_dtype(dtype).itemsize
+    want_time = time_schedule(build_schedule(coll, alg, comm, count, data=False), tp, comm,
+                              itemsize)
+    want_checks = emulate_verify(coll, alg, comm, count, dtype=dtype, op=op, seed=4)
+
+    def work(ex):
+        return partition.time_and_verify(coll, alg, comm, count, tp, dtype, op, seed=4, ex=ex)
+
+    for _, time_s, usage, bottleneck, checks in run_threads(n_procs, work):
+        assert (time_s, usage, bottleneck) == want_time
+        assert checks == want_checks and checks[0] == 0

@@ -5,19 +5,25 @@ contiguous ranks ``starts[p]:starts[p+1]`` (``split_even``). Ranks are mixed-rad
 level first, so a contiguous block holds whole boards / racks and most traffic stays inside a
 process.
 
-Data plane, per step (every process builds the same step arrays, so no headers travel):
+Data plane, per step (each process builds the transfers of its own senders, or every rank's
+and keeps its own):
 
 1. pack the source ranges of transfers leaving the process (pre-step values);
 2. apply the transfers with both ends local (the execute kernel, on re-indexed rows);
-3. one ``Alltoallv`` of the packed ranges, grouped by destination process, in step order;
+3. one ``Alltoallv`` of (dst, dst_off, n, reduce) headers and one of the packed ranges;
 4. apply what arrived (copy or combine), after the local transfers.
 
+The check's exact run is spread out too: each process draws its own rows of the inputs and
+checks its own outputs against a reference combined from per-column partial reductions
+(:func:`emulate_verify`).
+
 Timing plane, per step (or window of steps timed as one): each process routes the transfers of
-its own senders (``kernels.timing.accumulate``); the (key, bytes) pairs of the links and
-reducing NPUs it touched go in one ``Alltoallv`` to the process owning that key range, which
-sums them in process order and drains them; the per-step maxima and per-class byte sums are
-combined with one ``Allgather``. Byte counts are whole numbers held in float64, exact below
-2**53, so the modelled times equal the single-process ones bit for bit.
+its own senders (``kernels.timing.accumulate``). Every link and reducing NPU has an owner
+process, chosen so that it is mostly the process holding the link's NPUs; the (key, bytes)
+pairs of keys owned elsewhere go in one ``Alltoallv`` to their owners, which add them and drain
+them; the per-step maxima and per-class byte sums are combined with one ``Allgather``. Byte
+counts are whole numbers held in float64, exact below 2**53, so the order of the additions does
+not matter and the modelled times equal the single-process ones bit for bit.
 
 ``import ubemu.partition`` does not import mpi4py: :func:`world_size` reads the launcher's
 environment (MPICH hydra ``PMI_SIZE``, Open MPI ``OMPI_COMM_WORLD_SIZE``) and mpi4py is
@@ -125,6 +131,24 @@ class MPIExchange:
               "min": self.MPI.MIN}[combine]
         self.comm.Allreduce(vec, out, op=op)
         return out
+
+    def scatterv(self, send, counts, recv):
+        """Process 0's bytes ``send`` cut in consecutive pieces of ``counts[q]`` into each
+        process's ``recv`` (uint8 arrays; ``send`` is None elsewhere)."""
+        counts = np.asarray(counts, np.int64)
+        displs = np.concatenate(([0], np.cumsum(counts)[:-1]))
+        spec = [send, (counts.tolist(), displs.tolist()), self.MPI.BYTE] \
+            if self.rank == 0 else None
+        self.comm.Scatterv(spec, [recv, self.MPI.BYTE], root=0)
+
+    def gatherv(self, send, counts, recv):
+        """Every process's bytes ``send`` (``counts[q]`` from process q) stacked into process
+        0's ``recv`` (None elsewhere)."""
+        counts = np.asarray(counts, np.int64)
+        displs = np.concatenate(([0], np.cumsum(counts)[:-1]))
+        spec = [recv, (counts.tolist(), displs.tolist()), self.MPI.BYTE] \
+            if self.rank == 0 else None
+        self.comm.Gatherv([send, self.MPI.BYTE], spec, root=0)
 
     def gather(self, obj):
         """Process 0 gets the list of every process's ``obj``; the others None."""
@@ -263,13 +287,10 @@ def scatter_rows(full, block, ex, cols, dtype):
     """Process 0's ``full`` (n, cols) array cut into the blocks' rows (others pass None)."""
     dtype = np.dtype(dtype)
     mine = np.empty((block.n_local, cols), dtype)
-    counts = (np.diff(block.starts) * cols * dtype.itemsize).tolist()
-    displs = (block.starts[:-1] * cols * dtype.itemsize).tolist()
-    send = None
-    if ex.rank == 0:
-        send = [np.ascontiguousarray(full, dtype).view(np.uint8), (counts, displs),
-                ex.MPI.BYTE]
-    ex.comm.Scatterv(send, [mine.view(np.uint8), ex.MPI.BYTE], root=0)
+    counts = np.diff(block.starts) * cols * dtype.itemsize
+    send = np.ascontiguousarray(full, dtype).view(np.uint8).reshape(-1) if ex.rank == 0 \
+        else None
+    ex.scatterv(send, counts, mine.view(np.uint8).reshape(-1))
     return mine
 
 
@@ -278,12 +299,8 @@ def gather_rows(mine, block, ex):
     mine = np.ascontiguousarray(mine)
     cols, item = mine.shape[1], mine.dtype.itemsize
     full = np.empty((block.n, cols), mine.dtype) if ex.rank == 0 else None
-    recv = None
-    if ex.rank == 0:
-        recv = [full.view(np.uint8), ((np.diff(block.starts) * cols * item).tolist(),
-                                       (block.starts[:-1] * cols * item).tolist()),
-                ex.MPI.BYTE]
-    ex.comm.Gatherv([mine.view(np.uint8), ex.MPI.BYTE], recv, root=0)
+    ex.gatherv(mine.view(np.uint8).reshape(-1), np.diff(block.starts) * cols * item,
+               full.view(np.uint8).reshape(-1) if full is not None else None)
     return full
 
 
@@ -432,7 +449,7 @@ def _exact_run(collective, comm, count, dt, op, seed, sched, block, ex, walk=Non
     else:
         first = block.lo
     raw = vf.check_rows(collective, out, first, n, dt, reference, inputs, root)
-    every = ex.allgather(np.array(raw, np.float64))  # process order: the same at any count
+    every = ex.allgather(np.array(raw, np.float64))  # error sums are 0 unless outputs are wrong
     n_rel = int(every[:, 3].sum())
     return (int(every[:, 0].sum()), float(every[:, 1].max()),
             float(every[:, 2].sum()) / n_rel if n_rel else 0.0)
