@@ -75,14 +75,34 @@ LOCAL_OK = sorted(key for key, alg in REGISTRY.items() if alg.local_ok)
 @pytest.mark.parametrize("key", LOCAL_OK, ids="-".join)
 def test_local_build_is_the_full_build_filtered_to_its_senders(key, dims, block):
     """A builder that honours Comm.local yields exactly the block's senders' transfers."""
-    collective, name = key
+    _assert_local_build_filters(*key, dims, block)
+
+
+@pytest.mark.parametrize("per_level", ["ring_bidir", "direct", "halving_doubling", "nhr",
+                                       ("direct", "nhr", "recursive_doubling"),
+                                       ("ring_bidir", "halving_doubling", "multi_ring")])
+def test_local_hierarchical_phases(per_level):
+    """The same for hierarchical all-reduce built from each per-level phase flagged local_ok
+    (a phase not flagged would make it build every rank's transfers, and fail here)."""
+    from ubemu.algorithms.base import get_phase
+    from ubemu.algorithms.hierarchical import _level_names
+
+    comm = Comm((8, 8, 4), ("full_mesh",) * 3)
+    names = _level_names(comm, per_level)
+    kinds = [("reduce_scatter", "all_gather")] * 2 + [("all_reduce",)]
+    assert all(get_phase(k, nm).local_ok for nm, ks in zip(names, kinds) for k in ks)
+    _assert_local_build_filters("all_reduce", "hierarchical", (8, 8, 4), (64, 200),
+                                per_level=per_level)
+
+
+def _assert_local_build_filters(collective, name, dims, block, **options):
     full = Comm(dims, ("full_mesh",) * len(dims))
     n = full.n
     lo, hi = block
     local = Comm(dims, full.fabrics, local=(lo, hi))
     count = 3 * n + 1 if collective == "all_reduce" else 3 * n
-    a = build_schedule(collective, name, full, count)
-    b = build_schedule(collective, name, local, count)
+    a = build_schedule(collective, name, full, count, **options)
+    b = build_schedule(collective, name, local, count, **options)
     assert a.n_steps == b.n_steps
     steps_b = list(b.steps())
     assert len(steps_b) == a.n_steps

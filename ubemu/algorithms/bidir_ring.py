@@ -34,7 +34,7 @@ def _bidir_steps(axis, seg_off, seg_len, data, shift, reduce):
         yield make_step(src, dst, np.concatenate([n1, n2]), off, off, reduce, data)
 
 
-@register_phase("reduce_scatter", "ring_bidir", n_steps=lambda s: s - 1)
+@register_phase("reduce_scatter", "ring_bidir", n_steps=lambda s: s - 1, local_ok=True)
 def bidir_reduce_scatter_phase(axis, seg_off, seg_len, data=True):
     """Two ring reduce-scatters in opposite directions on the two halves of every block.
 
@@ -44,13 +44,13 @@ def bidir_reduce_scatter_phase(axis, seg_off, seg_len, data=True):
     yield from _bidir_steps(axis, seg_off, seg_len, data, shift=1, reduce=True)
 
 
-@register_phase("all_gather", "ring_bidir", n_steps=lambda s: s - 1)
+@register_phase("all_gather", "ring_bidir", n_steps=lambda s: s - 1, local_ok=True)
 def bidir_all_gather_phase(axis, seg_off, seg_len, data=True):
     """Two ring all-gathers in opposite directions on the two halves of every block."""
     yield from _bidir_steps(axis, seg_off, seg_len, data, shift=0, reduce=False)
 
 
-@register_phase("all_reduce", "ring_bidir", n_steps=lambda s: 2 * (s - 1))
+@register_phase("all_reduce", "ring_bidir", n_steps=lambda s: 2 * (s - 1), local_ok=True)
 def bidir_all_reduce_phase(axis, seg_off, seg_len, data=True):
     """Bidirectional ring reduce-scatter, then bidirectional ring all-gather."""
     yield from bidir_reduce_scatter_phase(axis, seg_off, seg_len, data)
@@ -58,7 +58,7 @@ def bidir_all_reduce_phase(axis, seg_off, seg_len, data=True):
 
 
 @register("all_reduce", "ring_bidir",
-          "bidirectional ring: half of each block each way, 2(p-1) steps")
+          "bidirectional ring: half of each block each way, 2(p-1) steps", local_ok=True)
 def ring_bidir_all_reduce(comm, count, data=True):
     """Bidirectional ring all-reduce: ``2(p-1)`` steps, ``2 S (p-1)/p`` bytes sent per rank."""
     return flat_schedule(comm, count, "all_reduce", "ring_bidir",
@@ -67,14 +67,14 @@ def ring_bidir_all_reduce(comm, count, data=True):
 
 
 @register("reduce_scatter", "ring_bidir",
-          "bidirectional ring reduce-scatter, p-1 steps")
+          "bidirectional ring reduce-scatter, p-1 steps", local_ok=True)
 def ring_bidir_reduce_scatter(comm, count, data=True):
     """Bidirectional ring reduce-scatter: ``p-1`` steps, ``S (p-1)/p`` bytes sent per rank."""
     return flat_schedule(comm, count, "reduce_scatter", "ring_bidir",
                          (bidir_reduce_scatter_phase,), comm.n - 1, data)
 
 
-@register("all_gather", "ring_bidir", "bidirectional ring all-gather, p-1 steps")
+@register("all_gather", "ring_bidir", "bidirectional ring all-gather, p-1 steps", local_ok=True)
 def ring_bidir_all_gather(comm, count, data=True):
     """Bidirectional ring all-gather: ``p-1`` steps, ``S (p-1)/p`` bytes sent per rank."""
     return flat_schedule(comm, count, "all_gather", "ring_bidir",

@@ -28,7 +28,7 @@ from .base import blocks, register, register_phase
 from .flat import flat_schedule, make_step
 
 
-@register_phase("reduce_scatter", "direct", n_steps=lambda s: s - 1)
+@register_phase("reduce_scatter", "direct", n_steps=lambda s: s - 1, local_ok=True)
 def direct_reduce_scatter_phase(axis, seg_off, seg_len, data=True):
     """Direct reduce-scatter along ``axis``: step k, position q sends block q+k to q+k."""
     s = axis.size
@@ -37,7 +37,7 @@ def direct_reduce_scatter_phase(axis, seg_off, seg_len, data=True):
         yield make_step(axis.ranks, axis.peer(k), ln, off, off, True, data)
 
 
-@register_phase("all_gather", "direct", n_steps=lambda s: int(s > 1))
+@register_phase("all_gather", "direct", n_steps=lambda s: int(s > 1), local_ok=True)
 def direct_all_gather_phase(axis, seg_off, seg_len, data=True):
     """Direct all-gather along ``axis``: one step, every rank sends its block to every peer."""
     s = axis.size
@@ -52,7 +52,7 @@ def direct_all_gather_phase(axis, seg_off, seg_len, data=True):
                     np.repeat(off, rep), False, data)
 
 
-@register_phase("all_reduce", "direct", n_steps=lambda s: s - 1 + int(s > 1))
+@register_phase("all_reduce", "direct", n_steps=lambda s: s - 1 + int(s > 1), local_ok=True)
 def direct_all_reduce_phase(axis, seg_off, seg_len, data=True):
     """Direct all-reduce along ``axis``: direct reduce-scatter, then direct all-gather."""
     yield from direct_reduce_scatter_phase(axis, seg_off, seg_len, data)
@@ -64,7 +64,8 @@ def _concurrent(p):
 
 
 @register("all_reduce", "direct",
-          "mesh one-shot: direct reduce-scatter (p-1 link-disjoint steps) + direct all-gather")
+          "mesh one-shot: direct reduce-scatter (p-1 link-disjoint steps) + direct all-gather",
+          local_ok=True)
 def direct_all_reduce(comm, count, data=True):
     """Direct all-reduce: ``p`` steps (``p-1`` overlap on a full mesh), ``2 S (p-1)/p`` bytes."""
     p = comm.n
@@ -74,7 +75,7 @@ def direct_all_reduce(comm, count, data=True):
 
 
 @register("reduce_scatter", "direct",
-          "mesh one-shot reduce-scatter: p-1 link-disjoint steps")
+          "mesh one-shot reduce-scatter: p-1 link-disjoint steps", local_ok=True)
 def direct_reduce_scatter(comm, count, data=True):
     """Direct reduce-scatter: ``p-1`` link-disjoint steps, ``S (p-1)/p`` bytes sent per rank."""
     p = comm.n
@@ -82,7 +83,7 @@ def direct_reduce_scatter(comm, count, data=True):
                          (direct_reduce_scatter_phase,), p - 1, data, notes=_concurrent(p))
 
 
-@register("all_gather", "direct", "mesh one-shot all-gather: 1 step")
+@register("all_gather", "direct", "mesh one-shot all-gather: 1 step", local_ok=True)
 def direct_all_gather(comm, count, data=True):
     """Direct all-gather: 1 step, ``S (p-1)/p`` bytes sent per rank."""
     return flat_schedule(comm, count, "all_gather", "direct", (direct_all_gather_phase,),

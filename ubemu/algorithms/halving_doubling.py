@@ -117,7 +117,7 @@ def unfold_all(fold, seg_off, seg_len, data):
 
 
 @register_phase("reduce_scatter", "halving_doubling",
-                n_steps=half_steps)
+                n_steps=half_steps, local_ok=True)
 def hd_reduce_scatter_phase(axis, seg_off, seg_len, data=True):
     """Recursive-halving reduce-scatter; rank at position q ends with block q."""
     fold = Fold(axis)
@@ -132,7 +132,7 @@ def hd_reduce_scatter_phase(axis, seg_off, seg_len, data=True):
 
 
 @register_phase("all_gather", "halving_doubling",
-                n_steps=half_steps)
+                n_steps=half_steps, local_ok=True)
 def hd_all_gather_phase(axis, seg_off, seg_len, data=True):
     """Recursive-doubling all-gather; rank at position q starts with block q."""
     fold = Fold(axis)
@@ -154,7 +154,7 @@ def hd_all_gather_phase(axis, seg_off, seg_len, data=True):
 
 
 @register_phase("all_reduce", "halving_doubling",
-                n_steps=all_reduce_steps)
+                n_steps=all_reduce_steps, local_ok=True)
 def hd_all_reduce_phase(axis, seg_off, seg_len, data=True):
     """Rabenseifner all-reduce on ``p2`` equal chunks, with the fold for non-powers of two."""
     fold = Fold(axis)
@@ -167,7 +167,8 @@ def hd_all_reduce_phase(axis, seg_off, seg_len, data=True):
 
 
 @register("all_reduce", "halving_doubling",
-          "Rabenseifner: recursive-halving reduce-scatter + recursive-doubling all-gather")
+          "Rabenseifner: recursive-halving reduce-scatter + recursive-doubling all-gather",
+          local_ok=True)
 def halving_doubling_all_reduce(comm, count, data=True):
     """Rabenseifner all-reduce.
 
@@ -181,7 +182,8 @@ def halving_doubling_all_reduce(comm, count, data=True):
 
 
 @register("reduce_scatter", "halving_doubling",
-          "recursive-halving reduce-scatter, log2 p steps (+2 if p is not a power of two)")
+          "recursive-halving reduce-scatter, log2 p steps (+2 if p is not a power of two)",
+          local_ok=True)
 def halving_doubling_reduce_scatter(comm, count, data=True):
     """Recursive-halving reduce-scatter.
 
@@ -194,7 +196,8 @@ def halving_doubling_reduce_scatter(comm, count, data=True):
 
 
 @register("all_gather", "halving_doubling",
-          "recursive-doubling all-gather, log2 p steps (+2 if p is not a power of two)")
+          "recursive-doubling all-gather, log2 p steps (+2 if p is not a power of two)",
+          local_ok=True)
 def halving_doubling_all_gather(comm, count, data=True):
     """Recursive-doubling all-gather (the all-gather half of Rabenseifner's algorithm).
 

@@ -92,14 +92,14 @@ def multi_ring_steps(axis, seg_off, seg_len, data, orders):
                             reduce, data)
 
 
-@register_phase("all_reduce", "multi_ring", n_steps=lambda s: 2 * (s - 1))
+@register_phase("all_reduce", "multi_ring", n_steps=lambda s: 2 * (s - 1), local_ok=True)
 def multi_ring_all_reduce_phase(axis, seg_off, seg_len, data=True):
     """Multi-ring all-reduce along one full-mesh axis: its ``phi(s)`` stride rings."""
     yield from multi_ring_steps(axis, seg_off, seg_len, data, axis_rings(axis.size))
 
 
 @register("all_reduce", "multi_ring",
-          "UB-Mesh multi-ring: data split over link-disjoint rings, 2(p-1) steps")
+          "UB-Mesh multi-ring: data split over link-disjoint rings, 2(p-1) steps", local_ok=True)
 def multi_ring_all_reduce(comm, count, data=True, n_rings=None):
     """Multi-ring all-reduce: ``2(p-1)`` steps, ``2 S (p-1)/p`` bytes sent per rank.
 

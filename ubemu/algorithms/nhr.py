@@ -63,7 +63,7 @@ def _nhr_step(axis, seg_off, seg_len, data, dist, first, reduce):
                      True)
 
 
-@register_phase("reduce_scatter", "nhr", n_steps=nhr_steps)
+@register_phase("reduce_scatter", "nhr", n_steps=nhr_steps, local_ok=True)
 def nhr_reduce_scatter_phase(axis, seg_off, seg_len, data=True):
     """NHR reduce-scatter along ``axis``: the rank at position q ends with block q."""
     for t in range(nhr_steps(axis.size)):
@@ -71,7 +71,7 @@ def nhr_reduce_scatter_phase(axis, seg_off, seg_len, data=True):
         yield _nhr_step(axis, seg_off, seg_len, data, -d, axis.pos - d, True)
 
 
-@register_phase("all_gather", "nhr", n_steps=nhr_steps)
+@register_phase("all_gather", "nhr", n_steps=nhr_steps, local_ok=True)
 def nhr_all_gather_phase(axis, seg_off, seg_len, data=True):
     """NHR all-gather along ``axis``: the rank at position q starts with block q."""
     k = nhr_steps(axis.size)
@@ -80,7 +80,7 @@ def nhr_all_gather_phase(axis, seg_off, seg_len, data=True):
         yield _nhr_step(axis, seg_off, seg_len, data, d, axis.pos, False)
 
 
-@register_phase("all_reduce", "nhr", n_steps=lambda s: 2 * nhr_steps(s))
+@register_phase("all_reduce", "nhr", n_steps=lambda s: 2 * nhr_steps(s), local_ok=True)
 def nhr_all_reduce_phase(axis, seg_off, seg_len, data=True):
     """NHR all-reduce along ``axis``: NHR reduce-scatter, then NHR all-gather."""
     yield from nhr_reduce_scatter_phase(axis, seg_off, seg_len, data)
@@ -88,7 +88,7 @@ def nhr_all_reduce_phase(axis, seg_off, seg_len, data=True):
 
 
 @register("all_reduce", "nhr",
-          "HCCL nonuniform hierarchical ring, 2 ceil(log2 p) steps")
+          "HCCL nonuniform hierarchical ring, 2 ceil(log2 p) steps", local_ok=True)
 def nhr_all_reduce(comm, count, data=True):
     """NHR all-reduce: ``2 ceil(log2 p)`` steps, ``2 S (p-1)/p`` bytes sent per rank."""
     return flat_schedule(comm, count, "all_reduce", "nhr",
@@ -96,14 +96,14 @@ def nhr_all_reduce(comm, count, data=True):
                          2 * nhr_steps(comm.n), data)
 
 
-@register("reduce_scatter", "nhr", "HCCL NHR reduce-scatter, ceil(log2 p) steps")
+@register("reduce_scatter", "nhr", "HCCL NHR reduce-scatter, ceil(log2 p) steps", local_ok=True)
 def nhr_reduce_scatter(comm, count, data=True):
     """NHR reduce-scatter: ``ceil(log2 p)`` steps, ``S (p-1)/p`` bytes sent per rank."""
     return flat_schedule(comm, count, "reduce_scatter", "nhr", (nhr_reduce_scatter_phase,),
                          nhr_steps(comm.n), data)
 
 
-@register("all_gather", "nhr", "HCCL NHR all-gather, ceil(log2 p) steps")
+@register("all_gather", "nhr", "HCCL NHR all-gather, ceil(log2 p) steps", local_ok=True)
 def nhr_all_gather(comm, count, data=True):
     """NHR all-gather: ``ceil(log2 p)`` steps, ``S (p-1)/p`` bytes sent per rank."""
     return flat_schedule(comm, count, "all_gather", "nhr", (nhr_all_gather_phase,),

@@ -27,7 +27,7 @@ def rd_all_reduce_steps(size):
     return half_steps(size)
 
 
-@register_phase("all_reduce", "recursive_doubling", n_steps=rd_all_reduce_steps)
+@register_phase("all_reduce", "recursive_doubling", n_steps=rd_all_reduce_steps, local_ok=True)
 def rd_all_reduce_phase(axis, seg_off, seg_len, data=True):
     """Recursive-doubling all-reduce along ``axis``: whole segment exchanged each step."""
     fold = Fold(axis)
@@ -41,11 +41,13 @@ def rd_all_reduce_phase(axis, seg_off, seg_len, data=True):
         yield unfold_all(fold, seg_off, seg_len, data)
 
 
-register_phase("all_gather", "recursive_doubling", n_steps=half_steps)(hd_all_gather_phase)
+register_phase("all_gather", "recursive_doubling", n_steps=half_steps,
+               local_ok=True)(hd_all_gather_phase)
 
 
 @register("all_reduce", "recursive_doubling",
-          "recursive doubling: whole vector exchanged, log2 p steps (+2 if not a power of two)")
+          "recursive doubling: whole vector exchanged, log2 p steps (+2 if not a power of two)",
+          local_ok=True)
 def recursive_doubling_all_reduce(comm, count, data=True):
     """Recursive-doubling all-reduce.
 
@@ -58,7 +60,7 @@ def recursive_doubling_all_reduce(comm, count, data=True):
 
 
 @register("all_gather", "recursive_doubling",
-          "recursive doubling all-gather, log2 p steps (+2 if not a power of two)")
+          "recursive doubling all-gather, log2 p steps (+2 if not a power of two)", local_ok=True)
 def recursive_doubling_all_gather(comm, count, data=True):
     """Recursive-doubling all-gather: ``log2 p`` steps, ``S (p-1)/p`` bytes per rank (p = 2^k).
 
