@@ -116,8 +116,8 @@ def _auto(collective, comm, count, topology, itemsize, options):
 
 
 def _verify(collective, name, options, comm, count, dtype, op, seed):
-    """Run the data plane (over the MPI processes in a multi-process job); return
-    (wrong, max_rel_err, mean_rel_err)."""
+    """Run the data plane of ``auto``'s pick (over the MPI processes in a multi-process job);
+    return (wrong, max_rel_err, mean_rel_err)."""
     from . import dataplane, partition
 
     run = partition.emulate_verify if partition.active() else dataplane.emulate_verify
@@ -188,7 +188,7 @@ def simulate(collective, nbytes, topology=None, algorithm="auto", dtype="float32
             raise choices_error(f"option of {collective} algorithm {algorithm!r}", bad[0],
                                 valid or ["(none)"])
         name = algorithm
-        if verify and partition.active():  # one walk over the steps times and checks them
+        if verify:  # one walk over the steps times and checks them
             sched, time_s, usage, bottleneck, checks = partition.time_and_verify(
                 collective, name, comm, count, topo, dt.name, op, seed, **options)
         else:

@@ -158,14 +158,42 @@ class MPIExchange:
         return self.comm.bcast(obj, root=0)
 
 
+class LocalExchange:
+    """The collectives of :class:`MPIExchange` for a job of one process, without MPI."""
+
+    rank, size = 0, 1
+
+    def alltoallv(self, send, send_counts, recv_counts=None):
+        return np.ascontiguousarray(send), np.asarray(send_counts, np.int64)
+
+    def allgather(self, vec):
+        return np.asarray(vec, np.float64)[None, :]
+
+    def allreduce(self, vec, combine):
+        return np.asarray(vec)
+
+    def scatterv(self, send, counts, recv):
+        recv[:] = send
+
+    def gatherv(self, send, counts, recv):
+        recv[:] = send
+
+    def gather(self, obj):
+        return [obj]
+
+    def bcast(self, obj):
+        return obj
+
+
 _EXCHANGE = None
 
 
 def exchange():
-    """The job's :class:`MPIExchange` (created, and mpi4py imported, on first use)."""
+    """The job's exchange: :class:`MPIExchange` in a multi-process job (mpi4py imported on
+    first use), else :class:`LocalExchange`."""
     global _EXCHANGE
     if _EXCHANGE is None:
-        _EXCHANGE = MPIExchange()
+        _EXCHANGE = MPIExchange() if active() else LocalExchange()
     return _EXCHANGE
 
 
@@ -360,7 +388,7 @@ def time_and_verify(collective, algorithm, comm, count, topology, dtype="float32
                     seed=0, ex=None, **options):
     """Collective: :func:`time_schedule` and :func:`emulate_verify` of one algorithm in one
     walk over its steps: the exact run's steps are timed as they are applied, so each is built
-    once (a multi-process job times every step anyway, merging no repeats).
+    once (``simulate(verify=True)`` with a named algorithm, in one process or many).
 
     Returns
     -------
