@@ -118,10 +118,10 @@ def _auto(collective, comm, count, topology, itemsize, options):
 def _verify(collective, name, options, comm, count, dtype, op, seed):
     """Run the data plane of ``auto``'s pick (over the MPI processes in a multi-process job);
     return (wrong, max_rel_err, mean_rel_err)."""
-    from . import dataplane, partition
+    from . import partition
 
-    run = partition.emulate_verify if partition.active() else dataplane.emulate_verify
-    return run(collective, name, comm, count, dtype=dtype, op=op, seed=seed, **options)
+    return partition.emulate_verify(collective, name, comm, count, dtype=dtype, op=op,
+                                    seed=seed, **options)
 
 
 def simulate(collective, nbytes, topology=None, algorithm="auto", dtype="float32", op="sum",

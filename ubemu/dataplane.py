@@ -116,8 +116,11 @@ def emulate_verify(collective, algorithm, comm, count, dtype="float32", op="sum"
     reports 0 at any rank count, a broken one never does). For float16 / bfloat16 reductions a
     second run on random data gives the rounding error of the algorithm's summation order (its
     elements are checked against the rigorous error bound too). For other float reductions the
-    error is not measured (None); integers, max / min and copies are exact (0). The
-    single-process twin of ``ubemu.partition.emulate_verify``.
+    error is not measured (None); integers, max / min and copies are exact (0).
+
+    Whole arrays in one process (:func:`emulate`, then :func:`ubemu.verify.verify`): the
+    plain twin of ``ubemu.partition.emulate_verify``, which ``simulate`` uses and which the
+    tests hold to this one.
     """
     from .verify import error_measured, make_inputs, needs_random_run, verify
 
