@@ -5,6 +5,7 @@ import pytest
 from ubemu import memory
 from ubemu.errors import UbemuError
 from ubemu.topospec import load_topology
+from ubemu.verify import TILE_ELEMENTS
 
 
 def test_estimate_parts_by_hand():
@@ -13,10 +14,16 @@ def test_estimate_parts_by_hand():
     assert est["buffer"] == 4 * 100 * 4  # split_even(10, 3): process 0 owns 4 ranks
     assert est["steps"] == memory.STEP_BYTES * 10
     assert est["timing"] == 16 * 50 + 24 * 10
-    assert est["check"] == 10 * 100 * (memory.CHECK_BYTES + 8)
+    tile = memory.CHECK_BYTES * TILE_ELEMENTS  # drawing one tile of the inputs
+    assert est["check"] == 4 * 100 * 4 + tile  # its own rows of the inputs
     assert est["total"] == sum(v for k, v in est.items() if k != "total")
     other = memory.estimate(10, 100, 4, 50, 10, data=True, n_procs=3, proc=2)
-    assert other["buffer"] == 3 * 100 * 4 and other["check"] == 0
+    assert other["buffer"] == 3 * 100 * 4 and other["check"] == 3 * 100 * 4 + tile
+    rand = memory.estimate(10, 100, 2, 50, 10, data=True, n_procs=3, proc=0, random_run=True)
+    assert rand["check"] == 4 * 100 * 2 + tile + 10 * 100 * (
+        memory.CHECK_BYTES + 4)  # process 0 draws, gathers and checks the random run
+    a2a = memory.estimate(10, 100, 4, 50, 10, "alltoall", data=True, n_procs=3, proc=2)
+    assert a2a["check"] == 3 * 100 * 4 + tile + 10 * 100 * 4
 
 
 def test_alltoall_buffer_holds_input_and_output():

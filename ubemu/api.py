@@ -159,6 +159,7 @@ def simulate(collective, nbytes, topology=None, algorithm="auto", dtype="float32
     from .dtypes import check_op, get_dtype
     from .groups import Group, group_of
     from .result import Result
+    from .verify import needs_random_run
 
     wall0 = time.perf_counter()
     topo = resolve_topology(topology)
@@ -172,6 +173,7 @@ def simulate(collective, nbytes, topology=None, algorithm="auto", dtype="float32
     comm = Comm(g.dims, g.fabrics, g.npus)
     count = element_count(collective, nbytes, dt.itemsize, comm.n)
     memory.check_fits(comm.n, count, dt.itemsize, topo, collective, data=verify,
+                      random_run=needs_random_run(collective, dt, op),
                       n_procs=partition.world_size(), local_procs=partition.local_size())
     notes = {"group": g.label, "dims": list(g.dims)}
     checks = None

@@ -7,9 +7,11 @@ Per process (``n_procs`` processes, this one owning ``n_local`` of the ``n_ranks
   (src, dst, n, offsets, flag, and the temporaries of building and filtering them);
 - timing arrays: one float64 load and one int64 touched entry per link, and per NPU the
   reduced bytes, its touched entry and the rank -> NPU map (``LINK_BYTES``, ``NPU_BYTES``);
-- the check (data runs, on the process that verifies: process 0, or the only one): inputs and
-  outputs of every rank in the storage type plus the temporaries of drawing the inputs
-  (``CHECK_BYTES`` per element; the reference itself is per column, ``ubemu.verify`` streams).
+- the check (data runs): this process's rows of the inputs (often the buffer itself; counted
+  apart) and the temporaries of drawing one tile of them (``CHECK_BYTES`` per element of
+  ``verify.TILE_ELEMENTS``); all-to-all also every rank's inputs on every process (each output
+  row holds a piece of all of them); the random run of the 16-bit float reductions
+  (``random_run``) draws, gathers and checks every rank's inputs and outputs on process 0.
 
 The budget is MemAvailable of ``/proc/meminfo`` shared by the job's processes on this host.
 """
@@ -34,7 +36,8 @@ def buf_count_of(collective, count):
 
 
 def estimate(n_ranks, count, itemsize, n_links, n_npus, collective="all_reduce",
-             buf_count=None, data=False, n_procs=1, proc=0, transfers_per_step=None):
+             buf_count=None, data=False, n_procs=1, proc=0, transfers_per_step=None,
+             random_run=False):
     """Estimated peak bytes of one process, by part (a dict; ``"total"`` is their sum).
 
     Parameters
@@ -53,6 +56,8 @@ def estimate(n_ranks, count, itemsize, n_links, n_npus, collective="all_reduce",
         Processes sharing the ranks (contiguous blocks) and which one this is.
     transfers_per_step : int, optional
         Largest step's transfer count (default one per rank).
+    random_run : bool
+        The check makes a second, random run on process 0 (``verify.needs_random_run``).
     """
     from .schedule import split_even
 
@@ -66,8 +71,14 @@ def estimate(n_ranks, count, itemsize, n_links, n_npus, collective="all_reduce",
              "buffer": 0, "check": 0}
     if data:
         parts["buffer"] = n_local * buf_count * itemsize
-        if proc == 0:
-            parts["check"] = n_ranks * count * (CHECK_BYTES + 2 * itemsize)
+        from .verify import TILE_ELEMENTS
+
+        check = n_local * count * itemsize + CHECK_BYTES * TILE_ELEMENTS
+        if collective == "alltoall":
+            check += n_ranks * count * itemsize
+        if random_run and proc == 0:
+            check += n_ranks * count * (CHECK_BYTES + 2 * itemsize)
+        parts["check"] = check
     parts["total"] = sum(parts.values())
     return parts
 
