@@ -304,9 +304,11 @@ def _apply_steps(schedule, buf, block, ex, op, dtype):
                     one_step, np.array([stage]), opc, dt.fmt, scratch)
         _, per_proc = group_by_owner(block.owner(step.dst[out]), np.ones(out.size, np.int64),
                                      block.n_procs)
-        heads, _ = ex.alltoallv(_headers(step, out), 4 * per_proc)
+        heads, head_counts = ex.alltoallv(_headers(step, out), 4 * per_proc)
         dst, dst_off, n, red = heads.reshape(-1, 4).T
-        recv, _ = ex.alltoallv(send, send_counts)
+        sender = np.repeat(np.arange(block.n_procs), head_counts // 4)
+        recv_counts = np.bincount(sender, weights=n, minlength=block.n_procs).astype(np.int64)
+        recv, _ = ex.alltoallv(send, send_counts, recv_counts)  # sizes known from headers
         unpack(work, dst - block.lo, dst_off, n, red.astype(np.bool_), recv, opc, dt.fmt)
         yield step
 
