@@ -30,3 +30,5 @@ def warm_cache():
 
     ubemu.simulate("all_reduce", 1 << 10, "ub-mesh-rack")  # timing kernels
     ubemu.simulate("all_reduce", 1 << 20, "switch:8192", "ring")  # repeated-pattern kernels
+    # the one-walk check and the partitioned timer's split / merge kernels
+    ubemu.simulate("all_reduce", 1 << 10, "ub-mesh-rack", "hierarchical", verify=True)
