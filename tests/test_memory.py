@@ -29,6 +29,9 @@ def test_estimate_parts_by_hand():
 def test_alltoall_buffer_holds_input_and_output():
     est = memory.estimate(8, 64, 2, 0, 8, collective="alltoall", data=True)
     assert est["buffer"] == 8 * 128 * 2
+    assert est["steps"] == memory.STEP_BYTES * 8 * 8  # every block moves on its own
+    timing = memory.estimate(8, 64, 2, 0, 8, collective="alltoall")
+    assert timing["steps"] == memory.STEP_BYTES * 8
 
 
 def test_timing_only_has_no_buffer():

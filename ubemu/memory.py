@@ -4,7 +4,8 @@ Per process (``n_procs`` processes, this one owning ``n_local`` of the ``n_ranks
 
 - working buffer: ``n_local x buf_count x itemsize`` (data runs only);
 - schedule arrays: one step's transfers are built for every rank, ``STEP_BYTES`` per transfer
-  (src, dst, n, offsets, flag, and the temporaries of building and filtering them);
+  (src, dst, n, offsets, flag, and the temporaries of building and filtering them); one per
+  rank, or up to one per (rank, block) for all-to-all with data;
 - timing arrays: one float64 load and one int64 touched entry per link, and per NPU the
   reduced bytes, its touched entry and the rank -> NPU map (``LINK_BYTES``, ``NPU_BYTES``);
 - the check (data runs): this process's rows of the inputs (often the buffer itself; counted
@@ -55,7 +56,8 @@ def estimate(n_ranks, count, itemsize, n_links, n_npus, collective="all_reduce",
     n_procs, proc : int
         Processes sharing the ranks (contiguous blocks) and which one this is.
     transfers_per_step : int, optional
-        Largest step's transfer count (default one per rank).
+        Largest step's transfer count (default one per rank; ``n_ranks**2`` for all-to-all
+        with data, whose schedules move every block on its own).
     random_run : bool
         The check makes a second, random run on process 0 (``verify.needs_random_run``).
     """
@@ -65,7 +67,9 @@ def estimate(n_ranks, count, itemsize, n_links, n_npus, collective="all_reduce",
         buf_count = buf_count_of(collective, count)
     _, sizes = split_even(int(n_ranks), int(n_procs))
     n_local = int(sizes[proc])
-    t = n_ranks if transfers_per_step is None else transfers_per_step
+    if transfers_per_step is None:  # data all-to-all moves each block on its own: up to n^2
+        transfers_per_step = n_ranks ** 2 if data and collective == "alltoall" else n_ranks
+    t = transfers_per_step
     parts = {"steps": STEP_BYTES * t,
              "timing": LINK_BYTES * n_links + NPU_BYTES * n_npus,
              "buffer": 0, "check": 0}
