@@ -142,20 +142,22 @@ def test_execute_local_equals_execute(coll, alg, dims, count, dtype, op, n_procs
     assert np.array_equal(got.view(np.uint8), want.view(np.uint8))
 
 
-TIMED = [("ub-mesh-rack", "all_reduce", "hierarchical", 4096),
-         ("ub-mesh-rack", "all_reduce", "direct", 1 << 16),  # concurrent_steps windows
-         ("atlas950-superpod", "alltoall", "hierarchical", 8192 * 64),
-         ("cloudmatrix384", "all_gather", "ring", 384 * 100)]
+TIMED = [("ub-mesh-rack", "all_reduce", "hierarchical", 4096, {}),
+         ("ub-mesh-rack", "all_reduce", "direct", 1 << 16, {}),  # concurrent_steps windows
+         ("ub-mesh-pod", "all_reduce", "hierarchical", 1 << 16,  # windows inside hierarchical
+          {"per_level": ("direct", "direct", "ring", "halving_doubling")}),
+         ("atlas950-superpod", "alltoall", "hierarchical", 8192 * 64, {}),
+         ("cloudmatrix384", "all_gather", "ring", 384 * 100, {})]
 
 
 @pytest.mark.parametrize("n_procs", [2, 4])
-@pytest.mark.parametrize("topo,coll,alg,count", TIMED)
-def test_partitioned_timing_bit_identical(topo, coll, alg, count, n_procs):
+@pytest.mark.parametrize("topo,coll,alg,count,options", TIMED)
+def test_partitioned_timing_bit_identical(topo, coll, alg, count, options, n_procs):
     from ubemu.dataplane import comm_for
 
     tp = load_topology(topo)
     comm = comm_for(tp)
-    sched = build_schedule(coll, alg, comm, count, data=False)
+    sched = build_schedule(coll, alg, comm, count, data=False, **options)
     want = time_schedule(sched, tp, comm, 4)
 
     def work(ex):

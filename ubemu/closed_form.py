@@ -260,8 +260,8 @@ def ph_nhr(ctx, ax, kind, c, isz):
 
 
 def ph_direct(ctx, ax, kind, c, isz, window=False):
-    """``window``: the flat schedule marks its reduce-scatter steps concurrent
-    (``notes["concurrent_steps"]``); inside ``hierarchical`` they are separate steps."""
+    """``window``: the reduce-scatter's steps are marked concurrent
+    (``notes["concurrent_steps"]``, flat and inside ``hierarchical``, for ``p > 2``)."""
     p = ax.p
     if kind == "all_reduce":
         return (ph_direct(ctx, ax, "reduce_scatter", c, isz, window)
@@ -354,15 +354,20 @@ def _hierarchical(ctx, collective, c, isz, per_level=None, heavy_axis="inner"):
     if len(names) != len(axes):
         raise NoClosedForm("no closed form: per_level needs one name per axis")
     live = [(ax, n) for ax, n in zip(axes, names) if ax.p > 1]
+
+    def phase(name, ax, kind, seg):
+        opts = {"window": ax.p > 2} if name == "direct" else {}
+        return _phase(name)(ctx, ax, kind, seg, isz, **opts)
+
     if collective == "all_reduce":
         t, seg = 0.0, c
         for ax, name in live[:-1]:
-            t += _phase(name)(ctx, ax, "reduce_scatter", seg, isz)
-            t += _phase(name)(ctx, ax, "all_gather", seg, isz)
+            t += phase(name, ax, "reduce_scatter", seg)
+            t += phase(name, ax, "all_gather", seg)
             seg = _blocks_max(seg, ax.p)
         if live:
             ax, name = live[-1]
-            t += _phase(name)(ctx, ax, "all_reduce", seg, isz)
+            t += phase(name, ax, "all_reduce", seg)
         return t
     if len(live) > 1 and heavy_axis == "inner":
         raise NoClosedForm("no closed form for hierarchical reduce_scatter / all_gather with "
@@ -370,7 +375,7 @@ def _hierarchical(ctx, collective, c, isz, per_level=None, heavy_axis="inner"):
                            "heavy_axis='outer' or simulate()")
     t, seg = 0.0, c
     for ax, name in (live[::-1] if heavy_axis == "outer" else live):
-        t += _phase(name)(ctx, ax, collective, seg, isz)
+        t += phase(name, ax, collective, seg)
         seg = _blocks_max(seg, ax.p)
     return t
 

@@ -174,6 +174,8 @@ class Phase:
     ``n_steps(size)`` is the step count for an axis of ``size`` ranks; ``check(size, fabric)``
     returns None or the constraint that is not met. ``local_ok``: the phase builds only the
     transfers of ``axis.ranks`` (a ``Comm.local`` block) from per-rank segment arrays.
+    ``windows(size)``: half-open ranges of the phase's steps that may be timed as one step
+    (``notes["concurrent_steps"]`` of a schedule running the phase).
     """
 
     kind: str
@@ -182,15 +184,16 @@ class Phase:
     n_steps: object
     check: object = None
     local_ok: bool = False
+    windows: object = None
 
 
-def register_phase(kind, name, n_steps, check=None, local_ok=False):
+def register_phase(kind, name, n_steps, check=None, local_ok=False, windows=None):
     """Decorator: register an axis phase (see :class:`Phase`)."""
 
     def deco(fn):
         if (kind, name) in PHASES:
             raise ValueError(f"phase {(kind, name)} registered twice")
-        PHASES[(kind, name)] = Phase(kind, name, fn, n_steps, check, local_ok)
+        PHASES[(kind, name)] = Phase(kind, name, fn, n_steps, check, local_ok, windows)
         return fn
 
     return deco

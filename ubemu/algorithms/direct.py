@@ -28,7 +28,13 @@ from .base import blocks, register, register_phase
 from .flat import flat_schedule, make_step
 
 
-@register_phase("reduce_scatter", "direct", n_steps=lambda s: s - 1, local_ok=True)
+def _rs_windows(p):
+    """The reduce-scatter's ``p-1`` link-disjoint steps, one concurrent window (p > 2)."""
+    return [(0, p - 1)] if p > 2 else []
+
+
+@register_phase("reduce_scatter", "direct", n_steps=lambda s: s - 1, local_ok=True,
+                windows=_rs_windows)
 def direct_reduce_scatter_phase(axis, seg_off, seg_len, data=True):
     """Direct reduce-scatter along ``axis``: step k, position q sends block q+k to q+k."""
     s = axis.size
@@ -52,7 +58,8 @@ def direct_all_gather_phase(axis, seg_off, seg_len, data=True):
                     np.repeat(off, rep), False, data)
 
 
-@register_phase("all_reduce", "direct", n_steps=lambda s: s - 1 + int(s > 1), local_ok=True)
+@register_phase("all_reduce", "direct", n_steps=lambda s: s - 1 + int(s > 1), local_ok=True,
+                windows=_rs_windows)
 def direct_all_reduce_phase(axis, seg_off, seg_len, data=True):
     """Direct all-reduce along ``axis``: direct reduce-scatter, then direct all-gather."""
     yield from direct_reduce_scatter_phase(axis, seg_off, seg_len, data)
@@ -60,7 +67,7 @@ def direct_all_reduce_phase(axis, seg_off, seg_len, data=True):
 
 
 def _concurrent(p):
-    return {"concurrent_steps": [(0, p - 1)]} if p > 2 else {}
+    return {"concurrent_steps": _rs_windows(p)} if p > 2 else {}
 
 
 @register("all_reduce", "direct",

@@ -74,8 +74,18 @@ def _check_heavy(heavy_axis):
 
 def _schedule(comm, count, collective, plan, data, buf_count=None, notes=None):
     """Schedule running ``plan``: a list of (phase, axis, seg_off, seg_len) or ready Steps."""
-    n_steps = sum(1 if isinstance(item, Step) else item[0].n_steps(item[1].size)
-                  for item in plan)
+    n_steps, windows = 0, []
+    for item in plan:  # the phases' concurrent windows, at their place in the schedule
+        if isinstance(item, Step):
+            n_steps += 1
+            continue
+        phase, axis = item[0], item[1]
+        if phase.windows is not None:
+            windows += [(n_steps + a, n_steps + b) for a, b in phase.windows(axis.size)]
+        n_steps += phase.n_steps(axis.size)
+    notes = dict(notes or {})
+    if windows:
+        notes["concurrent_steps"] = windows
 
     def steps():
         def gen():
@@ -90,7 +100,7 @@ def _schedule(comm, count, collective, plan, data, buf_count=None, notes=None):
 
     return Schedule(collective, "hierarchical", comm.n, count,
                     count if buf_count is None else buf_count, steps, n_steps=int(n_steps),
-                    data=data, notes=dict(notes or {}))
+                    data=data, notes=notes)
 
 
 def _axes(comm):
