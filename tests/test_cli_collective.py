@@ -198,6 +198,7 @@ BAD = [
     (["--topo", "nope"], "unknown topology 'nope'"),
     (["-f", "2", "-i", "1K"], "give -f/--stepfactor or -i/--stepbytes, not both"),
     (["-O", "x"], "-O/--option: expected KEY=VALUE"),
+    (["-r", "2"], "-r/--root: all_reduce has no root; only broadcast and reduce take one"),
 ]
 
 
@@ -297,3 +298,20 @@ def test_real_algorithm_that_does_not_fit(capsys, tmp_path):
     assert status == 2 and out == "" and err.count("\n") == 1
     assert "'multipath' cannot run on 8 ranks" in err and "needs a 2-axis grid" in err
     assert list(tmp_path.iterdir()) == []
+
+
+@real_check
+@pytest.mark.parametrize("coll", ["broadcast", "reduce"])
+def test_real_root(capsys, tmp_path, coll):
+    """-r sets the root: the root column, the JSON and the check all follow it."""
+    out_json = tmp_path / "r.json"
+    status, out, err = run_main([coll, "--topo", "full_mesh:4,full_mesh:2", "-b", "256",
+                                 "-e", "256", "-c", "1", "-r", "5", "--algo", "binary_tree",
+                                 "-J", str(out_json)], capsys)
+    assert status == 0, err
+    (row,) = table_rows(out)
+    assert row[4] == "5" and row[8] == "0"
+    assert json.loads(out_json.read_text())["records"][0]["notes"]["root"] == 5
+    status, out, err = run_main([coll, "--topo", "full_mesh:4", "-b", "256", "-e", "256",
+                                 "-r", "4", "--algo", "binary_tree"], capsys)
+    assert status == 2 and err.count("\n") == 1 and "root 4 out of range 0..3" in err

@@ -197,6 +197,8 @@ def simulate(collective, nbytes, topology=None, algorithm="auto", dtype="float32
             sched, time_s, usage, bottleneck = _time_one(collective, name, comm, count, topo,
                                                          dt.itemsize, options)
     notes.update({k: v for k, v in sched.notes.items() if k not in notes})
+    if collective in ("broadcast", "reduce"):
+        notes["root"] = int(sched.root)
     res = Result(collective, name, topo.name, comm.n, count * dt.itemsize, count, dt.name, op,
                  time_s, sched.n_steps, usage, bottleneck, notes=notes)
     if verify:

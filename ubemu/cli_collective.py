@@ -136,6 +136,8 @@ def _common_options(p):
                    help=f"reduction: {', '.join(OPS)}, a comma list, or all (default sum)")
     g.add_argument("-c", "--check", type=int, choices=(0, 1), default=0,
                    help="1: run the data plane and count wrong elements (default 0)")
+    g.add_argument("-r", "--root", type=int, default=None, metavar="RANK",
+                   help="root rank of broadcast / reduce (default 0)")
     g.add_argument("-J", "--output_file", default=None, metavar="FILE.json",
                    help="write every result as JSON (written only when the run succeeds)")
     u = p.add_argument_group("ubemu")
@@ -247,6 +249,11 @@ def plan_from_args(args):
             check_op(dt, op)
     algos = parse_algorithms(coll, args.algo)
     options = parse_options(args.option)
+    if args.root is not None:
+        if coll not in report.ROOTED:
+            raise UbemuError(f"-r/--root: {coll} has no root; only "
+                             f"{' and '.join(report.ROOTED)} take one")
+        options["root"] = args.root
     if args.per_level:
         names = tuple(n.strip() for n in args.per_level.split(","))
         options["per_level"] = names[0] if len(names) == 1 else names  # one name: every level
