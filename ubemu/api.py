@@ -202,7 +202,7 @@ def simulate(collective, nbytes, topology=None, algorithm="auto", dtype="float32
     res = Result(collective, name, topo.name, comm.n, count * dt.itemsize, count, dt.name, op,
                  time_s, sched.n_steps, usage, bottleneck, notes=notes)
     if verify:
-        res.wrong, res.max_rel_err, res.mean_rel_err = checks if checks else _verify(
+        res.wrong, res.max_rel_err, res.mean_rel_err = checks if checks is not None else _verify(
             collective, name, options, comm, count, dt.name, op, seed)
     res.wall_s = time.perf_counter() - wall0
     return res
