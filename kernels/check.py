@@ -48,26 +48,28 @@ def column_stats(x, fmt, op, ref, mag, integral):
 
 
 @kernel
-def compare_rows(got, fmt, ref, tol, exact):
+def compare_rows(got, fmt, ref, tol, exact, row_rel):
     """Count elements of ``got`` outside the tolerance of ``ref``; relative error stats.
 
     ``ref``, ``tol``, ``exact`` have one row (shared by every row of ``got``) or as many rows
     as ``got``. An element is right when equal to the reference (NaN matching NaN), or when
-    not ``exact`` and within ``tol``.
+    not ``exact`` and within ``tol``. ``row_rel[i]`` gets the sum of row i's relative errors
+    (summed along the row), so a total folded row by row is the same however the rows were
+    split between callers.
 
     Returns
     -------
-    (wrong, max_rel_err, sum_rel_err, n_rel)
+    (wrong, max_rel_err, n_rel)
         Relative errors over elements with a nonzero reference (NaN counts as infinite).
     """
     rows, m = got.shape
     shared = ref.shape[0] == 1
     wrong = 0
     max_rel = 0.0
-    sum_rel = 0.0
     n_rel = 0
     for i in range(rows):
         r = 0 if shared else i
+        row_sum = 0.0
         for j in range(m):
             g = _value(got[i, j], fmt)
             f = ref[r, j]
@@ -80,6 +82,7 @@ def compare_rows(got, fmt, ref, tol, exact):
                     e = np.inf
                 if e > max_rel:
                     max_rel = e
-                sum_rel += e
+                row_sum += e
                 n_rel += 1
-    return wrong, max_rel, sum_rel, n_rel
+        row_rel[i] = row_sum
+    return wrong, max_rel, n_rel

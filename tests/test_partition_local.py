@@ -52,6 +52,10 @@ class ThreadExchange:
     def bcast(self, obj):
         return self._swap(obj)[0]
 
+    def gather(self, obj):
+        every = self._swap(obj)
+        return every if self.rank == 0 else None
+
     def scatterv(self, send, counts, recv):
         full = self._swap(send)[0]
         lo = int(np.sum(counts[:self.rank]))

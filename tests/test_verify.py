@@ -12,7 +12,7 @@ import pytest
 
 from ubemu.algorithms import REGISTRY, Comm, build_schedule
 from ubemu.dataplane import emulate
-from ubemu.dtypes import DTYPES, OPS, finish_avg, to_float64
+from ubemu.dtypes import DTYPES, OPS, finish_avg, get_dtype, to_float64
 from ubemu.errors import UbemuError
 from ubemu.execute import execute
 from ubemu.layout import pack_inputs, unpack_outputs
@@ -21,6 +21,7 @@ from ubemu.verify import (
     REDUCING,
     gamma,
     make_inputs,
+    random_sums_exact,
     reference_from_parts,
     reference_parts,
     verify,
@@ -189,3 +190,16 @@ def test_reference_parts_of_blocks_combine_to_the_whole(op, dtype):
     got = reference_from_parts(parts, n, op, dtype)
     got, whole = ((r,) if isinstance(r, np.ndarray) else r for r in (got, whole))
     assert len(got) == len(whole) and all(np.array_equal(g, w) for g, w in zip(got, whole))
+
+
+def test_random_sums_exact_bounds():
+    """bfloat16 random inputs are multiples of 2**-31 below 1, float16 of 2**-24."""
+    assert random_sums_exact(2**22, "bfloat16", "sum")
+    assert not random_sums_exact(2**22 + 1, "bfloat16", "avg")
+    assert random_sums_exact(2**29, "float16", "avg")
+    assert not random_sums_exact(8, "float16", "prod")
+    assert not random_sums_exact(8, "float32", "sum")
+    x = make_inputs("all_reduce", 3000, 64, "bfloat16", "sum", kind="random")
+    spacing = 2.0**-31
+    vals = to_float64(x, get_dtype("bfloat16"))
+    assert np.all(vals < 1 + spacing) and np.all(np.mod(vals, spacing) == 0)

@@ -13,8 +13,8 @@ and keeps its own):
 3. one ``Alltoallv`` of (dst, dst_off, n, reduce) headers and one of the packed ranges;
 4. apply what arrived (copy or combine), after the local transfers.
 
-The check's exact run is spread out too: each process draws its own rows of the inputs and
-checks its own outputs against a reference combined from per-column partial reductions
+The check is spread out too: each process draws its own rows of the inputs and checks its
+own outputs against a reference combined from per-column partial reductions
 (:func:`emulate_verify`).
 
 Timing plane, per step (or window of steps timed as one): each process routes the transfers of
@@ -368,12 +368,14 @@ def emulate_verify(collective, algorithm, comm, count, dtype="float32", op="sum"
     """Collective: run the data plane over the processes and check it; (wrong, max, mean).
 
     The runs and inputs of :func:`ubemu.dataplane.emulate_verify`, with the same figures.
-    The exact run is spread out whole: each process draws its own rows of the inputs
+    Each run is spread out whole: each process draws its own rows of the inputs
     (``make_inputs(rows=...)``), runs its block (:func:`execute_local`) and checks its own
     outputs; the reference of the reducing collectives comes from every process's per-column
-    partial reductions combined by ``Allreduce`` (exact: the exact inputs' sums are whole
-    numbers). The random run of the 16-bit float reductions, whose float64 reference depends
-    on the summation order, is drawn and checked on process 0 (scattered and gathered).
+    partial reductions combined by ``Allreduce``, exact because the sums are (whole numbers
+    in the exact run; multiples of a fixed spacing in the random run of the 16-bit float sums,
+    :func:`ubemu.verify.random_sums_exact`). Error sums are folded row by row on process 0.
+    A random run whose reference depends on the summation order (``prod``, or more ranks than
+    that bound) is drawn and checked on process 0 (scattered and gathered).
     """
     from .algorithms import build_schedule
     from .dtypes import get_dtype
@@ -432,9 +434,12 @@ def _verify_runs(collective, comm, count, dt, op, seed, sched, block, ex, walk=N
     from . import verify as vf
 
     args = (collective, comm, count, dt, op, seed, sched, block, ex)
-    wrong, max_rel, mean_rel = _exact_run(*args, walk=walk)
+    wrong, max_rel, mean_rel = _spread_run(*args, walk=walk)
     if vf.needs_random_run(collective, dt, op):
-        bad, max_rel, mean_rel = _random_run(*args)
+        if vf.random_sums_exact(comm.n, dt, op):
+            bad, max_rel, mean_rel = _spread_run(*args, kind="random")
+        else:  # prod, or too many ranks for exact float64 sums: process 0 checks it all
+            bad, max_rel, mean_rel = _random_run(*args)
         wrong += bad
     if not vf.error_measured(collective, dt, op):
         return wrong, None, None
@@ -455,12 +460,15 @@ def _run_block(sched, inputs, block, ex, op, dt, walk=None):
     return out
 
 
-def _exact_run(collective, comm, count, dt, op, seed, sched, block, ex, walk=None):
-    """The exact run, every process drawing and checking its own rows."""
+def _spread_run(collective, comm, count, dt, op, seed, sched, block, ex, kind="exact",
+                walk=None):
+    """A run (``kind`` of :func:`ubemu.verify.make_inputs`), every process drawing and
+    checking its own rows."""
     from . import verify as vf
 
     n, root = comm.n, sched.root
-    mine = vf.make_inputs(collective, n, count, dt.name, op, seed, rows=(block.lo, block.hi))
+    mine = vf.make_inputs(collective, n, count, dt.name, op, seed, kind=kind,
+                          rows=(block.lo, block.hi))
     reference, inputs = None, None
     if collective in vf.REDUCING:  # before the run, which may overwrite ``mine``
         parts = [(ex.allreduce(a, comb), comb) for a, comb in vf.reference_parts(mine, op, dt)]
@@ -478,15 +486,18 @@ def _exact_run(collective, comm, count, dt, op, seed, sched, block, ex, walk=Non
         first = 0
     else:
         first = block.lo
-    raw = vf.check_rows(collective, out, first, n, dt, reference, inputs, root)
-    every = ex.allgather(np.array(raw, np.float64))  # error sums are 0 unless outputs are wrong
-    n_rel = int(every[:, 3].sum())
-    return (int(every[:, 0].sum()), float(every[:, 1].max()),
-            float(every[:, 2].sum()) / n_rel if n_rel else 0.0)
+    wrong, max_rel, rel_sums, n_rel = vf.check_rows(collective, out, first, n, dt, reference,
+                                                     inputs, root)
+    every = ex.allgather(np.array([wrong, max_rel, n_rel], np.float64))
+    sums = ex.gather(rel_sums)  # folded in row order on process 0: the single-process bits
+    total = ex.bcast(vf.fold(np.concatenate(sums)) if sums is not None else None)
+    n_rel = int(every[:, 2].sum())
+    return int(every[:, 0].sum()), float(every[:, 1].max()), total / n_rel if n_rel else 0.0
 
 
 def _random_run(collective, comm, count, dt, op, seed, sched, block, ex):
-    """The random run: drawn on process 0, scattered, gathered and checked there."""
+    """The random run where the reference's sums depend on their order: drawn on process 0,
+    scattered, gathered and checked there."""
     from . import verify as vf
     from .layout import input_shape
 

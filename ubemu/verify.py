@@ -154,8 +154,10 @@ def check_rows(collective, got_rows, row_lo, n, dtype, reference=None, inputs=No
     ``reference``: :func:`reference_from_parts` (reducing collectives); ``inputs``: every
     rank's inputs (copy collectives; broadcast needs only the root's row at index ``root``).
     For ``reduce`` pass the root's output row (or none). Returns the raw
-    ``(wrong, max_rel_err, sum_rel_err, n_rel)``, which add up (max for the second) over
-    blocks of rows.
+    ``(wrong, max_rel_err, rel_sums, n_rel)``: ``wrong`` and ``n_rel`` add up over blocks
+    of rows, ``max_rel_err`` by max, and the relative errors' sum is :func:`fold` of the
+    blocks' ``rel_sums`` concatenated in row order (per-row sums for floats, so the mean is
+    the same bits however the rows are split).
     """
     dt = get_dtype(dtype)
     n_got = got_rows.shape[0]
@@ -174,9 +176,16 @@ def check_rows(collective, got_rows, row_lo, n, dtype, reference=None, inputs=No
     from .kernels.check import compare_rows
 
     ref, tol, exact = (np.ascontiguousarray(mine(a)) for a in reference)
-    wrong, max_rel, sum_rel, n_rel = compare_rows(_kernel_view(got_rows, dt), dt.fmt, ref, tol,
-                                                  exact)
-    return int(wrong), float(max_rel), float(sum_rel), int(n_rel)
+    row_rel = np.empty(n_got)
+    wrong, max_rel, n_rel = compare_rows(_kernel_view(got_rows, dt), dt.fmt, ref, tol, exact,
+                                         row_rel)
+    return int(wrong), float(max_rel), row_rel, int(n_rel)
+
+
+def fold(rel_sums):
+    """Sum of the relative errors from :func:`check_rows`' ``rel_sums``, added one by one in
+    order (so it does not depend on how the rows were split)."""
+    return float(np.cumsum(rel_sums)[-1]) if len(rel_sums) else 0.0
 
 
 def _copy_rows(collective, inputs, rows, root):
@@ -202,7 +211,7 @@ def _exact_check(collective, got_rows, row_lo, inputs, root, dt, ref):
         if bad:  # relative errors only where something differs (else they are all 0)
             stats.add(to_float64(got, dt), to_float64(want, dt))
         wrong += bad
-    return wrong, stats.max, stats.sum, stats.count
+    return wrong, stats.max, np.array([stats.sum]), stats.count
 
 
 def verify(collective, outputs, inputs, op="sum", dtype=None, root=0):
@@ -247,9 +256,9 @@ def verify(collective, outputs, inputs, op="sum", dtype=None, root=0):
     reference = None
     if reducing:
         reference = reference_from_parts(reference_parts(inputs, op, dt), n, op, dt)
-    wrong, max_rel, sum_rel, n_rel = check_rows(collective, got_rows, 0, n, dt, reference,
-                                                inputs, root)
-    return wrong, max_rel, (sum_rel / n_rel if n_rel else 0.0)
+    wrong, max_rel, rel_sums, n_rel = check_rows(collective, got_rows, 0, n, dt, reference,
+                                                 inputs, root)
+    return wrong, max_rel, (fold(rel_sums) / n_rel if n_rel else 0.0)
 
 
 class _RelErr:
@@ -276,6 +285,22 @@ def needs_random_run(collective, dtype, op):
     run on random data (the exact inputs have none to show)."""
     dt = get_dtype(dtype)
     return collective in REDUCING and dt.fmt != FMT_NATIVE and op in ("sum", "avg", "prod")
+
+
+def random_sums_exact(n, dtype, op):
+    """True when the random run's float64 reference sums are exact at any summation order.
+
+    The random sum / avg inputs are float32 multiples of 2**-24 in [0, 1) rounded to the
+    16-bit format: multiples of 2**-24 (float16) or 2**-31 (bfloat16, 8 significant bits
+    from 2**-24 up), at most 1. A sum of ``n`` of them is a multiple of that spacing below
+    ``n``, hence exact in float64 while ``n * 2**g <= 2**53``; then processes may add their
+    partial sums in any order and still get the single-process bits.
+    """
+    dt = get_dtype(dtype)
+    if op not in ("sum", "avg") or dt.fmt == FMT_NATIVE:
+        return False
+    spacing_bits = 31 if dt.fmt == FMT_BF16 else 24
+    return n * 2 ** spacing_bits <= 2 ** 53
 
 
 def error_measured(collective, dtype, op):

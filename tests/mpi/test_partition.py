@@ -81,7 +81,9 @@ def test_timing_equals_single_process(ex, topo, coll, alg, count, monkeypatch):
                                                      ("reduce", "binary_tree", 80, "int64",
                                                       "max"),
                                                      ("broadcast", "ring", 70, "bfloat16",
-                                                      "sum")])
+                                                      "sum"),
+                                                     ("all_reduce", "ring", 64 * 3, "float16",
+                                                      "prod")])  # random run on process 0
 def test_emulate_verify_matches_single_process(ex, coll, alg, count, dtype, op):
     from ubemu.dataplane import emulate_verify
 
