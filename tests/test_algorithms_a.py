@@ -8,6 +8,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
+from tests.helpers import link_elements
 from tests.reference import expected, reduce_rows
 from ubemu.algorithms import Comm, build_schedule
 from ubemu.algorithms.base import PHASES, blocks
@@ -61,15 +62,6 @@ def _run(coll, name, comm, count, seed=0, **opts):
     return sched
 
 
-def sent_per_rank(sched):
-    """Elements each rank sends over links (local copies excluded), repeats counted."""
-    out = np.zeros(sched.n_ranks, np.int64)
-    for st in sched.steps():
-        link = st.src != st.dst
-        np.add.at(out, st.src[link], st.n[link] * st.repeat)
-    return out
-
-
 @pytest.mark.parametrize("p", [1, 2, 3, 4, 5, 6, 7, 9, 16, 31, 100, 128])
 @pytest.mark.parametrize("key", KEYS, ids="-".join)
 def test_step_counts(key, p):
@@ -90,7 +82,7 @@ def test_bytes_per_rank_powers_of_two(key, p):
     per = {"all_reduce": 2 * count * (p - 1) // p}.get(coll, count * (p - 1) // p)
     if (coll, name) == ("all_reduce", "recursive_doubling"):
         per = count * _lg(p)
-    np.testing.assert_array_equal(sent_per_rank(sched), per)
+    np.testing.assert_array_equal(link_elements(sched), per)
 
 
 @pytest.mark.parametrize("p", [3, 5, 6, 7, 12, 13, 33])
@@ -98,7 +90,7 @@ def test_nhr_sends_p_minus_1_blocks_any_p(p):
     count = 2 * p
     for coll, phases in (("reduce_scatter", 1), ("all_gather", 1), ("all_reduce", 2)):
         sched = build_schedule(coll, "nhr", Comm.flat(p), count)
-        np.testing.assert_array_equal(sent_per_rank(sched), phases * 2 * (p - 1))
+        np.testing.assert_array_equal(link_elements(sched), phases * 2 * (p - 1))
 
 
 @pytest.mark.parametrize("p, shares", [(5, [2, 1, 1]), (8, [4, 2, 1]), (12, [6, 3, 1, 1])])
@@ -119,7 +111,7 @@ def test_halving_doubling_fold_bytes(p):
     p2 = 1 << _lg(p)
     r = p - p2
     count = 5 * p2
-    sent = sent_per_rank(build_schedule("all_reduce", "halving_doubling", Comm.flat(p), count))
+    sent = link_elements(build_schedule("all_reduce", "halving_doubling", Comm.flat(p), count))
     pos = np.arange(p)
     want = np.where(pos < 2 * r, count, 0) + np.where(
         (pos >= 2 * r) | (pos % 2 == 0), 2 * count * (p2 - 1) // p2, 0)

@@ -6,21 +6,13 @@ import itertools
 import numpy as np
 import pytest
 
+from tests.helpers import link_elements
 from tests.reference import expected
 from ubemu.algorithms import Comm, build_schedule
 from ubemu.algorithms.base import PHASES
 from ubemu.errors import UbemuError
 from ubemu.interpret import interpret
 from ubemu.layout import input_shape, pack_inputs, unpack_outputs
-
-
-def link_elements(sched):
-    """Elements each rank sends over links (local copies excluded), per step repeat."""
-    out = np.zeros(sched.n_ranks, np.int64)
-    for st in sched.steps():
-        link = st.src != st.dst
-        np.add.at(out, st.src[link], st.n[link] * st.repeat)
-    return out
 
 
 def run(collective, name, comm, count, **options):

@@ -1,17 +1,17 @@
 """The nccl-tests-style commands: ``ubemu all_reduce -b 8 -e 128M -f 2``, ``algorithms``, ``plot``.
 
 :func:`add_parsers` hangs the sub-commands on ``ubemu.cli``'s sub-parsers; each sets
-``command`` (the key of :data:`DISPATCH`) and ``func`` (the function that runs it,
-``func(args) -> exit status``). Bad input raises
+``command``, the key of :data:`DISPATCH` (the function that runs it, ``-> exit status``).
+Bad input raises
 :class:`~ubemu.errors.UbemuError`, which ``ubemu.cli.main`` prints as one line (exit 2).
 """
 
-import argparse
 import os
 import sys
 import time
 
 from . import __version__, report
+from .api import BLOCK_COLLECTIVES, DEFAULT_TOPOLOGY
 from .dtypes import ALIASES as DTYPE_ALIASES
 from .dtypes import DTYPES, OPS, check_op
 from .errors import UbemuError, choices_error
@@ -20,11 +20,8 @@ from .units import format_size, parse_size_bytes
 
 #: Element size in bytes of each data type ubemu emulates.
 DTYPE_BYTES = {name: dt.itemsize for name, dt in DTYPES.items()}
-#: Collectives whose count must be a multiple of the rank count (one block per rank).
-BLOCK_COLLECTIVES = ("all_gather", "reduce_scatter", "alltoall")
 #: Collectives that always get a command; the others get one once an algorithm is registered.
 MAIN_COLLECTIVES = ("all_reduce", "all_gather", "reduce_scatter", "alltoall")
-DEFAULT_TOPOLOGY = "ub-mesh-rack"
 MAX_SIZES = 10000
 
 
@@ -115,10 +112,6 @@ def round_sizes(sizes, unit_nbytes):
     return list(dict.fromkeys(s for s in out if s > 0))
 
 
-def _size_arg(flag):
-    return lambda text: parse_size_bytes(text, field=flag)
-
-
 def _common_options(p):
     g = p.add_argument_group("sweep (nccl-tests flags)")
     g.add_argument("-b", "--minbytes", default="32M", metavar="SIZE",
@@ -169,12 +162,12 @@ def add_parsers(subparsers):
             coll, help=f"sweep {coll} over sizes, nccl-tests style",
             description=f"Emulate {coll} over a range of sizes and print an nccl-tests table.")
         _common_options(p)
-        p.set_defaults(command=coll, func=run_collective, collective=coll)
+        p.set_defaults(command=coll, collective=coll)
 
     p = subparsers.add_parser("algorithms", help="list the registered algorithms",
                               description="List the algorithm registry.")
     p.add_argument("collective", nargs="?", default=None, help="only this collective")
-    p.set_defaults(command="algorithms", func=run_algorithms)
+    p.set_defaults(command="algorithms")
 
     p = subparsers.add_parser("plot", help="plot results written with -J",
                               description="Plot busbw or time against size from -J files, "
@@ -187,7 +180,7 @@ def add_parsers(subparsers):
     p.add_argument("--size", default=None, metavar="SIZE",
                    help="with --utilisation: the size to show (default the largest)")
     p.add_argument("--title", default=None)
-    p.set_defaults(command="plot", func=run_plot)
+    p.set_defaults(command="plot")
 
 
 # -- running ---------------------------------------------------------------------------------
@@ -437,9 +430,3 @@ def run_plot(args, out=None):
 DISPATCH = {**{c: run_collective for c in COLLECTIVES}, "algorithms": run_algorithms,
             "plot": run_plot}
 
-
-def build_parser():
-    """A stand-alone parser with only these commands (used by tests and as a fallback)."""
-    parser = argparse.ArgumentParser(prog="ubemu")
-    add_parsers(parser.add_subparsers(dest="command", required=True))
-    return parser

@@ -140,7 +140,7 @@ def _axis_model(topology, group, d):
     eff = topology.params.efficiency
     hop_s = topology.params.hop_lat_ns * 1e-9
     strides = topology.strides
-    trunk_g = max(int(topology.level_table[i, 4]), 1)
+    trunk_g = topology.trunk_group_npus[i]
     below = [group.dims[e] for e, j in enumerate(group.levels) if j < i]
     m_trunk = 1
     if lv.trunk:
@@ -259,17 +259,14 @@ def ph_nhr(ctx, ax, kind, c, isz):
     return t
 
 
-def ph_direct(ctx, ax, kind, c, isz, window=False):
-    """``window``: the reduce-scatter's steps are marked concurrent
-    (``notes["concurrent_steps"]``, flat and inside ``hierarchical``, for ``p > 2``)."""
+def ph_direct(ctx, ax, kind, c, isz):
+    """The reduce-scatter's p-1 steps form one concurrent window (``notes["concurrent_steps"]``,
+    flat and inside ``hierarchical``): timed as one step, like the all-gather's one step."""
     p = ax.p
     if kind == "all_reduce":
-        return (ph_direct(ctx, ax, "reduce_scatter", c, isz, window)
+        return (ph_direct(ctx, ax, "reduce_scatter", c, isz)
                 + ph_direct(ctx, ax, "all_gather", c, isz))
     b = _blocks_max(c, p) * isz
-    if kind == "reduce_scatter" and not window:  # p-1 steps, one peer each
-        return sum(ctx.step([(ax, k, b)], True) for k in range(1, p))
-    # the flat reduce-scatter's p-1 steps form one concurrent window: timed as one step
     return ctx.step([(ax, k, b) for k in range(1, p)], kind == "reduce_scatter")
 
 
@@ -305,10 +302,7 @@ def _phase(name):
 # -- whole collectives -----------------------------------------------------------------------
 def _flat(name):
     def est(ctx, collective, c, isz, **options):
-        ax = ctx.flat_axis()
-        if name == "direct":
-            options["window"] = ax.p > 2
-        return _phase(name)(ctx, ax, collective, c, isz, **options)
+        return _phase(name)(ctx, ctx.flat_axis(), collective, c, isz, **options)
 
     return est
 
@@ -329,7 +323,8 @@ def _bruck(ctx, collective, c, isz):
                    for k in range(n_log))
     t = 0.0
     for k in range(n_log):
-        blocks = sum(1 for i in range(1, p) if (i >> k) & 1)
+        # ranks 1..p-1 with bit k set: whole periods of 2^(k+1), then the partial one
+        blocks = ((p >> (k + 1)) << k) + max(0, (p & ((2 << k) - 1)) - (1 << k))
         t += ctx.step([(ax, 1 << k, blocks * b)])
     return t
 
@@ -355,19 +350,15 @@ def _hierarchical(ctx, collective, c, isz, per_level=None, heavy_axis="inner"):
         raise NoClosedForm("no closed form: per_level needs one name per axis")
     live = [(ax, n) for ax, n in zip(axes, names) if ax.p > 1]
 
-    def phase(name, ax, kind, seg):
-        opts = {"window": ax.p > 2} if name == "direct" else {}
-        return _phase(name)(ctx, ax, kind, seg, isz, **opts)
-
     if collective == "all_reduce":
         t, seg = 0.0, c
         for ax, name in live[:-1]:
-            t += phase(name, ax, "reduce_scatter", seg)
-            t += phase(name, ax, "all_gather", seg)
+            t += _phase(name)(ctx, ax, "reduce_scatter", seg, isz)
+            t += _phase(name)(ctx, ax, "all_gather", seg, isz)
             seg = _blocks_max(seg, ax.p)
         if live:
             ax, name = live[-1]
-            t += phase(name, ax, "all_reduce", seg)
+            t += _phase(name)(ctx, ax, "all_reduce", seg, isz)
         return t
     if len(live) > 1 and heavy_axis == "inner":
         raise NoClosedForm("no closed form for hierarchical reduce_scatter / all_gather with "
@@ -375,7 +366,7 @@ def _hierarchical(ctx, collective, c, isz, per_level=None, heavy_axis="inner"):
                            "heavy_axis='outer' or simulate()")
     t, seg = 0.0, c
     for ax, name in (live[::-1] if heavy_axis == "outer" else live):
-        t += phase(name, ax, collective, seg)
+        t += _phase(name)(ctx, ax, collective, seg, isz)
         seg = _blocks_max(seg, ax.p)
     return t
 

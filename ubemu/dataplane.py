@@ -14,11 +14,10 @@ from .errors import UbemuError
 from .execute import execute
 from .groups import comm_for
 from .layout import count_from_inputs, pack_inputs, unpack_outputs
+from .verify import REDUCING
 
 __all__ = ["emulate", "emulate_verify", "run", "comm_for", "as_storage"]
 
-#: Collectives whose outputs combine several ranks' values with the op.
-REDUCING = ("all_reduce", "reduce_scatter", "reduce")
 
 
 def as_storage(inputs, dtype):

@@ -76,11 +76,6 @@ class DType:
         return 2.0 ** -self.precision_bits if self.is_float else 0.0
 
     @property
-    def tiny(self):
-        """Smallest positive normal value (floats), 1 for integers."""
-        return 2.0 ** self.min_exp if self.is_float else 1.0
-
-    @property
     def exact_int_limit(self):
         """Largest N such that every integer of magnitude <= N is representable."""
         return 2 ** self.precision_bits if self.is_float else np.iinfo(self.storage).max

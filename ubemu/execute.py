@@ -44,13 +44,19 @@ def needs_staging(step, buf_count):
     return bool(np.any(w_hi[j[ok]] > r_lo[ok]))
 
 
-def _blocks(schedule):
-    """Yield lists of steps holding about :data:`BLOCK_TRANSFERS` transfers together."""
-    block, size = [], 0
+def data_steps(schedule):
+    """The steps of a data schedule, refusing a merged repeat (data steps apply one by one)."""
     for step in schedule.steps():
         if step.repeat != 1:
             raise UbemuError(f"{schedule.algorithm} {schedule.collective}: a data schedule "
                              f"step has repeat={step.repeat}")
+        yield step
+
+
+def _blocks(schedule):
+    """Yield lists of steps holding about :data:`BLOCK_TRANSFERS` transfers together."""
+    block, size = [], 0
+    for step in data_steps(schedule):
         block.append(step)
         size += step.n_transfers
         if size >= BLOCK_TRANSFERS:

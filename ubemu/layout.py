@@ -37,10 +37,17 @@ def pack_inputs(schedule, inputs, dtype=None):
     want = input_shape(coll, n, count)
     if inputs.shape != want:
         raise UbemuError(f"{coll}: inputs of shape {inputs.shape} do not match {want}")
-    buf = np.zeros((n, schedule.buf_count), dtype or inputs.dtype)
+    return place_inputs(schedule, inputs, 0, dtype)
+
+
+def place_inputs(schedule, inputs, lo=0, dtype=None):
+    """The working-buffer rows of ranks ``lo .. lo + len(inputs) - 1`` holding ``inputs``."""
+    coll, n, count = schedule.collective, schedule.n_ranks, schedule.count
+    k = inputs.shape[0]
+    buf = np.zeros((k, schedule.buf_count), dtype or inputs.dtype)
     if coll == "all_gather":
         b = count // n
-        buf[:, :count].reshape(n, n, b)[np.arange(n), np.arange(n)] = inputs
+        buf[:, :count].reshape(k, n, b)[np.arange(k), np.arange(lo, lo + k)] = inputs
     else:
         buf[:, :count] = inputs
     return buf
@@ -48,12 +55,18 @@ def pack_inputs(schedule, inputs, dtype=None):
 
 def unpack_outputs(schedule, buf):
     """Read the collective's outputs from the working buffer (a copy)."""
+    if schedule.collective == "reduce":
+        return buf[schedule.root, :schedule.count].copy()
+    return output_rows(schedule, buf).copy()
+
+
+def output_rows(schedule, buf, lo=0):
+    """The outputs in buffer rows of ranks ``lo, lo + 1, ...`` (reduce: every row's), a view
+    where the layout allows."""
     coll, n, count = schedule.collective, schedule.n_ranks, schedule.count
     if coll == "reduce_scatter":
-        b = count // n
-        return buf[:, :count].reshape(n, n, b)[np.arange(n), np.arange(n)].copy()
+        k, b = buf.shape[0], count // n
+        return buf[:, :count].reshape(k, n, b)[np.arange(k), np.arange(lo, lo + k)]
     if coll == "alltoall":
-        return buf[:, count:2 * count].copy()
-    if coll == "reduce":
-        return buf[schedule.root, :count].copy()
-    return buf[:, :count].copy()
+        return buf[:, count:2 * count]
+    return buf[:, :count]

@@ -31,14 +31,8 @@ CHECK_BYTES = 8
 GiB = 2.0 ** 30
 
 
-def buf_count_of(collective, count):
-    """Working-buffer elements per rank most schedules use (alltoall needs in and out)."""
-    return 2 * count if collective == "alltoall" else count
-
-
 def estimate(n_ranks, count, itemsize, n_links, n_npus, collective="all_reduce",
-             buf_count=None, data=False, n_procs=1, proc=0, transfers_per_step=None,
-             random_run=False):
+             data=False, n_procs=1, proc=0, random_run=False):
     """Estimated peak bytes of one process, by part (a dict; ``"total"`` is their sum).
 
     Parameters
@@ -49,27 +43,20 @@ def estimate(n_ranks, count, itemsize, n_links, n_npus, collective="all_reduce",
         Bytes per element.
     n_links, n_npus : int
         Directed links and NPUs of the topology.
-    buf_count : int, optional
-        Working-buffer elements per rank (default :func:`buf_count_of`).
     data : bool
         The data plane runs (buffer and check counted).
     n_procs, proc : int
         Processes sharing the ranks (contiguous blocks) and which one this is.
-    transfers_per_step : int, optional
-        Largest step's transfer count (default one per rank; ``n_ranks**2`` for all-to-all
-        with data, whose schedules move every block on its own).
     random_run : bool
         The check makes a second, random run on process 0 (``verify.needs_random_run``).
     """
     from .schedule import split_even
 
-    if buf_count is None:
-        buf_count = buf_count_of(collective, count)
+    a2a = collective == "alltoall"
+    buf_count = 2 * count if a2a else count  # all-to-all holds its input and output
     _, sizes = split_even(int(n_ranks), int(n_procs))
     n_local = int(sizes[proc])
-    if transfers_per_step is None:  # data all-to-all moves each block on its own: up to n^2
-        transfers_per_step = n_ranks ** 2 if data and collective == "alltoall" else n_ranks
-    t = transfers_per_step
+    t = n_ranks ** 2 if data and a2a else n_ranks  # data all-to-all: every block on its own
     parts = {"steps": STEP_BYTES * t,
              "timing": LINK_BYTES * n_links + NPU_BYTES * n_npus,
              "buffer": 0, "check": 0}
@@ -78,7 +65,7 @@ def estimate(n_ranks, count, itemsize, n_links, n_npus, collective="all_reduce",
         from .verify import TILE_ELEMENTS
 
         check = n_local * count * itemsize + CHECK_BYTES * TILE_ELEMENTS
-        if collective == "alltoall":
+        if a2a:
             check += n_ranks * count * itemsize
         if random_run and proc == 0:
             check += n_ranks * count * (CHECK_BYTES + 2 * itemsize)
@@ -99,8 +86,8 @@ def available_bytes(meminfo="/proc/meminfo"):
     return None
 
 
-def check_fits(n_ranks, count, itemsize, topology, collective="all_reduce", buf_count=None,
-               data=False, n_procs=1, local_procs=None, available=None, **kw):
+def check_fits(n_ranks, count, itemsize, topology, collective="all_reduce", data=False,
+               n_procs=1, local_procs=None, available=None, **kw):
     """Raise :class:`UbemuError` when the processes on this host would not fit in memory.
 
     The job's processes on this host (``local_procs``, default all ``n_procs``) are taken to
@@ -111,7 +98,7 @@ def check_fits(n_ranks, count, itemsize, topology, collective="all_reduce", buf_
     local_procs = n_procs if local_procs is None else min(local_procs, n_procs)
     available = available_bytes() if available is None else available
     est = [estimate(n_ranks, count, itemsize, topology.n_links, topology.n_npus, collective,
-                    buf_count, data, n_procs, p, **kw)["total"] for p in range(local_procs)]
+                    data, n_procs, p, **kw)["total"] for p in range(local_procs)]
     need = sum(est)
     if available is not None and need > available:
         raise UbemuError(

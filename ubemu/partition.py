@@ -37,7 +37,6 @@ import time
 import numpy as np
 
 from . import timing as _timing
-from .errors import UbemuError
 from .schedule import Step, split_even
 from .timing import StepTimer
 
@@ -274,23 +273,21 @@ def execute_local(schedule, buf, block, ex, op="sum", dtype=None, walk=None):
 def _apply_steps(schedule, buf, block, ex, op, dtype):
     """Generator of :func:`execute_local`: applies each step, then yields it."""
     from .dtypes import OP_CODES
-    from .execute import _check_bounds, needs_staging, working_view
+    from .execute import _check_bounds, data_steps, needs_staging, working_view
     from .kernels.execute import _kernel
     from .kernels.partition import pack, unpack
 
     dt, work = working_view(schedule, buf, block.n_local, op, dtype)
     opc, empty = OP_CODES[op], np.empty(0, work.dtype)
     one_step = np.array([0, 0], np.int64)
-    for step in schedule.steps():
-        if step.repeat != 1:
-            raise UbemuError(f"{schedule.algorithm} {schedule.collective}: a data schedule "
-                             f"step has repeat={step.repeat}")
+    for step in data_steps(schedule):
         _check_bounds(schedule, step.src, step.dst, step.n, step.src_off, step.dst_off)
         mine = block.local(step.src)
         d_in = block.local(step.dst)
         out = np.flatnonzero(mine & ~d_in)
-        order, send_counts = group_by_owner(block.owner(step.dst[out]), step.n[out],
-                                            block.n_procs)
+        owners = block.owner(step.dst[out])
+        order, send_counts = group_by_owner(owners, step.n[out], block.n_procs)
+        per_proc = np.bincount(owners, minlength=block.n_procs)  # transfers per process
         out = out[order]
         send = np.empty(int(send_counts.sum()), work.dtype)
         pack(work, step.src[out] - block.lo, step.src_off[out], step.n[out], send)
@@ -302,8 +299,6 @@ def _apply_steps(schedule, buf, block, ex, op, dtype):
             one_step[1] = loc.size
             _kernel(work, sub.src, sub.dst, sub.n, sub.src_off, sub.dst_off, sub.reduce,
                     one_step, np.array([stage]), opc, dt.fmt, scratch)
-        _, per_proc = group_by_owner(block.owner(step.dst[out]), np.ones(out.size, np.int64),
-                                     block.n_procs)
         heads, head_counts = ex.alltoallv(_headers(step, out), 4 * per_proc)
         dst, dst_off, n, red = heads.reshape(-1, 4).T
         sender = np.repeat(np.arange(block.n_procs), head_counts // 4)
@@ -337,30 +332,20 @@ def gather_rows(mine, block, ex):
 def pack_local(schedule, inputs, block):
     """This block's rows of :func:`ubemu.layout.pack_inputs`' working buffer: ``inputs``
     itself (run in place) when the buffer is just the inputs, else a new array."""
-    coll, n, count = schedule.collective, schedule.n_ranks, schedule.count
-    if coll != "all_gather" and schedule.buf_count == count and inputs.flags.c_contiguous:
+    from .layout import place_inputs
+
+    if (schedule.collective != "all_gather" and schedule.buf_count == schedule.count
+            and inputs.flags.c_contiguous):
         return inputs
-    buf = np.zeros((block.n_local, schedule.buf_count), inputs.dtype)
-    if coll == "all_gather":
-        b = count // n
-        buf[:, :count].reshape(block.n_local, n, b)[np.arange(block.n_local),
-                                                    np.arange(block.lo, block.hi)] = inputs
-    else:
-        buf[:, :count] = inputs
-    return buf
+    return place_inputs(schedule, inputs, block.lo)
 
 
 def unpack_local(schedule, buf, block):
     """This block's rows of :func:`ubemu.layout.unpack_outputs` (reduce: every row); a view
     of ``buf`` where the layout allows."""
-    coll, n, count = schedule.collective, schedule.n_ranks, schedule.count
-    if coll == "reduce_scatter":
-        b = count // n
-        return buf[:, :count].reshape(block.n_local, n, b)[
-            np.arange(block.n_local), np.arange(block.lo, block.hi)]
-    if coll == "alltoall":
-        return buf[:, count:2 * count]
-    return buf[:, :count]
+    from .layout import output_rows
+
+    return output_rows(schedule, buf, block.lo)
 
 
 def emulate_verify(collective, algorithm, comm, count, dtype="float32", op="sum", seed=0,
@@ -377,15 +362,19 @@ def emulate_verify(collective, algorithm, comm, count, dtype="float32", op="sum"
     A random run whose reference depends on the summation order (``prod``, or more ranks than
     that bound) is drawn and checked on process 0 (scattered and gathered).
     """
+    ex = ex if ex is not None else exchange()
+    dt, block, sched = _data_setup(collective, algorithm, comm, count, dtype, ex, options)
+    return _verify_runs(collective, comm, count, dt, op, seed, sched, block, ex)
+
+
+def _data_setup(collective, algorithm, comm, count, dtype, ex, options):
+    """(DType, this process's Block, the data schedule of its senders)."""
     from .algorithms import build_schedule
     from .dtypes import get_dtype
 
-    ex = ex if ex is not None else exchange()
-    dt = get_dtype(dtype)
-    block = Block(comm.n, ex.size, ex.rank)
     sched = build_schedule(collective, algorithm, local_comm(comm, ex), count, data=True,
                            **options)
-    return _verify_runs(collective, comm, count, dt, op, seed, sched, block, ex)
+    return get_dtype(dtype), Block(comm.n, ex.size, ex.rank), sched
 
 
 def time_and_verify(collective, algorithm, comm, count, topology, dtype="float32", op="sum",
@@ -398,14 +387,8 @@ def time_and_verify(collective, algorithm, comm, count, topology, dtype="float32
     -------
     (schedule, time_s, usage, bottleneck, (wrong, max_rel_err, mean_rel_err))
     """
-    from .algorithms import build_schedule
-    from .dtypes import get_dtype
-
     ex = ex if ex is not None else exchange()
-    dt = get_dtype(dtype)
-    block = Block(comm.n, ex.size, ex.rank)
-    sched = build_schedule(collective, algorithm, local_comm(comm, ex), count, data=True,
-                           **options)
+    dt, block, sched = _data_setup(collective, algorithm, comm, count, dtype, ex, options)
     timed = []
 
     def walk(steps):
@@ -552,21 +535,8 @@ class PartitionedTimer(StepTimer):
         self._local = None
         self.collective = True
 
-    def _accumulate(self, step, itemsize, scale):
-        from .kernels import timing
-
-        nt, nr, lat = self._local
-        idx = np.flatnonzero(self.block.local(step.src))
-        if idx.size:
-            self._grow(nt, nr, idx.size)
-            tp = self.topology
-            nt, nr, step_lat = timing.accumulate(
-                step.src[idx], step.dst[idx], step.n[idx], step.reduce[idx], self.npus,
-                int(itemsize), float(scale), tp.level_table, tp.lat_ns,
-                float(tp.params.hop_lat_ns), self.load, self.touched, nt, self.red_bytes,
-                self.red_touched, nr, self.path)
-            lat = max(lat, step_lat)
-        self._local = [nt, nr, lat]
+    def _senders(self, step):
+        return np.flatnonzero(self.block.local(step.src))
 
     def _exchange_loads(self):
         """Send the accumulated (link or NPU, bytes) pairs to their key owners and sum them.
@@ -643,9 +613,9 @@ class PartitionedTimer(StepTimer):
         timing.pattern_profile(src, dst, red, self.npus, tp.level_table, tp.lat_ns,
                                float(tp.params.hop_lat_ns), self.class_first, self.load,
                                self.touched, self.red_bytes, self.path, hops, lat)
-        self._local = [0, 0, 0.0]  # count transfers per link and reduces per NPU, globally
-        self._accumulate(Step(step.src, step.dst, np.ones_like(step.n), None, None,
-                              step.reduce), 1, 1.0)
+        ones = Step(step.src, step.dst, np.ones_like(step.n), None, None, step.reduce)
+        self._local = self._accumulate([0, 0, 0.0], ones, 1, 1.0)  # transfers per link and
+        # reduces per NPU, counted over every process
         n_links, n_npus, _, _, _ = self._exchange_loads()
         most = np.array([self.load[self.touched[:n_links]].max(initial=0.0),
                          self.red_bytes[self.red_touched[:n_npus]].max(initial=0.0)])
@@ -658,26 +628,15 @@ class PartitionedTimer(StepTimer):
         return None
 
     def _routed_loads(self, step, itemsize):
-        self._local = [0, 0, 0.0]
-        self._accumulate(step, itemsize, 1.0)
+        self._local = self._accumulate([0, 0, 0.0], step, itemsize, 1.0)
         return self._combine_loads()[:3]
 
     def _pattern_loads(self, step, itemsize, idx, hops, used, lat_ns):
         link_s, lat_ns, red_b = super()._pattern_loads(step, itemsize, idx, hops, used, lat_ns)
         return self._gather_figures(link_s, lat_ns, red_b, True)[:3]
 
-    def begin_window(self):
-        super().begin_window()
-        self._local = [0, 0, 0.0]
-
-    def add_to_window(self, step, itemsize, repeat=None):
-        k = step.repeat if repeat is None else int(repeat)
-        self.n_steps += k
-        if step.n_transfers:
-            self._accumulate(step, itemsize, float(k))
-
     def end_window(self):
-        self._window = None
+        self._local, self._window = self._window, None  # this process's share of the window
         link_s, lat_ns, red_b, moved = self._combine_loads()
         dt = self._combine(link_s, lat_ns, red_b) if moved else self.overhead_s
         self._add(dt, 1)
@@ -736,7 +695,7 @@ def peak_memory_line():
     import resource
 
     rss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    every = exchange().gather(rss_kib) if active() else [rss_kib]
+    every = exchange().gather(rss_kib)
     if every is None:
         return None
     mib = [r / 1024 for r in every]

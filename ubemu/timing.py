@@ -213,20 +213,32 @@ class StepTimer:
 
     def add_to_window(self, step, itemsize, repeat=None):
         """Add ``repeat`` (default ``step.repeat``) occurrences of ``step`` to the window."""
-        from .kernels import timing
-
         k = step.repeat if repeat is None else int(repeat)
         self.n_steps += k
-        if step.n_transfers == 0:
-            return
-        nt, nr, lat = self._window
-        self._grow(nt, nr, step.n_transfers)
-        tp = self.topology
-        nt, nr, step_lat = timing.accumulate(
-            step.src, step.dst, step.n, step.reduce, self.npus, int(itemsize), float(k),
-            tp.level_table, tp.lat_ns, float(tp.params.hop_lat_ns), self.load, self.touched,
-            nt, self.red_bytes, self.red_touched, nr, self.path)
-        self._window = [nt, nr, max(lat, step_lat)]
+        self._window = self._accumulate(self._window, step, itemsize, float(k))
+
+    def _senders(self, step):
+        """Transfers of ``step`` this timer routes (None: all of them)."""
+        return None
+
+    def _accumulate(self, acc, step, itemsize, scale):
+        """``acc`` = [touched links, touched NPUs, max path latency] after adding ``step``'s
+        bytes (times ``scale``) of the transfers :meth:`_senders` picks."""
+        from .kernels import timing
+
+        idx = self._senders(step)
+        src, dst, n, red = ((step.src, step.dst, step.n, step.reduce) if idx is None else
+                            (step.src[idx], step.dst[idx], step.n[idx], step.reduce[idx]))
+        nt, nr, lat = acc
+        if src.size:
+            self._grow(nt, nr, src.size)
+            tp = self.topology
+            nt, nr, step_lat = timing.accumulate(
+                src, dst, n, red, self.npus, int(itemsize), float(scale), tp.level_table,
+                tp.lat_ns, float(tp.params.hop_lat_ns), self.load, self.touched, nt,
+                self.red_bytes, self.red_touched, nr, self.path)
+            lat = max(lat, step_lat)
+        return [nt, nr, lat]
 
     def end_window(self):
         """Time the window's summed loads as one step (one latency, one overhead)."""

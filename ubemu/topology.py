@@ -329,10 +329,7 @@ class Topology:
             return lines * half_lo * half_hi * lv.link_GBps
         if lv.fabric == "ring":
             return lines * min(lv.size - 1, 2) * lv.link_GBps
-        switches = self.n_npus // (stride * lv.size)
-        if lv.trunk:
-            return switches * half_lo * (stride // g) * lv.link_GBps / lv.oversub
-        return switches * half_lo * stride * lv.link_GBps / lv.oversub
+        return lines * half_lo * lv.link_GBps / lv.oversub  # a switch port per line (trunk: per g)
 
     def describe_levels(self):
         """The string form of each level, every field filled (``full_mesh:8@56GBps/150ns``)."""

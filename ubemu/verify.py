@@ -45,6 +45,7 @@ import numpy as np
 from .dtypes import (
     FMT_BF16,
     FMT_NATIVE,
+    OP_CODES,
     check_op,
     finish_avg,
     float32_to_bf16,
@@ -69,7 +70,6 @@ def gamma(k, u):
 
 #: Elements per block when streaming over rows in NumPy (bounds the temporaries).
 BLOCK_ELEMENTS = 1 << 22
-_OP_KIND = {"sum": 0, "avg": 0, "prod": 1, "max": 2, "min": 3}
 
 
 def _row_blocks(n_rows, row_len):
@@ -114,7 +114,7 @@ def reference_parts(inputs, op, dtype):
     start = {"prod": 1.0, "max": -np.inf, "min": np.inf}.get(op, 0.0)
     ref, mag = np.full(m, start), np.full(m, 1.0 if op == "prod" else 0.0)
     integral = np.ones(m, bool)
-    column_stats(_kernel_view(inputs, dt), dt.fmt, _OP_KIND[op], ref, mag, integral)
+    column_stats(_kernel_view(inputs, dt), dt.fmt, OP_CODES[op], ref, mag, integral)
     return [(ref, comb), (mag, "prod" if op == "prod" else "sum"),
             (integral.astype(np.float64), "min")]
 

@@ -15,11 +15,12 @@ import sys
 import time
 from pathlib import Path
 
+from jobs import THREADS_ENV
 from warm import warm_cache
 
 ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT_S = 600
-ENV = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MPIR_CVAR_ENABLE_HEAVY_YIELD": "1"}
+ENV = THREADS_ENV
 
 
 def main(argv=None):

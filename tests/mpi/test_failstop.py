@@ -5,13 +5,13 @@ pytest itself runs under MPI). ``failstop_job.py`` makes rank 1 alone fail at it
 timed step, while rank 0 waits in a collective: without fail-stop the job would hang.
 """
 
-import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+from jobs import MPIEXEC, job_env
 
 from ubemu import partition
 
@@ -22,13 +22,10 @@ BOUND_S = 30
 
 
 def _run(args, n=2):
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("PMI_", "PMIX_", "HYDRA_", "MPI_LOCAL", "OMPI_"))}
-    env.update(NUMBA_NUM_THREADS="1", OMP_NUM_THREADS="1", MPIR_CVAR_ENABLE_HEAVY_YIELD="1")
-    cmd = [str(Path(sys.executable).with_name("mpiexec")), "-n", str(n), sys.executable,
-           "-m", "mpi4py", *args]
+    cmd = [MPIEXEC, "-n", str(n), sys.executable, "-m", "mpi4py", *args]
     t0 = time.monotonic()
-    run = subprocess.run(cmd, capture_output=True, text=True, timeout=BOUND_S * 2, env=env)
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=BOUND_S * 2,
+                         env=job_env())
     return run, time.monotonic() - t0
 
 

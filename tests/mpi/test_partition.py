@@ -5,15 +5,15 @@ Every process checks its own figures against a single-process computation of the
 """
 
 import json
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 MPI = pytest.importorskip("mpi4py.MPI")
+
+from jobs import MPIEXEC, job_env  # noqa: E402
 
 from ubemu import partition  # noqa: E402
 from ubemu.algorithms import Comm, build_schedule  # noqa: E402
@@ -110,18 +110,6 @@ def test_a_broken_transfer_is_counted(ex, monkeypatch):
     assert wrong > 0
 
 
-def _clean_env():
-    """This process's environment without the MPI launcher's variables (for a new job)."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("PMI_", "PMIX_", "HYDRA_", "MPI_LOCAL", "OMPI_"))}
-    env.update(NUMBA_NUM_THREADS="1", OMP_NUM_THREADS="1", MPIR_CVAR_ENABLE_HEAVY_YIELD="1")
-    return env
-
-
-def mpiexec():
-    return str(Path(sys.executable).with_name("mpiexec"))
-
-
 @pytest.mark.skipif(partition.world_size() > 1, reason="launches its own jobs: run it once, "
                     "in a single-process pytest")
 @pytest.mark.parametrize("args", [["all_reduce", "-b", "1K", "-e", "1M", "-f", "32"],
@@ -133,9 +121,9 @@ def test_cli_json_identical_for_1_2_4_8_processes(tmp_path, args):
     docs, outs = {}, {}
     for n in (1, 2, 4, 8):
         path = tmp_path / f"out{n}.json"
-        cmd = [mpiexec(), "-n", str(n), sys.executable, "-m", "mpi4py", "-m", "ubemu", *args,
+        cmd = [MPIEXEC, "-n", str(n), sys.executable, "-m", "mpi4py", "-m", "ubemu", *args,
                "--topo", "ub-mesh-rack", "-c", "1", "-J", str(path)]
-        run = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=_clean_env())
+        run = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=job_env())
         assert run.returncode == 0, run.stderr[-2000:]
         doc = json.loads(path.read_text())
         for rec in doc["records"]:

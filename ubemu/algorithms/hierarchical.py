@@ -26,7 +26,7 @@ import numpy as np
 from ..errors import UbemuError, choices_error
 from ..schedule import Schedule, Step
 from .base import Comm, blocks, get_phase, register
-from .flat import merge_repeats
+from .flat import make_step, merge_repeats
 from .moves import moves_step, own_block_part
 
 A2A_LEVELS = ("direct", "pairwise")
@@ -124,9 +124,7 @@ def _perm_step(comm, count, data, to_rev):
     src, dst = (ranks, j) if to_rev else (j, ranks)
     move = src != dst
     src, dst, off = src[move], dst[move], j[move] * b
-    if data:
-        return Step.make(src, dst, b, off, off)
-    return Step.make(src, dst, b)
+    return make_step(src, dst, b, off, off, False, data)
 
 
 @register("all_reduce", "hierarchical",

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..schedule import Step
 from .base import register, register_phase
-from .flat import flat_schedule
+from .flat import flat_schedule, make_step
 
 
 def _ring_steps(axis, seg_off, seg_len, data, direction, first_shift, reduce):
@@ -30,10 +30,7 @@ def _ring_steps(axis, seg_off, seg_len, data, direction, first_shift, reduce):
     for k in range(s - 1):
         off, ln = np.empty_like(seg_off), np.empty_like(seg_len)  # fresh: steps may be kept
         shifted_blocks(axis.pos, direction * (k + first_shift), s, seg_off, seg_len, off, ln)
-        if data:
-            yield Step.make(axis.ranks, nxt, ln, off, off, reduce=reduce)
-        else:
-            yield Step.make(axis.ranks, nxt, ln, reduce=reduce)
+        yield make_step(axis.ranks, nxt, ln, off, off, reduce, data)
 
 
 @register_phase("reduce_scatter", "ring", n_steps=lambda s: s - 1, local_ok=True)
