@@ -1,5 +1,7 @@
 """The closed-form estimator equals the step-level model on fault-free symmetric topologies."""
 
+import re
+
 import pytest
 
 import ubemu
@@ -98,3 +100,13 @@ def test_no_closed_form_is_an_error_not_a_number():
 def test_single_rank_and_zero_bytes():
     assert estimate("all_reduce", 2**20, "switch:8", "ring", group=[3]) == 0.0
     assert estimate("all_reduce", 0, "switch:8", "ring") == 0.0
+
+
+@pytest.mark.parametrize("per_level,message", [
+    ("ring", "unknown alltoall per-level algorithm 'ring'; valid: direct, pairwise"),
+    (("direct", "pairwise", "direct"), "per_level: 3 names for 2 axes")])
+def test_hierarchical_alltoall_per_level_checked_like_the_builder(per_level, message):
+    """estimate refuses what simulate refuses, with the same message (it once answered)."""
+    for fn in (estimate, simulate):
+        with pytest.raises(UbemuError, match=re.escape(message)):
+            fn("alltoall", 2**20, "ub-mesh-rack", "hierarchical", per_level=per_level)

@@ -372,8 +372,10 @@ def _hierarchical(ctx, collective, c, isz, per_level=None, heavy_axis="inner"):
 
 
 def _hier_alltoall(ctx, c, isz, per_level):
+    from .algorithms.hierarchical import alltoall_level_names
+
     axes = ctx.require_axes()
-    names = _hier_names(ctx, per_level)
+    names = alltoall_level_names(ctx, per_level)  # the builder's checks and messages
     n = ctx.n
     b = (c // n) * isz
     live = [(ax, nm) for ax, nm in zip(axes, names) if ax.p > 1]

@@ -44,6 +44,16 @@ def _level_names(comm, per_level):
     return names
 
 
+def alltoall_level_names(comm, per_level):
+    """One all-to-all level algorithm per axis of ``comm`` (anything with ``dims``), checked
+    against :data:`A2A_LEVELS`."""
+    names = _level_names(comm, per_level)
+    for name in names:
+        if name not in A2A_LEVELS:
+            raise choices_error("alltoall per-level algorithm", name, A2A_LEVELS)
+    return names
+
+
 def _phase(kind, name, comm, d):
     phase = get_phase(kind, name)
     fabric = comm.fabrics[d] if comm.fabrics else None
@@ -206,10 +216,7 @@ def hierarchical_alltoall(comm, count, data=True, per_level="pairwise"):
     area of ``count`` per level past the output, ordered so that the next level's sends are
     contiguous; a block's last hop writes its output place; the own block is a local copy.
     """
-    names = _level_names(comm, per_level)
-    for name in names:
-        if name not in A2A_LEVELS:
-            raise choices_error("alltoall per-level algorithm", name, A2A_LEVELS)
+    names = alltoall_level_names(comm, per_level)
     axes = _axes(comm)
     n, k = comm.n, len(comm.dims)
     b = count // n
