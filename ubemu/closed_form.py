@@ -443,18 +443,6 @@ def _itemsize(dtype):
     return get_dtype(dtype).itemsize
 
 
-def _registered(collective):
-    global _REGISTRY
-    if _REGISTRY is None:
-        from .algorithms import REGISTRY
-
-        _REGISTRY = REGISTRY
-    return _REGISTRY
-
-
-_REGISTRY = None
-
-
 def estimate(collective, nbytes, topology=None, algorithm="auto", group=None, dtype="float32",
              **options):
     """Closed-form modelled time (seconds) of one collective; see the module docstring.
@@ -463,21 +451,22 @@ def estimate(collective, nbytes, topology=None, algorithm="auto", group=None, dt
     ``algorithm="auto"`` returns the fastest closed form among the registered algorithms that
     have one here. Raises :class:`UbemuError` for a combination without a closed form.
     """
+    from .algorithms import REGISTRY as registry
+
     ctx = context(topology, group)
-    isz = _itemsize(dtype) if isinstance(dtype, str) else _itemsize_any(dtype)
+    isz = _itemsize(dtype) if isinstance(dtype, str) else _itemsize.__wrapped__(dtype)
     if not isinstance(nbytes, int) or isinstance(nbytes, bool) or nbytes < 0:
         raise UbemuError(f"nbytes must be an integer >= 0, got {nbytes!r}")
     c = nbytes // isz
     if collective in ("all_gather", "reduce_scatter", "alltoall"):
         c -= c % ctx.n
-    registry = _registered(collective)
     if algorithm == "auto":
         best = None
         for (coll, name), fn in ESTIMATORS.items():
             if coll != collective or (coll, name) not in registry:
                 continue
             try:
-                t = _run(ctx, fn, collective, name, c, isz, options, registry)
+                t = _run(ctx, fn, collective, name, c, isz, options)
             except UbemuError:
                 continue
             if best is None or t < best:
@@ -495,19 +484,13 @@ def estimate(collective, nbytes, topology=None, algorithm="auto", group=None, dt
         raise NoClosedForm(f"no closed form for {collective} algorithm {algorithm!r}; "
                            f"closed forms: "
                            f"{', '.join(sorted(n for c_, n in ESTIMATORS if c_ == collective))}")
-    return _run(ctx, fn, collective, algorithm, c, isz, options, registry)
+    return _run(ctx, fn, collective, algorithm, c, isz, options)
 
 
-def _run(ctx, fn, collective, name, c, isz, options, registry):
+def _run(ctx, fn, collective, name, c, isz, options):
     if ctx.n == 1:  # no link is crossed: every step costs the overhead alone
         from .algorithms import build_schedule
 
         return build_schedule(collective, name, 1, c, data=False, **options).n_steps * \
             ctx.overhead_s
     return fn(ctx, collective, c, isz, **options)
-
-
-def _itemsize_any(dtype):
-    from .dtypes import get_dtype
-
-    return get_dtype(dtype).itemsize
