@@ -7,7 +7,7 @@ MPIEXEC := $(VENV)/bin/mpiexec
 export NUMBA_NUM_THREADS ?= 1
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: setup run test test-py test-mpi bench lint clean
+.PHONY: setup run test test-fast test-py test-mpi bench lint clean
 
 setup: $(STAMP)
 
@@ -25,6 +25,10 @@ test: test-py test-mpi
 
 test-py: $(STAMP)
 	$(PY) -m pytest tests
+
+# the inner loop: everything but the slow tests (mpiexec jobs, million-NPU and memory runs)
+test-fast: $(STAMP)
+	$(PY) -m pytest tests -m "not slow" -x
 
 test-mpi: $(STAMP)
 	$(PY) tests/mpi/run_mpi_tests.py --mpiexec $(MPIEXEC) -n 2 -n 4

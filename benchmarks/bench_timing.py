@@ -16,9 +16,10 @@ import time
 
 os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 
-from ubemu.algorithms import Comm, build_schedule  # noqa: E402
-from ubemu.closed_form import estimate  # noqa: E402
-from ubemu.groups import comm_for  # noqa: E402
+from ubemu.algorithms import build_schedule
+from ubemu.comm import Comm  # noqa: E402
+from ubemu.estimator import estimate  # noqa: E402
+from ubemu.groups import group_of  # noqa: E402
 from ubemu.timing import time_schedule  # noqa: E402
 from ubemu.topospec import load_topology  # noqa: E402
 
@@ -56,10 +57,10 @@ def main(argv=()):
     count = topo.n_npus * 64  # whole blocks at every level: repeated ring steps merge
 
     def big():
-        comm = comm_for(topo)
+        comm = group_of(topo)
         sched = build_schedule("all_reduce", "hierarchical", comm, count, data=False,
                                per_level=per_level)
-        return time_schedule(sched, topo, comm, 4), sched.n_steps
+        return time_schedule(sched, topo, comm.npus, 4), sched.n_steps
 
     ((t, usage, bottleneck), n_steps), _ = timed(
         f"hierarchical all-reduce, {topo.n_npus:,} NPUs ({per_level})", big, 10.0)

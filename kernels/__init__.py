@@ -1,5 +1,5 @@
 """Numba kernels of ubemu, installed as ``ubemu.kernels``.
 
-Each module pairs a private ``_kernel`` that only loops with nothing else; validation and
-allocation live in the Python callers in ``ubemu``. Decorators come from :mod:`._jit`.
+Kernels only loop: validation and allocation live in their Python callers in ``ubemu``.
+Decorators come from :mod:`._jit`; every integer code both sides share from :mod:`.codes`.
 """

@@ -8,24 +8,23 @@ NumPy passes with float64 temporaries.
 import numpy as np
 
 from ._jit import kernel
-from .execute import _decode
-
-SUM, PROD, MAX, MIN = 0, 1, 2, 3
+from .codes import FMT_NATIVE, OP_MAX, OP_PROD, OP_SUM
+from .execute import decode
 
 
 @kernel(inline="always")
 def _value(x, fmt):
-    if fmt == 0:
+    if fmt == FMT_NATIVE:
         return np.float64(x)
-    return np.float64(_decode(x, fmt))
+    return np.float64(decode(x, fmt))
 
 
 @kernel
 def column_stats(x, fmt, op, ref, mag, integral):
     """Accumulate over the rows of ``x`` into per-column float64 ``ref`` and ``mag``.
 
-    ``op`` SUM: ``ref += v``, ``mag += |v|``; PROD: ``ref *= v``, ``mag *= max(|v|, 1)``;
-    MAX / MIN: running extreme (NaN propagates). ``integral[j]`` is cleared when a value of
+    ``op`` OP_SUM: ``ref += v``, ``mag += |v|``; OP_PROD: ``ref *= v``, ``mag *= max(|v|, 1)``;
+    OP_MAX / OP_MIN: running extreme (NaN propagates). ``integral[j]`` is cleared when a value of
     column j is not an integer. The caller initialises the accumulators.
     """
     rows, m = x.shape
@@ -34,13 +33,13 @@ def column_stats(x, fmt, op, ref, mag, integral):
             v = _value(x[i, j], fmt)
             if v != np.rint(v):
                 integral[j] = False
-            if op == SUM:
+            if op == OP_SUM:
                 ref[j] += v
                 mag[j] += abs(v)
-            elif op == PROD:
+            elif op == OP_PROD:
                 ref[j] *= v
                 mag[j] *= max(abs(v), 1.0)
-            elif op == MAX:
+            elif op == OP_MAX:
                 if v > ref[j] or v != v:
                     ref[j] = v
             elif v < ref[j] or v != v:

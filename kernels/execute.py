@@ -5,9 +5,9 @@ whose ``stage[k]`` is set has a transfer reading a range that another one writes
 are copied to ``scratch`` first, so every transfer reads the values from before the step.
 Other steps apply in place.
 
-``op``: 0 sum, 1 prod, 2 max, 3 min. ``fmt``: 0 the buffer type's own arithmetic; 1 bfloat16
-and 2 float16 bit patterns (the buffer is ``uint16``), decoded to float32, combined, and
-rounded back to nearest even after every combine (codes as in ``ubemu.dtypes``).
+``op`` and ``fmt`` are the codes of :mod:`.codes`: ``FMT_NATIVE`` computes in the buffer
+type's own arithmetic; ``FMT_BF16`` / ``FMT_FP16`` buffers hold 16-bit patterns (``uint16``),
+decoded to float32, combined, and rounded back to nearest even after every combine.
 """
 
 import numpy as np
@@ -16,6 +16,7 @@ from numba import types
 from numba.extending import intrinsic
 
 from ._jit import kernel
+from .codes import FMT_BF16, FMT_NATIVE, OP_MAX, OP_PROD, OP_SUM
 
 
 @intrinsic
@@ -91,15 +92,17 @@ def _fp16_encode(x):
 
 
 @kernel
-def _decode(h, fmt):
-    if fmt == 1:
+def decode(h, fmt):
+    """A 16-bit pattern of format ``fmt`` as float32."""
+    if fmt == FMT_BF16:
         return _bf16_decode(h)
     return _fp16_decode(h)
 
 
 @kernel
-def _encode(x, fmt):
-    if fmt == 1:
+def encode(x, fmt):
+    """float32 -> 16-bit pattern of format ``fmt``, round to nearest even."""
+    if fmt == FMT_BF16:
         return _bf16_encode(x)
     return _fp16_encode(x)
 
@@ -107,13 +110,13 @@ def _encode(x, fmt):
 @kernel
 def _combine_native(d, s, op):
     """``d = d (op) s`` element-wise in the arrays' own type (views of equal length)."""
-    if op == 0:
+    if op == OP_SUM:
         for i in range(d.size):
             d[i] = d[i] + s[i]
-    elif op == 1:
+    elif op == OP_PROD:
         for i in range(d.size):
             d[i] = d[i] * s[i]
-    elif op == 2:
+    elif op == OP_MAX:
         for i in range(d.size):
             x, y = d[i], s[i]
             d[i] = x if (x >= y or x != x) else y
@@ -127,33 +130,34 @@ def _combine_native(d, s, op):
 def _combine_16bit(d, s, op, fmt):
     """``d = round(decode(d) (op) decode(s))`` for 16-bit patterns, computing in float32."""
     for i in range(d.size):
-        x = _decode(d[i], fmt)
-        y = _decode(s[i], fmt)
-        if op == 0:
+        x = decode(d[i], fmt)
+        y = decode(s[i], fmt)
+        if op == OP_SUM:
             z = x + y
-        elif op == 1:
+        elif op == OP_PROD:
             z = x * y
-        elif op == 2:
+        elif op == OP_MAX:
             z = x if (x >= y or x != x) else y
         else:
             z = x if (x <= y or x != x) else y
-        d[i] = _encode(z, fmt)
+        d[i] = encode(z, fmt)
 
 
 @kernel
-def _apply(d, doff, s, soff, m, reduce, op, fmt):
+def apply_range(d, doff, s, soff, m, reduce, op, fmt):
+    """``d[doff:doff+m]`` = ``s[soff:soff+m]`` (copy), or combined into it with ``op``."""
     dv = d[doff:doff + m]
     sv = s[soff:soff + m]
     if not reduce:
         dv[:] = sv
-    elif fmt == 0:
+    elif fmt == FMT_NATIVE:
         _combine_native(dv, sv, op)
     else:
         _combine_16bit(dv, sv, op, fmt)
 
 
 @kernel
-def _kernel(buf, src, dst, n, src_off, dst_off, reduce, step_ptr, stage, op, fmt, scratch):
+def apply_steps(buf, src, dst, n, src_off, dst_off, reduce, step_ptr, stage, op, fmt, scratch):
     """Apply steps ``0..len(step_ptr)-2`` to ``buf`` in order (see the module docstring)."""
     width = buf.shape[1]
     flat = buf.reshape(buf.size)
@@ -168,23 +172,24 @@ def _kernel(buf, src, dst, n, src_off, dst_off, reduce, step_ptr, stage, op, fmt
                 pos += m
             pos = 0
             for t in range(lo, hi):
-                _apply(flat, dst[t] * width + dst_off[t], scratch, pos, n[t], reduce[t], op, fmt)
+                apply_range(flat, dst[t] * width + dst_off[t], scratch, pos, n[t], reduce[t],
+                            op, fmt)
                 pos += n[t]
         else:
             for t in range(lo, hi):
-                _apply(flat, dst[t] * width + dst_off[t], flat, src[t] * width + src_off[t], n[t],
-                       reduce[t], op, fmt)
+                apply_range(flat, dst[t] * width + dst_off[t], flat,
+                            src[t] * width + src_off[t], n[t], reduce[t], op, fmt)
 
 
 @kernel
-def _bits_roundtrip(values, fmt, out_bits):
-    """Test hook: float32 -> 16-bit format (RNE) for every element, like the kernel does."""
+def encode_many(values, fmt, out_bits):
+    """float32 -> 16-bit format (RNE) for every element, as the combine does."""
     for i in range(values.size):
-        out_bits[i] = _encode(values[i], fmt)
+        out_bits[i] = encode(values[i], fmt)
 
 
 @kernel
-def _bits_decode(bits, fmt, out):
-    """Test hook: 16-bit patterns -> float32, like the kernel does."""
+def decode_many(bits, fmt, out):
+    """16-bit patterns -> float32 for every element, as the combine does."""
     for i in range(bits.size):
-        out[i] = _decode(bits[i], fmt)
+        out[i] = decode(bits[i], fmt)

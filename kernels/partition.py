@@ -6,7 +6,7 @@ the same copy / combine arithmetic as the execute kernel.
 """
 
 from ._jit import kernel
-from .execute import _apply
+from .execute import apply_range
 
 
 @kernel
@@ -24,7 +24,7 @@ def unpack(buf, dst, dst_off, n, reduce, data, op, fmt):
     """Apply consecutive ranges of ``data`` to ``buf[dst[t], dst_off[t]:...]`` (copy or combine)."""
     pos = 0
     for t in range(dst.shape[0]):
-        _apply(buf[dst[t]], dst_off[t], data, pos, n[t], reduce[t], op, fmt)
+        apply_range(buf[dst[t]], dst_off[t], data, pos, n[t], reduce[t], op, fmt)
         pos += n[t]
 
 

@@ -1,7 +1,7 @@
 """Dimension-ordered minimal routing onto implicit link ids.
 
 A topology is passed as ``lv``, an int64 array of shape (n_levels, 8), one row per level,
-innermost first, with the columns named by the ``C_*`` constants, and ``lat_ns`` (n_levels,).
+innermost first, with the columns of :data:`.codes.LEVEL_COLUMNS`, and ``lat_ns`` (n_levels,).
 ``C_TRUNK`` is 0 for ordinary levels and, for trunk levels, the NPUs sharing one trunk port.
 Link ids are computed from coordinates, never looked up (see ``ubemu.topology``).
 """
@@ -9,9 +9,18 @@ Link ids are computed from coordinates, never looked up (see ``ubemu.topology``)
 import numpy as np
 
 from ._jit import kernel
-
-FULL_MESH, RING, SWITCH = 0, 1, 2
-C_KIND, C_SIZE, C_STRIDE, C_OFFSET, C_TRUNK, C_GROUPS, C_NPUS, C_OVERSUB = range(8)
+from .codes import (
+    C_GROUPS,
+    C_KIND,
+    C_NPUS,
+    C_OFFSET,
+    C_OVERSUB,
+    C_SIZE,
+    C_STRIDE,
+    C_TRUNK,
+    FULL_MESH,
+    RING,
+)
 
 
 @kernel(inline="always")

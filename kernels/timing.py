@@ -5,8 +5,8 @@ Paths are never materialised: each transfer is routed into a small scratch row b
 link id) at once. Only the links a step touched are remembered (``touched``) and reset to zero
 afterwards, so a step costs time in proportion to its transfers and hops, not to the link count.
 
-:func:`step_loads` does one step; :func:`accumulate` and :func:`drain` are its two halves, for
-windows of steps that the model times as one (loads of several steps added before draining).
+:func:`accumulate` adds a step's bytes (several steps' for a window timed as one step);
+:func:`drain` turns the accumulated loads into the step's figures and resets them.
 """
 
 from ._jit import kernel
@@ -118,60 +118,17 @@ def drain(class_first, class_cap_Bps, load, touched, nt, red_bytes, red_touched,
 
 
 @kernel
-def step_loads(src, dst, n, reduce, npus, itemsize, lv, lat_ns, hop_lat_ns, class_first,
-               class_cap_Bps, load, touched, red_bytes, red_touched, path, class_busy_s,
-               class_bytes):
-    """One step: :func:`accumulate` from empty accumulators, then :func:`drain`.
-
-    Returns
-    -------
-    (max_link_s, max_path_lat_ns, max_reduced_bytes)
-    """
-    nt, nr, max_lat = accumulate(src, dst, n, reduce, npus, itemsize, 1.0, lv, lat_ns,
-                                 hop_lat_ns, load, touched, 0, red_bytes, red_touched, 0, path)
-    max_t, max_red = drain(class_first, class_cap_Bps, load, touched, nt, red_bytes,
-                           red_touched, nr, class_busy_s, class_bytes)
-    return max_t, max_lat, max_red
-
-
-@kernel
-def pattern_profile(src, dst, reduce, npus, lv, lat_ns, hop_lat_ns, class_first, uses, touched,
-                    red_uses, path, hops, lat):
+def pattern_profile(src, dst, npus, lv, lat_ns, hop_lat_ns, class_first, path, hops, lat):
     """Route a step's transfers once, for steps that repeat the same (src, dst) pairs.
 
     Fills ``hops[c, t]`` (links of class c on transfer t's path; zeroed by the caller) and
-    ``lat[t]`` (its path latency). ``uses`` (per link) and ``red_uses`` (per NPU) are zero
-    on entry and on return; ``touched`` has room for every hop.
-
-    Returns
-    -------
-    (most transfers on one link, most reducing transfers into one NPU)
+    ``lat[t]`` (its path latency).
     """
-    nt = 0
-    max_uses = 0.0
     for k in range(src.shape[0]):
         h, lt = route_one(npus[src[k]], npus[dst[k]], lv, lat_ns, hop_lat_ns, path)
         lat[k] = lt
         for j in range(h):
-            link = path[j]
-            if uses[link] == 0.0:
-                touched[nt] = link
-                nt += 1
-            uses[link] += 1.0
-            max_uses = max(max_uses, uses[link])
-            hops[_class_of(link, class_first), k] += 1
-    for j in range(nt):
-        uses[touched[j]] = 0.0
-    max_red = 0.0
-    for k in range(src.shape[0]):
-        if reduce[k]:
-            d = npus[dst[k]]
-            red_uses[d] += 1.0
-            max_red = max(max_red, red_uses[d])
-    for k in range(src.shape[0]):
-        if reduce[k]:
-            red_uses[npus[dst[k]]] = 0.0
-    return max_uses, max_red
+            hops[_class_of(path[j], class_first), k] += 1
 
 
 @kernel

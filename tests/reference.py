@@ -30,3 +30,47 @@ def expected(collective, inputs, op="sum", root=0):
     if collective == "reduce":
         return reduce_rows(inputs, op)
     raise ValueError(collective)
+
+
+def run_on_comm(collective, algorithm, comm, inputs, op="sum", dtype=None, **options):
+    """The plain whole-array run: build, pack, execute in one process, unpack (avg finished)."""
+    from ubemu import collectives
+    from ubemu.algorithms import build_schedule
+    from ubemu.dataplane import execute
+    from ubemu.dtypes import finish_avg, get_dtype
+    from ubemu.layout import pack_inputs, unpack_outputs
+
+    dt = get_dtype(dtype if dtype is not None else inputs.dtype)
+    coll = collectives.get(collective)
+    sched = build_schedule(collective, algorithm, comm, coll.count_from_inputs(inputs.shape),
+                           **options)
+    buf = pack_inputs(sched, inputs, dt.storage)
+    execute(sched, buf, op, dt)
+    out = unpack_outputs(sched, buf)
+    return finish_avg(out, comm.n, dt) if op == "avg" and coll.reducing else out
+
+
+def emulate_verify(collective, algorithm, comm, count, dtype="float32", op="sum", seed=0,
+                   **options):
+    """The plain twin of the engine's check (:func:`ubemu.engine.run_checked`): whole arrays
+    in one process, the same inputs and runs; ``(wrong, max_rel_err, mean_rel_err)``."""
+    from ubemu import verify as vf
+    from ubemu.dtypes import get_dtype
+
+    dt = get_dtype(dtype)
+    root = options.get("root", 0)
+
+    def one(kind, d, o):
+        inputs = vf.make_inputs(collective, comm.n, count, d, o, seed, kind=kind)
+        out = run_on_comm(collective, algorithm, comm, inputs, o, d, **options)
+        return vf.verify(collective, out, inputs, o, d, root=root)
+
+    wrong, max_err, mean_err = one("exact", dt, op)
+    if not vf.exact_run_complete(collective, comm.n, dt, op):
+        wrong += one("exact", get_dtype(vf.SHADOW_DTYPE), "sum")[0]
+    if vf.needs_random_run(collective, dt, op):
+        bad, max_err, mean_err = one("random", dt, op)
+        wrong += bad
+    if not vf.error_measured(collective, dt, op):
+        return wrong, None, None
+    return wrong, max_err, mean_err

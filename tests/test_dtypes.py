@@ -95,13 +95,13 @@ def test_finish_avg_rounding():
 
 @pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
 def test_kernel_conversions_equal_numpy(dtype):
-    from ubemu.kernels.execute import _bits_decode, _bits_roundtrip
+    from ubemu.kernels.execute import decode_many, encode_many
 
     dt = D.DTYPES[dtype]
     bits = np.arange(1 << 16, dtype=np.uint16)
     want = D.to_float32(bits.view(dt.storage), dt)
     got = np.empty(bits.size, np.float32)
-    _bits_decode(bits, dt.fmt, got)
+    decode_many(bits, dt.fmt, got)
     ok = ~np.isnan(want)
     np.testing.assert_array_equal(got.view(np.uint32)[ok], want.view(np.uint32)[ok])
     assert np.isnan(got[~ok]).all()
@@ -113,7 +113,7 @@ def test_kernel_conversions_equal_numpy(dtype):
     u = np.concatenate([(hi >> drop << drop) | t for t in (tie - 1, tie, tie + 1)] + [hi])
     f = u.view(np.float32)
     got = np.empty(f.size, np.uint16)
-    _bits_roundtrip(f, dt.fmt, got)
+    encode_many(f, dt.fmt, got)
     want = D.from_float32(f, dt).view(np.uint16)
     ok = ~np.isnan(f)
     np.testing.assert_array_equal(got[ok], want[ok])

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from ubemu.errors import UbemuError
-from ubemu.groups import comm_for, group_of, parse_group
+from ubemu.groups import group_of, parse_group
 from ubemu.topospec import load_topology
 
 # 8 (board) x 8 (rack) x 4 (pod): NPU r = c0 + 8 c1 + 64 c2
@@ -12,14 +12,14 @@ TOPO = load_topology("full_mesh:8:name=board,full_mesh:8:name=rack,switch:4:name
 
 
 def test_whole_topology():
-    comm = comm_for(TOPO)
+    comm = group_of(TOPO)
     assert comm.dims == (8, 8, 4)
     assert comm.fabrics == ("full_mesh", "full_mesh", "switch")
     np.testing.assert_array_equal(comm.npus, np.arange(256))
 
 
 def test_size_one_levels_are_dropped():
-    comm = comm_for(load_topology("full_mesh:8,ring:1,switch:2"))
+    comm = group_of(load_topology("full_mesh:8,ring:1,switch:2"))
     assert comm.dims == (8, 2) and comm.fabrics == ("full_mesh", "switch")
 
 
@@ -60,7 +60,7 @@ def test_levels_strided_explicit_and_string_forms():
 
 
 def test_comm_follows_group():
-    comm = comm_for(TOPO, {"unit": "rack", "at": 128})
+    comm = group_of(TOPO, {"unit": "rack", "at": 128})
     assert comm.dims == (8, 8) and comm.n == 64
     np.testing.assert_array_equal(comm.npus, np.arange(128, 192))
 

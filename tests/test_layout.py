@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
+from ubemu.collectives import get
 from ubemu.errors import UbemuError
-from ubemu.layout import count_from_inputs, input_shape, pack_inputs, unpack_outputs
+from ubemu.layout import pack_inputs, rows_buffer, unpack_outputs
 from ubemu.schedule import Schedule
 
 
@@ -17,8 +18,8 @@ def test_all_gather_places_each_rank_block_at_its_own_offset():
     sched = _sched("all_gather", 4)
     buf = pack_inputs(sched, np.array([[1, 2], [3, 4]]))
     assert buf.tolist() == [[1, 2, 0, 0], [0, 0, 3, 4]]
-    assert input_shape("all_gather", 2, 4) == (2, 2)
-    assert count_from_inputs("all_gather", np.zeros((2, 2))) == 4
+    assert get("all_gather").input_shape(2, 4) == (2, 2)
+    assert get("all_gather").count_from_inputs((2, 2)) == 4
 
 
 def test_reduce_scatter_reads_block_r_of_rank_r():
@@ -43,3 +44,10 @@ def test_reduce_returns_the_roots_row():
 def test_shape_mismatch_is_a_clear_error():
     with pytest.raises(UbemuError, match="do not match"):
         pack_inputs(_sched("all_reduce", 4), np.zeros((2, 3)))
+
+
+def test_rows_buffer_runs_in_place_when_the_buffer_is_the_inputs():
+    x = np.arange(8).reshape(2, 4)
+    assert rows_buffer(_sched("all_reduce", 4), x) is x
+    buf = rows_buffer(_sched("alltoall", 4, buf_count=8), x)
+    assert buf is not x and buf[:, :4].tolist() == x.tolist() and not buf[:, 4:].any()

@@ -5,8 +5,9 @@ import json
 import pytest
 
 from ubemu import report
+from ubemu.collectives import get
 from ubemu.errors import UbemuError
-from ubemu.result import ClassUsage, Result, busbw_factor
+from ubemu.result import ClassUsage, Result
 
 
 def make(collective="all_reduce", nbytes=1 << 20, n_ranks=8, time_s=100e-6, dtype="float32",
@@ -19,10 +20,10 @@ def make(collective="all_reduce", nbytes=1 << 20, n_ranks=8, time_s=100e-6, dtyp
 
 def test_busbw_factors_match_nccl_tests():
     # nccl-tests' PERFORMANCE.md factors, on 8 ranks: hand-computed.
-    assert busbw_factor("all_reduce", 8) == pytest.approx(14 / 8)
+    assert get("all_reduce").busbw_factor(8) == pytest.approx(14 / 8)
     for coll in ("all_gather", "reduce_scatter", "alltoall"):
-        assert busbw_factor(coll, 8) == pytest.approx(7 / 8)
-    assert busbw_factor("broadcast", 8) == 1.0
+        assert get(coll).busbw_factor(8) == pytest.approx(7 / 8)
+    assert get("broadcast").busbw_factor(8) == 1.0
     r = make(nbytes=1_000_000, time_s=1e-3)  # 1e6 B in 1 ms = 1 GB/s
     assert r.algbw_GBps == pytest.approx(1.0)
     assert r.busbw_GBps == pytest.approx(1.75)

@@ -1,12 +1,13 @@
-"""The step-level timing model against closed forms (unifiedbus.md section 6) and a NumPy
-reference built from materialised routes."""
+"""The step-level timing model against closed forms (docs/sources.md, "closed forms") and a
+NumPy reference built from materialised routes."""
 
 import math
 
 import numpy as np
 import pytest
 
-from ubemu.algorithms import REGISTRY, Comm, build_schedule
+from ubemu.algorithms import build_schedule
+from ubemu.comm import Comm
 from ubemu.schedule import Step
 from ubemu.timing import StepTimer, time_schedule
 from ubemu.topospec import load_topology, topology_from_dict
@@ -17,8 +18,6 @@ A_REF = 1e-6
 
 
 def _time(collective, name, topo, p, count, itemsize=4, **options):
-    if (collective, name) not in REGISTRY:
-        pytest.skip(f"{collective} algorithm {name!r} is not registered yet")
     sched = build_schedule(collective, name, Comm.flat(p), count, data=False, **options)
     return time_schedule(sched, topo, None, itemsize)
 
@@ -180,24 +179,19 @@ def test_window_adds_loads_and_charges_one_latency():
 def test_dgx_h100_ring_busbw():
     from ubemu.api import simulate
 
-    try:
-        res = simulate("all_reduce", 2**30, "dgx-h100", "ring")
-    except Exception as exc:  # the preset is written by another engineer
-        pytest.skip(f"dgx-h100 preset unavailable: {exc}")
+    res = simulate("all_reduce", 2**30, "dgx-h100", "ring")
     assert res.busbw_GBps < 450
     assert res.busbw_GBps == pytest.approx(370, rel=0.10)
 
 
 @pytest.mark.parametrize("name", ["direct", "multipath"])
 def test_ub_mesh_alltoall_uses_both_dimensions(name):
-    if ("alltoall", name) not in REGISTRY:
-        pytest.skip(f"alltoall algorithm {name!r} is not registered yet")
-    from ubemu.groups import comm_for
+    from ubemu.groups import group_of
 
     topo = load_topology("ub-mesh-rack")
-    comm = comm_for(topo)
+    comm = group_of(topo)
     sched = build_schedule("alltoall", name, comm, 64 * 1024, data=False)
-    _, usage, _ = time_schedule(sched, topo, comm, 4)
+    _, usage, _ = time_schedule(sched, topo, comm.npus, 4)
     by_name = {u.name: u for u in usage}
     for cls in ("board", "rack"):
         assert by_name[cls].bytes > 0 and by_name[cls].busy_s > 0
@@ -212,20 +206,20 @@ def test_ub_mesh_alltoall_uses_both_dimensions(name):
 def test_repeated_pattern_shortcut_equals_routing_every_step(monkeypatch, topo, alg, count):
     """Steps that repeat their (src, dst) pairs are profiled once; figures must not change."""
     import ubemu.timing as timing_mod
-    from ubemu.groups import comm_for
+    from ubemu.groups import group_of
     from ubemu.topology import TopologyParams
 
     tp = load_topology(topo)
     tp = type(tp)(tp.levels, tp.name, TopologyParams(reduce_GBps=100.0))
-    comm = comm_for(tp)
+    comm = group_of(tp)
     sched = build_schedule("all_reduce", alg, comm, count, data=False)
     monkeypatch.setattr(timing_mod, "PATTERN_MIN_TRANSFERS", 10**12)
-    want = timing_mod.time_schedule(sched, tp, comm, 2)
+    want = timing_mod.time_schedule(sched, tp, comm.npus, 2)
     from ubemu.kernels import timing as kernels
 
     calls, real = [], kernels.pattern_step
     monkeypatch.setattr(kernels, "pattern_step", lambda *a: calls.append(1) or real(*a))
     monkeypatch.setattr(timing_mod, "PATTERN_MIN_TRANSFERS", 1)
-    got = timing_mod.time_schedule(sched, tp, comm, 2)
+    got = timing_mod.time_schedule(sched, tp, comm.npus, 2)
     assert got == want
     assert calls  # the shortcut ran (on the pod only for the non-trunk levels)

@@ -1,6 +1,7 @@
 """ubemu: a collective-communication emulator for UnifiedBus-style AI SuperClusters.
 
-``import ubemu`` is cheap: it neither imports mpi4py nor compiles a kernel.
+``import ubemu`` is cheap: it neither imports mpi4py nor compiles a kernel. The API
+(``simulate``, ``estimate``, ``emulate``, ``group_of``) is imported on first use.
 """
 
 from .errors import UbemuError
@@ -8,11 +9,12 @@ from .topology import Level, Topology, TopologyParams
 from .topospec import load_topology, preset_names
 
 __version__ = "0.1.0"
-__all__ = ["UbemuError", "Level", "Topology", "TopologyParams", "load_topology", "preset_names"]
 
 #: Lazily imported API (so ``import ubemu`` stays free of numba): name -> module.
-_LAZY = {"simulate": "api", "estimate": "closed_form", "group_of": "groups",
-         "comm_for": "groups", "emulate": "dataplane"}
+_LAZY = {"simulate": "api", "emulate": "api", "estimate": "estimator", "group_of": "groups",
+         "Comm": "comm"}
+__all__ = ["UbemuError", "Level", "Topology", "TopologyParams", "load_topology",
+           "preset_names", *_LAZY]
 
 
 def __getattr__(name):
@@ -22,3 +24,7 @@ def __getattr__(name):
         module = import_module(f".{_LAZY[name]}", __name__)
         return getattr(module, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

@@ -67,10 +67,9 @@ def build_parser():
 
 def _abort_job_if_mpi(message, code):
     """In a multi-process MPI job print ``message`` once and abort the job (never returns)."""
-    from . import partition
+    from .parallel.failstop import abort_if_mpi
 
-    if partition.active():
-        partition.abort(message, code)
+    abort_if_mpi(message, code)
 
 
 def main(argv=None):

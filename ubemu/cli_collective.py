@@ -11,11 +11,11 @@ import sys
 import time
 
 from . import __version__, report
-from .api import BLOCK_COLLECTIVES, DEFAULT_TOPOLOGY
+from .api import DEFAULT_TOPOLOGY
+from .collectives import COLLECTIVES
 from .dtypes import ALIASES as DTYPE_ALIASES
 from .dtypes import DTYPES, OPS, check_op
 from .errors import UbemuError, choices_error
-from .schedule import COLLECTIVES
 from .units import format_size, parse_size_bytes
 
 #: Element size in bytes of each data type ubemu emulates.
@@ -254,7 +254,7 @@ def plan_from_args(args):
     n_ranks = group_size(topology, args.group)
     per_dtype = {}
     for dt in dtypes:
-        unit = DTYPE_BYTES[dt] * (n_ranks if coll in BLOCK_COLLECTIVES else 1)
+        unit = DTYPE_BYTES[dt] * (n_ranks if COLLECTIVES[coll].blocked else 1)
         per_dtype[dt] = (unit, round_sizes(sizes, unit))
         if not per_dtype[dt][1]:
             raise UbemuError(f"{coll}: every size from -b {min_nbytes} to -e {max_nbytes} is "
@@ -364,20 +364,22 @@ def json_document(plan, results):
 
 def run_collective(args, out=None, err=None):
     """``ubemu <collective> ...``: sweep, print the tables, write ``-J``; returns 0."""
-    from . import partition
+    from .parallel import env
+    from .parallel.failstop import peak_memory_mib
 
     plan = plan_from_args(args)
     n_jobs = sum(len(plan["per_dtype"][dt][1]) for dt in plan["dtypes"]) \
         * len(plan["ops"]) * len(plan["algorithms"])
-    root = partition.is_root()  # in an MPI job only rank 0 prints and writes files
+    root = env.is_root()  # in an MPI job only rank 0 prints and writes files
     sink = None if root else open(os.devnull, "w")
     try:
         progress = Progress(n_jobs, stream=err, mode=args.progress if root else "off")
         results = run_sweep(plan, out=out if root else sink, progress=progress)
-        if partition.active():
-            line = partition.peak_memory_line()
+        if env.active():
+            mib = peak_memory_mib()
             if root:
-                print(line, file=out if out is not None else sys.stdout, flush=True)
+                print(f"# peak memory per process (MiB): {' '.join(f'{m:.0f}' for m in mib)}",
+                      file=out if out is not None else sys.stdout, flush=True)
     finally:
         if sink is not None:
             sink.close()

@@ -30,12 +30,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import UbemuError, choices_error
+from .kernels.codes import FMT_BF16, FMT_FP16, FMT_NATIVE, OP_MAX, OP_MIN, OP_PROD, OP_SUM
 
 OPS = ("sum", "prod", "max", "min", "avg")
 #: Integer code of each op inside the kernels (avg runs as sum, then :func:`finish_avg`).
-OP_CODES = {"sum": 0, "prod": 1, "max": 2, "min": 3, "avg": 0}
-#: Kernel format codes: arithmetic of the storage type itself, or 16-bit patterns via float32.
-FMT_NATIVE, FMT_BF16, FMT_FP16 = 0, 1, 2
+OP_CODES = {"sum": OP_SUM, "prod": OP_PROD, "max": OP_MAX, "min": OP_MIN, "avg": OP_SUM}
 
 
 @dataclass(frozen=True)
@@ -237,3 +236,23 @@ def finish_avg(values, n_ranks, dtype):
     if dt.fmt == FMT_NATIVE:
         return (values / dt.storage.type(n_ranks)).astype(dt.storage)
     return from_float32(to_float32(values, dt) / np.float32(n_ranks), dt)
+
+
+def as_storage(values, dtype):
+    """``values`` in the storage type of ``dtype`` (floats rounded once to nearest even).
+
+    bfloat16 takes ``uint16`` arrays as bit patterns and rounds float arrays; integer dtypes
+    refuse float inputs rather than rounding them silently.
+    """
+    dt = get_dtype(dtype)
+    a = np.asarray(values)
+    if a.dtype == dt.storage:
+        return a
+    if a.dtype.kind == "f" and not dt.is_float:
+        raise UbemuError(f"inputs of type {a.dtype.name} cannot be emulated as {dt.name}; "
+                         f"convert them to an integer type first")
+    if a.dtype.kind not in "fiub":
+        raise UbemuError(f"inputs of type {a.dtype.name} are not numbers")
+    if not dt.is_float:
+        return a.astype(dt.storage)
+    return from_float64(a.astype(np.float64), dt)

@@ -1,4 +1,4 @@
-"""Process groups laid onto a topology, and the communicator (:class:`Comm`) of a group.
+"""Process groups laid onto a topology: a spec in, a :class:`ubemu.comm.Comm` out.
 
 A group is an ordered list of NPU ids: rank ``r`` of the group runs on NPU ``npus[r]``. Ways to
 name one (``group_of``, ``Topology.group``):
@@ -12,51 +12,18 @@ name one (``group_of``, ``Topology.group``):
 
 ``at`` (an NPU id, default 0) picks which group of a kind: the one that contains NPU ``at``.
 
-The communicator's grid follows the group's shape: when the members vary on a set of levels and
-form, in order, the full product of their coordinates there (innermost fastest), ``dims`` are the
-numbers of distinct coordinates on those levels and ``fabrics`` their fabrics, so hierarchical
-algorithms work level by level; otherwise the group is flat (``dims=(n,)``).
+The communicator's grid follows the group's shape (see :mod:`ubemu.comm`).
 
 A string form serves the command line: ``unit=board,at=8``, ``one_per=rack,within=pod``,
 ``levels=board+rack``, ``start=0,stride=8,count=8``, ``npus=0+9+18``.
 """
 
-from dataclasses import dataclass, field
-
 import numpy as np
 
+from .comm import Comm
 from .errors import UbemuError, choices_error
 
 KEYS = ("unit", "one_per", "within", "levels", "at", "start", "stride", "count", "npus")
-
-
-@dataclass(frozen=True, eq=False)
-class Group:
-    """An ordered set of NPUs on a topology and the grid they form.
-
-    Attributes
-    ----------
-    npus : int64 array (n,)
-        NPU id of each rank.
-    dims : tuple of int
-        Grid shape, innermost first (product n).
-    fabrics : tuple of str or None
-        Fabric of each grid axis (None for a flat group spanning several levels).
-    levels : tuple of int
-        Topology level of each grid axis (empty for such a flat group).
-    label : str
-        How the group was named.
-    """
-
-    npus: np.ndarray = field(repr=False)
-    dims: tuple
-    fabrics: tuple
-    levels: tuple
-    label: str = ""
-
-    @property
-    def n(self):
-        return int(self.npus.size)
 
 
 def level_index(topology, level):
@@ -196,13 +163,13 @@ def grid_of(topology, npus):
 
 
 def group_of(topology, spec=None, **keys):
-    """Resolve a group spec on ``topology`` into a :class:`Group`.
+    """Resolve a group spec on ``topology`` into a :class:`~ubemu.comm.Comm`.
 
     Parameters
     ----------
-    spec : None, Group, dict, str or sequence of int
+    spec : None, Comm, dict, str or sequence of int
         None: every NPU. A dict or ``key=value`` string uses the keys of the module docstring;
-        a sequence lists NPU ids.
+        a sequence lists NPU ids; a Comm is checked against the topology and returned.
     **keys
         The same keys as a dict spec (``group_of(t, unit="board", at=8)``).
 
@@ -211,9 +178,12 @@ def group_of(topology, spec=None, **keys):
     UbemuError
         Unknown keys or levels, NPU ids out of range, duplicates.
     """
-    if isinstance(spec, Group):
+    if isinstance(spec, Comm):
         if keys:
-            raise UbemuError("group: give a Group or keys, not both")
+            raise UbemuError("group: give a communicator or keys, not both")
+        if spec.npus is None:
+            spec = Comm(spec.dims, spec.fabrics, np.arange(spec.n, dtype=np.int64),
+                        spec.levels, spec.label or "npus")
         npus, label = spec.npus, spec.label
     else:
         if spec is not None and keys:
@@ -243,16 +213,4 @@ def group_of(topology, spec=None, **keys):
         dims, fabrics, levels = grid_of(topology, npus)
     npus = np.ascontiguousarray(npus, np.int64)
     npus.setflags(write=False)
-    return Group(npus, dims, fabrics, levels, label)
-
-
-def comm_for(topology, group=None):
-    """The communicator (:class:`ubemu.algorithms.base.Comm`) of a group on ``topology``.
-
-    ``dims`` / ``fabrics`` follow the group's shape on the levels it spans (all levels of size
-    > 1 when ``group`` is None); ``npus`` maps rank -> NPU id.
-    """
-    from .algorithms.base import Comm
-
-    g = group if isinstance(group, Group) else group_of(topology, group)
-    return Comm(g.dims, g.fabrics, g.npus)
+    return Comm(dims, fabrics, npus, levels, label)

@@ -1,42 +1,24 @@
-"""Where a collective's inputs and outputs sit in the per-rank working buffer.
+"""Inputs into the per-rank working buffer and outputs out of it (the table is in
+:mod:`ubemu.collectives`).
 
-The table is in :mod:`ubemu.schedule`. ``inputs`` and outputs are per-rank arrays:
-
-- all_reduce, reduce_scatter, alltoall, reduce: inputs ``(n, count)``;
-- all_gather: inputs ``(n, count // n)``; broadcast: inputs ``(n, count)`` (only the root's row
-  is used).
-Outputs: all_reduce, all_gather, alltoall, broadcast ``(n, count)``; reduce_scatter
-``(n, count // n)``; reduce ``(count,)`` (the root's result).
+Inputs and outputs are per-rank arrays: all_reduce, reduce_scatter, alltoall, reduce and
+broadcast take ``(n, count)`` inputs (broadcast uses only the root's row), all_gather
+``(n, count // n)``. Outputs: all_reduce, all_gather, alltoall, broadcast ``(n, count)``;
+reduce_scatter ``(n, count // n)``; reduce ``(count,)`` (the root's result).
 """
 
 import numpy as np
 
+from .collectives import get
 from .errors import UbemuError
-
-IN_PLACE_ROWS = ("all_reduce", "reduce_scatter", "alltoall", "reduce", "broadcast")
-
-
-def input_shape(collective, n, count):
-    """Shape of the per-rank inputs for ``count`` elements on ``n`` ranks."""
-    if collective == "all_gather":
-        return (n, count // n)
-    return (n, count)
-
-
-def count_from_inputs(collective, inputs):
-    """The collective's ``count`` implied by an inputs array of shape (n, m)."""
-    if inputs.ndim != 2:
-        raise UbemuError(f"inputs must be a 2-D (n_npus, count) array, got shape {inputs.shape}")
-    n, m = inputs.shape
-    return n * m if collective == "all_gather" else m
 
 
 def pack_inputs(schedule, inputs, dtype=None):
     """Allocate the (n, buf_count) working buffer and place ``inputs`` in it."""
-    coll, n, count = schedule.collective, schedule.n_ranks, schedule.count
-    want = input_shape(coll, n, count)
+    want = get(schedule.collective).input_shape(schedule.n_ranks, schedule.count)
     if inputs.shape != want:
-        raise UbemuError(f"{coll}: inputs of shape {inputs.shape} do not match {want}")
+        raise UbemuError(f"{schedule.collective}: inputs of shape {inputs.shape} do not match "
+                         f"{want}")
     return place_inputs(schedule, inputs, 0, dtype)
 
 
@@ -53,8 +35,17 @@ def place_inputs(schedule, inputs, lo=0, dtype=None):
     return buf
 
 
+def rows_buffer(schedule, inputs, lo=0):
+    """The working-buffer rows of ranks ``lo..``: ``inputs`` itself (run in place) when the
+    buffer is just the inputs, else a new array (:func:`place_inputs`)."""
+    if (schedule.collective != "all_gather" and schedule.buf_count == schedule.count
+            and inputs.flags.c_contiguous):
+        return inputs
+    return place_inputs(schedule, inputs, lo)
+
+
 def unpack_outputs(schedule, buf):
-    """Read the collective's outputs from the working buffer (a copy)."""
+    """Read the collective's outputs from the whole working buffer (a copy)."""
     if schedule.collective == "reduce":
         return buf[schedule.root, :schedule.count].copy()
     return output_rows(schedule, buf).copy()

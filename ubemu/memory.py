@@ -1,75 +1,104 @@
 """How much memory a run needs, estimated before anything large is allocated.
 
-Per process (``n_procs`` processes, this one owning ``n_local`` of the ``n_ranks`` ranks):
+Per process (``n_procs`` processes, this one owning ``n_local`` of the ``n`` ranks), the peak
+of the parts that live at the same time:
 
-- working buffer: ``n_local x buf_count x itemsize`` (data runs only);
-- schedule arrays: one step's transfers are built for every rank, ``STEP_BYTES`` per transfer
-  (src, dst, n, offsets, flag, and the temporaries of building and filtering them); one per
-  rank, or up to one per (rank, block) for all-to-all with data;
+- the interpreter with NumPy, Numba and the compiled kernels (:data:`BASE_BYTES`);
 - timing arrays: one float64 load and one int64 touched entry per link, and per NPU the
   reduced bytes, its touched entry and the rank -> NPU map (``LINK_BYTES``, ``NPU_BYTES``);
-- the check (data runs): this process's rows of the inputs (often the buffer itself; counted
-  apart) and the temporaries of drawing one tile of them (``CHECK_BYTES`` per element of
-  ``verify.TILE_ELEMENTS``); all-to-all also every rank's inputs on every process (each output
-  row holds a piece of all of them); the random run of the 16-bit float reductions
-  (``random_run``) draws, gathers and checks every rank's inputs and outputs on process 0.
+- one step's transfers while it is built and used (``STEP_BYTES`` each): one per rank, or up
+  to one per (rank, block) for all-to-all with data;
+- a checked run (``data``): the data runs follow each other, so the largest counts: the
+  native run, the shadow run when the native inputs cannot show every lost transfer
+  (``verify.exact_run_complete``, in ``int32``), the random run of the 16-bit float
+  reductions. A run holds this process's working-buffer rows (the algorithm's registered
+  buffer; the inputs themselves when the buffer is just the inputs, else both), the
+  reference (``REF_BYTES`` per element of one row) or, for the copy collectives, every rank's
+  inputs that its outputs are checked against, and the temporaries of drawing one tile of
+  inputs (``CHECK_BYTES`` per element of ``verify.TILE_ELEMENTS``). A random run whose
+  reference depends on the summation order holds every rank's inputs and outputs on process 0.
 
 The budget is MemAvailable of ``/proc/meminfo`` shared by the job's processes on this host.
 """
 
+from . import collectives
 from .errors import UbemuError
+from .schedule import split_even
 
+#: Resident bytes of a process before a run: Python, NumPy, Numba and the loaded kernels.
+BASE_BYTES = 180 * 2**20
 #: Bytes per transfer of one step while it is built and used (5 int64 arrays + flag, x3).
 STEP_BYTES = 3 * (5 * 8 + 1)
 #: Bytes per directed link of the timing model (float64 load + int64 touched id).
 LINK_BYTES = 16
 #: Bytes per NPU of the timing model (reduced bytes, touched id, rank -> NPU id).
 NPU_BYTES = 24
-#: Bytes per element while checking, beyond inputs and outputs: drawing the inputs (random
-#: bytes or float32 values, then the storage type) and one row block of comparison masks.
+#: Bytes per element of one row for a reduction's reference (float64 value, magnitude,
+#: integrality as float64, then value, tolerance and flag of the combined reference).
+REF_BYTES = 41
+#: Bytes per element while drawing inputs (random bytes or float32 values, then storage).
 CHECK_BYTES = 8
 GiB = 2.0 ** 30
 
 
-def estimate(n_ranks, count, itemsize, n_links, n_npus, collective="all_reduce",
-             data=False, n_procs=1, proc=0, random_run=False):
-    """Estimated peak bytes of one process, by part (a dict; ``"total"`` is their sum).
+def _run_bytes(coll, n, n_local, count, buf_count, itemsize, reducing_ref):
+    """Live bytes of one data run of this process."""
+    from .verify import TILE_ELEMENTS
+
+    in_cols = coll.input_shape(n, count)[1]
+    rows = n_local * buf_count * itemsize
+    in_place = coll.name != "all_gather" and buf_count == count
+    inputs = 0 if in_place else n_local * in_cols * itemsize
+    if coll.reducing:
+        ref = REF_BYTES * (count // n if coll.name == "reduce_scatter" else count) \
+            if reducing_ref else 0
+    elif coll.name == "alltoall":
+        ref = n * count * itemsize
+    else:
+        ref = count * itemsize
+    return rows + inputs + ref + CHECK_BYTES * min(TILE_ELEMENTS, n_local * in_cols)
+
+
+def estimate(collective, comm, count, dt, op, topology, buf_count, data=False, n_procs=1,
+             proc=0):
+    """Estimated peak bytes of process ``proc``, by part (a dict; ``"total"`` is the peak).
 
     Parameters
     ----------
-    n_ranks, count : int
-        Ranks of the communicator and the collective's element count.
-    itemsize : int
-        Bytes per element.
-    n_links, n_npus : int
-        Directed links and NPUs of the topology.
+    collective : str
+    comm : Comm
+        The communicator (``comm.n`` ranks).
+    count : int
+        The collective's element count.
+    dt : DType
+    op : str
+    topology : Topology
+    buf_count : int
+        The algorithm's working buffer per rank (``Algorithm.buffer_count``).
     data : bool
-        The data plane runs (buffer and check counted).
-    n_procs, proc : int
-        Processes sharing the ranks (contiguous blocks) and which one this is.
-    random_run : bool
-        The check makes a second, random run on process 0 (``verify.needs_random_run``).
+        The data plane runs and is checked.
     """
-    from .schedule import split_even
+    from . import verify as vf
+    from .dtypes import get_dtype
 
-    a2a = collective == "alltoall"
-    buf_count = 2 * count if a2a else count  # all-to-all holds its input and output
-    _, sizes = split_even(int(n_ranks), int(n_procs))
-    n_local = int(sizes[proc])
-    t = n_ranks ** 2 if data and a2a else n_ranks  # data all-to-all: every block on its own
-    parts = {"steps": STEP_BYTES * t,
-             "timing": LINK_BYTES * n_links + NPU_BYTES * n_npus,
-             "buffer": 0, "check": 0}
+    coll = collectives.get(collective)
+    n = comm.n
+    n_local = int(split_even(n, int(n_procs))[1][proc])
+    transfers = n * n if data and coll.name == "alltoall" else n
+    parts = {"base": BASE_BYTES,
+             "timing": LINK_BYTES * topology.n_links + NPU_BYTES * topology.n_npus,
+             "steps": STEP_BYTES * transfers, "data": 0}
     if data:
-        parts["buffer"] = n_local * buf_count * itemsize
-        from .verify import TILE_ELEMENTS
-
-        check = n_local * count * itemsize + CHECK_BYTES * TILE_ELEMENTS
-        if a2a:
-            check += n_ranks * count * itemsize
-        if random_run and proc == 0:
-            check += n_ranks * count * (CHECK_BYTES + 2 * itemsize)
-        parts["check"] = check
+        runs = [_run_bytes(coll, n, n_local, count, buf_count, dt.itemsize, True)]
+        if not vf.exact_run_complete(collective, n, dt, op):
+            shadow = get_dtype(vf.SHADOW_DTYPE)
+            runs.append(_run_bytes(coll, n, n_local, count, buf_count, shadow.itemsize, True))
+        if vf.needs_random_run(collective, dt, op):
+            spread = vf.random_sums_exact(n, dt, op)
+            runs.append(_run_bytes(coll, n, n_local, count, buf_count, dt.itemsize, spread))
+            if not spread and proc == 0:
+                runs[-1] += n * count * (CHECK_BYTES + 2 * dt.itemsize)
+        parts["data"] = max(runs)
     parts["total"] = sum(parts.values())
     return parts
 
@@ -86,24 +115,39 @@ def available_bytes(meminfo="/proc/meminfo"):
     return None
 
 
-def check_fits(n_ranks, count, itemsize, topology, collective="all_reduce", data=False,
-               n_procs=1, local_procs=None, available=None, **kw):
+def check_fits(collective, algorithm, comm, count, dt, op, topology, data=False, n_procs=1,
+               local_procs=None, available=None, options=None):
     """Raise :class:`UbemuError` when the processes on this host would not fit in memory.
 
     The job's processes on this host (``local_procs``, default all ``n_procs``) are taken to
-    be ranks ``0..local_procs-1`` (process 0 does the check); their estimates are summed
-    and compared with ``available`` (default MemAvailable). Returns the per-process estimate
-    of process 0 (bytes) when it fits.
+    be ranks ``0..local_procs-1`` (process 0 does the check); their estimates are summed and
+    compared with ``available`` (default MemAvailable). ``algorithm`` ``auto`` counts the
+    largest working buffer of the collective's algorithms. Returns the estimate of process 0
+    (bytes) when it fits.
     """
+    from .algorithms import REGISTRY, get_algorithm
+
+    options = options or {}
+    if algorithm == "auto":
+        algs = [a for (c, _), a in REGISTRY.items() if c == collective]
+    else:
+        algs = [get_algorithm(collective, algorithm)]
+    buf_count = max(_buffer(a, comm, count, options) for a in algs)
     local_procs = n_procs if local_procs is None else min(local_procs, n_procs)
     available = available_bytes() if available is None else available
-    est = [estimate(n_ranks, count, itemsize, topology.n_links, topology.n_npus, collective,
-                    data, n_procs, p, **kw)["total"] for p in range(local_procs)]
+    est = [estimate(collective, comm, count, dt, op, topology, buf_count, data, n_procs,
+                    p)["total"] for p in range(local_procs)]
     need = sum(est)
     if available is not None and need > available:
         raise UbemuError(
-            f"memory: {collective} of {count} elements on {n_ranks:,} ranks needs about "
+            f"memory: {collective} of {count} elements on {comm.n:,} ranks needs about "
             f"{need / GiB:.1f} GiB on this host ({est[0] / GiB:.1f} GiB in process 0 of "
             f"{n_procs}), but only {available / GiB:.1f} GiB is available; use fewer "
             f"ranks, a smaller size, -c 0, or more hosts")
     return est[0]
+
+
+def _buffer(alg, comm, count, options):
+    """The algorithm's working buffer; options it does not take are left out."""
+    return alg.buffer_count(comm, count, **{k: v for k, v in options.items()
+                                            if k in alg.options})

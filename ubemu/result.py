@@ -2,17 +2,7 @@
 
 from dataclasses import asdict, dataclass, field
 
-
-def busbw_factor(collective, n_ranks):
-    """nccl-tests' bus-bandwidth factor: busbw = algbw * factor."""
-    n = n_ranks
-    if n <= 1:
-        return 0.0 if collective != "broadcast" and collective != "reduce" else 1.0
-    if collective == "all_reduce":
-        return 2 * (n - 1) / n
-    if collective in ("all_gather", "reduce_scatter", "alltoall"):
-        return (n - 1) / n
-    return 1.0
+from .collectives import get
 
 
 @dataclass
@@ -60,7 +50,7 @@ class Result:
     @property
     def busbw_GBps(self):
         """algbw times nccl-tests' factor: comparable to one rank's link bandwidth."""
-        return self.algbw_GBps * busbw_factor(self.collective, self.n_ranks)
+        return self.algbw_GBps * get(self.collective).busbw_factor(self.n_ranks)
 
     def to_dict(self):
         d = asdict(self)

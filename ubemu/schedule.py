@@ -1,18 +1,8 @@
 """Schedules: an algorithm's steps as NumPy arrays of transfers.
 
-Conventions (ranks are the communicator's ranks ``0..n-1``; each owns a working buffer of
-``buf_count`` elements; ``count`` is the collective's size in elements, as nccl-tests' ``-b``):
-
-==============  ==========================================  =================================
-collective      input on rank r                             output on rank r
-==============  ==========================================  =================================
-all_reduce      buf[0:count]                                buf[0:count]
-reduce_scatter  buf[0:count] (n blocks of count/n)          block r: buf[r*b:(r+1)*b]
-all_gather      block r: buf[r*b:(r+1)*b], b = count/n      buf[0:count]
-alltoall        buf[0:count], block j goes to rank j        buf[count:2*count], block j from j
-broadcast       root's buf[0:count]                         buf[0:count]
-reduce          buf[0:count]                                root's buf[0:count]
-==============  ==========================================  =================================
+Ranks are the communicator's ranks ``0..n-1``; each owns a working buffer of ``buf_count``
+elements; ``count`` is the collective's size in elements, as nccl-tests' ``-b``. Where each
+collective's inputs and outputs sit in the buffer: :mod:`ubemu.collectives`.
 
 Within one step every transfer reads the buffers as they were before the step ("pre-step
 semantics"); a transfer with ``reduce`` combines into its destination with the op, otherwise it
@@ -24,8 +14,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import UbemuError
-
-COLLECTIVES = ("all_reduce", "all_gather", "reduce_scatter", "alltoall", "broadcast", "reduce")
 
 
 @dataclass
@@ -82,18 +70,23 @@ class Schedule:
 
     ``steps`` is a callable returning a fresh iterator of :class:`Step` so that large schedules
     are produced lazily and can be walked more than once (data plane, then timing).
+    ``buf_count`` None: the algorithm's registered working buffer (``build_schedule`` fills it).
+    ``windows``: half-open ranges ``(start, stop)`` of step indices that the timing model
+    times as one step (their link loads add up; latency, overhead and reduction are charged
+    once), e.g. the ``p-1`` link-disjoint steps of a one-shot reduce-scatter.
     """
 
     collective: str
     algorithm: str
     n_ranks: int
     count: int
-    buf_count: int
+    buf_count: int | None
     steps: object  # Callable[[], Iterator[Step]]
     n_steps: int
     root: int = 0
     data: bool = True
     notes: dict = field(default_factory=dict)
+    windows: tuple = ()
 
     def __iter__(self):
         return iter(self.steps())
@@ -137,6 +130,10 @@ class Schedule:
         if total != self.n_steps:
             raise UbemuError(f"{self.algorithm} {self.collective}: n_steps says {self.n_steps}"
                              f" but the steps add up to {total}")
+        for a, b in self.windows:
+            if not 0 <= a < b <= total:
+                raise UbemuError(f"{self.algorithm} {self.collective}: window ({a}, {b}) "
+                                 f"outside the {total} steps")
         return self
 
 

@@ -8,10 +8,16 @@ A step lasts::
     + max over NPUs (bytes reduced) / params.reduce_GBps           reduction compute (if > 0)
 
 Links are full duplex (each direction, and a switch's up and down links, are separate ids).
-A step with ``repeat = k`` is timed once and counted ``k`` times. Steps that a schedule marks
-concurrent (``notes["concurrent_steps"]``: half-open ranges of step indices, e.g. the ``p-1``
-link-disjoint steps of a one-shot reduce-scatter) are timed as one step: their link loads add
-up, and latency, overhead and reduction are charged once.
+A step with ``repeat = k`` is timed once and counted ``k`` times. The steps of a schedule's
+``windows`` (half-open ranges of step indices, e.g. the ``p-1`` link-disjoint steps of a
+one-shot reduce-scatter) are timed as one step: their link loads add up, and latency, overhead
+and reduction are charged once.
+
+Where the loads are summed is a strategy given to the timer (:class:`LocalLoads`: all in this
+process; :class:`ubemu.parallel.loads.PartitionedLoads`: spread over MPI processes). A timer
+routes the transfers the strategy's ``senders`` picks, asks it to ``settle`` the accumulated
+loads (after which this process holds the summed loads of the keys it owns), drains those, and
+has the strategy ``gather`` the step's figures, so every process ends with the same numbers.
 """
 
 from fractions import Fraction
@@ -26,20 +32,46 @@ from .schedule import same_array
 PATTERN_MIN_TRANSFERS = 4096
 
 
+class LocalLoads:
+    """Every transfer routed and every load summed in this one process."""
+
+    collective = False
+
+    def senders(self, step):
+        """Transfers of ``step`` this process routes (None: all of them)."""
+        return None
+
+    def agree(self, same, red_same, n_transfers):
+        """The facts every process must decide on alike (one process: as they are)."""
+        return same, red_same, n_transfers
+
+    def settle(self, timer, nt, nr):
+        """Sum the accumulated loads where they are owned; (links, NPUs) now held here."""
+        return nt, nr
+
+    def gather(self, figures, busy, nbytes):
+        """Combine every process's step figures ``(link_s, lat_ns, red_bytes, moved)`` and
+        per-class ``busy`` (max) and ``nbytes`` (sum, in place)."""
+        return figures
+
+    def gather_max(self, values):
+        """Element-wise maximum over the processes."""
+        return np.asarray(values, np.float64)
+
+
 class StepTimer:
     """Times steps on one topology, reusing its per-link scratch arrays between steps.
-
-    ``collective`` timers (:class:`ubemu.partition.PartitionedTimer`) run every step through
-    the same calls on every process, even one with no transfers of its own.
 
     Parameters
     ----------
     topology : Topology
     npus : int64 array, optional
         Topology NPU id of each communicator rank (default: rank = NPU id).
+    loads : LocalLoads or PartitionedLoads, optional
+        Where loads are summed (default: :class:`LocalLoads`).
     """
 
-    def __init__(self, topology, npus=None):
+    def __init__(self, topology, npus=None, loads=None):
         self.topology = topology
         n_npus = topology.n_npus
         if npus is None:
@@ -47,6 +79,7 @@ class StepTimer:
         self.npus = np.ascontiguousarray(npus, np.int64)
         if self.npus.size and (self.npus.min() < 0 or self.npus.max() >= n_npus):
             raise UbemuError(f"timing: NPU ids must lie in 0..{n_npus - 1}")
+        self.spread = loads if loads is not None else LocalLoads()
         p = topology.params
         classes = topology.link_classes
         self.class_names = [c.name for c in classes]
@@ -63,7 +96,6 @@ class StepTimer:
         self._bytes = np.zeros(len(classes))
         self._pattern_key = self._pattern = None
         self._profiled = False
-        self.collective = False
         self.overhead_s = p.overhead_ns * 1e-9
         self.reduce_Bps = p.reduce_GBps * 1e9
         self.reset()
@@ -86,18 +118,15 @@ class StepTimer:
         """Per-class busy time so far (exact sums, rounded once)."""
         return np.array([float(b) for b in self._busy_total])
 
-    def _grow(self, nt, nr, t):
-        """Make room in the touched lists for ``t`` more transfers, keeping ``[:nt]``."""
-        need = min(self.topology.n_links, nt + t * self.path.size)
-        if self.touched.size < need:
-            grown = np.empty(max(need, 2 * self.touched.size), np.int64)
-            grown[:nt] = self.touched[:nt]
-            self.touched = grown
-        need = min(self.topology.n_npus, nr + t)
-        if self.red_touched.size < need:
-            grown = np.empty(max(need, 2 * self.red_touched.size), np.int64)
-            grown[:nr] = self.red_touched[:nr]
-            self.red_touched = grown
+    def ensure_room(self, n_touched, n_red):
+        """Room for ``n_touched`` / ``n_red`` entries in the touched lists (kept in front)."""
+        for name, need, cap in (("touched", n_touched, self.topology.n_links),
+                                ("red_touched", n_red, self.topology.n_npus)):
+            arr, need = getattr(self, name), min(need, cap)
+            if arr.size < need:
+                grown = np.empty(max(need, 2 * arr.size), np.int64)
+                grown[:arr.size] = arr
+                setattr(self, name, grown)
 
     def _add(self, dt, k):
         """Count ``k`` occurrences of a step of ``dt`` seconds. Sums are exact (Fractions of the
@@ -110,60 +139,83 @@ class StepTimer:
                 self._busy_total[c] += Fraction(b) * k
         self.bytes += self._bytes * k
 
+    def _combine(self, link_s, lat_ns, red_bytes):
+        dt = link_s + lat_ns * 1e-9 + self.overhead_s
+        if self.reduce_Bps > 0:
+            dt += red_bytes / self.reduce_Bps
+        return dt
+
+    # -- one step ---------------------------------------------------------------------------
     def step_time(self, step, itemsize, repeat=None):
         """Time of one occurrence of ``step`` in seconds; adds ``repeat`` occurrences
         (default ``step.repeat``) to the totals."""
         k = step.repeat if repeat is None else int(repeat)
         self.n_steps += k
-        if step.n_transfers == 0 and not self.collective:
+        if step.n_transfers == 0 and not self.spread.collective:
             self._busy[:] = 0.0
             self._bytes[:] = 0.0
             self._add(self.overhead_s, k)
             return self.overhead_s
         profile = self._profile(step)
         if profile is None:
-            link_s, lat_ns, red_b = self._routed_loads(step, int(itemsize))
+            figures = self._drain(self._accumulate([0, 0, 0.0], step, itemsize, 1.0))
         else:
-            link_s, lat_ns, red_b = self._pattern_loads(step, int(itemsize), *profile)
+            figures = self._pattern_figures(step, int(itemsize), *profile)
+        link_s, lat_ns, red_b, _ = figures
         dt = self._combine(link_s, lat_ns, red_b)
         self._add(dt, k)
         return dt
 
-    def _routed_loads(self, step, itemsize):
-        """Route every transfer of ``step``: (max_link_s, max_path_lat_ns, max_red_bytes)."""
+    def _own(self, step):
+        """(src, dst, n, reduce) of the transfers of ``step`` this process routes."""
+        idx = self.spread.senders(step)
+        if idx is None:
+            return step.src, step.dst, step.n, step.reduce
+        return step.src[idx], step.dst[idx], step.n[idx], step.reduce[idx]
+
+    def _accumulate(self, acc, step, itemsize, scale):
+        """``acc`` = [touched links, touched NPUs, max path latency] after adding ``step``'s
+        bytes (times ``scale``) of this process's transfers."""
         from .kernels import timing
 
-        self._grow(0, 0, step.n_transfers)
-        tp = self.topology
-        return timing.step_loads(
-            step.src, step.dst, step.n, step.reduce, self.npus, itemsize, tp.level_table,
-            tp.lat_ns, float(tp.params.hop_lat_ns), self.class_first, self.class_cap_Bps,
-            self.load, self.touched, self.red_bytes, self.red_touched, self.path, self._busy,
-            self._bytes)
+        src, dst, n, red = self._own(step)
+        nt, nr, lat = acc
+        if src.size:
+            self.ensure_room(nt + src.size * self.path.size, nr + src.size)
+            tp = self.topology
+            nt, nr, step_lat = timing.accumulate(
+                src, dst, n, red, self.npus, int(itemsize), float(scale), tp.level_table,
+                tp.lat_ns, float(tp.params.hop_lat_ns), self.load, self.touched, nt,
+                self.red_bytes, self.red_touched, nr, self.path)
+            lat = max(lat, step_lat)
+        return [nt, nr, lat]
 
-    def _pattern_loads(self, step, itemsize, idx, hops, used, lat_ns):
-        """The same figures from a profile (:meth:`_profile`) of transfers ``idx``."""
+    def _drain(self, acc):
+        """Settle, drain and gather accumulated loads: (link_s, lat_ns, red_bytes, moved)."""
         from .kernels import timing
 
-        n, red = (step.n, step.reduce) if idx is None else (step.n[idx], step.reduce[idx])
-        link_s, red_b = timing.pattern_step(n, itemsize, red, hops, used, self.class_cap_Bps,
-                                            self._busy, self._bytes)
-        return link_s, lat_ns, red_b
+        nt, nr, lat = acc
+        moved = nt + nr > 0
+        nt, nr = self.spread.settle(self, nt, nr)
+        link_s, red_b = timing.drain(self.class_first, self.class_cap_Bps, self.load,
+                                     self.touched, nt, self.red_bytes, self.red_touched, nr,
+                                     self._busy, self._bytes)
+        return self.spread.gather((link_s, lat, red_b, moved), self._busy, self._bytes)
 
+    # -- repeated patterns --------------------------------------------------------------------
     def _profile(self, step):
         """Routes of a step whose (src, dst) pairs repeat, when each link carries one transfer.
 
         A ring phase sends between the same ranks at every step, only the block sizes change:
         when a step repeats the previous step's pairs, they are routed once more
         (:meth:`_build_profile`) and every further repeat is timed from the per-transfer hop
-        counts. Returns ``(transfers profiled (None: all), hops, used classes, max path
-        latency in ns)`` or None (time the step normally). Transfers of 0 elements never
-        reach here (``Step.make`` drops them), so every transfer counts for latency.
+        counts. Returns ``(hops, used classes, max path latency in ns)`` or None (time the
+        step normally). Transfers of 0 elements never reach here (``Step.make`` drops them).
         """
         key = self._pattern_key
         same = key is not None and same_array(key[0], step.src) and same_array(key[1], step.dst)
         red_same = same and (self.reduce_Bps == 0 or np.array_equal(key[2], step.reduce))
-        same, red_same, n_transfers = self._agree(same, red_same, step.n_transfers)
+        same, red_same, n_transfers = self.spread.agree(same, red_same, step.n_transfers)
         if not same:
             big = n_transfers >= PATTERN_MIN_TRANSFERS
             self._pattern_key = (step.src, step.dst, step.reduce) if big else None
@@ -176,40 +228,52 @@ class StepTimer:
             return None  # the one-reduce-per-NPU check was made for other reduce flags
         return self._pattern
 
-    def _agree(self, same, red_same, n_transfers):
-        """The facts :meth:`_profile` decides on (one process: as they are)."""
-        return same, red_same, n_transfers
-
     def _build_profile(self, step):
-        """Route ``step`` once; its profile if every link carries at most one transfer."""
+        """Route this process's transfers of ``step`` once; the profile if every link (over
+        all processes) carries at most one transfer and every NPU at most one reduction."""
         from .kernels import timing
 
-        self._grow(0, 0, step.n_transfers)
+        src, dst, _, red = self._own(step)
         tp = self.topology
-        hops = np.zeros((len(self.class_names), step.n_transfers), np.int32)
-        lat = np.empty(step.n_transfers)
-        max_uses, max_red = timing.pattern_profile(
-            step.src, step.dst, step.reduce, self.npus, tp.level_table, tp.lat_ns,
-            float(tp.params.hop_lat_ns), self.class_first, self.load, self.touched,
-            self.red_bytes, self.path, hops, lat)
-        if max_uses <= 1 and (max_red <= 1 or self.reduce_Bps == 0):
-            return None, hops, np.flatnonzero(hops.any(axis=1)), float(lat.max())
+        hops = np.zeros((len(self.class_names), src.size), np.int32)
+        lat = np.empty(src.size)
+        timing.pattern_profile(src, dst, self.npus, tp.level_table, tp.lat_ns,
+                               float(tp.params.hop_lat_ns), self.class_first, self.path, hops,
+                               lat)
+        ones = np.ones(src.size, np.int64)
+        acc = [0, 0, 0.0]
+        if src.size:
+            self.ensure_room(src.size * self.path.size, src.size)
+            acc = list(timing.accumulate(src, dst, ones, red, self.npus, 1, 1.0, tp.level_table,
+                                         tp.lat_ns, 0.0, self.load, self.touched, 0,
+                                         self.red_bytes, self.red_touched, 0, self.path))
+        nt, nr = self.spread.settle(self, acc[0], acc[1])
+        links, npus = self.touched[:nt], self.red_touched[:nr]
+        most = self.spread.gather_max([self.load[links].max(initial=0.0),
+                                       self.red_bytes[npus].max(initial=0.0)])
+        self.load[links] = 0.0
+        self.red_bytes[npus] = 0.0
+        if most[0] <= 1 and (most[1] <= 1 or self.reduce_Bps == 0):
+            return hops, np.flatnonzero(hops.any(axis=1)), float(lat.max(initial=0.0))
         return None
 
-    def _combine(self, link_s, lat_ns, red_bytes):
-        dt = link_s + lat_ns * 1e-9 + self.overhead_s
-        if self.reduce_Bps > 0:
-            dt += red_bytes / self.reduce_Bps
-        return dt
+    def _pattern_figures(self, step, itemsize, hops, used, lat_ns):
+        """The step's figures from a profile (:meth:`_profile`) of this process's transfers."""
+        from .kernels import timing
 
-    # -- windows: several steps timed as one (``notes["concurrent_steps"]``) ----------------
+        _, _, n, red = self._own(step)
+        link_s, red_b = timing.pattern_step(n, itemsize, red, hops, used, self.class_cap_Bps,
+                                            self._busy, self._bytes)
+        return self.spread.gather((link_s, lat_ns, red_b, True), self._busy, self._bytes)
+
+    # -- windows: several steps timed as one ----------------------------------------------------
     @property
     def in_window(self):
         return self._window is not None
 
     def begin_window(self):
         """Start adding steps' loads together; :meth:`end_window` times them as one step."""
-        self._window = [0, 0, 0.0]  # touched links, touched NPUs, max path latency
+        self._window = [0, 0, 0.0]
 
     def add_to_window(self, step, itemsize, repeat=None):
         """Add ``repeat`` (default ``step.repeat``) occurrences of ``step`` to the window."""
@@ -217,39 +281,11 @@ class StepTimer:
         self.n_steps += k
         self._window = self._accumulate(self._window, step, itemsize, float(k))
 
-    def _senders(self, step):
-        """Transfers of ``step`` this timer routes (None: all of them)."""
-        return None
-
-    def _accumulate(self, acc, step, itemsize, scale):
-        """``acc`` = [touched links, touched NPUs, max path latency] after adding ``step``'s
-        bytes (times ``scale``) of the transfers :meth:`_senders` picks."""
-        from .kernels import timing
-
-        idx = self._senders(step)
-        src, dst, n, red = ((step.src, step.dst, step.n, step.reduce) if idx is None else
-                            (step.src[idx], step.dst[idx], step.n[idx], step.reduce[idx]))
-        nt, nr, lat = acc
-        if src.size:
-            self._grow(nt, nr, src.size)
-            tp = self.topology
-            nt, nr, step_lat = timing.accumulate(
-                src, dst, n, red, self.npus, int(itemsize), float(scale), tp.level_table,
-                tp.lat_ns, float(tp.params.hop_lat_ns), self.load, self.touched, nt,
-                self.red_bytes, self.red_touched, nr, self.path)
-            lat = max(lat, step_lat)
-        return [nt, nr, lat]
-
     def end_window(self):
         """Time the window's summed loads as one step (one latency, one overhead)."""
-        from .kernels import timing
-
-        nt, nr, lat = self._window
-        self._window = None
-        link_s, red_b = timing.drain(self.class_first, self.class_cap_Bps, self.load,
-                                     self.touched, nt, self.red_bytes, self.red_touched, nr,
-                                     self._busy, self._bytes)
-        dt = self._combine(link_s, lat, red_b) if nt or nr else self.overhead_s
+        acc, self._window = self._window, None
+        link_s, lat_ns, red_b, moved = self._drain(acc)
+        dt = self._combine(link_s, lat_ns, red_b) if moved else self.overhead_s
         self._add(dt, 1)
         return dt
 
@@ -269,46 +305,17 @@ class StepTimer:
         return out, bottleneck
 
 
-def time_schedule(schedule, topology, comm=None, itemsize=4, make_timer=StepTimer):
-    """Modelled time of ``schedule`` on ``topology``.
-
-    Parameters
-    ----------
-    schedule : Schedule
-        Preferably timing-only (``data=False``: repeated steps merged); data schedules work too.
-    topology : Topology
-    comm : Comm, optional
-        Supplies ``npus`` (rank -> NPU id); default: rank = NPU id.
-    itemsize : int
-        Bytes per element.
-    make_timer : callable(topology, npus) -> StepTimer
-        The timer to drive (``ubemu.partition`` passes one spread over MPI processes).
-
-    Returns
-    -------
-    time_s : float
-    usage : list of ClassUsage
-    bottleneck : str
-        Name of the link class whose busiest link was busy longest ("" if nothing moved).
-    """
-    npus = getattr(comm, "npus", None) if comm is not None else None
-    if npus is None and schedule.n_ranks > topology.n_npus:
-        raise UbemuError(f"timing: {schedule.n_ranks} ranks do not fit on topology "
-                         f"{topology.name!r} of {topology.n_npus} NPUs")
-    if npus is not None and len(npus) != schedule.n_ranks:
-        raise UbemuError(f"timing: the communicator maps {len(npus)} ranks, the schedule has "
-                         f"{schedule.n_ranks}")
-    if npus is None:
-        npus = np.arange(schedule.n_ranks, dtype=np.int64)
-    timer = make_timer(topology, npus)
+def time_steps(schedule, steps, timer, itemsize):
+    """Drive ``timer`` over ``steps`` (an iterable of ``schedule``'s steps), honouring the
+    schedule's windows; the steps' repeats are cut at window boundaries."""
     windows = _windows(schedule)
     k = 0
-    for step in schedule.steps():
+    for step in steps:
         if not windows:
             timer.step_time(step, itemsize)
             continue
         pos, end = k, k + step.repeat
-        while pos < end:  # cut the step's occurrences at window boundaries
+        while pos < end:
             inside = [w for w in windows if w[0] <= pos < w[1]]
             if inside:
                 stop = min(end, inside[0][1])
@@ -324,16 +331,71 @@ def time_schedule(schedule, topology, comm=None, itemsize=4, make_timer=StepTime
         k = end
     if timer.in_window:
         timer.end_window()
+
+
+def time_schedule(schedule, topology, npus=None, itemsize=4, loads=None, steps=None):
+    """Modelled time of ``schedule`` on ``topology``.
+
+    Parameters
+    ----------
+    schedule : Schedule
+        Preferably timing-only (``data=False``: repeated steps merged); data schedules work too.
+    topology : Topology
+    npus : int64 array, optional
+        Topology NPU id of each rank (a communicator's ``npus``); default: rank = NPU id.
+    itemsize : int
+        Bytes per element.
+    loads : LocalLoads or PartitionedLoads, optional
+        Where link loads are summed (see :class:`StepTimer`).
+    steps : iterable of Step, optional
+        The steps to time (default ``schedule.steps()``): a data run passes its steps as it
+        applies them.
+
+    Returns
+    -------
+    time_s : float
+    usage : list of ClassUsage
+    bottleneck : str
+        Name of the link class whose busiest link was busy longest ("" if nothing moved).
+    """
+    if npus is None:
+        if schedule.n_ranks > topology.n_npus:
+            raise UbemuError(f"timing: {schedule.n_ranks} ranks do not fit on topology "
+                             f"{topology.name!r} of {topology.n_npus} NPUs")
+        npus = np.arange(schedule.n_ranks, dtype=np.int64)
+    elif len(npus) != schedule.n_ranks:
+        raise UbemuError(f"timing: the communicator maps {len(npus)} ranks, the schedule has "
+                         f"{schedule.n_ranks}")
+    timer = StepTimer(topology, npus, loads)
+    time_steps(schedule, schedule.steps() if steps is None else steps, timer, itemsize)
     usage, bottleneck = timer.usage()
     return timer.time_s, usage, bottleneck
 
 
 def _windows(schedule):
-    """Half-open step ranges timed as one step (``notes["concurrent_steps"]``), validated."""
-    raw = schedule.notes.get("concurrent_steps", ()) if schedule.notes else ()
-    out = sorted((int(a), int(b)) for a, b in raw if int(b) - int(a) > 1)
+    """The schedule's windows of more than one step, sorted and checked."""
+    out = sorted((int(a), int(b)) for a, b in schedule.windows if int(b) - int(a) > 1)
     for (a0, b0), (a1, _) in zip(out, out[1:]):
         if a1 < b0:
             raise UbemuError(f"{schedule.algorithm} {schedule.collective}: overlapping "
-                             f"concurrent_steps windows ({a0}, {b0}) and ({a1}, ...)")
+                             f"windows ({a0}, {b0}) and ({a1}, ...)")
     return out
+
+
+def pattern_cost(topology, src_npus, dst_npus):
+    """Route one message from each ``src_npus[k]`` to ``dst_npus[k]`` (NPU ids) once:
+    ``(seconds per byte on the busiest link, longest path in seconds)``, the two terms of a
+    step in which every message has the same size."""
+    timer = StepTimer(topology)
+    src = np.ascontiguousarray(src_npus, np.int64)
+    dst = np.ascontiguousarray(dst_npus, np.int64)
+    step = _Transfers(src, dst, np.ones(src.size, np.int64), np.zeros(src.size, bool))
+    link_s, lat_ns, _, _ = timer._drain(timer._accumulate([0, 0, 0.0], step, 1, 1.0))
+    return link_s, lat_ns * 1e-9
+
+
+class _Transfers:
+    """The few fields of a Step the timer routes."""
+
+    def __init__(self, src, dst, n, reduce):
+        self.src, self.dst, self.n, self.reduce = src, dst, n, reduce

@@ -29,10 +29,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import UbemuError, choices_error
+from .kernels.codes import KIND_OF_FABRIC, LEVEL_COLUMNS
 
-FABRICS = ("full_mesh", "ring", "switch")
+FABRICS = tuple(KIND_OF_FABRIC)
 MAX_NPUS = 1 << 24
-_KIND = {"full_mesh": 0, "ring": 1, "switch": 2}
 #: Level names may use these characters only (they appear in the string form and reports).
 NAME_RE = re.compile(r"[A-Za-z0-9_.+-]*")
 
@@ -194,15 +194,17 @@ class Topology:
         if n > MAX_NPUS:
             raise UbemuError(f"topology {self.name!r}: {n:,} NPUs is beyond the supported "
                              f"range 1..{MAX_NPUS:,}")
-        classes, table, offset = [], np.zeros((len(self.levels), 8), np.int64), 0
+        classes, table, offset = [], np.zeros((len(self.levels), len(LEVEL_COLUMNS)), np.int64), 0
         stride, g = 1, 1
         for i, lv in enumerate(self.levels):
             label = lv.name or f"level{i}"
             groups = n // stride
             g = (g if i and self.levels[i - 1].trunk else stride) if lv.trunk else 1
             lines = n // (stride * lv.size) * (stride // g)
-            table[i] = (_KIND[lv.fabric], lv.size, stride, offset, g if lv.trunk else 0, groups,
-                        n, lv.fabric == "switch" and lv.oversub > 1 and not lv.trunk)
+            row = dict(kind=KIND_OF_FABRIC[lv.fabric], size=lv.size, stride=stride,
+                       offset=offset, trunk=g if lv.trunk else 0, groups=groups, npus=n,
+                       oversub=lv.fabric == "switch" and lv.oversub > 1 and not lv.trunk)
+            table[i] = [row[c] for c in LEVEL_COLUMNS]
             if lv.fabric == "full_mesh":
                 classes.append(LinkClass(label, i, offset, lines * lv.size * (lv.size - 1),
                                          lv.link_GBps))

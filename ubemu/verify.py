@@ -35,6 +35,16 @@ the result and is counted:
   missing value that is not the extreme leaves a correct output, which no check can flag);
 - copies: random values of the dtype.
 
+Where these inputs cannot show every dropped or doubled transfer (sums beyond ``6 n <= 2**p``,
+where a rank's values are sparse and a piece shorter than m elements carries none of them;
+integer avg beyond ``3 n^2``; prod, max and min, where a contribution of 1 or of a value that
+is not the extreme changes nothing), a *shadow* run follows (:func:`exact_run_complete`): the
+same schedule once more on ``int32`` values 1..3 from every rank in every element, combined
+with ``sum`` and compared exactly, so any lost or doubled piece of any length at any rank
+count changes its elements. The schedule's data movement does not depend on the dtype or the
+op, so the shadow checks the very transfers of the run; the native run keeps checking the
+dtype's arithmetic.
+
 ``make_inputs(..., kind="random")`` gives random data (uniform [0, 1) for sums) whose rounding
 error differs between algorithms; :func:`verify` reports it as the max and mean relative error
 ``|out - ref| / |ref|`` over the elements with ``ref != 0``.
@@ -42,6 +52,7 @@ error differs between algorithms; :func:`verify` reports it as the max and mean 
 
 import numpy as np
 
+from . import collectives
 from .dtypes import (
     FMT_BF16,
     FMT_NATIVE,
@@ -55,10 +66,9 @@ from .dtypes import (
     to_float64,
 )
 from .errors import UbemuError
-from .layout import input_shape
-from .schedule import COLLECTIVES
 
-REDUCING = ("all_reduce", "reduce_scatter", "reduce")
+#: Element type of the shadow run (:func:`exact_run_complete`).
+SHADOW_DTYPE = "int32"
 
 
 def gamma(k, u):
@@ -167,7 +177,7 @@ def check_rows(collective, got_rows, row_lo, n, dtype, reference=None, inputs=No
             return per_element.reshape(n, -1)[row_lo:row_lo + n_got]
         return per_element[None, :]
 
-    if collective not in REDUCING:
+    if not collectives.get(collective).reducing:
         return _exact_check(collective, got_rows, row_lo, inputs, root, dt, None)
     if not dt.is_float:
         ref = mine(reference)
@@ -235,13 +245,9 @@ def verify(collective, outputs, inputs, op="sum", dtype=None, root=0):
     max_rel_err, mean_rel_err : float
         ``|out - ref| / |ref|`` against the float64 reference, over elements with ``ref != 0``.
     """
-    if collective not in COLLECTIVES:
-        from .errors import choices_error
-
-        raise choices_error("collective", collective, COLLECTIVES)
+    reducing = collectives.get(collective).reducing
     inputs, outputs = np.asarray(inputs), np.asarray(outputs)
     dt = get_dtype(dtype if dtype is not None else inputs.dtype)
-    reducing = collective in REDUCING
     if reducing:
         check_op(dt, op)
     if inputs.ndim != 2:
@@ -284,7 +290,21 @@ def needs_random_run(collective, dtype, op):
     """True for the 16-bit float reductions, whose rounding error is reported from a second
     run on random data (the exact inputs have none to show)."""
     dt = get_dtype(dtype)
-    return collective in REDUCING and dt.fmt != FMT_NATIVE and op in ("sum", "avg", "prod")
+    return (collectives.get(collective).reducing and dt.fmt != FMT_NATIVE
+            and op in ("sum", "avg", "prod"))
+
+
+def exact_run_complete(collective, n, dtype, op):
+    """True when :func:`make_inputs`' exact values make every dropped or doubled transfer
+    change the result on ``n`` ranks; otherwise a shadow run follows (module docstring)."""
+    dt = get_dtype(dtype)
+    if not collectives.get(collective).reducing:
+        return True
+    if op in ("prod", "max", "min"):
+        return False
+    if op == "avg" and not dt.is_float:
+        return 3 * n * n <= dt.exact_int_limit
+    return 6 * n <= _sum_cap(dt)
 
 
 def random_sums_exact(n, dtype, op):
@@ -304,10 +324,10 @@ def random_sums_exact(n, dtype, op):
 
 
 def error_measured(collective, dtype, op):
-    """False where -c reports no rounding error: float32/64 reductions with rounding."""
-    dt = get_dtype(dtype)
-    rounding = collective in REDUCING and dt.is_float and op in ("sum", "avg", "prod")
-    return not rounding or needs_random_run(collective, dt, op)
+    """True where -c reports a rounding error: the 16-bit float reductions (a random run
+    measures it); elsewhere the error column says N/A (copies and integers are exact, and
+    float32/64 reductions are not measured)."""
+    return needs_random_run(collective, dtype, op)
 
 
 #: Elements per input tile: rows ``[t R, (t+1) R)`` (``R = TILE_ELEMENTS // columns``) are
@@ -336,12 +356,13 @@ def make_inputs(collective, n, count, dtype, op="sum", seed=0, kind="exact", row
         from .errors import choices_error
 
         raise choices_error("input kind", kind, ("exact", "random"))
-    n_rows, cols = input_shape(collective, n, count)
+    n_rows, cols = collectives.get(collective).input_shape(n, count)
     lo, hi = (0, n_rows) if rows is None else (int(rows[0]), int(rows[1]))
     if not 0 <= lo <= hi <= n_rows:
         raise UbemuError(f"input rows {lo}:{hi} are outside 0:{n_rows}")
     perm = None
-    if kind == "exact" and collective in REDUCING and (op == "prod" or 6 * n > _sum_cap(dt)):
+    reducing = collectives.get(collective).reducing
+    if kind == "exact" and reducing and (op == "prod" or 6 * n > _sum_cap(dt)):
         perm = np.random.default_rng(seed).permutation(n)
     tile = max(1, TILE_ELEMENTS // max(cols, 1))
     out = None
@@ -358,25 +379,26 @@ def make_inputs(collective, n, count, dtype, op="sum", seed=0, kind="exact", row
 
 def _sum_cap(dt):
     """Largest exact sum the sum / avg inputs aim at (the module docstring's ``2**p``)."""
-    return min(float(dt.exact_int_limit), 2.0 ** 20)
+    return float(dt.exact_int_limit)
 
 
 def _draw_rows(collective, n, cols, dt, op, kind, rng, a, b, perm):
     """Rows ``a:b`` of :func:`make_inputs`, drawing from ``rng``."""
     shape = (b - a, cols)
-    if kind == "exact" and collective in REDUCING and op in ("max", "min"):
+    reducing = collectives.get(collective).reducing
+    if kind == "exact" and reducing and op in ("max", "min"):
         top = int(min(dt.exact_int_limit // 4, 1000))
         vals = rng.integers(-top, top, size=shape, dtype=np.int16)
         col = np.arange(cols)
         mine = (col % n >= a) & (col % n < b)  # rank e % n holds element e's extreme
         vals[col[mine] % n - a, col[mine]] = top + 1 if op == "max" else -top - 1
         return _small_ints(vals, dt)
-    if kind == "random" or collective not in REDUCING:
+    if kind == "random" or not reducing:
         if not dt.is_float:
             return rng.integers(-1000, 1000, size=shape, dtype=dt.storage)
-        if collective in REDUCING and op in ("sum", "avg"):
+        if reducing and op in ("sum", "avg"):
             return from_float32(rng.random(shape, dtype=np.float32), dt)
-        if collective in REDUCING and op == "prod":
+        if reducing and op == "prod":
             return from_float32(1 + (rng.random(shape, dtype=np.float32) - 0.5) / 4, dt)
         return from_float32(rng.standard_normal(shape, dtype=np.float32) * 8, dt)
     if op == "prod":  # min(n, twos) ranks per element, a rotating window, contribute a 2

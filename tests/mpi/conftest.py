@@ -2,14 +2,14 @@
 
 import pytest
 
-from ubemu import partition
+from ubemu.parallel import env
 
 
 @pytest.fixture(scope="session", autouse=True)
 def warm_numba_cache():
     """In a single-process pytest, compile every kernel once before any job is launched
     (under mpiexec, ``run_mpi_tests.py`` has warmed it already)."""
-    if partition.world_size() == 1:
+    if env.world_size() == 1:
         from warm import warm_cache
 
         warm_cache()

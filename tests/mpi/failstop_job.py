@@ -6,24 +6,26 @@
 
 import sys
 
-from ubemu import cli, partition
+from ubemu import cli
 from ubemu.errors import UbemuError
+from ubemu.parallel import env
+from ubemu.timing import StepTimer
 
 KIND = sys.argv[1]
-_real = partition.PartitionedTimer.step_time
+_real = StepTimer.step_time
 _calls = [0]
 
 
 def _failing_step_time(self, *args, **kwargs):
     _calls[0] += 1
-    if partition.world_rank() == 1 and _calls[0] == 2:
+    if env.world_rank() == 1 and _calls[0] == 2:
         if KIND == "input":
             raise UbemuError("step 2: a bad value seen late on rank 1")
         raise MemoryError("rank 1 ran out of memory at step 2")
     return _real(self, *args, **kwargs)
 
 
-partition.PartitionedTimer.step_time = _failing_step_time
+StepTimer.step_time = _failing_step_time
 
 if __name__ == "__main__":
     sys.exit(cli.main(sys.argv[2:]))

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from jobs import MPIEXEC, job_env
 
-from ubemu import partition
+from ubemu.parallel import env
 
-pytestmark = pytest.mark.skipif(partition.world_size() > 1,
-                                reason="launches its own MPI jobs")
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(env.world_size() > 1,
+                                                   reason="launches its own MPI jobs")]
 HERE = Path(__file__).parent
 BOUND_S = 30
 

@@ -9,15 +9,15 @@ def warm_cache():
     """Compile (or load) every kernel the MPI tests use, for every dtype, in this process."""
     import numpy as np
 
-    from ubemu.algorithms import Comm
-    from ubemu.dataplane import emulate_verify
+    import ubemu
     from ubemu.dtypes import DTYPES, FMT_NATIVE
 
     for name in DTYPES:
         for coll in ("all_reduce", "alltoall"):
-            wrong = emulate_verify(coll, "ring" if coll == "all_reduce" else "pairwise",
-                                   Comm.flat(4), 8, name, "sum")[0]
-            assert wrong == 0, (coll, name)
+            res = ubemu.simulate(coll, 32 * DTYPES[name].itemsize, "switch:4",
+                                 "ring" if coll == "all_reduce" else "pairwise", dtype=name,
+                                 verify=True)
+            assert res.wrong == 0, (coll, name)
     from ubemu.kernels import partition as kp
 
     for dt in DTYPES.values():  # the partition layer's pack / unpack
@@ -26,9 +26,16 @@ def warm_cache():
         out = np.zeros(2, storage)
         kp.pack(buf, idx, idx, idx + 2, out)
         kp.unpack(buf, idx, idx, idx + 2, np.ones(1, np.bool_), out, 0, dt.fmt)
-    import ubemu
-
     ubemu.simulate("all_reduce", 1 << 10, "ub-mesh-rack")  # timing kernels
     ubemu.simulate("all_reduce", 1 << 20, "switch:8192", "ring")  # repeated-pattern kernels
-    # the one-walk check and the partitioned timer's split / merge kernels
     ubemu.simulate("all_reduce", 1 << 10, "ub-mesh-rack", "hierarchical", verify=True)
+    from ubemu.algorithms import build_schedule  # the spread loads' split / merge kernels
+    from ubemu.parallel.block import Block
+    from ubemu.parallel.exchange import LocalExchange
+    from ubemu.parallel.loads import PartitionedLoads
+    from ubemu.timing import time_schedule
+
+    tp = ubemu.load_topology("ub-mesh-rack")
+    for count in (1 << 10, 1 << 20):
+        sched = build_schedule("all_reduce", "ring", 64, count, data=False)
+        time_schedule(sched, tp, None, 4, PartitionedLoads(tp, Block(64), LocalExchange()))

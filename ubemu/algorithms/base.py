@@ -1,86 +1,38 @@
-"""What every algorithm builder shares: the communicator grid, segments, the registry.
+"""The algorithm registry: every algorithm registered once, builder, phase and cost side by side.
 
-A communicator (:class:`Comm`) is a grid of ranks, ``dims`` innermost first (a flat group is
-``dims=(n,)``); rank ``r`` has coordinate ``(r // stride_d) % dims[d]`` on axis ``d``. Algorithms
-are written once as *phases along one axis*, vectorised over every rank: all the rings (or
-butterflies, ...) of that axis advance in the same step. A flat algorithm is its phase on a
-one-axis grid; ``hierarchical`` chains phases over the axes.
+Algorithms are written once as *phases along one axis* of a communicator grid
+(:class:`ubemu.comm.Axis`), vectorised over every rank: all the rings (or butterflies, ...) of
+that axis advance in the same step. Registering a phase with ``flat="summary"`` also
+registers the flat algorithm of the same name: the phase run on the whole communicator as one
+line of ``n`` ranks. ``hierarchical`` chains phases over the axes. Algorithms that are not
+phases (all-to-all, trees, ...) register their builder with :func:`register`.
 
 Each rank works on a *segment* of its buffer (``seg_off``, ``seg_len``, one entry per rank):
 the whole buffer for a flat collective, and after a reduce-scatter along one axis, the block
 that axis left it with.
+
+A cost is the closed form of the step-level timing model (:mod:`ubemu.estimator`):
+``cost(model, axis_model, count, itemsize, **options) -> seconds`` for a phase (on a segment
+of ``count`` elements), ``cost(model, count, itemsize, **options)`` for a whole algorithm,
+raising :class:`NoClosedForm` where it has none.
 """
 
+import inspect
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 
+from .. import collectives
+from ..comm import Comm
+from ..costmodel import NoClosedForm  # noqa: F401  (costs raise it; re-exported)
 from ..errors import UbemuError, choices_error
-from ..schedule import COLLECTIVES
 
 #: (collective, name) -> Algorithm
 REGISTRY = {}
 #: (kind, name) -> Phase; kind is 'reduce_scatter', 'all_gather' or 'all_reduce'
 PHASES = {}
-
-
-@dataclass(frozen=True, eq=False)
-class Comm:
-    """A communicator laid out as a grid of ranks.
-
-    Parameters
-    ----------
-    dims : tuple of int
-        Grid shape, innermost first; the product is the rank count.
-    fabrics : tuple of str, optional
-        Fabric kind of each axis on the topology (``full_mesh``, ``ring``, ``switch``).
-    npus : int64 array, optional
-        Topology NPU id of each rank (for timing).
-    local : (int, int), optional
-        Build only the transfers sent by ranks ``lo..hi-1`` (one MPI process's block), for
-        builders registered with ``local_ok=True``; the others ignore it.
-    """
-
-    dims: tuple
-    fabrics: tuple = None
-    npus: np.ndarray = field(default=None, repr=False)
-    local: tuple = None
-
-    @classmethod
-    def flat(cls, n, fabric=None):
-        return cls((int(n),), (fabric,) if fabric else None)
-
-    @property
-    def n(self):
-        return int(np.prod(self.dims, dtype=np.int64))
-
-    def axis(self, d):
-        return Axis(self, d)
-
-    @property
-    def senders(self):
-        """Ranks whose transfers a builder produces (all, or the ``local`` block)."""
-        lo, hi = self.local if self.local is not None else (0, self.n)
-        return np.arange(lo, hi, dtype=np.int64)
-
-
-class Axis:
-    """One axis of a :class:`Comm`: position of each rank along it and peers at a distance."""
-
-    def __init__(self, comm, d):
-        self.comm, self.d = comm, d
-        self.size = int(comm.dims[d])
-        self.stride = int(np.prod(comm.dims[:d], dtype=np.int64))
-        self.ranks = comm.senders
-        self.pos = (self.ranks // self.stride) % self.size
-
-    def rank_at(self, pos):
-        """Rank on the same line as each rank, at position ``pos`` (array or scalar)."""
-        return self.ranks + (np.asarray(pos, np.int64) % self.size - self.pos) * self.stride
-
-    def peer(self, shift):
-        """Rank ``shift`` positions further along the axis (cyclic)."""
-        return self.rank_at(self.pos + shift)
+_NAMED = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
 
 
 def blocks(seg_off, seg_len, parts, index):
@@ -94,88 +46,21 @@ def blocks(seg_off, seg_len, parts, index):
 
 
 @dataclass(frozen=True)
-class Algorithm:
-    """A registered algorithm: ``build(comm, count, data=True, **options) -> Schedule``."""
-
-    collective: str
-    name: str
-    build: object
-    summary: str
-    check: object = None  # check(comm) -> None or a sentence stating the constraint
-    local_ok: bool = False  # honours Comm.local (builds only the local block's sends)
-
-
-def register(collective, name, summary, check=None, local_ok=False):
-    """Decorator: register a schedule builder under (collective, name)."""
-    if collective not in COLLECTIVES:
-        raise ValueError(f"unknown collective {collective}")
-
-    def deco(fn):
-        key = (collective, name)
-        if key in REGISTRY:
-            raise ValueError(f"algorithm {key} registered twice")
-        REGISTRY[key] = Algorithm(collective, name, fn, summary, check, local_ok)
-        return fn
-
-    return deco
-
-
-def algorithm_names(collective):
-    """Names registered for ``collective``, sorted."""
-    return sorted(name for coll, name in REGISTRY if coll == collective)
-
-
-def get_algorithm(collective, name):
-    """Look up an algorithm; an unknown collective or name lists the valid ones."""
-    colls = sorted({c for c, _ in REGISTRY})
-    if collective not in colls:
-        raise choices_error("collective", collective, colls)
-    if (collective, name) not in REGISTRY:
-        raise choices_error(f"{collective} algorithm", name, algorithm_names(collective))
-    return REGISTRY[(collective, name)]
-
-
-def build_schedule(collective, name, comm, count, data=True, **options):
-    """Build and return the schedule of ``name`` for ``collective`` on ``comm``.
-
-    ``count`` is the collective's size in elements (see :mod:`ubemu.schedule`); collectives
-    with one block per rank need ``count`` divisible by the rank count.
-    """
-    alg = get_algorithm(collective, name)
-    if isinstance(comm, int):
-        comm = Comm.flat(comm)
-    if comm.local is not None and not alg.local_ok:
-        comm = Comm(comm.dims, comm.fabrics, comm.npus)  # builds every rank's transfers
-    if count < 0:
-        raise UbemuError(f"count must be >= 0, got {count}")
-    if collective in ("all_gather", "reduce_scatter", "alltoall") and count % comm.n:
-        raise UbemuError(f"{collective}: count {count} must be a multiple of the rank count "
-                         f"{comm.n} (one equal block per rank)")
-    if alg.check is not None:
-        why = alg.check(comm)
-        if why:
-            raise UbemuError(f"{collective} algorithm {name!r} cannot run on {comm.n} ranks "
-                             f"{'x'.join(map(str, comm.dims))}: {why}")
-    return alg.build(comm, count, data=data, **options)
-
-
-@dataclass(frozen=True)
 class Phase:
-    """A building block along one axis, usable by ``hierarchical`` at any level.
+    """A building block along one axis, usable flat and by ``hierarchical`` at any level.
 
-    ``steps(axis, seg_off, seg_len, data)`` yields :class:`~ubemu.schedule.Step` objects, all
-    rings / groups of the axis at once. Contracts per ``kind`` (q = rank's position on the axis,
+    ``steps(axis, seg_off, seg_len, data, **kw)`` yields :class:`~ubemu.schedule.Step` objects,
+    all lines of the axis at once. Contracts per ``kind`` (q = rank's position on the axis,
     blocks cut by :func:`blocks` into ``axis.size`` parts):
 
     - ``reduce_scatter``: every rank ends with block q of its segment reduced over the line;
     - ``all_gather``: every rank starts with block q valid and ends with the whole segment;
     - ``all_reduce``: every rank ends with the whole segment reduced over the line.
 
-    ``n_steps(size)`` is the step count for an axis of ``size`` ranks; ``check(size, fabric)``
-    returns None or the constraint that is not met. ``local_ok``: the phase builds only the
-    transfers of ``axis.ranks`` (a ``Comm.local`` block) from per-rank segment arrays.
-    ``windows(size)``: half-open ranges of the phase's steps that may be timed as one step
-    (``notes["concurrent_steps"]`` of a schedule running the phase).
+    ``n_steps(size)``: the step count on ``size`` ranks; ``check(size, fabric)``: None or the
+    constraint that is not met; ``local_ok``: builds only the transfers of ``axis.ranks``;
+    ``windows(size)``: half-open ranges of its steps timed as one step; ``cost``: its closed
+    form (module docstring).
     """
 
     kind: str
@@ -185,18 +70,151 @@ class Phase:
     check: object = None
     local_ok: bool = False
     windows: object = None
+    cost: object = None
 
 
-def register_phase(kind, name, n_steps, check=None, local_ok=False, windows=None):
-    """Decorator: register an axis phase (see :class:`Phase`)."""
+@dataclass(frozen=True)
+class Algorithm:
+    """A registered algorithm: ``build(comm, count, data=True, **options) -> Schedule``.
+
+    ``check(comm)``: None or a sentence stating the constraint not met; ``local_ok``: honours
+    ``Comm.local``; ``cost``: closed form (module docstring); ``buffer(comm, count, **options)``:
+    working-buffer elements per rank (default: the collective's, :mod:`ubemu.collectives`);
+    ``phase``: the phase a flat algorithm runs.
+    """
+
+    collective: str
+    name: str
+    build: object
+    summary: str
+    check: object = None
+    local_ok: bool = False
+    cost: object = None
+    buffer: object = None
+    phase: Phase = None
+    options: list = field(init=False, compare=False)  # the builder's keyword options
+
+    def __post_init__(self):
+        object.__setattr__(self, "options", [
+            p.name for p in inspect.signature(self.build).parameters.values()
+            if p.name not in ("comm", "count", "data") and p.kind in _NAMED])
+
+    def check_options(self, options):
+        """Refuse options the builder does not take, naming the valid ones."""
+        valid = self.options
+        for key in options:
+            if key not in valid:
+                raise choices_error(f"option of {self.collective} algorithm {self.name!r}",
+                                    key, valid or ["(none)"])
+
+    def buffer_count(self, comm, count, **options):
+        """Working-buffer elements per rank for ``count`` elements on ``comm``."""
+        if self.buffer is not None:
+            return int(self.buffer(comm, count, **options))
+        return collectives.get(self.collective).buffer_counts * int(count)
+
+
+def _add(alg):
+    key = (alg.collective, alg.name)
+    if key in REGISTRY:
+        raise ValueError(f"algorithm {key} registered twice")
+    REGISTRY[key] = alg
+
+
+def register(collective, name, summary, check=None, local_ok=False, cost=None, buffer=None):
+    """Decorator: register a whole-collective schedule builder under (collective, name)."""
+    collectives.get(collective)
+
+    def deco(fn):
+        _add(Algorithm(collective, name, fn, summary, check, local_ok, cost, buffer))
+        return fn
+
+    return deco
+
+
+def register_phase(kind, name, n_steps, *, flat=None, check=None, local_ok=False,
+                   windows=None, cost=None, flat_setup=None):
+    """Decorator: register an axis phase (see :class:`Phase`).
+
+    ``flat``: the summary of the flat algorithm ``(kind, name)`` to register as well (the phase
+    on the whole communicator as one line). ``flat_setup(comm, **options) -> (phase kwargs,
+    notes)``: the flat algorithm's options turned into arguments of the phase's steps.
+    """
 
     def deco(fn):
         if (kind, name) in PHASES:
             raise ValueError(f"phase {(kind, name)} registered twice")
-        PHASES[(kind, name)] = Phase(kind, name, fn, n_steps, check, local_ok, windows)
+        phase = Phase(kind, name, fn, n_steps, check, local_ok, windows, cost)
+        PHASES[(kind, name)] = phase
+        if flat is not None:
+            build = partial(_flat_build, phase, flat_setup)
+            if flat_setup is not None:
+                build.__signature__ = _flat_signature(flat_setup)
+            flat_cost = partial(_flat_cost, phase) if cost is not None else None
+            _add(Algorithm(kind, name, build, flat, local_ok=local_ok, cost=flat_cost,
+                           phase=phase))
         return fn
 
     return deco
+
+
+def _flat_signature(flat_setup):
+    params = list(inspect.signature(flat_setup).parameters.values())[1:]
+    head = [inspect.Parameter(k, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+            for k in ("comm", "count", "data")]
+    return inspect.Signature(head + params)
+
+
+def _flat_build(phase, flat_setup, comm, count, data=True, **options):
+    from .flat import flat_schedule
+
+    kwargs, notes = flat_setup(comm, **options) if flat_setup else ({}, {})
+    n = comm.n
+    steps = partial(phase.steps, **kwargs) if kwargs else phase.steps
+    return flat_schedule(comm, count, phase.kind, phase.name, (steps,), phase.n_steps(n), data,
+                         notes=notes, windows=phase.windows(n) if phase.windows else ())
+
+
+def _flat_cost(phase, model, count, itemsize, **options):
+    return phase.cost(model, model.flat_axis(), count, itemsize, **options)
+
+
+def algorithm_names(collective):
+    """Names registered for ``collective``, sorted."""
+    return sorted(name for coll, name in REGISTRY if coll == collective)
+
+
+def get_algorithm(collective, name):
+    """Look up an algorithm; an unknown collective or name lists the valid ones."""
+    collectives.get(collective)
+    if (collective, name) not in REGISTRY:
+        raise choices_error(f"{collective} algorithm", name, algorithm_names(collective))
+    return REGISTRY[(collective, name)]
+
+
+def build_schedule(collective, name, comm, count, data=True, **options):
+    """Build and return the schedule of ``name`` for ``collective`` on ``comm``.
+
+    ``count`` is the collective's size in elements (see :mod:`ubemu.collectives`); collectives
+    with one block per rank need ``count`` divisible by the rank count. ``comm`` may be an int
+    (a flat communicator of that many ranks).
+    """
+    alg = get_algorithm(collective, name)
+    if isinstance(comm, (int, np.integer)):
+        comm = Comm.flat(comm)
+    if not alg.local_ok:
+        comm = comm.whole()  # builds every rank's transfers
+    collectives.get(collective).check_count(count, comm.n)
+    alg.check_options(options)
+    if alg.check is not None:
+        why = alg.check(comm)
+        if why:
+            raise UbemuError(f"{collective} algorithm {name!r} cannot run on {comm.n} ranks "
+                             f"{comm.shape_label}: {why}")
+    sched = alg.build(comm, count, data=data, **options)
+    if sched.buf_count is None:
+        sched.buf_count = alg.buffer_count(comm, count, **options)
+    return sched
 
 
 def get_phase(kind, name):
@@ -205,3 +223,12 @@ def get_phase(kind, name):
         raise choices_error(f"{kind} per-level algorithm", name,
                             sorted(n for k, n in PHASES if k == kind))
     return PHASES[(kind, name)]
+
+
+def chain_cost(first, second):
+    """The cost of a phase that runs phase cost ``first`` then ``second`` on one segment."""
+
+    def cost(model, ax, count, itemsize, **options):
+        return first(model, ax, count, itemsize) + second(model, ax, count, itemsize)
+
+    return cost

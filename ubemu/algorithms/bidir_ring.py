@@ -11,8 +11,8 @@ phase, but each direction of a link carries only half a block (``S/(2p)``) per s
 
 import numpy as np
 
-from .base import blocks, register, register_phase
-from .flat import flat_schedule, make_step
+from .base import blocks, chain_cost, register_phase
+from .flat import make_step
 
 
 def _halves(seg_off, seg_len, s, b_cw, b_ccw):
@@ -34,9 +34,20 @@ def _bidir_steps(axis, seg_off, seg_len, data, shift, reduce):
         yield make_step(src, dst, np.concatenate([n1, n2]), off, off, reduce, data)
 
 
-@register_phase("reduce_scatter", "ring_bidir", n_steps=lambda s: s - 1, local_ok=True)
+def _cost(reduce):
+    def cost(model, ax, c, isz):
+        big = model.block_max(c, ax.p)
+        msgs = [(ax, 1, -(-big // 2) * isz), (ax, -1, (big // 2) * isz)]
+        return (ax.p - 1) * model.step(msgs, reduce)
+
+    return cost
+
+
+@register_phase("reduce_scatter", "ring_bidir", n_steps=lambda s: s - 1, local_ok=True,
+                cost=_cost(True), flat="bidirectional ring reduce-scatter, p-1 steps")
 def bidir_reduce_scatter_phase(axis, seg_off, seg_len, data=True):
-    """Two ring reduce-scatters in opposite directions on the two halves of every block.
+    """Two ring reduce-scatters in opposite directions on the two halves of every block:
+    ``p-1`` steps, ``S (p-1)/p`` bytes sent per rank.
 
     At step k the rank at position q sends the first half of block ``q-k-1`` to ``q+1`` and the
     second half of block ``q+k+1`` to ``q-1``; both receivers add them in.
@@ -44,38 +55,19 @@ def bidir_reduce_scatter_phase(axis, seg_off, seg_len, data=True):
     yield from _bidir_steps(axis, seg_off, seg_len, data, shift=1, reduce=True)
 
 
-@register_phase("all_gather", "ring_bidir", n_steps=lambda s: s - 1, local_ok=True)
+@register_phase("all_gather", "ring_bidir", n_steps=lambda s: s - 1, local_ok=True,
+                cost=_cost(False), flat="bidirectional ring all-gather, p-1 steps")
 def bidir_all_gather_phase(axis, seg_off, seg_len, data=True):
-    """Two ring all-gathers in opposite directions on the two halves of every block."""
+    """Two ring all-gathers in opposite directions on the two halves of every block:
+    ``p-1`` steps, ``S (p-1)/p`` bytes sent per rank."""
     yield from _bidir_steps(axis, seg_off, seg_len, data, shift=0, reduce=False)
 
 
-@register_phase("all_reduce", "ring_bidir", n_steps=lambda s: 2 * (s - 1), local_ok=True)
+@register_phase("all_reduce", "ring_bidir", n_steps=lambda s: 2 * (s - 1), local_ok=True,
+                cost=chain_cost(_cost(True), _cost(False)),
+                flat="bidirectional ring: half of each block each way, 2(p-1) steps")
 def bidir_all_reduce_phase(axis, seg_off, seg_len, data=True):
-    """Bidirectional ring reduce-scatter, then bidirectional ring all-gather."""
+    """Bidirectional ring reduce-scatter, then all-gather: ``2(p-1)`` steps, ``2 S (p-1)/p``
+    bytes sent per rank."""
     yield from bidir_reduce_scatter_phase(axis, seg_off, seg_len, data)
     yield from bidir_all_gather_phase(axis, seg_off, seg_len, data)
-
-
-@register("all_reduce", "ring_bidir",
-          "bidirectional ring: half of each block each way, 2(p-1) steps", local_ok=True)
-def ring_bidir_all_reduce(comm, count, data=True):
-    """Bidirectional ring all-reduce: ``2(p-1)`` steps, ``2 S (p-1)/p`` bytes sent per rank."""
-    return flat_schedule(comm, count, "all_reduce", "ring_bidir",
-                         (bidir_reduce_scatter_phase, bidir_all_gather_phase),
-                         2 * (comm.n - 1), data)
-
-
-@register("reduce_scatter", "ring_bidir",
-          "bidirectional ring reduce-scatter, p-1 steps", local_ok=True)
-def ring_bidir_reduce_scatter(comm, count, data=True):
-    """Bidirectional ring reduce-scatter: ``p-1`` steps, ``S (p-1)/p`` bytes sent per rank."""
-    return flat_schedule(comm, count, "reduce_scatter", "ring_bidir",
-                         (bidir_reduce_scatter_phase,), comm.n - 1, data)
-
-
-@register("all_gather", "ring_bidir", "bidirectional ring all-gather, p-1 steps", local_ok=True)
-def ring_bidir_all_gather(comm, count, data=True):
-    """Bidirectional ring all-gather: ``p-1`` steps, ``S (p-1)/p`` bytes sent per rank."""
-    return flat_schedule(comm, count, "all_gather", "ring_bidir",
-                         (bidir_all_gather_phase,), comm.n - 1, data)

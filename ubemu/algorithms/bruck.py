@@ -18,7 +18,28 @@ def log2_ceil(p):
     return int(p - 1).bit_length()
 
 
-@register("all_gather", "bruck", "Bruck concatenation, ceil(log2 p) steps, any p")
+def _all_gather_cost(model, c, isz):
+    ax = model.flat_axis()
+    p = ax.p
+    b = (c // p) * isz
+    return sum(model.step([(ax, -(1 << k), min(1 << k, p - (1 << k)) * b)])
+               for k in range(log2_ceil(p)))
+
+
+def _alltoall_cost(model, c, isz):
+    ax = model.flat_axis()
+    p = ax.p
+    b = (c // p) * isz
+    t = 0.0
+    for k in range(log2_ceil(p)):
+        # ranks 1..p-1 with bit k set: whole periods of 2^(k+1), then the partial one
+        n_blocks = ((p >> (k + 1)) << k) + max(0, (p & ((2 << k) - 1)) - (1 << k))
+        t += model.step([(ax, 1 << k, n_blocks * b)])
+    return t
+
+
+@register("all_gather", "bruck", "Bruck concatenation, ceil(log2 p) steps, any p",
+          cost=_all_gather_cost)
 def bruck_all_gather(comm, count, data=True):
     """Bruck all-gather: ``ceil(log2 p)`` steps, ``(p-1) S/p`` bytes sent per rank.
 
@@ -43,10 +64,11 @@ def bruck_all_gather(comm, count, data=True):
                      (ranks, dst, (m - first) * b, 0, 0)]
             yield moves_step(parts, p, data)
 
-    return Schedule("all_gather", "bruck", p, count, count, steps, n_steps=n_steps, data=data)
+    return Schedule("all_gather", "bruck", p, count, None, steps, n_steps=n_steps, data=data)
 
 
-@register("alltoall", "bruck", "Bruck index algorithm, ceil(log2 p) steps, any p")
+@register("alltoall", "bruck", "Bruck index algorithm, ceil(log2 p) steps, any p",
+          cost=_alltoall_cost)
 def bruck_alltoall(comm, count, data=True):
     """Bruck all-to-all: ``max(ceil(log2 p), 1)`` steps; ``b sum_{i<p} popcount(i)`` sent.
 
@@ -86,5 +108,4 @@ def bruck_alltoall(comm, count, data=True):
                 parts.append(own)
             yield moves_step(parts, p, data)
 
-    return Schedule("alltoall", "bruck", p, count, 2 * count, steps, n_steps=n_steps,
-                    data=data)
+    return Schedule("alltoall", "bruck", p, count, None, steps, n_steps=n_steps, data=data)

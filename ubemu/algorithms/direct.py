@@ -9,8 +9,8 @@ there is no local reduction, so the ``p-1`` blocks that rank j must add into its
 in ``p-1`` steps: at step k (``k = 1 .. p-1``) the rank at position q sends block ``q+k`` to
 the rank at ``q+k``. Each step uses a different link of every rank (rank q -> q+k), so on a
 full mesh these ``p-1`` steps occupy disjoint links and a real one-shot overlaps them; the
-flat schedule says so in ``notes["concurrent_steps"] = [(0, p-1)]`` (half-open step range
-that may be timed as one window). We chose this over a format change (several reductions into
+schedule says so in ``Schedule.windows = [(0, p-1)]`` (a half-open step range timed as one
+window). We chose this over a format change (several reductions into
 one range per step, or local reductions from scratch slots) so the data plane, the validator
 and the kernels stay as they are; summation at rank j runs in the order ``j-1, j-2, ...``.
 The all-gather needs no such split: it is one step of ``p(p-1)`` transfers into disjoint
@@ -24,7 +24,7 @@ window), ``S (p-1)/p``; all-gather 1 step, ``S (p-1)/p``; all-reduce ``p`` steps
 
 import numpy as np
 
-from .base import blocks, register, register_phase
+from .base import blocks, chain_cost, register, register_phase
 from .flat import flat_schedule, make_step
 
 
@@ -33,19 +33,33 @@ def _rs_windows(p):
     return [(0, p - 1)] if p > 2 else []
 
 
+def _cost(reduce):
+    """The reduce-scatter's window and the all-gather's one step: every peer at once."""
+
+    def cost(model, ax, c, isz):
+        b = model.block_max(c, ax.p) * isz
+        return model.step([(ax, k, b) for k in range(1, ax.p)], reduce)
+
+    return cost
+
+
 @register_phase("reduce_scatter", "direct", n_steps=lambda s: s - 1, local_ok=True,
-                windows=_rs_windows)
+                windows=_rs_windows, cost=_cost(True),
+                flat="mesh one-shot reduce-scatter: p-1 link-disjoint steps")
 def direct_reduce_scatter_phase(axis, seg_off, seg_len, data=True):
-    """Direct reduce-scatter along ``axis``: step k, position q sends block q+k to q+k."""
+    """Direct reduce-scatter along ``axis``: ``p-1`` link-disjoint steps (one window), ``S
+    (p-1)/p`` bytes sent per rank; at step k position q sends block q+k to q+k."""
     s = axis.size
     for k in range(1, s):
         off, ln = blocks(seg_off, seg_len, s, (axis.pos + k) % s)
         yield make_step(axis.ranks, axis.peer(k), ln, off, off, True, data)
 
 
-@register_phase("all_gather", "direct", n_steps=lambda s: int(s > 1), local_ok=True)
+@register_phase("all_gather", "direct", n_steps=lambda s: int(s > 1), local_ok=True,
+                cost=_cost(False), flat="mesh one-shot all-gather: 1 step")
 def direct_all_gather_phase(axis, seg_off, seg_len, data=True):
-    """Direct all-gather along ``axis``: one step, every rank sends its block to every peer."""
+    """Direct all-gather along ``axis``: one step, every rank sends its block to every peer,
+    ``S (p-1)/p`` bytes sent per rank."""
     s = axis.size
     if s < 2:
         return
@@ -59,42 +73,14 @@ def direct_all_gather_phase(axis, seg_off, seg_len, data=True):
 
 
 @register_phase("all_reduce", "direct", n_steps=lambda s: s - 1 + int(s > 1), local_ok=True,
-                windows=_rs_windows)
+                windows=_rs_windows, cost=chain_cost(_cost(True), _cost(False)),
+                flat="mesh one-shot: direct reduce-scatter (p-1 link-disjoint steps) + direct "
+                     "all-gather")
 def direct_all_reduce_phase(axis, seg_off, seg_len, data=True):
-    """Direct all-reduce along ``axis``: direct reduce-scatter, then direct all-gather."""
+    """Direct all-reduce along ``axis``: direct reduce-scatter, then direct all-gather; ``p``
+    steps (``p-1`` overlap on a full mesh), ``2 S (p-1)/p`` bytes sent per rank."""
     yield from direct_reduce_scatter_phase(axis, seg_off, seg_len, data)
     yield from direct_all_gather_phase(axis, seg_off, seg_len, data)
-
-
-def _concurrent(p):
-    return {"concurrent_steps": _rs_windows(p)} if p > 2 else {}
-
-
-@register("all_reduce", "direct",
-          "mesh one-shot: direct reduce-scatter (p-1 link-disjoint steps) + direct all-gather",
-          local_ok=True)
-def direct_all_reduce(comm, count, data=True):
-    """Direct all-reduce: ``p`` steps (``p-1`` overlap on a full mesh), ``2 S (p-1)/p`` bytes."""
-    p = comm.n
-    return flat_schedule(comm, count, "all_reduce", "direct",
-                         (direct_reduce_scatter_phase, direct_all_gather_phase),
-                         p - 1 + int(p > 1), data, notes=_concurrent(p))
-
-
-@register("reduce_scatter", "direct",
-          "mesh one-shot reduce-scatter: p-1 link-disjoint steps", local_ok=True)
-def direct_reduce_scatter(comm, count, data=True):
-    """Direct reduce-scatter: ``p-1`` link-disjoint steps, ``S (p-1)/p`` bytes sent per rank."""
-    p = comm.n
-    return flat_schedule(comm, count, "reduce_scatter", "direct",
-                         (direct_reduce_scatter_phase,), p - 1, data, notes=_concurrent(p))
-
-
-@register("all_gather", "direct", "mesh one-shot all-gather: 1 step", local_ok=True)
-def direct_all_gather(comm, count, data=True):
-    """Direct all-gather: 1 step, ``S (p-1)/p`` bytes sent per rank."""
-    return flat_schedule(comm, count, "all_gather", "direct", (direct_all_gather_phase,),
-                         int(comm.n > 1), data)
 
 
 def _alltoall_phase(count):
@@ -111,11 +97,16 @@ def _alltoall_phase(count):
     return phase
 
 
-@register("alltoall", "direct", "mesh one-shot all-to-all: 1 step")
+def _alltoall_cost(model, c, isz):
+    ax = model.flat_axis()
+    b = (c // ax.p) * isz
+    return model.step([(ax, k, b) for k in range(1, ax.p)])  # the own block: a local copy
+
+
+@register("alltoall", "direct", "mesh one-shot all-to-all: 1 step", cost=_alltoall_cost)
 def direct_alltoall(comm, count, data=True):
     """Direct all-to-all: 1 step, ``S (p-1)/p`` bytes sent per rank over links.
 
     Block j of rank r goes to rank j's output block r; the own block is a local copy.
     """
-    return flat_schedule(comm, count, "alltoall", "direct", (_alltoall_phase(count),), 1, data,
-                         buf_count=2 * count)
+    return flat_schedule(comm, count, "alltoall", "direct", (_alltoall_phase(count),), 1, data)

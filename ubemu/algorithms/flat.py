@@ -1,17 +1,17 @@
-"""Run axis phases as a flat collective: the helper behind most ``@register`` builders.
+"""Run axis phases as a flat collective: the helper behind the generated flat algorithms.
 
 A flat algorithm treats any communicator, even a multi-axis grid, as one line of ``n`` ranks
-(as :mod:`ubemu.algorithms.ring` does) and chains phases over its whole buffer.
+and chains phases over its whole buffer.
 """
 
 import numpy as np
 
+from ..comm import Comm
 from ..schedule import Schedule, Step, same_array
-from .base import Comm
 
 
 def flat_schedule(comm, count, collective, name, phases, n_steps, data=True, buf_count=None,
-                  notes=None):
+                  notes=None, windows=()):
     """Schedule running ``phases`` (axis phase functions) one after the other on ``comm``.
 
     Parameters
@@ -20,11 +20,12 @@ def flat_schedule(comm, count, collective, name, phases, n_steps, data=True, buf
     n_steps : int
         Steps the phases yield in total (checked by ``Schedule.validate``).
     buf_count : int, optional
-        Working-buffer length; ``count`` when omitted.
+        Working-buffer length (default: the algorithm's registered one).
+    windows : sequence of (start, stop)
+        Step ranges timed as one step (``Schedule.windows``).
     """
     n = comm.n
-    comm = Comm((n,), local=comm.local)
-    axis = comm.axis(0)
+    axis = Comm((n,), local=comm.local).axis(0)
     zero = np.zeros(axis.ranks.size, np.int64)
     full = np.full(axis.ranks.size, count, np.int64)
 
@@ -32,8 +33,8 @@ def flat_schedule(comm, count, collective, name, phases, n_steps, data=True, buf
         gen = (st for ph in phases for st in ph(axis, zero, full, data))
         return gen if data or comm.local is not None else merge_repeats(gen)
 
-    return Schedule(collective, name, n, count, count if buf_count is None else buf_count,
-                    steps, n_steps=int(n_steps), data=data, notes=dict(notes or {}))
+    return Schedule(collective, name, n, count, buf_count, steps, n_steps=int(n_steps),
+                    data=data, notes=dict(notes or {}), windows=tuple(windows))
 
 
 def merge_repeats(steps):

@@ -19,8 +19,9 @@ block ``v + r``; the all-reduce splits the data into ``p2`` equal chunks instead
 
 import numpy as np
 
-from .base import blocks, register, register_phase
-from .flat import flat_schedule, make_step
+from ..costmodel import Xor
+from .base import blocks, register_phase
+from .flat import make_step
 
 
 def fold_sizes(size):
@@ -116,10 +117,38 @@ def unfold_all(fold, seg_off, seg_len, data):
     return make_step(ax.ranks, ax.peer(1), n, seg_off, seg_off, False, data)
 
 
-@register_phase("reduce_scatter", "halving_doubling",
-                n_steps=half_steps, local_ok=True)
+def hd_cost(kind):
+    """Closed form of the phase ``kind`` for ``p = 2^k`` (the fold steps have none): step i of
+    the halving moves ``p / 2^(i+1)`` blocks to the XOR partner at that distance, the
+    doubling ``2^i`` blocks."""
+
+    def cost(model, ax, c, isz):
+        p = ax.p
+        k = model.pow2(p, "halving_doubling")
+        t = 0.0
+        if kind in ("reduce_scatter", "all_reduce"):
+            for i in range(k):
+                m = p >> (i + 1)
+                t += model.step([(ax, Xor(m), model.chunk(c, p, m, isz, exact=True))], True)
+        if kind in ("all_gather", "all_reduce"):
+            for i in range(k):
+                m = 1 << i
+                t += model.step([(ax, Xor(m), model.chunk(c, p, m, isz, exact=True))], False)
+        return t
+
+    return cost
+
+
+@register_phase("reduce_scatter", "halving_doubling", n_steps=half_steps, local_ok=True,
+                cost=hd_cost("reduce_scatter"),
+                flat="recursive-halving reduce-scatter, log2 p steps (+2 if p is not a power "
+                     "of two)")
 def hd_reduce_scatter_phase(axis, seg_off, seg_len, data=True):
-    """Recursive-halving reduce-scatter; rank at position q ends with block q."""
+    """Recursive-halving reduce-scatter; rank at position q ends with block q.
+
+    ``log2 p`` steps and ``S (p-1)/p`` bytes sent per rank for ``p = 2^k``; otherwise
+    ``log2 p2 + 2`` steps (fold, halving over blocks grouped two per pair, hand-back).
+    """
     fold = Fold(axis)
     if fold.r:
         yield fold_step(fold, seg_off, seg_len, data)
@@ -131,10 +160,16 @@ def hd_reduce_scatter_phase(axis, seg_off, seg_len, data=True):
         yield make_step(axis.ranks, axis.peer(1), n, o, o, False, data)
 
 
-@register_phase("all_gather", "halving_doubling",
-                n_steps=half_steps, local_ok=True)
+@register_phase("all_gather", "halving_doubling", n_steps=half_steps, local_ok=True,
+                cost=hd_cost("all_gather"),
+                flat="recursive-doubling all-gather, log2 p steps (+2 if p is not a power of "
+                     "two)")
 def hd_all_gather_phase(axis, seg_off, seg_len, data=True):
-    """Recursive-doubling all-gather; rank at position q starts with block q."""
+    """Recursive-doubling all-gather; rank at position q starts with block q.
+
+    ``log2 p`` steps and ``S (p-1)/p`` bytes sent per rank for ``p = 2^k``; otherwise
+    ``log2 p2 + 2`` steps.
+    """
     fold = Fold(axis)
     if fold.r:
         o, n = blocks(seg_off, seg_len, axis.size, axis.pos)
@@ -153,10 +188,17 @@ def hd_all_gather_phase(axis, seg_off, seg_len, data=True):
         yield make_step(src, dst, ln, off, off, False, data)
 
 
-@register_phase("all_reduce", "halving_doubling",
-                n_steps=all_reduce_steps, local_ok=True)
+@register_phase("all_reduce", "halving_doubling", n_steps=all_reduce_steps, local_ok=True,
+                cost=hd_cost("all_reduce"),
+                flat="Rabenseifner: recursive-halving reduce-scatter + recursive-doubling "
+                     "all-gather")
 def hd_all_reduce_phase(axis, seg_off, seg_len, data=True):
-    """Rabenseifner all-reduce on ``p2`` equal chunks, with the fold for non-powers of two."""
+    """Rabenseifner all-reduce on ``p2`` equal chunks, with the fold for non-powers of two.
+
+    ``2 log2 p`` steps and ``2 S (p-1)/p`` bytes sent per rank for ``p = 2^k``; otherwise
+    ``2 log2 p2 + 2`` steps, the folding odd ranks send ``S`` and the others
+    ``2 S (p2-1)/p2`` (plus ``S`` for the even ranks of the first ``2r``).
+    """
     fold = Fold(axis)
     if fold.r:
         yield fold_step(fold, seg_off, seg_len, data)
@@ -164,46 +206,3 @@ def hd_all_reduce_phase(axis, seg_off, seg_len, data=True):
     yield from doubling_steps(fold, seg_off, seg_len, data, fold.even_start)
     if fold.r:
         yield unfold_all(fold, seg_off, seg_len, data)
-
-
-@register("all_reduce", "halving_doubling",
-          "Rabenseifner: recursive-halving reduce-scatter + recursive-doubling all-gather",
-          local_ok=True)
-def halving_doubling_all_reduce(comm, count, data=True):
-    """Rabenseifner all-reduce.
-
-    ``2 log2 p`` steps and ``2 S (p-1)/p`` bytes sent per rank for ``p = 2^k``; otherwise
-    ``2 log2 p2 + 2`` steps, the folding odd ranks send ``S`` and the others
-    ``2 S (p2-1)/p2`` (plus ``S`` for the even ranks of the first ``2r``).
-    """
-    p = comm.n
-    return flat_schedule(comm, count, "all_reduce", "halving_doubling",
-                         (hd_all_reduce_phase,), all_reduce_steps(p), data)
-
-
-@register("reduce_scatter", "halving_doubling",
-          "recursive-halving reduce-scatter, log2 p steps (+2 if p is not a power of two)",
-          local_ok=True)
-def halving_doubling_reduce_scatter(comm, count, data=True):
-    """Recursive-halving reduce-scatter.
-
-    ``log2 p`` steps and ``S (p-1)/p`` bytes sent per rank for ``p = 2^k``; otherwise
-    ``log2 p2 + 2`` steps (fold, halving over blocks grouped two per pair, hand-back).
-    """
-    p = comm.n
-    return flat_schedule(comm, count, "reduce_scatter", "halving_doubling",
-                         (hd_reduce_scatter_phase,), half_steps(p), data)
-
-
-@register("all_gather", "halving_doubling",
-          "recursive-doubling all-gather, log2 p steps (+2 if p is not a power of two)",
-          local_ok=True)
-def halving_doubling_all_gather(comm, count, data=True):
-    """Recursive-doubling all-gather (the all-gather half of Rabenseifner's algorithm).
-
-    ``log2 p`` steps and ``S (p-1)/p`` bytes sent per rank for ``p = 2^k``; otherwise
-    ``log2 p2 + 2`` steps.
-    """
-    p = comm.n
-    return flat_schedule(comm, count, "all_gather", "halving_doubling",
-                         (hd_all_gather_phase,), half_steps(p), data)

@@ -23,35 +23,20 @@ the output; each axis is a pairwise exchange (``d-1`` steps) or ``direct`` (one 
 
 import numpy as np
 
-from ..errors import UbemuError, choices_error
+from ..errors import UbemuError
 from ..schedule import Schedule, Step
-from .base import Comm, blocks, get_phase, register
+from .base import blocks, get_phase, register
 from .flat import make_step, merge_repeats
+from .hier_cost import (
+    all_reduce_cost,
+    alltoall_cost,
+    alltoall_level_names,
+    check_heavy,
+    level_names,
+    one_way_cost,
+    rev_blocks,
+)
 from .moves import moves_step, own_block_part
-
-A2A_LEVELS = ("direct", "pairwise")
-HEAVY = ("inner", "outer")
-
-
-def _level_names(comm, per_level):
-    k = len(comm.dims)
-    names = (per_level,) if isinstance(per_level, str) else tuple(per_level)
-    if len(names) == 1:
-        names = names * k
-    if len(names) != k:
-        raise UbemuError(f"per_level: {len(names)} names for {k} axes; give one name per axis "
-                         f"(innermost first) or one name for all")
-    return names
-
-
-def alltoall_level_names(comm, per_level):
-    """One all-to-all level algorithm per axis of ``comm`` (anything with ``dims``), checked
-    against :data:`A2A_LEVELS`."""
-    names = _level_names(comm, per_level)
-    for name in names:
-        if name not in A2A_LEVELS:
-            raise choices_error("alltoall per-level algorithm", name, A2A_LEVELS)
-    return names
 
 
 def _phase(kind, name, comm, d):
@@ -77,12 +62,7 @@ def _walk(comm, count, kind, names, order):
     return plan, off, ln
 
 
-def _check_heavy(heavy_axis):
-    if heavy_axis not in HEAVY:
-        raise choices_error("heavy_axis", heavy_axis, HEAVY)
-
-
-def _schedule(comm, count, collective, plan, data, buf_count=None, notes=None):
+def _schedule(comm, count, collective, plan, data, notes=None):
     """Schedule running ``plan``: a list of (phase, axis, seg_off, seg_len) or ready Steps."""
     n_steps, windows = 0, []
     for item in plan:  # the phases' concurrent windows, at their place in the schedule
@@ -93,10 +73,6 @@ def _schedule(comm, count, collective, plan, data, buf_count=None, notes=None):
         if phase.windows is not None:
             windows += [(n_steps + a, n_steps + b) for a, b in phase.windows(axis.size)]
         n_steps += phase.n_steps(axis.size)
-    notes = dict(notes or {})
-    if windows:
-        notes["concurrent_steps"] = windows
-
     def steps():
         def gen():
             for item in plan:
@@ -108,9 +84,9 @@ def _schedule(comm, count, collective, plan, data, buf_count=None, notes=None):
 
         return gen() if data or comm.local is not None else merge_repeats(gen())
 
-    return Schedule(collective, "hierarchical", comm.n, count,
-                    count if buf_count is None else buf_count, steps, n_steps=int(n_steps),
-                    data=data, notes=notes)
+    return Schedule(collective, "hierarchical", comm.n, count, None, steps,
+                    n_steps=int(n_steps), data=data, notes=dict(notes or {}),
+                    windows=tuple(windows))
 
 
 def _axes(comm):
@@ -118,18 +94,10 @@ def _axes(comm):
     return [d for d in range(len(comm.dims)) if comm.dims[d] > 1]
 
 
-def _rev(comm):
-    """Block each rank holds after reduce-scatters from axis 0 up (axis 0 most significant)."""
-    j = np.zeros(comm.n, np.int64)
-    for d in range(len(comm.dims)):
-        j = j * comm.dims[d] + comm.axis(d).pos
-    return j
-
-
 def _perm_step(comm, count, data, to_rev):
     """Rank r sends block rev(r) to rank rev(r) (``to_rev``), or block r to rev^-1(r)."""
     ranks = np.arange(comm.n, dtype=np.int64)
-    j = _rev(comm)
+    j = rev_blocks(comm)
     b = count // comm.n
     src, dst = (ranks, j) if to_rev else (j, ranks)
     move = src != dst
@@ -139,7 +107,7 @@ def _perm_step(comm, count, data, to_rev):
 
 @register("all_reduce", "hierarchical",
           "reduce-scatter up the axes, all-reduce on the top axis, all-gather down",
-          local_ok=True)
+          local_ok=True, cost=all_reduce_cost)
 def hierarchical_all_reduce(comm, count, data=True, per_level="ring"):
     """Hierarchical all-reduce: ``sum_{a<top} (RS_a + AG_a) + AR_top`` steps.
 
@@ -148,12 +116,12 @@ def hierarchical_all_reduce(comm, count, data=True, per_level="ring"):
     ``2 S (d_a - 1) / (d_0 .. d_a)`` on axis a, ``2 S (p-1)/p`` in total (Patarasuk & Yuan
     per level; unifiedbus.md section 4, "Levels").
     """
-    names = _level_names(comm, per_level)
+    names = level_names(comm, per_level)
     axes = _axes(comm)
     needed = [(k, names[d]) for d in axes[:-1] for k in ("reduce_scatter", "all_gather")]
     needed += [("all_reduce", names[d]) for d in axes[-1:]]
-    if comm.local is not None and not all(get_phase(*kn).local_ok for kn in needed):
-        comm = Comm(comm.dims, comm.fabrics, comm.npus)  # build every rank's transfers
+    if not all(get_phase(*kn).local_ok for kn in needed):
+        comm = comm.whole()  # build every rank's transfers
     plan, off, ln = _walk(comm, count, "reduce_scatter", names, axes[:-1])
     gather, _, _ = _walk(comm, count, "all_gather", names, axes[:-1])
     if axes:
@@ -163,7 +131,8 @@ def hierarchical_all_reduce(comm, count, data=True, per_level="ring"):
     return _schedule(comm, count, "all_reduce", plan, data, notes={"per_level": names})
 
 
-@register("reduce_scatter", "hierarchical", "reduce-scatter phases over the axes")
+@register("reduce_scatter", "hierarchical", "reduce-scatter phases over the axes",
+          cost=one_way_cost)
 def hierarchical_reduce_scatter(comm, count, data=True, per_level="ring", heavy_axis="inner"):
     """Hierarchical reduce-scatter: ``sum_a RS_a`` steps, plus one permutation step.
 
@@ -171,8 +140,8 @@ def hierarchical_reduce_scatter(comm, count, data=True, per_level="ring", heavy_
     axes have more than one rank; ``b = S/p`` per moving rank). ``"outer"``: the top axis
     first, no permutation. A rank sends ``S (p-1)/p`` over the phases (ring phases) either way.
     """
-    _check_heavy(heavy_axis)
-    names = _level_names(comm, per_level)
+    check_heavy(heavy_axis)
+    names = level_names(comm, per_level)
     axes = _axes(comm)
     inner = heavy_axis == "inner"
     plan, _, _ = _walk(comm, count, "reduce_scatter", names, axes if inner else axes[::-1])
@@ -182,7 +151,7 @@ def hierarchical_reduce_scatter(comm, count, data=True, per_level="ring", heavy_
                      notes={"per_level": names, "heavy_axis": heavy_axis})
 
 
-@register("all_gather", "hierarchical", "all-gather phases over the axes")
+@register("all_gather", "hierarchical", "all-gather phases over the axes", cost=one_way_cost)
 def hierarchical_all_gather(comm, count, data=True, per_level="ring", heavy_axis="inner"):
     """Hierarchical all-gather: ``sum_a AG_a`` steps, plus one permutation step.
 
@@ -191,8 +160,8 @@ def hierarchical_all_gather(comm, count, data=True, per_level="ring", heavy_axis
     ``"outer"``: axis 0 first up to the top axis, no permutation. ``S (p-1)/p`` per rank over
     the phases (ring phases).
     """
-    _check_heavy(heavy_axis)
-    names = _level_names(comm, per_level)
+    check_heavy(heavy_axis)
+    names = level_names(comm, per_level)
     axes = _axes(comm)
     inner = heavy_axis == "inner"
     # the segments as the reduce-scatter cuts them, gathered back in the opposite order
@@ -204,8 +173,14 @@ def hierarchical_all_gather(comm, count, data=True, per_level="ring", heavy_axis
                      notes={"per_level": names, "heavy_axis": heavy_axis})
 
 
+def _alltoall_buffer(comm, count, per_level="pairwise"):
+    """Input, output and one scratch area of ``count`` per level but the last."""
+    return 2 * count + max(len(_axes(comm)) - 1, 0) * count
+
+
 @register("alltoall", "hierarchical",
-          "dimension-ordered: exchange along axis 0, then axis 1, ...")
+          "dimension-ordered: exchange along axis 0, then axis 1, ...", cost=alltoall_cost,
+          buffer=_alltoall_buffer)
 def hierarchical_alltoall(comm, count, data=True, per_level="pairwise"):
     """Dimension-ordered all-to-all: ``max(sum_a steps_a, 1)`` steps, ``steps_a = d_a - 1``
     (``pairwise``) or 1 (``direct``); ``S sum_a (d_a - 1)/d_a`` sent per rank.
@@ -267,6 +242,5 @@ def hierarchical_alltoall(comm, count, data=True, per_level="pairwise"):
                 parts.append(own)
             yield moves_step(parts, n, data)
 
-    buf_count = 2 * count + max(len(axes) - 1, 0) * count
-    return Schedule("alltoall", "hierarchical", n, count, buf_count, steps,
-                    n_steps=n_steps, data=data, notes={"per_level": names})
+    return Schedule("alltoall", "hierarchical", n, count, None, steps, n_steps=n_steps,
+                    data=data, notes={"per_level": names})

@@ -25,8 +25,8 @@ from math import gcd
 import numpy as np
 
 from ..errors import UbemuError
-from .base import blocks, register, register_phase
-from .flat import flat_schedule, make_step
+from .base import blocks, register_phase
+from .flat import make_step
 
 
 def stride_classes(a):
@@ -92,31 +92,47 @@ def multi_ring_steps(axis, seg_off, seg_len, data, orders):
                             reduce, data)
 
 
-@register_phase("all_reduce", "multi_ring", n_steps=lambda s: 2 * (s - 1), local_ok=True)
-def multi_ring_all_reduce_phase(axis, seg_off, seg_len, data=True):
-    """Multi-ring all-reduce along one full-mesh axis: its ``phi(s)`` stride rings."""
-    yield from multi_ring_steps(axis, seg_off, seg_len, data, axis_rings(axis.size))
-
-
-@register("all_reduce", "multi_ring",
-          "UB-Mesh multi-ring: data split over link-disjoint rings, 2(p-1) steps", local_ok=True)
-def multi_ring_all_reduce(comm, count, data=True, n_rings=None):
-    """Multi-ring all-reduce: ``2(p-1)`` steps, ``2 S (p-1)/p`` bytes sent per rank.
-
-    Parameters
-    ----------
-    n_rings : int, optional
-        Use only the first ``n_rings`` rings (default: all, see the module docstring).
-    """
-    orders = grid_rings(comm.dims)
+def _orders(dims, n_rings=None):
+    """The rings of a grid ``dims``, the first ``n_rings`` of them (default all)."""
+    orders = grid_rings(dims)
     if n_rings is not None:
         if not 1 <= int(n_rings) <= len(orders):
             raise UbemuError(f"multi_ring: n_rings must be in 1..{len(orders)} on "
-                             f"{'x'.join(map(str, comm.dims))}, got {n_rings}")
+                             f"{'x'.join(map(str, dims))}, got {n_rings}")
         orders = orders[:int(n_rings)]
+    return orders
 
-    def phase(axis, seg_off, seg_len, data=True):
-        return multi_ring_steps(axis, seg_off, seg_len, data, orders)
 
-    return flat_schedule(comm, count, "all_reduce", "multi_ring", (phase,), 2 * (comm.n - 1),
-                         data, notes={"n_rings": len(orders)})
+def _flat_setup(comm, n_rings=None):
+    """The flat algorithm's rings: the grid rings of the whole communicator."""
+    orders = _orders(comm.dims, n_rings)
+    return {"orders": orders}, {"n_rings": len(orders)}
+
+
+def _cost(model, ax, c, isz, n_rings=None):
+    """``2(p-1)`` steps; every ring moves one block of its part per step. On one axis the
+    rings are stride shifts; a flat run over several axes uses the grid rings."""
+    p = ax.p
+    if model.is_axis(ax):
+        shifts = [g for g in stride_classes(p) for g in ((g, -g) if p > 2 else (g,))]
+        partners = shifts[:None if n_rings is None else int(n_rings)]
+    else:
+        orders = _orders(model.dims, n_rings)
+        partners = [model.ring_partner(order) for order in orders]
+    b = model.block(model.block(c, len(partners)), p) * isz
+    msgs = [(ax, g, b) for g in partners]
+    return (p - 1) * (model.step(msgs, True) + model.step(msgs, False))
+
+
+@register_phase("all_reduce", "multi_ring", n_steps=lambda s: 2 * (s - 1), local_ok=True,
+                cost=_cost, flat_setup=_flat_setup,
+                flat="UB-Mesh multi-ring: data split over link-disjoint rings, 2(p-1) steps")
+def multi_ring_all_reduce_phase(axis, seg_off, seg_len, data=True, orders=None):
+    """Multi-ring all-reduce: ``2(p-1)`` steps, ``2 S (p-1)/p`` bytes sent per rank.
+
+    Along one full-mesh axis (``hierarchical``) it runs the axis's ``phi(s)`` stride rings;
+    flat, the grid rings of the whole communicator (module docstring); the flat algorithm's
+    option ``n_rings`` uses only the first rings.
+    """
+    orders = axis_rings(axis.size) if orders is None else orders
+    yield from multi_ring_steps(axis, seg_off, seg_len, data, orders)

@@ -23,9 +23,31 @@ def two_axis_full_mesh(comm):
     return None
 
 
+def _cost(model, c, isz):
+    """Step 1: a row link carries one direct block and the X-first halves of the ``Y-1``
+    blocks for that column's other rows (a column link likewise); step 2: the relays
+    forward ``X-1`` (``Y-1``) halves over one link each."""
+    ax, ay = model.require_axes()
+    for a in (ax, ay):
+        model.require(a.fabric == "full_mesh" and not a.trunk,
+                      "multipath is modelled on two full-mesh axes without trunks")
+    b = (c // model.n) * isz
+    h1, h2 = -(-b // (2 * isz)) * isz, (b // (2 * isz)) * isz
+    if ax.p == 1 or ay.p == 1:
+        live = ax if ax.p > 1 else ay
+        return model.step([(live, k, b) for k in range(1, live.p)])
+    first = model.link_step([(ax, b + (ay.p - 1) * h1), (ay, b + (ax.p - 1) * h2)])
+    return first + model.link_step([(ay, (ax.p - 1) * h1), (ax, (ay.p - 1) * h2)])
+
+
+def _buffer(comm, count):
+    """Input, output and the relayed halves' scratch: ``3 count``."""
+    return 3 * count
+
+
 @register("alltoall", "multipath",
           "2D full mesh: half of each block X-then-Y, half Y-then-X, 2 steps",
-          check=two_axis_full_mesh)
+          check=two_axis_full_mesh, cost=_cost, buffer=_buffer)
 def multipath_alltoall(comm, count, data=True):
     """Multipath all-to-all: 2 steps (1 if X or Y is 1); ``b (p - 1 + (X-1)(Y-1))`` sent per rank.
 
@@ -69,5 +91,5 @@ def multipath_alltoall(comm, count, data=True):
             yield moves_step([(relay_x, sj, h1, slot_x, count + sr * b),
                               (relay_y, sj, h2, slot_y, count + sr * b + h1)], p, data)
 
-    return Schedule("alltoall", "multipath", p, count, 3 * count, steps, n_steps=n_steps,
+    return Schedule("alltoall", "multipath", p, count, None, steps, n_steps=n_steps,
                     data=data, notes={"halves": (h1, h2)})

@@ -22,8 +22,8 @@ are not contiguous: a data schedule has one transfer per block, a timing-only sc
 
 import numpy as np
 
-from .base import blocks, register, register_phase
-from .flat import flat_schedule, make_step
+from .base import blocks, chain_cost, register_phase
+from .flat import make_step
 
 
 def nhr_steps(size):
@@ -63,48 +63,48 @@ def _nhr_step(axis, seg_off, seg_len, data, dist, first, reduce):
                      True)
 
 
-@register_phase("reduce_scatter", "nhr", n_steps=nhr_steps, local_ok=True)
+def _cost(reduce):
+    """``ceil(log2 p)`` steps; step t moves ``ceil((p - 2^t) / 2^(t+1))`` blocks to the rank
+    ``2^t`` away. The heaviest run of that many blocks bounds an uneven count from above."""
+
+    def cost(model, ax, c, isz):
+        p = ax.p
+        t = 0.0
+        for s in range(nhr_steps(p)):
+            d = 1 << s
+            nsl = (p - 1 + d) // (2 * d)
+            t += model.step([(ax, d, model.chunk(c, p, nsl, isz))], reduce)
+        return t
+
+    return cost
+
+
+@register_phase("reduce_scatter", "nhr", n_steps=nhr_steps, local_ok=True, cost=_cost(True),
+                flat="HCCL NHR reduce-scatter, ceil(log2 p) steps")
 def nhr_reduce_scatter_phase(axis, seg_off, seg_len, data=True):
-    """NHR reduce-scatter along ``axis``: the rank at position q ends with block q."""
+    """NHR reduce-scatter along ``axis``: ``ceil(log2 p)`` steps, ``S (p-1)/p`` bytes sent per
+    rank; the rank at position q ends with block q."""
     for t in range(nhr_steps(axis.size)):
         d = 1 << t
         yield _nhr_step(axis, seg_off, seg_len, data, -d, axis.pos - d, True)
 
 
-@register_phase("all_gather", "nhr", n_steps=nhr_steps, local_ok=True)
+@register_phase("all_gather", "nhr", n_steps=nhr_steps, local_ok=True, cost=_cost(False),
+                flat="HCCL NHR all-gather, ceil(log2 p) steps")
 def nhr_all_gather_phase(axis, seg_off, seg_len, data=True):
-    """NHR all-gather along ``axis``: the rank at position q starts with block q."""
+    """NHR all-gather along ``axis``: ``ceil(log2 p)`` steps, ``S (p-1)/p`` bytes sent per
+    rank; the rank at position q starts with block q."""
     k = nhr_steps(axis.size)
     for t in range(k):
         d = 1 << (k - 1 - t)
         yield _nhr_step(axis, seg_off, seg_len, data, d, axis.pos, False)
 
 
-@register_phase("all_reduce", "nhr", n_steps=lambda s: 2 * nhr_steps(s), local_ok=True)
+@register_phase("all_reduce", "nhr", n_steps=lambda s: 2 * nhr_steps(s), local_ok=True,
+                cost=chain_cost(_cost(True), _cost(False)),
+                flat="HCCL nonuniform hierarchical ring, 2 ceil(log2 p) steps")
 def nhr_all_reduce_phase(axis, seg_off, seg_len, data=True):
-    """NHR all-reduce along ``axis``: NHR reduce-scatter, then NHR all-gather."""
+    """NHR all-reduce along ``axis``: NHR reduce-scatter, then NHR all-gather;
+    ``2 ceil(log2 p)`` steps, ``2 S (p-1)/p`` bytes sent per rank."""
     yield from nhr_reduce_scatter_phase(axis, seg_off, seg_len, data)
     yield from nhr_all_gather_phase(axis, seg_off, seg_len, data)
-
-
-@register("all_reduce", "nhr",
-          "HCCL nonuniform hierarchical ring, 2 ceil(log2 p) steps", local_ok=True)
-def nhr_all_reduce(comm, count, data=True):
-    """NHR all-reduce: ``2 ceil(log2 p)`` steps, ``2 S (p-1)/p`` bytes sent per rank."""
-    return flat_schedule(comm, count, "all_reduce", "nhr",
-                         (nhr_reduce_scatter_phase, nhr_all_gather_phase),
-                         2 * nhr_steps(comm.n), data)
-
-
-@register("reduce_scatter", "nhr", "HCCL NHR reduce-scatter, ceil(log2 p) steps", local_ok=True)
-def nhr_reduce_scatter(comm, count, data=True):
-    """NHR reduce-scatter: ``ceil(log2 p)`` steps, ``S (p-1)/p`` bytes sent per rank."""
-    return flat_schedule(comm, count, "reduce_scatter", "nhr", (nhr_reduce_scatter_phase,),
-                         nhr_steps(comm.n), data)
-
-
-@register("all_gather", "nhr", "HCCL NHR all-gather, ceil(log2 p) steps", local_ok=True)
-def nhr_all_gather(comm, count, data=True):
-    """NHR all-gather: ``ceil(log2 p)`` steps, ``S (p-1)/p`` bytes sent per rank."""
-    return flat_schedule(comm, count, "all_gather", "nhr", (nhr_all_gather_phase,),
-                         nhr_steps(comm.n), data)

@@ -11,7 +11,14 @@ from .base import register
 from .moves import moves_step, own_block_part
 
 
-@register("alltoall", "pairwise", "pairwise exchange, p-1 steps, one partner per step")
+def _cost(model, c, isz):
+    ax = model.flat_axis()
+    b = (c // ax.p) * isz
+    return sum(model.step([(ax, k, b)]) for k in range(1, ax.p))  # own block: a local copy
+
+
+@register("alltoall", "pairwise", "pairwise exchange, p-1 steps, one partner per step",
+          cost=_cost)
 def pairwise_alltoall(comm, count, data=True):
     """Pairwise all-to-all: ``max(p-1, 1)`` steps, ``(p-1) S/p`` sent per rank.
 
@@ -33,5 +40,4 @@ def pairwise_alltoall(comm, count, data=True):
                 parts.append(own)
             yield moves_step(parts, p, data)
 
-    return Schedule("alltoall", "pairwise", p, count, 2 * count, steps, n_steps=n_steps,
-                    data=data)
+    return Schedule("alltoall", "pairwise", p, count, None, steps, n_steps=n_steps, data=data)

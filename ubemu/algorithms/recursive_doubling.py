@@ -17,9 +17,10 @@ algorithm, and the even rank finally copies the result back (2 extra steps).
 
 import numpy as np
 
-from .base import register, register_phase
-from .flat import flat_schedule, make_step
-from .halving_doubling import Fold, fold_step, half_steps, hd_all_gather_phase, unfold_all
+from ..costmodel import Xor
+from .base import register_phase
+from .flat import make_step
+from .halving_doubling import Fold, fold_step, half_steps, hd_all_gather_phase, hd_cost, unfold_all
 
 
 def rd_all_reduce_steps(size):
@@ -27,9 +28,22 @@ def rd_all_reduce_steps(size):
     return half_steps(size)
 
 
-@register_phase("all_reduce", "recursive_doubling", n_steps=rd_all_reduce_steps, local_ok=True)
+def _rd_cost(model, ax, c, isz):
+    k = model.pow2(ax.p, "recursive_doubling")
+    return sum(model.step([(ax, Xor(1 << i), c * isz)], True) for i in range(k))
+
+
+@register_phase("all_reduce", "recursive_doubling", n_steps=rd_all_reduce_steps, local_ok=True,
+                cost=_rd_cost,
+                flat="recursive doubling: whole vector exchanged, log2 p steps (+2 if not a "
+                     "power of two)")
 def rd_all_reduce_phase(axis, seg_off, seg_len, data=True):
-    """Recursive-doubling all-reduce along ``axis``: whole segment exchanged each step."""
+    """Recursive-doubling all-reduce along ``axis``: whole segment exchanged each step.
+
+    ``log2 p`` steps and ``S log2 p`` bytes sent per rank for ``p = 2^k``; otherwise
+    ``log2 p2 + 2`` steps, the odd ranks of the first ``2r`` send ``S`` once, the virtual
+    ranks ``S log2 p2`` (plus ``S`` for the even ranks of the first ``2r``).
+    """
     fold = Fold(axis)
     if fold.r:
         yield fold_step(fold, seg_off, seg_len, data)
@@ -41,31 +55,7 @@ def rd_all_reduce_phase(axis, seg_off, seg_len, data=True):
         yield unfold_all(fold, seg_off, seg_len, data)
 
 
-register_phase("all_gather", "recursive_doubling", n_steps=half_steps,
-               local_ok=True)(hd_all_gather_phase)
-
-
-@register("all_reduce", "recursive_doubling",
-          "recursive doubling: whole vector exchanged, log2 p steps (+2 if not a power of two)",
-          local_ok=True)
-def recursive_doubling_all_reduce(comm, count, data=True):
-    """Recursive-doubling all-reduce.
-
-    ``log2 p`` steps and ``S log2 p`` bytes sent per rank for ``p = 2^k``; otherwise
-    ``log2 p2 + 2`` steps, the odd ranks of the first ``2r`` send ``S`` once, the virtual
-    ranks ``S log2 p2`` (plus ``S`` for the even ranks of the first ``2r``).
-    """
-    return flat_schedule(comm, count, "all_reduce", "recursive_doubling",
-                         (rd_all_reduce_phase,), rd_all_reduce_steps(comm.n), data)
-
-
-@register("all_gather", "recursive_doubling",
-          "recursive doubling all-gather, log2 p steps (+2 if not a power of two)", local_ok=True)
-def recursive_doubling_all_gather(comm, count, data=True):
-    """Recursive-doubling all-gather: ``log2 p`` steps, ``S (p-1)/p`` bytes per rank (p = 2^k).
-
-    Otherwise ``log2 p2 + 2`` steps (the fold of the module docstring).
-    """
-    return flat_schedule(comm, count, "all_gather", "recursive_doubling",
-                         (hd_all_gather_phase,), half_steps(comm.n), data)
-
+register_phase("all_gather", "recursive_doubling", n_steps=half_steps, local_ok=True,
+               cost=hd_cost("all_gather"),
+               flat="recursive doubling all-gather, log2 p steps (+2 if not a power of two)"
+               )(hd_all_gather_phase)

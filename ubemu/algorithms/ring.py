@@ -3,14 +3,15 @@
 On a ring of ``p`` ranks and ``S`` bytes: reduce-scatter and all-gather take ``p-1`` steps each,
 every rank sending ``S/p`` bytes per step; all-reduce chains them (``2(p-1)`` steps,
 ``2 S (p-1)/p`` bytes sent per rank). Uneven splits (``count % p != 0``, even ``count < p``)
-give blocks that differ by one element.
+give blocks that differ by one element. Closed form: ``(p-1)`` steps of the largest block
+(the slowest link carries one every step, so the ceiling is exact).
 """
 
 import numpy as np
 
 from ..schedule import Step
-from .base import register, register_phase
-from .flat import flat_schedule, make_step
+from .base import chain_cost, register_phase
+from .flat import make_step
 
 
 def _ring_steps(axis, seg_off, seg_len, data, direction, first_shift, reduce):
@@ -33,47 +34,38 @@ def _ring_steps(axis, seg_off, seg_len, data, direction, first_shift, reduce):
         yield make_step(axis.ranks, nxt, ln, off, off, reduce, data)
 
 
-@register_phase("reduce_scatter", "ring", n_steps=lambda s: s - 1, local_ok=True)
+def _rs_cost(model, ax, c, isz):
+    return (ax.p - 1) * model.step([(ax, 1, model.block_max(c, ax.p) * isz)], True)
+
+
+def _ag_cost(model, ax, c, isz):
+    return (ax.p - 1) * model.step([(ax, 1, model.block_max(c, ax.p) * isz)], False)
+
+
+@register_phase("reduce_scatter", "ring", n_steps=lambda s: s - 1, local_ok=True,
+                cost=_rs_cost, flat="ring reduce-scatter, p-1 steps")
 def ring_reduce_scatter_phase(axis, seg_off, seg_len, data=True, direction=1):
-    """Steps of a ring reduce-scatter along ``axis``; rank at position q ends with block q.
+    """Ring reduce-scatter along ``axis``: ``p-1`` steps, ``S (p-1)/p`` bytes sent per rank.
 
     At step k the rank at position q sends block ``q - direction*(k+1)`` to its neighbour at
-    ``q + direction`` and the receiver adds it in.
+    ``q + direction`` and the receiver adds it in; the rank at position q ends with block q.
     """
     return _ring_steps(axis, seg_off, seg_len, data, direction, 1, True)
 
 
-@register_phase("all_gather", "ring", n_steps=lambda s: s - 1, local_ok=True)
+@register_phase("all_gather", "ring", n_steps=lambda s: s - 1, local_ok=True, cost=_ag_cost,
+                flat="ring all-gather, p-1 steps")
 def ring_all_gather_phase(axis, seg_off, seg_len, data=True, direction=1):
-    """Steps of a ring all-gather along ``axis``: the rank at position q starts with block q."""
+    """Ring all-gather along ``axis``: ``p-1`` steps, ``S (p-1)/p`` bytes sent per rank; the
+    rank at position q starts with block q."""
     return _ring_steps(axis, seg_off, seg_len, data, direction, 0, False)
 
 
-@register_phase("all_reduce", "ring", n_steps=lambda s: 2 * (s - 1), local_ok=True)
+@register_phase("all_reduce", "ring", n_steps=lambda s: 2 * (s - 1), local_ok=True,
+                cost=chain_cost(_rs_cost, _ag_cost),
+                flat="ring reduce-scatter then ring all-gather, 2(p-1) steps")
 def ring_all_reduce_phase(axis, seg_off, seg_len, data=True):
-    """Ring all-reduce along ``axis``: reduce-scatter then all-gather."""
+    """Ring all-reduce along ``axis``: reduce-scatter then all-gather, ``2(p-1)`` steps,
+    ``2 S (p-1)/p`` bytes sent per rank."""
     yield from ring_reduce_scatter_phase(axis, seg_off, seg_len, data)
     yield from ring_all_gather_phase(axis, seg_off, seg_len, data)
-
-
-@register("all_reduce", "ring", "ring reduce-scatter then ring all-gather, 2(p-1) steps",
-          local_ok=True)
-def ring_all_reduce(comm, count, data=True):
-    """Ring all-reduce: ``2(p-1)`` steps, ``2 S (p-1)/p`` bytes sent per rank."""
-    return flat_schedule(comm, count, "all_reduce", "ring",
-                         (ring_reduce_scatter_phase, ring_all_gather_phase), 2 * (comm.n - 1),
-                         data)
-
-
-@register("reduce_scatter", "ring", "ring reduce-scatter, p-1 steps", local_ok=True)
-def ring_reduce_scatter(comm, count, data=True):
-    """Ring reduce-scatter: ``p-1`` steps, ``S (p-1)/p`` bytes sent per rank."""
-    return flat_schedule(comm, count, "reduce_scatter", "ring", (ring_reduce_scatter_phase,),
-                         comm.n - 1, data)
-
-
-@register("all_gather", "ring", "ring all-gather, p-1 steps", local_ok=True)
-def ring_all_gather(comm, count, data=True):
-    """Ring all-gather: ``p-1`` steps, ``S (p-1)/p`` bytes sent per rank."""
-    return flat_schedule(comm, count, "all_gather", "ring", (ring_all_gather_phase,),
-                         comm.n - 1, data)

@@ -16,8 +16,7 @@ import numpy as np
 
 from ..errors import UbemuError
 from ..schedule import Schedule, Step
-from .base import Comm, blocks, register, register_phase
-from .flat import merge_repeats
+from .base import blocks, register, register_phase
 
 
 def inorder_tree(p):
@@ -141,7 +140,7 @@ def tree_broadcast(comm, count, data=True, root=0):
         for t in range(1, tree.n_down + 1):
             yield _step([tree.down_parts(t, off, ln)], False, data)
 
-    return Schedule("broadcast", "binary_tree", p, count, count, steps, n_steps=tree.n_down,
+    return Schedule("broadcast", "binary_tree", p, count, None, steps, n_steps=tree.n_down,
                     root=root, data=data)
 
 
@@ -161,14 +160,23 @@ def tree_reduce(comm, count, data=True, root=0):
         for t in range(tree.n_up):
             yield _step([tree.up_parts(t, off, ln)], True, data)
 
-    return Schedule("reduce", "binary_tree", p, count, count, steps, n_steps=tree.n_up,
+    return Schedule("reduce", "binary_tree", p, count, None, steps, n_steps=tree.n_up,
                     root=root, data=data)
 
 
-@register_phase("all_reduce", "double_binary_tree", n_steps=dbt_steps)
+@register_phase("all_reduce", "double_binary_tree", n_steps=dbt_steps,
+                flat="two complementary binary trees, each reducing and broadcasting half the "
+                     "data")
 def dbt_all_reduce_phase(axis, seg_off, seg_len, data=True):
     """Double binary tree along ``axis``: tree A (on axis positions) reduces and broadcasts
-    the first half of each segment, tree B (A shifted by one position) the second half."""
+    the first half of each segment, tree B (A shifted by one position) the second half.
+
+    Flat: ``n_up + n_down`` steps, at most ``2 S`` sent per rank. With ``L = floor(log2 p)``:
+    ``n_down = L`` and ``n_up = 2L - 1 + [p >= 3 * 2^(L-1)]`` (:func:`dbt_steps`). Every tree
+    edge carries its half once up and once down: ``2 (p-1) S`` over all ranks; for even ``p``
+    a rank is inner in one tree (at most 3 halves: up, and down to two children) and a leaf
+    in the other (1 half), so at most ``2 S`` per rank.
+    """
     s = axis.size
     if s < 2:
         return
@@ -181,33 +189,6 @@ def dbt_all_reduce_phase(axis, seg_off, seg_len, data=True):
     for t in range(1, max(tr.n_down for tr in trees) + 1):
         yield _step([tr.down_parts(t, off, ln, axis) for tr, (off, ln) in zip(trees, halves)],
                     False, data)
-
-
-@register("all_reduce", "double_binary_tree",
-          "two complementary binary trees, each reducing and broadcasting half the data")
-def double_binary_tree_all_reduce(comm, count, data=True):
-    """Double-binary-tree all-reduce: ``n_up + n_down`` steps, at most ``2 S`` sent per rank.
-
-    Tree A carries the first ``ceil(count/2)`` elements, tree B (A shifted by one rank) the
-    rest; both reduce toward their root, then broadcast back, in the same steps. With
-    ``L = floor(log2 p)``: ``n_down = L`` and ``n_up = 2L - 1 + [p >= 3 * 2^(L-1)]``
-    (:func:`dbt_steps`). Every tree edge carries its half once up and once down:
-    ``2 (p-1) S`` over all ranks; for even ``p`` a rank is inner in one tree (at most 3
-    halves: up, and down to two children) and a leaf in the other (1 half), so at most
-    ``2 S`` per rank.
-    """
-    p = comm.n
-    axis = Comm.flat(p).axis(0)
-    off = np.zeros(p, np.int64)
-    full = np.full(p, count, np.int64)
-
-    def steps():
-        gen = dbt_all_reduce_phase(axis, off, full, data)
-        return gen if data else merge_repeats(gen)
-
-    return Schedule("all_reduce", "double_binary_tree", p, count, count, steps,
-                    n_steps=dbt_steps(p), data=data)
-
 
 
 def _chain_parts(p, root, count, chunks, toward_root):
@@ -240,7 +221,7 @@ def _chain_schedule(collective, comm, count, data, root, chunks):
             for part in _chain_parts(p, root, count, chunks, reduce):
                 yield _step([part], reduce, data)
 
-    return Schedule(collective, "ring", p, count, count, steps, n_steps=n_steps, root=root,
+    return Schedule(collective, "ring", p, count, None, steps, n_steps=n_steps, root=root,
                     data=data, notes={"chunks": n_chunks})
 
 

@@ -56,3 +56,24 @@ def group_by_owner(owners, sizes, n_procs):
     cs = np.concatenate(([0], np.cumsum(sizes[order])))
     edges = np.searchsorted(owners[order], np.arange(n_procs + 1), side="left")
     return order, cs[edges[1:]] - cs[edges[:-1]]
+
+
+def scatter_rows(full, block, ex, cols, dtype):
+    """Process 0's ``full`` (n, cols) array cut into the blocks' rows (others pass None)."""
+    dtype = np.dtype(dtype)
+    mine = np.empty((block.n_local, cols), dtype)
+    counts = np.diff(block.starts) * cols * dtype.itemsize
+    send = np.ascontiguousarray(full, dtype).view(np.uint8).reshape(-1) if ex.rank == 0 \
+        else None
+    ex.scatterv(send, counts, mine.view(np.uint8).reshape(-1))
+    return mine
+
+
+def gather_rows(mine, block, ex):
+    """The blocks' rows ``mine`` (n_local, cols) stacked on process 0 (None elsewhere)."""
+    mine = np.ascontiguousarray(mine)
+    cols, item = mine.shape[1], mine.dtype.itemsize
+    full = np.empty((block.n, cols), mine.dtype) if ex.rank == 0 else None
+    ex.gatherv(mine.view(np.uint8).reshape(-1), np.diff(block.starts) * cols * item,
+               full.view(np.uint8).reshape(-1) if full is not None else None)
+    return full

@@ -1,4 +1,4 @@
-"""The partition layer over real MPI: passes at any world size (1, 2, 4, ...).
+"""The parallel engine over real MPI: passes at any world size (1, 2, 4, ...).
 
 Run under MPI with ``mpiexec -n N python -m mpi4py -m pytest tests/mpi`` (``make test-mpi``).
 Every process checks its own figures against a single-process computation of the same run.
@@ -15,36 +15,43 @@ MPI = pytest.importorskip("mpi4py.MPI")
 
 from jobs import MPIEXEC, job_env  # noqa: E402
 
-from ubemu import partition  # noqa: E402
-from ubemu.algorithms import Comm, build_schedule  # noqa: E402
-from ubemu.dataplane import comm_for  # noqa: E402
-from ubemu.execute import execute  # noqa: E402
+from tests.reference import emulate_verify  # noqa: E402
+from ubemu import engine  # noqa: E402
+from ubemu.algorithms import build_schedule  # noqa: E402
+from ubemu.comm import Comm  # noqa: E402
+from ubemu.dataplane import apply_steps, execute  # noqa: E402
+from ubemu.groups import group_of  # noqa: E402
+from ubemu.parallel import env  # noqa: E402
+from ubemu.parallel.block import Block  # noqa: E402
+from ubemu.parallel.exchange import MPIExchange  # noqa: E402
+from ubemu.parallel.loads import PartitionedLoads  # noqa: E402
 from ubemu.timing import time_schedule  # noqa: E402
 from ubemu.topospec import load_topology  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def ex():
-    return partition.MPIExchange(MPI.COMM_WORLD)
+    return MPIExchange(MPI.COMM_WORLD)
 
 
 def test_world_matches_environment(ex):
-    if partition.world_size() > 1:  # launched by mpiexec: env and MPI agree
-        assert (partition.world_size(), partition.world_rank()) == (ex.size, ex.rank)
+    if env.world_size() > 1:  # launched by mpiexec: env and MPI agree
+        assert (env.world_size(), env.world_rank()) == (ex.size, ex.rank)
 
 
 @pytest.mark.parametrize("coll,alg,dims,count", [("all_reduce", "ring", (12,), 61),
                                                  ("all_reduce", "hierarchical", (4, 4), 96),
                                                  ("alltoall", "bruck", (10,), 50),
                                                  ("all_gather", "ring_bidir", (7,), 21)])
-def test_execute_local_matches_single_process(ex, coll, alg, dims, count):
+def test_data_plane_matches_single_process(ex, coll, alg, dims, count):
     comm = Comm(dims)
     sched = build_schedule(coll, alg, comm, count)
     full = np.random.default_rng(7).standard_normal((comm.n, sched.buf_count))
     want = execute(sched, full.copy(), "sum", "float64")
-    block = partition.Block(comm.n, ex.size, ex.rank)
-    got = partition.execute_local(sched, full[block.lo:block.hi].copy(), block, ex, "sum",
-                                  "float64")
+    block = Block(comm.n, ex.size, ex.rank)
+    got = full[block.lo:block.hi].copy()
+    for _ in apply_steps(sched, got, block, ex, "sum", "float64"):
+        pass
     assert np.array_equal(got, want[block.lo:block.hi])
 
 
@@ -55,15 +62,19 @@ def test_execute_local_matches_single_process(ex, coll, alg, dims, count):
                                                   384 * 4)])
 def test_timing_equals_single_process(ex, topo, coll, alg, count, monkeypatch):
     tp = load_topology(topo)
-    comm = comm_for(tp)
+    comm = group_of(tp)
     sched = build_schedule(coll, alg, comm, count, data=False)
-    want = time_schedule(sched, tp, comm, 2)
-    got = partition.time_schedule(sched, tp, comm, 2, ex=ex)
-    assert got == want  # time, per-class usage and bottleneck, bit for bit
+    want = time_schedule(sched, tp, comm.npus, 2)
+
+    def spread():
+        return time_schedule(sched, tp, comm.npus, 2,
+                             PartitionedLoads(tp, Block(comm.n, ex.size, ex.rank), ex))
+
+    assert spread() == want  # time, per-class usage and bottleneck, bit for bit
     import ubemu.timing
 
     monkeypatch.setattr(ubemu.timing, "PATTERN_MIN_TRANSFERS", 1)  # repeated-pattern shortcut
-    assert partition.time_schedule(sched, tp, comm, 2, ex=ex) == want
+    assert spread() == want
 
 
 @pytest.mark.parametrize("coll,alg,count,dtype,op", [("all_reduce", "hierarchical", 128,
@@ -84,19 +95,20 @@ def test_timing_equals_single_process(ex, topo, coll, alg, count, monkeypatch):
                                                       "sum"),
                                                      ("all_reduce", "ring", 64 * 3, "float16",
                                                       "prod")])  # random run on process 0
-def test_emulate_verify_matches_single_process(ex, coll, alg, count, dtype, op):
-    from ubemu.dataplane import emulate_verify
-
-    comm = comm_for(load_topology("ub-mesh-rack"))
-    got = partition.emulate_verify(coll, alg, comm, count, dtype=dtype, op=op, seed=3, ex=ex)
+def test_checked_run_matches_single_process(ex, coll, alg, count, dtype, op):
+    tp = load_topology("ub-mesh-rack")
+    comm = group_of(tp)
+    got = engine.run_checked(coll, alg, comm, count, tp, dtype, op, seed=3, ex=ex,
+                             timed=False)[1]
     want = emulate_verify(coll, alg, comm, count, dtype=dtype, op=op, seed=3)
     assert got == want and got[0] == 0
 
 
 def test_a_broken_transfer_is_counted(ex, monkeypatch):
     """A lost cross-process message must show up as wrong elements (the check can fail)."""
-    comm = comm_for(load_topology("ub-mesh-rack"))
-    real = partition.MPIExchange.alltoallv
+    tp = load_topology("ub-mesh-rack")
+    comm = group_of(tp)
+    real = MPIExchange.alltoallv
 
     def lossy(self, send, send_counts, recv_counts=None):
         recv, counts = real(self, send, send_counts, recv_counts)
@@ -104,13 +116,15 @@ def test_a_broken_transfer_is_counted(ex, monkeypatch):
         return recv, counts
 
     if ex.size == 1:
-        pytest.skip("needs two processes")
-    monkeypatch.setattr(partition.MPIExchange, "alltoallv", lossy)
-    wrong, _, _ = partition.emulate_verify("all_reduce", "hierarchical", comm, 64, ex=ex)
+        pytest.skip("a lost cross-process message needs two processes")
+    monkeypatch.setattr(MPIExchange, "alltoallv", lossy)
+    _, (wrong, _, _) = engine.run_checked("all_reduce", "hierarchical", comm, 64, tp,
+                                          "float32", ex=ex, timed=False)
     assert wrong > 0
 
 
-@pytest.mark.skipif(partition.world_size() > 1, reason="launches its own jobs: run it once, "
+@pytest.mark.slow
+@pytest.mark.skipif(env.world_size() > 1, reason="launches its own jobs: run it once, "
                     "in a single-process pytest")
 @pytest.mark.parametrize("args", [["all_reduce", "-b", "1K", "-e", "1M", "-f", "32"],
                                   # a named algorithm: timed while its data run walks the steps

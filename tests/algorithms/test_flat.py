@@ -1,6 +1,7 @@
-"""Checks specific to the bidir-ring, halving-doubling, recursive-doubling, NHR, direct and
-multi-ring families: step counts and bytes per rank against their closed forms, non-powers of
-two, the per-axis phases on uneven segments, and timing-only schedules against data ones."""
+"""The flat algorithms generated from axis phases (bidir ring, halving-doubling, recursive
+doubling, NHR, direct, multi-ring): step counts and bytes per rank against their docstrings'
+formulas, more rank counts, timing-only schedules against data ones, and the phase contract on
+uneven segments."""
 
 import math
 from collections import Counter
@@ -9,16 +10,18 @@ import numpy as np
 import pytest
 
 from tests.helpers import link_elements
+from tests.interpret import interpret
 from tests.reference import expected, reduce_rows
-from ubemu.algorithms import Comm, build_schedule
+from ubemu.algorithms import build_schedule
 from ubemu.algorithms.base import PHASES, blocks
-from ubemu.algorithms.multi_ring import grid_rings
-from ubemu.errors import UbemuError
-from ubemu.interpret import interpret
-from ubemu.layout import input_shape, pack_inputs, unpack_outputs
-from ubemu.schedule import Schedule, Step
+from ubemu.collectives import get
+from ubemu.comm import Comm
+from ubemu.layout import pack_inputs, unpack_outputs
+from ubemu.schedule import Schedule
 
 MINE = ("ring_bidir", "halving_doubling", "recursive_doubling", "nhr", "direct", "multi_ring")
+
+
 KEYS = [(c, a) for c, a in [
     ("all_reduce", "ring_bidir"), ("reduce_scatter", "ring_bidir"), ("all_gather", "ring_bidir"),
     ("all_reduce", "halving_doubling"), ("reduce_scatter", "halving_doubling"),
@@ -55,7 +58,7 @@ def _run(coll, name, comm, count, seed=0, **opts):
     sched = build_schedule(coll, name, comm, count, **opts)
     sched.validate()
     rng = np.random.default_rng(seed)
-    inputs = rng.integers(-1000, 1000, size=input_shape(coll, comm.n, count))
+    inputs = rng.integers(-1000, 1000, size=get(coll).input_shape(comm.n, count))
     buf = pack_inputs(sched, inputs.astype(np.int64))
     interpret(sched, buf, "sum")
     np.testing.assert_array_equal(unpack_outputs(sched, buf), expected(coll, inputs, "sum"))
@@ -83,98 +86,6 @@ def test_bytes_per_rank_powers_of_two(key, p):
     if (coll, name) == ("all_reduce", "recursive_doubling"):
         per = count * _lg(p)
     np.testing.assert_array_equal(link_elements(sched), per)
-
-
-@pytest.mark.parametrize("p", [3, 5, 6, 7, 12, 13, 33])
-def test_nhr_sends_p_minus_1_blocks_any_p(p):
-    count = 2 * p
-    for coll, phases in (("reduce_scatter", 1), ("all_gather", 1), ("all_reduce", 2)):
-        sched = build_schedule(coll, "nhr", Comm.flat(p), count)
-        np.testing.assert_array_equal(link_elements(sched), phases * 2 * (p - 1))
-
-
-@pytest.mark.parametrize("p, shares", [(5, [2, 1, 1]), (8, [4, 2, 1]), (12, [6, 3, 1, 1])])
-def test_nhr_distances_and_shares(p, shares):
-    sched = build_schedule("reduce_scatter", "nhr", Comm.flat(p), p)
-    for t, st in enumerate(sched.steps()):
-        np.testing.assert_array_equal((st.src - st.dst) % p, 2 ** t)  # ring distance 2^t
-        np.testing.assert_array_equal(np.bincount(st.src, st.n, minlength=p), shares[t])
-    sched = build_schedule("all_gather", "nhr", Comm.flat(p), p)
-    for t, st in enumerate(sched.steps()):
-        np.testing.assert_array_equal((st.dst - st.src) % p, 2 ** (len(shares) - 1 - t))
-        np.testing.assert_array_equal(np.bincount(st.src, st.n, minlength=p), shares[::-1][t])
-
-
-@pytest.mark.parametrize("p", [3, 5, 6, 7, 12])
-def test_halving_doubling_fold_bytes(p):
-    """Thakur et al.'s fold: odd ranks of the first 2r send S, the rest as on p2 ranks."""
-    p2 = 1 << _lg(p)
-    r = p - p2
-    count = 5 * p2
-    sent = link_elements(build_schedule("all_reduce", "halving_doubling", Comm.flat(p), count))
-    pos = np.arange(p)
-    want = np.where(pos < 2 * r, count, 0) + np.where(
-        (pos >= 2 * r) | (pos % 2 == 0), 2 * count * (p2 - 1) // p2, 0)
-    want[(pos < 2 * r) & (pos % 2 == 1)] = count
-    np.testing.assert_array_equal(sent, want)
-
-
-def test_ring_bidir_halves_each_way():
-    p, count = 6, 6 * 5  # blocks of 5 elements: 3 clockwise, 2 counter-clockwise
-    for st in build_schedule("reduce_scatter", "ring_bidir", Comm.flat(p), count).steps():
-        cw = (st.dst - st.src) % p == 1
-        np.testing.assert_array_equal(np.bincount(st.src[cw], st.n[cw], minlength=p), 3)
-        np.testing.assert_array_equal(np.bincount(st.src[~cw], st.n[~cw], minlength=p), 2)
-
-
-def test_direct_steps_use_disjoint_links():
-    p = 7
-    sched = build_schedule("all_reduce", "direct", Comm.flat(p), 3 * p)
-    steps = list(sched.steps())
-    assert sched.notes["concurrent_steps"] == [(0, p - 1)]
-    links = [set(zip(st.src.tolist(), st.dst.tolist())) for st in steps[:p - 1]]
-    assert sum(map(len, links)) == len(set().union(*links)) == p * (p - 1)
-    assert steps[-1].n_transfers == p * (p - 1)  # one-shot all-gather
-
-
-@pytest.mark.parametrize("p", [1, 2, 5])
-def test_direct_alltoall_local_copy(p):
-    sched = _run("alltoall", "direct", Comm.flat(p), 3 * p)
-    (st,) = list(sched.steps())
-    assert int((st.src == st.dst).sum()) == p
-
-
-def test_self_reduce_rejected():
-    bad = Schedule("all_reduce", "bad", 2, 4, 4,
-                   lambda: iter([Step.make([0], [0], 2, 0, 2, reduce=True)]), n_steps=1)
-    with pytest.raises(UbemuError, match="reduces into itself"):
-        bad.validate()
-
-
-@pytest.mark.parametrize("dims, n_rings", [((8,), 4), ((64,), 32), ((12,), 4), ((2,), 1),
-                                           ((7,), 6), ((8, 8), 4), ((4, 3), 2), ((8, 8, 4), 2),
-                                           ((2, 2, 4), 2), ((3, 3), 6)])
-def test_multi_ring_rings_are_link_disjoint(dims, n_rings):
-    orders = grid_rings(dims)
-    n = int(np.prod(dims))
-    assert len(orders) == n_rings
-    for o in orders:  # each ring visits every rank once
-        np.testing.assert_array_equal(np.sort(o), np.arange(n))
-    links = [(int(a), int(b)) for o in orders for a, b in zip(o, np.roll(o, -1))]
-    assert len(links) == len(set(links))  # no directed link serves two rings
-    if any(a % 2 == 0 for a in dims if a > 1) or len(dims) == 1:
-        strides = np.cumprod((1,) + tuple(dims[:-1]))
-        src, dst = np.array(links).T
-        coord = lambda r: (r[:, None] // strides) % np.array(dims)  # noqa: E731
-        assert ((coord(src) != coord(dst)).sum(axis=1) == 1).all()  # a direct full-mesh hop
-    sched = build_schedule("all_reduce", "multi_ring", Comm(dims), 5 * n)
-    assert sched.notes["n_rings"] == n_rings
-
-
-def test_multi_ring_n_rings_option():
-    _run("all_reduce", "multi_ring", Comm.flat(8), 29, n_rings=3)
-    with pytest.raises(UbemuError, match="n_rings must be in 1..4"):
-        build_schedule("all_reduce", "multi_ring", Comm.flat(8), 16, n_rings=5)
 
 
 @pytest.mark.parametrize("p", [5, 6, 7, 9, 10, 11, 13, 17])

@@ -6,11 +6,14 @@ Parametrised over the registry: registering an algorithm is enough to have it te
 import numpy as np
 import pytest
 
+from tests.helpers import skip_unless_applies
+from tests.interpret import interpret
 from tests.reference import expected
-from ubemu.algorithms import REGISTRY, Comm, build_schedule
+from ubemu.algorithms import REGISTRY, build_schedule
+from ubemu.collectives import get
+from ubemu.comm import Comm
 from ubemu.errors import UbemuError
-from ubemu.interpret import interpret
-from ubemu.layout import input_shape, pack_inputs, unpack_outputs
+from ubemu.layout import pack_inputs, unpack_outputs
 
 RANK_COUNTS = [1, 2, 3, 8, 12, 64]
 GRIDS = [(8, 8), (4, 3), (2, 2, 4), (8, 8, 4)]
@@ -24,13 +27,11 @@ def _counts(collective, n):
 
 
 def _run(collective, name, comm, count, seed=0):
-    try:
-        sched = build_schedule(collective, name, comm, count)
-    except UbemuError as exc:
-        pytest.skip(str(exc))
+    skip_unless_applies(collective, name, comm)
+    sched = build_schedule(collective, name, comm, count)
     sched.validate()
     rng = np.random.default_rng(seed)
-    inputs = rng.integers(-1000, 1000, size=input_shape(collective, comm.n, count))
+    inputs = rng.integers(-1000, 1000, size=get(collective).input_shape(comm.n, count))
     buf = pack_inputs(sched, inputs.astype(np.int64))
     interpret(sched, buf, OPS.get(collective, "sum"))
     got = unpack_outputs(sched, buf)
@@ -85,10 +86,10 @@ def test_local_hierarchical_phases(per_level):
     """The same for hierarchical all-reduce built from each per-level phase flagged local_ok
     (a phase not flagged would make it build every rank's transfers, and fail here)."""
     from ubemu.algorithms.base import get_phase
-    from ubemu.algorithms.hierarchical import _level_names
+    from ubemu.algorithms.hier_cost import level_names
 
     comm = Comm((8, 8, 4), ("full_mesh",) * 3)
-    names = _level_names(comm, per_level)
+    names = level_names(comm, per_level)
     kinds = [("reduce_scatter", "all_gather")] * 2 + [("all_reduce",)]
     assert all(get_phase(k, nm).local_ok for nm, ks in zip(names, kinds) for k in ks)
     _assert_local_build_filters("all_reduce", "hierarchical", (8, 8, 4), (64, 200),
@@ -110,3 +111,49 @@ def _assert_local_build_filters(collective, name, dims, block, **options):
         keep = (sa.src >= lo) & (sa.src < hi)
         for field in ("src", "dst", "n", "src_off", "dst_off", "reduce"):
             assert np.array_equal(getattr(sa, field)[keep], getattr(sb, field)), field
+
+
+@pytest.mark.parametrize("dims", [(12,), (4, 3), (2, 2, 4), (4, 4, 2, 2)],
+                         ids=lambda d: "x".join(map(str, d)))
+@pytest.mark.parametrize("key", sorted(REGISTRY), ids="-".join)
+def test_registered_buffer_is_the_built_one(key, dims):
+    """The working buffer the memory check reads from the registry is the schedule's own."""
+    comm = Comm(dims, ("full_mesh",) * len(dims))
+    skip_unless_applies(*key, comm)
+    count = 6 * comm.n
+    alg = REGISTRY[key]
+    for data in (True, False):
+        sched = build_schedule(*key, comm, count, data=data)
+        assert sched.buf_count == alg.buffer_count(comm, count)
+
+
+def test_buffers_that_differ_from_the_collective_default():
+    assert REGISTRY[("alltoall", "multipath")].buffer_count(Comm((8, 8)), 640) == 3 * 640
+    four = Comm((4, 4, 2, 2))
+    assert REGISTRY[("alltoall", "hierarchical")].buffer_count(four, 640) == 5 * 640
+    assert REGISTRY[("alltoall", "direct")].buffer_count(four, 640) == 2 * 640
+    assert REGISTRY[("all_reduce", "ring")].buffer_count(four, 640) == 640
+
+
+def test_flat_algorithms_are_generated_from_their_phases():
+    """A phase registered with a flat summary is the flat algorithm's one source of steps,
+    step count, windows and cost."""
+    from ubemu.algorithms.base import PHASES
+
+    flat = {key: alg for key, alg in REGISTRY.items() if alg.phase is not None}
+    assert len(flat) == 19
+    for key, alg in flat.items():
+        assert PHASES[key] is alg.phase
+        sched = build_schedule(*key, Comm.flat(9), 9 * 4)
+        assert sched.n_steps == alg.phase.n_steps(9)
+        want = tuple(alg.phase.windows(9)) if alg.phase.windows else ()
+        assert sched.windows == want
+
+
+def test_options_are_the_builders_keywords():
+    assert REGISTRY[("all_reduce", "ring")].options == []
+    assert REGISTRY[("all_reduce", "multi_ring")].options == ["n_rings"]
+    assert REGISTRY[("all_gather", "hierarchical")].options == ["per_level", "heavy_axis"]
+    with pytest.raises(UbemuError, match="option of all_reduce algorithm 'ring' 'x'; valid: "
+                                         r"\(none\)"):
+        build_schedule("all_reduce", "ring", 4, 8, x=1)

@@ -1,4 +1,4 @@
-"""The plain-Python schedule interpreter: the reference the Numba kernels are tested against.
+"""The plain-Python schedule interpreter: the reference the Numba kernels are held to, bit for bit.
 
 Deliberately simple and slow (a Python loop per transfer); never used in a hot path.
 """
@@ -22,7 +22,7 @@ def interpret(schedule, buf, op="sum", combine=None, dtype=None):
         bfloat16: float32 arithmetic rounded to the format after every combine).
     """
     if combine is None and dtype is not None:
-        from .dtypes import numpy_combine
+        from ubemu.dtypes import numpy_combine
 
         combine = numpy_combine(dtype, op)
     combine = combine or _COMBINE[op]

@@ -1,12 +1,13 @@
 """Schedule generation speed (emulator wall clock) for hierarchical, tree, Bruck, pairwise and
 multipath builders: walking every step of a schedule at SuperPod-like sizes.
 
-Run: ``.venv/bin/python -m pytest benchmarks/bench_schedules_b.py --benchmark-only -s``.
+Run: ``.venv/bin/python -m pytest benchmarks/bench_schedules.py --benchmark-only -s``.
 """
 
 import pytest
 
-from ubemu.algorithms import Comm, build_schedule
+from ubemu.algorithms import build_schedule
+from ubemu.comm import Comm
 
 CASES = [
     # collective, algorithm, dims, elements per rank, data

@@ -1,0 +1,28 @@
+"""Integer codes shared by the kernels and the Python side, defined once.
+
+Reduction ops and element formats of the execute and check kernels, fabric kinds of the
+routing kernels, and the columns of the topology's level table (one row per level, innermost
+first) that the routing kernels read.
+"""
+
+#: Reduction ops inside the kernels (``avg`` runs as ``SUM``, then one division).
+OP_SUM, OP_PROD, OP_MAX, OP_MIN = 0, 1, 2, 3
+#: Element formats: the buffer type's own arithmetic, or 16-bit patterns via float32.
+FMT_NATIVE, FMT_BF16, FMT_FP16 = 0, 1, 2
+#: Fabric kinds of a level.
+FULL_MESH, RING, SWITCH = 0, 1, 2
+KIND_OF_FABRIC = {"full_mesh": FULL_MESH, "ring": RING, "switch": SWITCH}
+
+#: Columns of the level table, in order.
+LEVEL_COLUMNS = (
+    "kind",     # FULL_MESH, RING or SWITCH
+    "size",     # units of the level below joined by this level
+    "stride",   # NPUs per unit of the level below
+    "offset",   # first link id of the level
+    "trunk",    # NPUs sharing one trunk port (0: not a trunk level)
+    "groups",   # units of the level below in the whole topology (n_npus // stride)
+    "npus",     # NPUs of the whole topology
+    "oversub",  # 1: a non-trunk switch level with a shared core behind its ports
+)
+(C_KIND, C_SIZE, C_STRIDE, C_OFFSET, C_TRUNK, C_GROUPS, C_NPUS,
+ C_OVERSUB) = range(len(LEVEL_COLUMNS))

@@ -1,0 +1,54 @@
+"""The engine: a checked run's one walk equals timing and checking apart, in one process and
+over "processes" (threads); auto picks the fastest; a broken schedule is caught."""
+
+import pytest
+
+from tests.reference import emulate_verify
+from tests.threads import run_threads
+from ubemu import engine
+from ubemu.algorithms import build_schedule
+from ubemu.dtypes import get_dtype
+from ubemu.groups import group_of
+from ubemu.timing import time_schedule
+from ubemu.topospec import load_topology
+
+RACK = load_topology("ub-mesh-rack")
+
+
+@pytest.mark.parametrize("n_procs", [1, 2, 3])
+@pytest.mark.parametrize("coll,alg,count,dtype,op", [
+    ("all_reduce", "hierarchical", 640, "float32", "sum"),
+    ("all_reduce", "direct", 64 * 4, "bfloat16", "sum"),  # windows; shadow and random runs
+    ("alltoall", "multipath", 64 * 3, "int32", "sum"),
+    ("reduce_scatter", "ring", 64 * 5, "float16", "avg"),
+    ("all_reduce", "nhr", 64 * 3, "int64", "max")])  # shadow run
+def test_checked_run_equals_the_separate_runs(coll, alg, count, dtype, op, n_procs):
+    """One walk that times and checks gives the figures of timing and checking apart."""
+    comm = group_of(RACK)
+    itemsize = get_dtype(dtype).itemsize
+    sched = build_schedule(coll, alg, comm, count, data=False)
+    want_time = time_schedule(sched, RACK, comm.npus, itemsize)
+    want_checks = emulate_verify(coll, alg, comm, count, dtype=dtype, op=op, seed=4)
+
+    def work(ex):
+        return engine.run_checked(coll, alg, comm, count, RACK, dtype, op, seed=4, ex=ex)
+
+    for timed, checks in run_threads(n_procs, work):
+        assert (timed.time_s, timed.usage, timed.bottleneck) == want_time
+        assert checks == want_checks and checks[0] == 0
+
+
+def test_time_only_equals_the_timing_plane():
+    comm = group_of(RACK, "unit=board")
+    timed = engine.time_only("all_gather", "ring", comm, 8 * 100, RACK, 4)
+    want = time_schedule(build_schedule("all_gather", "ring", comm, 800, data=False), RACK,
+                         comm.npus, 4)
+    assert (timed.time_s, timed.usage, timed.bottleneck) == want
+
+
+def test_choose_picks_the_fastest_candidate_and_says_why_others_were_left_out():
+    comm = group_of(load_topology("switch:8"))
+    name, timed, notes = engine.choose("alltoall", comm, 8 * 64, load_topology("switch:8"), 4)
+    times = notes["auto_candidates"]
+    assert name == min(times, key=times.get) and timed.time_s == times[name]
+    assert "multipath" in notes["auto_skipped"]  # needs a 2-axis grid

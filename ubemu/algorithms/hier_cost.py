@@ -1,0 +1,115 @@
+"""The per-level plan of the hierarchical algorithms (names per axis, block order) and their
+closed forms: the per-level phases' costs chained.
+
+Each level's phase runs on the segment that the levels before it left (the largest block of
+the previous cut, an upper bound when counts do not divide). The inner-heavy reduce-scatter
+and all-gather add one permutation step in which every rank moves at most one block of
+``b = count / n`` elements: its cost comes from routing that pattern once
+(:meth:`ubemu.costmodel.CostModel.perm_partner`).
+"""
+
+import numpy as np
+
+from ..errors import UbemuError, choices_error
+from .base import NoClosedForm, get_phase
+
+A2A_LEVELS = ("direct", "pairwise")
+HEAVY = ("inner", "outer")
+
+
+def level_names(comm, per_level):
+    """One per-level algorithm name per axis of ``comm`` (anything with ``dims``): a single
+    name applies to every axis."""
+    k = len(comm.dims)
+    names = (per_level,) if isinstance(per_level, str) else tuple(per_level)
+    if len(names) == 1:
+        names = names * k
+    if len(names) != k:
+        raise UbemuError(f"per_level: {len(names)} names for {k} axes; give one name per axis "
+                         f"(innermost first) or one name for all")
+    return names
+
+
+def alltoall_level_names(comm, per_level):
+    """One all-to-all level algorithm per axis of ``comm`` (anything with ``dims``), checked
+    against :data:`A2A_LEVELS`."""
+    names = level_names(comm, per_level)
+    for name in names:
+        if name not in A2A_LEVELS:
+            raise choices_error("alltoall per-level algorithm", name, A2A_LEVELS)
+    return names
+
+
+def check_heavy(heavy_axis):
+    if heavy_axis not in HEAVY:
+        raise choices_error("heavy_axis", heavy_axis, HEAVY)
+
+
+def rev_blocks(comm):
+    """Block each rank holds after reduce-scatters from axis 0 up (axis 0 most significant)."""
+    j = np.zeros(comm.n, np.int64)
+    for d in range(len(comm.dims)):
+        j = j * comm.dims[d] + comm.axis(d).pos
+    return j
+
+
+def _names(model, per_level):
+    return level_names(model.comm, per_level)
+
+
+def _phase_cost(kind, name):
+    phase = get_phase(kind, name)
+    if phase.cost is None:
+        raise NoClosedForm(f"no closed form for the per-level {kind} algorithm {name!r}")
+    return phase.cost
+
+
+def all_reduce_cost(model, c, isz, per_level="ring"):
+    """Reduce-scatter and all-gather on every axis but the top one, all-reduce on the top."""
+    live = [(ax, n) for ax, n in zip(model.require_axes(), _names(model, per_level))
+            if ax.p > 1]
+    t, seg = 0.0, c
+    for ax, name in live[:-1]:
+        t += _phase_cost("reduce_scatter", name)(model, ax, seg, isz)
+        t += _phase_cost("all_gather", name)(model, ax, seg, isz)
+        seg = model.block_max(seg, ax.p)
+    if live:
+        ax, name = live[-1]
+        t += _phase_cost("all_reduce", name)(model, ax, seg, isz)
+    return t
+
+
+def one_way_cost(model, c, isz, per_level="ring", heavy_axis="inner"):
+    """Reduce-scatter or all-gather: one phase per axis (``model.collective`` says which),
+    plus the permutation step of ``heavy_axis="inner"`` on two or more live axes."""
+    check_heavy(heavy_axis)
+    kind = model.collective
+    axes = model.require_axes()
+    live = [(ax, n) for ax, n in zip(axes, _names(model, per_level)) if ax.p > 1]
+    inner = heavy_axis == "inner"
+    t, seg = 0.0, c
+    for ax, name in (live if inner else live[::-1]):
+        t += _phase_cost(kind, name)(model, ax, seg, isz)
+        seg = model.block_max(seg, ax.p)
+    if inner and len(live) > 1:  # rank r's block goes to rev(r) (all-gather: the inverse)
+        rev = rev_blocks(model.comm)
+        dst = rev if kind == "reduce_scatter" else np.argsort(rev)
+        perm = model.perm_partner(("hierarchical-rev", kind), dst)
+        t += model.step([(model.flat_axis(), perm, (c // model.n) * isz)])
+    return t
+
+
+def alltoall_cost(model, c, isz, per_level="pairwise"):
+    """Per live axis ``d-1`` pairwise steps or one direct step, each rank moving
+    ``n / d`` blocks per partner; the own block is a local copy."""
+    axes = model.require_axes()
+    names = alltoall_level_names(model.comm, per_level)
+    b = (c // model.n) * isz
+    t = 0.0
+    for ax, name in zip(axes, names):
+        if ax.p < 2:
+            continue
+        share = (model.n // ax.p) * b
+        msgs = [(ax, k, share) for k in range(1, ax.p)]
+        t += model.step(msgs) if name == "direct" else sum(model.step([m]) for m in msgs)
+    return t

@@ -1,0 +1,214 @@
+"""The engine: one run of one collective, in one process or spread over MPI processes.
+
+The path of a run: build the algorithm's schedule (:func:`ubemu.algorithms.build_schedule`;
+in a job of several processes each builds only its own senders' transfers where the builder
+can), apply it to real data (:func:`ubemu.dataplane.apply_steps`, exchanging what crosses
+processes), time it (:func:`ubemu.timing.time_schedule`, with the loads spread over the
+processes), and check the outputs (:mod:`ubemu.verify`). A checked run times the steps as the
+data plane applies them, so each step is built once.
+
+The check is spread out too: each process draws its own rows of the inputs and checks its
+own outputs against a reference combined from per-column partial reductions (exact, see
+:mod:`ubemu.verify`); a random run whose reference depends on the summation order is drawn,
+gathered and checked on process 0.
+
+Every entry point (``simulate``, the command line, workloads) goes through :func:`time_only`,
+:func:`run_checked` and :func:`choose`; the exchange between processes is passed in
+(:func:`ubemu.parallel.exchange.exchange` by default), so none of this knows whether MPI runs.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import collectives
+from . import verify as vf
+from .algorithms import REGISTRY, algorithm_names, build_schedule
+from .dataplane import apply_steps
+from .dtypes import finish_avg, get_dtype
+from .errors import UbemuError
+from .layout import output_rows, rows_buffer
+from .parallel.block import Block, gather_rows, scatter_rows
+from .parallel.exchange import exchange
+from .parallel.loads import PartitionedLoads
+from .timing import LocalLoads, time_schedule
+
+#: ``algorithm="auto"`` skips a candidate whose schedule would route more transfers than this.
+AUTO_MAX_TRANSFERS = 2_000_000_000
+
+
+@dataclass
+class Timed:
+    """The timing of one schedule: what ``simulate`` reports."""
+
+    schedule: object
+    time_s: float
+    usage: list
+    bottleneck: str
+
+
+def _setup(comm, ex):
+    ex = ex if ex is not None else exchange()
+    block = Block.of(comm.n, ex)
+    built = comm if block.whole else comm.restricted(block.lo, block.hi)
+    return ex, block, built
+
+
+def _loads(topology, block, ex):
+    return LocalLoads() if block.whole else PartitionedLoads(topology, block, ex)
+
+
+def time_only(collective, name, comm, count, topology, itemsize, options=None, ex=None,
+              max_transfers=None):
+    """Build the timing-only schedule of ``name`` and time it (collective over ``ex``).
+
+    Refuses, with a UbemuError, a schedule of more than ``max_transfers`` (steps x ranks).
+    """
+    ex, block, built = _setup(comm, ex)
+    sched = build_schedule(collective, name, built, count, data=False, **(options or {}))
+    if max_transfers is not None and sched.n_steps * comm.n > max_transfers:
+        raise UbemuError(f"{sched.n_steps} steps x {comm.n} ranks is too large to time step "
+                         f"by step; name the algorithm to time it")
+    return Timed(sched, *time_schedule(sched, topology, comm.npus, itemsize,
+                                       _loads(topology, block, ex)))
+
+
+def run_checked(collective, name, comm, count, topology, dtype, op="sum", seed=0,
+                options=None, ex=None, timed=True):
+    """Run ``name`` on real data over the processes of ``ex`` and check it; with ``timed``
+    the exact run's steps are timed as they are applied.
+
+    Returns
+    -------
+    (Timed or None, (wrong, max_rel_err, mean_rel_err))
+    """
+    ex, block, built = _setup(comm, ex)
+    dt = get_dtype(dtype)
+    sched = build_schedule(collective, name, built, count, data=True, **(options or {}))
+    out = []
+
+    def walk(steps):
+        if not timed:
+            for _ in steps:
+                pass
+            return
+        out.append(Timed(sched, *time_schedule(sched, topology, comm.npus, dt.itemsize,
+                                               _loads(topology, block, ex), steps=steps)))
+
+    checks = _verify_runs(collective, comm.n, count, dt, op, seed, sched, block, ex, walk)
+    return (out[0] if out else None), checks
+
+
+def choose(collective, comm, count, topology, itemsize, options=None, ex=None):
+    """``algorithm="auto"``: time every registered algorithm that can run on ``comm`` and
+    return (the fastest's name, its Timed, notes with every candidate's time and the skipped
+    ones' reasons)."""
+    options = options or {}
+    best, times, skipped = None, {}, {}
+    for name in algorithm_names(collective):
+        alg = REGISTRY[(collective, name)]
+        bad = [k for k in options if k not in alg.options]
+        why = f"takes no option {bad[0]!r}" if bad else (alg.check(comm) if alg.check else None)
+        if why:
+            skipped[name] = why
+            continue
+        try:
+            timed = time_only(collective, name, comm, count, topology, itemsize, options, ex,
+                              max_transfers=AUTO_MAX_TRANSFERS)
+        except UbemuError as exc:
+            skipped[name] = str(exc)
+            continue
+        times[name] = timed.time_s
+        if best is None or timed.time_s < best[1].time_s:
+            best = (name, timed)
+    if best is None:
+        why = "; ".join(f"{k}: {v}" for k, v in skipped.items()) or "none registered"
+        raise UbemuError(f"algorithm auto: no {collective} algorithm can run on {comm.n} ranks "
+                         f"{comm.shape_label} ({why})")
+    return best[0], best[1], {"auto_candidates": times, "auto_skipped": skipped}
+
+
+# -- the check -------------------------------------------------------------------------------
+def _verify_runs(collective, n, count, dt, op, seed, sched, block, ex, walk=None):
+    """The exact run (its steps passed to ``walk``) and, for the 16-bit float reductions, the
+    random run: (wrong, max_rel_err, mean_rel_err)."""
+    args = (collective, n, count, dt, op, seed, sched, block, ex)
+    wrong, max_rel, mean_rel = _spread_run(*args, walk=walk)
+    if not vf.exact_run_complete(collective, n, dt, op):  # the shadow run (ubemu.verify)
+        shadow = get_dtype(vf.SHADOW_DTYPE)
+        wrong += _spread_run(collective, n, count, shadow, "sum", seed, sched, block, ex)[0]
+    if vf.needs_random_run(collective, dt, op):
+        if vf.random_sums_exact(n, dt, op):
+            bad, max_rel, mean_rel = _spread_run(*args, kind="random")
+        else:  # prod, or too many ranks for exact float64 sums: process 0 checks it all
+            bad, max_rel, mean_rel = _random_run(*args)
+        wrong += bad
+    if not vf.error_measured(collective, dt, op):
+        return wrong, None, None
+    return wrong, max_rel, mean_rel
+
+
+def _run_block(sched, inputs, block, ex, op, dt, walk=None):
+    """This block's outputs for its rows of ``inputs`` (avg finished; ``inputs`` may be
+    used as the working buffer); ``walk`` is given the applied steps."""
+    buf = rows_buffer(sched, inputs, block.lo)  # may be ``inputs``, overwritten
+    steps = apply_steps(sched, buf, block, ex, op, dt.name)
+    if walk is None:
+        for _ in steps:
+            pass
+    else:
+        walk(steps)
+    out = output_rows(sched, buf, block.lo)
+    if op == "avg" and collectives.get(sched.collective).reducing:
+        out = finish_avg(out, block.n, dt)
+    return out
+
+
+def _spread_run(collective, n, count, dt, op, seed, sched, block, ex, kind="exact",
+                walk=None):
+    """A run (``kind`` of :func:`ubemu.verify.make_inputs`), every process drawing and
+    checking its own rows."""
+    reducing, root = collectives.get(collective).reducing, sched.root
+    mine = vf.make_inputs(collective, n, count, dt.name, op, seed, kind=kind,
+                          rows=(block.lo, block.hi))
+    reference, inputs = None, None
+    if reducing:  # before the run, which may overwrite ``mine``
+        parts = [(ex.allreduce(a, comb), comb) for a, comb in vf.reference_parts(mine, op, dt)]
+        reference = vf.reference_from_parts(parts, n, op, dt)
+    out = _run_block(sched, mine, block, ex, op, dt, walk)
+    if collective == "broadcast":  # the root's row, at index 0
+        inputs, root = vf.make_inputs(collective, n, count, dt.name, seed=seed,
+                                      rows=(root, root + 1)), 0
+    elif not reducing:  # all_gather, alltoall: a piece of every input
+        inputs = vf.make_inputs(collective, n, count, dt.name, seed=seed)
+    del mine
+    first = block.lo
+    if collective == "reduce":  # one output row, the root's
+        out = out[root - block.lo:root - block.lo + 1] if block.lo <= root < block.hi \
+            else out[:0]
+        first = 0
+    wrong, max_rel, rel_sums, n_rel = vf.check_rows(collective, out, first, n, dt, reference,
+                                                     inputs, root)
+    every = ex.allgather(np.array([wrong, max_rel, n_rel], np.float64))
+    sums = ex.gather(rel_sums)  # folded in row order on process 0: the single-process bits
+    total = ex.bcast(vf.fold(np.concatenate(sums)) if sums is not None else None)
+    n_rel = int(every[:, 2].sum())
+    return int(every[:, 0].sum()), float(every[:, 1].max()), total / n_rel if n_rel else 0.0
+
+
+def _random_run(collective, n, count, dt, op, seed, sched, block, ex):
+    """The random run where the reference's sums depend on their order: drawn on process 0,
+    scattered, gathered and checked there."""
+    inputs = vf.make_inputs(collective, n, count, dt.name, op, seed, kind="random") \
+        if ex.rank == 0 else None
+    cols = collectives.get(collective).input_shape(n, count)[1]
+    out = _run_block(sched, scatter_rows(inputs, block, ex, cols, dt.storage), block, ex, op,
+                     dt)
+    outputs = gather_rows(out, block, ex)
+    del out
+    res = None
+    if ex.rank == 0:
+        if collective == "reduce":
+            outputs = outputs[sched.root]
+        res = vf.verify(collective, outputs, inputs, op, dt.name, root=sched.root)
+    return ex.bcast(res)
