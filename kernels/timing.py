@@ -80,6 +80,13 @@ def accumulate(src, dst, n, reduce, npus, itemsize, scale, lv, lat_ns, hop_lat_n
     return nt, nr, max_lat
 
 
+@kernel(inline="always")
+def _clear(class_busy_s, class_bytes):
+    for c in range(class_busy_s.shape[0]):
+        class_busy_s[c] = 0.0
+        class_bytes[c] = 0.0
+
+
 @kernel
 def drain(class_first, class_cap_Bps, load, touched, nt, red_bytes, red_touched, nr,
           class_busy_s, class_bytes):
@@ -93,9 +100,7 @@ def drain(class_first, class_cap_Bps, load, touched, nt, red_bytes, red_touched,
     -------
     (max_link_s, max_reduced_bytes)
     """
-    for c in range(class_busy_s.shape[0]):
-        class_busy_s[c] = 0.0
-        class_bytes[c] = 0.0
+    _clear(class_busy_s, class_bytes)
     max_t = 0.0
     for j in range(nt):
         link = touched[j]
@@ -137,15 +142,10 @@ def pattern_step(n, itemsize, reduce, hops, used, class_cap_Bps, class_busy_s, c
 
     ``hops[c, t]`` are transfer t's links in class c (:func:`pattern_profile`), ``used`` the
     classes with any. With one transfer per link a link's load is that transfer's bytes, so
-    the figures equal :func:`step_loads`' bit for bit (loads are whole numbers of bytes).
-
-    Returns
-    -------
-    (max_link_s, max_reduced_bytes)
+    the figures equal :func:`drain`'s after :func:`accumulate` bit for bit (loads are whole
+    numbers of bytes). Returns ``(max_link_s, max_reduced_bytes)``.
     """
-    for c in range(class_busy_s.shape[0]):
-        class_busy_s[c] = 0.0
-        class_bytes[c] = 0.0
+    _clear(class_busy_s, class_bytes)
     max_t = 0.0
     for c in used:
         row = hops[c]

@@ -23,3 +23,34 @@ def skip_unless_applies(collective, name, comm):
     why = alg.check(comm) if alg.check else None
     if why:
         pytest.skip(f"{collective} {name} on {comm.shape_label}: {why}")
+
+
+def run_against_reference(collective, name, comm, count, seed=1, **options):
+    """Build and validate the schedule, interpret it on random integers and compare every
+    output with the NumPy reference; returns the schedule."""
+    from tests.interpret import interpret
+    from tests.reference import expected
+    from ubemu.algorithms import build_schedule
+    from ubemu.collectives import get
+    from ubemu.layout import pack_inputs, unpack_outputs
+
+    sched = build_schedule(collective, name, comm, count, **options).validate()
+    rng = np.random.default_rng(seed)
+    inputs = rng.integers(-99, 99, size=get(collective).input_shape(comm.n, count))
+    buf = pack_inputs(sched, inputs.astype(np.int64))
+    interpret(sched, buf, "sum")
+    np.testing.assert_array_equal(unpack_outputs(sched, buf), expected(collective, inputs))
+    return sched
+
+
+def data_and_timing(collective, name, comm, count, **options):
+    """Data and timing-only schedules: both validate and send the same per-rank totals;
+    returns the data schedule and those totals."""
+    from ubemu.algorithms import build_schedule
+
+    data = build_schedule(collective, name, comm, count, **options).validate()
+    timing = build_schedule(collective, name, comm, count, data=False, **options).validate()
+    assert data.n_steps == timing.n_steps
+    sent = link_elements(data)
+    np.testing.assert_array_equal(sent, link_elements(timing))
+    return data, sent

@@ -223,7 +223,7 @@ def broken_ring():
         sched.buf_count = count
         return _broken(sched, how, k % sched.n_steps) if data else sched
 
-    REGISTRY[key] = Algorithm(*key, build, "ring with one transfer broken")
+    REGISTRY[key] = Algorithm(*key, "ring with one transfer broken", build)
     yield key[1]
     del REGISTRY[key]
 

@@ -6,34 +6,12 @@ collectives made of one block per rank.
 """
 
 import time
-from functools import lru_cache
 
 import numpy as np
 
 from . import collectives
 from .errors import UbemuError
-from .topology import Topology
-
-DEFAULT_TOPOLOGY = "ub-mesh-rack"
-
-
-@lru_cache(maxsize=64)
-def _load_cached(spec):
-    from .topospec import load_topology
-
-    return load_topology(spec)
-
-
-def resolve_topology(topology=None):
-    """A :class:`Topology` from None (the default preset), a Topology, or a name/path/string."""
-    if topology is None:
-        topology = DEFAULT_TOPOLOGY
-    if isinstance(topology, Topology):
-        return topology
-    if isinstance(topology, str):
-        return _load_cached(topology.strip())
-    raise UbemuError(f"topology: expected a Topology, a preset name, a .toml file or a string "
-                     f"form, got {topology!r}")
+from .topospec import DEFAULT_TOPOLOGY, resolve_topology  # noqa: F401  (part of the API)
 
 
 def check_seed(seed):

@@ -124,19 +124,22 @@ class Collective:
         return self.min_send_fraction * nbytes * (n_ranks - 1) / n_ranks
 
 
-COLLECTIVES = {c.name: c for c in (
-    Collective("all_reduce", True, False, False, 2, 1, 1, 2.0,
-               "every rank ends with the reduction of every rank's buffer"),
-    Collective("all_gather", False, False, True, 1, 1, 1, 1.0,
-               "every rank ends with every rank's block"),
-    Collective("reduce_scatter", True, False, True, 1, 1, 1, 1.0,
-               "rank r ends with block r of the reduction"),
-    Collective("alltoall", False, False, True, 1, 1, 2, 1.0,
-               "rank r sends its block j to rank j"),
-    Collective("broadcast", False, True, False, 0, 0, 1, 0.0,
-               "every rank ends with the root's buffer"),
-    Collective("reduce", True, True, False, 0, 0, 1, 0.0,
-               "the root ends with the reduction of every rank's buffer"),
+_SUMMARIES = {
+    "all_reduce": "every rank ends with the reduction of every rank's buffer",
+    "all_gather": "every rank ends with every rank's block",
+    "reduce_scatter": "rank r ends with block r of the reduction",
+    "alltoall": "rank r sends its block j to rank j",
+    "broadcast": "every rank ends with the root's buffer",
+    "reduce": "the root ends with the reduction of every rank's buffer",
+}
+#: name, reducing, rooted, blocked, busbw factor (num, den), buffer counts, min send fraction
+COLLECTIVES = {row[0]: Collective(*row, _SUMMARIES[row[0]]) for row in (
+    ("all_reduce", True, False, False, 2, 1, 1, 2.0),
+    ("all_gather", False, False, True, 1, 1, 1, 1.0),
+    ("reduce_scatter", True, False, True, 1, 1, 1, 1.0),
+    ("alltoall", False, False, True, 1, 1, 2, 1.0),
+    ("broadcast", False, True, False, 0, 0, 1, 0.0),
+    ("reduce", True, True, False, 0, 0, 1, 0.0),
 )}
 NAMES = tuple(COLLECTIVES)
 

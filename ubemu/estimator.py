@@ -63,8 +63,8 @@ def _group_key(group):
 
 def model_of(topology, group=None):
     """The cached :class:`~ubemu.costmodel.CostModel` of ``group`` on ``topology``."""
-    from .api import resolve_topology
     from .groups import group_of
+    from .topospec import resolve_topology
 
     topo = resolve_topology(topology)
     key = (topo, _group_key(group))

@@ -52,7 +52,7 @@ class Step:
                                      np.asarray(reduce, bool),
                                      *(np.asarray(a if a is not None else 0, np.int64)
                                        for a in (src_off, dst_off)))
-        src, dst, n, red, so, do = (np.ascontiguousarray(a) for a in arrays)
+        src, dst, n, red, so, do = (_own(a) for a in arrays)
         keep = n > 0
         if not keep.all():
             src, dst, n, red, so, do = (a[keep] for a in (src, dst, n, red, so, do))
@@ -135,6 +135,11 @@ class Schedule:
                 raise UbemuError(f"{self.algorithm} {self.collective}: window ({a}, {b}) "
                                  f"outside the {total} steps")
         return self
+
+
+def _own(a):
+    """A broadcast (stride-0, read-only) view copied to its own array; others as they are."""
+    return np.array(a) if 0 in a.strides else np.ascontiguousarray(a)
 
 
 def same_array(a, b):

@@ -14,6 +14,7 @@ TOML: a top-level ``name``, ``description``, optional ``[params]`` (see
 
 import math
 import re
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
@@ -249,3 +250,25 @@ def load_topology(spec):
         return parse_topology_string(spec)
     raise UbemuError(f"unknown topology {spec!r}; valid: a preset ({', '.join(preset_names())}),"
                      f" a .toml file, or a string like full_mesh:8,switch:16@224GBps/1us")
+
+
+#: The topology used when none is named.
+DEFAULT_TOPOLOGY = "ub-mesh-rack"
+
+
+@lru_cache(maxsize=64)
+def _load_cached(spec):
+    return load_topology(spec)
+
+
+def resolve_topology(topology=None):
+    """A :class:`Topology` from None (the default preset), a Topology, or a name / path /
+    string form (loaded once per spec and cached)."""
+    if topology is None:
+        topology = DEFAULT_TOPOLOGY
+    if isinstance(topology, Topology):
+        return topology
+    if isinstance(topology, str):
+        return _load_cached(topology.strip())
+    raise UbemuError(f"topology: expected a Topology, a preset name, a .toml file or a string "
+                     f"form, got {topology!r}")

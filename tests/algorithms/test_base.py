@@ -6,18 +6,13 @@ Parametrised over the registry: registering an algorithm is enough to have it te
 import numpy as np
 import pytest
 
-from tests.helpers import skip_unless_applies
-from tests.interpret import interpret
-from tests.reference import expected
+from tests.helpers import run_against_reference, skip_unless_applies
 from ubemu.algorithms import REGISTRY, build_schedule
-from ubemu.collectives import get
 from ubemu.comm import Comm
 from ubemu.errors import UbemuError
-from ubemu.layout import pack_inputs, unpack_outputs
 
 RANK_COUNTS = [1, 2, 3, 8, 12, 64]
 GRIDS = [(8, 8), (4, 3), (2, 2, 4), (8, 8, 4)]
-OPS = {"all_reduce": "sum", "reduce_scatter": "sum", "reduce": "sum"}
 
 
 def _counts(collective, n):
@@ -26,25 +21,14 @@ def _counts(collective, n):
     return [1, n - 1 if n > 1 else 2, 5 * n + 3]
 
 
-def _run(collective, name, comm, count, seed=0):
-    skip_unless_applies(collective, name, comm)
-    sched = build_schedule(collective, name, comm, count)
-    sched.validate()
-    rng = np.random.default_rng(seed)
-    inputs = rng.integers(-1000, 1000, size=get(collective).input_shape(comm.n, count))
-    buf = pack_inputs(sched, inputs.astype(np.int64))
-    interpret(sched, buf, OPS.get(collective, "sum"))
-    got = unpack_outputs(sched, buf)
-    want = expected(collective, inputs, OPS.get(collective, "sum"))
-    np.testing.assert_array_equal(got, want)
-
-
 @pytest.mark.parametrize("n", RANK_COUNTS)
 @pytest.mark.parametrize("key", sorted(REGISTRY), ids="-".join)
 def test_flat(key, n):
     collective, name = key
     for count in _counts(collective, n):
-        _run(collective, name, Comm.flat(n), count)
+        comm = Comm.flat(n)
+        skip_unless_applies(collective, name, comm)
+        run_against_reference(collective, name, comm, count)
 
 
 @pytest.mark.parametrize("dims", GRIDS, ids=lambda d: "x".join(map(str, d)))
@@ -52,8 +36,9 @@ def test_flat(key, n):
 def test_grid(key, dims):
     collective, name = key
     comm = Comm(dims, ("full_mesh",) * len(dims))
+    skip_unless_applies(collective, name, comm)
     for count in _counts(collective, comm.n)[:2]:
-        _run(collective, name, comm, count)
+        run_against_reference(collective, name, comm, count)
 
 
 def test_unknown_names_list_the_valid_ones():

@@ -9,14 +9,12 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from tests.helpers import link_elements
+from tests.helpers import link_elements, run_against_reference
 from tests.interpret import interpret
-from tests.reference import expected, reduce_rows
+from tests.reference import reduce_rows
 from ubemu.algorithms import build_schedule
 from ubemu.algorithms.base import PHASES, blocks
-from ubemu.collectives import get
 from ubemu.comm import Comm
-from ubemu.layout import pack_inputs, unpack_outputs
 from ubemu.schedule import Schedule
 
 MINE = ("ring_bidir", "halving_doubling", "recursive_doubling", "nhr", "direct", "multi_ring")
@@ -54,17 +52,6 @@ def expected_steps(coll, name, p):
         if p > 1 else {"all_reduce": 0, "reduce_scatter": 0, "all_gather": 0, "alltoall": 1}[coll]
 
 
-def _run(coll, name, comm, count, seed=0, **opts):
-    sched = build_schedule(coll, name, comm, count, **opts)
-    sched.validate()
-    rng = np.random.default_rng(seed)
-    inputs = rng.integers(-1000, 1000, size=get(coll).input_shape(comm.n, count))
-    buf = pack_inputs(sched, inputs.astype(np.int64))
-    interpret(sched, buf, "sum")
-    np.testing.assert_array_equal(unpack_outputs(sched, buf), expected(coll, inputs, "sum"))
-    return sched
-
-
 @pytest.mark.parametrize("p", [1, 2, 3, 4, 5, 6, 7, 9, 16, 31, 100, 128])
 @pytest.mark.parametrize("key", KEYS, ids="-".join)
 def test_step_counts(key, p):
@@ -94,7 +81,7 @@ def test_more_rank_counts(key, p):
     coll, name = key
     counts = [p, 2 * p] if coll != "all_reduce" else [2, p - 1, 3 * p + 2]
     for count in counts:
-        _run(coll, name, Comm.flat(p), count)
+        run_against_reference(coll, name, Comm.flat(p), count)
 
 
 def _step_bytes(sched):

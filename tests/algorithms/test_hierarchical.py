@@ -6,35 +6,12 @@ import itertools
 import numpy as np
 import pytest
 
-from tests.helpers import link_elements
-from tests.interpret import interpret
-from tests.reference import expected
+from tests.helpers import data_and_timing
+from tests.helpers import run_against_reference as run_ref
 from ubemu.algorithms import build_schedule
 from ubemu.algorithms.base import PHASES
-from ubemu.collectives import get
 from ubemu.comm import Comm
 from ubemu.errors import UbemuError
-from ubemu.layout import pack_inputs, unpack_outputs
-
-
-def run(collective, name, comm, count, **options):
-    sched = build_schedule(collective, name, comm, count, **options).validate()
-    rng = np.random.default_rng(1)
-    inputs = rng.integers(-99, 99, size=get(collective).input_shape(comm.n, count))
-    buf = pack_inputs(sched, inputs)
-    interpret(sched, buf)
-    np.testing.assert_array_equal(unpack_outputs(sched, buf), expected(collective, inputs))
-    return sched
-
-
-def both(collective, name, comm, count, **options):
-    """Data and timing-only schedules; both validate and send the same per-rank totals."""
-    data = build_schedule(collective, name, comm, count, **options).validate()
-    timing = build_schedule(collective, name, comm, count, data=False, **options).validate()
-    assert data.n_steps == timing.n_steps
-    sent = link_elements(data)
-    np.testing.assert_array_equal(sent, link_elements(timing))
-    return data, sent
 
 
 def ring_steps(dims):
@@ -46,22 +23,22 @@ def test_hierarchical_ring_closed_forms(dims):
     comm = Comm(dims)
     p = comm.n
     count = 2 * p
-    sched, sent = both("all_reduce", "hierarchical", comm, count)
+    sched, sent = data_and_timing("all_reduce", "hierarchical", comm, count)
     assert sched.n_steps == 2 * ring_steps(dims)
     assert (sent == 2 * count * (p - 1) // p).all()
     n_big = sum(d > 1 for d in dims)
     for coll in ("reduce_scatter", "all_gather"):
-        sched, sent = both(coll, "hierarchical", comm, count)
+        sched, sent = data_and_timing(coll, "hierarchical", comm, count)
         assert sched.n_steps == ring_steps(dims) + (n_big > 1)
         # every rank sends S(p-1)/p in the phases; the permutation adds b where rev(r) != r
         extra = sent - count * (p - 1) // p
         assert set(np.unique(extra)) <= {0, 2}
         assert (extra.sum() > 0) == (n_big > 1)
-        sched, sent = both(coll, "hierarchical", comm, count, heavy_axis="outer")
+        sched, sent = data_and_timing(coll, "hierarchical", comm, count, heavy_axis="outer")
         assert sched.n_steps == ring_steps(dims)
         assert (sent == count * (p - 1) // p).all()
     for level, per_step in (("pairwise", ring_steps(dims)), ("direct", n_big)):
-        sched, sent = both("alltoall", "hierarchical", comm, count, per_level=level)
+        sched, sent = data_and_timing("alltoall", "hierarchical", comm, count, per_level=level)
         assert sched.n_steps == max(per_step, 1)
         assert (sent == sum(count * (d - 1) // d for d in dims)).all()
 
@@ -86,7 +63,7 @@ def test_hierarchical_per_level_combinations():
     for a, b in itertools.product(lower, top):
         for dims, count in (((4, 3), 31), ((2, 4), 8)):
             try:
-                run("all_reduce", "hierarchical", Comm(dims), count, per_level=(a, b))
+                run_ref("all_reduce", "hierarchical", Comm(dims), count, per_level=(a, b))
             except UbemuError as exc:  # a phase's own constraint (message names it)
                 assert "cannot run on axis" in str(exc)
                 continue
@@ -94,9 +71,9 @@ def test_hierarchical_per_level_combinations():
     assert tried >= len(lower) * len(top)
     for a, b in itertools.product(lower, repeat=2):
         for coll, heavy in itertools.product(("reduce_scatter", "all_gather"), ("inner", "outer")):
-            run(coll, "hierarchical", Comm((4, 2)), 16, per_level=(a, b), heavy_axis=heavy)
-    run("all_reduce", "hierarchical", Comm((2, 3, 2)), 25, per_level=("ring",) * 3)
-    run("alltoall", "hierarchical", Comm((2, 3, 2)), 24, per_level=("direct", "pairwise",
+            run_ref(coll, "hierarchical", Comm((4, 2)), 16, per_level=(a, b), heavy_axis=heavy)
+    run_ref("all_reduce", "hierarchical", Comm((2, 3, 2)), 25, per_level=("ring",) * 3)
+    run_ref("alltoall", "hierarchical", Comm((2, 3, 2)), 24, per_level=("direct", "pairwise",
                                                                      "direct"))
 
 

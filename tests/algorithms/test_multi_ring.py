@@ -3,25 +3,11 @@
 import numpy as np
 import pytest
 
-from tests.interpret import interpret
-from tests.reference import expected
+from tests.helpers import run_against_reference
 from ubemu.algorithms import build_schedule
 from ubemu.algorithms.multi_ring import grid_rings
-from ubemu.collectives import get
 from ubemu.comm import Comm
 from ubemu.errors import UbemuError
-from ubemu.layout import pack_inputs, unpack_outputs
-
-
-def _run(coll, name, comm, count, seed=0, **opts):
-    sched = build_schedule(coll, name, comm, count, **opts)
-    sched.validate()
-    rng = np.random.default_rng(seed)
-    inputs = rng.integers(-1000, 1000, size=get(coll).input_shape(comm.n, count))
-    buf = pack_inputs(sched, inputs.astype(np.int64))
-    interpret(sched, buf, "sum")
-    np.testing.assert_array_equal(unpack_outputs(sched, buf), expected(coll, inputs, "sum"))
-    return sched
 
 
 @pytest.mark.parametrize("dims, n_rings", [((8,), 4), ((64,), 32), ((12,), 4), ((2,), 1),
@@ -45,6 +31,6 @@ def test_multi_ring_rings_are_link_disjoint(dims, n_rings):
 
 
 def test_multi_ring_n_rings_option():
-    _run("all_reduce", "multi_ring", Comm.flat(8), 29, n_rings=3)
+    run_against_reference("all_reduce", "multi_ring", Comm.flat(8), 29, n_rings=3)
     with pytest.raises(UbemuError, match="n_rings must be in 1..4"):
         build_schedule("all_reduce", "multi_ring", Comm.flat(8), 16, n_rings=5)

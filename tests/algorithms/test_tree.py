@@ -3,33 +3,11 @@
 import numpy as np
 import pytest
 
-from tests.helpers import link_elements
+from tests.helpers import data_and_timing
 from tests.interpret import interpret
-from tests.reference import expected
 from ubemu.algorithms import build_schedule
-from ubemu.collectives import get
 from ubemu.comm import Comm
 from ubemu.layout import pack_inputs, unpack_outputs
-
-
-def run(collective, name, comm, count, **options):
-    sched = build_schedule(collective, name, comm, count, **options).validate()
-    rng = np.random.default_rng(1)
-    inputs = rng.integers(-99, 99, size=get(collective).input_shape(comm.n, count))
-    buf = pack_inputs(sched, inputs)
-    interpret(sched, buf)
-    np.testing.assert_array_equal(unpack_outputs(sched, buf), expected(collective, inputs))
-    return sched
-
-
-def both(collective, name, comm, count, **options):
-    """Data and timing-only schedules; both validate and send the same per-rank totals."""
-    data = build_schedule(collective, name, comm, count, **options).validate()
-    timing = build_schedule(collective, name, comm, count, data=False, **options).validate()
-    assert data.n_steps == timing.n_steps
-    sent = link_elements(data)
-    np.testing.assert_array_equal(sent, link_elements(timing))
-    return data, sent
 
 
 def dbt_closed_form(p):
@@ -40,7 +18,7 @@ def dbt_closed_form(p):
 @pytest.mark.parametrize("p", [2, 3, 4, 6, 7, 8, 9, 12, 16, 24, 64])
 def test_double_binary_tree(p):
     count = 2 * p + 2
-    sched, sent = both("all_reduce", "double_binary_tree", Comm.flat(p), count)
+    sched, sent = data_and_timing("all_reduce", "double_binary_tree", Comm.flat(p), count)
     assert sched.n_steps == dbt_closed_form(p)
     assert sent.sum() == 2 * (p - 1) * count  # each tree edge: its half up and down
     if p % 2 == 0:
@@ -59,13 +37,13 @@ def test_broadcast_reduce_trees_and_chains(p, root):
     root %= p
     count = 11
     for coll in ("broadcast", "reduce"):
-        tree, sent = both(coll, "binary_tree", Comm.flat(p), count, root=root)
+        tree, sent = data_and_timing(coll, "binary_tree", Comm.flat(p), count, root=root)
         lg = int(np.floor(np.log2(p)))
         assert tree.n_steps <= (lg if coll == "broadcast" else 2 * lg)
         assert sent.sum() == (p - 1) * count
         if coll == "reduce":
             assert sent[root] == 0 and (np.delete(sent, root) == count).all()
-        chain, sent = both(coll, "ring", Comm.flat(p), count, root=root, chunks=4)
+        chain, sent = data_and_timing(coll, "ring", Comm.flat(p), count, root=root, chunks=4)
         assert chain.n_steps == (4 + p - 2 if p > 1 else 0)
         assert sent.sum() == (p - 1) * count and sent.max() <= count
         # data result for a nonzero root (test_algorithms only uses root 0)

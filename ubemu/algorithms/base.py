@@ -57,19 +57,22 @@ class Phase:
     - ``all_gather``: every rank starts with block q valid and ends with the whole segment;
     - ``all_reduce``: every rank ends with the whole segment reduced over the line.
 
-    ``n_steps(size)``: the step count on ``size`` ranks; ``check(size, fabric)``: None or the
-    constraint that is not met; ``local_ok``: builds only the transfers of ``axis.ranks``;
-    ``windows(size)``: half-open ranges of its steps timed as one step; ``cost``: its closed
-    form (module docstring).
+    ``n_steps(size)``: the step count on ``size`` ranks; ``windows(size)``: half-open ranges
+    of its steps timed as one step; ``local_ok``: builds only the transfers of
+    ``axis.ranks``; ``cost``: its closed form (module docstring).
     """
 
     kind: str
     name: str
     steps: object
     n_steps: object
-    check: object = None
-    local_ok: bool = False
     windows: object = None
+
+    def windows_of(self, size):
+        """The phase's windows on ``size`` ranks (none when it has no ``windows``)."""
+        return tuple(self.windows(size)) if self.windows is not None else ()
+
+    local_ok: bool = False
     cost: object = None
 
 
@@ -85,13 +88,13 @@ class Algorithm:
 
     collective: str
     name: str
-    build: object
     summary: str
-    check: object = None
-    local_ok: bool = False
+    build: object
     cost: object = None
     buffer: object = None
+    check: object = None
     phase: Phase = None
+    local_ok: bool = False
     options: list = field(init=False, compare=False)  # the builder's keyword options
 
     def __post_init__(self):
@@ -126,14 +129,15 @@ def register(collective, name, summary, check=None, local_ok=False, cost=None, b
     collectives.get(collective)
 
     def deco(fn):
-        _add(Algorithm(collective, name, fn, summary, check, local_ok, cost, buffer))
+        _add(Algorithm(collective, name, summary, fn, cost=cost, buffer=buffer, check=check,
+                       local_ok=local_ok))
         return fn
 
     return deco
 
 
-def register_phase(kind, name, n_steps, *, flat=None, check=None, local_ok=False,
-                   windows=None, cost=None, flat_setup=None):
+def register_phase(kind, name, n_steps, *, flat=None, local_ok=False, windows=None, cost=None,
+                   flat_setup=None):
     """Decorator: register an axis phase (see :class:`Phase`).
 
     ``flat``: the summary of the flat algorithm ``(kind, name)`` to register as well (the phase
@@ -144,15 +148,15 @@ def register_phase(kind, name, n_steps, *, flat=None, check=None, local_ok=False
     def deco(fn):
         if (kind, name) in PHASES:
             raise ValueError(f"phase {(kind, name)} registered twice")
-        phase = Phase(kind, name, fn, n_steps, check, local_ok, windows, cost)
+        phase = Phase(kind, name, fn, n_steps, windows, local_ok, cost)
         PHASES[(kind, name)] = phase
         if flat is not None:
             build = partial(_flat_build, phase, flat_setup)
             if flat_setup is not None:
                 build.__signature__ = _flat_signature(flat_setup)
             flat_cost = partial(_flat_cost, phase) if cost is not None else None
-            _add(Algorithm(kind, name, build, flat, local_ok=local_ok, cost=flat_cost,
-                           phase=phase))
+            _add(Algorithm(kind, name, flat, build, cost=flat_cost, phase=phase,
+                           local_ok=local_ok))
         return fn
 
     return deco
@@ -172,7 +176,7 @@ def _flat_build(phase, flat_setup, comm, count, data=True, **options):
     n = comm.n
     steps = partial(phase.steps, **kwargs) if kwargs else phase.steps
     return flat_schedule(comm, count, phase.kind, phase.name, (steps,), phase.n_steps(n), data,
-                         notes=notes, windows=phase.windows(n) if phase.windows else ())
+                         notes=notes, windows=phase.windows_of(n))
 
 
 def _flat_cost(phase, model, count, itemsize, **options):

@@ -139,10 +139,14 @@ def hd_cost(kind):
     return cost
 
 
-@register_phase("reduce_scatter", "halving_doubling", n_steps=half_steps, local_ok=True,
-                cost=hd_cost("reduce_scatter"),
-                flat="recursive-halving reduce-scatter, log2 p steps (+2 if p is not a power "
-                     "of two)")
+def _phase(kind, n_steps, flat):
+    """Register a phase of this module (and its flat algorithm)."""
+    return register_phase(kind, "halving_doubling", n_steps=n_steps, local_ok=True,
+                          cost=hd_cost(kind), flat=flat)
+
+
+@_phase("reduce_scatter", half_steps, "recursive-halving reduce-scatter, log2 p steps (+2 if p "
+                                      "is not a power of two)")
 def hd_reduce_scatter_phase(axis, seg_off, seg_len, data=True):
     """Recursive-halving reduce-scatter; rank at position q ends with block q.
 
@@ -160,10 +164,8 @@ def hd_reduce_scatter_phase(axis, seg_off, seg_len, data=True):
         yield make_step(axis.ranks, axis.peer(1), n, o, o, False, data)
 
 
-@register_phase("all_gather", "halving_doubling", n_steps=half_steps, local_ok=True,
-                cost=hd_cost("all_gather"),
-                flat="recursive-doubling all-gather, log2 p steps (+2 if p is not a power of "
-                     "two)")
+@_phase("all_gather", half_steps, "recursive-doubling all-gather, log2 p steps (+2 if p is not "
+                                  "a power of two)")
 def hd_all_gather_phase(axis, seg_off, seg_len, data=True):
     """Recursive-doubling all-gather; rank at position q starts with block q.
 
@@ -188,10 +190,8 @@ def hd_all_gather_phase(axis, seg_off, seg_len, data=True):
         yield make_step(src, dst, ln, off, off, False, data)
 
 
-@register_phase("all_reduce", "halving_doubling", n_steps=all_reduce_steps, local_ok=True,
-                cost=hd_cost("all_reduce"),
-                flat="Rabenseifner: recursive-halving reduce-scatter + recursive-doubling "
-                     "all-gather")
+@_phase("all_reduce", all_reduce_steps, "Rabenseifner: recursive-halving reduce-scatter + "
+                                        "recursive-doubling all-gather")
 def hd_all_reduce_phase(axis, seg_off, seg_len, data=True):
     """Rabenseifner all-reduce on ``p2`` equal chunks, with the fold for non-powers of two.
 

@@ -23,7 +23,6 @@ the output; each axis is a pairwise exchange (``d-1`` steps) or ``direct`` (one 
 
 import numpy as np
 
-from ..errors import UbemuError
 from ..schedule import Schedule, Step
 from .base import blocks, get_phase, register
 from .flat import make_step, merge_repeats
@@ -39,16 +38,6 @@ from .hier_cost import (
 from .moves import moves_step, own_block_part
 
 
-def _phase(kind, name, comm, d):
-    phase = get_phase(kind, name)
-    fabric = comm.fabrics[d] if comm.fabrics else None
-    why = phase.check(comm.dims[d], fabric) if phase.check else None
-    if why:
-        raise UbemuError(f"per-level {kind} algorithm {name!r} cannot run on axis {d} "
-                         f"({comm.dims[d]} ranks): {why}")
-    return phase
-
-
 def _walk(comm, count, kind, names, order):
     """``(phase, axis, seg_off, seg_len)`` for the axes ``order``, each on the segment that
     the reduce-scatters along the axes before it leave; and the segment left after the last."""
@@ -57,7 +46,7 @@ def _walk(comm, count, kind, names, order):
     plan = []
     for d in order:
         ax = comm.axis(d)
-        plan.append((_phase(kind, names[d], comm, d), ax, off, ln))
+        plan.append((get_phase(kind, names[d]), ax, off, ln))
         off, ln = blocks(off, ln, ax.size, ax.pos)
     return plan, off, ln
 
@@ -70,9 +59,9 @@ def _schedule(comm, count, collective, plan, data, notes=None):
             n_steps += 1
             continue
         phase, axis = item[0], item[1]
-        if phase.windows is not None:
-            windows += [(n_steps + a, n_steps + b) for a, b in phase.windows(axis.size)]
+        windows += [(n_steps + a, n_steps + b) for a, b in phase.windows_of(axis.size)]
         n_steps += phase.n_steps(axis.size)
+
     def steps():
         def gen():
             for item in plan:
@@ -126,7 +115,7 @@ def hierarchical_all_reduce(comm, count, data=True, per_level="ring"):
     gather, _, _ = _walk(comm, count, "all_gather", names, axes[:-1])
     if axes:
         top = axes[-1]
-        plan.append((_phase("all_reduce", names[top], comm, top), comm.axis(top), off, ln))
+        plan.append((get_phase("all_reduce", names[top]), comm.axis(top), off, ln))
     plan += gather[::-1]
     return _schedule(comm, count, "all_reduce", plan, data, notes={"per_level": names})
 
