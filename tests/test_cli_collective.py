@@ -80,7 +80,7 @@ def test_dtype_and_op_names():
     assert cli_collective.parse_dtypes("double,half,int,bfloat16") == [
         "float64", "float16", "int32", "bfloat16"]
     assert cli_collective.parse_dtypes("all") == list(cli_collective.DTYPE_BYTES)
-    with pytest.raises(UbemuError, match="unknown datatype .*'float8'; valid: float64, float32"):
+    with pytest.raises(UbemuError, match="unknown datatype .*'float8'; .*valid: float64, float32"):
         cli_collective.parse_dtypes("float8")
     assert cli_collective.parse_ops("all") == ["sum", "prod", "max", "min", "avg"]
     with pytest.raises(UbemuError, match="unknown reduction op .*'mean'; valid: sum, prod"):
@@ -191,9 +191,10 @@ def test_failed_run_writes_no_json(fake_api, capsys, tmp_path):
 BAD = [
     (["-b", "1X"], "-b/--minbytes: cannot parse size '1X'"),
     (["-b", "1G", "-e", "1K"], "-b/--minbytes 1073741824 is larger than -e/--maxbytes 1024"),
-    (["-d", "float8"], "unknown datatype (-d) 'float8'; valid: float64"),
+    (["-d", "float8"], "unknown datatype (-d) 'float8'; did you mean 'float'? valid: float64"),
     (["-o", "mean"], "unknown reduction op (-o) 'mean'; valid: sum, prod, max, min, avg"),
-    (["--algo", "rign"], "unknown all_reduce algorithm (--algo) 'rign'; valid: auto,"),
+    (["--algo", "rign"], "unknown all_reduce algorithm (--algo) 'rign'; did you mean 'ring'? "
+                         "valid: auto,"),
     (["--group", "npus=0+99"], "group: NPU 99 is not in topology"),
     (["--topo", "nope"], "unknown topology 'nope'"),
     (["-f", "2", "-i", "1K"], "give -f/--stepfactor or -i/--stepbytes, not both"),
@@ -233,7 +234,7 @@ def test_algorithms_listing(capsys):
     status, out, _ = run_main(["algorithms"], capsys)
     assert len([ln for ln in out.splitlines() if not ln.startswith("#")]) == len(REGISTRY)
     status, _, err = run_main(["algorithms", "allreduce"], capsys)
-    assert status == 2 and "unknown collective 'allreduce'; valid: " in err
+    assert status == 2 and "unknown collective 'allreduce'; did you mean 'all_reduce'? " in err
 
 
 def test_plot_command(fake_api, capsys, tmp_path):
