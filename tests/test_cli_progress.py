@@ -1,6 +1,7 @@
 """``ubemu.cli.progress``: plain lines every 10 s without a terminal, a bar on one; fake clock."""
 
 import io
+import time
 import types
 
 import pytest
@@ -36,7 +37,7 @@ def test_no_terminal_one_line_every_10_s():
     run(prog, clock, [0, 4, 9, 12, 15, 21, 22, 40], labels={3: "ring float32 sum 4M"})
     lines = buf.getvalue().splitlines()
     assert lines == [
-        "ubemu: progress 3/8 rows (38%), 12 s elapsed, ETA 20 s; next: ring float32 sum 4M",
+        "ubemu: progress 3/8 rows (38%), 12 s elapsed, ETA 20 s; running: ring float32 sum 4M",
         "ubemu: progress 6/8 rows (75%), 22 s elapsed, ETA 7 s",
         "ubemu: progress 7/8 rows (88%), 40 s elapsed, ETA 6 s",
     ]
@@ -58,7 +59,7 @@ def test_on_starts_at_once_and_off_never():
     clock, buf = Clock(), io.StringIO()
     prog = Progress([1.0] * 2, stream=buf, mode="on", clock=clock)
     prog.update(0, "first")
-    assert buf.getvalue() == "ubemu: progress 0/2 rows (0%), 0 s elapsed, ETA --; next: first\n"
+    assert buf.getvalue() == "ubemu: progress 0/2 rows (0%), 0 s elapsed, ETA --; running: first\n"
     off = Progress([1.0] * 2, stream=Tty(), mode="off", clock=clock)
     run(off, clock, [0, 100])
     off.close()
@@ -109,3 +110,22 @@ def test_sweep_shows_progress_on_stderr(monkeypatch, capsys):
     assert err.splitlines()[0].startswith("ubemu: progress 0/3 rows (0%)")
     assert err.splitlines()[-1].startswith("ubemu: progress 3/3 rows in ")
     assert progress.MODES == ("auto", "on", "off")
+
+
+def test_background_thread_shows_a_long_row():
+    clock, buf = Clock(), io.StringIO()
+    prog = Progress([1.0] * 2, stream=buf, mode="auto", clock=clock)
+    prog.update(1, "ring float32 sum 1G")
+    clock.now_s += 11  # the second row has run for 11 s: no update() from the sweep
+    prog.start(tick_s=0.005)
+    deadline = time.monotonic() + 10
+    while not buf.getvalue() and time.monotonic() < deadline:
+        time.sleep(0.005)
+    with prog.hold():  # nothing drawn while held
+        held = buf.getvalue()
+        time.sleep(0.05)
+        assert buf.getvalue() == held
+    prog.close()
+    assert held == ("ubemu: progress 1/2 rows (50%), 11 s elapsed, ETA 11 s; "
+                    "running: ring float32 sum 1G\n")
+    assert prog._ticker is None

@@ -147,23 +147,23 @@ def run_sweep(plan, out=None, progress=None, on_row=None, simulate=None):
                        **plan.options)
         if res.wall_s is None:
             res.wall_s = time.perf_counter() - t0_s
-        if table_rows and table_rows[0][0] != algo:
-            _close_table(table_rows, plan.check, out)
-            table_rows = []
-        if shared_screen:
-            progress.clear()  # the row and the bar share the terminal: clear the bar first
-        if not table_rows:
-            print("\n".join([*pending, "#", f"# Algorithm: {algo}", "#",
-                             *table.table_header(plan.check)]), file=out)
-            pending = []
+        with progress.hold(clear=shared_screen):  # a bar on the same terminal: cleared first
+            if table_rows and table_rows[0][0] != algo:
+                _close_table(table_rows, plan.check, out)
+                table_rows = []
+            if not table_rows:
+                print("\n".join([*pending, "#", f"# Algorithm: {algo}", "#",
+                                 *table.table_header(plan.check)]), file=out)
+                pending = []
+            print(table.format_row(res, plan.check), file=out, flush=True)
+            progress.done, progress.label = done + 1, ""
         table_rows.append((algo, res))
         results.append((algo, res))
-        print(table.format_row(res, plan.check), file=out, flush=True)
         if on_row is not None:
             on_row(algo, res)
-    progress.update(len(plan.jobs))
-    if table_rows:
-        _close_table(table_rows, plan.check, out)
+    with progress.hold(clear=shared_screen):
+        if table_rows:
+            _close_table(table_rows, plan.check, out)
     return results
 
 
@@ -216,6 +216,7 @@ def run_collective(args, out=None, err=None):
     writer = ResultWriter(plan.output_file if root else None, plan, n_procs=env.world_size())
     err = err if err is not None else sys.stderr
     progress = Progress(row_weights(plan), stream=err, mode=args.progress if root else "off")
+    progress.start()
     track = plan.output_file is not None
 
     def on_row(algo, res):
