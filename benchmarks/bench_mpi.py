@@ -49,7 +49,7 @@ def run(n_procs, check, nbytes="1K", algo=ALGO):
     wall_s = time.perf_counter() - t0
     if out.returncode:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{out.stderr[-3000:]}")
-    m = re.search(r"# peak memory per process \(MiB\): ([\d ]+)\(", out.stdout)
+    m = re.search(r"# peak memory per process \(MiB\): ([\d ]+)\(", out.stderr)
     if m:
         peaks = [float(x) for x in m.group(1).split()]
     else:  # one process prints no line: its own peak, printed by _SOLO

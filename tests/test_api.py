@@ -74,9 +74,11 @@ def test_groups_and_options():
 
 @pytest.mark.parametrize("kwargs,match", [
     (dict(collective="all_reduce", algorithm="rign"), "valid: .*ring"),
-    (dict(collective="allreduce"), "unknown collective 'allreduce'; valid:"),
+    (dict(collective="allreduce"),
+     "unknown collective 'allreduce'; did you mean 'all_reduce'\\? valid:"),
     (dict(collective="all_reduce", algorithm="ring", bogus=1), "option .*'bogus'"),
-    (dict(collective="all_reduce", dtype="float8"), "unknown dtype 'float8'; valid:"),
+    (dict(collective="all_reduce", dtype="float8"),
+     "unknown dtype 'float8'; did you mean .*\\? valid:"),
     (dict(collective="all_reduce", op="xor"), "unknown op 'xor'; valid:"),
     (dict(collective="all_reduce", topology="no-such"), "unknown topology"),
     (dict(collective="all_reduce", nbytes=-1), "nbytes must be an integer >= 0"),

@@ -1,21 +1,21 @@
-"""``ubemu topo show`` and ``ubemu topo list``: reports, JSON, exit statuses."""
+"""``ubemu.cli.topo``: ``topo show`` and ``topo list`` reports, JSON, exit statuses."""
 
 import json
-import os
 import subprocess
 import sys
 
 import pytest
 
-from ubemu.cli import DISPATCH, build_parser, main
+from tests.cli_helpers import child_env
+from ubemu.cli import main
+from ubemu.cli.topo import level_injection
+from ubemu.topology import Level
 from ubemu.topospec import preset_names
-
-ENV = {**os.environ, "NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
 
 
 def run_module(*args):
     return subprocess.run([sys.executable, "-m", "ubemu", *args], capture_output=True,
-                          text=True, env=ENV, timeout=120)
+                          text=True, env=child_env(), timeout=120)
 
 
 def test_show_ub_mesh_rack_text(capsys):
@@ -73,7 +73,9 @@ def test_million_npu_preset_through_python_m():
 
 
 @pytest.mark.parametrize("args, words", [
-    (["topo", "show", "ub-mesh-rak"], ["unknown topology 'ub-mesh-rak'", "ub-mesh-rack"]),
+    (["topo", "show", "ub-mesh-rak"], ["unknown topology 'ub-mesh-rak'; did you mean "
+                                       "'ub-mesh-rack'? valid: a preset ("]),
+    (["topo", "show", "ring:2:name=a,ring:2:name=a"], ["level 1: duplicate level name 'a'"]),
     (["topo", "show", "full_mesh:8,rign:4"], ["fabric 'rign'", "full_mesh, ring, switch"]),
     (["topo", "show", "ring:0"], ["size must be an integer >= 1"]),
     (["topo", "show", "switch:100000,switch:1000"], ["beyond the supported range"]),
@@ -99,16 +101,40 @@ def test_bad_input_through_python_m_has_no_traceback(tmp_path):
         assert "Traceback" not in proc.stderr
 
 
-@pytest.mark.parametrize("args", [[], ["topo"], ["topo", "frob"], ["frob"],
-                                  ["topo", "show"], ["topo", "show", "x", "--jsn"]])
-def test_usage_errors_exit_2(args, capsys):
-    with pytest.raises(SystemExit) as info:
-        main(args)
-    assert info.value.code == 2
-    assert "usage:" in capsys.readouterr().err
+def test_oversubscribed_switch_shows_the_sustained_injection(capsys):
+    assert main(["topo", "show", "switch:8:oversub=4"]) == 0
+    out = capsys.readouterr().out
+    assert ("per-NPU      14 GB/s uni, 28 GB/s bi injection (level0 14 GB/s = 56 GB/s / "
+            "oversub 4); oversubscription applied\n") in out
+    assert "NPU ports    56 GB/s uni, 112 GB/s bi (before oversubscription" in out
+    assert main(["topo", "show", "--json", "switch:8:oversub=4"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["injection_sustained_uni_GBps"] == 14 and data["injection_uni_GBps"] == 56
+    assert data["levels"][0]["sustained_injection_GBps"] == 14
 
 
-def test_every_parsed_command_is_dispatched():
-    parser = build_parser()
-    for argv in (["topo", "show", "x"], ["topo", "list"]):
-        assert parser.parse_args(argv).command in DISPATCH
+def test_planes_are_said_to_be_applied(capsys):
+    assert main(["topo", "show", "cloudmatrix384"]) == 0
+    out = capsys.readouterr().out
+    assert ("per-NPU      392 GB/s uni, 784 GB/s bi injection (superpod 392 GB/s = 7 planes x "
+            "56 GB/s); planes applied\n") in out
+    assert "NPU ports" not in out  # nothing oversubscribed: ports and sustained agree
+
+
+def test_level_injection():
+    assert level_injection(Level("switch", 8, 56.0, 1000.0, planes=2, oversub=4)) == (112, 28)
+    assert level_injection(Level("full_mesh", 8, 56.0, 150.0)) == (7 * 56, 7 * 56)
+    assert level_injection(Level("ring", 8, 50.0, 150.0, trunk=True)) == (0, 0)
+    assert level_injection(Level("ring", 1, 50.0, 150.0)) == (0, 0)
+
+
+def test_specs_rounded_in_text_exact_in_json(capsys):
+    spec = "ring:4@488.88888888888889Gbps"
+    assert main(["topo", "show", spec]) == 0
+    out = capsys.readouterr().out
+    assert "ring:4@61.11GBps/150ns" in out and "61.111111111111114" not in out
+    assert "(innermost first; string form with defaults, 4 digits; --json is exact)" in out
+    assert main(["topo", "show", "--json", spec]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["levels"][0]["spec"] == "ring:4@61.111111111111114GBps/150ns"
+    assert data["string_form"] == "ring:4@61.111111111111114GBps/150ns"

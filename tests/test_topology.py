@@ -250,7 +250,8 @@ def test_route_rejects_bad_ranks():
 
 
 def test_topology_validates_levels_built_by_hand():
-    with pytest.raises(UbemuError, match="unknown fabric 'mesh'; valid: full_mesh, ring"):
+    with pytest.raises(UbemuError, match="unknown fabric 'mesh'; did you mean 'full_mesh'\\? "
+                                         "valid: full_mesh, ring"):
         Topology((Level("mesh", 4, 1.0, 1.0),))
     with pytest.raises(UbemuError, match="size must be an integer >= 1"):
         Topology((Level("ring", 0, 1.0, 1.0),))

@@ -239,3 +239,33 @@ def test_files(tmp_path):
 def test_preset_names_are_sorted_and_load():
     names = preset_names()
     assert names == sorted(names) and "ub-mesh-rack" in names
+
+
+def test_misspelt_preset_suggests_the_closest():
+    msg = _error(load_preset, "ub-mesh-rak")
+    assert msg.startswith("unknown preset 'ub-mesh-rak'; did you mean 'ub-mesh-rack'? valid: ")
+    msg = _error(load_topology, "ub-mesh-rak")
+    assert msg.startswith("unknown topology 'ub-mesh-rak'; did you mean 'ub-mesh-rack'? valid:")
+    assert "did you mean" not in _error(load_topology, "zzzz")
+
+
+@pytest.mark.parametrize("text, level, name", [
+    ("ring:4:name=a,ring:2:name=a", 1, "a"),
+    ("full_mesh:2:name=x,ring:2,switch:2:name=x", 2, "x"),
+    ("torus:2x2:name=t,torus:2:name=t", 1, "t.0"),  # a torus names its rings t.0, t.1, ...
+])
+def test_duplicate_level_names_in_a_string_are_refused(text, level, name):
+    msg = _error(parse_topology_string, text)
+    assert f"level {level}: duplicate level name {name!r}" in msg
+
+
+def test_duplicate_level_names_in_toml_are_refused():
+    text = ('[[level]]\nfabric = "ring"\nsize = 2\nname = "rack"\n'
+            '[[level]]\nfabric = "switch"\nsize = 2\nname = "rack"\n')
+    msg = _error(topology_from_toml_text, text, "dup.toml")
+    assert msg == ("dup.toml: level 1: duplicate level name 'rack' (level 0 has it too); "
+                   "level names must differ")
+    # unnamed levels, and distinct names, are fine; unnamed tori number their rings on
+    assert parse_topology_string("ring:2,ring:2,ring:2:name=a").n_npus == 8
+    tori = parse_topology_string("torus:2x2,torus:3")
+    assert [lv.name for lv in tori.levels] == ["torus.0", "torus.1", "torus.2"]

@@ -1,4 +1,6 @@
-"""The one error type ubemu raises for bad user input."""
+"""The one error type ubemu raises for bad user input, and the message of an unknown name."""
+
+import difflib
 
 
 class UbemuError(ValueError):
@@ -8,7 +10,75 @@ class UbemuError(ValueError):
     """
 
 
+def close_names(value, valid, n_max=3, cutoff=0.6, spread=0.05):
+    """The valid names closest to a misspelt ``value`` (case-insensitive), best first.
+
+    Names as close as the best one (within ``spread``) are kept, so one clear winner is
+    suggested alone and a tie gives two or three.
+
+    Parameters
+    ----------
+    value : object
+        The name that was not found; anything but a non-empty string has no close names.
+    valid : iterable of str
+        The names that would have been accepted.
+    n_max : int
+        At most this many suggestions.
+    cutoff : float
+        Least :class:`difflib.SequenceMatcher` ratio (0..1) of a suggestion.
+    spread : float
+        Largest shortfall of a suggestion's ratio from the best one's.
+
+    Returns
+    -------
+    list of str
+    """
+    if not isinstance(value, str) or not value.strip():
+        return []
+    by_lower = {}
+    for name in map(str, valid):
+        by_lower.setdefault(name.lower(), name)
+    matcher = difflib.SequenceMatcher(b=value.strip().lower())
+    scored = []
+    for low, name in by_lower.items():
+        matcher.set_seq1(low)
+        ratio = matcher.ratio()
+        if ratio >= cutoff and name != value:
+            scored.append((-ratio, name))
+    scored.sort()
+    return [name for r, name in scored[:n_max] if -r >= -scored[0][0] - spread]
+
+
+def did_you_mean(value, valid, cutoff=0.6):
+    """``"did you mean 'ring'? "`` (or ``'a' or 'b'``) for a misspelt name; ``""`` if none."""
+    close = [repr(c) for c in close_names(value, valid, cutoff=cutoff)]
+    if not close:
+        return ""
+    names = close[0] if len(close) == 1 else f"{', '.join(close[:-1])} or {close[-1]}"
+    return f"did you mean {names}? "
+
+
 def choices_error(what, value, valid, source=""):
-    """Build an error for an unknown name: ``unknown algorithm 'rign'; valid: ring, ...``."""
+    """Build the error for an unknown name, one line.
+
+    ``unknown preset 'ub-mesh-rak'; did you mean 'ub-mesh-rack'? valid: cloudmatrix384, ...``
+
+    Parameters
+    ----------
+    what : str
+        What the name names (``"preset"``, ``"all_reduce algorithm (--algo)"``).
+    value : object
+        The name given.
+    valid : iterable of str
+        The names accepted, in the order to list them.
+    source : str, optional
+        Where the name was read (``"rack.toml: level 2"``), put first.
+
+    Returns
+    -------
+    UbemuError
+    """
+    valid = [str(v) for v in valid]
     where = f"{source}: " if source else ""
-    return UbemuError(f"{where}unknown {what} {value!r}; valid: {', '.join(valid)}")
+    return UbemuError(f"{where}unknown {what} {value!r}; {did_you_mean(value, valid)}"
+                      f"valid: {', '.join(valid)}")

@@ -6,7 +6,8 @@ String form (levels innermost first, comma-separated)::
     full_mesh:8@56GBps/150ns,full_mesh:8,switch:16@224GBps/1us:planes=7:oversub=2
     torus:4x4x4@50GBps        (one ring level per dimension)
 
-Options: ``links=N``, ``planes=N``, ``oversub=X``, ``trunk``, ``name=TEXT``.
+Options: ``links=N``, ``planes=N``, ``oversub=X``, ``trunk``, ``name=TEXT``; two levels may
+not have the same name (groups and reports name levels).
 TOML: a top-level ``name``, ``description``, optional ``[params]`` (see
 :class:`ubemu.topology.TopologyParams`) and one ``[[level]]`` table per level with ``fabric``,
 ``size``, ``bw_GBps`` (or ``bw = "56GBps"``), ``lat_ns`` (or ``lat = "150ns"``) and the options.
@@ -14,11 +15,12 @@ TOML: a top-level ``name``, ``description``, optional ``[params]`` (see
 
 import math
 import re
+from dataclasses import replace
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
-from .errors import UbemuError, choices_error
+from .errors import UbemuError, choices_error, did_you_mean
 from .topology import FABRICS, NAME_RE, Level, Topology, TopologyParams
 from .units import parse_bandwidth_GBps, parse_latency_ns
 
@@ -123,12 +125,30 @@ def level_from_fields(fields, where):
     return levels
 
 
+def _unique_names(levels, index, where, seen, fields):
+    """Return ``levels`` (read from source level ``index``) after refusing a name that an
+    earlier level already has; ``seen`` maps each name met so far to its source level.
+
+    The rings of an unnamed torus are numbered on from the unnamed tori before it
+    (``torus:2,torus:2`` has rings ``torus.0`` and ``torus.1``).
+    """
+    if isinstance(fields, dict) and fields.get("fabric") == "torus" and not fields.get("name"):
+        first = sum(1 for name in seen if re.fullmatch(r"torus\.[0-9]+", name))
+        levels = [replace(lv, name=f"torus.{first + k}") for k, lv in enumerate(levels)]
+    for lv in levels:
+        if lv.name and lv.name in seen:
+            raise UbemuError(f"{where}: duplicate level name {lv.name!r} (level {seen[lv.name]} "
+                             f"has it too); level names must differ")
+        seen.setdefault(lv.name, index)
+    return levels
+
+
 def parse_topology_string(text):
     """Parse the short string form (module docstring) into a :class:`Topology`."""
     if not isinstance(text, str):
         raise UbemuError(f"topology string: expected text, got {text!r}")
     where0 = f"topology string {text!r}"
-    levels = []
+    levels, names = [], {}
     for i, part in enumerate(text.split(",")):
         where = f"{where0}: level {i}"
         pieces = part.strip().split(":")
@@ -154,7 +174,7 @@ def parse_topology_string(text):
                 raise UbemuError(f"{where}: option {key} needs a value ({key}=...)")
             else:
                 fields[key] = value
-        levels += level_from_fields(fields, where)
+        levels += _unique_names(level_from_fields(fields, where), i, where, names, fields)
     return Topology(tuple(levels), name=text, source="string")
 
 
@@ -168,9 +188,10 @@ def topology_from_dict(data, source):
     raw_levels = data.get("level")
     if not isinstance(raw_levels, list) or not raw_levels:
         raise UbemuError(f"{source}: missing field 'level' (one [[level]] table per level)")
-    levels = []
+    levels, names = [], {}
     for i, fields in enumerate(raw_levels):
-        levels += level_from_fields(fields, f"{source}: level {i}")
+        where = f"{source}: level {i}"
+        levels += _unique_names(level_from_fields(fields, where), i, where, names, fields)
     raw_params = data.get("params", {})
     if not isinstance(raw_params, dict):
         raise UbemuError(f"{source}: params must be a table")
@@ -248,7 +269,8 @@ def load_topology(spec):
         return load_toml(spec)
     if ":" in spec:
         return parse_topology_string(spec)
-    raise UbemuError(f"unknown topology {spec!r}; valid: a preset ({', '.join(preset_names())}),"
+    raise UbemuError(f"unknown topology {spec!r}; {did_you_mean(spec, preset_names())}"
+                     f"valid: a preset ({', '.join(preset_names())}),"
                      f" a .toml file, or a string like full_mesh:8,switch:16@224GBps/1us")
 
 

@@ -79,7 +79,7 @@ def test_hierarchical_per_level_combinations():
 
 def test_hierarchical_bad_options():
     with pytest.raises(UbemuError, match=r"unknown reduce_scatter per-level algorithm 'rnig'; "
-                                         r"valid: .*ring"):
+                                         r"did you mean .ring.\? valid: .*ring"):
         build_schedule("all_reduce", "hierarchical", Comm((4, 2)), 8, per_level=("rnig", "ring"))
     with pytest.raises(UbemuError, match=r"unknown all_reduce per-level algorithm 'rnig'"):
         build_schedule("all_reduce", "hierarchical", Comm((4, 2)), 8, per_level=("ring", "rnig"))

@@ -142,11 +142,13 @@ def test_cli_json_identical_for_1_2_4_8_processes(tmp_path, args):
         doc = json.loads(path.read_text())
         for rec in doc["records"]:
             rec.pop("wall_s")
+        assert doc.pop("n_procs") == n and len(doc.pop("peak_memory_mib")) == n
         docs[n] = json.dumps(doc, sort_keys=True)
-        outs[n] = [ln for ln in run.stdout.splitlines() if not ln.startswith("# peak memory")]
+        outs[n] = run.stdout.splitlines()
         assert run.stdout.count("# ubemu ") == 1  # only rank 0 prints
         assert all(r["wrong"] == 0 for r in doc["records"])
     assert docs[2] == docs[1] and docs[4] == docs[1] and docs[8] == docs[1]
+    assert outs[2] == outs[1] and outs[4] == outs[1] and outs[8] == outs[1]  # stdout identical
     table = [[c for c in ln.split() if c] for ln in outs[1] if not ln.startswith("#")]
     for n in (2, 4, 8):
         other = [[c for c in ln.split() if c] for ln in outs[n] if not ln.startswith("#")]

@@ -1,27 +1,21 @@
-"""nccl-tests-style tables and JSON documents from :class:`~ubemu.result.Result` objects.
+"""nccl-tests-style tables from :class:`~ubemu.result.Result` objects, and figures for humans.
 
 The table keeps nccl-tests' first nine columns (size, count, type, redop, root, time, algbw,
 busbw, #wrong) at nccl-tests' widths, so scripts that read those columns by position keep
 working; ubemu's extras follow #wrong: ``maxrelerr`` (only when checking), the link class that
 bounded the run and the algorithm that ran. Per-link-class utilisation goes in ``#`` lines.
+As in nccl-tests, ``redop`` is ``none`` for a collective without a reduction and ``root`` is
+``-1`` for one without a root.
 
 Pure formatting: nothing here runs a collective.
 """
 
-import json
 import math
-import os
-import tempfile
-from pathlib import Path
 
-from .errors import UbemuError
+from .. import collectives
 
-#: Collectives without a reduction: nccl-tests prints ``none`` as their redop.
-NO_REDOP = ("all_gather", "alltoall", "broadcast")
-#: Collectives with a root: nccl-tests prints it; the others print -1.
-ROOTED = ("broadcast", "reduce")
-#: Name of the JSON document's list of records; a bare list of records is also accepted.
-RECORDS_KEY = "records"
+#: Significant digits of the figures shown to humans (the JSON keeps every digit).
+HUMAN_DIGITS = 4
 
 
 def format_time_us(time_us):
@@ -33,14 +27,44 @@ def format_time_us(time_us):
     return f"{time_us:7.2f}"
 
 
+def format_number(x, digits=HUMAN_DIGITS):
+    """``x`` rounded to ``digits`` significant digits, never in exponent form.
+
+    ``61.111111111111114`` -> ``'61.11'``, ``56.0`` -> ``'56'``, ``12345.6`` -> ``'12350'``,
+    ``1.5e-07`` -> ``'0.00000015'``.
+    """
+    x = float(x)
+    if x == 0 or not math.isfinite(x):
+        return f"{x:g}"
+    rounded = float(f"{x:.{digits}g}")
+    decimals = max(digits - 1 - math.floor(math.log10(abs(rounded))), 0)
+    text = f"{rounded:.{decimals}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def human_spec(level, digits=HUMAN_DIGITS):
+    """A level's string form with its figures rounded for reading (``61.11GBps``).
+
+    :attr:`ubemu.topology.Level.spec` is the exact form that parses back to the level (the
+    ``-J`` and ``topo show --json`` documents keep it); this one is for tables and headers.
+    """
+    bw, lat = format_number(level.bw_GBps, digits), format_number(level.lat_ns, digits)
+    text = f"{level.fabric}:{level.size}@{bw}GBps/{lat}ns"
+    for key, default in (("links", 1), ("planes", 1), ("oversub", 1.0)):
+        if getattr(level, key) != default:
+            text += f":{key}={format_number(getattr(level, key), digits)}"
+    text += ":trunk" if level.trunk else ""
+    return text + (f":name={level.name}" if level.name else "")
+
+
 def redop_label(collective, op):
     """What the redop column shows: the op, or ``none`` for collectives without reduction."""
-    return "none" if collective in NO_REDOP else op
+    return collectives.get(collective).redop_label(op)
 
 
 def root_label(collective, result=None):
     """What the root column shows: the root rank for broadcast / reduce, -1 otherwise."""
-    if collective not in ROOTED:
+    if not collectives.get(collective).rooted:
         return -1
     return int((result.notes or {}).get("root", 0)) if result is not None else 0
 
@@ -89,7 +113,12 @@ def footer_lines(results, check=False):
 
 
 def usage_lines(result):
-    """``#`` lines with each link class's bytes, busy time and utilisation for one result."""
+    """``#`` lines with each link class's bytes, busy time and utilisation for one result.
+
+    ``busy (us)`` sums over the steps the time the class's busiest link spent sending in the
+    step; ``util`` is the class's bytes over its effective capacity (links x bandwidth x
+    efficiency) times the collective's time.
+    """
     if not result.usage:
         return []
     lines = [f"# link classes at {result.nbytes} B ({result.algorithm}):",
@@ -104,64 +133,3 @@ def usage_lines(result):
 def _usage_dict(u):
     return u if isinstance(u, dict) else {k: getattr(u, k) for k in
                                           ("name", "level", "bytes", "busy_s", "utilisation")}
-
-
-# -- JSON ------------------------------------------------------------------------------------
-def record(result, **extra):
-    """A JSON-ready dict: every :meth:`Result.to_dict` field plus ``extra`` keys."""
-    return {**result.to_dict(), **extra}
-
-
-def _plain(obj):
-    """json.dumps ``default``: NumPy scalars and arrays, tuples and sets become plain values."""
-    if hasattr(obj, "tolist"):
-        return obj.tolist()
-    if isinstance(obj, (set, frozenset)):
-        return sorted(obj)
-    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
-
-
-def dumps(document):
-    """Serialise a document deterministically (sorted keys, fixed indentation)."""
-    return json.dumps(document, indent=1, sort_keys=True, default=_plain) + "\n"
-
-
-def write_json_atomic(path, document):
-    """Write ``document`` to ``path`` via a temporary file and a rename: never a half file."""
-    path = Path(path)
-    text = dumps(document)
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp",
-                                   dir=path.parent if str(path.parent) else ".")
-    except OSError as exc:
-        raise UbemuError(f"-J/--output_file: cannot write {str(path)!r} "
-                         f"({exc.strerror})") from None
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except OSError as exc:
-        os.unlink(tmp)
-        raise UbemuError(f"-J/--output_file: cannot write {str(path)!r} "
-                         f"({exc.strerror})") from None
-
-
-def load_records(path):
-    """Records of a JSON file written by ``-J`` (a document with ``records`` or a bare list)."""
-    try:
-        data = json.loads(Path(path).read_text())
-    except OSError as exc:
-        raise UbemuError(f"{path}: cannot read result file ({exc.strerror})") from None
-    except ValueError as exc:
-        raise UbemuError(f"{path}: not valid JSON ({exc})") from None
-    recs = data.get(RECORDS_KEY) if isinstance(data, dict) else data
-    if not isinstance(recs, list) or not all(isinstance(r, dict) for r in recs):
-        raise UbemuError(f"{path}: expected a ubemu result file with a '{RECORDS_KEY}' list")
-    need = ("collective", "algorithm", "topology", "nbytes", "time_s", "busbw_GBps")
-    for i, r in enumerate(recs):
-        missing = [k for k in need if k not in r]
-        if missing:
-            raise UbemuError(f"{path}: record {i} lacks field {missing[0]!r}")
-        if not isinstance(r["time_s"], (int, float)) or math.isnan(r["time_s"]):
-            raise UbemuError(f"{path}: record {i}: time_s must be a number")
-    return recs

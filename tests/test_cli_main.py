@@ -1,0 +1,85 @@
+"""``ubemu.cli.main`` and its parser: every command dispatched, usage errors on one line."""
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.cli_helpers import assert_one_error_line, child_env, run_main
+from ubemu import __version__
+from ubemu.cli import DISPATCH, UsageError, build_parser, main
+
+
+def run_module(*args):
+    return subprocess.run([sys.executable, "-m", "ubemu", *args], capture_output=True,
+                          text=True, env=child_env(), timeout=120)
+
+
+USAGE = [
+    ([], "the following arguments are required: COMMAND (see 'ubemu --help')"),
+    (["frob"], "argument COMMAND: invalid choice: 'frob'"),
+    (["topo"], "the following arguments are required: {show,list} (see 'ubemu topo --help')"),
+    (["topo", "frob"], "argument {show,list}: invalid choice: 'frob'"),
+    (["topo", "show"], "the following arguments are required: topology "
+                       "(see 'ubemu topo show --help')"),
+    (["topo", "show", "x", "--jsn"], "unrecognized arguments: --jsn; did you mean '--json'? "
+                                     "(see 'ubemu topo show --help')"),
+    (["all_reduce", "--algos", "ring"], "unrecognized arguments: --algos ring; did you mean "
+                                        "'--algo'? (see 'ubemu all_reduce --help')"),
+    (["all_reduce", "-c", "3"], "argument -c/--check: invalid choice: 3 (choose from 0, 1) "
+                                "(see 'ubemu all_reduce --help')"),
+    (["all_reduce", "--progress", "maybe"], "argument --progress: invalid choice: 'maybe'"),
+    (["plot", "x.json"], "the following arguments are required: -o/--output"),
+]
+
+
+@pytest.mark.parametrize("argv, message", USAGE, ids=[" ".join(u[0]) or "none" for u in USAGE])
+def test_usage_errors_are_one_line_exit_2(argv, message, capsys):
+    status, out, err = run_main(argv, capsys)
+    assert_one_error_line(status, out, err, f"ubemu: error: {message}")
+    assert "usage:" not in err
+
+
+def test_usage_error_is_a_ubemu_error():
+    with pytest.raises(UsageError, match="invalid choice"):
+        build_parser().parse_args(["frob"])
+
+
+def test_usage_error_from_the_shell_has_no_usage_block():
+    proc = run_module("all_reduce", "--bogus")
+    assert_one_error_line(proc.returncode, proc.stdout, proc.stderr,
+                          "ubemu: error: unrecognized arguments: --bogus")
+
+
+def test_help_and_version_exit_0(capsys):
+    status, out, _ = run_main(["--version"], capsys)
+    assert status == 0 and out.strip() == f"ubemu {__version__}"
+    status, out, _ = run_main(["all_reduce", "--help"], capsys)
+    assert status == 0 and out.startswith("usage: ubemu all_reduce")
+    for flag in ("--progress", "--seed", "-O KEY=VALUE", "--per-level", "-J FILE.json"):
+        assert flag in out
+
+
+def test_every_parsed_command_is_dispatched():
+    parser = build_parser()
+    argvs = [["topo", "show", "x"], ["topo", "list"], ["algorithms"], ["plot", "a", "-o", "b"],
+             *[[c] for c in ("all_reduce", "all_gather", "reduce_scatter", "alltoall",
+                             "broadcast", "reduce")]]
+    for argv in argvs:
+        assert parser.parse_args(argv).command in DISPATCH
+
+
+def test_bad_input_from_the_shell():
+    proc = run_module("all_reduce", "-d", "float8")
+    assert_one_error_line(proc.returncode, proc.stdout, proc.stderr,
+                          "ubemu: error: unknown datatype")
+
+
+def test_main_returns_the_status_without_exiting():
+    assert main(["topo", "show", "nosuch-preset"]) == 2
+
+
+def test_broken_pipe_is_quiet():
+    proc = subprocess.run(f"{sys.executable} -m ubemu topo list | head -1", shell=True,
+                          capture_output=True, text=True, env=child_env(), timeout=120)
+    assert proc.returncode == 0 and proc.stderr == ""

@@ -1,0 +1,40 @@
+"""``ubemu.errors``: unknown names get one line with the closest valid ones suggested."""
+
+import pytest
+
+from ubemu.errors import UbemuError, choices_error, close_names, did_you_mean
+
+PRESETS = ["atlas950-superpod", "ub-mesh-pod", "ub-mesh-rack", "ub-mesh-superpod"]
+
+
+def test_one_clear_winner_is_suggested_alone():
+    err = choices_error("preset", "ub-mesh-rak", PRESETS)
+    assert isinstance(err, UbemuError)
+    assert str(err) == ("unknown preset 'ub-mesh-rak'; did you mean 'ub-mesh-rack'? valid: "
+                        "atlas950-superpod, ub-mesh-pod, ub-mesh-rack, ub-mesh-superpod")
+
+
+def test_ties_are_all_suggested_and_far_names_never():
+    assert close_names("float8", ["float64", "float32", "float16", "int32"]) == [
+        "float16", "float32", "float64"]
+    assert close_names("ring_bi", ["ring_bidir", "ring_bidi", "direct"]) == ["ring_bidi"]
+    assert did_you_mean("zzz", PRESETS) == ""
+    assert str(choices_error("fabric", "zzz", ["ring"], "x.toml: level 0")) == (
+        "x.toml: level 0: unknown fabric 'zzz'; valid: ring")
+
+
+@pytest.mark.parametrize("value", [3, None, "", "  ", ["ring"]])
+def test_non_names_get_no_suggestion(value):
+    assert close_names(value, ["ring", "3"]) == []
+    assert "\n" not in str(choices_error("x", value, ["ring"]))
+
+
+def test_case_is_ignored_when_matching():
+    assert close_names("Name", ["name", "note"]) == ["name"]
+    assert close_names("RING", ["ring"]) == ["ring"]
+    assert close_names("ring", ["ring"]) == []  # the name itself is no suggestion
+
+
+def test_cutoff():
+    assert did_you_mean("--foo", ["--topo", "--root"], cutoff=0.75) == ""
+    assert did_you_mean("--algos", ["--algo", "--op"], cutoff=0.75) == "did you mean '--algo'? "
