@@ -314,6 +314,7 @@ def test_real_root(capsys, tmp_path, coll):
     assert "root 4 out of range 0..3" in err
 
 
+@pytest.mark.slow  # launches mpiexec
 def test_mpi_stdout_is_byte_identical_to_one_process(tmp_path):
     """Under mpiexec the table is the single-process one; the peak memory goes to the JSON
     document and to one stderr line."""

@@ -66,7 +66,7 @@ def test_correct_algorithms_report_zero(key, n):
 
 
 @pytest.mark.parametrize("op", OPS)
-@pytest.mark.parametrize("n", [64, 1024])
+@pytest.mark.parametrize("n", [64, pytest.param(1024, marks=pytest.mark.slow)])
 def test_bf16_large_rank_counts_report_zero(n, op):
     names = ("ring", "halving_doubling") if n == 64 or op == "sum" else ("ring",)
     for name in names:
@@ -165,7 +165,8 @@ def test_exact_inputs_stay_within_the_exact_range():
                                                  ("reduce_scatter", "max", "int32"),
                                                  ("all_reduce", "avg", "int64"),
                                                  ("alltoall", "sum", "float16")])
-@pytest.mark.parametrize("n,count", [(12, 48), (3000, 2400), (300_000, 64)])
+@pytest.mark.parametrize("n,count", [(12, 48), (3000, 2400),
+                                     pytest.param(300_000, 64, marks=pytest.mark.slow)])
 @pytest.mark.parametrize("kind", ["exact", "random"])
 def test_rows_drawn_alone_equal_the_whole(collective, op, dtype, n, count, kind):
     """Any block of rows equals the same rows of the whole inputs (tiles cross the blocks)."""
