@@ -13,16 +13,19 @@ FMT_NATIVE, FMT_BF16, FMT_FP16 = 0, 1, 2
 FULL_MESH, RING, SWITCH = 0, 1, 2
 KIND_OF_FABRIC = {"full_mesh": FULL_MESH, "ring": RING, "switch": SWITCH}
 
-#: Columns of the level table, in order.
+#: Columns of the level table, in order (``ubemu/links.py`` explains the link ids).
 LEVEL_COLUMNS = (
-    "kind",     # FULL_MESH, RING or SWITCH
-    "size",     # units of the level below joined by this level
-    "stride",   # NPUs per unit of the level below
-    "offset",   # first link id of the level
-    "trunk",    # NPUs sharing one trunk port (0: not a trunk level)
-    "groups",   # units of the level below in the whole topology (n_npus // stride)
-    "npus",     # NPUs of the whole topology
-    "oversub",  # 1: a non-trunk switch level with a shared core behind its ports
+    "kind",       # FULL_MESH, RING or SWITCH
+    "size",       # units of the level below joined by this level
+    "stride",     # NPUs per unit of the level below
+    "offset",     # first link id of the level
+    "trunk",      # NPUs sharing one trunk port (0: not a trunk level)
+    "npus",       # NPUs of the whole topology
+    "pool_npus",  # NPUs whose ports share one core pool (0: no oversubscribed core)
+    "pools",      # core pools of the level (npus // pool_npus)
+    "run_first",  # first level of the trunk run this level belongs to (-1: none)
+    "run_last",   # last level of that run
+    "access",     # first access link id of that run (uplinks; downlinks follow, npus later)
 )
-(C_KIND, C_SIZE, C_STRIDE, C_OFFSET, C_TRUNK, C_GROUPS, C_NPUS,
- C_OVERSUB) = range(len(LEVEL_COLUMNS))
+(C_KIND, C_SIZE, C_STRIDE, C_OFFSET, C_TRUNK, C_NPUS, C_POOL_NPUS, C_POOLS, C_RUN_FIRST,
+ C_RUN_LAST, C_ACCESS) = range(len(LEVEL_COLUMNS))

@@ -9,6 +9,8 @@ afterwards, so a step costs time in proportion to its transfers and hops, not to
 :func:`drain` turns the accumulated loads into the step's figures and resets them.
 """
 
+import numpy as np
+
 from ._jit import kernel
 from .routing import route_one
 
@@ -22,10 +24,24 @@ def _class_of(link, class_first):
     return c
 
 
+#: Messages received by one NPU are counted in units of this in its message entry, those it
+#: sends in units of 1: both whole numbers in float64, exact however they are summed.
+RECV_UNIT = float(1 << 26)
+
+
+@kernel(inline="always")
+def _add_npu(red_bytes, red_touched, nr, key, x):
+    if red_bytes[key] == 0.0:
+        red_touched[nr] = key
+        nr += 1
+    red_bytes[key] += x
+    return nr
+
+
 @kernel
 def accumulate(src, dst, n, reduce, npus, itemsize, scale, lv, lat_ns, hop_lat_ns, load,
-               touched, nt, red_bytes, red_touched, nr, path):
-    """Add one step's bytes (times ``scale``) to the link and NPU-reduction accumulators.
+               touched, nt, red_bytes, red_touched, nr, path, messages):
+    """Add one step's bytes (times ``scale``) to the link and NPU accumulators.
 
     Parameters
     ----------
@@ -48,21 +64,28 @@ def accumulate(src, dst, n, reduce, npus, itemsize, scale, lv, lat_ns, hop_lat_n
     touched : int64 array
         Ids of links with bytes; ``touched[:nt]`` valid. Room for every new link needed.
     red_bytes, red_touched, nr
-        The same for bytes reduced at each NPU (receiver side).
+        The same per NPU (``2 n_npus`` entries): ``[d]`` bytes reduced at NPU d (receiver
+        side), ``[n_npus + d]`` its messages (sent + :data:`RECV_UNIT` x received).
     path : int64 array
         Scratch row for one route (the topology's diameter in hops, at least 1).
+    messages : bool
+        Count messages: consecutive transfers of one (src, dst) pair (src != dst) are one.
 
     Returns
     -------
     (nt, nr, max_path_lat_ns)
     """
     max_lat = 0.0
+    n_npus = red_bytes.shape[0] // 2
     for k in range(src.shape[0]):
         if n[k] <= 0:
             continue
         b = float(n[k] * itemsize) * scale
         s = npus[src[k]]
         d = npus[dst[k]]
+        if messages and s != d and (k == 0 or src[k] != src[k - 1] or dst[k] != dst[k - 1]):
+            nr = _add_npu(red_bytes, red_touched, nr, n_npus + s, scale)
+            nr = _add_npu(red_bytes, red_touched, nr, n_npus + d, RECV_UNIT * scale)
         h, lat = route_one(s, d, lv, lat_ns, hop_lat_ns, path)
         if lat > max_lat:
             max_lat = lat
@@ -73,10 +96,7 @@ def accumulate(src, dst, n, reduce, npus, itemsize, scale, lv, lat_ns, hop_lat_n
                 nt += 1
             load[link] += b
         if reduce[k]:
-            if red_bytes[d] == 0.0:
-                red_touched[nr] = d
-                nr += 1
-            red_bytes[d] += b
+            nr = _add_npu(red_bytes, red_touched, nr, d, b)
     return nt, nr, max_lat
 
 
@@ -89,16 +109,17 @@ def _clear(class_busy_s, class_bytes):
 
 @kernel
 def drain(class_first, class_cap_Bps, load, touched, nt, red_bytes, red_touched, nr,
-          class_busy_s, class_bytes):
+          class_busy_s, class_bytes, send_s, recv_s):
     """Reduce the accumulated loads to per-class figures and reset the touched entries to 0.
 
     ``class_first`` (ascending) is each link class's first link id, ``class_cap_Bps`` one
     link's effective capacity in bytes per second. Fills ``class_busy_s`` (the busiest link's
-    time) and ``class_bytes`` (sum over the class's links).
+    time) and ``class_bytes`` (sum over the class's links). An NPU that sent k messages and
+    received m is busy ``k send_s + m recv_s``.
 
     Returns
     -------
-    (max_link_s, max_reduced_bytes)
+    (max_link_s, max_reduced_bytes, busiest NPU's message time in s)
     """
     _clear(class_busy_s, class_bytes)
     max_t = 0.0
@@ -114,12 +135,18 @@ def drain(class_first, class_cap_Bps, load, touched, nt, red_bytes, red_touched,
             max_t = t
         load[link] = 0.0
     max_red = 0.0
+    max_cpu = 0.0
+    n_npus = red_bytes.shape[0] // 2
     for j in range(nr):
         d = red_touched[j]
-        if red_bytes[d] > max_red:
-            max_red = red_bytes[d]
+        x = red_bytes[d]
+        if d < n_npus:
+            max_red = max(max_red, x)
+        else:
+            received = np.floor(x / RECV_UNIT)
+            max_cpu = max(max_cpu, (x - received * RECV_UNIT) * send_s + received * recv_s)
         red_bytes[d] = 0.0
-    return max_t, max_red
+    return max_t, max_red, max_cpu
 
 
 @kernel

@@ -9,8 +9,7 @@ import pytest
 from tests.cli_helpers import child_env
 from ubemu.cli import main
 from ubemu.cli.topo import level_injection
-from ubemu.topology import Level
-from ubemu.topospec import preset_names
+from ubemu.topospec import parse_topology_string, preset_names
 
 
 def run_module(*args):
@@ -122,10 +121,11 @@ def test_planes_are_said_to_be_applied(capsys):
 
 
 def test_level_injection():
-    assert level_injection(Level("switch", 8, 56.0, 1000.0, planes=2, oversub=4)) == (112, 28)
-    assert level_injection(Level("full_mesh", 8, 56.0, 150.0)) == (7 * 56, 7 * 56)
-    assert level_injection(Level("ring", 8, 50.0, 150.0, trunk=True)) == (0, 0)
-    assert level_injection(Level("ring", 1, 50.0, 150.0)) == (0, 0)
+    topo = parse_topology_string("switch:8@56GBps:planes=2:oversub=4,full_mesh:8@56GBps,"
+                                 "ring:8@50GBps:trunk:access=30GBps,ring:3@50GBps:trunk,"
+                                 "ring:1@50GBps")
+    assert [level_injection(topo, i) for i in range(5)] == [
+        (112, 28), (7 * 56, 7 * 56), (30, 30), (0, 0), (0, 0)]  # the run's access port once
 
 
 def test_specs_rounded_in_text_exact_in_json(capsys):

@@ -160,3 +160,48 @@ def test_hierarchical_alltoall_per_level_checked_like_the_builder(per_level, mes
     for fn in (estimate, simulate):
         with pytest.raises(UbemuError, match=re.escape(message)):
             fn("alltoall", 2**20, "ub-mesh-rack", "hierarchical", per_level=per_level)
+
+
+def _with_costs(spec, **params):
+    from ubemu.topology import Topology, TopologyParams
+
+    topo = ubemu.load_topology(spec)
+    return Topology(topo.levels, f"{topo.name}+costs", TopologyParams(**params))
+
+
+COSTED = [("switch:16@50GiBps/1us", None), ("ub-mesh-rack", None), ("ub-mesh-pod", None),
+          ("switch:8:oversub=2,switch:4:oversub=2", None), ("ub-mesh-rack", "unit=board"),
+          ("switch:8192@50GiBps/1us", None)]
+
+
+@pytest.mark.parametrize("topo,group", COSTED, ids=[f"{t}-{g}" for t, g in COSTED])
+def test_closed_forms_with_message_costs_equal_the_step_model(topo, group):
+    """Per-step, per-message (LogGP o at both ends) and hop costs enter the closed forms
+    exactly, to 8,192 ranks."""
+    costed = _with_costs(topo, overhead_ns=700, send_overhead_ns=900, recv_overhead_ns=400,
+                         hop_lat_ns=30, efficiency=0.9)
+    big = costed.n_npus > 1024
+    compared = 0
+    for key in KEYS:
+        if not _applies(key, costed, group) or (big and key[1] in ("pairwise", "bruck",
+                                                                     "multi_ring", "direct")):
+            continue
+        try:
+            est = estimate(key[0], NBYTES, costed, key[1], group=group, fallback=False)
+        except NoClosedForm:
+            continue
+        sim = simulate(key[0], NBYTES, costed, key[1], group=group).time_s
+        assert est.exact and est.time_s == pytest.approx(sim, rel=1e-9), key
+        compared += 1
+    assert compared >= 5
+
+
+def test_message_costs_by_hand():
+    """Ring: each step is one message each way, o_s + L + b/B + o_r (SMPI's ring formula);
+    direct all-gather on 8 ranks: 7 messages out and in, so 7 (o_s + o_r) if that is more."""
+    topo = _with_costs("switch:8@50GBps/1us", send_overhead_ns=2000, recv_overhead_ns=1000)
+    b = 2**20 // 8
+    want = 14 * (2e-6 + 1e-6 + b / 50e9 + 1e-6)
+    assert simulate("all_reduce", 2**20, topo, "ring").time_s == pytest.approx(want, rel=1e-12)
+    small = simulate("all_gather", 8 * 64, topo, "direct").time_s
+    assert small == pytest.approx(7 * 3e-6, rel=1e-12)

@@ -1,7 +1,7 @@
 """Topology: coordinates, routes and link ids against hand counts and a pure-Python reference.
 
 ``ref_route`` below recomputes every route from coordinates with plain integers, written from
-the link-id scheme in ubemu/topology.py's docstring, and also names each hop physically
+the link-id scheme in ubemu/links.py's docstring, and also names each hop physically
 (which NPUs or trunk groups it joins). The bijection tests use only the physical names.
 """
 
@@ -15,12 +15,27 @@ from ubemu.topology import Level, Topology, TopologyParams
 from ubemu.topospec import load_topology, parse_topology_string
 
 
+def _runs(topo):
+    """(first, last) of each run of consecutive trunk levels."""
+    runs, i = [], 0
+    while i < len(topo.levels):
+        if topo.levels[i].trunk:
+            j = i
+            while j + 1 < len(topo.levels) and topo.levels[j + 1].trunk:
+                j += 1
+            runs.append((i, j))
+            i = j + 1
+        else:
+            i += 1
+    return runs
+
+
 def ref_route(topo, src, dst):
     """Links of the dimension-ordered route as ``[(link_id, physical_key), ...]``."""
     sizes = [lv.size for lv in topo.levels]
     n = int(np.prod(sizes))
     strides = [int(np.prod(sizes[:i])) for i in range(len(sizes))]
-    groups, offsets, off = [], [], 0
+    groups, offsets, pools, off = [], [], [], 0
     for i, lv in enumerate(topo.levels):
         j = i
         while lv.trunk and j > 0 and topo.levels[j - 1].trunk:
@@ -30,6 +45,9 @@ def ref_route(topo, src, dst):
         offsets.append(off)
         s, st = lv.size, strides[i]
         lines = n // (st * s) * (st // g)
+        pool = (st if st > 1 else s) if lv.fabric == "switch" and not lv.trunk and \
+            lv.oversub > 1 else 0
+        pools.append(pool)
         if lv.fabric == "full_mesh":
             off += lines * s * (s - 1)
         elif lv.fabric == "ring":
@@ -37,41 +55,71 @@ def ref_route(topo, src, dst):
         elif lv.trunk:
             off += 2 * (n // g)
         else:
-            off += 2 * n + (2 * (n // st) if lv.oversub > 1 else 0)
+            off += 2 * n + (2 * (n // pool) if pool else 0)
+    runs = _runs(topo)
+    access = {}
+    for first, _ in runs:  # each run's access ports after every level's links
+        access[first] = off
+        off += 2 * n
     assert off == topo.n_links
+
+    def coord(r, i):
+        return r // strides[i] % sizes[i]
+
+    crossed = [(a, b) for a, b in runs if any(coord(src, i) != coord(dst, i)
+                                              for i in range(a, b + 1))]
     hops, cur = [], src
-    for i, lv in enumerate(topo.levels):
-        s, st, g, o = lv.size, strides[i], groups[i], offsets[i]
-        a, b = cur // st % s, dst // st % s
-        if a == b:
+    i = crossed[0][0] if crossed else 0  # levels below a crossed run: the backplane's
+    while i < len(topo.levels):
+        run = [r for r in crossed if r[0] == i]
+        if run:
+            first, last = run[0]
+            hops.append((access[first] + cur, ("access_up", first, cur)))
+            for j in range(first, last + 1):
+                cur = _hop(topo, j, cur, dst, strides, groups, offsets, pools, n, hops)
+            for j in range(0, last + 1):  # the destination group's switches deliver
+                cur += (coord(dst, j) - coord(cur, j)) * strides[j]
+            hops.append((access[first] + n + cur, ("access_down", first, cur)))
+            i = last + 1
             continue
-        nxt = cur + (b - a) * st
-        line = cur // (st * s) * (st // g) + cur % st // g
-        if lv.fabric == "full_mesh":
-            hops.append((o + line * s * (s - 1) + a * (s - 1) + (b if b < a else b - 1),
-                         (i, cur // g, nxt // g)))
-        elif lv.fabric == "ring":
-            fwd = (b - a) % s
-            direction, step = (0, 1) if fwd <= s - fwd else (1, -1)
-            pos, p = a, cur
-            for _ in range(min(fwd, s - fwd)):
-                q = p + ((pos + step) % s - pos) * st
-                lid = o + line * 2 + pos if s == 2 else o + line * 2 * s + direction * s + pos
-                hops.append((lid, (i, p // g, q // g)))
-                pos, p = (pos + step) % s, q
-            assert p == nxt
-        elif lv.trunk:
-            hops += [(o + cur // g, ("up", i, cur // g)),
-                     (o + n // g + nxt // g, ("down", i, nxt // g))]
-        else:
-            hops.append((o + cur, ("up", i, cur)))
-            if lv.oversub > 1:
-                hops += [(o + 2 * n + cur // st, ("core_up", i, cur // st)),
-                         (o + 2 * n + n // st + nxt // st, ("core_down", i, nxt // st))]
-            hops.append((o + n + nxt, ("down", i, nxt)))
-        cur = nxt
+        cur = _hop(topo, i, cur, dst, strides, groups, offsets, pools, n, hops)
+        i += 1
     assert cur == dst
     return hops
+
+
+def _hop(topo, i, cur, dst, strides, groups, offsets, pools, n, hops):
+    """Append level i's links from ``cur`` toward ``dst``; return the NPU reached."""
+    lv = topo.levels[i]
+    s, st, g, o, pool = lv.size, strides[i], groups[i], offsets[i], pools[i]
+    a, b = cur // st % s, dst // st % s
+    if a == b:
+        return cur
+    nxt = cur + (b - a) * st
+    line = cur // (st * s) * (st // g) + cur % st // g
+    if lv.fabric == "full_mesh":
+        hops.append((o + line * s * (s - 1) + a * (s - 1) + (b if b < a else b - 1),
+                     (i, cur // g, nxt // g)))
+    elif lv.fabric == "ring":
+        fwd = (b - a) % s
+        direction, step = (0, 1) if fwd <= s - fwd else (1, -1)
+        pos, p = a, cur
+        for _ in range(min(fwd, s - fwd)):
+            q = p + ((pos + step) % s - pos) * st
+            lid = o + line * 2 + pos if s == 2 else o + line * 2 * s + direction * s + pos
+            hops.append((lid, (i, p // g, q // g)))
+            pos, p = (pos + step) % s, q
+        assert p == nxt
+    elif lv.trunk:
+        hops += [(o + cur // g, ("up", i, cur // g)),
+                 (o + n // g + nxt // g, ("down", i, nxt // g))]
+    else:
+        hops.append((o + cur, ("up", i, cur)))
+        if pool:  # the core pool of the leaf: a unit below, or the whole switch
+            hops += [(o + 2 * n + cur // pool, ("core_up", i, cur // pool)),
+                     (o + 2 * n + n // pool + nxt // pool, ("core_down", i, nxt // pool))]
+        hops.append((o + n + nxt, ("down", i, nxt)))
+    return nxt
 
 
 def all_pairs(n):
@@ -146,15 +194,20 @@ def test_ub_mesh_rack_hops():
 
 
 def test_ub_mesh_pod_hops():
+    """Inside a rack: one mesh hop per level that differs. Between racks: the source's
+    access port, one trunk cable per rack level that differs, the destination's access port
+    (the rack's backplane switches reach any NPU, so no mesh hop)."""
     topo, cs, cd, hops = _hops("ub-mesh-pod")
+    racks = (cs[:, 2:] != cd[:, 2:]).sum(axis=1)
+    want = np.where(racks > 0, 2 + racks, (cs[:, :2] != cd[:, :2]).sum(axis=1))
+    assert (hops == want).all()
     assert hops.max() == 4 and topo.diameter_hops == 4
-    assert (hops == (cs != cd).sum(axis=1)).all()
 
 
 @pytest.mark.parametrize("spec, per_level", [
     ("switch:16", [2]),
     ("switch:4,switch:4:oversub=2", [2, 4]),
-    ("full_mesh:4,switch:3:oversub=2:trunk", [1, 2]),
+    ("full_mesh:3,switch:16:oversub=4", [1, 4]),  # one pool for the whole switch
     ("ring:4,switch:5:planes=7", [2, 2]),
 ])
 def test_switch_levels_add_two_hops_or_four_when_oversubscribed(spec, per_level):
@@ -204,21 +257,28 @@ def test_coords_ranks_round_trip(spec):
 
 
 def test_link_classes_tile_the_id_space_and_capacities():
-    topo = load_topology("full_mesh:4,switch:3:oversub=2:links=2,full_mesh:2:trunk")
+    topo = load_topology("full_mesh:4,switch:3:oversub=2:links=2,full_mesh:2:trunk:"
+                         "access=20GBps,switch:5:oversub=4")
     ends = [c.first_id + c.count for c in topo.link_classes]
     assert [c.first_id for c in topo.link_classes] == [0, *ends[:-1]]
     assert ends[-1] == topo.n_links
     cap = topo.link_capacity_GBps()
     assert cap.shape == (topo.n_links,)
-    # 24 NPUs: 6 boards x 12 mesh links; 24 up + 24 down at 2 x 56; 6 core up + 6 core down
-    # at 4 NPUs x 112 / 2; one trunk pair (groups of 12 NPUs) at 56
-    assert [c.count for c in topo.link_classes] == [72, 24, 24, 6, 6, 2]
-    np.testing.assert_allclose(cap[72:120], 112.0)
-    np.testing.assert_allclose(cap[120:132], 4 * 112.0 / 2)
-    np.testing.assert_allclose(cap[132:], 56.0)
+    # 120 NPUs: 30 boards x 12 mesh links; 120 up + 120 down at 2 x 56; 30 core pools up and
+    # down at 4 NPUs x 112 / 2 (a board is the leaf); 5 trunk pairs (groups of 12 NPUs) at
+    # 56; the 5-unit switch: 120 up + 120 down at 56 and a pool per 24-NPU unit (5) at
+    # 24 x 56 / 4; then the trunk run's access ports, 120 up and 120 down at 20
+    assert [c.count for c in topo.link_classes] == [360, 120, 120, 30, 30, 10, 120, 120, 5,
+                                                    5, 120, 120]
+    assert [c.bw_GBps for c in topo.link_classes] == [56, 112, 112, 224, 224, 56, 56, 56,
+                                                      24 * 56 / 4, 24 * 56 / 4, 20, 20]
+    assert [c.name for c in topo.link_classes][-2:] == ["level2.access_up",
+                                                        "level2.access_down"]
     ids = np.arange(topo.n_links)
     assert (np.diff(topo.link_class_of(ids)) >= 0).all()
-    assert topo.link_class_of([0, 71, 72, 131, 132]).tolist() == [0, 0, 1, 4, 5]
+    assert topo.link_class_of([0, 359, 360, 629, 630]).tolist() == [0, 0, 1, 3, 4]
+    one = load_topology("switch:16@50GBps:oversub=4")  # single NPUs: the switch is the leaf
+    assert [(c.count, c.bw_GBps) for c in one.link_classes][2:] == [(1, 200.0), (1, 200.0)]
 
 
 def test_aggregate_figures_by_hand():

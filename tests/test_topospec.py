@@ -185,7 +185,8 @@ def test_messages_name_the_field_and_the_choices():
     msg = _error(parse_topology_string, "full_mesh:8,rign:4")
     assert "level 1" in msg and "fabric 'rign'" in msg and "full_mesh, ring, switch, torus" in msg
     msg = _error(parse_topology_string, "ring:8:lnks=2")
-    assert "option 'lnks'" in msg and "links, planes, oversub, trunk, name" in msg
+    assert "option 'lnks'" in msg
+    assert "links, planes, oversub, trunk, access, access_lat, name" in msg
     msg = _error(parse_topology_string, "ring:0")
     assert "size must be an integer >= 1" in msg
     msg = _error(parse_topology_string, "ring:8@56GBs")

@@ -11,8 +11,9 @@ axis are computed once (:class:`AxisModel`); a step is then float arithmetic:
   messages, and an oversubscribed switch's core links carrying the sum over the unit's ranks;
 - ``lat_s``: the level's latency plus ``hop_lat_ns`` per link of the route.
 
-A step takes ``max(beta_link max_j b_j, beta_port sum_j b_j) + lat_s + overhead`` (+ the
-reduction term), what the link-load model gives on a fault-free symmetric topology.
+A step takes ``max(k (o_s + o_r), max(beta_link max_j b_j, beta_port sum_j b_j) + lat_s +
+o_s + o_r) + overhead`` (+ the reduction term) when every rank sends and receives k messages:
+what the link-load model gives on a fault-free symmetric topology.
 
 A flat algorithm on a group spanning several levels (or not a grid at all) runs on one
 :class:`GridFlat` axis, whose partner patterns (a shift, an XOR partner, a ring order, a
@@ -28,6 +29,7 @@ smallest blocks (``mode="lo"``), a lower bound, and reports both.
 import numpy as np
 
 from .errors import UbemuError
+from .kernels.codes import C_POOL_NPUS, C_RUN_FIRST
 
 #: Most transfers the patterns of one cost may need routed (cached or not, so that whether a
 #: closed form exists does not depend on what was asked before).
@@ -88,11 +90,12 @@ def _axis_model(topology, comm, d):
     hop_s = topology.params.hop_lat_ns * 1e-9
     strides = topology.strides
     trunk_g = topology.trunk_group_npus[i]
-    m_trunk = m_core = 1
+    pool = int(topology.level_table[i, C_POOL_NPUS])
+    m_trunk = m_core = 1  # the group's ranks sharing one trunk port, one core pool
     for e, j in enumerate(comm.levels):
         if lv.trunk and strides[j] < trunk_g:
             m_trunk *= comm.dims[e]
-        if j < i:
+        if strides[j] < pool:
             m_core *= comm.dims[e]
     caps = {c.name.rsplit(".", 1)[-1] if "." in c.name else "": c.bw_GBps * 1e9 * eff
             for c in topology.link_classes if c.level == i}
@@ -108,8 +111,15 @@ def _axis_model(topology, comm, d):
         if "core_up" in caps:
             beta_port = max(beta_port, m_core / caps["core_up"])
             links = 4
+    lat_s = lv.lat_ns * 1e-9
+    if lv.trunk:  # through the NPU's access port up and down (its run's, one per NPU)
+        first = int(topology.level_table[i, C_RUN_FIRST])
+        access = topology.access_GBps(i) * 1e9 * eff
+        beta_port = max(beta_port, 1.0 / access)
+        lat_s += 2 * topology.lat_ns[first, 1] * 1e-9
+        links += 2
     return AxisModel(int(comm.dims[d]), i, lv.fabric, lv.trunk, beta_link, beta_port,
-                     lv.lat_ns * 1e-9 + hop_s * links, full_ring)
+                     lat_s + hop_s * links, full_ring)
 
 
 def _ordered(topology, comm, d):
@@ -171,12 +181,13 @@ class GridFlat:
 
     def every_peer(self):
         """(s/B, s) of the step in which every rank sends to every other rank: on a grid of
-        full-mesh and switch levels a full-mesh link of axis i carries ``n / d_i`` messages
-        and a port ``n (d_i - 1) / d_i``, and the longest path crosses every axis."""
+        full-mesh and switch levels without trunks a full-mesh link of axis i carries
+        ``n / d_i`` messages and a port ``n (d_i - 1) / d_i``, and the longest path crosses
+        every axis; other groups route the pattern once."""
         m = self.model
         axes = m.axes
-        if axes is None or any(ax.fabric == "ring" for ax in axes if ax.p > 1):
-            return self.profile(range(1, self.p))
+        if axes is None or any(ax.fabric == "ring" or ax.trunk for ax in axes if ax.p > 1):
+            return self.profile(range(1, self.p))  # (a trunk run skips the levels below)
         n = self.p
         beta = max(max(ax.beta_link * (n // ax.p), ax.beta_port * (n // ax.p) * (ax.p - 1))
                    for ax in axes if ax.p > 1)
@@ -207,6 +218,7 @@ class CostModel:
         self.topology, self.comm = topology, comm
         self.name, self.n, self.dims = topology.name, comm.n, tuple(int(d) for d in comm.dims)
         self.overhead_s = p.overhead_ns * 1e-9
+        self.msg_s = (p.send_overhead_ns + p.recv_overhead_ns) * 1e-9  # one message's ends
         self.rho = 1.0 / (p.reduce_GBps * 1e9) if p.reduce_GBps > 0 else 0.0
         self.axes = None
         if comm.n > 1 and comm.levels:
@@ -286,8 +298,10 @@ class CostModel:
         return PermPartner(key, dst)
 
     # -- step arithmetic ----------------------------------------------------------------------
-    def _finish(self, bw_s, lat_s, reduced_bytes, reduce):
-        t = bw_s + lat_s + self.overhead_s
+    def _finish(self, bw_s, lat_s, reduced_bytes, reduce, n_msgs):
+        """A step's time: every rank sends and receives ``n_msgs`` messages (the timing
+        model's rule, :mod:`ubemu.timing`)."""
+        t = max(n_msgs * self.msg_s, bw_s + lat_s + self.msg_s) + self.overhead_s
         return t + reduced_bytes * self.rho if reduce and self.rho else t
 
     def step(self, msgs, reduce=False):
@@ -301,7 +315,7 @@ class CostModel:
             ax, shift, b = msgs[0]
             ax.check_hops(shift)
             beta = ax.beta_link if ax.beta_link > ax.beta_port else ax.beta_port
-            return self._finish(b * beta, ax.lat_s, b, reduce)
+            return self._finish(b * beta, ax.lat_s, b, reduce, 1)
         per_axis, merged = {}, {}
         for ax, shift, b in msgs:
             key = (id(ax), shift % ax.p)
@@ -314,7 +328,7 @@ class CostModel:
             lat = max(lat, ax.lat_s)
             red += b
         bw = max(max(ax.beta_link * mx, ax.beta_port * sm) for ax, mx, sm in per_axis.values())
-        return self._finish(bw, lat, red, reduce)
+        return self._finish(bw, lat, red, reduce, len(merged))
 
     def _grid_step(self, gf, msgs, reduce):
         sizes = [b for _, _, b in msgs]
@@ -327,13 +341,13 @@ class CostModel:
                                                         for q in partners)
                  and sorted(int(q) % gf.p for q in partners) == list(range(1, gf.p)))
         beta, lat = gf.every_peer() if every else gf.profile(partners)
-        return self._finish(b * beta, lat, sum(sizes), reduce)
+        return self._finish(b * beta, lat, sum(sizes), reduce, len(partners))
 
-    def link_step(self, loads):
+    def link_step(self, loads, n_msgs):
         """Time of a step given the bytes on the busiest link of each full-mesh axis
-        (``loads``: list of (axis, bytes))."""
+        (``loads``: list of (axis, bytes)) and the messages each rank sends and receives."""
         loads = [(ax, b) for ax, b in loads if b > 0]
         if not loads:
             return self.overhead_s
         return self._finish(max(ax.beta_link * b for ax, b in loads),
-                            max(ax.lat_s for ax, _ in loads), 0.0, False)
+                            max(ax.lat_s for ax, _ in loads), 0.0, False, n_msgs)

@@ -2,10 +2,18 @@
 
 A step lasts::
 
-    max over links (bytes on link / (capacity x efficiency))      bandwidth term
-    + longest path latency of its transfers                        (levels crossed, hop latency)
-    + params.overhead_ns                                           software alpha
-    + max over NPUs (bytes reduced) / params.reduce_GBps           reduction compute (if > 0)
+    max( max over links (bytes on link / (capacity x efficiency))      bandwidth term
+         + longest path latency of its transfers                       (levels, access, hops)
+         + send_overhead_ns + recv_overhead_ns,                        one message's ends
+         max over NPUs (k send_overhead_ns + m recv_overhead_ns) )     an NPU's k sends, m receives
+    + params.overhead_ns                                               software alpha per step
+    + max over NPUs (bytes reduced) / params.reduce_GBps               reduction compute (if > 0)
+
+A message is a run of consecutive transfers of one (src, dst) pair in a step (src != dst): a
+rank sending several blocks to one peer in one step sends one message. This is LogGP's o at
+both ends (an NPU's processor posts its sends and completes its receives one after another,
+while the network carries them), and it reproduces SimGrid SMPI's timing of its ring and
+linear all-to-all with per-message overheads (``peer/``).
 
 Links are full duplex (each direction, and a switch's up and down links, are separate ids).
 A step with ``repeat = k`` is timed once and counted ``k`` times. The steps of a schedule's
@@ -50,8 +58,8 @@ class LocalLoads:
         return nt, nr
 
     def gather(self, figures, busy, nbytes):
-        """Combine every process's step figures ``(link_s, lat_ns, red_bytes, moved)`` and
-        per-class ``busy`` (max) and ``nbytes`` (sum, in place)."""
+        """Combine every process's step figures ``(link_s, lat_ns, red_bytes, cpu_s, moved)``
+        and per-class ``busy`` (max) and ``nbytes`` (sum, in place)."""
         return figures
 
     def gather_max(self, values):
@@ -88,7 +96,7 @@ class StepTimer:
         self.class_cap_Bps = np.array([c.bw_GBps * 1e9 * p.efficiency for c in classes])
         self.level_of_class = [c.level for c in classes]
         self.load = np.zeros(topology.n_links, np.float64)
-        self.red_bytes = np.zeros(n_npus, np.float64)
+        self.red_bytes = np.zeros(2 * n_npus, np.float64)  # reduced bytes, then messages
         self.path = np.empty(max(topology.diameter_hops, 1), np.int64)
         self.touched = np.empty(0, np.int64)
         self.red_touched = np.empty(0, np.int64)
@@ -97,6 +105,8 @@ class StepTimer:
         self._pattern_key = self._pattern = None
         self._profiled = False
         self.overhead_s = p.overhead_ns * 1e-9
+        self.send_s, self.recv_s = p.send_overhead_ns * 1e-9, p.recv_overhead_ns * 1e-9
+        self.messages = bool(self.send_s or self.recv_s)
         self.reduce_Bps = p.reduce_GBps * 1e9
         self.reset()
 
@@ -121,7 +131,7 @@ class StepTimer:
     def ensure_room(self, n_touched, n_red):
         """Room for ``n_touched`` / ``n_red`` entries in the touched lists (kept in front)."""
         for name, need, cap in (("touched", n_touched, self.topology.n_links),
-                                ("red_touched", n_red, self.topology.n_npus)):
+                                ("red_touched", n_red, 2 * self.topology.n_npus)):
             arr, need = getattr(self, name), min(need, cap)
             if arr.size < need:
                 grown = np.empty(max(need, 2 * arr.size), np.int64)
@@ -139,8 +149,10 @@ class StepTimer:
                 self._busy_total[c] += Fraction(b) * k
         self.bytes += self._bytes * k
 
-    def _combine(self, link_s, lat_ns, red_bytes):
-        dt = link_s + lat_ns * 1e-9 + self.overhead_s
+    def _combine(self, link_s, lat_ns, red_bytes, cpu_s, moved):
+        """A step's time from its figures (the module docstring's rule)."""
+        message_s = self.send_s + self.recv_s if moved else 0.0
+        dt = max(cpu_s, link_s + lat_ns * 1e-9 + message_s) + self.overhead_s
         if self.reduce_Bps > 0:
             dt += red_bytes / self.reduce_Bps
         return dt
@@ -161,8 +173,7 @@ class StepTimer:
             figures = self._drain(self._accumulate([0, 0, 0.0], step, itemsize, 1.0))
         else:
             figures = self._pattern_figures(step, int(itemsize), *profile)
-        link_s, lat_ns, red_b, _ = figures
-        dt = self._combine(link_s, lat_ns, red_b)
+        dt = self._combine(*figures)
         self._add(dt, k)
         return dt
 
@@ -181,26 +192,28 @@ class StepTimer:
         src, dst, n, red = self._own(step)
         nt, nr, lat = acc
         if src.size:
-            self.ensure_room(nt + src.size * self.path.size, nr + src.size)
+            self.ensure_room(nt + src.size * self.path.size, nr + 3 * src.size)
             tp = self.topology
             nt, nr, step_lat = timing.accumulate(
                 src, dst, n, red, self.npus, int(itemsize), float(scale), tp.level_table,
                 tp.lat_ns, float(tp.params.hop_lat_ns), self.load, self.touched, nt,
-                self.red_bytes, self.red_touched, nr, self.path)
+                self.red_bytes, self.red_touched, nr, self.path, self.messages)
             lat = max(lat, step_lat)
         return [nt, nr, lat]
 
     def _drain(self, acc):
-        """Settle, drain and gather accumulated loads: (link_s, lat_ns, red_bytes, moved)."""
+        """Settle, drain and gather accumulated loads:
+        (link_s, lat_ns, red_bytes, cpu_s, moved)."""
         from .kernels import timing
 
         nt, nr, lat = acc
         moved = nt + nr > 0
         nt, nr = self.spread.settle(self, nt, nr)
-        link_s, red_b = timing.drain(self.class_first, self.class_cap_Bps, self.load,
-                                     self.touched, nt, self.red_bytes, self.red_touched, nr,
-                                     self._busy, self._bytes)
-        return self.spread.gather((link_s, lat, red_b, moved), self._busy, self._bytes)
+        link_s, red_b, cpu_s = timing.drain(self.class_first, self.class_cap_Bps, self.load,
+                                            self.touched, nt, self.red_bytes, self.red_touched,
+                                            nr, self._busy, self._bytes, self.send_s,
+                                            self.recv_s)
+        return self.spread.gather((link_s, lat, red_b, cpu_s, moved), self._busy, self._bytes)
 
     # -- repeated patterns --------------------------------------------------------------------
     def _profile(self, step):
@@ -209,8 +222,9 @@ class StepTimer:
         A ring phase sends between the same ranks at every step, only the block sizes change:
         when a step repeats the previous step's pairs, they are routed once more
         (:meth:`_build_profile`) and every further repeat is timed from the per-transfer hop
-        counts. Returns ``(hops, used classes, max path latency in ns)`` or None (time the
-        step normally). Transfers of 0 elements never reach here (``Step.make`` drops them).
+        counts. Returns ``(hops, used classes, max path latency in ns, busiest NPU's message
+        time)`` or None (time the step normally). Transfers of 0 elements never reach here
+        (``Step.make`` drops them).
         """
         key = self._pattern_key
         same = key is not None and same_array(key[0], step.src) and same_array(key[1], step.dst)
@@ -243,28 +257,34 @@ class StepTimer:
         ones = np.ones(src.size, np.int64)
         acc = [0, 0, 0.0]
         if src.size:
-            self.ensure_room(src.size * self.path.size, src.size)
+            self.ensure_room(src.size * self.path.size, 3 * src.size)
             acc = list(timing.accumulate(src, dst, ones, red, self.npus, 1, 1.0, tp.level_table,
                                          tp.lat_ns, 0.0, self.load, self.touched, 0,
-                                         self.red_bytes, self.red_touched, 0, self.path))
+                                         self.red_bytes, self.red_touched, 0, self.path,
+                                         self.messages))
         nt, nr = self.spread.settle(self, acc[0], acc[1])
-        links, npus = self.touched[:nt], self.red_touched[:nr]
-        most = self.spread.gather_max([self.load[links].max(initial=0.0),
-                                       self.red_bytes[npus].max(initial=0.0)])
+        links, keys = self.touched[:nt], self.red_touched[:nr]
+        reduced = keys[keys < self.topology.n_npus]
+        most_link = self.load[links].max(initial=0.0)
+        most_red = self.red_bytes[reduced].max(initial=0.0)
         self.load[links] = 0.0
-        self.red_bytes[npus] = 0.0
+        _, _, cpu_s = timing.drain(self.class_first, self.class_cap_Bps, self.load,
+                                   self.touched, 0, self.red_bytes, self.red_touched, nr,
+                                   self._busy, self._bytes, self.send_s, self.recv_s)
+        most = self.spread.gather_max([most_link, most_red, cpu_s])
         if most[0] <= 1 and (most[1] <= 1 or self.reduce_Bps == 0):
-            return hops, np.flatnonzero(hops.any(axis=1)), float(lat.max(initial=0.0))
+            return hops, np.flatnonzero(hops.any(axis=1)), float(lat.max(initial=0.0)), most[2]
         return None
 
-    def _pattern_figures(self, step, itemsize, hops, used, lat_ns):
+    def _pattern_figures(self, step, itemsize, hops, used, lat_ns, cpu_s):
         """The step's figures from a profile (:meth:`_profile`) of this process's transfers."""
         from .kernels import timing
 
         _, _, n, red = self._own(step)
         link_s, red_b = timing.pattern_step(n, itemsize, red, hops, used, self.class_cap_Bps,
                                             self._busy, self._bytes)
-        return self.spread.gather((link_s, lat_ns, red_b, True), self._busy, self._bytes)
+        return self.spread.gather((link_s, lat_ns, red_b, cpu_s, True), self._busy,
+                                  self._bytes)
 
     # -- windows: several steps timed as one ----------------------------------------------------
     @property
@@ -284,8 +304,8 @@ class StepTimer:
     def end_window(self):
         """Time the window's summed loads as one step (one latency, one overhead)."""
         acc, self._window = self._window, None
-        link_s, lat_ns, red_b, moved = self._drain(acc)
-        dt = self._combine(link_s, lat_ns, red_b) if moved else self.overhead_s
+        figures = self._drain(acc)
+        dt = self._combine(*figures) if figures[-1] else self.overhead_s
         self._add(dt, 1)
         return dt
 
@@ -390,7 +410,7 @@ def pattern_cost(topology, src_npus, dst_npus):
     src = np.ascontiguousarray(src_npus, np.int64)
     dst = np.ascontiguousarray(dst_npus, np.int64)
     step = _Transfers(src, dst, np.ones(src.size, np.int64), np.zeros(src.size, bool))
-    link_s, lat_ns, _, _ = timer._drain(timer._accumulate([0, 0, 0.0], step, 1, 1.0))
+    link_s, lat_ns = timer._drain(timer._accumulate([0, 0, 0.0], step, 1, 1.0))[:2]
     return link_s, lat_ns * 1e-9
 
 

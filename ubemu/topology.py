@@ -1,25 +1,8 @@
-"""The topology model: ordered levels, mixed-radix coordinates, implicit link ids, routing.
+"""The topology model: ordered levels, mixed-radix coordinates, routing, aggregate figures.
 
 Level ``i`` groups ``size_i`` units of level ``i-1``; level-0 units are NPUs. NPU ``r`` has
 coordinates ``c_i = (r // stride_i) % size_i`` with ``stride_i = size_0 * ... * size_{i-1}``.
-
-Links are never stored one by one. Each level owns a block of directed link ids, and an id is
-computed from coordinates (``kernels.routing`` does it inside Numba):
-
-- ``full_mesh``: on each line (the ``size`` units differing only in ``c_i``), one directed link
-  per ordered pair ``(a, b)``: ``off + line*s*(s-1) + a*(s-1) + (b if b < a else b-1)``.
-- ``ring``: links to the neighbours ``+1`` and ``-1``: ``off + line*2s + dir*s + a``
-  (a ring of 2 has one link each way: ``off + line*2 + a``).
-- ``switch``: one uplink and one downlink per NPU (``off + r``, ``off + N + r``); with
-  oversubscription a shared uplink and downlink per level-(i-1) unit behind them.
-- ``trunk=True``: the level's links join whole groups of ``g`` NPUs (a rack-to-rack cable
-  shared by the rack's NPUs) instead of single NPUs. ``g`` is the stride of the first level of
-  the run of consecutive trunk levels that this level belongs to: for UB-Mesh's pod
-  (``board, rack, row(trunk), column(trunk)``) both the row and the column cables join racks.
-  A trunk switch has one uplink and one downlink per group (``off + r // g``).
-
-In general ``line = (r // (stride*size)) * (stride // g) + (r % stride) // g`` with ``g = 1``
-for ordinary levels; ``level_table[i, C_TRUNK]`` holds ``g`` for trunk levels and 0 otherwise.
+Links are implicit: their ids are computed from coordinates (:mod:`ubemu.links`).
 """
 
 import math
@@ -28,8 +11,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import links
 from .errors import UbemuError, choices_error
-from .kernels.codes import KIND_OF_FABRIC, LEVEL_COLUMNS
+from .kernels.codes import KIND_OF_FABRIC
+from .links import LinkClass  # noqa: F401  (part of the topology's interface)
 
 FABRICS = tuple(KIND_OF_FABRIC)
 MAX_NPUS = 1 << 24
@@ -65,10 +50,17 @@ class Level:
     planes : int
         Independent switch planes (switch only); multiplies the uplink capacity.
     oversub : float
-        Switch oversubscription (>= 1): a unit's uplinks into the switch core carry
-        ``1/oversub`` of the sum of its NPUs' links.
+        Switch oversubscription (>= 1): the core behind a leaf's ports carries ``1/oversub``
+        of their sum, a pool the leaf's ports share (:mod:`ubemu.links`).
     name : str
         Human name (``board``, ``rack``, ...).
+    access_GBps : float
+        Trunk levels: bandwidth per direction of an NPU's access port into the group's
+        switches, through which it reaches the trunk run's cables (0: as another level of the
+        run gives, else the run's first level's link bandwidth). The levels of one run share
+        one port, so the ones that give it must agree.
+    access_lat_ns : float
+        Trunk levels: latency of one crossing of that port (up or down).
     """
 
     fabric: str
@@ -80,6 +72,8 @@ class Level:
     planes: int = 1
     oversub: float = 1.0
     name: str = ""
+    access_GBps: float = 0.0
+    access_lat_ns: float = 0.0
 
     @property
     def link_GBps(self):
@@ -103,6 +97,10 @@ class Level:
             if getattr(self, key) != default:
                 s += f":{key}={_num(getattr(self, key))}"
         s += ":trunk" if self.trunk else ""
+        if self.access_GBps:
+            s += f":access={_num(self.access_GBps)}GBps"
+        if self.access_lat_ns:
+            s += f":access_lat={_num(self.access_lat_ns)}ns"
         return s + (f":name={self.name}" if self.name else "")
 
     def check(self, where):
@@ -114,7 +112,8 @@ class Level:
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
                 raise UbemuError(f"{where}: {key} must be an integer >= {lo}, got {v!r}")
         for key, lo, strict in (("bw_GBps", 0, True), ("lat_ns", 0, False),
-                                ("oversub", 1, False)):
+                                ("oversub", 1, False), ("access_GBps", 0, False),
+                                ("access_lat_ns", 0, False)):
             v = getattr(self, key)
             ok = isinstance(v, (int, float, np.number)) and not isinstance(v, bool)
             if not ok or not math.isfinite(v) or (v <= lo if strict else v < lo):
@@ -127,6 +126,8 @@ class Level:
                              f"got {self.name!r}")
         if self.fabric != "switch" and (self.planes != 1 or self.oversub != 1):
             raise UbemuError(f"{where}: planes and oversub apply to fabric 'switch' only")
+        if not self.trunk and (self.access_GBps or self.access_lat_ns):
+            raise UbemuError(f"{where}: access and access_lat apply to trunk levels only")
 
     @property
     def max_hops(self):
@@ -148,6 +149,9 @@ class TopologyParams:
     ----------
     overhead_ns : float
         Fixed software cost per algorithm step (the alpha of the NPU's runtime).
+    send_overhead_ns, recv_overhead_ns : float
+        Cost per message at the sender and at the receiver (LogGP's o): an NPU that sends k
+        messages and receives m in a step is busy ``k send + m recv`` in it.
     hop_lat_ns : float
         Extra latency per link crossed (routers, forwarding NPUs).
     reduce_GBps : float
@@ -157,20 +161,11 @@ class TopologyParams:
     """
 
     overhead_ns: float = 0.0
+    send_overhead_ns: float = 0.0
+    recv_overhead_ns: float = 0.0
     hop_lat_ns: float = 0.0
     reduce_GBps: float = 0.0
     efficiency: float = 1.0
-
-
-@dataclass(frozen=True)
-class LinkClass:
-    """A set of links with the same role and capacity (for reports)."""
-
-    name: str
-    level: int
-    first_id: int
-    count: int
-    bw_GBps: float
 
 
 @dataclass(frozen=True, eq=False)
@@ -182,6 +177,7 @@ class Topology:
     params: TopologyParams = field(default_factory=TopologyParams)
     description: str = ""
     source: str = ""
+    notes: tuple = ()
 
     def __post_init__(self):
         if not isinstance(self.levels, tuple) or not self.levels:
@@ -194,42 +190,19 @@ class Topology:
         if n > MAX_NPUS:
             raise UbemuError(f"topology {self.name!r}: {n:,} NPUs is beyond the supported "
                              f"range 1..{MAX_NPUS:,}")
-        classes, table, offset = [], np.zeros((len(self.levels), len(LEVEL_COLUMNS)), np.int64), 0
-        stride, g = 1, 1
-        for i, lv in enumerate(self.levels):
-            label = lv.name or f"level{i}"
-            groups = n // stride
-            g = (g if i and self.levels[i - 1].trunk else stride) if lv.trunk else 1
-            lines = n // (stride * lv.size) * (stride // g)
-            row = dict(kind=KIND_OF_FABRIC[lv.fabric], size=lv.size, stride=stride,
-                       offset=offset, trunk=g if lv.trunk else 0, groups=groups, npus=n,
-                       oversub=lv.fabric == "switch" and lv.oversub > 1 and not lv.trunk)
-            table[i] = [row[c] for c in LEVEL_COLUMNS]
-            if lv.fabric == "full_mesh":
-                classes.append(LinkClass(label, i, offset, lines * lv.size * (lv.size - 1),
-                                         lv.link_GBps))
-            elif lv.fabric == "ring":
-                per_line = 2 if lv.size == 2 else (2 * lv.size if lv.size > 2 else 0)
-                classes.append(LinkClass(label, i, offset, lines * per_line, lv.link_GBps))
-            elif lv.trunk:
-                cap, count = lv.link_GBps / lv.oversub, n // g
-                classes.append(LinkClass(f"{label}.up", i, offset, count, cap))
-                classes.append(LinkClass(f"{label}.down", i, offset + count, count, cap))
-            else:
-                classes.append(LinkClass(f"{label}.up", i, offset, n, lv.link_GBps))
-                classes.append(LinkClass(f"{label}.down", i, offset + n, n, lv.link_GBps))
-                if lv.oversub > 1:
-                    cap = lv.link_GBps * stride / lv.oversub
-                    classes.append(LinkClass(f"{label}.core_up", i, offset + 2 * n, groups, cap))
-                    classes.append(LinkClass(f"{label}.core_down", i, offset + 2 * n + groups,
-                                             groups, cap))
-            offset = classes[-1].first_id + classes[-1].count
-            stride *= lv.size
+        runs = links.trunk_runs(self.levels)
+        for first, last in runs:
+            if links.run_access(self.levels, first, last) is None:
+                raise UbemuError(f"topology {self.name!r}: the trunk levels {first}..{last} "
+                                 f"share one access port; give them the same access and "
+                                 f"access_lat")
+        classes, table, lat = links.build(self.levels, n)
         object.__setattr__(self, "n_npus", n)
-        object.__setattr__(self, "n_links", offset)
-        object.__setattr__(self, "link_classes", tuple(classes))
+        object.__setattr__(self, "n_links", classes[-1].first_id + classes[-1].count)
+        object.__setattr__(self, "link_classes", classes)
         object.__setattr__(self, "level_table", table)
-        object.__setattr__(self, "lat_ns", np.array([lv.lat_ns for lv in self.levels], float))
+        object.__setattr__(self, "lat_ns", lat)
+        object.__setattr__(self, "trunk_runs", tuple(runs))
 
     # -- coordinates -------------------------------------------------------------------------
     @property
@@ -266,8 +239,13 @@ class Topology:
 
     @property
     def diameter_hops(self):
-        """Links crossed by the longest minimal route."""
-        return sum(lv.max_hops for lv in self.levels)
+        """Links crossed by the longest minimal route. A route that crosses a trunk run goes
+        up and down an access port and skips the levels below the run."""
+        best = sum(lv.max_hops for lv in self.levels if not lv.trunk)  # no run crossed
+        for k, (first, _) in enumerate(self.trunk_runs):
+            crossing = sum(lv.max_hops for lv in self.levels[first:])
+            best = max(best, crossing + 2 * (len(self.trunk_runs) - k))
+        return best
 
     def link_class_of(self, link_ids):
         """Index into :attr:`link_classes` of each link id."""
@@ -279,8 +257,9 @@ class Topology:
         return np.concatenate([np.full(c.count, c.bw_GBps) for c in self.link_classes])
 
     def link_latency_ns(self):
-        """Per-link latency (the level's ``lat_ns``) as a flat array indexed by link id."""
-        return np.concatenate([np.full(c.count, self.levels[c.level].lat_ns)
+        """Per-link latency (the level's ``lat_ns``, an access port's own) as a flat array
+        indexed by link id."""
+        return np.concatenate([np.full(c.count, self.lat_ns[c.level, int("access" in c.name)])
                                for c in self.link_classes])
 
     def route(self, src, dst):
@@ -308,9 +287,17 @@ class Topology:
 
     # -- aggregate figures ------------------------------------------------------------------
     def injection_GBps(self):
-        """Bandwidth one NPU can send, per direction: the sum of its own (non-trunk) links."""
-        return sum(lv.neighbours * lv.link_GBps for lv in self.levels
-                   if lv.size > 1 and not lv.trunk)
+        """Bandwidth one NPU can send, per direction: the sum of its own links (a trunk run's
+        access port counted once)."""
+        own = sum(lv.neighbours * lv.link_GBps for lv in self.levels
+                  if lv.size > 1 and not lv.trunk)
+        return own + sum(self.access_GBps(first) for first, _ in self.trunk_runs)
+
+    def access_GBps(self, level):
+        """Bandwidth per direction of an NPU's access port into the trunk run that holds
+        ``level`` (:func:`ubemu.links.run_access`)."""
+        first, last = next(r for r in self.trunk_runs if r[0] <= level <= r[1])
+        return links.run_access(self.levels, first, last)[0]
 
     def trunk_share_GBps(self):
         """Per-NPU share of the trunk (group) links, per direction."""

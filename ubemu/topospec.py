@@ -33,10 +33,12 @@ KINDS = (*FABRICS, "torus")
 #: Defaults for fields left out, per fabric (bw_GBps, lat_ns): a UB x4 port and a UB switch.
 DEFAULTS = {"full_mesh": (56.0, 150.0), "ring": (56.0, 150.0), "switch": (56.0, 1000.0)}
 LEVEL_FIELDS = ("fabric", "size", "bw_GBps", "bw", "lat_ns", "lat", "links", "trunk",
-                "planes", "oversub", "name", "note")
-PARAM_FIELDS = ("overhead_ns", "hop_lat_ns", "reduce_GBps", "efficiency")
-TOP_FIELDS = ("name", "description", "params", "level", "source")
-STRING_OPTIONS = ("links", "planes", "oversub", "trunk", "name")
+                "planes", "oversub", "access_GBps", "access", "access_lat_ns", "access_lat",
+                "name", "note")
+PARAM_FIELDS = ("overhead_ns", "send_overhead_ns", "recv_overhead_ns", "hop_lat_ns",
+                "reduce_GBps", "efficiency")
+TOP_FIELDS = ("name", "description", "notes", "params", "level", "source")
+STRING_OPTIONS = ("links", "planes", "oversub", "trunk", "access", "access_lat", "name")
 
 
 def _int_field(value, where, key, minimum=1):
@@ -65,6 +67,18 @@ def _float_field(value, where, key, minimum, strict=False, maximum=math.inf):
     return x
 
 
+def _quantity(fields, where, key, parse, unit, default, strict=False):
+    """A field given with units (``bw = "56GBps"``) or as a number in ``unit``
+    (``bw_GBps = 56``), not both; ``default`` when absent."""
+    plain = f"{key}_{unit}"
+    if key in fields and plain in fields:
+        raise UbemuError(f"{where}: give {plain} or {key}, not both")
+    if key in fields:
+        return _float_field(parse(fields[key], f"{where}: {key}"), where, key, 0,
+                            strict=strict)
+    return _float_field(fields.get(plain, default), where, plain, 0, strict=strict)
+
+
 def level_from_fields(fields, where):
     """Build one :class:`Level` (or several, for ``torus``) from a dict of raw fields.
 
@@ -84,17 +98,8 @@ def level_from_fields(fields, where):
         raise UbemuError(f"{where}: missing field 'size' (units joined by this level)")
     base = "ring" if fabric == "torus" else fabric
     bw_default, lat_default = DEFAULTS[base]
-    if "bw_GBps" in fields and "bw" in fields:
-        raise UbemuError(f"{where}: give bw_GBps or bw, not both")
-    if "bw" in fields:
-        bw = _float_field(parse_bandwidth_GBps(fields["bw"], f"{where}: bw"), where, "bw", 0,
-                          strict=True)
-    else:
-        bw = _float_field(fields.get("bw_GBps", bw_default), where, "bw_GBps", 0, strict=True)
-    if "lat" in fields:
-        lat = _float_field(parse_latency_ns(fields["lat"], f"{where}: lat"), where, "lat", 0)
-    else:
-        lat = _float_field(fields.get("lat_ns", lat_default), where, "lat_ns", 0)
+    bw = _quantity(fields, where, "bw", parse_bandwidth_GBps, "GBps", bw_default, strict=True)
+    lat = _quantity(fields, where, "lat", parse_latency_ns, "ns", lat_default)
     trunk = fields.get("trunk", False)
     if not isinstance(trunk, bool):
         raise UbemuError(f"{where}: trunk must be true or false, got {trunk!r}")
@@ -107,6 +112,8 @@ def level_from_fields(fields, where):
         links=_int_field(fields.get("links", 1), where, "links"),
         planes=_int_field(fields.get("planes", 1), where, "planes"),
         oversub=_float_field(fields.get("oversub", 1.0), where, "oversub", 1.0),
+        access_GBps=_quantity(fields, where, "access", parse_bandwidth_GBps, "GBps", 0.0),
+        access_lat_ns=_quantity(fields, where, "access_lat", parse_latency_ns, "ns", 0.0),
     )
     if base != "switch" and (common["planes"] != 1 or common["oversub"] != 1.0):
         raise UbemuError(f"{where}: planes and oversub apply to fabric 'switch' only")
@@ -195,19 +202,44 @@ def topology_from_dict(data, source):
     raw_params = data.get("params", {})
     if not isinstance(raw_params, dict):
         raise UbemuError(f"{source}: params must be a table")
-    bad = [k for k in raw_params if k not in PARAM_FIELDS]
-    if bad:
-        raise choices_error("params field", bad[0], PARAM_FIELDS, source)
-    params = {k: _float_field(v, f"{source}: params", k, 0) for k, v in raw_params.items()}
-    if "efficiency" in params:
-        params["efficiency"] = _float_field(params["efficiency"], f"{source}: params",
-                                            "efficiency", 0, strict=True, maximum=1)
     for key in ("name", "description", "source"):
         if not isinstance(data.get(key, ""), str):
             raise UbemuError(f"{source}: {key} must be a string")
+    notes = data.get("notes", [])
+    if not isinstance(notes, list) or not all(isinstance(x, str) for x in notes):
+        raise UbemuError(f"{source}: notes must be a list of strings")
     return Topology(tuple(levels), name=data.get("name") or Path(source).stem,
-                    params=TopologyParams(**params), description=data.get("description", ""),
-                    source=source)
+                    params=TopologyParams(**_params(raw_params, f"{source}: params")),
+                    description=data.get("description", ""), source=source,
+                    notes=tuple(notes))
+
+
+def _params(raw, where):
+    """Checked :class:`TopologyParams` fields from a dict of raw values."""
+    bad = [k for k in raw if k not in PARAM_FIELDS]
+    if bad:
+        raise choices_error("params field", bad[0], PARAM_FIELDS, where)
+    params = {k: _float_field(v, where, k, 0) for k, v in raw.items()}
+    if "efficiency" in params:
+        params["efficiency"] = _float_field(params["efficiency"], where, "efficiency", 0,
+                                            strict=True, maximum=1)
+    return params
+
+
+def with_params(topology, pairs, where="--param"):
+    """``topology`` with some :class:`TopologyParams` replaced by ``KEY=VALUE`` texts (the
+    command line's what-if overrides); the same checks as a TOML file's ``[params]``."""
+    raw = {}
+    for pair in pairs or ():
+        key, eq, value = str(pair).partition("=")
+        if not eq or not key.strip():
+            raise UbemuError(f"{where}: expected KEY=VALUE with KEY one of "
+                             f"{', '.join(PARAM_FIELDS)}, got {pair!r}")
+        raw[key.strip()] = value.strip()
+    if not raw:
+        return topology
+    params = replace(topology.params, **_params(raw, where))
+    return replace(topology, params=params)
 
 
 def topology_from_toml_text(text, label="topology"):

@@ -39,7 +39,7 @@ def test_partitioned_timing_bit_identical(topo, coll, alg, count, options, n_pro
 def test_key_owners_follow_the_npu_blocks():
     """Every key has one owner, and a process owns the links and NPUs of its own block."""
     tp = load_topology("ub-mesh-rack")
-    n_keys = tp.n_links + tp.n_npus
+    n_keys = tp.n_links + 2 * tp.n_npus  # links, reduced bytes and messages per NPU
     for n_procs in (1, 2, 3, 8):
         for p in range(n_procs):
             block = Block(tp.n_npus, n_procs, p)

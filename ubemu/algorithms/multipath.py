@@ -36,8 +36,9 @@ def _cost(model, c, isz):
     if ax.p == 1 or ay.p == 1:
         live = ax if ax.p > 1 else ay
         return model.step([(live, k, b) for k in range(1, live.p)])
-    first = model.link_step([(ax, b + (ay.p - 1) * h1), (ay, b + (ax.p - 1) * h2)])
-    return first + model.link_step([(ay, (ax.p - 1) * h1), (ax, (ay.p - 1) * h2)])
+    peers = ax.p - 1 + ay.p - 1  # messages per rank in each step: its row and its column
+    first = model.link_step([(ax, b + (ay.p - 1) * h1), (ay, b + (ax.p - 1) * h2)], peers)
+    return first + model.link_step([(ay, (ax.p - 1) * h1), (ax, (ay.p - 1) * h2)], peers)
 
 
 def _buffer(comm, count):

@@ -246,7 +246,7 @@ def plan_from_args(args):
         For any bad value, naming the flag (nothing has run yet).
     """
     from ..algorithms import algorithm_names
-    from ..topospec import load_topology
+    from ..topospec import load_topology, with_params
 
     coll = collectives.get(args.collective)
     min_nbytes = parse_size_bytes(args.minbytes, field="-b/--minbytes")
@@ -261,7 +261,7 @@ def plan_from_args(args):
                         f"{coll.name} algorithm")
     options = _options(args, coll)
     seed = check_seed(args.seed)
-    topology = load_topology(args.topo)
+    topology = with_params(load_topology(args.topo), args.param)
     n_ranks = group_size(topology, args.group)
     per_dtype = {}
     for dt in dtypes:

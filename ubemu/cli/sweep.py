@@ -14,6 +14,7 @@ import signal
 import sys
 import threading
 import time
+from dataclasses import asdict
 
 from .. import __version__, collectives
 from ..api import DEFAULT_TOPOLOGY
@@ -68,6 +69,10 @@ def add_sweep_options(p):
     u.add_argument("--per-level", default=None, metavar="NAME[,NAME...]",
                    help="per-level algorithms of hierarchical, innermost first (default ring "
                         "on every level; one name: every level)")
+    u.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a topology parameter (repeatable; what-if runs without a "
+                        "TOML file): overhead_ns, send_overhead_ns, recv_overhead_ns, "
+                        "hop_lat_ns, reduce_GBps, efficiency")
     u.add_argument("-O", "--option", action="append", default=[], metavar="KEY=VALUE",
                    help="extra option of the algorithm's builder, passed to simulate "
                         "(repeatable)")
@@ -103,6 +108,10 @@ def header_lines(plan):
                                                        else "")]
     for i, lv in enumerate(t.levels):
         lines.append(f"#   level {i}: {table.human_spec(lv)}")
+    costs = {k: v for k, v in asdict(t.params).items() if v != (1.0 if k == "efficiency" else 0)}
+    if costs:
+        lines.append("#   params: " + "  ".join(f"{k}={table.format_number(v)}"
+                                               for k, v in costs.items()))
     lines.append(f"# Group: {plan.group if plan.group is not None else 'all NPUs'}"
                  f" ({plan.n_ranks} ranks)")
     for dt, ds in plan.per_dtype.items():

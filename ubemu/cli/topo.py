@@ -25,6 +25,7 @@ string form (levels innermost first, comma-separated):
   BANDWIDTH per link and direction: 56GBps, 1.8TBps, 400Gbps, 50GiBps (bare number = GB/s)
   LATENCY   150ns, 1us (bare number = ns)
   OPTION    links=N  planes=N  oversub=X  trunk  name=TEXT (names must differ)
+            access=BW access_lat=LAT (trunk levels: the NPU's port into the group's switches)
   defaults  full_mesh/ring 56GBps/150ns, switch 56GBps/1000ns (a UB x4 port)
   example   full_mesh:8,full_mesh:8,switch:128@224GBps/1us:name=superpod"""
 
@@ -46,14 +47,20 @@ def add_parsers(subparsers):
     lst.set_defaults(command="topo list")
 
 
-def level_injection(lv):
-    """(port, sustained) GB/s one NPU sends into level ``lv``, one direction.
+def level_injection(topo, i):
+    """(port, sustained) GB/s one NPU sends into level ``i``, one direction.
 
-    ``port``: the NPU's own links on the level (planes and bundled links included);
-    ``sustained``: what the level carries per NPU when every NPU sends (the port divided by a
-    switch's oversubscription). Both 0 for a trunk level or a level of size 1.
+    ``port``: the NPU's own links on the level (planes and bundled links included; a trunk
+    run's access port, on its first level); ``sustained``: what the level carries per NPU
+    when every NPU sends (the port divided by a switch's oversubscription). Both 0 for a
+    level of size 1 and the other levels of a trunk run.
     """
-    if lv.size == 1 or lv.trunk:
+    lv = topo.levels[i]
+    if lv.trunk:
+        first = next(a for a, b in topo.trunk_runs if a <= i <= b)
+        access = topo.access_GBps(i) if first == i else 0.0
+        return access, access
+    if lv.size == 1:
         return 0.0, 0.0
     port = lv.neighbours * lv.link_GBps
     return port, port / lv.oversub if lv.fabric == "switch" else port
@@ -63,8 +70,9 @@ def summary(topo):
     """Every figure of the report as a JSON-ready dict (bandwidths in GB/s, one direction)."""
     inj = topo.injection_GBps()
     per_level = []
-    for lv, g, stride in zip(topo.levels, topo.trunk_group_npus, topo.strides):
-        port, sustained = level_injection(lv)
+    for i, (lv, g, stride) in enumerate(zip(topo.levels, topo.trunk_group_npus,
+                                            topo.strides)):
+        port, sustained = level_injection(topo, i)
         share = lv.neighbours * lv.link_GBps / lv.oversub / g if lv.trunk and lv.size > 1 else 0.0
         per_level.append({**asdict(lv), "spec": lv.spec, "stride_npus": stride,
                           "trunk_group_npus": g if lv.trunk else 0,
@@ -73,6 +81,7 @@ def summary(topo):
     sustained = sum(lv["sustained_injection_GBps"] for lv in per_level)
     return {
         "name": topo.name, "description": topo.description, "source": topo.source,
+        "notes": list(topo.notes),
         "string_form": ",".join(topo.describe_levels()),
         "n_npus": topo.n_npus, "n_levels": len(topo.levels), "levels": per_level,
         "n_links": topo.n_links,
@@ -107,7 +116,8 @@ def _label(lv, i):
 def _injection_part(lv, i):
     """``board 392 GB/s`` / ``level0 14 GB/s = 56 GB/s / oversub 4``."""
     bw = format_bandwidth
-    text = f"{_label(lv, i)} {bw(lv['sustained_injection_GBps'])}"
+    access = " access" if lv["trunk"] else ""
+    text = f"{_label(lv, i)}{access} {bw(lv['sustained_injection_GBps'])}"
     how = []
     if lv["planes"] > 1:
         how.append(f"{lv['planes']} planes x {bw(lv['injection_GBps'] / lv['planes'])}")
@@ -141,6 +151,8 @@ def show_text(topo):
     if s["description"]:
         lines.append(f"description  {s['description']}")
     lines.append(f"source       {s['source']}")
+    for k, note in enumerate(topo.notes):
+        lines.append(f"{'notes' if k == 0 else '':<13}{note}")
     lines.append(f"NPUs         {s['n_npus']:,}")
     specs = [human_spec(lv) for lv in topo.levels]
     rounded = specs != topo.describe_levels()

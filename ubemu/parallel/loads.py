@@ -15,15 +15,17 @@ import numpy as np
 def key_owners(topology, block):
     """Which process sums the loads of each link and of each NPU's reductions.
 
-    Keys are link ids and ``n_links + NPU id``. Each link class's id range (and the NPU range)
-    is cut in proportion to the block partition, so a link whose NPUs a process holds mostly
+    Keys are link ids and ``n_links + i`` for the timer's per-NPU entries (``i`` = NPU id:
+    bytes reduced; ``n_npus + NPU id``: messages). Each link class's id range (and each NPU
+    range) is cut in proportion to the block partition, so a link whose NPUs a process holds mostly
     belongs to that process and its load seldom travels. Returns ascending ``bounds`` and the
     ``owners`` of the ranges they start.
     """
     frac = block.starts[:-1]
     bounds, owners = [], []
     ranges = [(c.first_id, c.count) for c in topology.link_classes]
-    ranges.append((topology.n_links, topology.n_npus))
+    ranges += [(topology.n_links, topology.n_npus),
+               (topology.n_links + topology.n_npus, topology.n_npus)]
     for first, count in ranges:
         bounds.append(first + count * frac // block.n)
         owners.append(np.arange(block.n_procs))
@@ -75,17 +77,16 @@ class PartitionedLoads:
 
     def gather(self, figures, busy, nbytes):
         """Maxima of the step figures and of ``busy``; byte sums in process order."""
-        link_s, lat_ns, red_b, moved = figures
-        n_cls = busy.size
-        mine = np.concatenate(([link_s, lat_ns, red_b, float(moved)], busy, nbytes))
+        n_fig, n_cls = len(figures), busy.size
+        mine = np.concatenate((np.array(figures, np.float64), busy, nbytes))
         every = self.ex.allgather(mine)
-        busy[:] = every[:, 4:4 + n_cls].max(axis=0)
+        busy[:] = every[:, n_fig:n_fig + n_cls].max(axis=0)
         total = np.zeros(n_cls)
-        for row in every[:, 4 + n_cls:]:  # process order, fixed
+        for row in every[:, n_fig + n_cls:]:  # process order, fixed
             total += row
         nbytes[:] = total
-        return (float(every[:, 0].max()), float(every[:, 1].max()), float(every[:, 2].max()),
-                bool(every[:, 3].sum() > 0))
+        most = every[:, :n_fig].max(axis=0)
+        return (*map(float, most[:-1]), bool(most[-1] > 0))
 
     def gather_max(self, values):
         return self.ex.allgather(np.asarray(values, np.float64)).max(axis=0)
