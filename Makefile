@@ -7,7 +7,7 @@ MPIEXEC := $(VENV)/bin/mpiexec
 export NUMBA_NUM_THREADS ?= 1
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: setup run test test-fast test-py test-mpi bench lint clean
+.PHONY: setup run test test-fast test-py test-mpi test-peer bench lint clean
 
 setup: $(STAMP)
 
@@ -33,11 +33,17 @@ test-fast: $(STAMP)
 test-mpi: $(STAMP)
 	$(PY) tests/mpi/run_mpi_tests.py --mpiexec $(MPIEXEC) -n 2 -n 4
 
+# ubemu against SimGrid SMPI on the same platforms (installs Debian's libsimgrid-dev; not in CI)
+test-peer: $(STAMP)
+	bash peer/install_simgrid.sh
+	$(PY) peer/run_smpi.py
+	$(PY) peer/compare.py
+
 bench: $(STAMP)
 	$(PY) -m pytest benchmarks --benchmark-only --benchmark-columns=min,median,max -s
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check ubemu kernels tests benchmarks
+	$(VENV)/bin/ruff check ubemu kernels tests benchmarks peer
 
 clean:
 	rm -rf $(VENV) build *.egg-info

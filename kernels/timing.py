@@ -40,7 +40,8 @@ def _add_npu(red_bytes, red_touched, nr, key, x):
 
 @kernel
 def accumulate(src, dst, n, reduce, npus, itemsize, scale, lv, lat_ns, hop_lat_ns, load,
-               touched, nt, red_bytes, red_touched, nr, path, messages):
+               touched, nt, red_bytes, red_touched, nr, path, messages, fill_bytes,
+               fill_ns_per_byte):
     """Add one step's bytes (times ``scale``) to the link and NPU accumulators.
 
     Parameters
@@ -70,12 +71,17 @@ def accumulate(src, dst, n, reduce, npus, itemsize, scale, lv, lat_ns, hop_lat_n
         Scratch row for one route (the topology's diameter in hops, at least 1).
     messages : bool
         Count messages: consecutive transfers of one (src, dst) pair (src != dst) are one.
+    fill_bytes, fill_ns_per_byte : float
+        A message's first ``min(m, fill_bytes)`` bytes add ``fill_ns_per_byte`` each to its
+        path's latency (a pipeline's first chunk through one channel).
 
     Returns
     -------
-    (nt, nr, max_path_lat_ns)
+    (nt, nr, max over messages of path latency + fill, in ns)
     """
     max_lat = 0.0
+    run_lat = 0.0  # the current message: its path latency and bytes
+    run_bytes = 0.0
     n_npus = red_bytes.shape[0] // 2
     for k in range(src.shape[0]):
         if n[k] <= 0:
@@ -83,12 +89,16 @@ def accumulate(src, dst, n, reduce, npus, itemsize, scale, lv, lat_ns, hop_lat_n
         b = float(n[k] * itemsize) * scale
         s = npus[src[k]]
         d = npus[dst[k]]
-        if messages and s != d and (k == 0 or src[k] != src[k - 1] or dst[k] != dst[k - 1]):
-            nr = _add_npu(red_bytes, red_touched, nr, n_npus + s, scale)
-            nr = _add_npu(red_bytes, red_touched, nr, n_npus + d, RECV_UNIT * scale)
+        if s != d and (k == 0 or src[k] != src[k - 1] or dst[k] != dst[k - 1]):
+            max_lat = max(max_lat, run_lat + min(run_bytes, fill_bytes) * fill_ns_per_byte)
+            run_lat = run_bytes = 0.0
+            if messages:
+                nr = _add_npu(red_bytes, red_touched, nr, n_npus + s, scale)
+                nr = _add_npu(red_bytes, red_touched, nr, n_npus + d, RECV_UNIT * scale)
         h, lat = route_one(s, d, lv, lat_ns, hop_lat_ns, path)
-        if lat > max_lat:
-            max_lat = lat
+        if s != d:
+            run_lat = max(run_lat, lat)
+            run_bytes += float(n[k] * itemsize)
         for j in range(h):
             link = path[j]
             if load[link] == 0.0:
@@ -97,6 +107,7 @@ def accumulate(src, dst, n, reduce, npus, itemsize, scale, lv, lat_ns, hop_lat_n
             load[link] += b
         if reduce[k]:
             nr = _add_npu(red_bytes, red_touched, nr, d, b)
+    max_lat = max(max_lat, run_lat + min(run_bytes, fill_bytes) * fill_ns_per_byte)
     return nt, nr, max_lat
 
 

@@ -34,8 +34,9 @@ def test_show_json_figures(capsys):
     assert data["n_npus"] == 8192
     assert data["injection_uni_GBps"] == 1008 and data["injection_bi_GBps"] == 2016
     assert data["total_npu_io_GBps"] == 8192 * 2016
-    assert data["diameter_hops"] == 4
-    assert [lv["name"] for lv in data["levels"]] == ["board", "rack", "superpod"]
+    # access up, rack up + down, superpod up + down, access down (by hand)
+    assert data["diameter_hops"] == 6
+    assert [lv["name"] for lv in data["levels"]] == ["rack", "superpod"]
     assert sum(c["count"] for c in data["link_classes"]) == data["n_links"]
 
 

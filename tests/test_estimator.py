@@ -205,3 +205,25 @@ def test_message_costs_by_hand():
     assert simulate("all_reduce", 2**20, topo, "ring").time_s == pytest.approx(want, rel=1e-12)
     small = simulate("all_gather", 8 * 64, topo, "direct").time_s
     assert small == pytest.approx(7 * 3e-6, rel=1e-12)
+
+
+@pytest.mark.parametrize("topo,group", COSTED[:5], ids=[f"{t}-{g}" for t, g in COSTED[:5]])
+def test_closed_forms_with_pipeline_fill_equal_the_step_model(topo, group):
+    """A message's first chunk at a channel's speed (fill_bytes, fill_GBps) is exact too."""
+    costed = _with_costs(topo, overhead_ns=300, send_overhead_ns=200, recv_overhead_ns=100,
+                         fill_bytes=65536, fill_GBps=20)
+    compared = 0
+    for key in KEYS:
+        if not _applies(key, costed, group):
+            continue
+        for nbytes in (NBYTES, 3 * 2**12):  # messages above and below the fill chunk
+            try:
+                est = estimate(key[0], nbytes, costed, key[1], group=group, fallback=False)
+            except NoClosedForm:
+                continue
+            sim = simulate(key[0], nbytes, costed, key[1], group=group).time_s
+            assert est.low_s * (1 - 1e-9) <= sim <= est.time_s * (1 + 1e-9), key
+            if est.exact:
+                assert est.time_s == pytest.approx(sim, rel=1e-9), key
+                compared += 1
+    assert compared >= 5

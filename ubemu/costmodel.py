@@ -98,7 +98,7 @@ def _axis_model(topology, comm, d):
         if strides[j] < pool:
             m_core *= comm.dims[e]
     caps = {c.name.rsplit(".", 1)[-1] if "." in c.name else "": c.bw_GBps * 1e9 * eff
-            for c in topology.link_classes if c.level == i}
+            for c in topology.link_classes if c.level == i and "access" not in c.name}
     full_ring = True
     if lv.fabric in ("full_mesh", "ring"):
         beta_link, beta_port, links = m_trunk / min(caps.values()), 0.0, 1
@@ -219,6 +219,8 @@ class CostModel:
         self.name, self.n, self.dims = topology.name, comm.n, tuple(int(d) for d in comm.dims)
         self.overhead_s = p.overhead_ns * 1e-9
         self.msg_s = (p.send_overhead_ns + p.recv_overhead_ns) * 1e-9  # one message's ends
+        self.fill_bytes = p.fill_bytes
+        self.fill_s_per_byte = 1e-9 / p.fill_GBps if p.fill_GBps > 0 else 0.0
         self.rho = 1.0 / (p.reduce_GBps * 1e9) if p.reduce_GBps > 0 else 0.0
         self.axes = None
         if comm.n > 1 and comm.levels:
@@ -298,9 +300,13 @@ class CostModel:
         return PermPartner(key, dst)
 
     # -- step arithmetic ----------------------------------------------------------------------
+    def fill_s(self, nbytes):
+        """A message's pipeline fill (:mod:`ubemu.timing`)."""
+        return min(nbytes, self.fill_bytes) * self.fill_s_per_byte
+
     def _finish(self, bw_s, lat_s, reduced_bytes, reduce, n_msgs):
-        """A step's time: every rank sends and receives ``n_msgs`` messages (the timing
-        model's rule, :mod:`ubemu.timing`)."""
+        """A step's time: every rank sends and receives ``n_msgs`` messages; ``lat_s`` is
+        the largest path latency plus fill (the timing model's rule, :mod:`ubemu.timing`)."""
         t = max(n_msgs * self.msg_s, bw_s + lat_s + self.msg_s) + self.overhead_s
         return t + reduced_bytes * self.rho if reduce and self.rho else t
 
@@ -315,7 +321,7 @@ class CostModel:
             ax, shift, b = msgs[0]
             ax.check_hops(shift)
             beta = ax.beta_link if ax.beta_link > ax.beta_port else ax.beta_port
-            return self._finish(b * beta, ax.lat_s, b, reduce, 1)
+            return self._finish(b * beta, ax.lat_s + self.fill_s(b), b, reduce, 1)
         per_axis, merged = {}, {}
         for ax, shift, b in msgs:
             key = (id(ax), shift % ax.p)
@@ -325,7 +331,7 @@ class CostModel:
             ax.check_hops(shift)
             mx, sm = per_axis.get(id(ax), (ax, 0.0, 0.0))[1:]
             per_axis[id(ax)] = (ax, max(mx, b), sm + b)
-            lat = max(lat, ax.lat_s)
+            lat = max(lat, ax.lat_s + self.fill_s(b))
             red += b
         bw = max(max(ax.beta_link * mx, ax.beta_port * sm) for ax, mx, sm in per_axis.values())
         return self._finish(bw, lat, red, reduce, len(merged))
@@ -341,13 +347,15 @@ class CostModel:
                                                         for q in partners)
                  and sorted(int(q) % gf.p for q in partners) == list(range(1, gf.p)))
         beta, lat = gf.every_peer() if every else gf.profile(partners)
-        return self._finish(b * beta, lat, sum(sizes), reduce, len(partners))
+        return self._finish(b * beta, lat + self.fill_s(b), sum(sizes), reduce, len(partners))
 
     def link_step(self, loads, n_msgs):
-        """Time of a step given the bytes on the busiest link of each full-mesh axis
-        (``loads``: list of (axis, bytes)) and the messages each rank sends and receives."""
-        loads = [(ax, b) for ax, b in loads if b > 0]
+        """Time of a step given, per full-mesh axis, the bytes on its busiest link and its
+        largest message (``loads``: list of (axis, link bytes, message bytes)) and the
+        messages each rank sends and receives."""
+        loads = [x for x in loads if x[1] > 0]
         if not loads:
             return self.overhead_s
-        return self._finish(max(ax.beta_link * b for ax, b in loads),
-                            max(ax.lat_s for ax, _ in loads), 0.0, False, n_msgs)
+        return self._finish(max(ax.beta_link * b for ax, b, _ in loads),
+                            max(ax.lat_s + self.fill_s(m) for ax, _, m in loads), 0.0,
+                            False, n_msgs)

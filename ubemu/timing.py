@@ -3,14 +3,17 @@
 A step lasts::
 
     max( max over links (bytes on link / (capacity x efficiency))      bandwidth term
-         + longest path latency of its transfers                       (levels, access, hops)
+         + max over messages (path latency + fill)                     (levels, access, hops)
          + send_overhead_ns + recv_overhead_ns,                        one message's ends
          max over NPUs (k send_overhead_ns + m recv_overhead_ns) )     an NPU's k sends, m receives
     + params.overhead_ns                                               software alpha per step
     + max over NPUs (bytes reduced) / params.reduce_GBps               reduction compute (if > 0)
 
 A message is a run of consecutive transfers of one (src, dst) pair in a step (src != dst): a
-rank sending several blocks to one peer in one step sends one message. This is LogGP's o at
+rank sending several blocks to one peer in one step sends one message. Its *fill* is
+``min(m, fill_bytes) / fill_GBps`` for a message of m bytes: the first chunk of a pipelined
+transfer goes through one channel's staging buffer before the rest streams at link speed
+(NCCL's 512 KiB chunk at a channel's bandwidth; 0 by default). This is LogGP's o at
 both ends (an NPU's processor posts its sends and completes its receives one after another,
 while the network carries them), and it reproduces SimGrid SMPI's timing of its ring and
 linear all-to-all with per-message overheads (``peer/``).
@@ -107,6 +110,7 @@ class StepTimer:
         self.overhead_s = p.overhead_ns * 1e-9
         self.send_s, self.recv_s = p.send_overhead_ns * 1e-9, p.recv_overhead_ns * 1e-9
         self.messages = bool(self.send_s or self.recv_s)
+        self.fill = (float(p.fill_bytes), 1.0 / p.fill_GBps if p.fill_GBps > 0 else 0.0)
         self.reduce_Bps = p.reduce_GBps * 1e9
         self.reset()
 
@@ -197,7 +201,7 @@ class StepTimer:
             nt, nr, step_lat = timing.accumulate(
                 src, dst, n, red, self.npus, int(itemsize), float(scale), tp.level_table,
                 tp.lat_ns, float(tp.params.hop_lat_ns), self.load, self.touched, nt,
-                self.red_bytes, self.red_touched, nr, self.path, self.messages)
+                self.red_bytes, self.red_touched, nr, self.path, self.messages, *self.fill)
             lat = max(lat, step_lat)
         return [nt, nr, lat]
 
@@ -222,9 +226,9 @@ class StepTimer:
         A ring phase sends between the same ranks at every step, only the block sizes change:
         when a step repeats the previous step's pairs, they are routed once more
         (:meth:`_build_profile`) and every further repeat is timed from the per-transfer hop
-        counts. Returns ``(hops, used classes, max path latency in ns, busiest NPU's message
-        time)`` or None (time the step normally). Transfers of 0 elements never reach here
-        (``Step.make`` drops them).
+        counts. Returns ``(hops, used classes, each transfer's path latency in ns, busiest
+        NPU's message time)`` or None (time the step normally). Transfers of 0 elements never
+        reach here (``Step.make`` drops them).
         """
         key = self._pattern_key
         same = key is not None and same_array(key[0], step.src) and same_array(key[1], step.dst)
@@ -261,7 +265,7 @@ class StepTimer:
             acc = list(timing.accumulate(src, dst, ones, red, self.npus, 1, 1.0, tp.level_table,
                                          tp.lat_ns, 0.0, self.load, self.touched, 0,
                                          self.red_bytes, self.red_touched, 0, self.path,
-                                         self.messages))
+                                         self.messages, 0.0, 0.0))
         nt, nr = self.spread.settle(self, acc[0], acc[1])
         links, keys = self.touched[:nt], self.red_touched[:nr]
         reduced = keys[keys < self.topology.n_npus]
@@ -273,18 +277,22 @@ class StepTimer:
                                    self._busy, self._bytes, self.send_s, self.recv_s)
         most = self.spread.gather_max([most_link, most_red, cpu_s])
         if most[0] <= 1 and (most[1] <= 1 or self.reduce_Bps == 0):
-            return hops, np.flatnonzero(hops.any(axis=1)), float(lat.max(initial=0.0)), most[2]
+            return hops, np.flatnonzero(hops.any(axis=1)), lat, most[2]
         return None
 
     def _pattern_figures(self, step, itemsize, hops, used, lat_ns, cpu_s):
-        """The step's figures from a profile (:meth:`_profile`) of this process's transfers."""
+        """The step's figures from a profile (:meth:`_profile`) of this process's transfers
+        (one per (src, dst) pair: a pair's transfers share its route's links)."""
         from .kernels import timing
 
         _, _, n, red = self._own(step)
         link_s, red_b = timing.pattern_step(n, itemsize, red, hops, used, self.class_cap_Bps,
                                             self._busy, self._bytes)
-        return self.spread.gather((link_s, lat_ns, red_b, cpu_s, True), self._busy,
-                                  self._bytes)
+        fill_bytes, ns_per_byte = self.fill
+        path = lat_ns + np.minimum(n * itemsize, fill_bytes) * ns_per_byte if ns_per_byte \
+            else lat_ns
+        return self.spread.gather((link_s, float(path.max(initial=0.0)), red_b, cpu_s, True),
+                                  self._busy, self._bytes)
 
     # -- windows: several steps timed as one ----------------------------------------------------
     @property
@@ -407,6 +415,7 @@ def pattern_cost(topology, src_npus, dst_npus):
     ``(seconds per byte on the busiest link, longest path in seconds)``, the two terms of a
     step in which every message has the same size."""
     timer = StepTimer(topology)
+    timer.fill = (0.0, 0.0)  # the path alone: a message's fill depends on its size
     src = np.ascontiguousarray(src_npus, np.int64)
     dst = np.ascontiguousarray(dst_npus, np.int64)
     step = _Transfers(src, dst, np.ones(src.size, np.int64), np.zeros(src.size, bool))

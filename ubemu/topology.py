@@ -152,6 +152,9 @@ class TopologyParams:
     send_overhead_ns, recv_overhead_ns : float
         Cost per message at the sender and at the receiver (LogGP's o): an NPU that sends k
         messages and receives m in a step is busy ``k send + m recv`` in it.
+    fill_bytes, fill_GBps : float
+        A message's first ``min(m, fill_bytes)`` bytes cross at ``fill_GBps`` before the rest
+        streams: a pipeline's first chunk through one channel (0: none).
     hop_lat_ns : float
         Extra latency per link crossed (routers, forwarding NPUs).
     reduce_GBps : float
@@ -163,6 +166,8 @@ class TopologyParams:
     overhead_ns: float = 0.0
     send_overhead_ns: float = 0.0
     recv_overhead_ns: float = 0.0
+    fill_bytes: float = 0.0
+    fill_GBps: float = 0.0
     hop_lat_ns: float = 0.0
     reduce_GBps: float = 0.0
     efficiency: float = 1.0

@@ -35,8 +35,8 @@ DEFAULTS = {"full_mesh": (56.0, 150.0), "ring": (56.0, 150.0), "switch": (56.0, 
 LEVEL_FIELDS = ("fabric", "size", "bw_GBps", "bw", "lat_ns", "lat", "links", "trunk",
                 "planes", "oversub", "access_GBps", "access", "access_lat_ns", "access_lat",
                 "name", "note")
-PARAM_FIELDS = ("overhead_ns", "send_overhead_ns", "recv_overhead_ns", "hop_lat_ns",
-                "reduce_GBps", "efficiency")
+PARAM_FIELDS = ("overhead_ns", "send_overhead_ns", "recv_overhead_ns", "fill_bytes",
+                "fill_GBps", "hop_lat_ns", "reduce_GBps", "efficiency")
 TOP_FIELDS = ("name", "description", "notes", "params", "level", "source")
 STRING_OPTIONS = ("links", "planes", "oversub", "trunk", "access", "access_lat", "name")
 

@@ -25,8 +25,8 @@ def two_axis_full_mesh(comm):
 
 def _cost(model, c, isz):
     """Step 1: a row link carries one direct block and the X-first halves of the ``Y-1``
-    blocks for that column's other rows (a column link likewise); step 2: the relays
-    forward ``X-1`` (``Y-1``) halves over one link each."""
+    blocks for that column's other rows, one message (a column link likewise); step 2: the
+    relays forward ``X-1`` (``Y-1``) halves over one link each, one message."""
     ax, ay = model.require_axes()
     for a in (ax, ay):
         model.require(a.fabric == "full_mesh" and not a.trunk,
@@ -37,8 +37,10 @@ def _cost(model, c, isz):
         live = ax if ax.p > 1 else ay
         return model.step([(live, k, b) for k in range(1, live.p)])
     peers = ax.p - 1 + ay.p - 1  # messages per rank in each step: its row and its column
-    first = model.link_step([(ax, b + (ay.p - 1) * h1), (ay, b + (ax.p - 1) * h2)], peers)
-    return first + model.link_step([(ay, (ax.p - 1) * h1), (ax, (ay.p - 1) * h2)], peers)
+    row, col = b + (ay.p - 1) * h1, b + (ax.p - 1) * h2  # to one row peer, one column peer
+    first = model.link_step([(ax, row, row), (ay, col, col)], peers)
+    fwd_y, fwd_x = (ax.p - 1) * h1, (ay.p - 1) * h2  # a relay's halves for one destination
+    return first + model.link_step([(ay, fwd_y, fwd_y), (ax, fwd_x, fwd_x)], peers)
 
 
 def _buffer(comm, count):

@@ -122,10 +122,10 @@ def usage_lines(result):
     if not result.usage:
         return []
     lines = [f"# link classes at {result.nbytes} B ({result.algorithm}):",
-             f"#   {'class':<14} {'level':>5} {'bytes':>14} {'busy (us)':>10} {'util':>6}"]
+             f"#   {'class':<16} {'level':>5} {'bytes':>14} {'busy (us)':>10} {'util':>6}"]
     for u in result.usage:
         u = _usage_dict(u)
-        lines.append(f"#   {u['name']:<14} {u['level']:5d} {u['bytes']:14.4g}"
+        lines.append(f"#   {u['name']:<16} {u['level']:5d} {u['bytes']:14.4g}"
                      f" {u['busy_s'] * 1e6:10.2f} {u['utilisation'] * 100:5.1f}%")
     return lines
 
