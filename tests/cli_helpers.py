@@ -6,9 +6,9 @@ import sys
 from pathlib import Path
 
 from ubemu import cli
-from ubemu.cli.plan import group_size
 from ubemu.dtypes import DTYPES
 from ubemu.errors import UbemuError
+from ubemu.groups import group_of
 from ubemu.result import ClassUsage, Result
 
 LAT_S, BW_GBps = 2e-6, 50.0
@@ -27,7 +27,7 @@ def fake_simulate(collective, nbytes, topology=None, algorithm="auto", dtype="fl
     """
     if options.get("fail_above") and nbytes > options["fail_above"]:
         raise UbemuError(f"{collective} algorithm 'ring' cannot run: too big")
-    n = group_size(topology, group)
+    n = group_of(topology, group).n
     itemsize = DTYPES[dtype].itemsize
     usage = [ClassUsage("board", 0, float(nbytes), nbytes / BW_GBps / 1e9, 0.75)]
     name = ("ring" if nbytes < 4096 else "direct") if algorithm == "auto" else algorithm

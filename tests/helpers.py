@@ -12,17 +12,21 @@ def link_elements(sched):
     return out
 
 
-def skip_unless_applies(collective, name, comm):
-    """Skip where the algorithm's own check says it does not apply to ``comm`` (and only
-    there: every other refusal is a failure)."""
+def refuses(collective, name, comm):
+    """True where the algorithm's own check says it does not apply to ``comm``; the builder
+    must then refuse it with the check's reason (asserted here, so a wrong refusal fails
+    instead of skipping)."""
     import pytest
 
-    from ubemu.algorithms import REGISTRY
+    from ubemu.algorithms import REGISTRY, build_schedule
+    from ubemu.errors import UbemuError
 
     alg = REGISTRY[(collective, name)]
     why = alg.check(comm) if alg.check else None
     if why:
-        pytest.skip(f"{collective} {name} on {comm.shape_label}: {why}")
+        with pytest.raises(UbemuError, match="cannot run on"):
+            build_schedule(collective, name, comm, comm.n)
+    return bool(why)
 
 
 def run_against_reference(collective, name, comm, count, seed=1, **options):

@@ -6,7 +6,7 @@ import pytest
 from tests.reference import emulate_verify
 from tests.threads import run_threads
 from ubemu import engine
-from ubemu.algorithms import build_schedule
+from ubemu.algorithms import algorithm_names, build_schedule
 from ubemu.dtypes import get_dtype
 from ubemu.groups import group_of
 from ubemu.timing import time_schedule
@@ -52,3 +52,25 @@ def test_choose_picks_the_fastest_candidate_and_says_why_others_were_left_out():
     times = notes["auto_candidates"]
     assert name == min(times, key=times.get) and timed.time_s == times[name]
     assert "multipath" in notes["auto_skipped"]  # needs a 2-axis grid
+
+
+@pytest.mark.parametrize("spec,group", [("ub-mesh-rack", None), ("ub-mesh-pod", "one_per=rack"),
+                                        ("switch:8:oversub=2,switch:4:oversub=2", None),
+                                        ("dgx-h100", None), ("full_mesh:4,ring:5", None)])
+@pytest.mark.parametrize("collective", ["all_reduce", "all_gather", "alltoall"])
+def test_pruned_choice_equals_timing_every_candidate(spec, group, collective):
+    """The pruning never changes the choice: against timing every algorithm one by one, at
+    sizes where latency, messages and bandwidth each dominate; a pruned candidate is slower."""
+    topo = load_topology(spec)
+    comm = group_of(topo, group)
+    for count in (comm.n, comm.n * 1000, comm.n * 2**18):
+        name, timed, notes = engine.choose(collective, comm, count, topo, 4)
+        every = {}
+        for alg in algorithm_names(collective):
+            if alg in notes["auto_skipped"]:
+                continue
+            every[alg] = engine.time_only(collective, alg, comm, count, topo, 4).time_s
+        assert name == min(every, key=every.get) and timed.time_s == every[name]
+        for alg, low_s in notes["auto_pruned"].items():
+            assert low_s <= every[alg] * (1 + 1e-9) and every[alg] > timed.time_s
+        assert set(every) == set(notes["auto_candidates"]) | set(notes["auto_pruned"])

@@ -26,7 +26,7 @@ def _topo(kind, p):
     return load_topology(f"{kind}:{p}@50GiBps/1us")
 
 
-# -- the reference numbers of unifiedbus.md section 6 ---------------------------------------
+# -- the reference numbers of docs/sources.md, "Algorithm references" -----------------------
 @pytest.mark.parametrize("name,p,want_us", [("ring", 64, 164.45), ("ring", 1024, 2085.0),
                                             ("halving_doubling", 1024, 59.02),
                                             ("halving_doubling", 8192, 65.06)])

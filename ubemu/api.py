@@ -36,8 +36,10 @@ def simulate(collective, nbytes, topology=None, algorithm="auto", dtype="float32
     topology : Topology or str, optional
         A Topology, a preset name, a TOML path or a string form; default ``ub-mesh-rack``.
     algorithm : str
-        A registered algorithm name, or ``"auto"``: time every algorithm that supports the
-        communicator and use the fastest by the model (``notes["auto_candidates"]``).
+        A registered algorithm name, or ``"auto"``: the fastest by the model of every
+        algorithm that supports the communicator (``notes["auto_candidates"]``: the times of
+        those timed; ``notes["auto_pruned"]``: the lower bounds of those that could not win,
+        :func:`ubemu.engine.choose`).
     dtype, op : str
         Element type and reduction op (see :mod:`ubemu.dtypes`).
     group : optional

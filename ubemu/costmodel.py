@@ -187,6 +187,12 @@ class GridFlat:
         m = self.model
         axes = m.axes
         if axes is None or any(ax.fabric == "ring" or ax.trunk for ax in axes if ax.p > 1):
+            topo = m.topology
+            if self.p == topo.n_npus and not any(lv.fabric == "ring" and lv.size > 2
+                                                 for lv in topo.levels):
+                from .timing import every_peer_cost
+
+                return every_peer_cost(topo)  # NPU 0's routes stand for every NPU's
             return self.profile(range(1, self.p))  # (a trunk run skips the levels below)
         n = self.p
         beta = max(max(ax.beta_link * (n // ax.p), ax.beta_port * (n // ax.p) * (ax.p - 1))

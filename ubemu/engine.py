@@ -23,7 +23,9 @@ import numpy as np
 
 from . import collectives
 from . import verify as vf
-from .algorithms import REGISTRY, algorithm_names, build_schedule
+from .algorithms import algorithm_names, build_schedule
+from .bounds import candidate_bounds
+from .costmodel import CostModel
 from .dataplane import apply_steps
 from .dtypes import finish_avg, get_dtype
 from .errors import UbemuError
@@ -100,17 +102,22 @@ def run_checked(collective, name, comm, count, topology, dtype, op="sum", seed=0
 
 
 def choose(collective, comm, count, topology, itemsize, options=None, ex=None):
-    """``algorithm="auto"``: time every registered algorithm that can run on ``comm`` and
-    return (the fastest's name, its Timed, notes with every candidate's time and the skipped
-    ones' reasons)."""
+    """``algorithm="auto"``: the fastest registered algorithm that can run on ``comm``.
+
+    Candidates are timed in the order of their lower bounds (:mod:`ubemu.bounds`: the closed
+    form's, else :func:`~ubemu.bounds.lower_bound_s`); one whose bound exceeds the fastest time
+    so far (by more than rounding) cannot win and is not timed. The choice is the one timing
+    every candidate would make. Returns (the fastest's name, its Timed, notes: each timed
+    candidate's time, each pruned one's bound, each skipped one's reason)."""
     options = options or {}
-    best, times, skipped = None, {}, {}
-    for name in algorithm_names(collective):
-        alg = REGISTRY[(collective, name)]
-        bad = [k for k in options if k not in alg.options]
-        why = f"takes no option {bad[0]!r}" if bad else (alg.check(comm) if alg.check else None)
-        if why:
-            skipped[name] = why
+    bounds, skipped = candidate_bounds(CostModel(topology, comm), collective, count, itemsize,
+                                       options)
+    order = list(algorithm_names(collective))  # ties go to the first name, as before pruning
+    best, times, pruned = None, {}, {}
+    for name in sorted(bounds, key=lambda k: (bounds[k][0], order.index(k))):
+        low_s = bounds[name][0]
+        if best is not None and low_s > best[1].time_s * (1 + 1e-9):
+            pruned[name] = low_s
             continue
         try:
             timed = time_only(collective, name, comm, count, topology, itemsize, options, ex,
@@ -119,13 +126,15 @@ def choose(collective, comm, count, topology, itemsize, options=None, ex=None):
             skipped[name] = str(exc)
             continue
         times[name] = timed.time_s
-        if best is None or timed.time_s < best[1].time_s:
+        if best is None or (timed.time_s, order.index(name)) < (best[1].time_s,
+                                                                 order.index(best[0])):
             best = (name, timed)
     if best is None:
         why = "; ".join(f"{k}: {v}" for k, v in skipped.items()) or "none registered"
         raise UbemuError(f"algorithm auto: no {collective} algorithm can run on {comm.n} ranks "
                          f"{comm.shape_label} ({why})")
-    return best[0], best[1], {"auto_candidates": times, "auto_skipped": skipped}
+    return best[0], best[1], {"auto_candidates": times, "auto_pruned": pruned,
+                              "auto_skipped": skipped}
 
 
 # -- the check -------------------------------------------------------------------------------

@@ -14,18 +14,16 @@ model's constants are computed once and cached. The answer says how it was obtai
 
 ``algorithm="auto"`` chooses from the same registered algorithms as ``simulate``: every closed
 form is evaluated; an algorithm without one is timed by the step-level model only when a
-lower bound on its time (:func:`lower_bound_s`) leaves it a chance to win.
+lower bound on its time (:func:`ubemu.bounds.lower_bound_s`) leaves it a chance to win.
 """
 
 from dataclasses import dataclass, field
 from functools import lru_cache
 
 from . import collectives
-from .costmodel import CostModel, NoClosedForm
+from .bounds import candidate_bounds, closed_form_bounds, model_of
+from .costmodel import NoClosedForm
 from .errors import UbemuError
-
-_CACHE = {}
-_CACHE_MAX = 512
 
 
 @dataclass(frozen=True)
@@ -50,68 +48,11 @@ class Estimate:
         return float(self.time_s)
 
 
-def _group_key(group):
-    if group is None or isinstance(group, str):
-        return group
-    if isinstance(group, dict):
-        return tuple(sorted((k, tuple(v) if isinstance(v, list) else v)
-                            for k, v in group.items()))
-    if isinstance(group, (list, tuple)):
-        return tuple(group)
-    return group  # a Comm (hashed by identity) or an array (unhashable -> no cache)
-
-
-def model_of(topology, group=None):
-    """The cached :class:`~ubemu.costmodel.CostModel` of ``group`` on ``topology``."""
-    from .groups import group_of
-    from .topospec import resolve_topology
-
-    topo = resolve_topology(topology)
-    key = (topo, _group_key(group))
-    try:
-        return _CACHE[key]
-    except KeyError:
-        pass
-    except TypeError:  # unhashable group spec
-        key = None
-    model = CostModel(topo, group_of(topo, group))
-    if key is not None:
-        if len(_CACHE) >= _CACHE_MAX:
-            _CACHE.clear()
-        _CACHE[key] = model
-    return model
-
-
 @lru_cache(maxsize=64)
 def _itemsize(dtype):
     from .dtypes import get_dtype
 
     return get_dtype(dtype).itemsize
-
-
-def _closed_form(model, alg, count, isz, options):
-    """(low_s, high_s) of ``alg``'s closed form; raises NoClosedForm."""
-    if alg.cost is None:
-        raise NoClosedForm(f"no closed form for {alg.collective} algorithm {alg.name!r}")
-    model.collective = alg.collective
-    if model.n == 1:  # no link is crossed: every step costs the overhead alone
-        from .algorithms import build_schedule
-
-        t = build_schedule(alg.collective, alg.name, 1, count, data=False,
-                           **options).n_steps * model.overhead_s
-        return t, t
-    model.mode, model.uneven = "hi", False
-    model.reset_call()
-    hi = float(alg.cost(model, count, isz, **options))
-    if not model.uneven:
-        return hi, hi
-    model.mode = "lo"
-    model.reset_call()
-    try:
-        lo = float(alg.cost(model, count, isz, **options))
-    finally:
-        model.mode = "hi"
-    return lo, hi
 
 
 def _step_model(model, alg, count, isz, options):
@@ -120,25 +61,6 @@ def _step_model(model, alg, count, isz, options):
     t = time_only(alg.collective, alg.name, model.comm, count, model.topology, isz,
                   options).time_s
     return t, t
-
-
-def lower_bound_s(model, alg, count, isz, options):
-    """A time ``alg`` cannot beat: an overhead per timed step (a window counts once), the
-    cheapest level's latency once, and the bytes a rank must send
-    (:meth:`~ubemu.collectives.Collective.min_send_bytes`) at the sum of all its links'
-    capacity. Builds the schedule's outline only (its steps are never made)."""
-    from .algorithms import build_schedule
-
-    topo = model.topology
-    if model.n <= 1:
-        return 0.0
-    sched = build_schedule(alg.collective, alg.name, model.comm, count, data=False, **options)
-    timed_steps = sched.n_steps - sum(b - a - 1 for a, b in sched.windows)
-    links_Bps = sum(lv.neighbours * lv.link_GBps for lv in topo.levels if lv.size > 1) \
-        * 1e9 * topo.params.efficiency
-    lat_s = min(lv.lat_ns for lv in topo.levels if lv.size > 1) * 1e-9
-    send = collectives.get(alg.collective).min_send_bytes(count * isz, model.n)
-    return timed_steps * model.overhead_s + lat_s + send / links_Bps
 
 
 def estimate(collective, nbytes, topology=None, algorithm="auto", group=None, dtype="float32",
@@ -153,7 +75,7 @@ def estimate(collective, nbytes, topology=None, algorithm="auto", group=None, dt
     -------
     Estimate
     """
-    from .algorithms import REGISTRY, algorithm_names, get_algorithm
+    from .algorithms import REGISTRY, get_algorithm
 
     coll = collectives.get(collective)
     model = model_of(topology, group)
@@ -161,44 +83,26 @@ def estimate(collective, nbytes, topology=None, algorithm="auto", group=None, dt
     count = coll.element_count(nbytes, isz, model.n)
     if algorithm != "auto":
         alg = get_algorithm(collective, algorithm)
-        alg.check_options(options)
-        why = alg.check(model.comm) if alg.check else None
-        if why:
-            raise UbemuError(f"{collective} algorithm {algorithm!r} cannot run on {model.n} "
-                             f"ranks {model.comm.shape_label}: {why}")
+        alg.check_fits(model.comm, options)
         try:
-            lo, hi = _closed_form(model, alg, count, isz, options)
+            lo, hi = closed_form_bounds(model, alg, count, isz, options)
             return Estimate(hi, algorithm, "closed form", lo == hi, lo)
         except NoClosedForm as exc:
             if not fallback:
                 raise
             t, _ = _step_model(model, alg, count, isz, options)
             return Estimate(t, algorithm, "step model", True, t, note=str(exc))
-    forms, pending, skipped = {}, {}, {}
-    for name in algorithm_names(collective):
-        alg = REGISTRY[(collective, name)]
-        bad = [k for k in options if k not in alg.options]
-        why = f"takes no option {bad[0]!r}" if bad else (
-            alg.check(model.comm) if alg.check else None)
-        if why:
-            skipped[name] = why
-            continue
-        try:
-            forms[name] = _closed_form(model, alg, count, isz, options)
-        except NoClosedForm as exc:
-            pending[name] = str(exc)
-        except UbemuError as exc:
-            skipped[name] = str(exc)
-    best = min(forms.values(), key=lambda lh: lh[1])[1] if forms else None
-    for name, why in pending.items():
-        alg = REGISTRY[(collective, name)]
-        bound = lower_bound_s(model, alg, count, isz, options) if best is not None else 0.0
+    bounds, skipped = candidate_bounds(model, collective, count, isz, options)
+    forms = {k: (lo, hi) for k, (lo, hi, why) in bounds.items() if why is None}
+    pending = {k: (lo, why) for k, (lo, _, why) in bounds.items() if why is not None}
+    best = min(hi for _, hi in forms.values()) if forms else None
+    for name, (bound, why) in sorted(pending.items(), key=lambda kv: kv[1][0]):
         if not fallback:
             skipped[name] = why
         elif best is not None and bound >= best:
             skipped[name] = f"{why}; cannot beat {best:.4g} s (lower bound {bound:.4g} s)"
         else:
-            forms[name] = _step_model(model, alg, count, isz, options)
+            forms[name] = _step_model(model, REGISTRY[(collective, name)], count, isz, options)
             best = min(best, forms[name][1]) if best is not None else forms[name][1]
     if not forms:
         raise UbemuError(f"estimate: no {collective} algorithm can be estimated on "

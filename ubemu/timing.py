@@ -423,6 +423,25 @@ def pattern_cost(topology, src_npus, dst_npus):
     return link_s, lat_ns * 1e-9
 
 
+def every_peer_cost(topology):
+    """:func:`pattern_cost` of the step in which every NPU of ``topology`` sends one message to
+    every other, from the routes of NPU 0 alone.
+
+    Valid where the NPUs are interchangeable (no ring of more than two: its two directions
+    differ): permuting the coordinates of a level maps the links of a class onto each other and
+    the pattern onto itself, so every link of a class carries ``n`` times NPU 0's crossings of
+    the class divided by the class's link count."""
+    n = topology.n_npus
+    paths, _, lat_ns = topology.route(np.zeros(n - 1, np.int64), np.arange(1, n, dtype=np.int64))
+    ids = paths[paths >= 0]
+    classes = topology.link_classes
+    crossings = np.bincount(topology.link_class_of(ids), minlength=len(classes))
+    eff = topology.params.efficiency
+    link_s = max(float(crossings[k]) * n / c.count / (c.bw_GBps * 1e9 * eff)
+                 for k, c in enumerate(classes) if crossings[k])
+    return link_s, float(lat_ns.max()) * 1e-9
+
+
 class _Transfers:
     """The few fields of a Step the timer routes."""
 

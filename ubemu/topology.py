@@ -286,8 +286,8 @@ class Topology:
             if a.size and (a.min() < 0 or a.max() >= self.n_npus):
                 raise UbemuError(f"route: {name} NPU out of range 0..{self.n_npus - 1}")
         out = routing.empty_routes(src.size, max(self.diameter_hops, 1))
-        routing.route_many(src, dst, self.level_table, self.lat_ns, self.params.hop_lat_ns,
-                           *out)
+        routing.route_many(src, dst, self.level_table, self.lat_ns,
+                           float(self.params.hop_lat_ns), *out)
         return out
 
     # -- aggregate figures ------------------------------------------------------------------

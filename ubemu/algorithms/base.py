@@ -110,6 +110,14 @@ class Algorithm:
                 raise choices_error(f"option of {self.collective} algorithm {self.name!r}",
                                     key, valid or ["(none)"])
 
+    def check_fits(self, comm, options):
+        """Refuse unknown options and a communicator the algorithm cannot run on."""
+        self.check_options(options)
+        why = self.check(comm) if self.check is not None else None
+        if why:
+            raise UbemuError(f"{self.collective} algorithm {self.name!r} cannot run on "
+                             f"{comm.n} ranks {comm.shape_label}: {why}")
+
     def buffer_count(self, comm, count, **options):
         """Working-buffer elements per rank for ``count`` elements on ``comm``."""
         if self.buffer is not None:
@@ -209,12 +217,7 @@ def build_schedule(collective, name, comm, count, data=True, **options):
     if not alg.local_ok:
         comm = comm.whole()  # builds every rank's transfers
     collectives.get(collective).check_count(count, comm.n)
-    alg.check_options(options)
-    if alg.check is not None:
-        why = alg.check(comm)
-        if why:
-            raise UbemuError(f"{collective} algorithm {name!r} cannot run on {comm.n} ranks "
-                             f"{comm.shape_label}: {why}")
+    alg.check_fits(comm, options)
     sched = alg.build(comm, count, data=data, **options)
     if sched.buf_count is None:
         sched.buf_count = alg.buffer_count(comm, count, **options)

@@ -1,10 +1,10 @@
 """Hierarchical (multi-dimensional) collectives: per-axis phases chained over a grid.
 
-ASTRA-sim's and HCCL's hierarchical scheme (unifiedbus.md section 4; Rabenseifner-style
-two-shot per level): on ``comm.dims = (d0, d1, ..)``, innermost first, all-reduce is a
-reduce-scatter along axis 0, then along axis 1 on the block axis 0 left, ..., an all-reduce on
-the top axis, and all-gathers back down. Every level may use a different registered phase
-(``per_level``). Axes of size 1 are skipped.
+ASTRA-sim's and HCCL's hierarchical scheme (docs/sources.md, "Algorithm references";
+Rabenseifner-style two-shot per level): on ``comm.dims = (d0, d1, ..)``, innermost first,
+all-reduce is a reduce-scatter along axis 0, then along axis 1 on the block axis 0 left, ...,
+an all-reduce on the top axis, and all-gathers back down. Every level may use a different
+registered phase (``per_level``). Axes of size 1 are skipped.
 
 Reduce-scatter and all-gather follow :mod:`ubemu.schedule`'s layout. A reduce-scatter along
 axis 0 first leaves rank r with block ``rev(r) = sum_a pos_a * prod_{e>a} d_e`` (axis 0 the
@@ -103,7 +103,7 @@ def hierarchical_all_reduce(comm, count, data=True, per_level="ring"):
     Per axis a of size ``d_a`` the phase named ``per_level[a]`` runs on the segment the lower
     levels left, ``S / (d_0 .. d_{a-1})``; with ring phases a rank sends
     ``2 S (d_a - 1) / (d_0 .. d_a)`` on axis a, ``2 S (p-1)/p`` in total (Patarasuk & Yuan
-    per level; unifiedbus.md section 4, "Levels").
+    per level; docs/sources.md, "Algorithm references").
     """
     names = level_names(comm, per_level)
     axes = _axes(comm)

@@ -36,10 +36,10 @@ def _cost(model, c, isz):
     if ax.p == 1 or ay.p == 1:
         live = ax if ax.p > 1 else ay
         return model.step([(live, k, b) for k in range(1, live.p)])
-    peers = ax.p - 1 + ay.p - 1  # messages per rank in each step: its row and its column
     row, col = b + (ay.p - 1) * h1, b + (ax.p - 1) * h2  # to one row peer, one column peer
-    first = model.link_step([(ax, row, row), (ay, col, col)], peers)
+    first = model.link_step([(ax, row, row), (ay, col, col)], ax.p - 1 + ay.p - 1)
     fwd_y, fwd_x = (ax.p - 1) * h1, (ay.p - 1) * h2  # a relay's halves for one destination
+    peers = (ay.p - 1) * (fwd_y > 0) + (ax.p - 1) * (fwd_x > 0)  # a 1-element block: no Y half
     return first + model.link_step([(ay, fwd_y, fwd_y), (ax, fwd_x, fwd_x)], peers)
 
 

@@ -24,7 +24,7 @@ def pairwise_alltoall(comm, count, data=True):
 
     ``S`` is the size of a rank's input (``count`` elements, blocks of ``b = S/p``); step k
     carries ``b`` from every rank to the rank k further on; the own block is a local copy in
-    step 1. Cost as in HCCL's pairwise formula (unifiedbus.md section 4).
+    step 1. Cost as in HCCL's pairwise formula (docs/sources.md, "Algorithm references").
     """
     p = comm.n
     b = count // p

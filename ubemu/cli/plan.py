@@ -185,13 +185,14 @@ def check_seed(seed):
     return seed
 
 
-def group_size(topology, group):
-    """Ranks in ``group`` (the whole topology when None)."""
-    if group is None:
-        return topology.n_npus
-    from ..groups import group_of
+def check_algorithms(collective, algorithms, comm, options):
+    """Refuse, before anything runs, an algorithm that cannot run on ``comm`` with
+    ``options`` (the message the builder would give at the first row)."""
+    from ..algorithms import get_algorithm
 
-    return group_of(topology, group).n
+    for name in algorithms:
+        if name != "auto":
+            get_algorithm(collective, name).check_fits(comm, options)
 
 
 def per_level_choices(collective):
@@ -246,6 +247,7 @@ def plan_from_args(args):
         For any bad value, naming the flag (nothing has run yet).
     """
     from ..algorithms import algorithm_names
+    from ..groups import group_of
     from ..topospec import load_topology, with_params
 
     coll = collectives.get(args.collective)
@@ -262,7 +264,11 @@ def plan_from_args(args):
     options = _options(args, coll)
     seed = check_seed(args.seed)
     topology = with_params(load_topology(args.topo), args.param)
-    n_ranks = group_size(topology, args.group)
+    comm = group_of(topology, args.group)
+    n_ranks = comm.n
+    if not 0 <= options.get("root", 0) < n_ranks:
+        raise UbemuError(f"-r/--root: root {options['root']} out of range 0..{n_ranks - 1}")
+    check_algorithms(coll.name, algos, comm, options)
     per_dtype = {}
     for dt in dtypes:
         itemsize = DTYPES[dt].itemsize

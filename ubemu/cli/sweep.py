@@ -145,7 +145,7 @@ def run_sweep(plan, out=None, progress=None, on_row=None, simulate=None):
         simulate = api.simulate
     out = out if out is not None else sys.stdout
     progress = progress or Progress([], mode="off")
-    pending = header_lines(plan)
+    print("\n".join(header_lines(plan)), file=out, flush=True)  # before the first long row
     results, table_rows = [], []
     shared_screen = getattr(out, "isatty", lambda: False)()
     for done, (algo, dt, op, nbytes) in enumerate(plan.jobs):
@@ -161,9 +161,8 @@ def run_sweep(plan, out=None, progress=None, on_row=None, simulate=None):
                 _close_table(table_rows, plan.check, out)
                 table_rows = []
             if not table_rows:
-                print("\n".join([*pending, "#", f"# Algorithm: {algo}", "#",
+                print("\n".join(["#", f"# Algorithm: {algo}", "#",
                                  *table.table_header(plan.check)]), file=out)
-                pending = []
             print(table.format_row(res, plan.check), file=out, flush=True)
             progress.done, progress.label = done + 1, ""
         table_rows.append((algo, res))
