@@ -1,15 +1,17 @@
-"""The step-level timing model against closed forms (docs/sources.md, "closed forms") and a
+"""The step-level timing model against closed forms (docs/sources.md, "Algorithm references") and a
 NumPy reference built from materialised routes."""
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from ubemu.algorithms import build_schedule
+from ubemu.api import simulate
 from ubemu.comm import Comm
 from ubemu.schedule import Step
-from ubemu.timing import StepTimer, time_schedule
+from ubemu.timing import MESSAGES, StepTimer, time_schedule
 from ubemu.topospec import load_topology, topology_from_dict
 
 GIB = 2**30
@@ -232,3 +234,14 @@ def test_repeated_pattern_shortcut_equals_routing_every_step(monkeypatch, topo, 
     got = timing_mod.time_schedule(sched, tp, comm.npus, 2)
     assert got == want
     assert calls  # the shortcut ran (on the pod only for the non-trunk levels)
+
+
+def test_bottleneck_names_the_npus_messages_when_they_outlast_the_links():
+    """direct all-gather on 8 ranks: 7 messages out per rank; at 20 us each they take longer
+    than any link, and the bottleneck says so; without them a link class is named."""
+    slow = simulate("all_gather", 8 * 1024, "switch:8@50GBps/1us", "direct")
+    assert slow.bottleneck in ("level0.up", "level0.down")
+    topo = load_topology("switch:8@50GBps/1us")
+    costed = replace(topo, params=replace(topo.params, send_overhead_ns=20_000))
+    res = simulate("all_gather", 8 * 1024, costed, "direct")
+    assert res.bottleneck == MESSAGES and res.time_s == pytest.approx(7 * 20e-6, rel=1e-9)

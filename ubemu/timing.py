@@ -39,6 +39,9 @@ from .errors import UbemuError
 from .result import ClassUsage
 from .schedule import same_array
 
+#: The bottleneck when the NPUs' per-message costs, not a link class, took most of the time.
+MESSAGES = "npu.messages"
+
 #: Steps with fewer transfers are routed every time (profiling them would not pay).
 PATTERN_MIN_TRANSFERS = 4096
 
@@ -118,6 +121,7 @@ class StepTimer:
         """Zero the accumulated time and usage."""
         self._time = Fraction(0)
         self._busy_total = [Fraction(0)] * len(self.class_names)
+        self._message_total = Fraction(0)  # steps' busiest-NPU message time, where it rules
         self.n_steps = 0
         self._window = None
         self.bytes = np.zeros(len(self.class_names))
@@ -142,12 +146,15 @@ class StepTimer:
                 grown[:arr.size] = arr
                 setattr(self, name, grown)
 
-    def _add(self, dt, k):
-        """Count ``k`` occurrences of a step of ``dt`` seconds. Sums are exact (Fractions of the
-        float terms), so a step counted k times or k steps of the same time give the same
+    def _add(self, dt, k, message_s=0.0):
+        """Count ``k`` occurrences of a step of ``dt`` seconds (``message_s``: its busiest NPU's
+        message time when that, not the network, set its length). Sums are exact (Fractions of
+        the float terms), so a step counted k times or k steps of the same time give the same
         total: timing-only schedules merge repeats, per-process ones (MPI) do not. Bytes are
         whole numbers, exact in float64."""
         self._time += Fraction(dt) * k
+        if message_s:
+            self._message_total += Fraction(message_s) * k
         for c, b in enumerate(self._busy.tolist()):
             if b:
                 self._busy_total[c] += Fraction(b) * k
@@ -160,6 +167,11 @@ class StepTimer:
         if self.reduce_Bps > 0:
             dt += red_bytes / self.reduce_Bps
         return dt
+
+    def _message_bound(self, link_s, lat_ns, red_bytes, cpu_s, moved):
+        """The busiest NPU's message time where it outlasts the network, else 0."""
+        message_s = self.send_s + self.recv_s if moved else 0.0
+        return cpu_s if cpu_s > link_s + lat_ns * 1e-9 + message_s else 0.0
 
     # -- one step ---------------------------------------------------------------------------
     def step_time(self, step, itemsize, repeat=None):
@@ -178,7 +190,7 @@ class StepTimer:
         else:
             figures = self._pattern_figures(step, int(itemsize), *profile)
         dt = self._combine(*figures)
-        self._add(dt, k)
+        self._add(dt, k, self._message_bound(*figures))
         return dt
 
     def _own(self, step):
@@ -314,7 +326,7 @@ class StepTimer:
         acc, self._window = self._window, None
         figures = self._drain(acc)
         dt = self._combine(*figures) if figures[-1] else self.overhead_s
-        self._add(dt, 1)
+        self._add(dt, 1, self._message_bound(*figures) if figures[-1] else 0.0)
         return dt
 
     def usage(self):
@@ -330,6 +342,8 @@ class StepTimer:
         bottleneck = ""
         if self.busy_s.size and self.busy_s.max() > 0:
             bottleneck = self.class_names[int(np.argmax(self.busy_s))]
+        if self._message_total > 0 and float(self._message_total) > self.busy_s.max(initial=0):
+            bottleneck = MESSAGES
         return out, bottleneck
 
 

@@ -21,6 +21,7 @@ from ..api import DEFAULT_TOPOLOGY
 from ..dtypes import DTYPES, OPS
 from ..errors import UbemuError
 from ..parallel import env
+from ..topospec import PARAM_FIELDS
 from ..units import format_size
 from . import table
 from .plan import plan_from_args
@@ -71,8 +72,7 @@ def add_sweep_options(p):
                         "on every level; one name: every level)")
     u.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                    help="override a topology parameter (repeatable; what-if runs without a "
-                        "TOML file): overhead_ns, send_overhead_ns, recv_overhead_ns, "
-                        "hop_lat_ns, reduce_GBps, efficiency")
+                        f"TOML file): {', '.join(PARAM_FIELDS)}")
     u.add_argument("-O", "--option", action="append", default=[], metavar="KEY=VALUE",
                    help="extra option of the algorithm's builder, passed to simulate "
                         "(repeatable)")

@@ -77,7 +77,8 @@ def table_header(check=False):
     return [
         f"{blank}           out-of-place",
         f"# {'size':>10}  {'count':>12}  {'type':>8}  {'redop':>6}  {'root':>6}"
-        f"  {'time':>7}  {'algbw':>6}  {'busbw':>6} {'#wrong':>6}{extra_t}  bottleneck  algorithm",
+        f"  {'time':>7}  {'algbw':>6}  {'busbw':>6} {'#wrong':>6}{extra_t}"
+        f"  {'bottleneck':<16}  algorithm",
         f"# {'(B)':>10}  {'(elements)':>12}  {'':>8}  {'':>6}  {'':>6}"
         f"  {'(us)':>7}  {'(GB/s)':>6}  {'(GB/s)':>6} {'':>6}{extra_u}",
     ]
@@ -94,7 +95,7 @@ def format_row(result, check=False):
     if check:
         err = result.max_rel_err
         row += f"  {'N/A' if err is None else f'{err:.2e}':>9}"
-    return f"{row}  {result.bottleneck or '-':<10}  {result.algorithm}"
+    return f"{row}  {result.bottleneck or '-':<16}  {result.algorithm}"
 
 
 def avg_busbw(results):
