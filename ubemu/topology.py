@@ -304,11 +304,13 @@ class Topology:
         first, last = next(r for r in self.trunk_runs if r[0] <= level <= r[1])
         return links.run_access(self.levels, first, last)[0]
 
-    def trunk_share_GBps(self):
-        """Per-NPU share of the trunk (group) links, per direction."""
-        return sum(lv.neighbours * lv.link_GBps / lv.oversub / g
-                   for lv, g in zip(self.levels, self.trunk_group_npus)
-                   if lv.size > 1 and lv.trunk)
+    def trunk_share_GBps(self, level=None):
+        """Per-NPU share, per direction, of the trunk links that several NPUs share (a
+        rack-to-rack cable): of ``level``, or summed over the levels when None."""
+        if level is None:
+            return sum(self.trunk_share_GBps(i) for i in range(len(self.levels)))
+        lv, g = self.levels[level], self.trunk_group_npus[level]
+        return lv.neighbours * lv.link_GBps / lv.oversub / g if lv.trunk and g > 1 else 0.0
 
     def bisection_GBps(self):
         """One-direction capacity across a cut that halves the outermost level (size > 1)."""

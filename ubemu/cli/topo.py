@@ -73,7 +73,7 @@ def summary(topo):
     for i, (lv, g, stride) in enumerate(zip(topo.levels, topo.trunk_group_npus,
                                             topo.strides)):
         port, sustained = level_injection(topo, i)
-        share = lv.neighbours * lv.link_GBps / lv.oversub / g if lv.trunk and lv.size > 1 else 0.0
+        share = topo.trunk_share_GBps(i)
         per_level.append({**asdict(lv), "spec": lv.spec, "stride_npus": stride,
                           "trunk_group_npus": g if lv.trunk else 0,
                           "link_GBps": lv.link_GBps, "injection_GBps": port,
