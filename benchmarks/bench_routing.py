@@ -60,7 +60,9 @@ def test_route_million_pairs(benchmark, supercluster):
           f"diameter {topo.diameter_hops}")
     print(f"route {N_PAIRS:,} pairs: {t_s * 1e3:.1f} ms (min of 5), "
           f"{t_s / N_PAIRS * 1e9:.1f} ns per route, mean hops {n_hops.mean():.2f}")
-    print(f"numba cache: {routing.route_many.stats}")
+    stats = routing.route_many.stats
+    print(f"numba cache of route_many: {sum(stats.cache_hits.values())} hit(s), "
+          f"{sum(stats.cache_misses.values())} miss(es)")
     print(f"topology state: {state:,} B = {state / topo.n_npus:.4f} B/NPU (target < 64)")
     print(f"per-link arrays (capacity + latency, float64): {links / 1e6:,.1f} MB = "
           f"{links / topo.n_npus:.1f} B/NPU, {links / topo.n_links:.0f} B/link")

@@ -18,7 +18,7 @@ LAYERS = [
     ("presets", 1), ("links", 1), ("schedule", 1), ("dtypes", 1), ("comm", 1), ("groups", 1),
     ("layout", 1), ("result", 1),
     ("algorithms", 2), ("costmodel", 2), ("timing", 2), ("dataplane", 2), ("verify", 2),
-    ("memory", 2), ("parallel", 2), ("bounds", 2),
+    ("memory", 2), ("parallel", 2), ("bounds", 2), ("work", 2), ("symmetry", 2),
     ("engine", 3), ("estimator", 3),
     ("api", 4),
     ("cli", 5), ("cli_collective", 5), ("report", 5), ("plot", 5), ("topo_report", 5),

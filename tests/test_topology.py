@@ -17,17 +17,10 @@ from ubemu.topospec import load_topology, parse_topology_string
 
 def _runs(topo):
     """(first, last) of each run of consecutive trunk levels."""
-    runs, i = [], 0
-    while i < len(topo.levels):
-        if topo.levels[i].trunk:
-            j = i
-            while j + 1 < len(topo.levels) and topo.levels[j + 1].trunk:
-                j += 1
-            runs.append((i, j))
-            i = j + 1
-        else:
-            i += 1
-    return runs
+    flags = [lv.trunk for lv in topo.levels]
+    starts = [i for i, t in enumerate(flags) if t and (i == 0 or not flags[i - 1])]
+    ends = [i for i, t in enumerate(flags) if t and (i == len(flags) - 1 or not flags[i + 1])]
+    return list(zip(starts, ends))
 
 
 def ref_route(topo, src, dst):

@@ -23,7 +23,7 @@ def check_seed(seed):
 
 
 def simulate(collective, nbytes, topology=None, algorithm="auto", dtype="float32", op="sum",
-             group=None, verify=False, seed=0, **options):
+             group=None, verify=False, seed=0, max_work=None, **options):
     """Model (and optionally emulate) one collective.
 
     Parameters
@@ -48,6 +48,10 @@ def simulate(collective, nbytes, topology=None, algorithm="auto", dtype="float32
         Also run the data plane on real values and fill ``wrong`` and the relative errors.
     seed : int
         Seed of the input values when verifying (0 .. 2**63 - 1).
+    max_work : int, optional
+        Refuse, before anything runs, an algorithm predicted to route more transfers than
+        this (summed over its steps; default :data:`ubemu.work.MAX_WORK`); ``auto`` leaves
+        such candidates out. The refusal gives the prediction (:func:`ubemu.work.predict`).
     **options
         Passed to the algorithm's builder (for example ``hierarchical``'s ``per_level``).
 
@@ -55,7 +59,7 @@ def simulate(collective, nbytes, topology=None, algorithm="auto", dtype="float32
     -------
     ubemu.result.Result
     """
-    from . import engine, memory
+    from . import engine, memory, work
     from .algorithms import get_algorithm
     from .dtypes import check_op, get_dtype
     from .groups import group_of
@@ -70,17 +74,23 @@ def simulate(collective, nbytes, topology=None, algorithm="auto", dtype="float32
     seed = check_seed(seed)
     comm = group_of(topo, group)
     count = coll.element_count(nbytes, dt.itemsize, comm.n)
+    max_work = work.MAX_WORK if max_work is None else max_work
+    peak = None
     if algorithm != "auto":
-        get_algorithm(collective, algorithm).check_options(options)
+        get_algorithm(collective, algorithm).check_fits(comm, options)
+        predicted = work.predict(collective, algorithm, comm, count, topo, dt.itemsize, options)
+        work.refuse_if_too_big(collective, algorithm, comm, predicted, max_work)
+        peak = predicted.peak
     memory.check_fits(collective, algorithm, comm, count, dt, op, topo, data=verify,
-                      n_procs=env.world_size(), local_procs=env.local_size(), options=options)
+                      n_procs=env.world_size(), local_procs=env.local_size(), options=options,
+                      peak_transfers=peak)
     notes = {"group": comm.label, "dims": list(comm.dims)}
     if count * dt.itemsize != nbytes:
         notes["nbytes_requested"] = int(nbytes)
     checks = None
     if algorithm == "auto":
         name, timed, auto_notes = engine.choose(collective, comm, count, topo, dt.itemsize,
-                                                options)
+                                                options, max_work=max_work)
         notes.update(auto_notes)
         if verify:
             checks = engine.run_checked(collective, name, comm, count, topo, dt.name, op, seed,

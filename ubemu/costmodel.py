@@ -28,6 +28,7 @@ smallest blocks (``mode="lo"``), a lower bound, and reports both.
 
 import numpy as np
 
+from . import symmetry
 from .errors import UbemuError
 from .kernels.codes import C_POOL_NPUS, C_RUN_FIRST
 
@@ -38,6 +39,30 @@ PROFILE_BUDGET = 1 << 25
 
 class NoClosedForm(UbemuError):
     """The cost model has no closed form for this case (the step-level model answers)."""
+
+
+class Cost(float):
+    """A time in seconds that also counts the work of the steps it sums: ``transfers`` (each
+    step's transfers, summed) and ``peak`` (the largest step's). Sums and integer multiples
+    carry them along; the value is plain float arithmetic."""
+
+    def __new__(cls, value, transfers=0, peak=0):
+        obj = super().__new__(cls, value)
+        obj.transfers, obj.peak = transfers, peak
+        return obj
+
+    def __add__(self, other):
+        return Cost(float(self) + float(other), self.transfers + getattr(other, "transfers", 0),
+                    max(self.peak, getattr(other, "peak", 0)))
+
+    __radd__ = __add__
+
+    def __mul__(self, k):
+        if isinstance(k, float) and not k.is_integer():
+            return float(self) * k
+        return Cost(float(self) * k, self.transfers * int(k), self.peak if k else 0)
+
+    __rmul__ = __mul__
 
 
 class Xor(int):
@@ -188,11 +213,9 @@ class GridFlat:
         axes = m.axes
         if axes is None or any(ax.fabric == "ring" or ax.trunk for ax in axes if ax.p > 1):
             topo = m.topology
-            if self.p == topo.n_npus and not any(lv.fabric == "ring" and lv.size > 2
-                                                 for lv in topo.levels):
-                from .timing import every_peer_cost
-
-                return every_peer_cost(topo)  # NPU 0's routes stand for every NPU's
+            if self.p == topo.n_npus and symmetry.interchangeable(topo) \
+                    and symmetry.link_messages(topo) is not None:
+                return symmetry.every_peer_cost(topo)  # NPU 0's routes stand for all
             return self.profile(range(1, self.p))  # (a trunk run skips the levels below)
         n = self.p
         beta = max(max(ax.beta_link * (n // ax.p), ax.beta_port * (n // ax.p) * (ax.p - 1))
@@ -233,6 +256,7 @@ class CostModel:
             self.axes = [_axis_model(topology, comm, d) for d in range(len(self.dims))]
         self._grid = None
         self.collective, self.mode, self.uneven = "", "hi", False
+        self.counting = False  # True: only the work is wanted (no pattern is routed)
         self.reset_call()
 
     def reset_call(self):
@@ -310,11 +334,15 @@ class CostModel:
         """A message's pipeline fill (:mod:`ubemu.timing`)."""
         return min(nbytes, self.fill_bytes) * self.fill_s_per_byte
 
-    def _finish(self, bw_s, lat_s, reduced_bytes, reduce, n_msgs):
+    def _finish(self, bw_s, lat_s, reduced_bytes, reduce, n_msgs, blocks=None):
         """A step's time: every rank sends and receives ``n_msgs`` messages; ``lat_s`` is
-        the largest path latency plus fill (the timing model's rule, :mod:`ubemu.timing`)."""
+        the largest path latency plus fill (the timing model's rule, :mod:`ubemu.timing`).
+        As a :class:`Cost`: the step's transfers, ``blocks`` per rank (default one per
+        message)."""
         t = max(n_msgs * self.msg_s, bw_s + lat_s + self.msg_s) + self.overhead_s
-        return t + reduced_bytes * self.rho if reduce and self.rho else t
+        t = t + reduced_bytes * self.rho if reduce and self.rho else t
+        work = self.n * (n_msgs if blocks is None else blocks)
+        return Cost(t, work, work)
 
     def step(self, msgs, reduce=False):
         """Time of one step; ``msgs`` is a list of (axis, partner, bytes) sent by each rank."""
@@ -352,7 +380,10 @@ class CostModel:
         every = (len(partners) == gf.p - 1 and not any(isinstance(q, (Xor, PermPartner))
                                                         for q in partners)
                  and sorted(int(q) % gf.p for q in partners) == list(range(1, gf.p)))
-        beta, lat = gf.every_peer() if every else gf.profile(partners)
+        if self.counting:
+            beta = lat = 0.0
+        else:
+            beta, lat = gf.every_peer() if every else gf.profile(partners)
         return self._finish(b * beta, lat + self.fill_s(b), sum(sizes), reduce, len(partners))
 
     def link_step(self, loads, n_msgs):

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import collectives
+from . import collectives, work
 from . import verify as vf
 from .algorithms import algorithm_names, build_schedule
 from .bounds import candidate_bounds
@@ -34,9 +34,7 @@ from .parallel.block import Block, gather_rows, scatter_rows
 from .parallel.exchange import exchange
 from .parallel.loads import PartitionedLoads
 from .timing import LocalLoads, time_schedule
-
-#: ``algorithm="auto"`` skips a candidate whose schedule would route more transfers than this.
-AUTO_MAX_TRANSFERS = 2_000_000_000
+from .work import MAX_WORK
 
 
 @dataclass
@@ -60,17 +58,10 @@ def _loads(topology, block, ex):
     return LocalLoads() if block.whole else PartitionedLoads(topology, block, ex)
 
 
-def time_only(collective, name, comm, count, topology, itemsize, options=None, ex=None,
-              max_transfers=None):
-    """Build the timing-only schedule of ``name`` and time it (collective over ``ex``).
-
-    Refuses, with a UbemuError, a schedule of more than ``max_transfers`` (steps x ranks).
-    """
+def time_only(collective, name, comm, count, topology, itemsize, options=None, ex=None):
+    """Build the timing-only schedule of ``name`` and time it (collective over ``ex``)."""
     ex, block, built = _setup(comm, ex)
     sched = build_schedule(collective, name, built, count, data=False, **(options or {}))
-    if max_transfers is not None and sched.n_steps * comm.n > max_transfers:
-        raise UbemuError(f"{sched.n_steps} steps x {comm.n} ranks is too large to time step "
-                         f"by step; name the algorithm to time it")
     return Timed(sched, *time_schedule(sched, topology, comm.npus, itemsize,
                                        _loads(topology, block, ex)))
 
@@ -101,14 +92,16 @@ def run_checked(collective, name, comm, count, topology, dtype, op="sum", seed=0
     return (out[0] if out else None), checks
 
 
-def choose(collective, comm, count, topology, itemsize, options=None, ex=None):
+def choose(collective, comm, count, topology, itemsize, options=None, ex=None,
+           max_work=MAX_WORK, prune=True):
     """``algorithm="auto"``: the fastest registered algorithm that can run on ``comm``.
 
     Candidates are timed in the order of their lower bounds (:mod:`ubemu.bounds`: the closed
     form's, else :func:`~ubemu.bounds.lower_bound_s`); one whose bound exceeds the fastest time
     so far (by more than rounding) cannot win and is not timed. The choice is the one timing
-    every candidate would make. Returns (the fastest's name, its Timed, notes: each timed
-    candidate's time, each pruned one's bound, each skipped one's reason)."""
+    every candidate would make (``prune=False`` times every one: the baseline). Returns (the
+    fastest's name, its Timed, notes: each timed candidate's time, each pruned one's bound,
+    each skipped one's reason)."""
     options = options or {}
     bounds, skipped = candidate_bounds(CostModel(topology, comm), collective, count, itemsize,
                                        options)
@@ -116,12 +109,13 @@ def choose(collective, comm, count, topology, itemsize, options=None, ex=None):
     best, times, pruned = None, {}, {}
     for name in sorted(bounds, key=lambda k: (bounds[k][0], order.index(k))):
         low_s = bounds[name][0]
-        if best is not None and low_s > best[1].time_s * (1 + 1e-9):
+        if prune and best is not None and low_s > best[1].time_s * (1 + 1e-9):
             pruned[name] = low_s
             continue
         try:
-            timed = time_only(collective, name, comm, count, topology, itemsize, options, ex,
-                              max_transfers=AUTO_MAX_TRANSFERS)
+            work.refuse_if_too_big(collective, name, comm, work.predict(
+                collective, name, comm, count, topology, itemsize, options), max_work)
+            timed = time_only(collective, name, comm, count, topology, itemsize, options, ex)
         except UbemuError as exc:
             skipped[name] = str(exc)
             continue

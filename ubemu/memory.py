@@ -6,8 +6,9 @@ of the parts that live at the same time:
 - the interpreter with NumPy, Numba and the compiled kernels (:data:`BASE_BYTES`);
 - timing arrays: one float64 load and one int64 touched entry per link, and per NPU the
   reduced bytes, its touched entry and the rank -> NPU map (``LINK_BYTES``, ``NPU_BYTES``);
-- one step's transfers while it is built and used (``STEP_BYTES`` each): one per rank, or up
-  to one per (rank, block) for all-to-all with data;
+- one step's transfers while it is built and used (``STEP_BYTES`` each): the largest step's
+  (:func:`ubemu.work.predict`, default one per rank), and at least one per (rank, block) for
+  all-to-all with data;
 - a checked run (``data``): the data runs follow each other, so the largest counts: the
   native run, the shadow run when the native inputs cannot show every lost transfer
   (``verify.exact_run_complete``, in ``int32``), the random run of the 16-bit float
@@ -24,11 +25,10 @@ The budget is MemAvailable of ``/proc/meminfo`` shared by the job's processes on
 from . import collectives
 from .errors import UbemuError
 from .schedule import split_even
+from .work import STEP_BYTES
 
 #: Resident bytes of a process before a run: Python, NumPy, Numba and the loaded kernels.
 BASE_BYTES = 180 * 2**20
-#: Bytes per transfer of one step while it is built and used (5 int64 arrays + flag, x3).
-STEP_BYTES = 3 * (5 * 8 + 1)
 #: Bytes per directed link of the timing model (float64 load + int64 touched id).
 LINK_BYTES = 16
 #: Bytes per NPU of the timing model (reduced bytes, touched id, rank -> NPU id).
@@ -60,7 +60,7 @@ def _run_bytes(coll, n, n_local, count, buf_count, itemsize, reducing_ref):
 
 
 def estimate(collective, comm, count, dt, op, topology, buf_count, data=False, n_procs=1,
-             proc=0):
+             proc=0, peak_transfers=None):
     """Estimated peak bytes of process ``proc``, by part (a dict; ``"total"`` is the peak).
 
     Parameters
@@ -77,6 +77,8 @@ def estimate(collective, comm, count, dt, op, topology, buf_count, data=False, n
         The algorithm's working buffer per rank (``Algorithm.buffer_count``).
     data : bool
         The data plane runs and is checked.
+    peak_transfers : int, optional
+        Transfers of the largest step (:func:`ubemu.work.predict`); default one per rank.
     """
     from . import verify as vf
     from .dtypes import get_dtype
@@ -84,7 +86,9 @@ def estimate(collective, comm, count, dt, op, topology, buf_count, data=False, n
     coll = collectives.get(collective)
     n = comm.n
     n_local = int(split_even(n, int(n_procs))[1][proc])
-    transfers = n * n if data and coll.name == "alltoall" else n
+    transfers = n if peak_transfers is None else peak_transfers
+    if data and coll.name == "alltoall":
+        transfers = max(transfers, n * n)
     parts = {"base": BASE_BYTES,
              "timing": LINK_BYTES * topology.n_links + NPU_BYTES * topology.n_npus,
              "steps": STEP_BYTES * transfers, "data": 0}
@@ -116,7 +120,7 @@ def available_bytes(meminfo="/proc/meminfo"):
 
 
 def check_fits(collective, algorithm, comm, count, dt, op, topology, data=False, n_procs=1,
-               local_procs=None, available=None, options=None):
+               local_procs=None, available=None, options=None, peak_transfers=None):
     """Raise :class:`UbemuError` when the processes on this host would not fit in memory.
 
     The job's processes on this host (``local_procs``, default all ``n_procs``) are taken to
@@ -136,7 +140,7 @@ def check_fits(collective, algorithm, comm, count, dt, op, topology, data=False,
     local_procs = n_procs if local_procs is None else min(local_procs, n_procs)
     available = available_bytes() if available is None else available
     est = [estimate(collective, comm, count, dt, op, topology, buf_count, data, n_procs,
-                    p)["total"] for p in range(local_procs)]
+                    p, peak_transfers)["total"] for p in range(local_procs)]
     need = sum(est)
     if available is not None and need > available:
         raise UbemuError(

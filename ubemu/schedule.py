@@ -64,6 +64,65 @@ class Step:
         return int(self.src.size)
 
 
+class AllPairs:
+    """A compact timing-only step: each of the ``n_ranks`` ranks sends ``n[r]`` elements to
+    every other rank (a one-shot all-to-all or all-gather), ``n_ranks (n_ranks - 1)``
+    transfers held in O(n_ranks) memory.
+
+    The timer times it from the routes of one NPU where the topology allows
+    (:meth:`ubemu.timing.StepTimer.step_time`), else from :meth:`parts`, explicit steps of a
+    bounded size. ``src``, ``dst``, ``n`` and ``reduce`` give the explicit form, built on
+    first use (for small schedules and tests; the timer never asks).
+    """
+
+    #: Most transfers in one of :meth:`parts`.
+    PART_TRANSFERS = 1 << 21
+
+    def __init__(self, n, reduce=False, repeat=1):
+        self.sizes = np.ascontiguousarray(n, np.int64)
+        self.n_ranks = int(self.sizes.size)
+        self.red = bool(reduce)
+        self.repeat = int(repeat)
+        self.src_off = self.dst_off = None
+        self._explicit = None
+
+    @property
+    def uniform(self):
+        """The one block size when every rank sends the same (None otherwise)."""
+        first = int(self.sizes[0]) if self.n_ranks else 0
+        return first if (self.sizes == first).all() else None
+
+    @property
+    def n_transfers(self):
+        return int(np.count_nonzero(self.sizes)) * (self.n_ranks - 1)
+
+    def parts(self):
+        """The explicit transfers as steps of at most about :data:`PART_TRANSFERS`: the
+        senders ``lo..hi`` at a time, each to every other rank in rank order."""
+        p = self.n_ranks
+        rows = max(1, self.PART_TRANSFERS // max(p - 1, 1))
+        for lo in range(0, p, rows):
+            src = np.repeat(np.arange(lo, min(lo + rows, p), dtype=np.int64), p - 1)
+            k = np.tile(np.arange(1, p, dtype=np.int64), src.size // max(p - 1, 1))
+            yield Step.make(src, (src + k) % p, self.sizes[src], reduce=self.red)
+
+    def _explicit_step(self):
+        if self._explicit is None:
+            parts = list(self.parts())
+            self._explicit = Step(*(np.concatenate([getattr(st, f) for st in parts])
+                                    if parts else np.zeros(0, t)
+                                    for f, t in (("src", np.int64), ("dst", np.int64),
+                                                 ("n", np.int64))),
+                                  None, None, np.concatenate([st.reduce for st in parts])
+                                  if parts else np.zeros(0, bool))
+        return self._explicit
+
+    src = property(lambda self: self._explicit_step().src)
+    dst = property(lambda self: self._explicit_step().dst)
+    n = property(lambda self: self._explicit_step().n)
+    reduce = property(lambda self: self._explicit_step().reduce)
+
+
 @dataclass
 class Schedule:
     """An algorithm's steps for one collective on ``n_ranks`` ranks.

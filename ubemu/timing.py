@@ -35,9 +35,10 @@ from fractions import Fraction
 
 import numpy as np
 
+from . import symmetry
 from .errors import UbemuError
 from .result import ClassUsage
-from .schedule import same_array
+from .schedule import AllPairs, same_array
 
 #: The bottleneck when the NPUs' per-message costs, not a link class, took most of the time.
 MESSAGES = "npu.messages"
@@ -184,8 +185,10 @@ class StepTimer:
             self._bytes[:] = 0.0
             self._add(self.overhead_s, k)
             return self.overhead_s
-        profile = self._profile(step)
-        if profile is None:
+        profile = None if isinstance(step, AllPairs) else self._profile(step)
+        if isinstance(step, AllPairs) and self._symmetric(step):
+            figures = self._all_pairs_figures(step, int(itemsize))
+        elif profile is None:
             figures = self._drain(self._accumulate([0, 0, 0.0], step, itemsize, 1.0))
         else:
             figures = self._pattern_figures(step, int(itemsize), *profile)
@@ -205,6 +208,10 @@ class StepTimer:
         bytes (times ``scale``) of this process's transfers."""
         from .kernels import timing
 
+        if isinstance(step, AllPairs):
+            for part in step.parts():
+                acc = self._accumulate(acc, part, itemsize, scale)
+            return acc
         src, dst, n, red = self._own(step)
         nt, nr, lat = acc
         if src.size:
@@ -230,6 +237,27 @@ class StepTimer:
                                             nr, self._busy, self._bytes, self.send_s,
                                             self.recv_s)
         return self.spread.gather((link_s, lat, red_b, cpu_s, moved), self._busy, self._bytes)
+
+    # -- every rank to every other (AllPairs) ------------------------------------------------
+    def _symmetric(self, step):
+        """The step's figures follow from NPU 0's routes (:mod:`ubemu.symmetry`): one block
+        size, every NPU of an interchangeable topology in the group."""
+        tp = self.topology
+        return (step.n_ranks == tp.n_npus > 1 and step.uniform and symmetry.interchangeable(tp)
+                and symmetry.link_messages(tp) is not None)
+
+    def _all_pairs_figures(self, step, itemsize):
+        """What :meth:`_drain` gives after routing every transfer of ``step``, bit for bit:
+        every link of a class carries the same whole number of equal messages."""
+        p, b = step.n_ranks, float(step.uniform * itemsize)
+        per_link = symmetry.link_messages(self.topology)
+        crossings, lat_ns = symmetry.npu0_routes(self.topology)
+        self._busy[:] = per_link * b / self.class_cap_Bps
+        self._bytes[:] = (crossings * p).astype(np.float64) * b
+        fill_bytes, ns_per_byte = self.fill
+        lat = lat_ns + min(b, fill_bytes) * ns_per_byte
+        cpu_s = (p - 1) * self.send_s + (p - 1) * self.recv_s if self.messages else 0.0
+        return float(self._busy.max()), lat, (p - 1) * b if step.red else 0.0, cpu_s, True
 
     # -- repeated patterns --------------------------------------------------------------------
     def _profile(self, step):
@@ -435,25 +463,6 @@ def pattern_cost(topology, src_npus, dst_npus):
     step = _Transfers(src, dst, np.ones(src.size, np.int64), np.zeros(src.size, bool))
     link_s, lat_ns = timer._drain(timer._accumulate([0, 0, 0.0], step, 1, 1.0))[:2]
     return link_s, lat_ns * 1e-9
-
-
-def every_peer_cost(topology):
-    """:func:`pattern_cost` of the step in which every NPU of ``topology`` sends one message to
-    every other, from the routes of NPU 0 alone.
-
-    Valid where the NPUs are interchangeable (no ring of more than two: its two directions
-    differ): permuting the coordinates of a level maps the links of a class onto each other and
-    the pattern onto itself, so every link of a class carries ``n`` times NPU 0's crossings of
-    the class divided by the class's link count."""
-    n = topology.n_npus
-    paths, _, lat_ns = topology.route(np.zeros(n - 1, np.int64), np.arange(1, n, dtype=np.int64))
-    ids = paths[paths >= 0]
-    classes = topology.link_classes
-    crossings = np.bincount(topology.link_class_of(ids), minlength=len(classes))
-    eff = topology.params.efficiency
-    link_s = max(float(crossings[k]) * n / c.count / (c.bw_GBps * 1e9 * eff)
-                 for k, c in enumerate(classes) if crossings[k])
-    return link_s, float(lat_ns.max()) * 1e-9
 
 
 class _Transfers:

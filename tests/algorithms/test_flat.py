@@ -85,13 +85,15 @@ def test_more_rank_counts(key, p):
 
 
 def _step_bytes(sched):
-    """Per step occurrence: Counter of (src, dst, reduce) -> elements."""
+    """Per step occurrence: Counter of (src, dst, reduce) -> elements (local copies, which
+    cross no link, left out: a compact all-pairs step does not list them)."""
     out = []
     for st in sched.steps():
         c = Counter()
         for s, d, n, r in zip(st.src.tolist(), st.dst.tolist(), st.n.tolist(),
                               st.reduce.tolist()):
-            c[(s, d, r)] += n
+            if s != d or r:
+                c[(s, d, r)] += n
         out += [c] * st.repeat
     return out
 

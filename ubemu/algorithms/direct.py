@@ -24,6 +24,7 @@ window), ``S (p-1)/p``; all-gather 1 step, ``S (p-1)/p``; all-reduce ``p`` steps
 
 import numpy as np
 
+from ..schedule import AllPairs
 from .base import blocks, chain_cost, register, register_phase
 from .flat import flat_schedule, make_step
 
@@ -64,6 +65,9 @@ def direct_all_gather_phase(axis, seg_off, seg_len, data=True):
     if s < 2:
         return
     off, ln = blocks(seg_off, seg_len, s, axis.pos)
+    if not data and _one_line(axis):
+        yield AllPairs(ln)  # p(p-1) transfers in O(p) memory
+        return
     rep = s - 1
     pos = axis.pos[:, None]
     shift = ((pos + np.arange(1, s, dtype=np.int64)) % s - pos) * axis.stride
@@ -83,10 +87,18 @@ def direct_all_reduce_phase(axis, seg_off, seg_len, data=True):
     yield from direct_all_gather_phase(axis, seg_off, seg_len, data)
 
 
+def _one_line(axis):
+    """The axis is the whole communicator as one line, ranks ``0..p-1`` in order."""
+    return axis.stride == 1 and axis.ranks.size == axis.size
+
+
 def _alltoall_phase(count):
     def phase(axis, seg_off, seg_len, data=True):
         p = axis.size
         b = count // p
+        if not data and _one_line(axis):
+            yield AllPairs(np.full(p, b, np.int64))  # the own block: a local copy, no link
+            return
         j = np.arange(p, dtype=np.int64)
         src = np.repeat(axis.ranks, p)
         dst = np.tile(j, p)  # a flat axis: the rank at position j is j

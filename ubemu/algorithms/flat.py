@@ -41,6 +41,12 @@ def merge_repeats(steps):
     """Timing-only: fold consecutive steps with identical src, dst, n and reduce into one."""
     prev = None
     for st in steps:
+        if not isinstance(st, Step):  # a compact step (AllPairs): passed on as it is
+            if prev is not None:
+                yield prev
+            prev = None
+            yield st
+            continue
         if (prev is not None and prev.src_off is None and st.src_off is None
                 and same_array(prev.n, st.n) and same_array(prev.src, st.src)
                 and same_array(prev.dst, st.dst) and same_array(prev.reduce, st.reduce)):

@@ -69,6 +69,8 @@ class SweepPlan:
     group : str or None
         The ``--group`` text.
     seed : int
+    max_work : int or None
+        ``--max-work``: the transfers above which a run is refused (None: the default).
     min_nbytes, max_nbytes : int
         ``-b`` and ``-e``.
     stepfactor : int or None
@@ -96,6 +98,7 @@ class SweepPlan:
     stepfactor: int | None
     step_nbytes: int
     output_file: str | None = None
+    max_work: int | None = None
     jobs: tuple = field(init=False, repr=False)
 
     def __post_init__(self):
@@ -115,7 +118,7 @@ class SweepPlan:
                 "check": self.check, "group": self.group, "seed": self.seed,
                 "min_nbytes": self.min_nbytes, "max_nbytes": self.max_nbytes,
                 "stepfactor": self.stepfactor, "step_nbytes": self.step_nbytes,
-                "options": dict(self.options)}
+                "options": dict(self.options), "max_work": self.max_work}
 
 
 # -- pieces ------------------------------------------------------------------------------------
@@ -185,6 +188,20 @@ def check_seed(seed):
     return seed
 
 
+def check_max_work(text):
+    """``--max-work``: a positive whole number of transfers (``2e10`` allowed); None stays."""
+    if text is None:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (value >= 1 and value.is_integer()):
+        raise UbemuError(f"--max-work must be a positive whole number of transfers such as "
+                         f"5000000000 or 5e9, got {text!r}")
+    return int(value)
+
+
 def check_algorithms(collective, algorithms, comm, options):
     """Refuse, before anything runs, an algorithm that cannot run on ``comm`` with
     ``options`` (the message the builder would give at the first row)."""
@@ -238,6 +255,22 @@ def _options(args, coll):
     return options
 
 
+def _check_work(coll, algorithms, comm, topology, per_dtype, options, max_work):
+    """Refuse up front a named algorithm whose largest size is predicted to be too much work
+    (:mod:`ubemu.work`: the same refusal ``simulate`` would give at that row)."""
+    from .. import work
+
+    for name in algorithms:
+        if name == "auto":
+            continue
+        for sizes in per_dtype.values():
+            count = coll.element_count(sizes.sizes_nbytes[-1], sizes.itemsize_nbytes, comm.n)
+            predicted = work.predict(coll.name, name, comm, count, topology,
+                                     sizes.itemsize_nbytes, options)
+            work.refuse_if_too_big(coll.name, name, comm, predicted,
+                                   work.MAX_WORK if max_work is None else max_work)
+
+
 def plan_from_args(args):
     """Check the command line of a collective sweep and return its :class:`SweepPlan`.
 
@@ -277,9 +310,12 @@ def plan_from_args(args):
         if not per_dtype[dt].sizes_nbytes:
             raise UbemuError(f"{coll.name}: every size from -b {min_nbytes} to -e {max_nbytes} "
                              f"is below one {dt} element per rank ({unit} B)")
+    max_work = check_max_work(args.max_work)
+    _check_work(coll, algos, comm, topology, per_dtype, options, max_work)
     return SweepPlan(collective=coll.name, topology=topology, n_ranks=n_ranks,
                      sizes_nbytes=tuple(sizes), dtypes=tuple(dtypes), ops=tuple(ops),
                      algorithms=tuple(algos), options=options, per_dtype=per_dtype,
                      check=bool(args.check), group=args.group, seed=seed,
                      min_nbytes=min_nbytes, max_nbytes=max_nbytes, stepfactor=args.stepfactor,
-                     step_nbytes=step_nbytes, output_file=args.output_file)
+                     step_nbytes=step_nbytes, output_file=args.output_file,
+                     max_work=max_work)

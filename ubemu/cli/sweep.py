@@ -76,6 +76,9 @@ def add_sweep_options(p):
     u.add_argument("-O", "--option", action="append", default=[], metavar="KEY=VALUE",
                    help="extra option of the algorithm's builder, passed to simulate "
                         "(repeatable)")
+    u.add_argument("--max-work", default=None, metavar="N",
+                   help="refuse a run predicted to route more than N transfers (summed over "
+                        "its steps; default 2e9); auto leaves such algorithms out")
     u.add_argument("--seed", type=int, default=0,
                    help="seed of the check's input data (0 to 2**63-1, default 0)")
     u.add_argument("--progress", choices=MODES, default="auto",
@@ -153,6 +156,7 @@ def run_sweep(plan, out=None, progress=None, on_row=None, simulate=None):
         t0_s = time.perf_counter()
         res = simulate(plan.collective, nbytes, topology=plan.topology, algorithm=algo,
                        dtype=dt, op=op, group=plan.group, verify=plan.check, seed=plan.seed,
+                       max_work=plan.max_work,
                        **plan.options)
         if res.wall_s is None:
             res.wall_s = time.perf_counter() - t0_s

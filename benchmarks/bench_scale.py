@@ -1,0 +1,79 @@
+"""Scale without p^2 (issue 10): each case with its baseline, measured in this run.
+
+Run: ``python benchmarks/bench_scale.py`` (or within ``make bench``). Each case runs in a fresh
+process so its peak RSS is its own:
+
+- direct all-to-all timing, 8,192 NPUs (atlas950-superpod), 64 MiB: the compact all-pairs
+  step against every transfer explicit (target < 1 s, < 0.5 GB);
+- direct all-to-all timing, 65,536 NPUs (4.3e9 transfers): compact; the explicit baseline is
+  predicted, not run (target < 60 s, < 2 GB);
+- ``auto``, all_reduce, atlas950-superpod, 1 KiB: pruned by closed-form bounds against timing
+  every candidate (target < 2 s, < 1 GB);
+- ring all-reduce and pairwise all-to-all on 1,006,720 NPUs: refused up front with their
+  prediction (the targets, < 10 s and < 30 s with a result, are not reached).
+"""
+
+import os
+import subprocess
+import sys
+import time
+
+ENV = {**os.environ, "NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+BIG = ("switch:64@1008GBps/300ns:trunk:access=1008GBps:access_lat=150ns,"
+       "switch:1024@1008GBps/1500ns:trunk")  # 65,536 NPUs in cabinets of 64
+RSS = "import resource; print('RSS_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+SIM = ("import ubemu; r = ubemu.simulate({args}); "
+       "print(r.algorithm, f'{{r.time_s * 1e6:.2f}} us', r.bottleneck)")
+EXPLICIT = "import ubemu.timing as t; t.StepTimer._symmetric = lambda self, step: False; "
+EXHAUSTIVE = ("from ubemu import engine; from ubemu.groups import group_of; "
+              "from ubemu.topospec import load_topology; t = load_topology({topo!r}); "
+              "name, timed, _ = engine.choose('all_reduce', group_of(t), {count}, t, 4, "
+              "prune=False); print(name, f'{{timed.time_s * 1e6:.2f}} us', timed.bottleneck)")
+
+
+def run(label, code):
+    """Run ``code`` in a fresh Python; print wall time, peak RSS and its last line."""
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", f"{code}; {RSS}"], capture_output=True,
+                          text=True, env=ENV, timeout=3600)
+    wall = time.perf_counter() - t0
+    out = proc.stdout.splitlines()
+    rss = [int(x.split()[1]) for x in out if x.startswith("RSS_KB")]
+    said = [x for x in out if not x.startswith("RSS_KB")] or proc.stderr.strip().splitlines()
+    gb = rss[0] * 1024 / 1e9 if rss else float("nan")
+    print(f"{label:50s} {wall:7.2f} s {gb:6.2f} GB  {said[-1][:150] if said else ''}",
+          flush=True)
+    return wall
+
+
+def sim(*args, **kw):
+    return SIM.format(args=", ".join([*map(repr, args), *(f"{k}={v!r}" for k, v in kw.items())]))
+
+
+def main():
+    run("warm-up (compile or load the kernels)", sim("alltoall", 64 * 1024, "switch:64",
+                                                      "direct"))
+    a2a = ("alltoall", 64 << 20, "atlas950-superpod", "direct")
+    fast = run("direct a2a 8,192 NPUs 64M: compact (< 1 s, 0.5 GB)", sim(*a2a))
+    slow = run("  baseline: every transfer explicit", EXPLICIT + sim(*a2a))
+    print(f"  speed-up {slow / fast:.1f}x")
+    run("direct a2a 65,536 NPUs 64M: compact (< 60 s, 2 GB)",
+        sim("alltoall", 64 << 20, BIG, "direct", max_work=10**10))
+    run("  baseline: predicted, not run", sim("alltoall", 64 << 20, BIG, "direct"))
+    fast = run("auto all_reduce atlas950-superpod 1K (< 2 s, 1 GB)",
+               sim("all_reduce", 1024, "atlas950-superpod"))
+    slow = run("  baseline: every candidate timed",
+               EXHAUSTIVE.format(topo="atlas950-superpod", count=256))
+    print(f"  speed-up {slow / fast:.1f}x")
+    for coll, algo in (("all_reduce", "ring"), ("alltoall", "pairwise")):
+        run(f"{algo} {coll} 1,006,720 NPUs 1G (refused up front)",
+            sim(coll, 1 << 30, "atlas960-supercluster", algo))
+
+
+def test_bench_scale(benchmark):
+    """pytest-benchmark entry: every case once (run with -s to see the table)."""
+    benchmark.pedantic(main, rounds=1, iterations=1)
+
+
+if __name__ == "__main__":
+    main()
