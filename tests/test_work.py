@@ -3,6 +3,7 @@
 import pytest
 
 import ubemu
+import ubemu.schedule
 from tests.cli_helpers import assert_one_error_line, run_main
 from ubemu import work
 from ubemu.algorithms import REGISTRY, build_schedule
@@ -82,3 +83,15 @@ def test_the_command_line_refuses_up_front_with_the_prediction(capsys, tmp_path)
                                  "--max-work", "1e2"], capsys)
     assert_one_error_line(status, out, err)
     assert "over the limit of 100" in err
+
+
+@pytest.mark.parametrize("spec", ["switch:2048", "full_mesh:64,full_mesh:32"])
+def test_compact_steps_are_held_in_parts(spec):
+    """A one-shot all-to-all holds one part at a time when timed (AllPairs), every transfer
+    with data; the memory preflight reads which."""
+    topo = load_topology(spec)
+    comm = group_of(topo)
+    pred = work.predict("alltoall", "direct", comm, comm.n * 8, topo, 4)
+    assert pred.peak == comm.n * (comm.n - 1)
+    assert pred.held == ubemu.schedule.AllPairs.PART_TRANSFERS < pred.peak
+    assert pred.step_bytes(data=True) == work.STEP_BYTES * pred.peak

@@ -79,8 +79,8 @@ def simulate(collective, nbytes, topology=None, algorithm="auto", dtype="float32
     if algorithm != "auto":
         get_algorithm(collective, algorithm).check_fits(comm, options)
         predicted = work.predict(collective, algorithm, comm, count, topo, dt.itemsize, options)
-        work.refuse_if_too_big(collective, algorithm, comm, predicted, max_work)
-        peak = predicted.peak
+        work.refuse_if_too_big(collective, algorithm, comm, predicted, max_work, verify)
+        peak = predicted.peak if verify else predicted.held
     memory.check_fits(collective, algorithm, comm, count, dt, op, topo, data=verify,
                       n_procs=env.world_size(), local_procs=env.local_size(), options=options,
                       peak_transfers=peak)

@@ -31,6 +31,7 @@ import numpy as np
 from . import symmetry
 from .errors import UbemuError
 from .kernels.codes import C_POOL_NPUS, C_RUN_FIRST
+from .schedule import AllPairs
 
 #: Most transfers the patterns of one cost may need routed (cached or not, so that whether a
 #: closed form exists does not depend on what was asked before).
@@ -43,24 +44,28 @@ class NoClosedForm(UbemuError):
 
 class Cost(float):
     """A time in seconds that also counts the work of the steps it sums: ``transfers`` (each
-    step's transfers, summed) and ``peak`` (the largest step's). Sums and integer multiples
-    carry them along; the value is plain float arithmetic."""
+    step's transfers, summed), ``peak`` (the largest step's) and ``held`` (the most a
+    timing-only schedule holds at once: a compact all-pairs step holds one part,
+    :class:`ubemu.schedule.AllPairs`). Sums and integer multiples carry them along; the value
+    is plain float arithmetic."""
 
-    def __new__(cls, value, transfers=0, peak=0):
+    def __new__(cls, value, transfers=0, peak=0, held=0):
         obj = super().__new__(cls, value)
-        obj.transfers, obj.peak = transfers, peak
+        obj.transfers, obj.peak, obj.held = transfers, peak, held
         return obj
 
     def __add__(self, other):
         return Cost(float(self) + float(other), self.transfers + getattr(other, "transfers", 0),
-                    max(self.peak, getattr(other, "peak", 0)))
+                    max(self.peak, getattr(other, "peak", 0)),
+                    max(self.held, getattr(other, "held", 0)))
 
     __radd__ = __add__
 
     def __mul__(self, k):
         if isinstance(k, float) and not k.is_integer():
             return float(self) * k
-        return Cost(float(self) * k, self.transfers * int(k), self.peak if k else 0)
+        return Cost(float(self) * k, self.transfers * int(k), self.peak if k else 0,
+                    self.held if k else 0)
 
     __rmul__ = __mul__
 
@@ -334,15 +339,15 @@ class CostModel:
         """A message's pipeline fill (:mod:`ubemu.timing`)."""
         return min(nbytes, self.fill_bytes) * self.fill_s_per_byte
 
-    def _finish(self, bw_s, lat_s, reduced_bytes, reduce, n_msgs, blocks=None):
+    def _finish(self, bw_s, lat_s, reduced_bytes, reduce, n_msgs, held=None):
         """A step's time: every rank sends and receives ``n_msgs`` messages; ``lat_s`` is
         the largest path latency plus fill (the timing model's rule, :mod:`ubemu.timing`).
-        As a :class:`Cost`: the step's transfers, ``blocks`` per rank (default one per
-        message)."""
+        As a :class:`Cost`: the step's transfers, one per message, of which ``held`` at
+        once (default all)."""
         t = max(n_msgs * self.msg_s, bw_s + lat_s + self.msg_s) + self.overhead_s
         t = t + reduced_bytes * self.rho if reduce and self.rho else t
-        work = self.n * (n_msgs if blocks is None else blocks)
-        return Cost(t, work, work)
+        work = self.n * n_msgs
+        return Cost(t, work, work, work if held is None else min(work, held))
 
     def step(self, msgs, reduce=False):
         """Time of one step; ``msgs`` is a list of (axis, partner, bytes) sent by each rank."""
@@ -368,7 +373,9 @@ class CostModel:
             lat = max(lat, ax.lat_s + self.fill_s(b))
             red += b
         bw = max(max(ax.beta_link * mx, ax.beta_port * sm) for ax, mx, sm in per_axis.values())
-        return self._finish(bw, lat, red, reduce, len(merged))
+        every = len(per_axis) == 1 and len(merged) == self.n - 1  # a compact AllPairs step
+        return self._finish(bw, lat, red, reduce, len(merged),
+                            AllPairs.PART_TRANSFERS if every else None)
 
     def _grid_step(self, gf, msgs, reduce):
         sizes = [b for _, _, b in msgs]
@@ -384,7 +391,8 @@ class CostModel:
             beta = lat = 0.0
         else:
             beta, lat = gf.every_peer() if every else gf.profile(partners)
-        return self._finish(b * beta, lat + self.fill_s(b), sum(sizes), reduce, len(partners))
+        return self._finish(b * beta, lat + self.fill_s(b), sum(sizes), reduce, len(partners),
+                            AllPairs.PART_TRANSFERS if every else None)
 
     def link_step(self, loads, n_msgs):
         """Time of a step given, per full-mesh axis, the bytes on its busiest link and its

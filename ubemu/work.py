@@ -30,13 +30,13 @@ class Work:
     """A run's predicted work (see the module docstring)."""
 
     transfers: int
-    peak: int
+    peak: int  # the largest step's transfers
+    held: int  # the most a timing-only schedule holds at once (compact steps: one part)
     counted: bool  # from the closed form; False: one per rank and step
 
-    @property
-    def step_bytes(self):
-        """Memory of the largest step while it is built and timed."""
-        return STEP_BYTES * self.peak
+    def step_bytes(self, data=False):
+        """Memory of the largest step while it is built and used (timing only, or data)."""
+        return STEP_BYTES * (self.peak if data else self.held)
 
     @property
     def rough_s(self):
@@ -55,22 +55,22 @@ def predict(collective, name, comm, count, topology, itemsize, options=None):
         except NoClosedForm:
             cost = None
         if isinstance(cost, Cost):
-            return Work(int(cost.transfers), int(cost.peak), True)
+            return Work(int(cost.transfers), int(cost.peak), int(cost.held), True)
     sched = build_schedule(collective, name, comm, count, data=False, **options)
     per_step = comm.n * comm.n if collective == "alltoall" else comm.n  # a block per peer
-    return Work(sched.n_steps * per_step, per_step, False)
+    return Work(sched.n_steps * per_step, per_step, per_step, False)
 
 
-def refuse_if_too_big(collective, name, comm, work, max_work, available=None):
-    """Raise :class:`UbemuError` when ``work`` exceeds ``max_work`` transfers or its largest
-    step exceeds ``available`` bytes; the message gives the prediction and what to do."""
-    if work.transfers <= max_work and (available is None or work.step_bytes <= available):
+def refuse_if_too_big(collective, name, comm, work, max_work, data=False):
+    """Raise :class:`UbemuError` when ``work`` exceeds ``max_work`` transfers; the message
+    gives the prediction (its largest step's memory with ``data`` or timing only) and what to
+    do instead."""
+    if work.transfers <= max_work:
         return
     what = (f"{collective} algorithm {name!r} on {comm.n:,} ranks would route about "
             f"{work.transfers:.3g} transfers ({work.peak:.3g} in its largest step, "
-            f"{_gib(work.step_bytes)} GiB; roughly {_duration(work.rough_s)})")
-    limit = (f"over the limit of {max_work:.3g} (raise it with --max-work / max_work=)"
-             if work.transfers > max_work else "more memory than is available")
+            f"{_gib(work.step_bytes(data))} GiB; roughly {_duration(work.rough_s)})")
+    limit = f"over the limit of {max_work:.3g} (raise it with --max-work / max_work=)"
     raise UbemuError(f"work: {what}, {limit}; try an algorithm with fewer steps or peers "
                      f"(hierarchical, auto) or ubemu.estimate() (closed forms)")
 
