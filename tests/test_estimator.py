@@ -32,12 +32,18 @@ NBYTES = 3 * 2**20  # divides by 384 x 4 bytes and by every power of two used he
 KEYS = sorted(REGISTRY)
 
 
+def _cases(cases, slow=()):
+    """Parameters of ``cases``; those in ``slow`` (tens of seconds) run in make test only."""
+    return [pytest.param(t, g, id=f"{t}-{g}", marks=[pytest.mark.slow] if t in slow else [])
+            for t, g in cases]
+
+
 def _applies(key, topo, group):
     alg = REGISTRY[key]
     return not (alg.check and alg.check(ubemu.group_of(ubemu.load_topology(topo), group)))
 
 
-@pytest.mark.parametrize("topo,group", CASES, ids=[f"{t}-{g}" for t, g in CASES])
+@pytest.mark.parametrize("topo,group", _cases(CASES, {"ub-mesh-pod", "cloudmatrix384"}))
 def test_closed_forms_equal_the_step_model(topo, group):
     """Every closed form the estimator has on this group, on a dividing count, is exact; also
     at one element per rank (blocks too small to split)."""
@@ -179,7 +185,7 @@ COSTED = [("switch:16@50GiBps/1us", None), ("ub-mesh-rack", None), ("ub-mesh-pod
           ("switch:8192@50GiBps/1us", None)]
 
 
-@pytest.mark.parametrize("topo,group", COSTED, ids=[f"{t}-{g}" for t, g in COSTED])
+@pytest.mark.parametrize("topo,group", _cases(COSTED, {"switch:8192@50GiBps/1us"}))
 def test_closed_forms_with_message_costs_equal_the_step_model(topo, group):
     """Per-step, per-message (LogGP o at both ends) and hop costs enter the closed forms
     exactly, to 8,192 ranks."""
@@ -212,7 +218,7 @@ def test_message_costs_by_hand():
     assert small == pytest.approx(7 * 3e-6, rel=1e-12)
 
 
-@pytest.mark.parametrize("topo,group", COSTED[:5], ids=[f"{t}-{g}" for t, g in COSTED[:5]])
+@pytest.mark.parametrize("topo,group", _cases(COSTED[:5], {"ub-mesh-pod"}))
 def test_closed_forms_with_pipeline_fill_equal_the_step_model(topo, group):
     """A message's first chunk at a channel's speed (fill_bytes, fill_GBps) is exact too."""
     costed = _with_costs(topo, overhead_ns=300, send_overhead_ns=200, recv_overhead_ns=100,
