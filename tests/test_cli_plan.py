@@ -69,7 +69,8 @@ def test_plan_is_a_typed_dataclass():
     assert p.jobs[0] == ("ring", "float32", "sum", 16)
     assert set(p.command_record()) == {"collective", "dtypes", "ops", "algorithms", "check",
                                        "group", "seed", "min_nbytes", "max_nbytes",
-                                       "stepfactor", "step_nbytes", "options", "max_work"}
+                                       "stepfactor", "step_nbytes", "options", "max_work",
+                                       "every"}
     with pytest.raises(dataclasses.FrozenInstanceError):
         p.seed = 3
 

@@ -332,3 +332,38 @@ def test_mpi_stdout_is_byte_identical_to_one_process(tmp_path):
     assert two.stderr.count("# peak memory per process (MiB): ") == 1
     doc = json.loads(path.read_text())
     assert doc["n_procs"] == 2 and len(doc["peak_memory_mib"]) == 2
+
+
+def test_every_board_at_once_takes_exactly_one_board_alone(capsys):
+    from tests.cli_helpers import run_main, table_rows
+
+    args = ["all_reduce", "--topo", "ub-mesh-rack", "--group", "unit=board", "-b", "1G", "-e",
+            "1G", "--algo", "ring"]
+    _, alone, _ = run_main(args, capsys)
+    status, every, err = run_main(args + ["--every"], capsys)
+    assert status == 0, err
+    assert table_rows(every)[0][5] == table_rows(alone)[0][5]
+    assert "every group at once (8 groups)" in every
+
+
+def test_every_on_groups_sharing_a_core_pool_takes_four_times_the_bandwidth_term(capsys):
+    # 4 groups, one NPU per leaf each, a 100 GB/s core pool per leaf (4 ports / oversub 4):
+    # alone a ring all-reduce runs at its 100 GB/s port, together the pool is shared by 4
+    from tests.cli_helpers import run_main, table_rows
+
+    topo = "full_mesh:4,switch:4@100GBps/1us:oversub=4"
+    args = ["all_reduce", "--topo", topo, "--group", "one_per=level0", "-b", "1G", "-e", "1G",
+            "--algo", "ring"]
+    status, out, _ = run_main(args + ["--every"], capsys)
+    bw_s = 2 * 3 / 4 * 2**30 / 100e9
+    time_us = float(table_rows(out)[0][5])
+    lat_us = float(table_rows(run_main(args, capsys)[1])[0][5]) - bw_s * 1e6
+    assert time_us == pytest.approx((4 * bw_s) * 1e6 + lat_us, rel=1e-4)
+
+
+def test_every_needs_a_group_of_a_kind(capsys):
+    from tests.cli_helpers import assert_one_error_line, run_main
+
+    for extra in ([], ["--group", "start=0,count=4"]):
+        assert_one_error_line(*run_main(["all_reduce", "--every", "-b", "1K", "-e", "1K"]
+                                        + extra, capsys))

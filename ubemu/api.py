@@ -23,7 +23,7 @@ def check_seed(seed):
 
 
 def simulate(collective, nbytes, topology=None, algorithm="auto", dtype="float32", op="sum",
-             group=None, verify=False, seed=0, max_work=None, **options):
+             group=None, verify=False, seed=0, max_work=None, every=False, **options):
     """Model (and optionally emulate) one collective.
 
     Parameters
@@ -48,6 +48,12 @@ def simulate(collective, nbytes, topology=None, algorithm="auto", dtype="float32
         Also run the data plane on real values and fill ``wrong`` and the relative errors.
     seed : int
         Seed of the input values when verifying (0 .. 2**63 - 1).
+    every : bool
+        Run on every group of the kind ``group`` names (``unit=``, ``one_per=``,
+        ``levels=``) at once, in lockstep, so groups that share a link share it in every step
+        (:func:`ubemu.groups.every_group`). The time is the slowest group's (they move
+        together), the usage that of all of them; ``notes["groups"]`` counts them. ``auto``
+        picks for one group alone; ``verify`` checks the data of the group of NPU 0.
     max_work : int, optional
         Refuse, before anything runs, an algorithm predicted to route more transfers than
         this (summed over its steps; default :data:`ubemu.work.MAX_WORK`); ``auto`` leaves
@@ -62,7 +68,7 @@ def simulate(collective, nbytes, topology=None, algorithm="auto", dtype="float32
     from . import engine, memory, work
     from .algorithms import get_algorithm
     from .dtypes import check_op, get_dtype
-    from .groups import group_of
+    from .groups import every_group, group_of
     from .parallel import env
     from .result import Result
 
@@ -72,15 +78,17 @@ def simulate(collective, nbytes, topology=None, algorithm="auto", dtype="float32
     dt = get_dtype(dtype)
     check_op(dt, op)
     seed = check_seed(seed)
-    comm = group_of(topo, group)
+    comm, rows = every_group(topo, group) if every else (group_of(topo, group), None)
+    n_groups = 1 if rows is None else rows.shape[0]
     count = coll.element_count(nbytes, dt.itemsize, comm.n)
     max_work = work.MAX_WORK if max_work is None else max_work
     peak = None
     if algorithm != "auto":
         get_algorithm(collective, algorithm).check_fits(comm, options)
         predicted = work.predict(collective, algorithm, comm, count, topo, dt.itemsize, options)
-        work.refuse_if_too_big(collective, algorithm, comm, predicted, max_work, verify)
-        peak = predicted.peak if verify else predicted.held
+        work.refuse_if_too_big(collective, algorithm, comm, predicted.times(n_groups),
+                               max_work, verify)
+        peak = predicted.peak if verify else predicted.held * n_groups
     memory.check_fits(collective, algorithm, comm, count, dt, op, topo, data=verify,
                       n_procs=env.world_size(), local_procs=env.local_size(), options=options,
                       peak_transfers=peak)
@@ -88,6 +96,9 @@ def simulate(collective, nbytes, topology=None, algorithm="auto", dtype="float32
     if count * dt.itemsize != nbytes:
         notes["nbytes_requested"] = int(nbytes)
     checks = None
+    if every:
+        return _simulate_every(collective, nbytes, topo, algorithm, dt, op, group, verify,
+                               seed, max_work, options, comm, count, notes, wall0)
     if algorithm == "auto":
         name, timed, auto_notes = engine.choose(collective, comm, count, topo, dt.itemsize,
                                                 options, max_work=max_work)
@@ -112,6 +123,31 @@ def simulate(collective, nbytes, topology=None, algorithm="auto", dtype="float32
                  timed.time_s, sched.n_steps, timed.usage, timed.bottleneck, notes=notes)
     if checks is not None:
         res.wrong, res.max_rel_err, res.mean_rel_err = checks
+    res.wall_s = time.perf_counter() - wall0
+    return res
+
+
+def _simulate_every(collective, nbytes, topo, algorithm, dt, op, group, verify, seed,
+                    max_work, options, comm, count, notes, wall0):
+    """``simulate(..., every=True)``: the lockstep replicas timed as one operation."""
+    from . import engine
+    from .opprofile import profile_op
+    from .ops import Op
+    from .result import Result
+
+    prof = profile_op(Op("every", collective, nbytes, group=group, every=True,
+                         algorithm=algorithm, dtype=dt.name, reduction=op, options=options),
+                      topo, record=False, max_work=max_work)
+    notes.update(prof.notes)
+    notes["groups"] = prof.n_groups
+    res = Result(collective, prof.algorithm, topo.name, comm.n, count * dt.itemsize, count,
+                 dt.name, op, prof.time_s, prof.n_steps, prof.usage, prof.bottleneck,
+                 notes=notes)
+    if verify:
+        res.wrong, res.max_rel_err, res.mean_rel_err = engine.run_checked(
+            collective, prof.algorithm, comm, count, topo, dt.name, op, seed, options,
+            timed=False)[1]
+        notes["checked_group"] = comm.label
     res.wall_s = time.perf_counter() - wall0
     return res
 

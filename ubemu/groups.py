@@ -69,18 +69,23 @@ def _span(topology, levels, at, label):
     return npus, label
 
 
-def _npus_from_spec(topology, spec):
-    """Resolve a dict spec (see module docstring) into (npus, label)."""
-    bad = [k for k in spec if k not in KEYS]
-    if bad:
-        raise choices_error("group key", bad[0], KEYS)
+def _kind(spec):
+    """Which way ``spec`` names its group: unit, one_per, levels, start or npus."""
     kinds = [k for k in ("unit", "one_per", "levels", "start", "npus") if k in spec]
     if "stride" in spec or "count" in spec:
         kinds = [k for k in kinds if k != "start"] + ["start"]
     if len(kinds) != 1:
         raise UbemuError("group: give exactly one of unit=, one_per=, levels=, "
                          "start=/stride=/count=, npus=")
-    kind = kinds[0]
+    return kinds[0]
+
+
+def _npus_from_spec(topology, spec):
+    """Resolve a dict spec (see module docstring) into (npus, label)."""
+    bad = [k for k in spec if k not in KEYS]
+    if bad:
+        raise choices_error("group key", bad[0], KEYS)
+    kind = _kind(spec)
     at = spec.get("at", 0)
     if kind in ("unit", "levels") and "within" in spec:
         raise UbemuError("group: within= goes with one_per= only")
@@ -214,3 +219,29 @@ def group_of(topology, spec=None, **keys):
     npus = np.ascontiguousarray(npus, np.int64)
     npus.setflags(write=False)
     return Comm(dims, fabrics, npus, levels, label)
+
+
+def every_group(topology, spec):
+    """Every group of the kind ``spec`` names (``--every``): the group containing NPU 0 as a
+    :class:`~ubemu.comm.Comm`, and an int64 array (G, n) whose row g holds group g's NPU ids
+    (row 0 is the Comm's; the rows are translates of it and cover every NPU once).
+
+    Only the kinds defined by levels have a set of groups: ``unit=``, ``one_per=`` (with
+    ``within=``), ``levels=``.
+    """
+    if isinstance(spec, str):
+        spec = parse_group(spec)
+    if not isinstance(spec, dict) or _kind(spec) not in ("unit", "one_per", "levels"):
+        raise UbemuError("group: every group of a kind needs a group named by levels "
+                         "(unit=, one_per=, levels=), got " + repr(spec))
+    if "at" in spec:
+        raise UbemuError("group: at= picks one group; every group runs them all (drop at=)")
+    comm = group_of(topology, spec)
+    coords = topology.coords(comm.npus)
+    varying = [i for i in range(coords.shape[1]) if np.any(coords[:, i] != coords[0, i])]
+    ids = np.arange(topology.n_npus, dtype=np.int64)
+    base = np.ones(ids.size, bool)
+    for i in varying:
+        base &= (ids // topology.strides[i]) % topology.sizes[i] == 0
+    rows = ids[base][:, None] + (comm.npus - comm.npus[0])[None, :]
+    return comm, rows

@@ -116,6 +116,11 @@ class StepTimer:
         self.messages = bool(self.send_s or self.recv_s)
         self.fill = (float(p.fill_bytes), 1.0 / p.fill_GBps if p.fill_GBps > 0 else 0.0)
         self.reduce_Bps = p.reduce_GBps * 1e9
+        #: A list to record every timed unit in (a step, or a window timed as one):
+        #: ``(link ids, bytes on each, link_s, dt, k, bytes per class)``; None: no record.
+        #: Recording routes every transfer (no pattern or symmetry shortcut: same figures).
+        self.capture = None
+        self._loads = None
         self.reset()
 
     def reset(self):
@@ -147,7 +152,7 @@ class StepTimer:
                 grown[:arr.size] = arr
                 setattr(self, name, grown)
 
-    def _add(self, dt, k, message_s=0.0):
+    def _add(self, dt, k, message_s=0.0, link_s=0.0):
         """Count ``k`` occurrences of a step of ``dt`` seconds (``message_s``: its busiest NPU's
         message time when that, not the network, set its length). Sums are exact (Fractions of
         the float terms), so a step counted k times or k steps of the same time give the same
@@ -160,6 +165,10 @@ class StepTimer:
             if b:
                 self._busy_total[c] += Fraction(b) * k
         self.bytes += self._bytes * k
+        if self.capture is not None:
+            ids, nbytes = self._loads or (np.zeros(0, np.int64), np.zeros(0))
+            self.capture.append((ids, nbytes, link_s, dt, k, self._bytes.copy()))
+            self._loads = None
 
     def _combine(self, link_s, lat_ns, red_bytes, cpu_s, moved):
         """A step's time from its figures (the module docstring's rule)."""
@@ -185,15 +194,16 @@ class StepTimer:
             self._bytes[:] = 0.0
             self._add(self.overhead_s, k)
             return self.overhead_s
-        profile = None if isinstance(step, AllPairs) else self._profile(step)
-        if isinstance(step, AllPairs) and self._symmetric(step):
+        compact = hasattr(step, "parts") or self.capture is not None
+        profile = None if compact else self._profile(step)
+        if isinstance(step, AllPairs) and self.capture is None and self._symmetric(step):
             figures = self._all_pairs_figures(step, int(itemsize))
         elif profile is None:
             figures = self._drain(self._accumulate([0, 0, 0.0], step, itemsize, 1.0))
         else:
             figures = self._pattern_figures(step, int(itemsize), *profile)
         dt = self._combine(*figures)
-        self._add(dt, k, self._message_bound(*figures))
+        self._add(dt, k, self._message_bound(*figures), figures[0])
         return dt
 
     def _own(self, step):
@@ -208,7 +218,7 @@ class StepTimer:
         bytes (times ``scale``) of this process's transfers."""
         from .kernels import timing
 
-        if isinstance(step, AllPairs):
+        if hasattr(step, "parts"):  # a compact step (AllPairs, Replicas)
             for part in step.parts():
                 acc = self._accumulate(acc, part, itemsize, scale)
             return acc
@@ -232,6 +242,9 @@ class StepTimer:
         nt, nr, lat = acc
         moved = nt + nr > 0
         nt, nr = self.spread.settle(self, nt, nr)
+        if self.capture is not None:
+            ids = self.touched[:nt].copy()
+            self._loads = (ids, self.load[ids])
         link_s, red_b, cpu_s = timing.drain(self.class_first, self.class_cap_Bps, self.load,
                                             self.touched, nt, self.red_bytes, self.red_touched,
                                             nr, self._busy, self._bytes, self.send_s,
@@ -354,7 +367,7 @@ class StepTimer:
         acc, self._window = self._window, None
         figures = self._drain(acc)
         dt = self._combine(*figures) if figures[-1] else self.overhead_s
-        self._add(dt, 1, self._message_bound(*figures) if figures[-1] else 0.0)
+        self._add(dt, 1, self._message_bound(*figures) if figures[-1] else 0.0, figures[0])
         return dt
 
     def usage(self):

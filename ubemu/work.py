@@ -38,6 +38,10 @@ class Work:
         """Memory of the largest step while it is built and used (timing only, or data)."""
         return STEP_BYTES * (self.peak if data else self.held)
 
+    def times(self, k):
+        """The work of ``k`` lockstep replicas of this run."""
+        return Work(self.transfers * k, self.peak * k, self.held * k, self.counted)
+
     @property
     def rough_s(self):
         return self.transfers / TRANSFERS_PER_S

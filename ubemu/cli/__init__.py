@@ -11,7 +11,8 @@ One module per command or concern:
 - :mod:`.progress`: progress with ETA on stderr;
 - :mod:`.topo`: ``topo show`` / ``topo list``;
 - :mod:`.algorithms`: ``algorithms``, the registry listing;
-- :mod:`.plot`: ``plot``, the command and the drawing.
+- :mod:`.plot`: ``plot``, the command and the drawing;
+- :mod:`.workload`: ``workload``, several operations at once; :mod:`.trace` its timeline.
 
 Adding a command: in its module write ``add_parsers(subparsers)``, which creates the parser
 and calls ``set_defaults(command="<name>")`` on it (``"topo show"`` for a nested one), and a
@@ -28,10 +29,10 @@ import sys
 from .. import __version__
 from ..errors import UbemuError, did_you_mean
 from ..parallel.failstop import abort_if_mpi
-from . import algorithms, plot, sweep, topo
+from . import algorithms, plot, sweep, topo, workload
 
 #: Modules adding commands, in the order ``ubemu --help`` lists them.
-COMMAND_MODULES = (topo, sweep, algorithms, plot)
+COMMAND_MODULES = (topo, sweep, workload, algorithms, plot)
 #: ``args.command`` -> function running it (returns the exit status).
 DISPATCH = {name: run for module in COMMAND_MODULES for name, run in module.DISPATCH.items()}
 

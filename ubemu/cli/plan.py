@@ -24,7 +24,7 @@ DEFAULT_STEP_NBYTES = 2**20
 RESERVED_OPTIONS = {"collective": "the command", "nbytes": "-b/-e", "topology": "--topo",
                     "algorithm": "--algo", "dtype": "-d", "op": "-o", "group": "--group",
                     "verify": "-c", "seed": "--seed", "root": "-r/--root",
-                    "per_level": "--per-level"}
+                    "per_level": "--per-level", "every": "--every"}
 
 
 @dataclass(frozen=True)
@@ -78,6 +78,8 @@ class SweepPlan:
     step_nbytes : int
         ``-i``.
     output_file : str or None
+    n_groups : int
+        ``--every``: the groups of the kind ``--group`` names, run at once (1 otherwise).
         ``-J``.
     """
 
@@ -99,6 +101,7 @@ class SweepPlan:
     step_nbytes: int
     output_file: str | None = None
     max_work: int | None = None
+    n_groups: int = 1
     jobs: tuple = field(init=False, repr=False)
 
     def __post_init__(self):
@@ -118,7 +121,8 @@ class SweepPlan:
                 "check": self.check, "group": self.group, "seed": self.seed,
                 "min_nbytes": self.min_nbytes, "max_nbytes": self.max_nbytes,
                 "stepfactor": self.stepfactor, "step_nbytes": self.step_nbytes,
-                "options": dict(self.options), "max_work": self.max_work}
+                "options": dict(self.options), "max_work": self.max_work,
+                "every": self.n_groups > 1}
 
 
 # -- pieces ------------------------------------------------------------------------------------
@@ -255,7 +259,7 @@ def _options(args, coll):
     return options
 
 
-def _check_work(coll, algorithms, comm, topology, per_dtype, options, max_work):
+def _check_work(coll, algorithms, comm, topology, per_dtype, options, max_work, n_groups):
     """Refuse up front a named algorithm whose largest size is predicted to be too much work
     (:mod:`ubemu.work`: the same refusal ``simulate`` would give at that row)."""
     from .. import work
@@ -267,7 +271,7 @@ def _check_work(coll, algorithms, comm, topology, per_dtype, options, max_work):
             count = coll.element_count(sizes.sizes_nbytes[-1], sizes.itemsize_nbytes, comm.n)
             predicted = work.predict(coll.name, name, comm, count, topology,
                                      sizes.itemsize_nbytes, options)
-            work.refuse_if_too_big(coll.name, name, comm, predicted,
+            work.refuse_if_too_big(coll.name, name, comm, predicted.times(n_groups),
                                    work.MAX_WORK if max_work is None else max_work)
 
 
@@ -280,7 +284,7 @@ def plan_from_args(args):
         For any bad value, naming the flag (nothing has run yet).
     """
     from ..algorithms import algorithm_names
-    from ..groups import group_of
+    from ..groups import every_group, group_of
     from ..topospec import load_topology, with_params
 
     coll = collectives.get(args.collective)
@@ -297,7 +301,12 @@ def plan_from_args(args):
     options = _options(args, coll)
     seed = check_seed(args.seed)
     topology = with_params(load_topology(args.topo), args.param)
-    comm = group_of(topology, args.group)
+    if args.every and args.group is None:
+        raise UbemuError("--every runs every group of the kind --group names; give --group "
+                         "(unit=, one_per= or levels=)")
+    comm, rows = every_group(topology, args.group) if args.every else (
+        group_of(topology, args.group), None)
+    n_groups = 1 if rows is None else rows.shape[0]
     n_ranks = comm.n
     if not 0 <= options.get("root", 0) < n_ranks:
         raise UbemuError(f"-r/--root: root {options['root']} out of range 0..{n_ranks - 1}")
@@ -311,11 +320,11 @@ def plan_from_args(args):
             raise UbemuError(f"{coll.name}: every size from -b {min_nbytes} to -e {max_nbytes} "
                              f"is below one {dt} element per rank ({unit} B)")
     max_work = check_max_work(args.max_work)
-    _check_work(coll, algos, comm, topology, per_dtype, options, max_work)
+    _check_work(coll, algos, comm, topology, per_dtype, options, max_work, n_groups)
     return SweepPlan(collective=coll.name, topology=topology, n_ranks=n_ranks,
                      sizes_nbytes=tuple(sizes), dtypes=tuple(dtypes), ops=tuple(ops),
                      algorithms=tuple(algos), options=options, per_dtype=per_dtype,
                      check=bool(args.check), group=args.group, seed=seed,
                      min_nbytes=min_nbytes, max_nbytes=max_nbytes, stepfactor=args.stepfactor,
                      step_nbytes=step_nbytes, output_file=args.output_file,
-                     max_work=max_work)
+                     max_work=max_work, n_groups=n_groups)

@@ -67,6 +67,10 @@ def add_sweep_options(p):
     u.add_argument("--group", default=None, metavar="SPEC",
                    help="run on a process group of the topology instead of every NPU, e.g. "
                         "unit=board,at=8 or one_per=rack")
+    u.add_argument("--every", action="store_true",
+                   help="run the collective on every group of the kind --group names, all at "
+                        "once in lockstep (groups sharing a link share it); the time is the "
+                        "slowest group's")
     u.add_argument("--per-level", default=None, metavar="NAME[,NAME...]",
                    help="per-level algorithms of hierarchical, innermost first (default ring "
                         "on every level; one name: every level)")
@@ -116,7 +120,8 @@ def header_lines(plan):
         lines.append("#   params: " + "  ".join(f"{k}={table.format_number(v)}"
                                                for k, v in costs.items()))
     lines.append(f"# Group: {plan.group if plan.group is not None else 'all NPUs'}"
-                 f" ({plan.n_ranks} ranks)")
+                 f" ({plan.n_ranks} ranks)" + (f", every group at once ({plan.n_groups} groups)"
+                                               if plan.n_groups > 1 else ""))
     for dt, ds in plan.per_dtype.items():
         if list(ds.sizes_nbytes) != list(plan.sizes_nbytes):
             what = "one element per rank" if ds.unit_nbytes > ds.itemsize_nbytes else "one element"
@@ -156,8 +161,7 @@ def run_sweep(plan, out=None, progress=None, on_row=None, simulate=None):
         t0_s = time.perf_counter()
         res = simulate(plan.collective, nbytes, topology=plan.topology, algorithm=algo,
                        dtype=dt, op=op, group=plan.group, verify=plan.check, seed=plan.seed,
-                       max_work=plan.max_work,
-                       **plan.options)
+                       max_work=plan.max_work, every=plan.n_groups > 1, **plan.options)
         if res.wall_s is None:
             res.wall_s = time.perf_counter() - t0_s
         with progress.hold(clear=shared_screen):  # a bar on the same terminal: cleared first

@@ -1,0 +1,90 @@
+"""``ubemu workload``: the issue's minimal file, JSON, the trace, and bad input."""
+
+import json
+
+import pytest
+
+from tests.cli_helpers import assert_one_error_line, run_main
+from ubemu.api import simulate
+
+MINIMAL = """\
+topology = "ring:8@50GBps/1us"
+[[op]]
+name = "even"
+collective = "all_reduce"
+nbytes = "1G"
+group = "start=0,stride=2,count=4"
+algorithm = "ring"
+[[op]]
+name = "odd"
+collective = "all_reduce"
+nbytes = "1G"
+group = "start=1,stride=2,count=4"
+algorithm = "ring"
+after = ["even"]        # optional: start when "even" ends
+"""
+
+
+def _write(tmp_path, text, name="w.toml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+def test_the_minimal_file_runs_and_writes_json_and_a_trace(tmp_path, capsys):
+    out_json, trace = tmp_path / "o.json", tmp_path / "t.json"
+    status, out, err = run_main(["workload", _write(tmp_path, MINIMAL), "-J", str(out_json),
+                                 "--trace", str(trace)], capsys)
+    assert status == 0, err
+    rows = [line.split() for line in out.splitlines() if not line.startswith(("#", "operation"))]
+    assert [r[0] for r in rows] == ["even", "odd"]
+    doc = json.loads(out_json.read_text())
+    alone = simulate("all_reduce", 2**30, "ring:8@50GBps/1us", "ring",
+                     group="start=0,stride=2,count=4").time_s
+    even, odd = doc["ops"]
+    assert (even["name"], even["start_s"], even["end_s"]) == ("even", 0.0, alone)
+    assert (odd["name"], odd["start_s"]) == ("odd", alone)
+    assert doc["makespan_s"] == odd["end_s"] == pytest.approx(2 * alone, rel=1e-12)
+    events = json.loads(trace.read_text())["traceEvents"]
+    whole = [e for e in events if e["ph"] == "X" and e.get("cat") == "all_reduce"]
+    assert [e["name"] for e in whole] == ["even", "odd"]
+    assert whole[1]["ts"] == pytest.approx(alone * 1e6)
+
+
+def test_concurrent_operations_show_their_slowdown(tmp_path, capsys):
+    text = MINIMAL.replace('after = ["even"]', "")
+    status, out, _ = run_main(["workload", _write(tmp_path, text)], capsys)
+    assert status == 0
+    rows = [line.split() for line in out.splitlines() if line.startswith(("even", "odd"))]
+    assert [r[10] for r in rows] == ["2.000", "2.000"] and rows[0][11] == "level0"
+    assert "# makespan" in out
+
+
+@pytest.mark.parametrize("text, message", [
+    ("topology = 'ring:8'\n[[op]]\nname='a'\ncollective='all_reduce'\nnbytes='1Q'\n",
+     "cannot parse size"),
+    ("topology = 'ring:8'\n[[op]]\nname='a'\ncollective='all_reduce'\nnbytes=8\nbogus=1\n",
+     "unknown key 'bogus'"),
+    ("topology = 'ring:8'\n[[op]]\nname='a'\nnbytes=8\n", "collective missing"),
+    ("topology = 'ring:8'\nops = 3\n", "unknown key 'ops'"),
+    ("[[op]]\nname='a'\ncollective='all_reduce'\nnbytes=8\n", "no topology"),
+    ("topology = 'ring:8'\n[[op]]\nname='a'\ncollective='all_reduce'\nnbytes=8\n"
+     "gap='3 parsecs'\n", "gap"),
+    ("topology = 'ring:8'\n[[op]\n", "not valid TOML"),
+])
+def test_bad_files_are_one_line_errors_and_write_nothing(tmp_path, capsys, text, message):
+    out_json = tmp_path / "o.json"
+    status, out, err = run_main(["workload", _write(tmp_path, text), "-J", str(out_json)],
+                                capsys)
+    assert_one_error_line(status, out, err)
+    assert message in err and not out_json.exists()
+
+
+def test_outputs_are_checked_before_running(tmp_path, capsys):
+    status, out, err = run_main(["workload", _write(tmp_path, MINIMAL), "--trace",
+                                 str(tmp_path / "missing" / "t.json")], capsys)
+    assert_one_error_line(status, out, err)
+    assert "--trace" in err
+    status, out, err = run_main(["workload", str(tmp_path / "none.toml")], capsys)
+    assert_one_error_line(status, out, err)
+    assert "cannot read" in err

@@ -1,0 +1,106 @@
+"""``ubemu workload FILE.toml``: several operations at once, sharing links.
+
+The file names a ``topology`` (or ``--topo`` overrides it) and lists ``[[op]]`` tables
+(:func:`ubemu.ops.ops_from_dicts`); the command prints one row per operation (start, end,
+time, time alone, slowdown, bottleneck), the makespan and the exposed communication, and
+writes the JSON (``-J``) and the Trace Event Format timeline (``--trace``). Every output path
+is checked before anything runs.
+"""
+
+import sys
+
+from ..errors import UbemuError
+from ..ops import ops_from_dicts
+from ..topospec import load_topology, with_params
+from ..units import format_size
+from .results import check_writable, topology_record, write_json_atomic
+from .table import format_number
+from .trace import write_trace
+
+#: Keys at the top of a workload file.
+TOP_KEYS = ("topology", "op")
+
+
+def add_parsers(subparsers):
+    p = subparsers.add_parser(
+        "workload", help="run several collectives at once (a TOML workload)",
+        description="Time the operations of a workload file together: operations in flight "
+                    "at the same time share links (max-min fair).")
+    p.add_argument("file", metavar="FILE.toml", help="the workload: topology = ..., [[op]] ...")
+    p.add_argument("--topo", default=None, metavar="SPEC",
+                   help="topology (overrides the file's topology =)")
+    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a topology parameter (repeatable)")
+    p.add_argument("-J", "--output_file", default=None, metavar="FILE.json",
+                   help="write the result as JSON")
+    p.add_argument("--trace", default=None, metavar="FILE.json",
+                   help="write a timeline in the Trace Event Format (chrome://tracing, "
+                        "Perfetto)")
+    p.set_defaults(command="workload")
+
+
+def read_workload(path):
+    """(topology spec or None, list of Op) from a workload file."""
+    from ..topospec import tomllib
+
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except OSError as exc:
+        raise UbemuError(f"workload {path!r}: cannot read ({exc.strerror})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UbemuError(f"workload {path!r}: not valid TOML "
+                         f"({str(exc).splitlines()[0]})") from None
+    for key in data:
+        if key not in TOP_KEYS:
+            raise UbemuError(f"workload {path!r}: unknown key {key!r}; valid: "
+                             f"{', '.join(TOP_KEYS)} (operations go in [[op]] tables)")
+    return data.get("topology"), ops_from_dicts(data.get("op", []), f"workload {path!r}")
+
+
+def table_lines(result):
+    """The per-operation table, then the makespan and the exposed communication."""
+    head = (f"{'operation':<14} {'collective':<14} {'algorithm':<18} {'groups':>6} "
+            f"{'ranks':>6} {'size':>6} {'start(us)':>10} {'end(us)':>10} {'time(us)':>10} "
+            f"{'alone(us)':>10} {'slowdown':>8}  bottleneck")
+    lines = [head]
+    for op in result.ops:
+        size = format_size(op.nbytes) if op.nbytes else "-"
+        lines.append(f"{op.name:<14} {op.collective:<14} {op.algorithm or '-':<18} "
+                     f"{op.n_groups:>6} {op.n_ranks:>6} {size:>6} "
+                     f"{format_number(op.start_s * 1e6):>10} {format_number(op.end_s * 1e6):>10} "
+                     f"{format_number(op.duration_s * 1e6):>10} "
+                     f"{format_number(op.alone_s * 1e6):>10} {op.slowdown:>8.3f}  "
+                     f"{op.bottleneck or '-'}")
+    lines.append(f"# makespan {format_number(result.makespan_s * 1e6)} us; exposed "
+                 f"communication {format_number(result.exposed_s * 1e6)} us; busiest link "
+                 f"class {result.bottleneck or '-'}")
+    return lines
+
+
+def run(args, out=None):
+    from ..workload import run_workload
+
+    out = out or sys.stdout
+    spec, ops = read_workload(args.file)
+    if args.topo is None and spec is None:
+        raise UbemuError(f"workload {args.file!r}: no topology (add topology = \"...\" or "
+                         f"give --topo)")
+    topology = with_params(load_topology(args.topo or spec), args.param)
+    for path, flag in ((args.output_file, "-J/--output_file"), (args.trace, "--trace")):
+        if path is not None:
+            check_writable(path, flag)
+    result = run_workload(ops, topology)
+    print(f"# ubemu workload {args.file}: {len(ops)} operations on {topology.name} "
+          f"({topology.n_npus} NPUs)", file=out)
+    print("\n".join(table_lines(result)), file=out, flush=True)
+    if args.output_file is not None:
+        doc = result.to_dict()
+        doc["topology"] = topology_record(topology)
+        write_json_atomic(args.output_file, doc)
+    if args.trace is not None:
+        write_trace(result, args.trace)
+    return 0
+
+
+DISPATCH = {"workload": run}

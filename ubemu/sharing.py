@@ -1,0 +1,68 @@
+"""How operations in flight at once share links: max-min fairness over their progress rates.
+
+Each operation in its bandwidth term is one flow. Running alone, its current step needs the
+fraction ``use[l]`` of link l's capacity (1.0 on its busiest link: alone it finishes the
+bandwidth term in exactly the step model's time). Together, operation a advances at a rate
+``y[a]`` in (0, 1] of its solo speed, and every link must hold ``sum_a y[a] use[a, l] <= 1``.
+The rates are the max-min fair allocation, found by progressive filling: every unfrozen rate
+rises at the same pace until a link is full (its operations freeze at that rate) or the rate
+reaches 1. Two operations that need all of one link each get half of it (each takes twice
+its bandwidth term); operations on disjoint links keep their solo speed. This is the rule of
+TCP-like fair sharing and of SimGrid's flow model, applied to a step's transfers as one flow
+(they start and end together in the step model); equal *normalised* rates keep every step's
+internal proportions, so a step never finishes faster than alone.
+"""
+
+import numpy as np
+
+#: A link counts as full once its spare capacity is below this fraction.
+FULL = 1e-12
+
+
+def fair_rates(ids, use):
+    """Max-min fair rates of several flows.
+
+    Parameters
+    ----------
+    ids : list of int64 arrays
+        The links each flow uses (each array without repeats).
+    use : list of float64 arrays
+        The fraction of each link's capacity the flow needs at full speed (max 1).
+
+    Returns
+    -------
+    rates : float64 array (flows,)
+        Each flow's speed as a fraction of its solo speed, in (0, 1].
+    limit : int64 array (flows,)
+        The link that froze each flow (-1: it runs at full speed).
+    """
+    n = len(ids)
+    sizes = np.array([a.size for a in ids], np.int64)
+    owner = np.repeat(np.arange(n), sizes)
+    links, inv = np.unique(np.concatenate(ids), return_inverse=True) if n else (
+        np.zeros(0, np.int64), np.zeros(0, np.int64))
+    u = np.concatenate(use) if n else np.zeros(0)
+    rates, limit = np.zeros(n), np.full(n, -1, np.int64)
+    frozen = np.zeros(n, bool)
+    spare = np.ones(links.size)
+    level = 0.0
+    while not frozen.all():
+        live = ~frozen[owner]
+        w = np.bincount(inv[live], weights=u[live], minlength=links.size)
+        busy = w > 0
+        step = 1.0 - level
+        if busy.any():
+            step = min(step, float((spare[busy] / w[busy]).min()))
+        level += step
+        spare -= step * w
+        full = busy & (spare <= FULL * np.maximum(w, 1.0))
+        if level >= 1.0 or not full.any():
+            rates[~frozen] = min(level, 1.0)
+            break
+        hit = live & full[inv]
+        first = np.full(n, -1, np.int64)
+        np.maximum.at(first, owner[hit], links[inv[hit]])
+        now = (first >= 0) & ~frozen
+        rates[now], limit[now] = level, first[now]
+        frozen |= now
+    return rates, limit
