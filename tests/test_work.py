@@ -46,14 +46,16 @@ def test_prediction_matches_the_built_schedule(spec, group):
     assert counted >= 10
 
 
-def test_prediction_at_a_million_npus_is_quick_and_quadratic_where_it_should_be():
+def test_prediction_at_a_million_npus_is_quick_and_quadratic_only_where_it_should_be():
     topo = load_topology("atlas960-supercluster")
     comm = group_of(topo)
     p = comm.n
     a2a = work.predict("alltoall", "direct", comm, p * 256, topo, 4)
     assert a2a.counted and a2a.transfers == a2a.peak == p * (p - 1)
     ring = work.predict("all_reduce", "ring", comm, 2**28, topo, 4)
-    assert ring.transfers == 2 * (p - 1) * p and ring.peak == p
+    # a large ring's p-1 steps are timed from one routing of their pattern (ShiftSteps):
+    # the pattern is routed twice per phase
+    assert ring.transfers == 2 * 2 * p and ring.peak == p
     hier = work.predict("all_reduce", "hierarchical", comm, 2**28, topo, 4)
     assert hier.transfers < 1e9  # 2 (63 + 241 + 64) steps of p transfers
 

@@ -1,7 +1,8 @@
 """ubemu: a collective-communication emulator for UnifiedBus-style AI SuperClusters.
 
 ``import ubemu`` is cheap: it neither imports mpi4py nor compiles a kernel. The API
-(``simulate``, ``estimate``, ``emulate``, ``group_of``) is imported on first use.
+(``simulate``, ``estimate``, ``emulate``, ``run_workload``, ``Op``, ``group_of``) is imported
+on first use.
 """
 
 from .errors import UbemuError
@@ -12,7 +13,8 @@ __version__ = "0.1.0"
 
 #: Lazily imported API (so ``import ubemu`` stays free of numba): name -> module.
 _LAZY = {"simulate": "api", "emulate": "api", "estimate": "estimator", "group_of": "groups",
-         "Comm": "comm"}
+         "Comm": "comm", "run_workload": "workload", "Op": "ops", "plan": "training_plans",
+         "Model": "training", "Plan": "training"}
 __all__ = ["UbemuError", "Level", "Topology", "TopologyParams", "load_topology",
            "preset_names", *_LAZY]
 

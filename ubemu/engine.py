@@ -59,11 +59,17 @@ def _loads(topology, block, ex):
 
 
 def time_only(collective, name, comm, count, topology, itemsize, options=None, ex=None):
-    """Build the timing-only schedule of ``name`` and time it (collective over ``ex``)."""
-    ex, block, built = _setup(comm, ex)
-    sched = build_schedule(collective, name, built, count, data=False, **(options or {}))
-    return Timed(sched, *time_schedule(sched, topology, comm.npus, itemsize,
-                                       _loads(topology, block, ex)))
+    """Build the timing-only schedule of ``name`` and time it.
+
+    In a job of several processes, process 0 times the whole schedule and the others wait
+    for its figures: with the compact steps (repeated patterns, all-pairs steps, a ring's
+    shifts) a timing-only run costs O(p) per distinct step, so spreading it saved nothing
+    while the exchanges cost time; this way an MPI job is never slower than one process.
+    Checked runs (:func:`run_checked`) spread their data and timing over the processes."""
+    ex = ex if ex is not None else exchange()
+    sched = build_schedule(collective, name, comm, count, data=False, **(options or {}))
+    figures = time_schedule(sched, topology, comm.npus, itemsize) if ex.rank == 0 else None
+    return Timed(sched, *ex.bcast(figures))
 
 
 def run_checked(collective, name, comm, count, topology, dtype, op="sum", seed=0,

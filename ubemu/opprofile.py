@@ -20,7 +20,7 @@ from .dtypes import check_op, get_dtype
 from .errors import UbemuError
 from .groups import every_group, group_of
 from .ops import SENDRECV
-from .schedule import Schedule, Step, replicate
+from .schedule import Schedule, Step, explicit_steps, replicate
 from .timing import StepTimer, time_steps
 
 
@@ -129,7 +129,8 @@ def profile_op(op, topology, record=True, max_work=None):
     timer = StepTimer(topology, rows.reshape(-1))
     if record:
         timer.capture = []
-    time_steps(sched, (replicate(s, g, n) for s in sched.steps()), timer, dt.itemsize)
+    time_steps(sched, (replicate(e, g, n) for s in sched.steps() for e in explicit_steps(s)),
+               timer, dt.itemsize)
     usage, bottleneck = timer.usage()
     segments = _segments(timer) if record else None
     return Profile(name, g, n, count * dt.itemsize, timer._time, timer.n_steps, usage,

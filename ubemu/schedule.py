@@ -123,6 +123,55 @@ class AllPairs:
     reduce = property(lambda self: self._explicit_step().reduce)
 
 
+class ShiftSteps:
+    """A compact timing-only run of ``n_steps`` ring steps that repeat one pattern of pairs
+    (rank ``src[t]`` sends to ``dst[t]`` in every step) with blocks of two sizes: at step k
+    transfer t carries ``base + 1`` elements when ``(pos[t] - shift_k) mod parts < extra``
+    (``shift_k = direction * (k + first_shift)``), else ``base``, the blocks
+    ``split_even`` cuts a segment into. :mod:`ubemu.shift_timing` times all the steps from one
+    routing of the pattern; :meth:`explicit` gives them one by one.
+    """
+
+    #: Rings of fewer ranks are built step by step (the explicit steps are cheap there).
+    MIN_RANKS = 4096
+
+    def __init__(self, src, dst, pos, parts, base, extra, first_shift, direction, reduce):
+        self.src, self.dst, self.pos = src, dst, pos
+        self.parts, self.base, self.extra = int(parts), int(base), int(extra)
+        self.first_shift, self.direction = int(first_shift), int(direction)
+        self.reduce = np.broadcast_to(np.asarray(reduce, bool), src.shape)
+        self.repeat = self.parts - 1
+        self.src_off = self.dst_off = None
+
+    @property
+    def n(self):
+        return np.full(self.src.size, self.base + 1, np.int64)  # the largest of the blocks
+
+    @property
+    def n_transfers(self):
+        return int(self.src.size)
+
+    def shift(self, k):
+        return self.direction * (k + self.first_shift)
+
+    def big(self, k):
+        """Which transfers carry ``base + 1`` elements at step ``k``."""
+        return (self.pos - self.shift(k)) % self.parts < self.extra
+
+    def explicit(self):
+        """The steps one by one, as the ring builder makes them without this form."""
+        for k in range(self.repeat):
+            yield Step.make(self.src, self.dst, self.base + self.big(k), reduce=self.reduce)
+
+
+def explicit_steps(step):
+    """``step`` itself, or the steps of a :class:`ShiftSteps` one by one."""
+    if isinstance(step, ShiftSteps):
+        yield from step.explicit()
+    else:
+        yield step
+
+
 class Replicas:
     """A compact timing-only step: ``step`` run by ``n_groups`` lockstep replicas of an
     ``n_ranks``-rank communicator, replica g's rank r being rank ``g * n_ranks + r`` of the

@@ -38,7 +38,8 @@ import numpy as np
 from . import symmetry
 from .errors import UbemuError
 from .result import ClassUsage
-from .schedule import AllPairs, same_array
+from .schedule import AllPairs, ShiftSteps, explicit_steps, same_array
+from .shift_timing import time_shift_steps
 
 #: The bottleneck when the NPUs' per-message costs, not a link class, took most of the time.
 MESSAGES = "npu.messages"
@@ -393,7 +394,7 @@ def time_steps(schedule, steps, timer, itemsize):
     schedule's windows; the steps' repeats are cut at window boundaries."""
     windows = _windows(schedule)
     k = 0
-    for step in steps:
+    for step in _compact_rings(steps, timer, itemsize, not windows):
         if not windows:
             timer.step_time(step, itemsize)
             continue
@@ -414,6 +415,17 @@ def time_steps(schedule, steps, timer, itemsize):
         k = end
     if timer.in_window:
         timer.end_window()
+
+
+def _compact_rings(steps, timer, itemsize, allowed):
+    """``steps`` with every :class:`~ubemu.schedule.ShiftSteps` timed at once where it can be
+    (:mod:`ubemu.shift_timing`; not while recording or spread over processes), else given
+    one by one."""
+    for step in steps:
+        if isinstance(step, ShiftSteps) and allowed and timer.capture is None \
+                and not timer.spread.collective and time_shift_steps(timer, step, itemsize):
+            continue
+        yield from explicit_steps(step)
 
 
 def time_schedule(schedule, topology, npus=None, itemsize=4, loads=None, steps=None):

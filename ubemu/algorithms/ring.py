@@ -9,7 +9,8 @@ give blocks that differ by one element. Closed form: ``(p-1)`` steps of the larg
 
 import numpy as np
 
-from ..schedule import Step
+from ..costmodel import Cost
+from ..schedule import ShiftSteps, Step
 from .base import chain_cost, register_phase
 from .flat import make_step
 
@@ -28,18 +29,32 @@ def _ring_steps(axis, seg_off, seg_len, data, direction, first_shift, reduce):
     if not data and not local and s > 1 and not np.any(seg_len % s):  # equal blocks
         yield Step.make(axis.ranks, nxt, seg_len // s, reduce=reduce, repeat=s - 1)
         return
+    if not data and not local and s >= ShiftSteps.MIN_RANKS and seg_len.size \
+            and (seg_len == seg_len[0]).all() and seg_len[0] >= s:  # one pattern, two sizes
+        yield ShiftSteps(axis.ranks, nxt, axis.pos, s, seg_len[0] // s, seg_len[0] % s,
+                         first_shift, direction, reduce)
+        return
     for k in range(s - 1):
         off, ln = np.empty_like(seg_off), np.empty_like(seg_len)  # fresh: steps may be kept
         shifted_blocks(axis.pos, direction * (k + first_shift), s, seg_off, seg_len, off, ln)
         yield make_step(axis.ranks, nxt, ln, off, off, reduce, data)
 
 
+def _phase_cost(model, ax, c, isz, reduce):
+    """``p-1`` steps of the largest block; counting the work, a large ring's steps are
+    routed once (:class:`~ubemu.schedule.ShiftSteps`: the pattern, twice)."""
+    step = model.step([(ax, 1, model.block_max(c, ax.p) * isz)], reduce)
+    if model.counting and ax.p >= ShiftSteps.MIN_RANKS:
+        return Cost(float(step) * (ax.p - 1), 2 * step.transfers, step.peak, step.held)
+    return (ax.p - 1) * step
+
+
 def _rs_cost(model, ax, c, isz):
-    return (ax.p - 1) * model.step([(ax, 1, model.block_max(c, ax.p) * isz)], True)
+    return _phase_cost(model, ax, c, isz, True)
 
 
 def _ag_cost(model, ax, c, isz):
-    return (ax.p - 1) * model.step([(ax, 1, model.block_max(c, ax.p) * isz)], False)
+    return _phase_cost(model, ax, c, isz, False)
 
 
 @register_phase("reduce_scatter", "ring", n_steps=lambda s: s - 1, local_ok=True,

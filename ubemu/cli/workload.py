@@ -66,8 +66,9 @@ def table_lines(result):
     lines = [head]
     for op in result.ops:
         size = format_size(op.nbytes) if op.nbytes else "-"
+        groups, ranks = (op.n_groups, op.n_ranks) if op.n_ranks else ("-", "-")
         lines.append(f"{op.name:<14} {op.collective:<14} {op.algorithm or '-':<18} "
-                     f"{op.n_groups:>6} {op.n_ranks:>6} {size:>6} "
+                     f"{groups:>6} {ranks:>6} {size:>6} "
                      f"{format_number(op.start_s * 1e6):>10} {format_number(op.end_s * 1e6):>10} "
                      f"{format_number(op.duration_s * 1e6):>10} "
                      f"{format_number(op.alone_s * 1e6):>10} {op.slowdown:>8.3f}  "
