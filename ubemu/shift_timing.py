@@ -29,13 +29,11 @@ def _window_sums(values, starts, length):
 
 def _window_max(values, starts, length):
     """Maxima of ``values`` over the circular windows ``[start, start + length)``."""
-    s = values.size
     doubled = np.concatenate((values, values))
     pad = (-doubled.size) % length
     blocks = np.concatenate((doubled, np.full(pad, -np.inf))).reshape(-1, length)
     ahead = np.maximum.accumulate(blocks, axis=1).reshape(-1)
     behind = np.maximum.accumulate(blocks[:, ::-1], axis=1)[:, ::-1].reshape(-1)
-    del s
     return np.maximum(behind[starts], ahead[starts + length - 1])
 
 

@@ -44,7 +44,7 @@ def _phase_cost(model, ax, c, isz, reduce):
     """``p-1`` steps of the largest block; counting the work, a large ring's steps are
     routed once (:class:`~ubemu.schedule.ShiftSteps`: the pattern, twice)."""
     step = model.step([(ax, 1, model.block_max(c, ax.p) * isz)], reduce)
-    if model.counting and ax.p >= ShiftSteps.MIN_RANKS:
+    if model.counting and ax.p >= ShiftSteps.MIN_RANKS and c >= ax.p:
         return Cost(float(step) * (ax.p - 1), 2 * step.transfers, step.peak, step.held)
     return (ax.p - 1) * step
 
