@@ -135,6 +135,12 @@ class ShiftSteps:
     #: Rings of fewer ranks are built step by step (the explicit steps are cheap there).
     MIN_RANKS = 4096
 
+    @classmethod
+    def fits(cls, parts, count):
+        """A ring of ``parts`` ranks over segments of ``count`` elements is built in this form
+        (large, and at least one element per block)."""
+        return parts >= cls.MIN_RANKS and count >= parts
+
     def __init__(self, src, dst, pos, parts, base, extra, first_shift, direction, reduce):
         self.src, self.dst, self.pos = src, dst, pos
         self.parts, self.base, self.extra = int(parts), int(base), int(extra)

@@ -44,6 +44,7 @@ import numpy as np
 from . import collectives
 from . import training as tr
 from .errors import UbemuError
+from .intervals import length_outside, union
 from .ops import COMPUTE, SENDRECV, Op
 from .topospec import resolve_topology
 
@@ -202,24 +203,6 @@ def ops_bytes(ops, n_npus):
     return {a: out[a] + int(p2p[a].max()) for a in AXES}
 
 
-def _union(iv):
-    out = []
-    for a, b in sorted(tuple(x) for x in iv if x[1] > x[0]):
-        if out and a <= out[-1][1]:
-            out[-1][1] = max(out[-1][1], b)
-        else:
-            out.append([a, b])
-    return out
-
-
-def _minus(a, b, covered):
-    """Length of [a, b) outside the (merged) intervals ``covered``."""
-    left = b - a
-    for x, y in covered:
-        left -= max(0.0, min(b, y) - max(a, x))
-    return max(left, 0.0)
-
-
 @dataclass
 class OpRow:
     """One op of the step as it ran (times in seconds; ``exposed_s``: its time outside
@@ -305,18 +288,18 @@ def plan(model, plan, topology, flops_per_npu=None):
     ops = step_workload(model, plan, topo, flops_per_npu)
     res = run_workload(ops, topo)
     by_name = {r.name: r for r in res.ops}
-    compute = _union([(by_name[o.name].start_s, by_name[o.name].end_s) for o in ops
+    compute = union([(by_name[o.name].start_s, by_name[o.name].end_s) for o in ops
                       if o.is_compute])
     rows, earlier = [], []
     for op in ops:
         if op.is_compute:
             continue
         r = by_name[op.name]
-        covered = _union(compute + earlier)
+        covered = union(compute + earlier)
         rows.append(OpRow(op.name, axis_of(op.name), op.collective, r.algorithm,
                           op.npus.shape[1], op.npus.shape[0], op.repeat, op.nbytes,
                           float(op_send_bytes(op)), r.start_s, r.end_s, r.duration_s,
-                          r.alone_s, _minus(r.start_s, r.end_s, covered), r.bottleneck))
+                          r.alone_s, length_outside(r.start_s, r.end_s, covered), r.bottleneck))
         earlier.append((r.start_s, r.end_s))
     formulas, carried = tr.formula_bytes(model, plan), ops_bytes(ops, topo.n_npus)
     axes = [AxisRow(a, formulas[a], carried[a], sum(o.time_s for o in rows if o.axis == a),

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .intervals import intersect, measure, union
 from .opprofile import profile_op
 from .ops import check_ops
 from .result import ClassUsage
@@ -174,7 +175,10 @@ def run_workload(ops, topology=None, max_work=None):
     def finish(r, when):
         op, prof = order[r.index], r.prof
         exact = r.start + float(prof.time * op.repeat) if not r.slowed else when
-        bottleneck = prof.bottleneck if not r.slowed else max(r.limited, key=r.limited.get)
+        bottleneck = prof.bottleneck
+        if r.slowed:  # the class of the link that held it back longest
+            limited = max(r.limited, key=r.limited.get)
+            bottleneck = classes[limited].name if limited >= 0 else ""
         results[r.index] = OpResult(op.name, op.collective, prof.algorithm, prof.n_groups,
                                     prof.n_ranks, prof.nbytes, r.start, exact,
                                     float(prof.time * op.repeat), bottleneck, r.slowed)
@@ -246,7 +250,7 @@ def run_workload(ops, topology=None, max_work=None):
                 finish(r, t + dt)
         t += dt
     counters.append((t, np.zeros(len(classes))))
-    return _result(topo, order, profiles, results, compute, slices, counters, classes)
+    return _result(topo, order, profiles, results, compute, slices, counters, cap)
 
 
 def _rates(running, users, class_first):
@@ -273,51 +277,22 @@ def _rates(running, users, class_first):
     return rates
 
 
-def _result(topo, order, profiles, results, compute, slices, counters, classes):
+def _result(topo, order, profiles, results, compute, slices, counters, cap):
+    """The WorkloadResult of a finished run (``cap``: each class's total capacity, B/s)."""
+    classes = topo.link_classes
     makespan = max((r.end_s for r in results), default=0.0)
     comm = [(r.start_s, r.end_s) for r, op in zip(results, order) if not op.is_compute]
-    exposed = _measure(comm) - _measure(_intersect(_union(comm), _union(compute)))
+    exposed = measure(comm) - measure(intersect(union(comm), union(compute)))
     names = [c.name for c in classes]
     nbytes, busy = np.zeros(len(classes)), np.zeros(len(classes))
     for prof, op in zip(profiles, order):
         if prof is not None:
             nbytes += np.array([u.bytes for u in prof.usage]) * op.repeat
             busy += np.array([u.busy_s for u in prof.usage]) * op.repeat
-    denom = np.array([c.bw_GBps * 1e9 * topo.params.efficiency * c.count for c in classes]) \
-        * makespan
+    denom = cap * makespan
     util = np.divide(nbytes, denom, out=np.zeros_like(nbytes), where=denom > 0)
     usage = [ClassUsage(c.name, c.level, float(b), float(s), float(u))
              for c, b, s, u in zip(classes, nbytes, busy, util)]
     bottleneck = names[int(np.argmax(busy))] if busy.size and busy.max() > 0 else ""
-    for r in results:
-        if isinstance(r.bottleneck, int):
-            r.bottleneck = names[r.bottleneck] if r.bottleneck >= 0 else ""
     return WorkloadResult(topo.name, makespan, exposed, results, usage, bottleneck, names,
                           slices, counters)
-
-
-def _union(intervals):
-    out = []
-    for a, b in sorted(i for i in intervals if i[1] > i[0]):
-        if out and a <= out[-1][1]:
-            out[-1][1] = max(out[-1][1], b)
-        else:
-            out.append([a, b])
-    return out
-
-
-def _intersect(xs, ys):
-    out, i, j = [], 0, 0
-    while i < len(xs) and j < len(ys):
-        a, b = max(xs[i][0], ys[j][0]), min(xs[i][1], ys[j][1])
-        if b > a:
-            out.append((a, b))
-        if xs[i][1] < ys[j][1]:
-            i += 1
-        else:
-            j += 1
-    return out
-
-
-def _measure(intervals):
-    return sum(b - a for a, b in _union(intervals))

@@ -29,8 +29,8 @@ def _ring_steps(axis, seg_off, seg_len, data, direction, first_shift, reduce):
     if not data and not local and s > 1 and not np.any(seg_len % s):  # equal blocks
         yield Step.make(axis.ranks, nxt, seg_len // s, reduce=reduce, repeat=s - 1)
         return
-    if not data and not local and s >= ShiftSteps.MIN_RANKS and seg_len.size \
-            and (seg_len == seg_len[0]).all() and seg_len[0] >= s:  # one pattern, two sizes
+    if not data and not local and seg_len.size and (seg_len == seg_len[0]).all() \
+            and ShiftSteps.fits(s, int(seg_len[0])):  # one pattern, two block sizes
         yield ShiftSteps(axis.ranks, nxt, axis.pos, s, seg_len[0] // s, seg_len[0] % s,
                          first_shift, direction, reduce)
         return
@@ -44,7 +44,7 @@ def _phase_cost(model, ax, c, isz, reduce):
     """``p-1`` steps of the largest block; counting the work, a large ring's steps are
     routed once (:class:`~ubemu.schedule.ShiftSteps`: the pattern, twice)."""
     step = model.step([(ax, 1, model.block_max(c, ax.p) * isz)], reduce)
-    if model.counting and ax.p >= ShiftSteps.MIN_RANKS and c >= ax.p:
+    if model.counting and ShiftSteps.fits(ax.p, c):
         return Cost(float(step) * (ax.p - 1), 2 * step.transfers, step.peak, step.held)
     return (ax.p - 1) * step
 
