@@ -12,7 +12,7 @@ afterwards, so a step costs time in proportion to its transfers and hops, not to
 import numpy as np
 
 from ._jit import kernel
-from .routing import route_one
+from .faultroute import route_ft
 
 
 @kernel(inline="always")
@@ -39,9 +39,9 @@ def _add_npu(red_bytes, red_touched, nr, key, x):
 
 
 @kernel
-def accumulate(src, dst, n, reduce, npus, itemsize, scale, lv, lat_ns, hop_lat_ns, load,
-               touched, nt, red_bytes, red_touched, nr, path, messages, fill_bytes,
-               fill_ns_per_byte):
+def accumulate(src, dst, n, reduce, npus, itemsize, scale, lv, lat_ns, hop_lat_ns, down, state,
+               fp, flat, load, touched, nt, red_bytes, red_touched, nr, path, messages,
+               fill_bytes, fill_ns_per_byte, err):
     """Add one step's bytes (times ``scale``) to the link and NPU accumulators.
 
     Parameters
@@ -60,6 +60,8 @@ def accumulate(src, dst, n, reduce, npus, itemsize, scale, lv, lat_ns, hop_lat_n
         Multiplier of every byte count (1.0 for one step).
     lv, lat_ns, hop_lat_ns
         The topology's level table, per-level latency and per-link latency (see routing).
+    down, state, fp, flat
+        The topology's faults (``kernels/faultroute.py``; empty ``down``: none).
     load : float64 array (n_links,)
         Bytes per link so far; links with 0 bytes are listed in ``touched`` when first hit.
     touched : int64 array
@@ -74,6 +76,9 @@ def accumulate(src, dst, n, reduce, npus, itemsize, scale, lv, lat_ns, hop_lat_n
     fill_bytes, fill_ns_per_byte : float
         A message's first ``min(m, fill_bytes)`` bytes add ``fill_ns_per_byte`` each to its
         path's latency (a pipeline's first chunk through one channel).
+    err : int64 array (4,)
+        Set to ``(code, src NPU, dst NPU, link)`` when a route cannot be made under the
+        faults; the step then stops there.
 
     Returns
     -------
@@ -95,7 +100,10 @@ def accumulate(src, dst, n, reduce, npus, itemsize, scale, lv, lat_ns, hop_lat_n
             if messages:
                 nr = _add_npu(red_bytes, red_touched, nr, n_npus + s, scale)
                 nr = _add_npu(red_bytes, red_touched, nr, n_npus + d, RECV_UNIT * scale)
-        h, lat = route_one(s, d, lv, lat_ns, hop_lat_ns, path)
+        h, lat, code, bad = route_ft(s, d, lv, lat_ns, hop_lat_ns, down, state, fp, flat, path)
+        if code:
+            err[0], err[1], err[2], err[3] = code, s, d, bad
+            return nt, nr, max_lat
         if s != d:
             run_lat = max(run_lat, lat)
             run_bytes += float(n[k] * itemsize)
@@ -161,17 +169,40 @@ def drain(class_first, class_cap_Bps, load, touched, nt, red_bytes, red_touched,
 
 
 @kernel
-def pattern_profile(src, dst, npus, lv, lat_ns, hop_lat_ns, class_first, path, hops, lat):
+def pattern_profile(src, dst, npus, lv, lat_ns, hop_lat_ns, down, state, fp, flat, class_first,
+                    path, hops, lat):
     """Route a step's transfers once, for steps that repeat the same (src, dst) pairs.
 
     Fills ``hops[c, t]`` (links of class c on transfer t's path; zeroed by the caller) and
-    ``lat[t]`` (its path latency).
+    ``lat[t]`` (its path latency). Routes that cannot be made are left to
+    :func:`accumulate` (which runs next and reports them).
     """
     for k in range(src.shape[0]):
-        h, lt = route_one(npus[src[k]], npus[dst[k]], lv, lat_ns, hop_lat_ns, path)
+        h, lt, _, _ = route_ft(npus[src[k]], npus[dst[k]], lv, lat_ns, hop_lat_ns, down, state,
+                               fp, flat, path)
         lat[k] = lt
         for j in range(h):
             hops[_class_of(path[j], class_first), k] += 1
+
+
+@kernel
+def shared_pairs(src, dst, npus, lv, lat_ns, hop_lat_ns, down, state, fp, flat, shared, path,
+                 links, transfers):
+    """Every (link, transfer) of a pattern whose link is marked in ``shared`` (a link that
+    carries several of its transfers); fills ``links`` and ``transfers`` and returns the
+    count, or -1 when they have no room for all."""
+    m = 0
+    for k in range(src.shape[0]):
+        h, _, _, _ = route_ft(npus[src[k]], npus[dst[k]], lv, lat_ns, hop_lat_ns, down, state,
+                              fp, flat, path)
+        for j in range(h):
+            if shared[path[j]]:
+                if m == links.shape[0]:
+                    return -1
+                links[m] = path[j]
+                transfers[m] = k
+                m += 1
+    return m
 
 
 @kernel

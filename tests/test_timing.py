@@ -210,33 +210,6 @@ def test_ub_mesh_alltoall_uses_both_dimensions(name):
         assert 0 < by_name[cls].utilisation <= 1
 
 
-@pytest.mark.parametrize("topo,alg,count", [
-    ("ub-mesh-pod", "hierarchical", 3 * 2**16 + 5),  # trunks: shared links, pattern refused
-    ("atlas950-superpod", "hierarchical", 2**20 + 3),  # uneven blocks: one pattern per phase
-    ("torus:4x4x4", "ring", 1000),
-    ("full_mesh:8,switch:16@224GBps/1us", "nhr", 4096 + 7)])
-def test_repeated_pattern_shortcut_equals_routing_every_step(monkeypatch, topo, alg, count):
-    """Steps that repeat their (src, dst) pairs are profiled once; figures must not change."""
-    import ubemu.timing as timing_mod
-    from ubemu.groups import group_of
-    from ubemu.topology import TopologyParams
-
-    tp = load_topology(topo)
-    tp = type(tp)(tp.levels, tp.name, TopologyParams(reduce_GBps=100.0))
-    comm = group_of(tp)
-    sched = build_schedule("all_reduce", alg, comm, count, data=False)
-    monkeypatch.setattr(timing_mod, "PATTERN_MIN_TRANSFERS", 10**12)
-    want = timing_mod.time_schedule(sched, tp, comm.npus, 2)
-    from ubemu.kernels import timing as kernels
-
-    calls, real = [], kernels.pattern_step
-    monkeypatch.setattr(kernels, "pattern_step", lambda *a: calls.append(1) or real(*a))
-    monkeypatch.setattr(timing_mod, "PATTERN_MIN_TRANSFERS", 1)
-    got = timing_mod.time_schedule(sched, tp, comm.npus, 2)
-    assert got == want
-    assert calls  # the shortcut ran (on the pod only for the non-trunk levels)
-
-
 def test_bottleneck_names_the_npus_messages_when_they_outlast_the_links():
     """direct all-gather on 8 ranks: 7 messages out per rank; at 20 us each they take longer
     than any link, and the bottleneck says so; without them a link class is named."""

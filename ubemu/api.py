@@ -23,7 +23,8 @@ def check_seed(seed):
 
 
 def simulate(collective, nbytes, topology=None, algorithm="auto", dtype="float32", op="sum",
-             group=None, verify=False, seed=0, max_work=None, every=False, **options):
+             group=None, verify=False, seed=0, max_work=None, every=False, faults=None,
+             routing="minimal", **options):
     """Model (and optionally emulate) one collective.
 
     Parameters
@@ -54,6 +55,12 @@ def simulate(collective, nbytes, topology=None, algorithm="auto", dtype="float32
         (:func:`ubemu.groups.every_group`). The time is the slowest group's (they move
         together), the usage that of all of them; ``notes["groups"]`` counts them. ``auto``
         picks for one group alone; ``verify`` checks the data of the group of NPU 0.
+    faults : str, dict, optional
+        Failed links, NPUs and switch planes, random or named (:mod:`ubemu.faults`:
+        ``"link=board:0-1"``, ``"links=0.1%,seed=7"``, ``"npu=5"``); a failed NPU of a
+        preset with spares is served by its rack's spare.
+    routing : {'minimal', 'apr'}
+        Under faults: refuse a route that crosses a failure, or detour (All-Path Routing).
     max_work : int, optional
         Refuse, before anything runs, an algorithm predicted to route more transfers than
         this (summed over its steps; default :data:`ubemu.work.MAX_WORK`); ``auto`` leaves
@@ -68,17 +75,19 @@ def simulate(collective, nbytes, topology=None, algorithm="auto", dtype="float32
     from . import engine, memory, work
     from .algorithms import get_algorithm
     from .dtypes import check_op, get_dtype
+    from .faults import check_group, with_faults
     from .groups import every_group, group_of
     from .parallel import env
     from .result import Result
 
     wall0 = time.perf_counter()
     coll = collectives.get(collective)
-    topo = resolve_topology(topology)
+    topo = with_faults(resolve_topology(topology), faults, routing)
     dt = get_dtype(dtype)
     check_op(dt, op)
     seed = check_seed(seed)
     comm, rows = every_group(topo, group) if every else (group_of(topo, group), None)
+    check_group(topo, comm.npus if rows is None else rows)
     n_groups = 1 if rows is None else rows.shape[0]
     count = coll.element_count(nbytes, dt.itemsize, comm.n)
     max_work = work.MAX_WORK if max_work is None else max_work

@@ -199,8 +199,6 @@ class GridFlat:
             raise NoClosedForm(f"no closed form: the patterns of this algorithm on {n} ranks "
                                f"over several levels take too long to profile")
         if key not in self._profiles:
-            from .timing import pattern_cost
-
             ranks = np.arange(n, dtype=np.int64)
             src = np.concatenate([ranks] * len(key))
             dst = np.concatenate([self._dst(q, ranks) for q in partners])
@@ -404,3 +402,25 @@ class CostModel:
         return self._finish(max(ax.beta_link * b for ax, b, _ in loads),
                             max(ax.lat_s + self.fill_s(m) for ax, _, m in loads), 0.0,
                             False, n_msgs)
+
+
+def pattern_cost(topology, src_npus, dst_npus):
+    """Route one message from each ``src_npus[k]`` to ``dst_npus[k]`` (NPU ids) once:
+    ``(seconds per byte on the busiest link, longest path in seconds)``, the two terms of a
+    step in which every message has the same size."""
+    from .timing import StepTimer
+
+    timer = StepTimer(topology)
+    timer.fill = (0.0, 0.0)  # the path alone: a message's fill depends on its size
+    src = np.ascontiguousarray(src_npus, np.int64)
+    dst = np.ascontiguousarray(dst_npus, np.int64)
+    step = _Transfers(src, dst, np.ones(src.size, np.int64), np.zeros(src.size, bool))
+    link_s, lat_ns = timer._drain(timer._accumulate([0, 0, 0.0], step, 1, 1.0))[:2]
+    return link_s, lat_ns * 1e-9
+
+
+class _Transfers:
+    """The few fields of a Step the timer routes."""
+
+    def __init__(self, src, dst, n, reduce):
+        self.src, self.dst, self.n, self.reduce = src, dst, n, reduce

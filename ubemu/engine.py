@@ -105,10 +105,12 @@ def choose(collective, comm, count, topology, itemsize, options=None, ex=None,
     Candidates are timed in the order of their lower bounds (:mod:`ubemu.bounds`: the closed
     form's, else :func:`~ubemu.bounds.lower_bound_s`); one whose bound exceeds the fastest time
     so far (by more than rounding) cannot win and is not timed. The choice is the one timing
-    every candidate would make (``prune=False`` times every one: the baseline). Returns (the
+    every candidate would make (``prune=False`` times every one: the baseline; so do faults,
+    under which the intact machine's bounds are no bounds). Returns (the
     fastest's name, its Timed, notes: each timed candidate's time, each pruned one's bound,
     each skipped one's reason)."""
     options = options or {}
+    prune = prune and topology.faults is None  # a detour can unload a bottleneck: no bound
     bounds, skipped = candidate_bounds(CostModel(topology, comm), collective, count, itemsize,
                                        options)
     order = list(algorithm_names(collective))  # ties go to the first name, as before pruning

@@ -24,6 +24,8 @@ from . import collectives
 from .bounds import candidate_bounds, closed_form_bounds, model_of
 from .costmodel import NoClosedForm
 from .errors import UbemuError
+from .faults import with_faults
+from .topospec import resolve_topology
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,27 @@ def _itemsize(dtype):
     return get_dtype(dtype).itemsize
 
 
+def _under_faults(model, collective, algorithm, count, isz, fallback, options):
+    """The step model's time under failed links or NPUs (no closed form sees them)."""
+    from .engine import choose
+    from .faults import check_group
+
+    why = "failed links or NPUs: the closed forms assume every link of a class alike"
+    if not fallback:
+        raise NoClosedForm(f"estimate: {why}; fallback=False forbids the step model")
+    check_group(model.topology, model.comm.npus)
+    if algorithm == "auto":
+        algorithm, timed, _ = choose(collective, model.comm, count, model.topology, isz, options)
+        t = timed.time_s
+    else:
+        from .algorithms import get_algorithm
+
+        alg = get_algorithm(collective, algorithm)
+        alg.check_fits(model.comm, options)
+        t, _ = _step_model(model, alg, count, isz, options)
+    return Estimate(t, algorithm, "step model", True, t, note=why)
+
+
 def _step_model(model, alg, count, isz, options):
     from .engine import time_only
 
@@ -64,12 +87,14 @@ def _step_model(model, alg, count, isz, options):
 
 
 def estimate(collective, nbytes, topology=None, algorithm="auto", group=None, dtype="float32",
-             fallback=True, **options):
+             fallback=True, faults=None, routing="minimal", **options):
     """Modelled time of one collective in closed form; see the module docstring.
 
     Parameters are those of :func:`ubemu.simulate` (sizes in nccl-tests' convention).
     ``fallback=False``: never run the step-level model (an algorithm without a closed form
     raises :class:`~ubemu.costmodel.NoClosedForm`; ``auto`` leaves it out and says so).
+    ``faults``: failed switch planes keep the closed forms (the planes are fewer); failed
+    links or NPUs have none (the loads are no longer alike), so the step model runs.
 
     Returns
     -------
@@ -78,9 +103,13 @@ def estimate(collective, nbytes, topology=None, algorithm="auto", group=None, dt
     from .algorithms import REGISTRY, get_algorithm
 
     coll = collectives.get(collective)
+    if faults is not None or routing != "minimal":
+        topology = with_faults(resolve_topology(topology), faults, routing)
     model = model_of(topology, group)
     isz = _itemsize(dtype) if isinstance(dtype, str) else _itemsize.__wrapped__(dtype)
     count = coll.element_count(nbytes, isz, model.n)
+    if model.topology.faults is not None:
+        return _under_faults(model, collective, algorithm, count, isz, fallback, options)
     if algorithm != "auto":
         alg = get_algorithm(collective, algorithm)
         alg.check_fits(model.comm, options)

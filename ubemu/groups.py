@@ -11,11 +11,12 @@ name one (``group_of``, ``Topology.group``):
 - ``npus=[...]`` (or a plain sequence of ints): an explicit list.
 
 ``at`` (an NPU id, default 0) picks which group of a kind: the one that contains NPU ``at``.
+``without=[...]`` leaves NPUs out of any of these (the survivors of a failed NPU).
 
 The communicator's grid follows the group's shape (see :mod:`ubemu.comm`).
 
 A string form serves the command line: ``unit=board,at=8``, ``one_per=rack,within=pod``,
-``levels=board+rack``, ``start=0,stride=8,count=8``, ``npus=0+9+18``.
+``levels=board+rack``, ``start=0,stride=8,count=8``, ``npus=0+9+18``, ``unit=rack,without=5``.
 """
 
 import numpy as np
@@ -23,7 +24,8 @@ import numpy as np
 from .comm import Comm
 from .errors import UbemuError, choices_error
 
-KEYS = ("unit", "one_per", "within", "levels", "at", "start", "stride", "count", "npus")
+KEYS = ("unit", "one_per", "within", "levels", "at", "start", "stride", "count", "npus",
+        "without")
 
 
 def level_index(topology, level):
@@ -123,6 +125,19 @@ def _npus_from_spec(topology, spec):
     return _explicit(ids), "npus"
 
 
+def _without(npus, drop, label):
+    """``npus`` with the NPUs ``drop`` (``5+9`` or a list) left out; each must be a member."""
+    ids = [_int(x, "without", 0) for x in (drop.split("+") if isinstance(drop, str) else
+                                          np.atleast_1d(drop).tolist())]
+    missing = [x for x in ids if x not in set(npus.tolist())]
+    if missing:
+        raise UbemuError(f"group: without={missing[0]} is not a member of the group {label}")
+    kept = npus[~np.isin(npus, ids)]
+    if not kept.size:
+        raise UbemuError(f"group: without= leaves no NPU of the group {label}")
+    return kept, f"{label},without={'+'.join(map(str, ids))}"
+
+
 def _explicit(ids):
     arr = np.asarray(ids)
     if arr.ndim != 1 or arr.size == 0 or not (arr.dtype.kind in "iu" or (
@@ -198,7 +213,11 @@ def group_of(topology, spec=None, **keys):
         if spec is None and not keys:
             npus, label = np.arange(topology.n_npus, dtype=np.int64), "all"
         elif isinstance(spec, dict) or spec is None:
-            npus, label = _npus_from_spec(topology, dict(spec or keys))
+            spec = dict(spec or keys)
+            drop = spec.pop("without", None)
+            npus, label = _npus_from_spec(topology, spec)
+            if drop is not None:
+                npus, label = _without(npus, drop, label)
         else:
             npus, label = _explicit(spec), "npus"
     if npus.min() < 0 or npus.max() >= topology.n_npus:

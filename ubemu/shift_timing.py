@@ -10,7 +10,10 @@ step's figures follow from the window alone:
   the class, else ``base``; its bytes are ``base`` times its crossings plus the window's;
 - the longest path is the larger of the window's longest path plus the larger block's fill
   and the rest's plus the smaller block's (sliding-window maxima);
-- message costs and the largest reduction are the same in every step.
+- message costs and the largest reduction are the same in every step;
+- a link that carries several transfers of the pattern (a detour around a failure shares
+  links) is listed with its transfers: ``base`` elements each plus one per transfer in the
+  window.
 
 Window sums come from prefix sums over the positions, window maxima from van Herk's
 block-wise prefix and suffix maxima, so ``p-1`` steps cost O(p) after one routing instead of
@@ -37,15 +40,28 @@ def _window_max(values, starts, length):
     return np.maximum(behind[starts], ahead[starts + length - 1])
 
 
+def _shared_elements(step, shared, starts, n_cls):
+    """(classes, steps): elements on the busiest of the links that carry several transfers
+    of the pattern (a detour's), ``base`` per transfer and one more for each in the window."""
+    cls, trans, first = shared
+    inside = ((step.pos[trans][:, None] - starts[None, :]) % step.parts) < step.extra
+    per_link = np.add.reduceat(inside.astype(np.int64), first, axis=0)
+    per_link += (np.diff(np.r_[first, trans.size]) * step.base)[:, None]
+    out = np.zeros((n_cls, starts.size), np.int64)
+    np.maximum.at(out, cls, per_link)
+    return out
+
+
 def time_shift_steps(timer, step, itemsize):
     """Add the steps of ``step`` (a ShiftSteps) to ``timer``; False when the rule above does
-    not hold (a link carries two transfers) and the steps must be timed one by one."""
+    not hold (too many links carry several transfers, or several processes share the work)
+    and the steps must be timed one by one."""
     profile = timer._build_profile(step)
     timer._pattern_key = timer._pattern = None
     timer._profiled = False
     if profile is None:
         return False
-    hops, used, lat_ns, cpu_s = profile
+    hops, used, lat_ns, cpu_s, shared = profile
     s, base, extra = step.parts, step.base, step.extra
     k = np.arange(step.repeat, dtype=np.int64)
     starts = (step.shift(k)) % s  # the window of big blocks begins at this position
@@ -69,18 +85,19 @@ def time_shift_steps(timer, step, itemsize):
     else:
         lat = np.full(step.repeat, float(lat_ns.max(initial=0.0)))
     red_b = float((base + (extra > 0)) * itemsize) if step.reduce.any() else 0.0
-    lats, lat_of = np.unique(lat, return_inverse=True)
-    code = (big.T.astype(np.int64) << np.arange(n_cls, dtype=np.int64)).sum(axis=1)
-    keys, counts = np.unique(code * lats.size + lat_of.reshape(-1), return_counts=True)
     is_used = np.zeros(n_cls, bool)
     is_used[used] = True
-    for key, count in zip(keys.tolist(), counts.tolist()):
-        bits, li = divmod(key, lats.size)
-        for c in range(n_cls):  # as the step-level timer: the busiest link of each class
-            blocks = base + 1 if (bits >> c) & 1 else base
-            timer._busy[c] = float(blocks * itemsize) / timer.class_cap_Bps[c] \
-                if is_used[c] else 0.0
-        fig = (float(timer._busy.max(initial=0.0)), float(lats[li]), red_b, cpu_s, True)
+    elements = np.where(big, base + 1, base) * is_used[:, None]  # busiest link, per class
+    if shared is not None:
+        elements = np.maximum(elements, _shared_elements(step, shared, starts, n_cls))
+    lats, lat_of = np.unique(lat, return_inverse=True)
+    rows, counts = np.unique(np.vstack([elements, lat_of.reshape(1, -1)]).T, axis=0,
+                             return_counts=True)
+    for row, count in zip(rows, counts.tolist()):
+        timer._busy[:] = 0.0
+        for c in np.flatnonzero(is_used).tolist():  # as the step-level timer's drain
+            timer._busy[c] = float(row[c] * itemsize) / timer.class_cap_Bps[c]
+        fig = (float(timer._busy.max(initial=0.0)), float(lats[row[-1]]), red_b, cpu_s, True)
         timer._bytes[:] = 0.0
         timer._add(timer._combine(*fig), count, timer._message_bound(*fig), fig[0])
     timer.bytes += nbytes

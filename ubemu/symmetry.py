@@ -15,8 +15,10 @@ import numpy as np
 
 
 def interchangeable(topology):
-    """True when the every-peer pattern loads every link of a class alike."""
-    return not any(lv.fabric == "ring" and lv.size > 2 for lv in topology.levels)
+    """True when the every-peer pattern loads every link of a class alike (never under
+    failed links or NPUs)."""
+    return topology.faults is None and not any(lv.fabric == "ring" and lv.size > 2
+                                               for lv in topology.levels)
 
 
 @lru_cache(maxsize=8)
@@ -43,7 +45,7 @@ def link_messages(topology):
 
 def every_peer_cost(topology):
     """``(seconds per byte on the busiest link, longest path in s)`` of the step in which every
-    NPU sends one message to every other (:func:`ubemu.timing.pattern_cost`'s figures)."""
+    NPU sends one message to every other (:func:`ubemu.costmodel.pattern_cost`'s figures)."""
     per_link = link_messages(topology)
     eff = topology.params.efficiency
     link_s = max(float(m) / (c.bw_GBps * 1e9 * eff)

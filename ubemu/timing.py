@@ -37,15 +37,14 @@ import numpy as np
 
 from . import symmetry
 from .errors import UbemuError
+from .faults import kernel_arrays
+from .patterns import PatternProfiles
 from .result import ClassUsage
-from .schedule import AllPairs, ShiftSteps, explicit_steps, same_array
+from .schedule import AllPairs, ShiftSteps, explicit_steps
 from .shift_timing import time_shift_steps
 
 #: The bottleneck when the NPUs' per-message costs, not a link class, took most of the time.
 MESSAGES = "npu.messages"
-
-#: Steps with fewer transfers are routed every time (profiling them would not pay).
-PATTERN_MIN_TRANSFERS = 4096
 
 
 class LocalLoads:
@@ -75,7 +74,7 @@ class LocalLoads:
         return np.asarray(values, np.float64)
 
 
-class StepTimer:
+class StepTimer(PatternProfiles):
     """Times steps on one topology, reusing its per-link scratch arrays between steps.
 
     Parameters
@@ -105,7 +104,9 @@ class StepTimer:
         self.level_of_class = [c.level for c in classes]
         self.load = np.zeros(topology.n_links, np.float64)
         self.red_bytes = np.zeros(2 * n_npus, np.float64)  # reduced bytes, then messages
-        self.path = np.empty(max(topology.diameter_hops, 1), np.int64)
+        self.path = np.empty(topology.route_hops, np.int64)
+        self.faults = kernel_arrays(topology)
+        self.err = np.zeros(4, np.int64)
         self.touched = np.empty(0, np.int64)
         self.red_touched = np.empty(0, np.int64)
         self._busy = np.zeros(len(classes))
@@ -230,10 +231,20 @@ class StepTimer:
             tp = self.topology
             nt, nr, step_lat = timing.accumulate(
                 src, dst, n, red, self.npus, int(itemsize), float(scale), tp.level_table,
-                tp.lat_ns, float(tp.params.hop_lat_ns), self.load, self.touched, nt,
-                self.red_bytes, self.red_touched, nr, self.path, self.messages, *self.fill)
+                tp.lat_ns, float(tp.params.hop_lat_ns), *self.faults, self.load, self.touched,
+                nt, self.red_bytes, self.red_touched, nr, self.path, self.messages, *self.fill,
+                self.err)
+            self._check_routes()
             lat = max(lat, step_lat)
         return [nt, nr, lat]
+
+    def _check_routes(self):
+        """Raise the one-line error of a route the faults did not allow."""
+        if self.err[0]:
+            from .faults import route_error
+
+            code, s, d, link = (int(x) for x in self.err)
+            raise route_error(self.topology, code, s, d, link)
 
     def _drain(self, acc):
         """Settle, drain and gather accumulated loads:
@@ -272,81 +283,6 @@ class StepTimer:
         lat = lat_ns + min(b, fill_bytes) * ns_per_byte
         cpu_s = (p - 1) * self.send_s + (p - 1) * self.recv_s if self.messages else 0.0
         return float(self._busy.max()), lat, (p - 1) * b if step.red else 0.0, cpu_s, True
-
-    # -- repeated patterns --------------------------------------------------------------------
-    def _profile(self, step):
-        """Routes of a step whose (src, dst) pairs repeat, when each link carries one transfer.
-
-        A ring phase sends between the same ranks at every step, only the block sizes change:
-        when a step repeats the previous step's pairs, they are routed once more
-        (:meth:`_build_profile`) and every further repeat is timed from the per-transfer hop
-        counts. Returns ``(hops, used classes, each transfer's path latency in ns, busiest
-        NPU's message time)`` or None (time the step normally). Transfers of 0 elements never
-        reach here (``Step.make`` drops them).
-        """
-        key = self._pattern_key
-        same = key is not None and same_array(key[0], step.src) and same_array(key[1], step.dst)
-        red_same = same and (self.reduce_Bps == 0 or np.array_equal(key[2], step.reduce))
-        same, red_same, n_transfers = self.spread.agree(same, red_same, step.n_transfers)
-        if not same:
-            big = n_transfers >= PATTERN_MIN_TRANSFERS
-            self._pattern_key = (step.src, step.dst, step.reduce) if big else None
-            self._pattern, self._profiled = None, False
-            return None
-        if not self._profiled:  # second sight of these pairs: worth profiling
-            self._pattern_key = (step.src, step.dst, step.reduce)
-            self._pattern, self._profiled = self._build_profile(step), True
-        elif not red_same:
-            return None  # the one-reduce-per-NPU check was made for other reduce flags
-        return self._pattern
-
-    def _build_profile(self, step):
-        """Route this process's transfers of ``step`` once; the profile if every link (over
-        all processes) carries at most one transfer and every NPU at most one reduction."""
-        from .kernels import timing
-
-        src, dst, _, red = self._own(step)
-        tp = self.topology
-        hops = np.zeros((len(self.class_names), src.size), np.int32)
-        lat = np.empty(src.size)
-        timing.pattern_profile(src, dst, self.npus, tp.level_table, tp.lat_ns,
-                               float(tp.params.hop_lat_ns), self.class_first, self.path, hops,
-                               lat)
-        ones = np.ones(src.size, np.int64)
-        acc = [0, 0, 0.0]
-        if src.size:
-            self.ensure_room(src.size * self.path.size, 3 * src.size)
-            acc = list(timing.accumulate(src, dst, ones, red, self.npus, 1, 1.0, tp.level_table,
-                                         tp.lat_ns, 0.0, self.load, self.touched, 0,
-                                         self.red_bytes, self.red_touched, 0, self.path,
-                                         self.messages, 0.0, 0.0))
-        nt, nr = self.spread.settle(self, acc[0], acc[1])
-        links, keys = self.touched[:nt], self.red_touched[:nr]
-        reduced = keys[keys < self.topology.n_npus]
-        most_link = self.load[links].max(initial=0.0)
-        most_red = self.red_bytes[reduced].max(initial=0.0)
-        self.load[links] = 0.0
-        _, _, cpu_s = timing.drain(self.class_first, self.class_cap_Bps, self.load,
-                                   self.touched, 0, self.red_bytes, self.red_touched, nr,
-                                   self._busy, self._bytes, self.send_s, self.recv_s)
-        most = self.spread.gather_max([most_link, most_red, cpu_s])
-        if most[0] <= 1 and (most[1] <= 1 or self.reduce_Bps == 0):
-            return hops, np.flatnonzero(hops.any(axis=1)), lat, most[2]
-        return None
-
-    def _pattern_figures(self, step, itemsize, hops, used, lat_ns, cpu_s):
-        """The step's figures from a profile (:meth:`_profile`) of this process's transfers
-        (one per (src, dst) pair: a pair's transfers share its route's links)."""
-        from .kernels import timing
-
-        _, _, n, red = self._own(step)
-        link_s, red_b = timing.pattern_step(n, itemsize, red, hops, used, self.class_cap_Bps,
-                                            self._busy, self._bytes)
-        fill_bytes, ns_per_byte = self.fill
-        path = lat_ns + np.minimum(n * itemsize, fill_bytes) * ns_per_byte if ns_per_byte \
-            else lat_ns
-        return self.spread.gather((link_s, float(path.max(initial=0.0)), red_b, cpu_s, True),
-                                  self._busy, self._bytes)
 
     # -- windows: several steps timed as one ----------------------------------------------------
     @property
@@ -475,23 +411,3 @@ def _windows(schedule):
             raise UbemuError(f"{schedule.algorithm} {schedule.collective}: overlapping "
                              f"windows ({a0}, {b0}) and ({a1}, ...)")
     return out
-
-
-def pattern_cost(topology, src_npus, dst_npus):
-    """Route one message from each ``src_npus[k]`` to ``dst_npus[k]`` (NPU ids) once:
-    ``(seconds per byte on the busiest link, longest path in seconds)``, the two terms of a
-    step in which every message has the same size."""
-    timer = StepTimer(topology)
-    timer.fill = (0.0, 0.0)  # the path alone: a message's fill depends on its size
-    src = np.ascontiguousarray(src_npus, np.int64)
-    dst = np.ascontiguousarray(dst_npus, np.int64)
-    step = _Transfers(src, dst, np.ones(src.size, np.int64), np.zeros(src.size, bool))
-    link_s, lat_ns = timer._drain(timer._accumulate([0, 0, 0.0], step, 1, 1.0))[:2]
-    return link_s, lat_ns * 1e-9
-
-
-class _Transfers:
-    """The few fields of a Step the timer routes."""
-
-    def __init__(self, src, dst, n, reduce):
-        self.src, self.dst, self.n, self.reduce = src, dst, n, reduce

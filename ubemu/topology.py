@@ -7,7 +7,7 @@ Links are implicit: their ids are computed from coordinates (:mod:`ubemu.links`)
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -173,9 +173,36 @@ class TopologyParams:
     efficiency: float = 1.0
 
 
+@dataclass(frozen=True)
+class Spare:
+    """One hot-spare NPU per unit of a level (UB-Mesh's 64+1 rack), behind the unit's
+    low-radix switches (LRS).
+
+    Parameters
+    ----------
+    level : str
+        The level whose units each hold one spare (``rack``).
+    bw_GBps : float
+        Bandwidth per direction of the spare's port into the LRS (and of each NPU's port into
+        them, where the topology does not model those as a trunk run's access ports).
+    lat_ns : float
+        Latency of one crossing of the LRS between the spare and an NPU of its unit.
+    """
+
+    level: str
+    bw_GBps: float
+    lat_ns: float = 0.0
+    level_index: int = -1
+
+
 @dataclass(frozen=True, eq=False)
 class Topology:
-    """A hierarchical network of NPUs; see the module docstring for the link-id scheme."""
+    """A hierarchical network of NPUs; see the module docstring for the link-id scheme.
+
+    ``spare`` (a :class:`Spare`) gives every unit of a level a hot spare; ``faults`` (a
+    :class:`ubemu.faults.FaultSet`, set by :func:`ubemu.faults.with_faults`) marks what
+    failed and adds the spares' links once one serves.
+    """
 
     levels: tuple
     name: str = "custom"
@@ -183,6 +210,8 @@ class Topology:
     description: str = ""
     source: str = ""
     notes: tuple = ()
+    spare: Spare = None
+    faults: object = None
 
     def __post_init__(self):
         if not isinstance(self.levels, tuple) or not self.levels:
@@ -202,6 +231,14 @@ class Topology:
                                  f"share one access port; give them the same access and "
                                  f"access_lat")
         classes, table, lat = links.build(self.levels, n)
+        if self.spare is not None:
+            from .groups import level_index
+
+            i = level_index(self, self.spare.level) if self.spare.level_index < 0 else \
+                self.spare.level_index
+            object.__setattr__(self, "spare", replace(self.spare, level_index=i))
+        if self.faults is not None:
+            classes += self.faults.extra_classes
         object.__setattr__(self, "n_npus", n)
         object.__setattr__(self, "n_links", classes[-1].first_id + classes[-1].count)
         object.__setattr__(self, "link_classes", classes)
@@ -236,7 +273,22 @@ class Topology:
 
         return group_of(self, spec, **keys)
 
+    @property
+    def spare_group_npus(self):
+        """NPUs of one spare's unit (0: no spares)."""
+        if self.spare is None:
+            return 0
+        i = self.spare.level_index
+        return int(self.level_table[i, 1] * self.level_table[i, 2])
+
     # -- links ---------------------------------------------------------------------------------
+    @property
+    def route_hops(self):
+        """Room one route needs: the diameter, or a detour's chain of three minimal routes and
+        the spares' ports under faults."""
+        return max(self.diameter_hops, 1) + (0 if self.faults is None else
+                                            2 * max(self.diameter_hops, 1) + 4)
+
     @property
     def trunk_group_npus(self):
         """NPUs sharing one trunk port on each level (1 for ordinary levels)."""
@@ -268,11 +320,12 @@ class Topology:
                                for c in self.link_classes])
 
     def route(self, src, dst):
-        """Dimension-ordered minimal routes, innermost level first.
+        """Dimension-ordered minimal routes, innermost level first (under :attr:`faults`:
+        their routing; a route that cannot be made raises its one-line error).
 
         Returns
         -------
-        paths : int64 array (n, diameter_hops), link ids padded with -1
+        paths : int64 array (n, route_hops), link ids padded with -1
         n_hops : int64 array (n,)
         lat_ns : float64 array (n,), path latency
         """
@@ -285,9 +338,21 @@ class Topology:
         for name, a in (("src", src), ("dst", dst)):
             if a.size and (a.min() < 0 or a.max() >= self.n_npus):
                 raise UbemuError(f"route: {name} NPU out of range 0..{self.n_npus - 1}")
-        out = routing.empty_routes(src.size, max(self.diameter_hops, 1))
-        routing.route_many(src, dst, self.level_table, self.lat_ns,
-                           float(self.params.hop_lat_ns), *out)
+        out = routing.empty_routes(src.size, self.route_hops)
+        if self.faults is None:
+            routing.route_many(src, dst, self.level_table, self.lat_ns,
+                               float(self.params.hop_lat_ns), *out)
+            return out
+        from .faults import explain
+        from .kernels import faultroute
+
+        codes = np.empty(src.size, np.int64)
+        faultroute.route_many_ft(src, dst, self.level_table, self.lat_ns,
+                                 float(self.params.hop_lat_ns), *self.faults.arrays, *out,
+                                 codes)
+        bad = np.flatnonzero(codes)
+        if bad.size:
+            raise explain(self, int(src[bad[0]]), int(dst[bad[0]]))
         return out
 
     # -- aggregate figures ------------------------------------------------------------------

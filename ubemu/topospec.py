@@ -21,7 +21,7 @@ from importlib import resources
 from pathlib import Path
 
 from .errors import UbemuError, choices_error, did_you_mean
-from .topology import FABRICS, NAME_RE, Level, Topology, TopologyParams
+from .topology import FABRICS, NAME_RE, Level, Spare, Topology, TopologyParams
 from .units import parse_bandwidth_GBps, parse_latency_ns
 
 try:
@@ -37,7 +37,8 @@ LEVEL_FIELDS = ("fabric", "size", "bw_GBps", "bw", "lat_ns", "lat", "links", "tr
                 "name", "note")
 PARAM_FIELDS = ("overhead_ns", "send_overhead_ns", "recv_overhead_ns", "fill_bytes",
                 "fill_GBps", "hop_lat_ns", "reduce_GBps", "efficiency")
-TOP_FIELDS = ("name", "description", "notes", "params", "level", "source")
+TOP_FIELDS = ("name", "description", "notes", "params", "level", "source", "spare")
+SPARE_FIELDS = ("level", "bw_GBps", "lat_ns")
 STRING_OPTIONS = ("links", "planes", "oversub", "trunk", "access", "access_lat", "name")
 
 
@@ -211,7 +212,24 @@ def topology_from_dict(data, source):
     return Topology(tuple(levels), name=data.get("name") or Path(source).stem,
                     params=TopologyParams(**_params(raw_params, f"{source}: params")),
                     description=data.get("description", ""), source=source,
-                    notes=tuple(notes))
+                    notes=tuple(notes), spare=_spare(data.get("spare"), levels, source))
+
+
+def _spare(raw, levels, source):
+    """The ``[spare]`` table (:class:`ubemu.topology.Spare`), or None."""
+    if raw is None:
+        return None
+    where = f"{source}: spare"
+    if not isinstance(raw, dict):
+        raise UbemuError(f"{where} must be a table with {', '.join(SPARE_FIELDS)}")
+    bad = [k for k in raw if k not in SPARE_FIELDS]
+    if bad:
+        raise choices_error("spare field", bad[0], SPARE_FIELDS, where)
+    names = [lv.name or f"level{i}" for i, lv in enumerate(levels)]
+    if raw.get("level") not in names:
+        raise choices_error("spare level", raw.get("level"), names, where)
+    return Spare(raw["level"], _float_field(raw.get("bw_GBps"), where, "bw_GBps", 0, True),
+                 _float_field(raw.get("lat_ns", 0), where, "lat_ns", 0))
 
 
 def _params(raw, where):

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .faults import with_faults
 from .intervals import intersect, measure, union
 from .opprofile import profile_op
 from .ops import check_ops
@@ -135,7 +136,7 @@ class _Running:
         return False
 
 
-def run_workload(ops, topology=None, max_work=None):
+def run_workload(ops, topology=None, max_work=None, faults=None, routing="minimal"):
     """Time the operations ``ops`` together on ``topology`` (see the module docstring).
 
     Parameters
@@ -145,12 +146,14 @@ def run_workload(ops, topology=None, max_work=None):
         Default ``ub-mesh-rack``.
     max_work : int, optional
         Transfers above which an operation is refused (:mod:`ubemu.work`).
+    faults, routing
+        Failed links, NPUs and planes, and the routing around them (:mod:`ubemu.faults`).
 
     Returns
     -------
     WorkloadResult
     """
-    topo = resolve_topology(topology)
+    topo = with_faults(resolve_topology(topology), faults, routing)
     order = check_ops(list(ops))
     profiles = [None if op.is_compute else _profile(op, topo, max_work) for op in order]
     classes = topo.link_classes

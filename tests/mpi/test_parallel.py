@@ -71,9 +71,9 @@ def test_timing_equals_single_process(ex, topo, coll, alg, count, monkeypatch):
                              PartitionedLoads(tp, Block(comm.n, ex.size, ex.rank), ex))
 
     assert spread() == want  # time, per-class usage and bottleneck, bit for bit
-    import ubemu.timing
+    import ubemu.patterns
 
-    monkeypatch.setattr(ubemu.timing, "PATTERN_MIN_TRANSFERS", 1)  # repeated-pattern shortcut
+    monkeypatch.setattr(ubemu.patterns, "PATTERN_MIN_TRANSFERS", 1)  # repeated-pattern shortcut
     assert spread() == want
 
 

@@ -13,7 +13,8 @@ One module per command or concern:
 - :mod:`.algorithms`: ``algorithms``, the registry listing;
 - :mod:`.plot`: ``plot``, the command and the drawing;
 - :mod:`.workload`: ``workload``, several operations at once; :mod:`.trace` its timeline;
-- :mod:`.train`: ``plan``, a training step from a model and a parallel plan.
+- :mod:`.train`: ``plan``, a training step from a model and a parallel plan;
+- :mod:`.faults`: ``--faults``/``--routing`` and ``faults``, time against failures.
 
 Adding a command: in its module write ``add_parsers(subparsers)``, which creates the parser
 and calls ``set_defaults(command="<name>")`` on it (``"topo show"`` for a nested one), and a
@@ -30,10 +31,10 @@ import sys
 from .. import __version__
 from ..errors import UbemuError, did_you_mean
 from ..parallel.failstop import abort_if_mpi
-from . import algorithms, plot, sweep, topo, train, workload
+from . import algorithms, faults, plot, sweep, topo, train, workload
 
 #: Modules adding commands, in the order ``ubemu --help`` lists them.
-COMMAND_MODULES = (topo, sweep, workload, train, algorithms, plot)
+COMMAND_MODULES = (topo, sweep, workload, train, faults, algorithms, plot)
 #: ``args.command`` -> function running it (returns the exit status).
 DISPATCH = {name: run for module in COMMAND_MODULES for name, run in module.DISPATCH.items()}
 

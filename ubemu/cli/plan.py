@@ -24,7 +24,8 @@ DEFAULT_STEP_NBYTES = 2**20
 RESERVED_OPTIONS = {"collective": "the command", "nbytes": "-b/-e", "topology": "--topo",
                     "algorithm": "--algo", "dtype": "-d", "op": "-o", "group": "--group",
                     "verify": "-c", "seed": "--seed", "root": "-r/--root",
-                    "per_level": "--per-level", "every": "--every"}
+                    "per_level": "--per-level", "every": "--every",
+                    "faults": "--faults", "routing": "--routing"}
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,8 @@ class SweepPlan:
     output_file : str or None
     n_groups : int
         ``--every``: the groups of the kind ``--group`` names, run at once (1 otherwise).
-        ``-J``.
+    faults, routing : str
+        ``--faults`` (None: none) and ``--routing``; ``topology`` carries them applied.
     """
 
     collective: str
@@ -102,6 +104,8 @@ class SweepPlan:
     output_file: str | None = None
     max_work: int | None = None
     n_groups: int = 1
+    faults: str | None = None
+    routing: str = "minimal"
     jobs: tuple = field(init=False, repr=False)
 
     def __post_init__(self):
@@ -122,7 +126,7 @@ class SweepPlan:
                 "min_nbytes": self.min_nbytes, "max_nbytes": self.max_nbytes,
                 "stepfactor": self.stepfactor, "step_nbytes": self.step_nbytes,
                 "options": dict(self.options), "max_work": self.max_work,
-                "every": self.n_groups > 1}
+                "every": self.n_groups > 1, "faults": self.faults, "routing": self.routing}
 
 
 # -- pieces ------------------------------------------------------------------------------------
@@ -284,8 +288,10 @@ def plan_from_args(args):
         For any bad value, naming the flag (nothing has run yet).
     """
     from ..algorithms import algorithm_names
+    from ..faults import check_group
     from ..groups import every_group, group_of
     from ..topospec import load_topology, with_params
+    from .faults import apply
 
     coll = collectives.get(args.collective)
     min_nbytes = parse_size_bytes(args.minbytes, field="-b/--minbytes")
@@ -300,13 +306,14 @@ def plan_from_args(args):
                         f"{coll.name} algorithm")
     options = _options(args, coll)
     seed = check_seed(args.seed)
-    topology = with_params(load_topology(args.topo), args.param)
+    topology = apply(with_params(load_topology(args.topo), args.param), args)
     if args.every and args.group is None:
         raise UbemuError("--every runs every group of the kind --group names; give --group "
                          "(unit=, one_per= or levels=)")
     comm, rows = every_group(topology, args.group) if args.every else (
         group_of(topology, args.group), None)
     n_groups = 1 if rows is None else rows.shape[0]
+    check_group(topology, comm.npus if rows is None else rows)
     n_ranks = comm.n
     if not 0 <= options.get("root", 0) < n_ranks:
         raise UbemuError(f"-r/--root: root {options['root']} out of range 0..{n_ranks - 1}")
@@ -327,4 +334,5 @@ def plan_from_args(args):
                      check=bool(args.check), group=args.group, seed=seed,
                      min_nbytes=min_nbytes, max_nbytes=max_nbytes, stepfactor=args.stepfactor,
                      step_nbytes=step_nbytes, output_file=args.output_file,
-                     max_work=max_work, n_groups=n_groups)
+                     max_work=max_work, n_groups=n_groups, faults=args.faults,
+                     routing=args.routing)

@@ -215,6 +215,13 @@ def run_plot(args, out=None):
     output_format(args.output)
     check_writable(args.output, "-o/--output")
     nbytes = parse_size_bytes(args.size, field="--size") if args.size else None
+    degradation = _faults_document(args.files)
+    if degradation is not None:
+        from .faults import draw
+
+        save_figure(draw(degradation, args.title), args.output)
+        print(f"wrote {args.output} (time against failed {degradation['what']})", file=out)
+        return 0
     records = []
     for path in args.files:
         records += load_records(path)
@@ -224,6 +231,21 @@ def run_plot(args, out=None):
         shown = plot_sweep(records, args.output, metric=args.metric, title=args.title)
     print(f"wrote {args.output} ({shown})", file=out)
     return 0
+
+
+def _faults_document(paths):
+    """The document of ``ubemu faults -J`` when that is the one file given, else None."""
+    import json
+
+    try:
+        doc = json.loads(Path(paths[0]).read_text())
+    except (OSError, ValueError):
+        return None  # load_records reports it
+    if not (isinstance(doc, dict) and doc.get("kind") == "faults"):
+        return None
+    if len(paths) > 1:
+        raise UbemuError("plot: a 'ubemu faults' document is drawn alone; give one file")
+    return doc
 
 
 DISPATCH = {"plot": run_plot}

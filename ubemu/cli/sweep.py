@@ -24,6 +24,7 @@ from ..parallel import env
 from ..topospec import PARAM_FIELDS
 from ..units import format_size
 from . import table
+from .faults import add_fault_options, fault_lines
 from .plan import plan_from_args
 from .progress import MODES, Progress, row_weights
 from .results import ResultWriter, check_writable
@@ -71,6 +72,7 @@ def add_sweep_options(p):
                    help="run the collective on every group of the kind --group names, all at "
                         "once in lockstep (groups sharing a link share it); the time is the "
                         "slowest group's")
+    add_fault_options(u)
     u.add_argument("--per-level", default=None, metavar="NAME[,NAME...]",
                    help="per-level algorithms of hierarchical, innermost first (default ring "
                         "on every level; one name: every level)")
@@ -119,6 +121,7 @@ def header_lines(plan):
     if costs:
         lines.append("#   params: " + "  ".join(f"{k}={table.format_number(v)}"
                                                for k, v in costs.items()))
+    lines += fault_lines(t)
     lines.append(f"# Group: {plan.group if plan.group is not None else 'all NPUs'}"
                  f" ({plan.n_ranks} ranks)" + (f", every group at once ({plan.n_groups} groups)"
                                                if plan.n_groups > 1 else ""))

@@ -13,8 +13,10 @@ import json
 import sys
 from dataclasses import asdict
 
+from ..faults import summary as fault_summary
 from ..topospec import load_preset, load_topology, preset_names
 from ..units import format_bandwidth
+from .faults import add_fault_options, apply
 from .table import HUMAN_DIGITS, human_spec
 
 #: The string form, as shown by ``topo list`` (see :mod:`ubemu.topospec`).
@@ -41,6 +43,7 @@ def add_parsers(subparsers):
                                        "full_mesh:8,full_mesh:8,switch:16@224GBps/1us")
     show.add_argument("--json", action="store_true",
                       help="print the report as JSON (exact figures)")
+    add_fault_options(show)
     show.set_defaults(command="topo show")
     lst = sub.add_parser("list", help="list the presets and the string form",
                          description="List the shipped presets and the string-form syntax.")
@@ -99,8 +102,32 @@ def summary(topo):
 
 
 def show_json(topo):
-    """The report as JSON text."""
-    return json.dumps(summary(topo), indent=2)
+    """The report as JSON text (with ``faults`` when some are applied)."""
+    s = summary(topo)
+    if topo.faults is not None:
+        s["faults"] = fault_summary(topo)
+    return json.dumps(s, indent=2)
+
+
+def fault_text(topo):
+    """The ``faults`` lines of the text report: what is down and what it costs."""
+    f = fault_summary(topo)
+    if f is None:
+        return []
+    bw = format_bandwidth
+    links = ", ".join(f"{k} {v:,}" for k, v in f["failed_links"].items()) or "none"
+    npus = ", ".join(map(str, f["failed_npus"][:10])) + (" ..." if len(f["failed_npus"]) > 10
+                                                         else "")
+    spared = ", ".join(map(str, f["spared_npus"][:10])) or "none"
+    lost = f["bisection_lost_GBps"]
+    return [f"faults       routing {f['routing']}; failed links: {links}",
+            f"             failed NPUs: {npus or 'none'} (served by their rack's spare: "
+            f"{spared})",
+            f"             bisection {bw(f['bisection_GBps'] - lost)} left of "
+            f"{bw(f['bisection_GBps'])} ({100 * lost / f['bisection_GBps']:.2f} % lost)"
+            if f["bisection_GBps"] else "             bisection -",
+            f"             injection per NPU: mean {bw(f['injection_mean_GBps'])}, worst "
+            f"{bw(f['injection_worst_GBps'])} of {bw(f['injection_GBps'])}"]
 
 
 def _table(rows, header, align):
@@ -207,8 +234,9 @@ def preset_list_text():
 
 def run_topo_show(args, out=None):
     """``ubemu topo show SPEC [--json]``; returns 0."""
-    topo = load_topology(args.topology)
-    print(show_json(topo) if args.json else show_text(topo), file=out or sys.stdout)
+    topo = apply(load_topology(args.topology), args)
+    text = show_json(topo) if args.json else "\n".join([show_text(topo), *fault_text(topo)])
+    print(text, file=out or sys.stdout)
     return 0
 
 

@@ -10,15 +10,17 @@ is checked before anything runs.
 import sys
 
 from ..errors import UbemuError
+from ..faults import with_faults
 from ..ops import ops_from_dicts
 from ..topospec import load_topology, with_params
 from ..units import format_size
+from .faults import add_fault_options, fault_lines
 from .results import check_writable, topology_record, write_json_atomic
 from .table import format_number
 from .trace import write_trace
 
 #: Keys at the top of a workload file.
-TOP_KEYS = ("topology", "op")
+TOP_KEYS = ("topology", "faults", "routing", "op")
 
 
 def add_parsers(subparsers):
@@ -31,6 +33,7 @@ def add_parsers(subparsers):
                    help="topology (overrides the file's topology =)")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                    help="override a topology parameter (repeatable)")
+    add_fault_options(p)
     p.add_argument("-J", "--output_file", default=None, metavar="FILE.json",
                    help="write the result as JSON")
     p.add_argument("--trace", default=None, metavar="FILE.json",
@@ -40,7 +43,7 @@ def add_parsers(subparsers):
 
 
 def read_workload(path):
-    """(topology spec or None, list of Op) from a workload file."""
+    """(topology spec or None, list of Op, the file's faults table or None, its routing)."""
     from ..topospec import tomllib
 
     try:
@@ -55,7 +58,8 @@ def read_workload(path):
         if key not in TOP_KEYS:
             raise UbemuError(f"workload {path!r}: unknown key {key!r}; valid: "
                              f"{', '.join(TOP_KEYS)} (operations go in [[op]] tables)")
-    return data.get("topology"), ops_from_dicts(data.get("op", []), f"workload {path!r}")
+    ops = ops_from_dicts(data.get("op", []), f"workload {path!r}")
+    return data.get("topology"), ops, data.get("faults"), data.get("routing", "minimal")
 
 
 def table_lines(result):
@@ -83,17 +87,21 @@ def run(args, out=None):
     from ..workload import run_workload
 
     out = out or sys.stdout
-    spec, ops = read_workload(args.file)
+    spec, ops, faults, routing = read_workload(args.file)
     if args.topo is None and spec is None:
         raise UbemuError(f"workload {args.file!r}: no topology (add topology = \"...\" or "
                          f"give --topo)")
     topology = with_params(load_topology(args.topo or spec), args.param)
+    routing = args.routing if args.routing != "minimal" or args.faults else routing
+    topology = with_faults(topology, args.faults if args.faults else faults, routing)
     for path, flag in ((args.output_file, "-J/--output_file"), (args.trace, "--trace")):
         if path is not None:
             check_writable(path, flag)
     result = run_workload(ops, topology)
     print(f"# ubemu workload {args.file}: {len(ops)} operations on {topology.name} "
           f"({topology.n_npus} NPUs)", file=out)
+    for line in fault_lines(topology):
+        print(line, file=out)
     print("\n".join(table_lines(result)), file=out, flush=True)
     if args.output_file is not None:
         doc = result.to_dict()

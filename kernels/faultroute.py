@@ -1,0 +1,211 @@
+"""Routing around failures: minimal routes checked against failed links, All-Path detours, spares.
+
+A fault set reaches the kernels as four arrays (``ubemu/faults.py`` builds them):
+
+- ``down`` uint8, one bit per directed link id (``np.packbits(..., bitorder="little")``): 1
+  for a failed link; **empty when nothing failed**, and then :func:`route_ft` is
+  :func:`.routing.route_one` unchanged;
+- ``state`` uint8 (n_npus, or empty): 0 working, 1 failed, 2 failed and served by its spare
+  group's hot spare (UB-Mesh's 64+1);
+- ``fp`` int64: ``[mode, spare group NPUs, spare_up, spare_down, lrs_up, lrs_down, access]``:
+  ``mode`` 0 minimal, 1 apr; the first link id of each spare block (the spares' ports into
+  the group's low-radix switches, LRS, one per group, and the NPUs' own LRS ports, one per
+  NPU); ``access`` 1 when those NPU ports are a trunk run's access ports (the LRS then lead
+  straight onto the run's cables);
+- ``flat`` float64: ``[latency of one spare-to-NPU crossing of the LRS, ns]``.
+
+``minimal`` keeps today's dimension-ordered route and reports the first failed link on it.
+``apr`` keeps the minimal route when it is intact, else takes the first intact path among,
+in order: (a) the levels crossed in another order (a level crossed first, at the source); (b)
+a detour through a third unit of one level, at the point the minimal route crosses it (a full
+mesh's two-hop detour through another NPU; a ring's other way round); (c) a parallel line:
+one step along another level, the whole route there, and the step back (a switch port's
+failure borrowed around through a neighbour's port). Every candidate is a chain of minimal
+routes, so it is a real path; it is taken only when none of its links has failed.
+"""
+
+from ._jit import kernel
+from .codes import C_SIZE, C_STRIDE
+from .routing import _with_levels, route_one
+
+#: Routing modes and the codes :func:`route_ft` returns.
+MINIMAL, APR = 0, 1
+OK, CROSSES_FAILURE, UNREACHABLE, ENDPOINT_FAILED = 0, 1, 2, 3
+
+
+@kernel(inline="always")
+def _first_down(out, a, b, down):
+    """Index in ``out[a:b]`` of the first failed link, or -1."""
+    for j in range(a, b):
+        link = out[j]
+        if (down[link >> 3] >> (link & 7)) & 1:
+            return j
+    return -1
+
+
+@kernel
+def _via(a, w1, w2, b, lv, lat_ns, hop_lat_ns, down, out, n0):
+    """The chain of minimal routes a -> w1 -> w2 -> b written from ``out[n0]``:
+    (hops, latency), or (-1, 0) when a leg crosses a failed link."""
+    n = n0
+    lat = 0.0
+    prev = a
+    for k in range(3):
+        nxt = w1 if k == 0 else (w2 if k == 1 else b)
+        if nxt == prev:
+            continue
+        h, lt = route_one(prev, nxt, lv, lat_ns, hop_lat_ns, out[n:])
+        if _first_down(out, n, n + h, down) >= 0:
+            return -1, 0.0
+        n += h
+        lat += lt
+        prev = nxt
+    return n - n0, lat
+
+
+@kernel
+def leg(a, b, lv, lat_ns, hop_lat_ns, down, mode, out, n0):
+    """Route working NPU ``a`` to working NPU ``b`` from ``out[n0]`` around failed links.
+
+    Returns
+    -------
+    (hops, latency_ns, code, link)
+        ``code`` OK, CROSSES_FAILURE (minimal: ``link`` is the first failed link on the
+        route) or UNREACHABLE (apr: no candidate is intact; ``link`` the minimal route's).
+    """
+    h, lat = route_one(a, b, lv, lat_ns, hop_lat_ns, out[n0:])
+    bad = _first_down(out, n0, n0 + h, down)
+    if bad < 0:
+        return h, lat, OK, -1
+    link = out[bad]
+    if mode == MINIMAL:
+        return h, lat, CROSSES_FAILURE, link
+    n_levels = lv.shape[0]
+    for i in range(n_levels):  # (a) level i crossed first
+        st, sz = lv[i, C_STRIDE], lv[i, C_SIZE]
+        ai, bi = (a // st) % sz, (b // st) % sz
+        if ai != bi:
+            w = a + (bi - ai) * st
+            h, lat = _via(a, w, w, b, lv, lat_ns, hop_lat_ns, down, out, n0)
+            if h >= 0:
+                return h, lat, OK, -1
+    for i in range(n_levels):  # (b) through a third unit of level i
+        st, sz = lv[i, C_STRIDE], lv[i, C_SIZE]
+        ai, bi = (a // st) % sz, (b // st) % sz
+        if ai == bi or sz < 3:
+            continue
+        cur = _with_levels(a, b, lv, 0, i - 1) if i else a
+        start = (a + b) % sz  # spread the detours of many pairs over the third units
+        for t in range(sz):
+            c = (start + t) % sz
+            if c != ai and c != bi:
+                w = cur + (c - ai) * st
+                h, lat = _via(a, w, w, b, lv, lat_ns, hop_lat_ns, down, out, n0)
+                if h >= 0:
+                    return h, lat, OK, -1
+    for j in range(n_levels):  # (c) a parallel line one step along level j
+        st, sz = lv[j, C_STRIDE], lv[j, C_SIZE]
+        aj, bj = (a // st) % sz, (b // st) % sz
+        for t in range(1, sz):
+            c = (aj + t) % sz
+            w1, w2 = a + (c - aj) * st, b + (c - bj) * st
+            h, lat = _via(a, w1, w2, b, lv, lat_ns, hop_lat_ns, down, out, n0)
+            if h >= 0:
+                return h, lat, OK, -1
+    return 0, 0.0, UNREACHABLE, link
+
+
+@kernel(inline="always")
+def _mate(group, group_npus, avoid, state):
+    """A working NPU of spare group ``group`` other than ``avoid`` (-1 if none)."""
+    base = group * group_npus
+    for t in range(group_npus):
+        x = base + (avoid - base + 1 + t) % group_npus
+        if x != avoid and state[x] == 0:
+            return x
+    return -1
+
+
+@kernel
+def _spare_route(s, d, ss, sd, lv, lat_ns, hop_lat_ns, down, state, fp, flat, out):
+    """Route where ``s`` and/or ``d`` is served by its group's spare (state 2)."""
+    mode, g = fp[0], fp[1]
+    sp_up, sp_down, lrs_up, lrs_down, access = fp[2], fp[3], fp[4], fp[5], fp[6]
+    gs, gd = s // g, d // g
+    cross_ns = flat[0] + 2 * hop_lat_ns
+    if gs == gd:  # inside the group: spare -> LRS -> NPU (or back)
+        out[0] = sp_up + gs if ss == 2 else lrs_up + s
+        out[1] = lrs_down + d if ss == 2 else sp_down + gd
+        if _first_down(out, 0, 2, down) >= 0:
+            return 2, 0.0, UNREACHABLE, out[_first_down(out, 0, 2, down)]
+        return 2, cross_ns, OK, -1
+    if access:  # the LRS lead onto the run's cables: the spare's port replaces the access port
+        h, lat = route_one(s, d, lv, lat_ns, hop_lat_ns, out)
+        if ss == 2 and h and out[0] == lrs_up + s:
+            out[0] = sp_up + gs
+            ss = 0
+        if sd == 2 and h and out[h - 1] == lrs_down + d:
+            out[h - 1] = sp_down + gd
+            sd = 0
+        if ss == 0 and sd == 0 and _first_down(out, 0, h, down) < 0:
+            return h, lat, OK, -1
+    n = 0  # relay through working group mates over the LRS
+    lat = 0.0
+    a, b = s, d
+    if ss == 2:
+        a = _mate(gs, g, s, state)
+        out[0], out[1] = sp_up + gs, lrs_down + a
+        n, lat = 2, cross_ns
+    if sd == 2:
+        b = _mate(gd, g, d, state)
+    if a < 0 or b < 0:
+        return 0, 0.0, UNREACHABLE, -1
+    h, lt, code, link = leg(a, b, lv, lat_ns, hop_lat_ns, down, mode, out, n)
+    if code != OK:
+        return 0, 0.0, code, link
+    n += h
+    lat += lt
+    if sd == 2:
+        out[n], out[n + 1] = lrs_up + b, sp_down + gd
+        n += 2
+        lat += cross_ns
+    bad = _first_down(out, 0, n, down)
+    if bad >= 0:
+        return 0, 0.0, UNREACHABLE, out[bad]
+    return n, lat, OK, -1
+
+
+@kernel
+def route_ft(s, d, lv, lat_ns, hop_lat_ns, down, state, fp, flat, out):
+    """Route one transfer from NPU ``s`` to NPU ``d`` under faults into ``out``.
+
+    Returns ``(hops, latency_ns, code, link)`` (see :func:`leg`; ENDPOINT_FAILED when ``s``
+    or ``d`` failed with no spare). With no faults (``down`` empty): ``route_one``'s route.
+    """
+    if down.shape[0] == 0:
+        h, lat = route_one(s, d, lv, lat_ns, hop_lat_ns, out)
+        return h, lat, OK, -1
+    if s == d:
+        return 0, 0.0, OK, -1
+    ss = state[s] if state.shape[0] else 0
+    sd = state[d] if state.shape[0] else 0
+    if ss == 1 or sd == 1:
+        return 0, 0.0, ENDPOINT_FAILED, -1
+    if ss == 2 or sd == 2:
+        return _spare_route(s, d, ss, sd, lv, lat_ns, hop_lat_ns, down, state, fp, flat, out)
+    return leg(s, d, lv, lat_ns, hop_lat_ns, down, fp[0], out, 0)
+
+
+@kernel
+def route_many_ft(src, dst, lv, lat_ns, hop_lat_ns, down, state, fp, flat, paths, n_hops,
+                  path_lat_ns, codes):
+    """:func:`route_ft` for every (src[k], dst[k]): paths padded with -1, and each code."""
+    for k in range(src.shape[0]):
+        row = paths[k]
+        h, lat, code, _ = route_ft(src[k], dst[k], lv, lat_ns, hop_lat_ns, down, state, fp,
+                                   flat, row)
+        for j in range(h, row.shape[0]):
+            row[j] = -1
+        n_hops[k] = h
+        path_lat_ns[k] = lat
+        codes[k] = code

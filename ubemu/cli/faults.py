@@ -1,0 +1,198 @@
+"""Faults on the command line: ``--faults`` / ``--routing`` and the ``ubemu faults`` sweep.
+
+``ubemu faults COLLECTIVE`` times one collective and size with 0, 1, 2, ... failed links (or
+NPUs), over several seeds, under each routing, and prints the median and worst time per
+failure count (a run the routing refuses, or that the failures cut apart, counts as refused).
+Each run's record is written to ``-J`` as it lands; ``ubemu plot`` draws the document.
+"""
+
+import statistics
+import sys
+
+from .. import __version__, collectives
+from ..errors import UbemuError
+from ..faults import ROUTINGS, summary, with_faults
+from ..units import parse_size_bytes
+from .names import parse_names
+from .progress import MODES, Progress
+from .results import check_writable, topology_record, write_json_atomic
+from .table import format_number
+
+#: ``kind`` of the ``-J`` document of ``ubemu faults`` (``ubemu plot`` recognises it).
+DOCUMENT_KIND = "faults"
+
+
+def add_fault_options(group):
+    """``--faults`` and ``--routing`` on an argument group."""
+    group.add_argument("--faults", default=None, metavar="SPEC",
+                       help="failed links/NPUs/planes: link=board:0-1, npu=5, plane=LEVEL:1, "
+                            "links=0.1%%, npus=2, seed=7, spare=off (comma list)")
+    group.add_argument("--routing", choices=ROUTINGS, default="minimal",
+                       help="minimal: refuse a route across a failure; apr: detour (All-Path "
+                            "Routing). Default minimal")
+
+
+def apply(topology, args):
+    """``topology`` with the command line's ``--faults`` and ``--routing``."""
+    return with_faults(topology, args.faults, args.routing)
+
+
+def fault_lines(topology):
+    """``#`` lines naming what failed (none without faults)."""
+    s = summary(topology)
+    if s is None:
+        return []
+    links = ", ".join(f"{k} {v}" for k, v in s["failed_links"].items()) or "none"
+    lines = [f"# Faults ({s['routing']} routing): failed links {links}; failed NPUs "
+             f"{len(s['failed_npus'])}, served by spares {len(s['spared_npus'])}"]
+    if s["failed_planes"]:
+        lines[0] += "; failed planes " + ", ".join(f"{k} {v}" for k, v in
+                                                   s["failed_planes"].items())
+    return lines
+
+
+def add_parsers(subparsers):
+    """Add ``faults`` to ``ubemu``'s sub-parsers."""
+    p = subparsers.add_parser(
+        "faults", help="time a collective against the number of failed links or NPUs",
+        description="Sweep the number of failed links (or NPUs) over several seeds and print "
+                    "the median and worst time per count, for each routing.")
+    p.add_argument("collective", choices=tuple(collectives.COLLECTIVES))
+    p.add_argument("-b", "--nbytes", default="1M", metavar="SIZE", help="size (default 1M)")
+    p.add_argument("--topo", default="ub-mesh-rack", metavar="SPEC")
+    p.add_argument("--algo", default="auto", metavar="NAME")
+    p.add_argument("--group", default=None, metavar="SPEC")
+    p.add_argument("--links", default="0,1,2,4,8,16", metavar="N[,N...]",
+                   help="failed-link counts to sweep (default 0,1,2,4,8,16)")
+    p.add_argument("--npus", action="store_true",
+                   help="the counts are failed NPUs (served by spares where free), not links")
+    p.add_argument("--seeds", type=int, default=5, help="random fault sets per count (5)")
+    p.add_argument("--routing", default="minimal,apr", metavar="NAME[,NAME]",
+                   help="routings to compare (default minimal,apr)")
+    p.add_argument("-d", "--datatype", default="float32", metavar="TYPE")
+    p.add_argument("-J", "--output_file", default=None, metavar="FILE.json")
+    p.add_argument("--progress", choices=MODES, default="auto")
+    p.set_defaults(command="faults")
+
+
+def _counts(text):
+    try:
+        counts = sorted({int(x) for x in text.split(",")})
+    except ValueError:
+        counts = [-1]
+    if not counts or counts[0] < 0:
+        raise UbemuError(f"--links: expected a comma list of whole numbers >= 0, got {text!r}")
+    return counts
+
+
+def _run_one(args, topology, nbytes, count, seed, routing):
+    """One record: the time, or why the run was refused."""
+    from ..api import simulate
+
+    key = "npus" if args.npus else "links"
+    spec = f"{key}={count},seed={seed}" if count else None
+    rec = {"failed": count, "seed": seed, "routing": routing, "faults": spec}
+    try:
+        res = simulate(args.collective, nbytes, topology, args.algo, args.datatype,
+                       group=args.group, faults=spec, routing=routing)
+        rec.update(time_s=res.time_s, algorithm=res.algorithm, bottleneck=res.bottleneck)
+    except UbemuError as exc:
+        if "fault" not in str(exc) and "routing" not in str(exc):
+            raise
+        rec.update(time_s=None, refused=str(exc))
+    return rec
+
+
+def table_rows(records, counts, routings):
+    """Per (count, routing): (count, routing, runs, refused, median_s, worst_s)."""
+    out = []
+    for count in counts:
+        for routing in routings:
+            runs = [r for r in records if r["failed"] == count and r["routing"] == routing]
+            times = [r["time_s"] for r in runs if r["time_s"] is not None]
+            out.append((count, routing, len(runs), len(runs) - len(times),
+                        statistics.median(times) if times else None,
+                        max(times) if times else None))
+    return out
+
+
+def run(args, out=None):
+    """``ubemu faults ...``; returns 0."""
+    from ..topospec import load_topology
+
+    out = out if out is not None else sys.stdout
+    nbytes = parse_size_bytes(args.nbytes, field="-b/--nbytes")
+    counts = _counts(args.links)
+    routings = parse_names(args.routing, list(ROUTINGS), "--routing", "routing")
+    if args.seeds < 1:
+        raise UbemuError(f"--seeds must be >= 1, got {args.seeds}")
+    if args.output_file:
+        check_writable(args.output_file, "-J/--output_file")
+    topology = load_topology(args.topo)
+    with_faults(topology, f"{'npus' if args.npus else 'links'}={max(counts)}", "apr")
+    runs = [(c, s, r) for c in counts for r in routings for s in (range(args.seeds) if c else [0])]
+    doc = {"ubemu": __version__, "kind": DOCUMENT_KIND, "collective": args.collective,
+           "nbytes": nbytes, "algorithm": args.algo, "group": args.group,
+           "what": "npus" if args.npus else "links", "topology": topology_record(topology),
+           "records": [], "complete": False}
+    progress = Progress([1.0] * len(runs), mode=args.progress)
+    progress.start()
+    try:
+        for k, (count, seed, routing) in enumerate(runs):
+            progress.update(k, f"{count} failed, seed {seed}, {routing}")
+            doc["records"].append(_run_one(args, topology, nbytes, count, seed, routing))
+            if args.output_file:
+                write_json_atomic(args.output_file, doc)
+    finally:
+        progress.close()
+    doc["complete"] = True
+    if args.output_file:
+        write_json_atomic(args.output_file, doc)
+    what = "NPUs" if args.npus else "links"
+    print(f"# ubemu faults: {args.collective} {args.nbytes} on {topology.name} "
+          f"({topology.n_npus} NPUs), algorithm {args.algo}, {args.seeds} seeds per count",
+          file=out)
+    print(f"# {'failed ' + what:>14}  {'routing':>8}  {'runs':>4}  {'refused':>7}  "
+          f"{'median (us)':>12}  {'worst (us)':>12}", file=out)
+    for count, routing, n, refused, med, worst in table_rows(doc["records"], counts, routings):
+        print(f"  {count:>14}  {routing:>8}  {n:>4}  {refused:>7}  {_us(med):>12}  "
+              f"{_us(worst):>12}", file=out)
+    return 0
+
+
+def _us(time_s):
+    return "-" if time_s is None else format_number(time_s * 1e6)
+
+
+def draw(doc, title=None):
+    """The degradation figure: median (line) and worst (dashed) time against the count."""
+    from .plot import _pyplot, size_label
+
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    counts = sorted({r["failed"] for r in doc["records"]})
+    routings = list(dict.fromkeys(r["routing"] for r in doc["records"]))
+    rows = table_rows(doc["records"], counts, routings)
+    for routing in routings:
+        pts = [(c, med, worst) for c, r, _, _, med, worst in rows if r == routing and med]
+        if not pts:
+            continue
+        xs = [p[0] for p in pts]
+        line, = ax.plot(xs, [p[1] * 1e6 for p in pts], marker="o", label=f"{routing} median")
+        ax.plot(xs, [p[2] * 1e6 for p in pts], ls="--", color=line.get_color(),
+                label=f"{routing} worst")
+        for c, r, n, k, _, _ in rows:
+            if r == routing and k:
+                ax.text(c, 0.02 + 0.05 * routings.index(routing), f"{routing}: {k}/{n} refused",
+                        transform=ax.get_xaxis_transform(), fontsize=7, rotation=90,
+                        color=line.get_color(), va="bottom")
+    ax.set_xlabel(f"failed {doc['what']}")
+    ax.set_ylabel("time (us)")
+    ax.set_title(title or f"{doc['collective']} {size_label(doc['nbytes'])} on "
+                          f"{doc['topology']['name']}, {doc['algorithm']}")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return fig
+
+
+DISPATCH = {"faults": run}
