@@ -88,3 +88,19 @@ def test_outputs_are_checked_before_running(tmp_path, capsys):
     status, out, err = run_main(["workload", str(tmp_path / "none.toml")], capsys)
     assert_one_error_line(status, out, err)
     assert "cannot read" in err
+
+
+def test_a_workload_file_names_its_faults_and_the_flags_override_them(tmp_path, capsys):
+    text = MINIMAL.replace('topology = "ring:8@50GBps/1us"\n', 'topology = "ring:8@50GBps/1us"\n'
+                           'faults = "link=level0:0-1"\nrouting = "apr"\n')
+    path = _write(tmp_path, text)
+    status, out, err = run_main(["workload", path, "-J", str(tmp_path / "o.json")], capsys)
+    assert status == 0, err
+    assert "# Faults (apr routing): failed links level0 1" in out
+    doc = json.loads((tmp_path / "o.json").read_text())
+    want = simulate("all_reduce", 1 << 30, "ring:8@50GBps/1us", "ring",
+                    group="start=0,stride=2,count=4", faults="link=level0:0-1", routing="apr")
+    assert doc["ops"][0]["end_s"] == want.time_s
+    status, out, err = run_main(["workload", path, "--faults", "link=level0:0-1", "--routing",
+                                 "minimal"], capsys)
+    assert status == 2 and "routing minimal: NPU 0 -> NPU 2 crosses the failed" in err

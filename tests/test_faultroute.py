@@ -48,8 +48,12 @@ def test_minimal_names_the_failed_link_and_apr_the_cut():
         t.route(np.array([0]), np.array([1]))
     alone = "link=torus.0:0-1,link=torus.0:0-3,link=torus.1:0-4,link=torus.1:0-12"
     cut = with_faults(resolve_topology("torus:4x4"), alone, "apr")
-    with pytest.raises(UbemuError, match="faults cut NPU 0 off from NPU 1"):
+    with pytest.raises(UbemuError, match="faults cut NPU 0 off from every other NPU"):
         cut.route(np.array([0]), np.array([1]))
+    # a pair both ends of which still have links, but no candidate path: named as a pair
+    ring = with_faults(resolve_topology("ring:8"), "link=level0:0-1,link=level0:4-5", "apr")
+    with pytest.raises(UbemuError, match="faults cut NPU 0 off from NPU 2: no intact path"):
+        ring.route(np.array([0]), np.array([2]))  # the ring is cut in two halves
 
 
 def test_apr_without_faults_routes_as_minimal():

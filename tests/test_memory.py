@@ -92,7 +92,7 @@ est = memory.check_fits(coll, algo, ubemu.group_of(tp), res.count, get_dtype(dty
                         tp, data=verify, available=1 << 50)
 print(json.dumps([peak, est]))
 """
-#: Real runs (about 30 s in all): measured peak resident memory against the estimate.
+#: Real runs (about 60 s in all): measured peak resident memory against the estimate.
 TABLE = [
     ("all_reduce", 1 << 24, "ub-mesh-rack", "ring", "float32", True),
     ("all_gather", 1 << 26, "ub-mesh-rack", "ring", "float32", True),
@@ -106,8 +106,12 @@ TABLE = [
 @pytest.mark.slow
 @pytest.mark.parametrize("case", TABLE, ids=lambda c: "-".join(map(str, c)))
 def test_estimate_within_1_5x_of_the_measured_peak(case):
-    out = subprocess.run([sys.executable, "-c", MEASURE, json.dumps(case)], check=True,
-                         capture_output=True, text=True, timeout=300)
+    """The second of two runs is measured: the first compiles into the kernel cache whatever
+    signature the earlier tests left out (compiling is not what the estimate models, and it
+    can add 300 MB to a run's peak)."""
+    for _ in range(2):
+        out = subprocess.run([sys.executable, "-c", MEASURE, json.dumps(case)], check=True,
+                             capture_output=True, text=True, timeout=300)
     peak, est = json.loads(out.stdout)
     assert peak / 1.5 <= est <= 1.5 * peak, f"estimate {est / 2**20:.0f} MiB, peak " \
                                             f"{peak / 2**20:.0f} MiB"

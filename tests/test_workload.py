@@ -147,3 +147,13 @@ def test_sendrecv_sends_to_the_next_rank():
     alone = res.ops[0].alone_s
     assert alone > GiB / 56e9
     assert alone == pytest.approx(GiB / 56e9, rel=0.01)
+
+
+def test_faults_given_to_the_workload_reach_every_operation():
+    ops = [Op("a", "all_reduce", 1 << 24, group="unit=board", algorithm="ring")]
+    res = run_workload(ops, "ub-mesh-rack", faults="link=board:0-1", routing="apr")
+    want = simulate("all_reduce", 1 << 24, "ub-mesh-rack", "ring", group="unit=board",
+                    faults="link=board:0-1", routing="apr")
+    assert res.ops[0].end_s == want.time_s
+    assert want.time_s > simulate("all_reduce", 1 << 24, "ub-mesh-rack", "ring",
+                                  group="unit=board").time_s

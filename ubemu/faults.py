@@ -207,7 +207,7 @@ def _random_links(topology, spec, rng):
     return chosen[:k]
 
 
-def _spare_blocks(topology, spared, first_id):
+def _spare_blocks(topology, first_id):
     """(extra link classes, fp, flat) of the spare groups' links."""
     sp = topology.spare
     g = topology.spare_group_npus
@@ -262,7 +262,7 @@ def with_faults(topology, faults=None, routing="minimal"):
         spared = failed[np.sort(first)]
     extra, fp, flat = (), _NO_FP.copy(), _NO_FLAT
     if spared.size:
-        extra, fp, flat = _spare_blocks(base, spared, base.n_links)
+        extra, fp, flat = _spare_blocks(base, base.n_links)
     fp[0] = ROUTINGS.index(routing)
     down = np.zeros(base.n_links + sum(c.count for c in extra), np.uint8)
     down[cables] = 1
@@ -314,6 +314,10 @@ def route_error(topology, code, s, d, link):
         bad = s if topology.faults.state[s] == 1 else d
         return UbemuError(f"faults: NPU {bad} failed and no spare serves it: NPU "
                           f"{d if bad == s else s} can no longer reach it")
+    alone = [x for x in (s, d) if topology.faults.down[linkmap.npu_links(topology, [x])].all()]
+    if alone:
+        return UbemuError(f"faults cut NPU {alone[0]} off from every other NPU (all its links "
+                          f"failed): NPU {s} can no longer reach NPU {d}")
     return UbemuError(f"faults cut NPU {s} off from NPU {d}: no intact path under apr "
                       f"(the direct route's first failed link: {what})")
 
