@@ -23,7 +23,9 @@ import time
 ENV = {**os.environ, "NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
 BIG = ("switch:64@1008GBps/300ns:trunk:access=1008GBps:access_lat=150ns,"
        "switch:1024@1008GBps/1500ns:trunk")  # 65,536 NPUs in cabinets of 64
-RSS = "import resource; print('RSS_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+#: The child's own peak (VmHWM: ru_maxrss would start from the parent's size at the fork).
+RSS = ("print('RSS_KB', next(int(x.split()[1]) for x in open('/proc/self/status') "
+       "if x.startswith('VmHWM')))")
 SIM = ("import ubemu; r = ubemu.simulate({args}); "
        "print(r.algorithm, f'{{r.time_s * 1e6:.2f}} us', r.bottleneck)")
 EXPLICIT = "import ubemu.timing as t; t.StepTimer._symmetric = lambda self, step: False; "

@@ -128,13 +128,14 @@ def _clear(class_busy_s, class_bytes):
 
 @kernel
 def drain(class_first, class_cap_Bps, load, touched, nt, red_bytes, red_touched, nr,
-          class_busy_s, class_bytes, send_s, recv_s):
+          class_busy_s, class_bytes, send_s, recv_s, weight):
     """Reduce the accumulated loads to per-class figures and reset the touched entries to 0.
 
     ``class_first`` (ascending) is each link class's first link id, ``class_cap_Bps`` one
     link's effective capacity in bytes per second. Fills ``class_busy_s`` (the busiest link's
     time) and ``class_bytes`` (sum over the class's links). An NPU that sent k messages and
-    received m is busy ``k send_s + m recv_s``.
+    received m is busy ``k send_s + m recv_s``. ``weight`` (per link id, or empty: all 1)
+    multiplies a link's time: a port that lost some of its switch planes.
 
     Returns
     -------
@@ -146,7 +147,7 @@ def drain(class_first, class_cap_Bps, load, touched, nt, red_bytes, red_touched,
         link = touched[j]
         c = _class_of(link, class_first)
         x = load[link]
-        t = x / class_cap_Bps[c]
+        t = x / class_cap_Bps[c] if weight.shape[0] == 0 else x * weight[link] / class_cap_Bps[c]
         class_bytes[c] += x
         if t > class_busy_s[c]:
             class_busy_s[c] = t

@@ -10,7 +10,8 @@ from ubemu.api import simulate
 from ubemu.collectives import COLLECTIVES
 from ubemu.errors import UbemuError
 from ubemu.estimator import estimate
-from ubemu.faults import parse_faults, summary, with_faults
+from ubemu.faultreport import summary
+from ubemu.faults import parse_faults, with_faults
 from ubemu.timing import StepTimer, time_steps
 from ubemu.topospec import resolve_topology
 
@@ -148,3 +149,26 @@ def test_no_failed_link_ever_carries_a_byte(seed, topo, coll):
     assert timer.time_s == res.time_s
     used = np.concatenate([ids for ids, *_ in timer.capture])
     assert not t.faults.down[used].any()
+
+
+def test_a_failed_plane_of_a_switch_port_slows_that_port_only():
+    """Ring all-reduce of 1 MiB on an 8-port switch of 4 planes (100 GB/s each): every step
+    sends 128 KiB through each port; NPU 5's port keeps 3 of its 4 planes: 4/3 the time."""
+    sw = "switch:8@100GBps/1us:planes=4"
+    intact = simulate("all_reduce", 1 << 20, sw, "ring")
+    assert intact.time_s == pytest.approx(14 * (131072 / 400e9 + 1e-6), rel=1e-12)
+    one = simulate("all_reduce", 1 << 20, sw, "ring", faults="link=level0:5", verify=True)
+    assert one.wrong == 0
+    assert one.time_s == pytest.approx(14 * (131072 / 400e9 * 4 / 3 + 1e-6), rel=1e-12)
+    t = with_faults(resolve_topology(sw), "link=level0:5,link=level0:5")
+    assert t.faults.weak_ports[1].tolist() == [2] and summary(t)["failed_links"] == {}
+    with pytest.raises(UbemuError, match="faults cut NPU 5 off from every other NPU"):
+        simulate("all_reduce", 1 << 20, sw, "ring", routing="apr",
+                 faults=",".join(["link=level0:5"] * 4))
+
+
+def test_random_failures_on_multi_plane_switches_take_single_planes():
+    t = with_faults(resolve_topology("nvl72"), "links=10,seed=1")
+    ports, lost = t.faults.weak_ports
+    assert lost.sum() + 18 * t.faults.failed_links.size == 10 and ports.size
+    assert summary(t)["injection_worst_GBps"] < t.injection_GBps()

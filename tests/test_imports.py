@@ -17,6 +17,7 @@ LAYERS = [
     ("errors", 1), ("units", 1), ("collectives", 1), ("topology", 1), ("topospec", 1),
     ("presets", 1), ("links", 1), ("schedule", 1), ("dtypes", 1), ("comm", 1), ("groups", 1),
     ("layout", 1), ("result", 1), ("ops", 1), ("intervals", 1), ("linkmap", 1), ("faults", 1),
+    ("faultreport", 1),
     ("algorithms", 2), ("costmodel", 2), ("timing", 2), ("dataplane", 2), ("verify", 2),
     ("memory", 2), ("parallel", 2), ("bounds", 2), ("work", 2), ("symmetry", 2),
     ("sharing", 2), ("shift_timing", 2), ("patterns", 2),

@@ -38,7 +38,8 @@ def test_repeated_pattern_shortcut_equals_routing_every_step(monkeypatch, topo, 
     assert calls  # the shortcut ran (on the pod only for the non-trunk levels)
 
 
-@pytest.mark.parametrize("topo", ["atlas950-superpod", "ub-mesh-pod"])
+@pytest.mark.parametrize("topo", ["atlas950-superpod", "ub-mesh-pod",
+                                  "switch:16@100GBps/1us:planes=4,switch:8@50GBps:planes=2"])
 @pytest.mark.parametrize("min_ranks", [2, 10**9])  # compact rings, or repeated steps
 def test_shortcuts_under_faults_equal_timing_every_step(topo, min_ranks, monkeypatch):
     """Repeated patterns and compact rings that detours make share links are timed as the
@@ -49,7 +50,8 @@ def test_shortcuts_under_faults_equal_timing_every_step(topo, min_ranks, monkeyp
     monkeypatch.setattr(kernels, "shared_pairs", lambda *a: calls.append(1) or real(*a))
     monkeypatch.setattr(patterns, "PATTERN_MIN_TRANSFERS", 1)
     monkeypatch.setattr(ShiftSteps, "MIN_RANKS", min_ranks)
-    t = with_faults(resolve_topology(topo), "links=0.2%,seed=3", "apr")
+    t = with_faults(resolve_topology(topo), "links=0.2%,seed=3" if "atlas" in topo or "pod"
+                    in topo else "links=6,seed=3", "apr")
     res = simulate("all_reduce", (1 << 24) + 4 * 7, t, "hierarchical")
     assert calls  # links that detours share were listed
     sched = build_schedule("all_reduce", "hierarchical", t.group(), res.count, data=False)

@@ -75,7 +75,8 @@ def simulate(collective, nbytes, topology=None, algorithm="auto", dtype="float32
     from . import engine, memory, work
     from .algorithms import get_algorithm
     from .dtypes import check_op, get_dtype
-    from .faults import check_group, with_faults
+    from .faultreport import check_group
+    from .faults import with_faults
     from .groups import every_group, group_of
     from .parallel import env
     from .result import Result

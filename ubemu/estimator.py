@@ -60,7 +60,7 @@ def _itemsize(dtype):
 def _under_faults(model, collective, algorithm, count, isz, fallback, options):
     """The step model's time under failed links or NPUs (no closed form sees them)."""
     from .engine import choose
-    from .faults import check_group
+    from .faultreport import check_group
 
     why = "failed links or NPUs: the closed forms assume every link of a class alike"
     if not fallback:

@@ -3,8 +3,10 @@
 A fault description (string, TOML ``[faults]`` table or dict) lists, comma-separated:
 
 - ``link=LEVEL:A-B`` a failed mesh or ring link between NPUs A and B (ids or coordinates
-  innermost first, ``0.3``), ``link=LEVEL:A`` NPU A's port on a switch level,
-  ``link=LEVEL.access:A`` its access port; a link fails in both directions;
+  innermost first, ``0.3``), ``link=LEVEL:A`` NPU A's port on a switch level (on a level of
+  several planes: one plane of it, named again: the next; the port keeps the rest of its
+  capacity and its routes), ``link=LEVEL.access:A`` its access port; a link fails in both
+  directions;
 - ``npu=A`` a failed NPU (every link it owns goes down with it);
 - ``plane=LEVEL:K`` K failed planes of a multi-plane switch level (its links keep
   ``(planes - K) / planes`` of their capacity);
@@ -24,7 +26,7 @@ both route minimally, so every time stays bit-identical to a run without faults.
 """
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -38,6 +40,9 @@ KEYS = ("link", "npu", "plane", "links", "npus", "seed", "spare")
 _EMPTY_U8 = np.zeros(0, np.uint8)
 _NO_FP = np.zeros(7, np.int64)
 _NO_FLAT = np.zeros(1, np.float64)
+_NO_WEIGHT = np.zeros(0, np.float64)
+#: A plane of a multi-plane switch port is keyed by the port's id and the plane's index.
+PLANE_BITS = 16
 
 
 @dataclass(frozen=True)
@@ -126,8 +131,10 @@ class FaultSet:
     failed_links: np.ndarray  # one directed id per failed cable or port
     failed_npus: np.ndarray
     spared: np.ndarray  # failed NPUs their group's spare serves
-    planes: tuple = ()  # (level index, planes failed)
-    extra_classes: tuple = field(default=())
+    planes: tuple  # (level index, planes failed)
+    extra_classes: tuple
+    weight: np.ndarray  # per link: time multiplier of a port short of planes (or empty)
+    weak_ports: tuple  # (up ids, planes lost) of those ports
 
     @property
     def arrays(self):
@@ -167,19 +174,31 @@ def _planes(topology, spec):
     return tuple(levels), tuple(failed)
 
 
+def _planes_of(topology, cls):
+    """Switch planes behind each port of an ``up`` class (1 elsewhere)."""
+    lv = topology.levels[cls.level]
+    p = lv.planes if lv.fabric == "switch" and linkmap.role(cls) == "up" else 1
+    if p >> PLANE_BITS:
+        raise UbemuError(f"faults: level {lv.name!r} has {p} planes; failing single planes "
+                         f"works up to {(1 << PLANE_BITS) - 1}")
+    return p
+
+
 def _cable_space(topology):
     """(class, ids per class in the draw) of the classes random link failures draw from: a
-    mesh or ring class by its directed ids, a switch level by its up ports counted twice, so
-    every cable or port has two chances."""
+    mesh or ring class by its directed ids, a switch level by each plane of its up ports
+    counted twice, so every cable or plane port has two chances."""
     out = []
     for c, cls in enumerate(topology.link_classes):
         r = linkmap.role(cls)
         if r is None or r == "up":
-            out.append((c, cls.count * (2 if r == "up" else 1)))
+            out.append((c, cls.count * (2 * _planes_of(topology, cls) if r == "up" else 1)))
     return out
 
 
 def _random_links(topology, spec, rng):
+    """Keys of the randomly failed links: a cable's lower directed id, or
+    ``-1 - (port << PLANE_BITS | plane)`` for one plane of a multi-plane switch port."""
     space = _cable_space(topology)
     total = sum(n for _, n in space)
     k = spec.links
@@ -195,12 +214,18 @@ def _random_links(topology, spec, rng):
         draw = rng.choice(total, size=min(total, 4096), replace=False)
         c = np.searchsorted(starts, draw, side="right") - 1
         ids = np.empty(draw.size, np.int64)
+        plane = np.full(draw.size, -1, np.int64)  # which plane of a multi-plane port
         for j, (cls_index, _) in enumerate(space):
             sel = c == j
             cls = topology.link_classes[cls_index]
+            p = _planes_of(topology, cls)
             rel = draw[sel] - starts[j]
-            ids[sel] = cls.first_id + (rel // 2 if linkmap.role(cls) == "up" else rel)
+            ids[sel] = cls.first_id + (rel // (2 * p) if linkmap.role(cls) == "up" else rel)
+            if p > 1:
+                plane[sel] = (rel // 2) % p
         canon = np.minimum(ids, linkmap.reverse(topology, ids))
+        split = plane >= 0
+        canon[split] = -1 - ((ids[split] << PLANE_BITS) + plane[split])
         _, first = np.unique(canon, return_index=True)
         fresh = canon[np.sort(first)]
         chosen = np.concatenate([chosen, fresh[~np.isin(fresh, chosen)]])
@@ -247,8 +272,10 @@ def with_faults(topology, faults=None, routing="minimal"):
     if not (spec.link or spec.npu or spec.links or spec.npus):
         return base
     rng_links, rng_npus = (np.random.default_rng([spec.seed, k]) for k in (0, 1))
-    named = [linkmap.link_between(base, t)[:1] for t in spec.link]
-    cables = np.unique(np.concatenate(named + [_random_links(base, spec, rng_links)]))
+    named = [_named_key(base, t, spec.link[:i].count(t)) for i, t in enumerate(spec.link)]
+    keys = np.unique(np.concatenate([np.array(named, np.int64),
+                                     _random_links(base, spec, rng_links)]))
+    cables, weak, weight = _plane_ports(base, keys)
     npus = [linkmap._npu(base, t, "faults: npu") for t in spec.npu]
     if spec.npus > base.n_npus:
         raise UbemuError(f"faults: npus={spec.npus} is more than the {base.n_npus:,} NPUs")
@@ -265,6 +292,8 @@ def with_faults(topology, faults=None, routing="minimal"):
         extra, fp, flat = _spare_blocks(base, base.n_links)
     fp[0] = ROUTINGS.index(routing)
     down = np.zeros(base.n_links + sum(c.count for c in extra), np.uint8)
+    if weight.size:
+        weight = np.concatenate([weight, np.ones(down.size - weight.size)])
     down[cables] = 1
     down[linkmap.reverse(base, cables)] = 1
     down[linkmap.npu_links(base, failed)] = 1
@@ -274,111 +303,38 @@ def with_faults(topology, faults=None, routing="minimal"):
         state[failed] = 1
         state[spared] = 2
     fs = FaultSet(spec, routing, np.packbits(down, bitorder="little"), state, fp, flat, cables,
-                  failed, spared, planes, extra)
+                  failed, spared, planes, extra, weight, weak)
     return replace(base, faults=fs)
 
 
-# -- reports and errors ---------------------------------------------------------------------------
-def cut_off(topology, npus):
-    """Group members that failed with no spare, or whose every own link is down."""
+def _named_key(topology, text, seen):
+    """The key (see :func:`_random_links`) of a named link; naming a multi-plane switch
+    port again fails its next plane."""
+    up = int(linkmap.link_between(topology, text)[0])
+    cls = topology.link_classes[int(topology.link_class_of([up])[0])]
+    p = _planes_of(topology, cls)
+    return up if p == 1 else -1 - ((up << PLANE_BITS) + min(seen, p - 1))
+
+
+def _plane_ports(topology, keys):
+    """(failed cables, (port up ids, planes lost) of ports that keep some planes, per-link
+    time weights or an empty array) from failure keys; a port that lost every plane fails."""
+    cables = keys[keys >= 0]
+    ports, lost = np.unique((-1 - keys[keys < 0]) >> PLANE_BITS, return_counts=True)
+    if not ports.size:
+        return cables, (ports, lost), _NO_WEIGHT
+    p = np.array([topology.levels[topology.link_classes[int(c)].level].planes
+                  for c in topology.link_class_of(ports)], np.int64)
+    whole = lost >= p
+    weak = (ports[~whole], lost[~whole])
+    weight = np.ones(topology.n_links)
+    times = p[~whole] / (p[~whole] - lost[~whole])
+    weight[weak[0]] = times
+    weight[linkmap.reverse(topology, weak[0])] = times
+    return np.unique(np.concatenate([cables, ports[whole]])), weak, weight
+
+
+def link_weights(topology):
+    """Per-link time weights of ports short of switch planes (empty: none)."""
     fs = topology.faults
-    npus = np.asarray(npus, np.int64)
-    if fs is None:
-        return npus[:0]
-    lost = np.zeros(npus.size, bool)
-    if fs.state.size:
-        lost |= fs.state[npus] == 1
-    return npus[lost]
-
-
-def check_group(topology, npus, label="group"):
-    """Raise a one-line error when a member of the group failed and no spare serves it."""
-    lost = cut_off(topology, npus)
-    npus = np.asarray(npus)
-    if lost.size:
-        shown = ", ".join(map(str, lost[:8].tolist())) + (" ..." if lost.size > 8 else "")
-        raise UbemuError(f"faults: NPU {shown} of the {label} failed and no spare serves it: "
-                         f"the other {npus.size - lost.size} ranks can no longer reach it "
-                         f"(leave it out, e.g. --group '...,without={lost[0]}', or spare=on)")
-
-
-def route_error(topology, code, s, d, link):
-    """The one-line error for a routing failure code of ``kernels/faultroute``."""
-    from .kernels import faultroute as fr
-
-    what = linkmap.name(topology, link) if link >= 0 else "a spare's port"
-    if code == fr.CROSSES_FAILURE:
-        return UbemuError(f"routing minimal: NPU {s} -> NPU {d} crosses the failed {what}; "
-                          f"--routing apr detours around failures")
-    if code == fr.ENDPOINT_FAILED:
-        bad = s if topology.faults.state[s] == 1 else d
-        return UbemuError(f"faults: NPU {bad} failed and no spare serves it: NPU "
-                          f"{d if bad == s else s} can no longer reach it")
-    alone = [x for x in (s, d) if topology.faults.down[linkmap.npu_links(topology, [x])].all()]
-    if alone:
-        return UbemuError(f"faults cut NPU {alone[0]} off from every other NPU (all its links "
-                          f"failed): NPU {s} can no longer reach NPU {d}")
-    return UbemuError(f"faults cut NPU {s} off from NPU {d}: no intact path under apr "
-                      f"(the direct route's first failed link: {what})")
-
-
-def explain(topology, s, d):
-    """The one-line error of the route from NPU ``s`` to NPU ``d`` (which must fail)."""
-    from .kernels import faultroute as fr
-
-    out = np.empty(topology.route_hops, np.int64)
-    _, _, code, link = fr.route_ft(s, d, topology.level_table, topology.lat_ns,
-                                   float(topology.params.hop_lat_ns), *topology.faults.arrays,
-                                   out)
-    return route_error(topology, int(code), s, d, int(link))
-
-
-def summary(topology):
-    """What is down and what it costs: a dict for ``topo show``."""
-    fs = topology.faults
-    if fs is None:
-        return None
-    classes = topology.link_classes
-    per_class = np.bincount(topology.link_class_of(fs.failed_links), minlength=len(classes))
-    out = {"routing": fs.routing,
-           "failed_links": {classes[c].name: int(k) for c, k in enumerate(per_class) if k},
-           "failed_npus": fs.failed_npus.tolist(), "spared_npus": fs.spared.tolist(),
-           "failed_planes": {topology.levels[i].name or f"level{i}": k for i, k in fs.planes}}
-    out.update(_costs(topology))
-    return out
-
-
-def _costs(topology):
-    """Bisection and per-NPU injection bandwidth lost to the failed links and NPUs."""
-    fs = topology.faults
-    caps = np.array([c.bw_GBps for c in topology.link_classes])
-    ids = np.flatnonzero(fs.down[:topology.n_links - sum(c.count for c in fs.extra_classes)])
-    cls = topology.link_class_of(ids)
-    src, dst = linkmap.ends(topology, ids)
-    outer = max((i for i, lv in enumerate(topology.levels) if lv.size > 1), default=None)
-    lost_bisection = 0.0
-    if outer is not None:
-        lv, stride = topology.levels[outer], topology.strides[outer]
-        half = lv.size // 2
-        at = np.array([c.level for c in topology.link_classes])[cls] == outer
-        side = lambda x: (x // stride) % lv.size < half  # noqa: E731
-        mesh = at & (src >= 0) & (dst >= 0)
-        cut = mesh & side(np.maximum(src, 0)) & ~side(np.maximum(dst, 0))
-        ports = at & (dst < 0) & side(np.maximum(src, 0))
-        per_port = np.where(ports, caps[cls] / lv.oversub, 0.0)
-        lost_bisection = float(caps[cls][cut].sum() + per_port.sum())
-    n = topology.n_npus
-    trunk = topology.level_table[:, 4] > 0
-    own = np.array([not trunk[c.level] and (linkmap.role(c) in (None, "up") and
-                                             (linkmap.role(c) is None or c.count == n))
-                    or linkmap.role(c) == "access_up" for c in topology.link_classes])
-    sel = own[cls] & (src >= 0)  # what an NPU sends on: its links at the levels, its access
-    lost = np.bincount(src[sel], weights=caps[cls][sel], minlength=n)
-    full = topology.injection_GBps()
-    working = fs.state == 0 if fs.state.size else np.ones(n, bool)
-    lost = lost[working] if working.any() else np.full(1, full)
-    bis = topology.bisection_GBps()
-    return {"bisection_GBps": bis, "bisection_lost_GBps": min(lost_bisection, bis),
-            "injection_GBps": full, "injection_mean_GBps": full - float(lost.mean()),
-            "injection_worst_GBps": max(full - float(lost.max()), 0.0)}
-
+    return fs.weight if fs is not None else _NO_WEIGHT

@@ -143,7 +143,8 @@ def _segments(timer):
     for ids, nbytes, link_s, dt, k, class_bytes in timer.capture:
         if link_s > 0:
             cls = np.searchsorted(timer.class_first, ids, side="right") - 1
-            use = nbytes / (timer.class_cap_Bps[cls] * link_s)
+            weight = timer.weight[ids] if timer.weight.size else 1.0
+            use = nbytes * weight / (timer.class_cap_Bps[cls] * link_s)
         else:
             ids, use = ids[:0], nbytes[:0]
         fixed_s = float(max(dt - link_s, 0.0))

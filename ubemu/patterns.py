@@ -5,7 +5,8 @@ step-level timer (:class:`ubemu.timing.StepTimer`, which mixes this class in) ro
 pattern once more when it sees it again, keeps each transfer's hop count per link class and
 its path latency, and times every further repeat from them: a link that carries one transfer
 of the pattern carries that transfer's bytes; the few links that carry several (a detour
-around a failure) are listed with their transfers and add them up. The figures equal
+around a failure) or lost some of their switch planes are listed with their transfers and
+add them up. The figures equal
 routing every transfer of every step, bit for bit (loads are whole numbers of bytes).
 """
 
@@ -74,25 +75,30 @@ class PatternProfiles:
         reduced = keys[keys < self.topology.n_npus]
         most_link = self.load[links].max(initial=0.0)
         most_red = self.red_bytes[reduced].max(initial=0.0)
-        busy_links = links[self.load[links] > 1] if most_link > 1 else links[:0]
+        heavy = self.load[links] > 1  # links that carry several transfers, or weighted ones
+        if self.weight.size:
+            heavy |= self.weight[links] != 1
+        busy_links = links[heavy]
         self.load[links] = 0.0
         _, _, cpu_s = timing.drain(self.class_first, self.class_cap_Bps, self.load,
                                    self.touched, 0, self.red_bytes, self.red_touched, nr,
-                                   self._busy, self._bytes, self.send_s, self.recv_s)
-        most = self.spread.gather_max([most_link, most_red, cpu_s])
+                                   self._busy, self._bytes, self.send_s, self.recv_s,
+                                   self.weight)
+        most = self.spread.gather_max([most_link, most_red, cpu_s, float(heavy.any())])
         if most[1] > 1 and self.reduce_Bps > 0:
             return None
         shared = None
-        if most[0] > 1:
+        if most[3]:
             shared = None if self.spread.collective else self._shared(src, dst, busy_links)
             if shared is None:
                 return None
         return hops, np.flatnonzero(hops.any(axis=1)), lat, most[2], shared
 
     def _shared(self, src, dst, busy_links):
-        """The links of a profiled pattern that carry several of its transfers, as
-        ``(class of each link, transfers sorted by link, start of each link's run)``; None
-        when they are too many to pay (more link crossings than transfers)."""
+        """The links of a profiled pattern that carry several of its transfers (or lost some
+        of their planes), as ``(class of each link, transfers sorted by link, start of each
+        link's run, each link's time weight or None)``; None when they are too many to pay
+        (more link crossings than transfers)."""
         from .kernels import timing
 
         mark = np.zeros(self.topology.n_links, bool)
@@ -107,7 +113,18 @@ class PatternProfiles:
         order = np.argsort(links[:m], kind="stable")
         by_link, trans = links[:m][order], trans[:m][order]
         starts = np.flatnonzero(np.r_[True, by_link[1:] != by_link[:-1]])
-        return self.topology.link_class_of(by_link[starts]), trans, starts
+        weight = self.weight[by_link[starts]] if self.weight.size else None
+        return self.topology.link_class_of(by_link[starts]), trans, starts, weight
+
+    def shared_link_s(self, shared, elements, itemsize):
+        """Seconds each shared link (``shared`` of :meth:`_shared`) is busy with ``elements``
+        (per link, or per link and step), as the drain kernel computes them."""
+        cls, _, _, weight = shared
+        x = (elements * itemsize).astype(np.float64)
+        cap = self.class_cap_Bps[cls].reshape((-1,) + (1,) * (x.ndim - 1))
+        if weight is None:
+            return x / cap
+        return x * weight.reshape(cap.shape) / cap
 
     def _pattern_figures(self, step, itemsize, hops, used, lat_ns, cpu_s, shared):
         """The step's figures from a profile (:meth:`_profile`) of this process's transfers;
@@ -118,10 +135,9 @@ class PatternProfiles:
         link_s, red_b = timing.pattern_step(n, itemsize, red, hops, used, self.class_cap_Bps,
                                             self._busy, self._bytes)
         if shared is not None:
-            cls, trans, starts = shared
-            most = np.zeros(len(self.class_names), np.int64)
-            np.maximum.at(most, cls, np.add.reduceat(n[trans], starts))
-            self._busy[:] = np.maximum(self._busy, (most * itemsize) / self.class_cap_Bps)
+            cls, trans, starts, _ = shared
+            link_busy = self.shared_link_s(shared, np.add.reduceat(n[trans], starts), itemsize)
+            np.maximum.at(self._busy, cls, link_busy)
             link_s = float(self._busy.max(initial=0.0))
         fill_bytes, ns_per_byte = self.fill
         path = lat_ns + np.minimum(n * itemsize, fill_bytes) * ns_per_byte if ns_per_byte \

@@ -12,8 +12,8 @@ step's figures follow from the window alone:
   and the rest's plus the smaller block's (sliding-window maxima);
 - message costs and the largest reduction are the same in every step;
 - a link that carries several transfers of the pattern (a detour around a failure shares
-  links) is listed with its transfers: ``base`` elements each plus one per transfer in the
-  window.
+  links), or a port short of switch planes, is listed with its transfers: ``base`` elements
+  each plus one per transfer in the window, times its weight.
 
 Window sums come from prefix sums over the positions, window maxima from van Herk's
 block-wise prefix and suffix maxima, so ``p-1`` steps cost O(p) after one routing instead of
@@ -40,15 +40,16 @@ def _window_max(values, starts, length):
     return np.maximum(behind[starts], ahead[starts + length - 1])
 
 
-def _shared_elements(step, shared, starts, n_cls):
-    """(classes, steps): elements on the busiest of the links that carry several transfers
-    of the pattern (a detour's), ``base`` per transfer and one more for each in the window."""
-    cls, trans, first = shared
+def _shared_busy_s(timer, step, shared, starts, itemsize):
+    """(classes, steps): seconds the busiest of the pattern's shared links (a detour's, or a
+    port short of planes) is busy: ``base`` elements per transfer, one more per transfer in
+    the window."""
+    cls, trans, first, _ = shared
     inside = ((step.pos[trans][:, None] - starts[None, :]) % step.parts) < step.extra
     per_link = np.add.reduceat(inside.astype(np.int64), first, axis=0)
     per_link += (np.diff(np.r_[first, trans.size]) * step.base)[:, None]
-    out = np.zeros((n_cls, starts.size), np.int64)
-    np.maximum.at(out, cls, per_link)
+    out = np.zeros((len(timer.class_names), starts.size))
+    np.maximum.at(out, cls, timer.shared_link_s(shared, per_link, itemsize))
     return out
 
 
@@ -88,16 +89,16 @@ def time_shift_steps(timer, step, itemsize):
     is_used = np.zeros(n_cls, bool)
     is_used[used] = True
     elements = np.where(big, base + 1, base) * is_used[:, None]  # busiest link, per class
+    busy = (elements * itemsize).astype(np.float64) / timer.class_cap_Bps[:, None]  # as drain
     if shared is not None:
-        elements = np.maximum(elements, _shared_elements(step, shared, starts, n_cls))
+        busy = np.maximum(busy, _shared_busy_s(timer, step, shared, starts, itemsize))
     lats, lat_of = np.unique(lat, return_inverse=True)
-    rows, counts = np.unique(np.vstack([elements, lat_of.reshape(1, -1)]).T, axis=0,
+    rows, counts = np.unique(np.vstack([busy, lat_of.reshape(1, -1)]).T, axis=0,
                              return_counts=True)
     for row, count in zip(rows, counts.tolist()):
-        timer._busy[:] = 0.0
-        for c in np.flatnonzero(is_used).tolist():  # as the step-level timer's drain
-            timer._busy[c] = float(row[c] * itemsize) / timer.class_cap_Bps[c]
-        fig = (float(timer._busy.max(initial=0.0)), float(lats[row[-1]]), red_b, cpu_s, True)
+        timer._busy[:] = row[:-1]
+        fig = (float(timer._busy.max(initial=0.0)), float(lats[int(row[-1])]), red_b, cpu_s,
+               True)
         timer._bytes[:] = 0.0
         timer._add(timer._combine(*fig), count, timer._message_bound(*fig), fig[0])
     timer.bytes += nbytes

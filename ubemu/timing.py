@@ -37,7 +37,7 @@ import numpy as np
 
 from . import symmetry
 from .errors import UbemuError
-from .faults import kernel_arrays
+from .faults import kernel_arrays, link_weights
 from .patterns import PatternProfiles
 from .result import ClassUsage
 from .schedule import AllPairs, ShiftSteps, explicit_steps
@@ -106,6 +106,7 @@ class StepTimer(PatternProfiles):
         self.red_bytes = np.zeros(2 * n_npus, np.float64)  # reduced bytes, then messages
         self.path = np.empty(topology.route_hops, np.int64)
         self.faults = kernel_arrays(topology)
+        self.weight = link_weights(topology)
         self.err = np.zeros(4, np.int64)
         self.touched = np.empty(0, np.int64)
         self.red_touched = np.empty(0, np.int64)
@@ -241,7 +242,7 @@ class StepTimer(PatternProfiles):
     def _check_routes(self):
         """Raise the one-line error of a route the faults did not allow."""
         if self.err[0]:
-            from .faults import route_error
+            from .faultreport import route_error
 
             code, s, d, link = (int(x) for x in self.err)
             raise route_error(self.topology, code, s, d, link)
@@ -260,7 +261,7 @@ class StepTimer(PatternProfiles):
         link_s, red_b, cpu_s = timing.drain(self.class_first, self.class_cap_Bps, self.load,
                                             self.touched, nt, self.red_bytes, self.red_touched,
                                             nr, self._busy, self._bytes, self.send_s,
-                                            self.recv_s)
+                                            self.recv_s, self.weight)
         return self.spread.gather((link_s, lat, red_b, cpu_s, moved), self._busy, self._bytes)
 
     # -- every rank to every other (AllPairs) ------------------------------------------------

@@ -343,7 +343,7 @@ class Topology:
             routing.route_many(src, dst, self.level_table, self.lat_ns,
                                float(self.params.hop_lat_ns), *out)
             return out
-        from .faults import explain
+        from .faultreport import explain
         from .kernels import faultroute
 
         codes = np.empty(src.size, np.int64)

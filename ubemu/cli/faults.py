@@ -11,7 +11,8 @@ import sys
 
 from .. import __version__, collectives
 from ..errors import UbemuError
-from ..faults import ROUTINGS, summary, with_faults
+from ..faultreport import summary
+from ..faults import ROUTINGS, with_faults
 from ..units import parse_size_bytes
 from .names import parse_names
 from .progress import MODES, Progress
@@ -43,6 +44,9 @@ def fault_lines(topology):
     if s is None:
         return []
     links = ", ".join(f"{k} {v}" for k, v in s["failed_links"].items()) or "none"
+    if s["failed_port_planes"]:
+        links += "; failed port planes " + ", ".join(f"{k} {v}" for k, v in
+                                                     s["failed_port_planes"].items())
     lines = [f"# Faults ({s['routing']} routing): failed links {links}; failed NPUs "
              f"{len(s['failed_npus'])}, served by spares {len(s['spared_npus'])}"]
     if s["failed_planes"]:

@@ -288,7 +288,7 @@ def plan_from_args(args):
         For any bad value, naming the flag (nothing has run yet).
     """
     from ..algorithms import algorithm_names
-    from ..faults import check_group
+    from ..faultreport import check_group
     from ..groups import every_group, group_of
     from ..topospec import load_topology, with_params
     from .faults import apply

@@ -13,7 +13,7 @@ import json
 import sys
 from dataclasses import asdict
 
-from ..faults import summary as fault_summary
+from ..faultreport import summary as fault_summary
 from ..topospec import load_preset, load_topology, preset_names
 from ..units import format_bandwidth
 from .faults import add_fault_options, apply
@@ -120,7 +120,10 @@ def fault_text(topo):
                                                          else "")
     spared = ", ".join(map(str, f["spared_npus"][:10])) or "none"
     lost = f["bisection_lost_GBps"]
-    return [f"faults       routing {f['routing']}; failed links: {links}",
+    planes = "; failed port planes: " + ", ".join(
+        f"{k} {v:,}" for k, v in f["failed_port_planes"].items()) if f["failed_port_planes"] \
+        else ""
+    return [f"faults       routing {f['routing']}; failed links: {links}{planes}",
             f"             failed NPUs: {npus or 'none'} (served by their rack's spare: "
             f"{spared})",
             f"             bisection {bw(f['bisection_GBps'] - lost)} left of "
