@@ -192,27 +192,38 @@ def hierarchical_alltoall(comm, count, data=True, per_level="pairwise"):
     own = own_block_part(ranks, count, b)
 
     def level_parts_data():
-        src = np.repeat(ranks, n)
-        dst = np.tile(ranks, n)
+        small = np.int32 if n < 1 << 31 else np.int64  # rank ids
+        src = np.repeat(ranks.astype(small), n)
+        dst = np.tile(ranks.astype(small), n)
         moving = src != dst
         s, j = src[moving], dst[moving]
-        holder, off = s.copy(), j * b
+        del src, dst, moving
+        holder, off = s.copy(), j.astype(np.int64) * b
         coords = [comm.axis(d).pos for d in range(k)]
         for li, (d, groups) in enumerate(zip(axes, level_steps)):
             ax = comm.axis(d)
+            shift = (coords[d][j] - coords[d][holder]) % ax.size
+            # the moves in order of their shift on this axis, so that each step's moves are
+            # one contiguous slice (a radix sort of small keys, once per level); a step's moves
+            # are sorted again when it is built, so the order does not show
+            order = np.argsort(shift.astype(np.int16 if ax.size < 1 << 15 else np.int64),
+                               kind="stable")
+            s, j, holder, off = s[order], j[order], holder[order], off[order]
+            edges = np.searchsorted(shift[order], np.arange(ax.size + 1))
+            del order, shift
             slot = np.zeros(s.size, np.int64)
             for e in range(d + 1, k):
                 slot = slot * comm.dims[e] + coords[e][j]
             for e in range(d, -1, -1):
                 slot = slot * comm.dims[e] + coords[e][s]
-            shift = (coords[d][j] - coords[d][holder]) % ax.size
-            for group in groups:
-                m = np.isin(shift, group)
-                new = holder[m] + (coords[d][j[m]] - coords[d][holder[m]]) * ax.stride
-                final = new == j[m]
-                new_off = np.where(final, count + s[m] * b, 2 * count + li * count + slot[m] * b)
-                yield (holder[m], new, b, off[m], new_off)
-                holder[m], off[m] = new, new_off
+            for group in groups:  # shifts group[0] .. group[-1]
+                part = slice(edges[group[0]], edges[group[-1] + 1])
+                was, to = holder[part].copy(), j[part]
+                new = was + (coords[d][to] - coords[d][was]) * ax.stride
+                new_off = np.where(new == to, count + s[part].astype(np.int64) * b,
+                                   2 * count + li * count + slot[part] * b)
+                yield (was, new, b, off[part].copy(), new_off)
+                holder[part], off[part] = new, new_off
 
     def level_parts_timing():
         for d, groups in zip(axes, level_steps):
