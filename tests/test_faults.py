@@ -172,3 +172,8 @@ def test_random_failures_on_multi_plane_switches_take_single_planes():
     ports, lost = t.faults.weak_ports
     assert lost.sum() + 18 * t.faults.failed_links.size == 10 and ports.size
     assert summary(t)["injection_worst_GBps"] < t.injection_GBps()
+
+
+def test_a_cable_named_either_way_round_is_one_failure():
+    t = with_faults(resolve_topology("ub-mesh-rack"), "link=board:1-0,link=board:0-1,links=0")
+    assert t.faults.failed_links.size == 1 and summary(t)["failed_links"] == {"board": 1}

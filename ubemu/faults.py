@@ -276,7 +276,7 @@ def with_faults(topology, faults=None, routing="minimal"):
     keys = np.unique(np.concatenate([np.array(named, np.int64),
                                      _random_links(base, spec, rng_links)]))
     cables, weak, weight = _plane_ports(base, keys)
-    npus = [linkmap._npu(base, t, "faults: npu") for t in spec.npu]
+    npus = [linkmap.npu_id(base, t, "faults: npu") for t in spec.npu]
     if spec.npus > base.n_npus:
         raise UbemuError(f"faults: npus={spec.npus} is more than the {base.n_npus:,} NPUs")
     if spec.npus:
@@ -310,7 +310,7 @@ def with_faults(topology, faults=None, routing="minimal"):
 def _named_key(topology, text, seen):
     """The key (see :func:`_random_links`) of a named link; naming a multi-plane switch
     port again fails its next plane."""
-    up = int(linkmap.link_between(topology, text)[0])
+    up = int(linkmap.link_between(topology, text).min())  # a cable's lower id, a port's up
     cls = topology.link_classes[int(topology.link_class_of([up])[0])]
     p = _planes_of(topology, cls)
     return up if p == 1 else -1 - ((up << PLANE_BITS) + min(seen, p - 1))

@@ -158,7 +158,7 @@ def npu_links(topology, npus):
     return np.unique(np.concatenate(out)) if out else np.zeros(0, np.int64)
 
 
-def _npu(topology, text, where):
+def npu_id(topology, text, where):
     """An NPU id given as ``17`` or as coordinates innermost first (``1.2.0``)."""
     text = text.strip()
     try:
@@ -191,7 +191,7 @@ def link_between(topology, text, where="faults: link"):
     classes = {c.name: c for c in topology.link_classes}
     label = lv.name or f"level{i}"
     if access or lv.fabric == "switch":
-        a = _npu(topology, rest, f"{where} {text!r}")
+        a = npu_id(topology, rest, f"{where} {text!r}")
         run = next((f for f, last in topology.trunk_runs if f <= i <= last), None)
         key = f"{topology.levels[run].name or f'level{run}'}.access_up" if access else \
             f"{label}.up"
@@ -203,7 +203,7 @@ def link_between(topology, text, where="faults: link"):
     a_text, dash, b_text = rest.partition("-")
     if not dash:
         raise UbemuError(f"{where} {text!r}: a {lv.fabric} link is LEVEL:A-B")
-    a, b = (_npu(topology, t, f"{where} {text!r}") for t in (a_text, b_text))
+    a, b = (npu_id(topology, t, f"{where} {text!r}") for t in (a_text, b_text))
     ca, cb = topology.coords([a, b])
     other = [j for j in range(len(topology.levels)) if j != i and ca[j] != cb[j]]
     s, stride, g = _line_geometry(topology, i)
