@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from tests.cli_helpers import child_env
+from tests.cli_helpers import child_env, run_main
 from ubemu.cli import main
 from ubemu.cli.topo import level_injection
 from ubemu.topospec import parse_topology_string, preset_names
@@ -139,3 +139,10 @@ def test_specs_rounded_in_text_exact_in_json(capsys):
     data = json.loads(capsys.readouterr().out)
     assert data["levels"][0]["spec"] == "ring:4@61.111111111111114GBps/150ns"
     assert data["string_form"] == "ring:4@61.111111111111114GBps/150ns"
+
+
+def test_show_names_the_hot_spare_of_ub_mesh_racks(capsys):
+    status, out, _ = run_main(["topo", "show", "ub-mesh-pod"], capsys)
+    assert status == 0 and "spare        one hot spare NPU per rack" in out
+    status, out, _ = run_main(["topo", "show", "nvl72"], capsys)
+    assert "spare " not in out

@@ -96,6 +96,7 @@ def summary(topo):
         "trunk_share_GBps": topo.trunk_share_GBps(),
         "bisection_GBps": topo.bisection_GBps(),
         "diameter_hops": topo.diameter_hops,
+        "spare": asdict(topo.spare) if topo.spare is not None else None,
         "total_npu_io_GBps": topo.n_npus * 2 * inj,
         "params": asdict(topo.params),
     }
@@ -204,6 +205,11 @@ def show_text(topo):
     lines.append(f"bisection    {bw(s['bisection_GBps'])} one direction (halving the outermost "
                  f"level)")
     lines.append(f"diameter     {s['diameter_hops']} hops (dimension-ordered minimal routing)")
+    if s["spare"]:
+        sp = s["spare"]
+        lines.append(f"spare        one hot spare NPU per {sp['level']} behind its switches, "
+                     f"{bw(sp['bw_GBps'])} uni, {sp['lat_ns']:g} ns (serves a failed NPU: "
+                     f"--faults npu=...)")
     lines.append(f"total IO     {bw(s['total_npu_io_GBps'])} = {s['n_npus']:,} NPUs x "
                  f"{bw(s['injection_bi_GBps'])} bi (compare with a published aggregate)")
     p = s["params"]
