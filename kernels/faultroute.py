@@ -136,8 +136,9 @@ def _spare_route(s, d, ss, sd, lv, lat_ns, hop_lat_ns, down, state, fp, flat, ou
     if gs == gd:  # inside the group: spare -> LRS -> NPU (or back)
         out[0] = sp_up + gs if ss == 2 else lrs_up + s
         out[1] = lrs_down + d if ss == 2 else sp_down + gd
-        if _first_down(out, 0, 2, down) >= 0:
-            return 2, 0.0, UNREACHABLE, out[_first_down(out, 0, 2, down)]
+        bad = _first_down(out, 0, 2, down)
+        if bad >= 0:
+            return 2, 0.0, UNREACHABLE, out[bad]
         return 2, cross_ns, OK, -1
     if access:  # the LRS lead onto the run's cables: the spare's port replaces the access port
         h, lat = route_one(s, d, lv, lat_ns, hop_lat_ns, out)

@@ -1,33 +1,25 @@
 """What faults cost and say: the report of ``topo show --faults`` and the one-line errors.
 
-:func:`summary` lists what failed and what it costs in bisection and per-NPU injection
-bandwidth; :func:`check_group` refuses a group with a failed, unserved member before anything
-runs; :func:`route_error` and :func:`explain` word a route the faults do not allow (codes of
-``kernels/faultroute.py``).
+:func:`failures` lists what failed, :func:`summary` adds what it costs in bisection and
+per-NPU injection bandwidth; :func:`check_group` refuses a group with a failed, unserved
+member before anything runs; :func:`route_error` and :func:`explain` word a route the faults
+do not allow (codes of ``kernels/faultroute.py``).
 """
 
 import numpy as np
 
 from . import linkmap
 from .errors import UbemuError
-
-
-def cut_off(topology, npus):
-    """Group members that failed with no spare, or whose every own link is down."""
-    fs = topology.faults
-    npus = np.asarray(npus, np.int64)
-    if fs is None:
-        return npus[:0]
-    lost = np.zeros(npus.size, bool)
-    if fs.state.size:
-        lost |= fs.state[npus] == 1
-    return npus[lost]
+from .faults import port_planes
 
 
 def check_group(topology, npus, label="group"):
     """Raise a one-line error when a member of the group failed and no spare serves it."""
-    lost = cut_off(topology, npus)
-    npus = np.asarray(npus)
+    fs = topology.faults
+    if fs is None or not fs.state.size:
+        return
+    npus = np.asarray(npus, np.int64)
+    lost = npus[fs.state[npus] == 1]
     if lost.size:
         shown = ", ".join(map(str, lost[:8].tolist())) + (" ..." if lost.size > 8 else "")
         raise UbemuError(f"faults: NPU {shown} of the {label} failed and no spare serves it: "
@@ -66,8 +58,8 @@ def explain(topology, s, d):
     return route_error(topology, int(code), s, d, int(link))
 
 
-def summary(topology):
-    """What is down and what it costs: a dict for ``topo show``."""
+def failures(topology):
+    """What is down (counts per link class, NPUs, planes): a dict, None without faults."""
     fs = topology.faults
     if fs is None:
         return None
@@ -80,7 +72,14 @@ def summary(topology):
            "failed_port_planes": {classes[c].name: int(k) for c, k in enumerate(weak) if k},
            "failed_npus": fs.failed_npus.tolist(), "spared_npus": fs.spared.tolist(),
            "failed_planes": {topology.levels[i].name or f"level{i}": k for i, k in fs.planes}}
-    out.update(_costs(topology))
+    return out
+
+
+def summary(topology):
+    """What is down and what it costs in bandwidth: a dict for ``topo show``."""
+    out = failures(topology)
+    if out is not None:
+        out.update(_costs(topology))
     return out
 
 
@@ -90,13 +89,14 @@ def _costs(topology):
     caps = np.array([c.bw_GBps for c in topology.link_classes])
     ids = np.flatnonzero(fs.down[:topology.n_links - sum(c.count for c in fs.extra_classes)])
     cls = topology.link_class_of(ids)
+    level_of = np.array([c.level for c in topology.link_classes])
     src, dst = linkmap.ends(topology, ids)
     outer = max((i for i, lv in enumerate(topology.levels) if lv.size > 1), default=None)
     lost_bisection = 0.0
     if outer is not None:
         lv, stride = topology.levels[outer], topology.strides[outer]
         half = lv.size // 2
-        at = np.array([c.level for c in topology.link_classes])[cls] == outer
+        at = level_of[cls] == outer
         side = lambda x: (x // stride) % lv.size < half  # noqa: E731
         mesh = at & (src >= 0) & (dst >= 0)
         cut = mesh & side(np.maximum(src, 0)) & ~side(np.maximum(dst, 0))
@@ -105,8 +105,7 @@ def _costs(topology):
         lost_bisection = float(caps[cls][cut].sum() + per_port.sum())
         weak, planes_lost = fs.weak_ports
         wc = topology.link_class_of(weak)
-        low = np.array([topology.link_classes[int(c)].level == outer for c in wc], bool)
-        low &= side(linkmap.ends(topology, weak)[0])
+        low = (level_of[wc] == outer) & side(linkmap.ends(topology, weak)[0])
         if low.any():  # ports short of planes in the lower half
             lost_bisection += float((caps[wc] * planes_lost / lv.planes / lv.oversub)[low].sum())
     n = topology.n_npus
@@ -119,8 +118,8 @@ def _costs(topology):
     ports, planes_lost = fs.weak_ports
     if ports.size:  # a port short of some planes sends the rest
         pc = topology.link_class_of(ports)
-        p = np.array([topology.levels[topology.link_classes[int(c)].level].planes for c in pc])
-        np.add.at(lost, linkmap.ends(topology, ports)[0], caps[pc] * planes_lost / p)
+        np.add.at(lost, linkmap.ends(topology, ports)[0],
+                  caps[pc] * planes_lost / port_planes(topology, ports))
     full = topology.injection_GBps()
     working = fs.state == 0 if fs.state.size else np.ones(n, bool)
     lost = lost[working] if working.any() else np.full(1, full)

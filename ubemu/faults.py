@@ -323,8 +323,7 @@ def _plane_ports(topology, keys):
     ports, lost = np.unique((-1 - keys[keys < 0]) >> PLANE_BITS, return_counts=True)
     if not ports.size:
         return cables, (ports, lost), _NO_WEIGHT
-    p = np.array([topology.levels[topology.link_classes[int(c)].level].planes
-                  for c in topology.link_class_of(ports)], np.int64)
+    p = port_planes(topology, ports)
     whole = lost >= p
     weak = (ports[~whole], lost[~whole])
     weight = np.ones(topology.n_links)
@@ -332,6 +331,13 @@ def _plane_ports(topology, keys):
     weight[weak[0]] = times
     weight[linkmap.reverse(topology, weak[0])] = times
     return np.unique(np.concatenate([cables, ports[whole]])), weak, weight
+
+
+def port_planes(topology, ports):
+    """Planes of the switch level each port (link id) belongs to."""
+    level_of = np.array([c.level for c in topology.link_classes])
+    planes = np.array([lv.planes for lv in topology.levels], np.int64)
+    return planes[level_of[topology.link_class_of(ports)]]
 
 
 def link_weights(topology):

@@ -11,7 +11,7 @@ import sys
 
 from .. import __version__, collectives
 from ..errors import UbemuError
-from ..faultreport import summary
+from ..faultreport import failures
 from ..faults import ROUTINGS, with_faults
 from ..units import parse_size_bytes
 from .names import parse_names
@@ -38,15 +38,21 @@ def apply(topology, args):
     return with_faults(topology, args.faults, args.routing)
 
 
+def failed_links_text(s):
+    """``board 1, rack 3; failed port planes rack.up 1`` from a :func:`failures` dict."""
+    text = ", ".join(f"{k} {v:,}" for k, v in s["failed_links"].items()) or "none"
+    if s["failed_port_planes"]:
+        text += "; failed port planes " + ", ".join(f"{k} {v:,}" for k, v in
+                                                    s["failed_port_planes"].items())
+    return text
+
+
 def fault_lines(topology):
     """``#`` lines naming what failed (none without faults)."""
-    s = summary(topology)
+    s = failures(topology)
     if s is None:
         return []
-    links = ", ".join(f"{k} {v}" for k, v in s["failed_links"].items()) or "none"
-    if s["failed_port_planes"]:
-        links += "; failed port planes " + ", ".join(f"{k} {v}" for k, v in
-                                                     s["failed_port_planes"].items())
+    links = failed_links_text(s)
     lines = [f"# Faults ({s['routing']} routing): failed links {links}; failed NPUs "
              f"{len(s['failed_npus'])}, served by spares {len(s['spared_npus'])}"]
     if s["failed_planes"]:

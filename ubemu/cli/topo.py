@@ -16,7 +16,7 @@ from dataclasses import asdict
 from ..faultreport import summary as fault_summary
 from ..topospec import load_preset, load_topology, preset_names
 from ..units import format_bandwidth
-from .faults import add_fault_options, apply
+from .faults import add_fault_options, apply, failed_links_text
 from .table import HUMAN_DIGITS, human_spec
 
 #: The string form, as shown by ``topo list`` (see :mod:`ubemu.topospec`).
@@ -116,15 +116,11 @@ def fault_text(topo):
     if f is None:
         return []
     bw = format_bandwidth
-    links = ", ".join(f"{k} {v:,}" for k, v in f["failed_links"].items()) or "none"
     npus = ", ".join(map(str, f["failed_npus"][:10])) + (" ..." if len(f["failed_npus"]) > 10
                                                          else "")
     spared = ", ".join(map(str, f["spared_npus"][:10])) or "none"
     lost = f["bisection_lost_GBps"]
-    planes = "; failed port planes: " + ", ".join(
-        f"{k} {v:,}" for k, v in f["failed_port_planes"].items()) if f["failed_port_planes"] \
-        else ""
-    return [f"faults       routing {f['routing']}; failed links: {links}{planes}",
+    return [f"faults       routing {f['routing']}; failed links: {failed_links_text(f)}",
             f"             failed NPUs: {npus or 'none'} (served by their rack's spare: "
             f"{spared})",
             f"             bisection {bw(f['bisection_GBps'] - lost)} left of "
