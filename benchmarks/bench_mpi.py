@@ -1,9 +1,12 @@
-"""Wall time and peak memory of one million-NPU emulation spread over 1, 2 and 4 processes.
+"""Wall time and peak memory of jobs spread over 1, 2 and 4 processes.
 
 Runs ``mpiexec -n P python -m mpi4py -m ubemu all_reduce --topo atlas960-supercluster`` with
 real data (1K per NPU, ``-c 1``) for P = 1, 2, 4 (and with ``--algo auto``, the issue's
 command as written, for P = 1, 2), and timing only (``-c 0``, 1G per NPU) for P = 1, 2;
-prints the wall times, the peak memory of each process and the speedup of 2 over 1.
+prints the wall times, the peak memory of each process and the speedup of 2 over 1. Then,
+for P = 1, 2: the hierarchical all-to-all with data on atlas950-superpod, 32 KiB per NPU
+(issue 10: < 20 s, < 2 GB per process with 2), and one training step of GPT-3 175B,
+TP 8 x PP 8 x DP 15,730 on atlas960-supercluster (issue 11: < 60 s with 2).
 
 ``python benchmarks/bench_mpi.py`` or ``pytest benchmarks/bench_mpi.py --benchmark-only -s``.
 Uses the venv's own mpiexec (next to ``sys.executable``); warms the Numba cache first.
@@ -38,10 +41,17 @@ def warm():
                    check=True, capture_output=True, env=_env())
 
 
-def run(n_procs, check, nbytes="1K", algo=ALGO):
-    """Wall seconds, per-process peak MiB and stdout of one job."""
-    args = ["all_reduce", "--topo", TOPO, "--algo", algo, "-b", nbytes, "-e", nbytes,
-            "-c", str(check)]
+A2A = ["alltoall", "--topo", "atlas950-superpod", "--algo", "hierarchical", "-b", "32K", "-e",
+       "32K", "-c", "1"]
+PLAN = ["plan", "--model", "gpt3-175b", "--topo", TOPO, "--tp", "8", "--pp", "8", "--dp",
+        "15730", "--global-batch", "15730", "--flops", "400e12"]
+
+
+def run(n_procs, check, nbytes="1K", algo=ALGO, args=None):
+    """Wall seconds, per-process peak MiB (none known: empty) and stdout of one job
+    (``args``: the command line, default the all-reduce of the module docstring)."""
+    args = args or ["all_reduce", "--topo", TOPO, "--algo", algo, "-b", nbytes, "-e", nbytes,
+                    "-c", str(check)]
     cmd = [MPIEXEC, "-n", str(n_procs), sys.executable, "-m", "mpi4py"]
     cmd += ["-m", "ubemu", *args] if n_procs > 1 else ["-c", _SOLO, *args]
     t0 = time.perf_counter()
@@ -53,7 +63,8 @@ def run(n_procs, check, nbytes="1K", algo=ALGO):
     if m:
         peaks = [float(x) for x in m.group(1).split()]
     else:  # one process prints no line: its own peak, printed by _SOLO
-        peaks = [float(re.search(r"# solo peak MiB: ([\d.]+)", out.stdout).group(1))]
+        solo = re.search(r"# solo peak MiB: ([\d.]+)", out.stdout)
+        peaks = [float(solo.group(1))] if solo else []
     return wall_s, peaks, out.stdout
 
 
@@ -88,6 +99,20 @@ def main():
         figures[("timing", n)] = wall_s
         print(f"timing only 1G/NPU, {n} process(es): {wall_s:7.1f} s  peak MiB per process "
               f"{' '.join(f'{p:.0f}' for p in peaks)}  (target < 10 s with 2)", flush=True)
+    for n in (1, 2):
+        wall_s, peaks, stdout = run(n, 1, args=A2A)
+        figures[("a2a", n)] = wall_s
+        row = _row(stdout)
+        print(f"alltoall hierarchical, data 32K/NPU, atlas950-superpod, {n} process(es): "
+              f"{wall_s:7.1f} s  peak MiB per process {' '.join(f'{p:.0f}' for p in peaks)}  "
+              f"#wrong {row[8] if row else '?'}  (target < 20 s, < 2 GB each with 2)",
+              flush=True)
+    for n in (1, 2):
+        wall_s, peaks, stdout = run(n, 0, args=PLAN)
+        figures[("plan", n)] = wall_s
+        step = [ln for ln in stdout.splitlines() if ln.startswith("step time")]
+        print(f"plan GPT-3 175B TP8 PP8 DP15730, atlas960, {n} process(es): {wall_s:7.1f} s  "
+              f"{step[0] if step else '?'}  (target < 60 s with 2)", flush=True)
     return figures
 
 

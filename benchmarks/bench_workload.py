@@ -8,8 +8,9 @@ fresh process (wall time and peak RSS its own) and prints the modelled time:
 - ring all-reduce 1 GiB on every one_per=rack group of ub-mesh-pod at once (64 groups sharing
   the pod's row and column links), against one group alone;
 - the expert-parallel all-to-all: direct, 16 MiB per rank, every group of 256 consecutive
-  NPUs of atlas960-supercluster at once (3,932 groups, the last 128 NPUs idle; target < 30 s),
-  against 64 groups.
+  NPUs of atlas960-supercluster at once (3,932 groups, the last 128 NPUs idle; target < 30 s):
+  one replica of each shape routed (:mod:`ubemu.replica_timing`), against 64 groups and
+  against routing all 2.6e8 transfers.
 """
 
 from bench_scale import run, sim
@@ -20,6 +21,9 @@ EP = ("import numpy as np, ubemu; from ubemu.ops import Op; "
       "r = run_workload([Op('ep', 'alltoall', 16 << 20, npus=rows, algorithm='direct', "
       "dtype='bfloat16')], 'atlas960-supercluster').ops[0]; "
       "print(r.n_groups, 'groups', f'{{r.duration_s * 1e6:.2f}} us', r.bottleneck)")
+
+
+ROUTE_ALL = "import ubemu.replica_timing as rt; rt.MIN_REPLICAS = 1 << 62; "
 
 
 def main():
@@ -35,6 +39,7 @@ def main():
                                            group="one_per=rack"))
     run("EP a2a 16M, every 256-NPU group, atlas960 (< 30 s)", EP.format(g=1006720 // 256))
     run("  baseline: 64 groups", EP.format(g=64))
+    run("  baseline: every replica routed (no symmetry)", ROUTE_ALL + EP.format(g=1006720 // 256))
 
 
 def test_bench_workload(benchmark):

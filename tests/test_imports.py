@@ -20,7 +20,7 @@ LAYERS = [
     ("faultreport", 1),
     ("algorithms", 2), ("costmodel", 2), ("timing", 2), ("dataplane", 2), ("verify", 2),
     ("memory", 2), ("parallel", 2), ("bounds", 2), ("work", 2), ("symmetry", 2),
-    ("sharing", 2), ("shift_timing", 2), ("patterns", 2),
+    ("sharing", 2), ("shift_timing", 2), ("patterns", 2), ("replica_timing", 2),
     ("engine", 3), ("estimator", 3), ("opprofile", 3), ("workload", 4), ("training", 4),
     ("training_plans", 4),
     ("api", 4),

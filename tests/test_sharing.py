@@ -63,3 +63,17 @@ def test_rates_are_feasible_and_max_min_fair(flows):
             assert any(load[k] >= 1.0 - 1e-9 and
                        all(rates[j] <= y + 1e-9 for j, jj in enumerate(ids) if k in jj.tolist())
                        for k in i.tolist())
+    # the linear-time distinct links give the same rates and limits, and leave scratch at -1
+    scratch = np.full(6, -1, np.int64)
+    dense = fair_rates(ids, use, scratch)
+    assert np.array_equal(dense[0], rates) and np.array_equal(dense[1], fair_rates(ids, use)[1])
+    assert (scratch == -1).all()
+
+
+def test_links_one_flow_alone_uses_never_bind_first():
+    """What the workload engine relies on to leave them out: the same rates without them."""
+    ids, use = _flows(([1, 2], [1.0, 0.7]), ([2, 3], [0.9, 1.0]), ([3, 4], [0.5, 1.0]))
+    rates, limit = fair_rates(ids, use)
+    shared = [np.isin(i, [2, 3]) for i in ids]
+    got = fair_rates([i[k] for i, k in zip(ids, shared)], [u[k] for u, k in zip(use, shared)])
+    assert np.array_equal(got[0], rates) and np.array_equal(got[1], limit)

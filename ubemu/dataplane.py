@@ -45,6 +45,9 @@ def needs_staging(step, buf_count):
     """
     if step.n_transfers < 2:
         return False
+    if ((step.src_off + step.n).max() <= step.dst_off.min()
+            or (step.dst_off + step.n).max() <= step.src_off.min()):
+        return False  # every read below every write or above it: no sort needed
     w_lo = step.dst * buf_count + step.dst_off
     order = np.argsort(w_lo, kind="stable")
     w_lo = w_lo[order]
@@ -144,13 +147,17 @@ class _Kernel:
         staged = [int(st.n.sum()) for st, s in zip(steps, stage) if s]
         if staged and max(staged) > self.scratch.size:
             self.scratch = np.empty(max(staged), self.work.dtype)
-        src, dst, n, src_off, dst_off, red = (np.concatenate([getattr(st, name) for st in steps])
+        src, dst, n, src_off, dst_off, red = (_joined([getattr(st, name) for st in steps])
                                               for name in ("src", "dst", "n", "src_off",
                                                            "dst_off", "reduce"))
         args = (src, dst, n, src_off, dst_off, red, ptr, stage)
         if self.tile and np.array_equal(src_off, dst_off):
             args = tile_transfers(src, dst, n, src_off, red, ptr, stage, self.tile)
         kernel(self.work, *args, self.opc, self.fmt, self.scratch)
+
+
+def _joined(arrays):
+    return arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
 
 
 def _batches(schedule, whole):

@@ -226,3 +226,64 @@ def _directed(topology, cls, i, a, ai, bi):
         return cls.first_id + line * 2 + ai
     direction = 0 if (bi - ai) % s == 1 else 1
     return cls.first_id + line * 2 * s + direction * s + ai
+
+
+def _grid(topology):
+    """(size, stride) of every level, innermost first."""
+    return [(int(row[1]), int(row[2])) for row in topology.level_table]
+
+
+def coordinates(topology, npus):
+    """Each NPU's coordinate on every level: int64 ``npus.shape + (levels,)``."""
+    npus = np.asarray(npus, np.int64)
+    return np.stack([(npus // stride) % size for size, stride in _grid(topology)], axis=-1)
+
+
+def shift_npus(topology, npus, v):
+    """The NPUs ``npus`` (m,) with every coordinate moved (cyclically) by each row of ``v``
+    (G, levels): int64 (G, m)."""
+    npus = np.asarray(npus, np.int64)
+    out = np.zeros((v.shape[0], npus.size), np.int64)
+    for i, (size, stride) in enumerate(_grid(topology)):
+        out += (((npus // stride) % size)[None, :] + v[:, i:i + 1]) % size * stride
+    return out
+
+
+def shift_links(topology, ids, v):
+    """The links ``ids`` (m,) moved with their NPUs by each coordinate shift of ``v``
+    (G, levels): int64 (G, m).
+
+    A cyclic shift of the coordinates maps every link onto a link of its class (the same
+    line's ``a -> b`` onto ``a+v -> b+v``; a port onto the port of the moved NPU, group or
+    pool), and, with no faults, every dimension-ordered route onto the route between the
+    moved ends: routes depend on coordinate differences only (``kernels/routing.py``).
+    """
+    ids = np.asarray(ids, np.int64)
+    out = np.empty((v.shape[0], ids.size), np.int64)
+    cls_of = topology.link_class_of(ids)
+    for c in np.unique(cls_of).tolist():
+        cls, sel = topology.link_classes[c], np.flatnonzero(cls_of == c)
+        rel = ids[sel] - cls.first_id
+        r = _class_role(topology, c)
+        if r in PAIRED:  # one port per NPU, group or pool of ``per`` NPUs
+            per = topology.n_npus // cls.count
+            out[:, sel] = cls.first_id + shift_npus(topology, rel * per, v) // per
+            continue
+        s, stride, g = _line_geometry(topology, cls.level)
+        if r == "mesh":
+            line, a, b = _mesh_ab(rel, s)
+        elif s == 2:
+            line, a = np.divmod(rel, 2)
+        else:
+            line, r2 = np.divmod(rel, 2 * s)
+            direction, a = np.divmod(r2, s)
+        x = shift_npus(topology, _line_base(line, s, stride, g) + a * stride, v)
+        line, a = (x // (stride * s)) * (stride // g) + (x % stride) // g, (x // stride) % s
+        if r == "mesh":
+            out[:, sel] = cls.first_id + _mesh_id(line, a, (b + v[:, cls.level:cls.level + 1])
+                                                  % s, s)
+        elif s == 2:
+            out[:, sel] = cls.first_id + line * 2 + a
+        else:
+            out[:, sel] = cls.first_id + line * 2 * s + direction * s + a
+    return out

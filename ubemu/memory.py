@@ -7,8 +7,9 @@ of the parts that live at the same time:
 - timing arrays: one float64 load and one int64 touched entry per link, and per NPU the
   reduced bytes, its touched entry and the rank -> NPU map (``LINK_BYTES``, ``NPU_BYTES``);
 - one step's transfers while it is built and used (``STEP_BYTES`` each): the largest step's
-  (:func:`ubemu.work.predict`, default one per rank), and at least one per (rank, block) for
-  all-to-all with data;
+  (:func:`ubemu.work.predict`, default one per rank), and for all-to-all with data at least
+  the block moves of its largest step (``Algorithm.moves_per_sender``, default one per block)
+  from each rank the process builds;
 - a checked run (``data``): the data runs follow each other, so the largest counts: the
   native run, the shadow run when the native inputs cannot show every lost transfer
   (``verify.exact_run_complete``, in ``int32``), the random run of the 16-bit float
@@ -60,7 +61,7 @@ def _run_bytes(coll, n, n_local, count, buf_count, itemsize, reducing_ref):
 
 
 def estimate(collective, comm, count, dt, op, topology, buf_count, data=False, n_procs=1,
-             proc=0, peak_transfers=None):
+             proc=0, peak_transfers=None, moves=None):
     """Estimated peak bytes of process ``proc``, by part (a dict; ``"total"`` is the peak).
 
     Parameters
@@ -79,6 +80,9 @@ def estimate(collective, comm, count, dt, op, topology, buf_count, data=False, n
         The data plane runs and is checked.
     peak_transfers : int, optional
         Transfers of the largest step (:func:`ubemu.work.predict`); default one per rank.
+    moves : (int, bool), optional
+        All-to-all with data: block moves per sending rank in the largest step, and whether
+        a process builds only its own ranks' (default ``(n, False)``: every rank's blocks).
     """
     from . import verify as vf
     from .dtypes import get_dtype
@@ -88,7 +92,8 @@ def estimate(collective, comm, count, dt, op, topology, buf_count, data=False, n
     n_local = int(split_even(n, int(n_procs))[1][proc])
     transfers = n if peak_transfers is None else peak_transfers
     if data and coll.name == "alltoall":
-        transfers = max(transfers, n * n)
+        per_sender, local = moves if moves is not None else (n, False)
+        transfers = max(transfers, per_sender * (n_local if local else n))
     parts = {"base": BASE_BYTES,
              "timing": LINK_BYTES * topology.n_links + NPU_BYTES * topology.n_npus,
              "steps": STEP_BYTES * transfers, "data": 0}
@@ -139,8 +144,10 @@ def check_fits(collective, algorithm, comm, count, dt, op, topology, data=False,
     buf_count = max(_buffer(a, comm, count, options) for a in algs)
     local_procs = n_procs if local_procs is None else min(local_procs, n_procs)
     available = available_bytes() if available is None else available
+    moves = max(((_moves(a, comm, count, options), a.local_ok) for a in algs),
+                key=lambda m: m[0] * (1 if m[1] else n_procs))
     est = [estimate(collective, comm, count, dt, op, topology, buf_count, data, n_procs,
-                    p, peak_transfers)["total"] for p in range(local_procs)]
+                    p, peak_transfers, moves)["total"] for p in range(local_procs)]
     need = sum(est)
     if available is not None and need > available:
         raise UbemuError(
@@ -151,7 +158,16 @@ def check_fits(collective, algorithm, comm, count, dt, op, topology, data=False,
     return est[0]
 
 
+def _own_options(alg, options):
+    """``options`` without those the algorithm does not take."""
+    return {k: v for k, v in options.items() if k in alg.options}
+
+
 def _buffer(alg, comm, count, options):
-    """The algorithm's working buffer; options it does not take are left out."""
-    return alg.buffer_count(comm, count, **{k: v for k, v in options.items()
-                                            if k in alg.options})
+    """The algorithm's working buffer."""
+    return alg.buffer_count(comm, count, **_own_options(alg, options))
+
+
+def _moves(alg, comm, count, options):
+    """The algorithm's block moves per sender in its largest all-to-all data step."""
+    return alg.moves_per_sender(comm, count, **_own_options(alg, options))

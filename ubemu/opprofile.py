@@ -20,6 +20,7 @@ from .dtypes import check_op, get_dtype
 from .errors import UbemuError
 from .groups import every_group, group_of
 from .ops import SENDRECV
+from .parallel.exchange import LocalExchange
 from .schedule import Schedule, Step, explicit_steps, replicate
 from .timing import StepTimer, time_steps
 
@@ -99,7 +100,8 @@ def profile_op(op, topology, record=True, max_work=None):
     """Time ``op`` alone on ``topology`` (a Topology); with ``record`` keep its segments.
 
     ``algorithm="auto"`` picks the fastest algorithm for one group alone
-    (:func:`ubemu.engine.choose`); the replicas then run that one.
+    (:func:`ubemu.engine.choose`, in this process: a workload is one process's work); the
+    replicas then run that one.
     """
     comm, rows = groups_of(op, topology)
     g, n = rows.shape
@@ -119,7 +121,7 @@ def profile_op(op, topology, record=True, max_work=None):
         max_work = work.MAX_WORK if max_work is None else max_work
         if name == "auto":
             name, _, auto = engine.choose(op.collective, comm, count, topology, dt.itemsize,
-                                          options, max_work=max_work // g)
+                                          options, ex=LocalExchange(), max_work=max_work // g)
             notes["auto_candidates"] = auto["auto_candidates"]
         get_algorithm(op.collective, name).check_fits(comm, options)
         predicted = work.predict(op.collective, name, comm, count, topology, dt.itemsize,
@@ -129,8 +131,10 @@ def profile_op(op, topology, record=True, max_work=None):
     timer = StepTimer(topology, rows.reshape(-1))
     if record:
         timer.capture = []
-    time_steps(sched, (replicate(e, g, n) for s in sched.steps() for e in explicit_steps(s)),
-               timer, dt.itemsize)
+    # recording routes every transfer (no repeated patterns), so replicas stay compact: the
+    # timer then routes one replica of each shape (ubemu.replica_timing)
+    time_steps(sched, (replicate(e, g, n, compact=record) for s in sched.steps()
+                       for e in explicit_steps(s)), timer, dt.itemsize)
     usage, bottleneck = timer.usage()
     segments = _segments(timer) if record else None
     return Profile(name, g, n, count * dt.itemsize, timer._time, timer.n_steps, usage,

@@ -198,11 +198,11 @@ class Replicas:
         for part in bases:
             rows = max(1, AllPairs.PART_TRANSFERS // max(part.n_transfers, 1))
             for lo in range(0, self.n_groups, rows):
-                yield _replicated(part, range(lo, min(lo + rows, self.n_groups)),
+                yield replicated(part, range(lo, min(lo + rows, self.n_groups)),
                                   self.n_ranks)
 
 
-def _replicated(step, groups, n_ranks):
+def replicated(step, groups, n_ranks):
     """The explicit transfers of ``step`` in each replica of ``groups`` (a range)."""
     shift = (np.arange(groups.start, groups.stop, dtype=np.int64) * n_ranks)[:, None]
     g = len(groups)
@@ -210,14 +210,16 @@ def _replicated(step, groups, n_ranks):
                 np.tile(step.n, g), None, None, np.tile(step.reduce, g), step.repeat)
 
 
-def replicate(step, n_groups, n_ranks):
+def replicate(step, n_groups, n_ranks, compact=False):
     """``step`` in ``n_groups`` lockstep replicas: an explicit :class:`Step` when small (so
-    repeated patterns are still recognised), else a compact :class:`Replicas`."""
+    repeated patterns are still recognised) unless ``compact``, else a compact
+    :class:`Replicas`."""
     if n_groups == 1:
         return step
-    if isinstance(step, AllPairs) or step.n_transfers * n_groups > AllPairs.PART_TRANSFERS:
+    if compact or isinstance(step, AllPairs) \
+            or step.n_transfers * n_groups > AllPairs.PART_TRANSFERS:
         return Replicas(step, n_groups, n_ranks)
-    return _replicated(step, range(n_groups), n_ranks)
+    return replicated(step, range(n_groups), n_ranks)
 
 
 @dataclass
@@ -230,6 +232,9 @@ class Schedule:
     ``windows``: half-open ranges ``(start, stop)`` of step indices that the timing model
     times as one step (their link loads add up; latency, overhead and reduction are charged
     once), e.g. the ``p-1`` link-disjoint steps of a one-shot reduce-scatter.
+    ``time_apart``: a data schedule whose steps hold far more transfers than the timing-only
+    schedule's (blocks moved one by one); a checked run times the timing-only schedule and
+    only applies these (the two time alike: ``tests/test_engine.py``).
     """
 
     collective: str
@@ -243,6 +248,7 @@ class Schedule:
     data: bool = True
     notes: dict = field(default_factory=dict)
     windows: tuple = ()
+    time_apart: bool = False
 
     def __iter__(self):
         return iter(self.steps())

@@ -39,6 +39,7 @@ from . import symmetry
 from .errors import UbemuError
 from .faults import kernel_arrays, link_weights
 from .patterns import PatternProfiles
+from .replica_timing import ReplicaSymmetry
 from .result import ClassUsage
 from .schedule import AllPairs, ShiftSteps, explicit_steps
 from .shift_timing import time_shift_steps
@@ -74,7 +75,7 @@ class LocalLoads:
         return np.asarray(values, np.float64)
 
 
-class StepTimer(PatternProfiles):
+class StepTimer(PatternProfiles, ReplicaSymmetry):
     """Times steps on one topology, reusing its per-link scratch arrays between steps.
 
     Parameters
@@ -113,6 +114,7 @@ class StepTimer(PatternProfiles):
         self._busy = np.zeros(len(classes))
         self._bytes = np.zeros(len(classes))
         self._pattern_key = self._pattern = None
+        self._shapes, self._rep = (None, None), None  # ReplicaSymmetry's
         self._profiled = False
         self.overhead_s = p.overhead_ns * 1e-9
         self.send_s, self.recv_s = p.send_overhead_ns * 1e-9, p.recv_overhead_ns * 1e-9
@@ -222,6 +224,9 @@ class StepTimer(PatternProfiles):
         from .kernels import timing
 
         if hasattr(step, "parts"):  # a compact step (AllPairs, Replicas)
+            shapes = self._replica_plan(step, scale)
+            if shapes is not None:
+                return self._accumulate_replicas(acc, step, itemsize, scale, shapes)
             for part in step.parts():
                 acc = self._accumulate(acc, part, itemsize, scale)
             return acc

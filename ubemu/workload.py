@@ -24,6 +24,7 @@ from .faults import with_faults
 from .intervals import intersect, measure, union
 from .opprofile import profile_op
 from .ops import check_ops
+from .parallel.exchange import exchange
 from .result import ClassUsage
 from .sharing import fair_rates
 from .topospec import resolve_topology
@@ -139,6 +140,9 @@ class _Running:
 def run_workload(ops, topology=None, max_work=None, faults=None, routing="minimal"):
     """Time the operations ``ops`` together on ``topology`` (see the module docstring).
 
+    In an MPI job process 0 times the workload and every process returns its result (the
+    others would only repeat the same work, competing for memory bandwidth).
+
     Parameters
     ----------
     ops : list of ubemu.ops.Op
@@ -153,6 +157,11 @@ def run_workload(ops, topology=None, max_work=None, faults=None, routing="minima
     -------
     WorkloadResult
     """
+    ex = exchange()
+    return ex.bcast(_run(ops, topology, max_work, faults, routing) if ex.rank == 0 else None)
+
+
+def _run(ops, topology, max_work, faults, routing):
     topo = with_faults(resolve_topology(topology), faults, routing)
     order = check_ops(list(ops))
     profiles = [None if op.is_compute else _profile(op, topo, max_work) for op in order]
@@ -160,6 +169,7 @@ def run_workload(ops, topology=None, max_work=None, faults=None, routing="minima
     cap = np.array([c.bw_GBps * 1e9 * topo.params.efficiency * c.count for c in classes])
     class_first = np.array([c.first_id for c in classes], np.int64)
     users = np.zeros(topo.n_links, np.int32)  # operations in their bandwidth term, per link
+    share = _FairShare(topo.n_links)
     start = {}
     end = {}
     compute = []
@@ -222,7 +232,7 @@ def run_workload(ops, topology=None, max_work=None, faults=None, routing="minima
             upcoming = [start[k] for k in waiting if k in start]
             t = min(upcoming) if upcoming else t
             continue
-        rates = _rates(running, users, class_first)
+        rates = _rates(running, users, class_first, share)
         util = np.zeros(len(classes))
         for i, r in running.items():
             if r.phase == "bw":
@@ -256,9 +266,27 @@ def run_workload(ops, topology=None, max_work=None, faults=None, routing="minima
     return _result(topo, order, profiles, results, compute, slices, counters, cap)
 
 
-def _rates(running, users, class_first):
+class _FairShare:
+    """:func:`~ubemu.sharing.fair_rates` of operations sharing links, remembered per set of
+    segments (a training step meets the same few combinations at many events)."""
+
+    def __init__(self, n_links):
+        self.scratch = np.full(n_links, -1, np.int64)
+        self.known = {}
+
+    def __call__(self, segments, users):
+        key = tuple(id(s) for s in segments)
+        if key not in self.known:  # the segments are kept with it, so their ids stay theirs
+            keep = [users[s.ids] > 1 for s in segments]  # a link only one uses never binds
+            got = fair_rates([s.ids[k] for s, k in zip(segments, keep)],
+                             [s.use[k] for s, k in zip(segments, keep)], self.scratch)
+            self.known[key] = (segments, got)
+        return self.known[key][1]
+
+
+def _rates(running, users, class_first, share):
     """Each running operation's speed (1.0 outside its bandwidth term); sets ``limit_class``
-    on each of those in their bandwidth term."""
+    on each of those in their bandwidth term (``share``: a :class:`_FairShare`)."""
     rates = {i: 1.0 for i in running}
     shared = []
     for i, r in running.items():
@@ -270,8 +298,7 @@ def _rates(running, users, class_first):
         if s.ids.size and users[s.ids].max() > 1:
             shared.append(i)
     if len(shared) > 1:
-        got, limit = fair_rates([running[i].seg.ids for i in shared],
-                                [running[i].seg.use for i in shared])
+        got, limit = share([running[i].seg for i in shared], users)
         for i, y, lk in zip(shared, got, limit):
             rates[i] = float(y)
             if y < 1.0:

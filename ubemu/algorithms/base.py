@@ -83,7 +83,8 @@ class Algorithm:
     ``check(comm)``: None or a sentence stating the constraint not met; ``local_ok``: honours
     ``Comm.local``; ``cost``: closed form (module docstring); ``buffer(comm, count, **options)``:
     working-buffer elements per rank (default: the collective's, :mod:`ubemu.collectives`);
-    ``phase``: the phase a flat algorithm runs.
+    ``moves(comm, count, **options)``: block moves per sending rank in an all-to-all's largest
+    data step (default: one per block, ``comm.n``); ``phase``: the phase a flat algorithm runs.
     """
 
     collective: str
@@ -95,6 +96,7 @@ class Algorithm:
     check: object = None
     phase: Phase = None
     local_ok: bool = False
+    moves: object = None
     options: list = field(init=False, compare=False)  # the builder's keyword options
 
     def __post_init__(self):
@@ -124,6 +126,10 @@ class Algorithm:
             return int(self.buffer(comm, count, **options))
         return collectives.get(self.collective).buffer_counts * int(count)
 
+    def moves_per_sender(self, comm, count, **options):
+        """Block moves a sending rank makes in the largest data step of an all-to-all."""
+        return int(self.moves(comm, count, **options)) if self.moves is not None else comm.n
+
 
 def _add(alg):
     key = (alg.collective, alg.name)
@@ -132,13 +138,14 @@ def _add(alg):
     REGISTRY[key] = alg
 
 
-def register(collective, name, summary, check=None, local_ok=False, cost=None, buffer=None):
+def register(collective, name, summary, check=None, local_ok=False, cost=None, buffer=None,
+             moves=None):
     """Decorator: register a whole-collective schedule builder under (collective, name)."""
     collectives.get(collective)
 
     def deco(fn):
         _add(Algorithm(collective, name, summary, fn, cost=cost, buffer=buffer, check=check,
-                       local_ok=local_ok))
+                       local_ok=local_ok, moves=moves))
         return fn
 
     return deco

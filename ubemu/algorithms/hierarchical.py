@@ -167,9 +167,51 @@ def _alltoall_buffer(comm, count, per_level="pairwise"):
     return 2 * count + max(len(_axes(comm)) - 1, 0) * count
 
 
+def _alltoall_moves(comm, count, axes, li, t):
+    """The moves of level ``li`` (axis ``d = axes[li]``) at shift ``t``, in closed form.
+
+    After the levels below, sender ``r`` holds the blocks ``(s, j)`` (source, destination)
+    with ``j`` equal to ``r`` on the axes below ``d`` and ``s`` equal to ``r`` on the others;
+    it sends the peer ``t`` further along axis ``d`` those with ``j``'s coordinate ``d`` at
+    that peer's. A block sits in the input (``j b``) until it first moves, then in the
+    scratch area of the last level that moved it, at slot ``slot_e(s, j)`` (``j``'s digits
+    above axis ``e``, ``s``'s up to it); it lands in the output (``count + s b``) when its new
+    holder is ``j``. Generated per sender in buffer order (``u``, ``s``'s digits below ``d``,
+    innermost), so that contiguous moves follow each other.
+    """
+    dims, n, b = comm.dims, comm.n, count // comm.n
+    st = np.cumprod((1,) + tuple(dims), dtype=np.int64)  # st[e]: stride of axis e; st[k] = n
+    d = axes[li]
+    r = comm.senders[:, None, None]
+    pos, low = (r // st[d]) % dims[d], r % st[d]
+    w = np.arange(n // st[d + 1], dtype=np.int64)[None, :, None]  # j's digits above d
+    u = np.arange(st[d], dtype=np.int64)[None, None, :]  # s's digits below d
+    to = (pos + t) % dims[d]
+    s = r - low + u
+    j = low + to * st[d] + w * st[d + 1]
+
+    def scratch(level, e):
+        slot = (j // st[e + 1]) * st[e + 1] + s % st[e + 1]
+        return (2 + level) * count + slot * b
+
+    src_off = np.broadcast_to(j * b, np.broadcast_shapes(j.shape, s.shape))
+    for level, e in enumerate(axes[:li]):  # the last level that moved the block wins
+        src_off = np.where((u // st[e]) % dims[e] != (low // st[e]) % dims[e],
+                           scratch(level, e), src_off)
+    dst_off = np.where(w == r // st[d + 1], count + s * b, scratch(li, d))
+    return (r, r + (to - pos) * st[d], b, src_off, dst_off)
+
+
+def _alltoall_moves_per_sender(comm, count, per_level="pairwise"):
+    """Blocks a rank passes on in the largest data step: ``p / d`` per shift of a level."""
+    names = alltoall_level_names(comm, per_level)
+    return max([comm.n // comm.dims[d] * (1 if names[d] == "pairwise" else comm.dims[d] - 1)
+                for d in _axes(comm)] + [1])
+
+
 @register("alltoall", "hierarchical",
           "dimension-ordered: exchange along axis 0, then axis 1, ...", cost=alltoall_cost,
-          buffer=_alltoall_buffer)
+          buffer=_alltoall_buffer, local_ok=True, moves=_alltoall_moves_per_sender)
 def hierarchical_alltoall(comm, count, data=True, per_level="pairwise"):
     """Dimension-ordered all-to-all: ``max(sum_a steps_a, 1)`` steps, ``steps_a = d_a - 1``
     (``pairwise``) or 1 (``direct``); ``S sum_a (d_a - 1)/d_a`` sent per rank.
@@ -177,70 +219,38 @@ def hierarchical_alltoall(comm, count, data=True, per_level="pairwise"):
     Level a moves every block whose destination differs from its holder on axis a, so a rank
     sends ``S (d_a - 1)/d_a`` on axis a (``S`` its input size), as in a 2D all-to-all
     (e.g. Sack & Gropp's multidimensional exchange). Between levels blocks sit in a scratch
-    area of ``count`` per level past the output, ordered so that the next level's sends are
-    contiguous; a block's last hop writes its output place; the own block is a local copy.
+    area of ``count`` per level past the output (:func:`_alltoall_moves`); a block's last hop
+    writes its output place; the own block is a local copy. The data schedule moves block by
+    block (``p^2 / d_a`` moves a step, generated per step), its timing twin one transfer per
+    rank and step, so a checked run times the twin (``Schedule.time_apart``).
     """
     names = alltoall_level_names(comm, per_level)
     axes = _axes(comm)
-    n, k = comm.n, len(comm.dims)
+    n = comm.n
     b = count // n
-    ranks = np.arange(n, dtype=np.int64)
+    ranks = comm.senders
     level_steps = [[[t] for t in range(1, comm.dims[d])] if names[d] == "pairwise"
                    else [list(range(1, comm.dims[d]))] for d in axes]
     n_moves = sum(len(s) for s in level_steps)
     n_steps = max(n_moves, 1)
     own = own_block_part(ranks, count, b)
 
-    def level_parts_data():
-        small = np.int32 if n < 1 << 31 else np.int64  # rank ids
-        src = np.repeat(ranks.astype(small), n)
-        dst = np.tile(ranks.astype(small), n)
-        moving = src != dst
-        s, j = src[moving], dst[moving]
-        del src, dst, moving
-        holder, off = s.copy(), j.astype(np.int64) * b
-        coords = [comm.axis(d).pos for d in range(k)]
+    def level_parts():
         for li, (d, groups) in enumerate(zip(axes, level_steps)):
             ax = comm.axis(d)
-            shift = (coords[d][j] - coords[d][holder]) % ax.size
-            # the moves in order of their shift on this axis, so that each step's moves are
-            # one contiguous slice (a radix sort of small keys, once per level); a step's moves
-            # are sorted again when it is built, so the order does not show
-            order = np.argsort(shift.astype(np.int16 if ax.size < 1 << 15 else np.int64),
-                               kind="stable")
-            s, j, holder, off = s[order], j[order], holder[order], off[order]
-            edges = np.searchsorted(shift[order], np.arange(ax.size + 1))
-            del order, shift
-            slot = np.zeros(s.size, np.int64)
-            for e in range(d + 1, k):
-                slot = slot * comm.dims[e] + coords[e][j]
-            for e in range(d, -1, -1):
-                slot = slot * comm.dims[e] + coords[e][s]
-            for group in groups:  # shifts group[0] .. group[-1]
-                part = slice(edges[group[0]], edges[group[-1] + 1])
-                was, to = holder[part].copy(), j[part]
-                new = was + (coords[d][to] - coords[d][was]) * ax.stride
-                new_off = np.where(new == to, count + s[part].astype(np.int64) * b,
-                                   2 * count + li * count + slot[part] * b)
-                yield (was, new, b, off[part].copy(), new_off)
-                holder[part], off[part] = new, new_off
-
-    def level_parts_timing():
-        for d, groups in zip(axes, level_steps):
-            ax = comm.axis(d)
             for group in groups:
-                yield [(ranks, ax.peer(t), (n // ax.size) * b, 0, 0) for t in group]
+                if data:
+                    yield [_alltoall_moves(comm, count, axes, li, t) for t in group]
+                else:
+                    yield [(ranks, ax.peer(t), (n // ax.size) * b, 0, 0) for t in group]
 
     def steps():
-        gen = level_parts_data() if data else level_parts_timing()
+        gen = level_parts()
         for i in range(n_steps):
-            parts = []
-            if i < n_moves:
-                item = next(gen)
-                parts += [item] if data else item
+            parts = next(gen) if i < n_moves else []
             if i == 0:
                 parts.append(own)
-            yield moves_step(parts, n, data)
+            yield moves_step(parts, n, data, ordered=True)
 
     return Schedule("alltoall", "hierarchical", n, count, None, steps, n_steps=n_steps,
-                    data=data, notes={"per_level": names})
+                    data=data, notes={"per_level": names}, time_apart=data)

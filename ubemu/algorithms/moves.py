@@ -26,16 +26,23 @@ def _join(parts):
     return [np.concatenate(c) for c in cols]
 
 
-def coalesce(src, dst, n, src_off, dst_off):
-    """Merge moves that continue each other (same src and dst, both offsets contiguous)."""
+def coalesce(src, dst, n, src_off, dst_off, ordered=False):
+    """Merge moves that continue each other (same src and dst, both offsets contiguous).
+
+    ``ordered``: merge only moves that follow each other as given (no sort; for builders
+    that produce each rank's moves in buffer order)."""
     keep = n > 0
-    src, dst, n, src_off, dst_off = (a[keep] for a in (src, dst, n, src_off, dst_off))
+    if not keep.all():
+        src, dst, n, src_off, dst_off = (a[keep] for a in (src, dst, n, src_off, dst_off))
     if src.size == 0:
         return src, dst, n, src_off, dst_off
-    order = np.lexsort((src_off, dst, src))
-    src, dst, n, src_off, dst_off = (a[order] for a in (src, dst, n, src_off, dst_off))
+    if not ordered:
+        order = np.lexsort((src_off, dst, src))
+        src, dst, n, src_off, dst_off = (a[order] for a in (src, dst, n, src_off, dst_off))
     cont = ((src[1:] == src[:-1]) & (dst[1:] == dst[:-1])
             & (src_off[1:] == src_off[:-1] + n[:-1]) & (dst_off[1:] == dst_off[:-1] + n[:-1]))
+    if not cont.any():
+        return src, dst, n, src_off, dst_off
     starts = np.flatnonzero(np.concatenate(([True], ~cont)))
     return (src[starts], dst[starts], np.add.reduceat(n, starts), src_off[starts],
             dst_off[starts])
@@ -53,11 +60,12 @@ def aggregate(src, dst, n, n_ranks):
     return uniq // n_ranks, uniq % n_ranks, total
 
 
-def moves_step(parts, n_ranks, data=True):
-    """One copy step from ``parts`` (see the module docstring)."""
+def moves_step(parts, n_ranks, data=True, ordered=False):
+    """One copy step from ``parts`` (see the module docstring; ``ordered`` as in
+    :func:`coalesce`)."""
     src, dst, n, src_off, dst_off = _join(parts)
     if data:
-        src, dst, n, src_off, dst_off = coalesce(src, dst, n, src_off, dst_off)
+        src, dst, n, src_off, dst_off = coalesce(src, dst, n, src_off, dst_off, ordered)
         return Step.make(src, dst, n, src_off, dst_off)
     src, dst, n = aggregate(src, dst, n, n_ranks)
     return Step.make(src, dst, n)

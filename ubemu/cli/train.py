@@ -10,11 +10,13 @@ ranked, fastest step first. Every flag is checked and every output path tried be
 anything is timed; ``-J`` and ``--trace`` are written atomically.
 """
 
+import os
 import sys
 
 from .. import __version__
 from .. import training as tr
 from ..errors import UbemuError
+from ..parallel import env
 from ..topospec import DEFAULT_TOPOLOGY, PARAM_FIELDS, load_topology, with_params
 from ..units import format_size
 from .progress import MODES, Progress
@@ -120,7 +122,7 @@ def plan_from_args(args, model, n_npus):
     return plan
 
 
-def _check_args(args):
+def _check_args(args, root=True):
     if args.flops is not None and not 0 < args.flops < float("inf"):
         raise UbemuError(f"--flops: must be a rate > 0 in FLOP/s, got {args.flops:g}")
     if args.memory_gb is not None and not args.memory_gb > 0:
@@ -128,7 +130,7 @@ def _check_args(args):
     if args.top < 1:
         raise UbemuError(f"--top: must be >= 1, got {args.top}")
     for path, flag in ((args.output_file, "-J/--output_file"), (args.trace, "--trace")):
-        if path is not None:
+        if path is not None and root:
             check_writable(path, flag)
 
 
@@ -227,7 +229,10 @@ def run(args, out=None, err=None):
     from .. import training_plans as tp
 
     out, err = out or sys.stdout, err or sys.stderr
-    _check_args(args)
+    root = env.is_root()  # in an MPI job process 0 times the step, prints and writes files
+    if not root:
+        out = err = open(os.devnull, "w")
+    _check_args(args, root)
     model = model_from_args(args)
     topo = with_params(load_topology(args.topo), args.param)
     head = {"ubemu": __version__, "command": {k: v for k, v in vars(args).items()
@@ -263,6 +268,8 @@ def run(args, out=None, err=None):
         print("\n".join(header_lines(model, plan, topo, args.flops)), file=out)
         print("\n".join(report_lines(best)), file=out, flush=True)
         doc = {**head, "report": best.to_dict()}
+    if not root:
+        return 0
     if args.output_file is not None:
         write_json_atomic(args.output_file, doc)
     if args.trace is not None and best is not None:

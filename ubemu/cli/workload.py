@@ -7,11 +7,13 @@ writes the JSON (``-J``) and the Trace Event Format timeline (``--trace``). Ever
 is checked before anything runs.
 """
 
+import os
 import sys
 
 from ..errors import UbemuError
 from ..faults import with_faults
 from ..ops import ops_from_dicts
+from ..parallel import env
 from ..topospec import load_topology, with_params
 from ..units import format_size
 from .faults import add_fault_options, fault_lines
@@ -87,6 +89,9 @@ def run(args, out=None):
     from ..workload import run_workload
 
     out = out or sys.stdout
+    root = env.is_root()  # in an MPI job process 0 times the workload, prints, writes files
+    if not root:
+        out = open(os.devnull, "w")
     spec, ops, faults, routing = read_workload(args.file)
     if args.topo is None and spec is None:
         raise UbemuError(f"workload {args.file!r}: no topology (add topology = \"...\" or "
@@ -95,7 +100,7 @@ def run(args, out=None):
     routing = args.routing if args.routing != "minimal" or args.faults else routing
     topology = with_faults(topology, args.faults if args.faults else faults, routing)
     for path, flag in ((args.output_file, "-J/--output_file"), (args.trace, "--trace")):
-        if path is not None:
+        if path is not None and root:
             check_writable(path, flag)
     result = run_workload(ops, topology)
     print(f"# ubemu workload {args.file}: {len(ops)} operations on {topology.name} "
@@ -103,6 +108,8 @@ def run(args, out=None):
     for line in fault_lines(topology):
         print(line, file=out)
     print("\n".join(table_lines(result)), file=out, flush=True)
+    if not root:
+        return 0
     if args.output_file is not None:
         doc = result.to_dict()
         doc["topology"] = topology_record(topology)
