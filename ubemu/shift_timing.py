@@ -53,6 +53,35 @@ def _shared_busy_s(timer, step, shared, starts, itemsize):
     return out
 
 
+def _codes(row):
+    """(code of each value of ``row``, number of codes): O(n) where it takes at most two
+    values (a class's busiest link carries a big block or not), else by sorting."""
+    other = row != row[0]
+    if not other.any():
+        return np.zeros(row.size, np.int64), 1
+    rest = row[other]
+    if (rest == rest[0]).all():
+        return other.astype(np.int64), 2
+    values, inv = np.unique(row, return_inverse=True)
+    return inv.reshape(-1).astype(np.int64), values.size
+
+
+def _distinct_columns(table):
+    """(index of the first column of each distinct column of ``table``, how many there are
+    of it)."""
+    key, radix = np.zeros(table.shape[1], np.int64), 1
+    for row in table:
+        code, n = _codes(row)
+        if radix * n >= 1 << 62:  # too many combinations for one key: compare columns
+            _, first, counts = np.unique(table.T, axis=0, return_index=True,
+                                         return_counts=True)
+            return first, counts
+        key += code * radix
+        radix *= n
+    _, first, counts = np.unique(key, return_index=True, return_counts=True)
+    return first, counts
+
+
 def time_shift_steps(timer, step, itemsize):
     """Add the steps of ``step`` (a ShiftSteps) to ``timer``; False when the rule above does
     not hold (too many links carry several transfers, or several processes share the work)
@@ -92,13 +121,10 @@ def time_shift_steps(timer, step, itemsize):
     busy = (elements * itemsize).astype(np.float64) / timer.class_cap_Bps[:, None]  # as drain
     if shared is not None:
         busy = np.maximum(busy, _shared_busy_s(timer, step, shared, starts, itemsize))
-    lats, lat_of = np.unique(lat, return_inverse=True)
-    rows, counts = np.unique(np.vstack([busy, lat_of.reshape(1, -1)]).T, axis=0,
-                             return_counts=True)
-    for row, count in zip(rows, counts.tolist()):
-        timer._busy[:] = row[:-1]
-        fig = (float(timer._busy.max(initial=0.0)), float(lats[int(row[-1])]), red_b, cpu_s,
-               True)
+    firsts, counts = _distinct_columns(np.vstack([busy, lat.reshape(1, -1)]))
+    for first, count in zip(firsts.tolist(), counts.tolist()):
+        timer._busy[:] = busy[:, first]
+        fig = (float(timer._busy.max(initial=0.0)), float(lat[first]), red_b, cpu_s, True)
         timer._bytes[:] = 0.0
         timer._add(timer._combine(*fig), count, timer._message_bound(*fig), fig[0])
     timer.bytes += nbytes
