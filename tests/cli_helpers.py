@@ -74,3 +74,20 @@ def assert_one_error_line(status, out, err, start="ubemu: error: "):
     assert status == 2, (out, err)
     assert out == "" and "Traceback" not in err
     assert err.count("\n") == 1 and err.startswith(start), err
+
+
+def one_and_two_processes(args, tmp_path, timeout_s=300):
+    """``ubemu ARGS -J FILE`` in one process and under ``mpiexec -n 2``: the two completed
+    processes and the two JSON documents (both runs must succeed)."""
+    import json
+    import subprocess
+
+    runs = []
+    for n in (1, 2):
+        launch = [MPIEXEC, "-n", "2", sys.executable, "-m", "mpi4py"] if n > 1 else [
+            sys.executable]
+        runs.append(subprocess.run([*launch, "-m", "ubemu", *args, "-J",
+                                    str(tmp_path / f"{n}.json")], capture_output=True,
+                                   text=True, timeout=timeout_s, env=child_env()))
+        assert runs[-1].returncode == 0, runs[-1].stderr[-2000:]
+    return runs, [json.loads((tmp_path / f"{n}.json").read_text()) for n in (1, 2)]

@@ -1,12 +1,10 @@
 """``ubemu plan``: one plan's tables, the sweep's ranking, -J / --trace, one-line errors."""
 
 import json
-import subprocess
-import sys
 
 import pytest
 
-from tests.cli_helpers import MPIEXEC, assert_one_error_line, child_env, run_main
+from tests.cli_helpers import assert_one_error_line, one_and_two_processes, run_main
 from ubemu import cli
 from ubemu.cli import train
 
@@ -118,14 +116,9 @@ def test_under_mpi_process_0_plans_and_prints_once(tmp_path):
     """``mpiexec -n 2``: the table and the -J report of one process, printed and written once
     (the other process waits for process 0's result)."""
     args = ["plan", *SMALL, "--tp", "8", "--pp", "2", "--dp", "4", "--flops", "400e12"]
-    one = subprocess.run([sys.executable, "-m", "ubemu", *args, "-J", str(tmp_path / "1.json")],
-                         capture_output=True, text=True, timeout=300, env=child_env())
-    two = subprocess.run([MPIEXEC, "-n", "2", sys.executable, "-m", "mpi4py", "-m", "ubemu",
-                          *args, "-J", str(tmp_path / "2.json")], capture_output=True,
-                         text=True, timeout=300, env=child_env())
-    assert one.returncode == 0 and two.returncode == 0, two.stderr[-2000:]
+    (one, two), docs = one_and_two_processes(args, tmp_path)
     assert two.stdout == one.stdout and two.stdout.count("# ubemu ") == 1
-    docs = [json.loads((tmp_path / f"{n}.json").read_text())["report"] for n in (1, 2)]
+    docs = [doc["report"] for doc in docs]
     for doc in docs:
         assert doc.pop("wall_s") > 0
     assert docs[0] == docs[1]

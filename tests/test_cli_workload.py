@@ -1,12 +1,10 @@
 """``ubemu workload``: the issue's minimal file, JSON, the trace, and bad input."""
 
 import json
-import subprocess
-import sys
 
 import pytest
 
-from tests.cli_helpers import MPIEXEC, assert_one_error_line, child_env, run_main
+from tests.cli_helpers import assert_one_error_line, one_and_two_processes, run_main
 from ubemu.api import simulate
 
 MINIMAL = """\
@@ -110,13 +108,6 @@ def test_a_workload_file_names_its_faults_and_the_flags_override_them(tmp_path, 
 
 @pytest.mark.slow  # launches mpiexec
 def test_under_mpi_process_0_runs_the_workload_and_prints_once(tmp_path):
-    args = ["workload", "docs/examples/step.toml"]
-    one = subprocess.run([sys.executable, "-m", "ubemu", *args, "-J", str(tmp_path / "1.json")],
-                         capture_output=True, text=True, timeout=300, env=child_env())
-    two = subprocess.run([MPIEXEC, "-n", "2", sys.executable, "-m", "mpi4py", "-m", "ubemu",
-                          *args, "-J", str(tmp_path / "2.json")], capture_output=True,
-                         text=True, timeout=300, env=child_env())
-    assert one.returncode == 0 and two.returncode == 0, two.stderr[-2000:]
+    (one, two), docs = one_and_two_processes(["workload", "docs/examples/step.toml"], tmp_path)
     assert two.stdout == one.stdout and two.stdout.count("# ubemu workload") == 1
-    docs = [json.loads((tmp_path / f"{n}.json").read_text()) for n in (1, 2)]
     assert docs[0] == docs[1]

@@ -3,7 +3,9 @@
 Link ids are implicit (:mod:`ubemu.links`); faults need the way back: which directed id runs
 the other way along the same cable (a cable fails as a whole), which ids an NPU owns (a failed
 NPU takes them down), which NPUs an id joins (to name it in a message), and the id of the link
-between two named NPUs. Every function works over arrays of ids, class by class.
+between two named NPUs. Every function works over arrays of ids, class by class. Where links
+go when the coordinates shift (a symmetry of a fault-free grid) lets lockstep replicas be
+timed from one of them (:mod:`ubemu.replica_timing`).
 """
 
 import numpy as np
