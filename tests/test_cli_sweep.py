@@ -22,6 +22,7 @@ from tests.cli_helpers import (
     child_env,
     fake_simulate,
     install_fake_simulate,
+    one_and_two_processes,
     run_main,
     table_rows,
 )
@@ -367,3 +368,13 @@ def test_every_needs_a_group_of_a_kind(capsys):
     for extra in ([], ["--group", "start=0,count=4"]):
         assert_one_error_line(*run_main(["all_reduce", "--every", "-b", "1K", "-e", "1K"]
                                         + extra, capsys))
+
+
+@pytest.mark.slow  # launches mpiexec
+def test_every_group_under_mpi_is_timed_once_with_the_same_figures(tmp_path):
+    args = ["all_reduce", "--topo", "ub-mesh-pod", "--group", "one_per=rack", "--every",
+            "-b", "1M", "-e", "4M", "-f", "4", "--algo", "ring"]
+    (one, two), docs = one_and_two_processes(args, tmp_path)
+    assert two.stdout == one.stdout
+    assert [r["time_s"] for r in docs[0]["records"]] == [r["time_s"] for r in
+                                                        docs[1]["records"]]

@@ -8,6 +8,7 @@ from tests.threads import run_threads
 from ubemu import engine
 from ubemu.algorithms import algorithm_names, build_schedule
 from ubemu.dtypes import get_dtype
+from ubemu.errors import UbemuError
 from ubemu.groups import group_of
 from ubemu.timing import time_schedule
 from ubemu.topospec import load_topology
@@ -74,3 +75,23 @@ def test_pruned_choice_equals_timing_every_candidate(spec, group, collective):
         for alg, low_s in notes["auto_pruned"].items():
             assert low_s <= every[alg] * (1 + 1e-9) and every[alg] > timed.time_s
         assert set(every) == set(notes["auto_candidates"]) | set(notes["auto_pruned"])
+
+
+@pytest.mark.parametrize("n_procs", [1, 3])
+def test_on_root_runs_once_and_gives_every_process_its_result_or_its_error(n_procs):
+    calls = []
+
+    def work(ex):
+        return engine.on_root(lambda: calls.append(ex.rank) or ex.rank + 41, ex)
+
+    assert run_threads(n_procs, work) == [41] * n_procs and calls == [0]
+
+    def failing(ex):
+        def fn():
+            raise UbemuError("bad input on process 0")
+
+        with pytest.raises(UbemuError, match="bad input on process 0"):
+            engine.on_root(fn, ex)
+        return True
+
+    assert run_threads(n_procs, failing) == [True] * n_procs  # nobody left waiting

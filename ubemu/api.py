@@ -145,9 +145,10 @@ def _simulate_every(collective, nbytes, topo, algorithm, dt, op, group, verify, 
     from .ops import Op
     from .result import Result
 
-    prof = profile_op(Op("every", collective, nbytes, group=group, every=True,
-                         algorithm=algorithm, dtype=dt.name, reduction=op, options=options),
-                      topo, record=False, max_work=max_work)
+    every_op = Op("every", collective, nbytes, group=group, every=True, algorithm=algorithm,
+                  dtype=dt.name, reduction=op, options=options)
+    # one process's work (as a timing-only run): process 0 times it, the others wait
+    prof = engine.on_root(lambda: profile_op(every_op, topo, record=False, max_work=max_work))
     notes.update(prof.notes)
     notes["groups"] = prof.n_groups
     res = Result(collective, prof.algorithm, topo.name, comm.n, count * dt.itemsize, count,

@@ -58,6 +58,23 @@ def _loads(topology, block, ex):
     return LocalLoads() if block.whole else PartitionedLoads(topology, block, ex)
 
 
+def on_root(fn, ex=None):
+    """``fn()`` run by process 0 of ``ex`` (default the job's) while the others wait; its
+    result on every process, or its :class:`UbemuError` raised on every process (so that
+    no process waits for a broadcast that never comes)."""
+    ex = ex if ex is not None else exchange()
+    out = None
+    if ex.rank == 0:
+        try:
+            out = (fn(), None)
+        except UbemuError as exc:
+            out = (None, exc)
+    value, error = ex.bcast(out)
+    if error is not None:
+        raise error
+    return value
+
+
 def time_only(collective, name, comm, count, topology, itemsize, options=None, ex=None):
     """Build the timing-only schedule of ``name`` and time it.
 
@@ -66,10 +83,9 @@ def time_only(collective, name, comm, count, topology, itemsize, options=None, e
     shifts) a timing-only run costs O(p) per distinct step, so spreading it saved nothing
     while the exchanges cost time; this way an MPI job is never slower than one process.
     Checked runs (:func:`run_checked`) spread their data and timing over the processes."""
-    ex = ex if ex is not None else exchange()
     sched = build_schedule(collective, name, comm, count, data=False, **(options or {}))
-    figures = time_schedule(sched, topology, comm.npus, itemsize) if ex.rank == 0 else None
-    return Timed(sched, *ex.bcast(figures))
+    return Timed(sched, *on_root(lambda: time_schedule(sched, topology, comm.npus, itemsize),
+                                 ex))
 
 
 def run_checked(collective, name, comm, count, topology, dtype, op="sum", seed=0,

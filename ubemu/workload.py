@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .engine import on_root
 from .faults import with_faults
 from .intervals import intersect, measure, union
 from .opprofile import profile_op
 from .ops import check_ops
-from .parallel.exchange import exchange
 from .result import ClassUsage
 from .sharing import fair_rates
 from .topospec import resolve_topology
@@ -157,8 +157,7 @@ def run_workload(ops, topology=None, max_work=None, faults=None, routing="minima
     -------
     WorkloadResult
     """
-    ex = exchange()
-    return ex.bcast(_run(ops, topology, max_work, faults, routing) if ex.rank == 0 else None)
+    return on_root(lambda: _run(ops, topology, max_work, faults, routing))
 
 
 def _run(ops, topology, max_work, faults, routing):
