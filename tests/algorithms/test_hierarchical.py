@@ -89,3 +89,30 @@ def test_hierarchical_bad_options():
         build_schedule("reduce_scatter", "hierarchical", Comm((4, 2)), 8, heavy_axis="middle")
     with pytest.raises(UbemuError, match="valid: direct, pairwise"):
         build_schedule("alltoall", "hierarchical", Comm((4, 2)), 8, per_level="ring")
+
+
+@pytest.mark.parametrize("dims,per_level", [((4, 3, 2), "pairwise"), ((2, 1, 5), "direct"),
+                                            ((3, 4), ("direct", "pairwise"))])
+def test_hierarchical_alltoall_data_steps_time_as_their_timing_twin(dims, per_level):
+    """A checked run times the timing-only schedule instead of these block-by-block steps
+    (``time_apart``): both give the same time, usage and bottleneck; and the closed-form
+    moves deliver every block, also when only one block of senders is built."""
+    from ubemu.timing import time_schedule
+    from ubemu.topospec import load_topology
+
+    topo = load_topology(",".join(f"full_mesh:{d}" if d > 1 else "ring:1" for d in dims))
+    comm = Comm(dims)
+    count = comm.n * 3
+    data = build_schedule("alltoall", "hierarchical", comm, count, per_level=per_level)
+    twin = build_schedule("alltoall", "hierarchical", comm, count, data=False,
+                          per_level=per_level)
+    assert data.time_apart and not twin.time_apart
+    assert time_schedule(data, topo) == time_schedule(twin, topo)
+    run_ref("alltoall", "hierarchical", comm, count, per_level=per_level)
+    whole = [(st.src, st.dst, st.src_off, st.dst_off) for st in data.steps()]
+    half = comm.restricted(comm.n // 3, comm.n)
+    for st, part in zip(whole, build_schedule("alltoall", "hierarchical", half, count,
+                                              per_level=per_level).steps()):
+        mine = st[0] >= comm.n // 3
+        assert all(np.array_equal(a[mine], b) for a, b in zip(st, (part.src, part.dst,
+                                                                   part.src_off, part.dst_off)))
