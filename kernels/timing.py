@@ -102,7 +102,8 @@ def accumulate(src, dst, n, reduce, npus, itemsize, scale, lv, lat_ns, hop_lat_n
             if messages:
                 nr = _add_npu(red_bytes, red_touched, nr, n_npus + s, scale)
                 nr = _add_npu(red_bytes, red_touched, nr, n_npus + d, RECV_UNIT * scale)
-        if intact:  # the common case without the fault router's call (it costs ~1/3)
+        if intact:  # without faults route_one itself: 167 ns a transfer, not 233 ns through
+            # route_ft (243 ns with route_ft inlined: its body, not the call, costs)
             h, lat = route_one(s, d, lv, lat_ns, hop_lat_ns, path)
         else:
             h, lat, code, bad = route_ft(s, d, lv, lat_ns, hop_lat_ns, down, state, fp, flat,

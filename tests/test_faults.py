@@ -74,8 +74,8 @@ def test_random_failures_are_reproducible_and_counted():
     c = with_faults(t, "links=1%,npus=3,seed=5")
     assert np.array_equal(a.faults.failed_links, b.faults.failed_links)
     assert not np.array_equal(a.faults.failed_links, c.faults.failed_links)
-    cables = sum(cls.count for cls in t.link_classes if linkmap.role(cls) is None) // 2 + sum(
-        cls.count for cls in t.link_classes if linkmap.role(cls) == "up")
+    cables = sum(cls.count for cls in t.link_classes if linkmap.role(t, cls) is None) // 2 + sum(
+        cls.count for cls in t.link_classes if linkmap.role(t, cls) == "up")
     assert a.faults.failed_links.size == round(0.01 * cables)
     assert a.faults.failed_npus.size == 3
 

@@ -5,6 +5,7 @@ import pytest
 
 from ubemu import linkmap
 from ubemu.errors import UbemuError
+from ubemu.faults import with_faults
 from ubemu.topospec import resolve_topology
 
 TOPOS = ["ub-mesh-rack", "torus:4x4", "ring:2,ring:5", "ub-mesh-pod", "atlas950-superpod",
@@ -57,3 +58,11 @@ def test_link_between_names_and_checks():
     assert linkmap.name(sw, up[0]) == "superpod.up port of NPU 70"
     assert linkmap.name(sw, linkmap.link_between(sw, "rack.access:5")[0]) == \
         "rack.access_up port of NPU 5"
+
+
+def test_a_level_name_with_a_port_suffix_is_still_a_mesh():
+    """Level names may hold dots: a full mesh named ``b.up`` has mesh links, not ports."""
+    topo = resolve_topology("full_mesh:4:name=b.up,switch:4")
+    assert [linkmap.role(topo, c) for c in topo.link_classes] == [None, "up", "down"]
+    assert linkmap.reverse(topo, [0]).tolist() == [3]  # 0 -> 1 runs back as 1 -> 0
+    assert with_faults(topo, "links=2,seed=1").faults.failed_links.size == 2

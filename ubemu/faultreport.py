@@ -110,9 +110,9 @@ def _costs(topology):
             lost_bisection += float((caps[wc] * planes_lost / lv.planes / lv.oversub)[low].sum())
     n = topology.n_npus
     trunk = topology.level_table[:, 4] > 0
-    own = np.array([not trunk[c.level] and (linkmap.role(c) in (None, "up") and
-                                             (linkmap.role(c) is None or c.count == n))
-                    or linkmap.role(c) == "access_up" for c in topology.link_classes])
+    roles = [linkmap.role(topology, c) for c in topology.link_classes]
+    own = np.array([not trunk[c.level] and (r is None or (r == "up" and c.count == n))
+                    or r == "access_up" for c, r in zip(topology.link_classes, roles)])
     sel = own[cls] & (src >= 0)  # what an NPU sends on: its links at the levels, its access
     lost = np.bincount(src[sel], weights=caps[cls][sel], minlength=n)
     ports, planes_lost = fs.weak_ports

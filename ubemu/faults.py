@@ -177,7 +177,7 @@ def _planes(topology, spec):
 def _planes_of(topology, cls):
     """Switch planes behind each port of an ``up`` class (1 elsewhere)."""
     lv = topology.levels[cls.level]
-    p = lv.planes if lv.fabric == "switch" and linkmap.role(cls) == "up" else 1
+    p = lv.planes if lv.fabric == "switch" and linkmap.role(topology, cls) == "up" else 1
     if p >> PLANE_BITS:
         raise UbemuError(f"faults: level {lv.name!r} has {p} planes; failing single planes "
                          f"works up to {(1 << PLANE_BITS) - 1}")
@@ -185,14 +185,16 @@ def _planes_of(topology, cls):
 
 
 def _cable_space(topology):
-    """(class, ids per class in the draw) of the classes random link failures draw from: a
-    mesh or ring class by its directed ids, a switch level by each plane of its up ports
-    counted twice, so every cable or plane port has two chances."""
+    """(class, ids per class in the draw, planes behind a port, switch port?) of the classes
+    random link failures draw from: a mesh or ring class by its directed ids, a switch level
+    by each plane of its up ports counted twice, so every cable or plane port has two
+    chances."""
     out = []
     for c, cls in enumerate(topology.link_classes):
-        r = linkmap.role(cls)
+        r = linkmap.role(topology, cls)
         if r is None or r == "up":
-            out.append((c, cls.count * (2 * _planes_of(topology, cls) if r == "up" else 1)))
+            p = _planes_of(topology, cls)
+            out.append((c, cls.count * (2 * p if r == "up" else 1), p, r == "up"))
     return out
 
 
@@ -200,7 +202,7 @@ def _random_links(topology, spec, rng):
     """Keys of the randomly failed links: a cable's lower directed id, or
     ``-1 - (port << PLANE_BITS | plane)`` for one plane of a multi-plane switch port."""
     space = _cable_space(topology)
-    total = sum(n for _, n in space)
+    total = sum(n for _, n, _, _ in space)
     k = spec.links
     if spec.links_percent:
         k = max(1, round(k / 100 * total / 2)) if k else 0
@@ -208,19 +210,18 @@ def _random_links(topology, spec, rng):
     if k > total // 2:
         raise UbemuError(f"faults: links={k} is more than the {total // 2:,} links of "
                          f"{topology.name!r}")
-    starts = np.cumsum([0] + [n for _, n in space])
+    starts = np.cumsum([0] + [n for _, n, _, _ in space])
     chosen = np.zeros(0, np.int64)
     while chosen.size < k:  # batches of one size: the first k of a seed's draws are nested
         draw = rng.choice(total, size=min(total, 4096), replace=False)
         c = np.searchsorted(starts, draw, side="right") - 1
         ids = np.empty(draw.size, np.int64)
         plane = np.full(draw.size, -1, np.int64)  # which plane of a multi-plane port
-        for j, (cls_index, _) in enumerate(space):
+        for j, (cls_index, _, p, port) in enumerate(space):
             sel = c == j
-            cls = topology.link_classes[cls_index]
-            p = _planes_of(topology, cls)
             rel = draw[sel] - starts[j]
-            ids[sel] = cls.first_id + (rel // (2 * p) if linkmap.role(cls) == "up" else rel)
+            ids[sel] = topology.link_classes[cls_index].first_id + (rel // (2 * p) if port
+                                                                   else rel)
             if p > 1:
                 plane[sel] = (rel // 2) % p
         canon = np.minimum(ids, linkmap.reverse(topology, ids))

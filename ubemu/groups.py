@@ -129,8 +129,8 @@ def _without(npus, drop, label):
     """``npus`` with the NPUs ``drop`` (``5+9`` or a list) left out; each must be a member."""
     ids = [_int(x, "without", 0) for x in (drop.split("+") if isinstance(drop, str) else
                                           np.atleast_1d(drop).tolist())]
-    missing = [x for x in ids if x not in set(npus.tolist())]
-    if missing:
+    missing = np.asarray(ids, np.int64)[~np.isin(ids, npus)]
+    if missing.size:
         raise UbemuError(f"group: without={missing[0]} is not a member of the group {label}")
     kept = npus[~np.isin(npus, ids)]
     if not kept.size:

@@ -20,15 +20,19 @@ PAIRED = {"up": "down", "down": "up", "core_up": "core_down", "core_down": "core
           "lrs_down": "lrs_up"}
 
 
-def role(cls):
-    """``mesh``, ``ring`` or the port suffix (``up``, ``access_down``, ...) of a class."""
-    tail = cls.name.rsplit(".", 1)[-1] if "." in cls.name else ""
+def role(topology, cls):
+    """The port suffix (``up``, ``access_down``, ...) of a class; None for a mesh or ring
+    level's own links (a class named as its level: level names may hold dots)."""
+    lv = topology.levels[cls.level]
+    if lv.fabric != "switch" and cls.name == (lv.name or f"level{cls.level}"):
+        return None
+    tail = cls.name.rsplit(".", 1)[-1]
     return tail if tail in PAIRED else None
 
 
 def _class_role(topology, c):
     cls = topology.link_classes[c]
-    r = role(cls)
+    r = role(topology, cls)
     if r is None:
         r = "ring" if topology.levels[cls.level].fabric == "ring" else "mesh"
     return r
@@ -44,6 +48,18 @@ def _line_base(line, size, stride, g):
     """First NPU of each line (inverse of ``kernels.routing._line``)."""
     per = stride // g
     return (line // per) * stride * size + (line % per) * g
+
+
+def _line_of(npu, size, stride, g):
+    """Line of each NPU on a level (``kernels.routing._line``; inverse of :func:`_line_base`)."""
+    return (npu // (stride * size)) * (stride // g) + (npu % stride) // g
+
+
+def _ring_ab(rel, s):
+    """(line, direction, a) of ring link ids ``rel`` within their class (``s > 2``)."""
+    line, r2 = np.divmod(rel, 2 * s)
+    direction, a = np.divmod(r2, s)
+    return line, direction, a
 
 
 def _mesh_ab(rel, s):
@@ -76,8 +92,7 @@ def reverse(topology, ids):
         elif s == 2:
             out[sel] = cls.first_id + (rel ^ 1)
         else:
-            line, r2 = np.divmod(rel, 2 * s)
-            direction, a = np.divmod(r2, s)
+            line, direction, a = _ring_ab(rel, s)
             b = np.where(direction == 0, (a + 1) % s, (a - 1) % s)
             out[sel] = cls.first_id + line * 2 * s + (1 - direction) * s + b
     return out
@@ -101,8 +116,7 @@ def ends(topology, ids):
                 line, a = np.divmod(rel, 2)
                 b = 1 - a
             else:
-                line, r2 = np.divmod(rel, 2 * s)
-                direction, a = np.divmod(r2, s)
+                line, direction, a = _ring_ab(rel, s)
                 b = np.where(direction == 0, (a + 1) % s, (a - 1) % s)
             base = _line_base(line, s, stride, g)
             src[sel], dst[sel] = base + a * stride, base + b * stride
@@ -140,7 +154,7 @@ def npu_links(topology, npus):
             if g > 1 or s < 2:
                 continue
             a = (npus // stride) % s
-            line = (npus // (stride * s)) * stride + npus % stride
+            line = _line_of(npus, s, stride, 1)
             if r == "mesh":
                 peers = np.arange(s)
                 b = np.broadcast_to(peers, (npus.size, s))
@@ -221,7 +235,7 @@ def link_between(topology, text, where="faults: link"):
 
 def _directed(topology, cls, i, a, ai, bi):
     s, stride, g = _line_geometry(topology, i)
-    line = (a // (stride * s)) * (stride // g) + (a % stride) // g
+    line = _line_of(a, s, stride, g)
     if topology.levels[i].fabric == "full_mesh":
         return int(cls.first_id + _mesh_id(np.int64(line), np.int64(ai), np.int64(bi), s))
     if s == 2:
@@ -230,23 +244,12 @@ def _directed(topology, cls, i, a, ai, bi):
     return cls.first_id + line * 2 * s + direction * s + ai
 
 
-def _grid(topology):
-    """(size, stride) of every level, innermost first."""
-    return [(int(row[1]), int(row[2])) for row in topology.level_table]
-
-
-def coordinates(topology, npus):
-    """Each NPU's coordinate on every level: int64 ``npus.shape + (levels,)``."""
-    npus = np.asarray(npus, np.int64)
-    return np.stack([(npus // stride) % size for size, stride in _grid(topology)], axis=-1)
-
-
 def shift_npus(topology, npus, v):
     """The NPUs ``npus`` (m,) with every coordinate moved (cyclically) by each row of ``v``
     (G, levels): int64 (G, m)."""
     npus = np.asarray(npus, np.int64)
     out = np.zeros((v.shape[0], npus.size), np.int64)
-    for i, (size, stride) in enumerate(_grid(topology)):
+    for i, (size, stride) in enumerate(zip(topology.sizes, topology.strides)):
         out += (((npus // stride) % size)[None, :] + v[:, i:i + 1]) % size * stride
     return out
 
@@ -277,10 +280,9 @@ def shift_links(topology, ids, v):
         elif s == 2:
             line, a = np.divmod(rel, 2)
         else:
-            line, r2 = np.divmod(rel, 2 * s)
-            direction, a = np.divmod(r2, s)
+            line, direction, a = _ring_ab(rel, s)
         x = shift_npus(topology, _line_base(line, s, stride, g) + a * stride, v)
-        line, a = (x // (stride * s)) * (stride // g) + (x % stride) // g, (x // stride) % s
+        line, a = _line_of(x, s, stride, g), (x // stride) % s
         if r == "mesh":
             out[:, sel] = cls.first_id + _mesh_id(line, a, (b + v[:, cls.level:cls.level + 1])
                                                   % s, s)

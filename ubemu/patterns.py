@@ -73,7 +73,6 @@ class PatternProfiles:
         nt, nr = self.spread.settle(self, acc[0], acc[1])
         links, keys = self.touched[:nt], self.red_touched[:nr]
         reduced = keys[keys < self.topology.n_npus]
-        most_link = self.load[links].max(initial=0.0)
         most_red = self.red_bytes[reduced].max(initial=0.0)
         heavy = self.load[links] > 1  # links that carry several transfers, or weighted ones
         if self.weight.size:
@@ -84,15 +83,15 @@ class PatternProfiles:
                                    self.touched, 0, self.red_bytes, self.red_touched, nr,
                                    self._busy, self._bytes, self.send_s, self.recv_s,
                                    self.weight)
-        most = self.spread.gather_max([most_link, most_red, cpu_s, float(heavy.any())])
-        if most[1] > 1 and self.reduce_Bps > 0:
+        most = self.spread.gather_max([most_red, cpu_s, float(heavy.any())])
+        if most[0] > 1 and self.reduce_Bps > 0:
             return None
         shared = None
-        if most[3]:
+        if most[2]:
             shared = None if self.spread.collective else self._shared(src, dst, busy_links)
             if shared is None:
                 return None
-        return hops, np.flatnonzero(hops.any(axis=1)), lat, most[2], shared
+        return hops, np.flatnonzero(hops.any(axis=1)), lat, most[1], shared
 
     def _shared(self, src, dst, busy_links):
         """The links of a profiled pattern that carry several of its transfers (or lost some

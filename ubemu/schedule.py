@@ -193,13 +193,20 @@ class Replicas:
     def n_transfers(self):
         return self.base.n_transfers * self.n_groups
 
+    def _bases(self):
+        return self.base.parts() if isinstance(self.base, AllPairs) else (self.base,)
+
     def parts(self):
-        bases = self.base.parts() if isinstance(self.base, AllPairs) else (self.base,)
-        for part in bases:
+        for part in self._bases():
             rows = max(1, AllPairs.PART_TRANSFERS // max(part.n_transfers, 1))
             for lo in range(0, self.n_groups, rows):
                 yield replicated(part, range(lo, min(lo + rows, self.n_groups)),
-                                  self.n_ranks)
+                                 self.n_ranks)
+
+    def replica(self, g):
+        """The explicit transfers of replica ``g`` alone, in parts."""
+        for part in self._bases():
+            yield replicated(part, range(g, g + 1), self.n_ranks)
 
 
 def replicated(step, groups, n_ranks):

@@ -83,3 +83,22 @@ def fair_rates(ids, use, scratch=None):
         rates[now], limit[now] = level, first[now]
         frozen |= now
     return rates, limit
+
+
+class FairShare:
+    """:func:`fair_rates` of operations sharing links, remembered per set of
+    segments (a training step meets the same few combinations at many events). A segment has
+    ``ids`` and ``use`` (one flow); ``users`` counts the operations on each link."""
+
+    def __init__(self, n_links):
+        self.scratch = np.full(n_links, -1, np.int64)
+        self.known = {}
+
+    def __call__(self, segments, users):
+        key = tuple(id(s) for s in segments)
+        if key not in self.known:  # the segments are kept with it, so their ids stay theirs
+            keep = [users[s.ids] > 1 for s in segments]  # a link only one uses never binds
+            got = fair_rates([s.ids[k] for s, k in zip(segments, keep)],
+                             [s.use[k] for s, k in zip(segments, keep)], self.scratch)
+            self.known[key] = (segments, got)
+        return self.known[key][1]

@@ -123,7 +123,8 @@ class StepTimer(PatternProfiles, ReplicaSymmetry):
         self.reduce_Bps = p.reduce_GBps * 1e9
         #: A list to record every timed unit in (a step, or a window timed as one):
         #: ``(link ids, bytes on each, link_s, dt, k, bytes per class)``; None: no record.
-        #: Recording routes every transfer (no pattern or symmetry shortcut: same figures).
+        #: Recording takes no repeated-pattern or every-peer shortcut (replicas: one routed
+        #: per shape, :mod:`ubemu.replica_timing`); the figures are the same.
         self.capture = None
         self._loads = None
         self.reset()

@@ -26,7 +26,7 @@ from .intervals import intersect, measure, union
 from .opprofile import profile_op
 from .ops import check_ops
 from .result import ClassUsage
-from .sharing import fair_rates
+from .sharing import FairShare
 from .topospec import resolve_topology
 
 #: A phase counts as ended when this little (relative) is left of it.
@@ -168,7 +168,7 @@ def _run(ops, topology, max_work, faults, routing):
     cap = np.array([c.bw_GBps * 1e9 * topo.params.efficiency * c.count for c in classes])
     class_first = np.array([c.first_id for c in classes], np.int64)
     users = np.zeros(topo.n_links, np.int32)  # operations in their bandwidth term, per link
-    share = _FairShare(topo.n_links)
+    share = FairShare(topo.n_links)
     start = {}
     end = {}
     compute = []
@@ -265,27 +265,9 @@ def _run(ops, topology, max_work, faults, routing):
     return _result(topo, order, profiles, results, compute, slices, counters, cap)
 
 
-class _FairShare:
-    """:func:`~ubemu.sharing.fair_rates` of operations sharing links, remembered per set of
-    segments (a training step meets the same few combinations at many events)."""
-
-    def __init__(self, n_links):
-        self.scratch = np.full(n_links, -1, np.int64)
-        self.known = {}
-
-    def __call__(self, segments, users):
-        key = tuple(id(s) for s in segments)
-        if key not in self.known:  # the segments are kept with it, so their ids stay theirs
-            keep = [users[s.ids] > 1 for s in segments]  # a link only one uses never binds
-            got = fair_rates([s.ids[k] for s, k in zip(segments, keep)],
-                             [s.use[k] for s, k in zip(segments, keep)], self.scratch)
-            self.known[key] = (segments, got)
-        return self.known[key][1]
-
-
 def _rates(running, users, class_first, share):
     """Each running operation's speed (1.0 outside its bandwidth term); sets ``limit_class``
-    on each of those in their bandwidth term (``share``: a :class:`_FairShare`)."""
+    on each of those in their bandwidth term (``share``: a :class:`~ubemu.sharing.FairShare`)."""
     rates = {i: 1.0 for i in running}
     shared = []
     for i, r in running.items():
