@@ -11,9 +11,10 @@ import numpy as np
 from . import linkmap
 from .errors import UbemuError
 from .faults import port_planes
+from .kernels.codes import C_TRUNK
 
 
-def check_group(topology, npus, label="group"):
+def check_group(topology, npus):
     """Raise a one-line error when a member of the group failed and no spare serves it."""
     fs = topology.faults
     if fs is None or not fs.state.size:
@@ -22,7 +23,7 @@ def check_group(topology, npus, label="group"):
     lost = npus[fs.state[npus] == 1]
     if lost.size:
         shown = ", ".join(map(str, lost[:8].tolist())) + (" ..." if lost.size > 8 else "")
-        raise UbemuError(f"faults: NPU {shown} of the {label} failed and no spare serves it: "
+        raise UbemuError(f"faults: NPU {shown} of the group failed and no spare serves it: "
                          f"the other {npus.size - lost.size} ranks can no longer reach it "
                          f"(leave it out, e.g. --group '...,without={lost[0]}', or spare=on)")
 
@@ -93,6 +94,9 @@ def _costs(topology):
     src, dst = linkmap.ends(topology, ids)
     outer = max((i for i, lv in enumerate(topology.levels) if lv.size > 1), default=None)
     lost_bisection = 0.0
+    weak, planes_lost = fs.weak_ports  # ports short of some switch planes
+    wc = topology.link_class_of(weak)
+    weak_npu = linkmap.ends(topology, weak)[0]
     if outer is not None:
         lv, stride = topology.levels[outer], topology.strides[outer]
         half = lv.size // 2
@@ -103,23 +107,18 @@ def _costs(topology):
         ports = at & (dst < 0) & side(np.maximum(src, 0))
         per_port = np.where(ports, caps[cls] / lv.oversub, 0.0)
         lost_bisection = float(caps[cls][cut].sum() + per_port.sum())
-        weak, planes_lost = fs.weak_ports
-        wc = topology.link_class_of(weak)
-        low = (level_of[wc] == outer) & side(linkmap.ends(topology, weak)[0])
+        low = (level_of[wc] == outer) & side(weak_npu)
         if low.any():  # ports short of planes in the lower half
             lost_bisection += float((caps[wc] * planes_lost / lv.planes / lv.oversub)[low].sum())
     n = topology.n_npus
-    trunk = topology.level_table[:, 4] > 0
+    trunk = topology.level_table[:, C_TRUNK] > 0
     roles = [linkmap.role(topology, c) for c in topology.link_classes]
     own = np.array([not trunk[c.level] and (r is None or (r == "up" and c.count == n))
                     or r == "access_up" for c, r in zip(topology.link_classes, roles)])
     sel = own[cls] & (src >= 0)  # what an NPU sends on: its links at the levels, its access
     lost = np.bincount(src[sel], weights=caps[cls][sel], minlength=n)
-    ports, planes_lost = fs.weak_ports
-    if ports.size:  # a port short of some planes sends the rest
-        pc = topology.link_class_of(ports)
-        np.add.at(lost, linkmap.ends(topology, ports)[0],
-                  caps[pc] * planes_lost / port_planes(topology, ports))
+    if weak.size:  # a port short of some planes sends the rest
+        np.add.at(lost, weak_npu, caps[wc] * planes_lost / port_planes(topology, weak))
     full = topology.injection_GBps()
     working = fs.state == 0 if fs.state.size else np.ones(n, bool)
     lost = lost[working] if working.any() else np.full(1, full)

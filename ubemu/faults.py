@@ -122,7 +122,6 @@ class FaultSet:
     ``fp``/``flat`` (routing mode and the spare blocks, ``kernels/faultroute.py``).
     """
 
-    spec: FaultSpec
     routing: str
     down_bits: np.ndarray
     state: np.ndarray
@@ -151,7 +150,7 @@ NO_FAULTS = (_EMPTY_U8, _EMPTY_U8, _NO_FP, _NO_FLAT)
 
 def kernel_arrays(topology):
     """The four arrays ``kernels/faultroute.route_ft`` reads (empty: no faults)."""
-    fs = getattr(topology, "faults", None)
+    fs = topology.faults
     return fs.arrays if fs is not None else NO_FAULTS
 
 
@@ -303,7 +302,7 @@ def with_faults(topology, faults=None, routing="minimal"):
         state = np.zeros(base.n_npus, np.uint8)
         state[failed] = 1
         state[spared] = 2
-    fs = FaultSet(spec, routing, np.packbits(down, bitorder="little"), state, fp, flat, cables,
+    fs = FaultSet(routing, np.packbits(down, bitorder="little"), state, fp, flat, cables,
                   failed, spared, planes, extra, weight, weak)
     return replace(base, faults=fs)
 

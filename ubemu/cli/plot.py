@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..errors import UbemuError
 from ..units import parse_size_bytes
-from .results import check_writable, load_records, replace_atomically
+from .results import check_writable, load_document, load_records, replace_atomically
 from .table import format_number
 
 #: metric -> (record field, axis label, factor from the field to the axis).
@@ -215,15 +215,17 @@ def run_plot(args, out=None):
     output_format(args.output)
     check_writable(args.output, "-o/--output")
     nbytes = parse_size_bytes(args.size, field="--size") if args.size else None
-    degradation = _faults_document(args.files)
-    if degradation is not None:
-        from .faults import draw
+    from .faults import DOCUMENT_KIND, draw
 
-        save_figure(draw(degradation, args.title), args.output)
-        print(f"wrote {args.output} (time against failed {degradation['what']})", file=out)
+    first = load_document(args.files[0])
+    if isinstance(first, dict) and first.get("kind") == DOCUMENT_KIND:  # ubemu faults -J
+        if len(args.files) > 1:
+            raise UbemuError("plot: a 'ubemu faults' document is drawn alone; give one file")
+        save_figure(draw(first, args.title), args.output)
+        print(f"wrote {args.output} (time against failed {first['what']})", file=out)
         return 0
-    records = []
-    for path in args.files:
+    records = load_records(args.files[0], first)
+    for path in args.files[1:]:
         records += load_records(path)
     if args.utilisation:
         shown = plot_utilisation(records, args.output, nbytes=nbytes, title=args.title)
@@ -231,21 +233,6 @@ def run_plot(args, out=None):
         shown = plot_sweep(records, args.output, metric=args.metric, title=args.title)
     print(f"wrote {args.output} ({shown})", file=out)
     return 0
-
-
-def _faults_document(paths):
-    """The document of ``ubemu faults -J`` when that is the one file given, else None."""
-    import json
-
-    try:
-        doc = json.loads(Path(paths[0]).read_text())
-    except (OSError, ValueError):
-        return None  # load_records reports it
-    if not (isinstance(doc, dict) and doc.get("kind") == "faults"):
-        return None
-    if len(paths) > 1:
-        raise UbemuError("plot: a 'ubemu faults' document is drawn alone; give one file")
-    return doc
 
 
 DISPATCH = {"plot": run_plot}

@@ -197,14 +197,20 @@ class ResultWriter:
             replace_atomically(self.path, lambda f: f.write(text), "-J/--output_file")
 
 
-def load_records(path):
-    """Records of a JSON file written by ``-J`` (a document with ``records`` or a bare list)."""
+def load_document(path):
+    """The parsed JSON of a file written by ``-J``."""
     try:
-        data = json.loads(Path(path).read_text())
+        return json.loads(Path(path).read_text())
     except OSError as exc:
         raise UbemuError(f"{path}: cannot read result file ({exc.strerror})") from None
     except ValueError as exc:
         raise UbemuError(f"{path}: not valid JSON ({exc})") from None
+
+
+def load_records(path, data=None):
+    """Records of a JSON file written by ``-J`` (a document with ``records`` or a bare list;
+    ``data``: the file's document, already read)."""
+    data = load_document(path) if data is None else data
     recs = data.get(RECORDS_KEY) if isinstance(data, dict) else data
     if not isinstance(recs, list) or not all(isinstance(r, dict) for r in recs):
         raise UbemuError(f"{path}: expected a ubemu result file with a '{RECORDS_KEY}' list")
