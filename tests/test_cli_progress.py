@@ -86,6 +86,17 @@ def test_eta_weighs_rows():
     assert prog.eta_s(0, clock()) is None
 
 
+def test_a_long_row_gets_an_estimate_from_its_steps_done():
+    clock = Clock()
+    prog = Progress([1.0, 1.0], stream=io.StringIO(), clock=clock)
+    clock.now_s += 10
+    assert prog.status(0, clock()).endswith("ETA --")  # nothing known yet
+    prog.within(0.25)  # a quarter of the first row's steps in 10 s: 70 s to go for both
+    assert prog.status(0, clock()) == "0/2 rows (12%), 10 s elapsed, ETA 1 min 10 s"
+    prog.update(1)  # the next row starts from nothing done
+    assert prog.eta_s(1, clock()) == pytest.approx(10.0)
+
+
 def test_row_weights_grow_with_the_data_only_when_checking():
     jobs = (("ring", "float32", "sum", 1 << 20), ("ring", "float32", "sum", 64 << 20))
     plan = types.SimpleNamespace(check=False, n_jobs=2, jobs=jobs, n_ranks=64)

@@ -95,3 +95,20 @@ def test_on_root_runs_once_and_gives_every_process_its_result_or_its_error(n_pro
         return True
 
     assert run_threads(n_procs, failing) == [True] * n_procs  # nobody left waiting
+
+
+@pytest.mark.parametrize("verify", [False, True])
+def test_progress_is_told_the_fraction_of_steps_done(verify):
+    """Timing only: one walk; checked bf16 sum: the exact, shadow and random runs, each a
+    third of the way (so a long row's estimate covers all of them)."""
+    comm = group_of(RACK)
+    seen = []
+    if verify:
+        engine.run_checked("all_reduce", "ring", comm, 64 * 4, RACK, "bfloat16",
+                           progress=seen.append)
+    else:
+        engine.time_only("all_reduce", "ring", comm, 64 * 4, RACK, 2, progress=seen.append)
+    assert seen and seen == sorted(seen) and seen[-1] == pytest.approx(1.0)
+    if verify:
+        assert any(abs(f - 1 / 3) < 1e-9 for f in seen) and any(abs(f - 2 / 3) < 1e-9
+                                                               for f in seen)

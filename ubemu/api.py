@@ -24,7 +24,7 @@ def check_seed(seed):
 
 def simulate(collective, nbytes, topology=None, algorithm="auto", dtype="float32", op="sum",
              group=None, verify=False, seed=0, max_work=None, every=False, faults=None,
-             routing="minimal", **options):
+             routing="minimal", progress=None, **options):
     """Model (and optionally emulate) one collective.
 
     Parameters
@@ -61,6 +61,10 @@ def simulate(collective, nbytes, topology=None, algorithm="auto", dtype="float32
         preset with spares is served by its rack's spare.
     routing : {'minimal', 'apr'}
         Under faults: refuse a route that crosses a failure, or detour (All-Path Routing).
+    progress : callable, optional
+        Called with the fraction (0..1) of the run's steps done as they are done (the
+        timing, or the checked data runs; not the candidates of ``auto`` or ``every``): the
+        command line's estimate of a long row's time left.
     max_work : int, optional
         Refuse, before anything runs, an algorithm predicted to route more transfers than
         this (summed over its steps; default :data:`ubemu.work.MAX_WORK`); ``auto`` leaves
@@ -115,14 +119,15 @@ def simulate(collective, nbytes, topology=None, algorithm="auto", dtype="float32
         notes.update(auto_notes)
         if verify:
             checks = engine.run_checked(collective, name, comm, count, topo, dt.name, op, seed,
-                                        options, timed=False)[1]
+                                        options, timed=False, progress=progress)[1]
     elif verify:  # one walk over the steps times and checks them
         name = algorithm
         timed, checks = engine.run_checked(collective, name, comm, count, topo, dt.name, op,
-                                           seed, options)
+                                           seed, options, progress=progress)
     else:
         name = algorithm
-        timed = engine.time_only(collective, name, comm, count, topo, dt.itemsize, options)
+        timed = engine.time_only(collective, name, comm, count, topo, dt.itemsize, options,
+                                 progress=progress)
     sched = timed.schedule
     notes.update({k: v for k, v in sched.notes.items() if k not in notes})
     if sched.windows:

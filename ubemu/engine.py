@@ -17,7 +17,7 @@ Every entry point (``simulate``, the command line, workloads) goes through :func
 (:func:`ubemu.parallel.exchange.exchange` by default), so none of this knows whether MPI runs.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -75,24 +75,47 @@ def on_root(fn, ex=None):
     return value
 
 
-def time_only(collective, name, comm, count, topology, itemsize, options=None, ex=None):
+def _reporting(sched, n_walks, progress):
+    """``sched`` whose steps tell ``progress`` the fraction done of ``n_walks`` walks over
+    them (every walk calls ``steps()`` once), as each step is done; ``sched`` itself when
+    ``progress`` is None."""
+    if progress is None:
+        return sched
+    walks = [0]
+
+    def steps():
+        walk, done = walks[0], 0
+        walks[0] += 1
+        for step in sched.steps():
+            yield step
+            done += getattr(step, "repeat", 1)
+            progress(min((walk + done / max(sched.n_steps, 1)) / n_walks, 1.0))
+
+    return replace(sched, steps=steps)
+
+
+def time_only(collective, name, comm, count, topology, itemsize, options=None, ex=None,
+              progress=None):
     """Build the timing-only schedule of ``name`` and time it.
 
     In a job of several processes, process 0 times the whole schedule and the others wait
     for its figures: with the compact steps (repeated patterns, all-pairs steps, a ring's
     shifts) a timing-only run costs O(p) per distinct step, so spreading it saved nothing
     while the exchanges cost time; this way an MPI job is never slower than one process.
-    Checked runs (:func:`run_checked`) spread their data and timing over the processes."""
-    sched = build_schedule(collective, name, comm, count, data=False, **(options or {}))
+    Checked runs (:func:`run_checked`) spread their data and timing over the processes.
+    ``progress``: called with the fraction of the steps timed (a long row's ETA)."""
+    sched = _reporting(build_schedule(collective, name, comm, count, data=False,
+                                      **(options or {})), 1, progress)
     return Timed(sched, *on_root(lambda: time_schedule(sched, topology, comm.npus, itemsize),
                                  ex))
 
 
 def run_checked(collective, name, comm, count, topology, dtype, op="sum", seed=0,
-                options=None, ex=None, timed=True):
+                options=None, ex=None, timed=True, progress=None):
     """Run ``name`` on real data over the processes of ``ex`` and check it; with ``timed``
     the exact run's steps are timed as they are applied (a ``time_apart`` schedule's
-    timing-only twin is timed instead).
+    timing-only twin is timed instead); ``progress`` as in :func:`time_only`, over every
+    data run of the check.
 
     Returns
     -------
@@ -101,6 +124,9 @@ def run_checked(collective, name, comm, count, topology, dtype, op="sum", seed=0
     ex, block, built = _setup(comm, ex)
     dt = get_dtype(dtype)
     sched = build_schedule(collective, name, built, count, data=True, **(options or {}))
+    n_runs = (1 + (not vf.exact_run_complete(collective, comm.n, dt, op))
+              + vf.needs_random_run(collective, dt, op))  # as _verify_runs runs them
+    sched = _reporting(sched, n_runs, progress)
     out = []
     if timed and sched.time_apart:
         out.append(time_only(collective, name, comm, count, topology, dt.itemsize, options, ex))

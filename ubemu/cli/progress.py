@@ -4,7 +4,9 @@
 sweep has run :data:`DELAY_S`; otherwise (a batch job's log) one plain line every
 :data:`LINE_INTERVAL_S`, the first after one interval, and a closing line. ``on``: the same
 from the first row. ``off``: nothing. Besides the sweep's own calls between rows, a background
-thread looks every :data:`TICK_S` (:meth:`Progress.start`), so a long row shows progress too;
+thread looks every :data:`TICK_S` (:meth:`Progress.start`), so a long row shows progress too,
+with an estimate from the part of its steps done (:meth:`Progress.within`, which ``simulate``'s
+``progress`` calls);
 :meth:`Progress.hold` keeps it from drawing while the sweep prints a table row.
 
 The estimate weighs rows by the work they are expected to take: equal for timing only, and
@@ -85,6 +87,7 @@ class Progress:
         self.last_line_s = None
         self.bar_len = 0  # characters of the bar on screen (0: none drawn)
         self.done, self.label = 0, ""
+        self.row_done = 0.0  # fraction of the running row done (:meth:`within`)
         self._lock = threading.RLock()  # one writer at a time: the sweep or the ticker
         self._stop, self._ticker = threading.Event(), None
 
@@ -92,25 +95,38 @@ class Progress:
     def n_rows(self):
         return len(self.done_weight) - 1
 
+    def _done_weight(self, done):
+        """Weight of the first ``done`` rows and the done part of the next one."""
+        w = self.done_weight[done]
+        if done < self.n_rows:
+            w += self.row_done * (self.done_weight[done + 1] - w)
+        return w
+
     def eta_s(self, done, now_s):
-        """Seconds left after ``done`` rows at ``now_s``; None before the first row ends."""
-        done_weight = self.done_weight[done]
-        if done == 0 or done_weight <= 0:
+        """Seconds left after ``done`` rows (and the running row's done part, :meth:`within`)
+        at ``now_s``; None before anything is known to be done."""
+        done_weight = self._done_weight(done)
+        if done_weight <= 0:
             return None
         return (now_s - self.start_s) * (self.total_weight - done_weight) / done_weight
 
     def status(self, done, now_s):
         """``12/40 rows (30%), 25 s elapsed, ETA 58 s``."""
         eta = self.eta_s(done, now_s)
-        pct = 100 * self.done_weight[done] / self.total_weight
+        pct = 100 * self._done_weight(done) / self.total_weight
         return (f"{done}/{self.n_rows} rows ({pct:.0f}%), {format_duration(now_s - self.start_s)}"
                 f" elapsed, ETA {'--' if eta is None else format_duration(eta)}")
 
     def update(self, done, label=""):
         """Show ``done`` rows finished; ``label`` names the row running now."""
         with self._lock:
-            self.done, self.label = done, label
+            self.done, self.label, self.row_done = done, label, 0.0
             self._show()
+
+    def within(self, fraction):
+        """The running row is ``fraction`` (0..1) done (its steps so far): a long row gets an
+        estimate before it ends. Drawn at the next look of the background thread."""
+        self.row_done = float(fraction)
 
     def _show(self):
         now_s = self.clock()

@@ -164,7 +164,8 @@ def run_sweep(plan, out=None, progress=None, on_row=None, simulate=None):
         t0_s = time.perf_counter()
         res = simulate(plan.collective, nbytes, topology=plan.topology, algorithm=algo,
                        dtype=dt, op=op, group=plan.group, verify=plan.check, seed=plan.seed,
-                       max_work=plan.max_work, every=plan.n_groups > 1, **plan.options)
+                       max_work=plan.max_work, every=plan.n_groups > 1,
+                       progress=progress.within, **plan.options)
         if res.wall_s is None:
             res.wall_s = time.perf_counter() - t0_s
         with progress.hold(clear=shared_screen):  # a bar on the same terminal: cleared first
