@@ -7,7 +7,7 @@ MPIEXEC := $(VENV)/bin/mpiexec
 export NUMBA_NUM_THREADS ?= 1
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: setup run test test-fast test-py test-mpi test-peer bench lint clean
+.PHONY: setup run test test-fast test-py test-mpi test-peer bench lint validate clean
 
 setup: $(STAMP)
 
@@ -38,6 +38,10 @@ test-peer: $(STAMP)
 	bash peer/install_simgrid.sh
 	$(PY) peer/run_smpi.py
 	$(PY) peer/compare.py
+
+# ubemu against the published measurements of docs/data/ (fit and validation rows)
+validate: $(STAMP)
+	$(VENV)/bin/ubemu validate
 
 bench: $(STAMP)
 	$(PY) -m pytest benchmarks --benchmark-only --benchmark-columns=min,median,max -s

@@ -18,7 +18,7 @@ import time
 import numpy as np
 
 from ubemu.algorithms import build_schedule
-from ubemu.dataplane import execute, needs_staging
+from ubemu.data.plane import execute, needs_staging
 
 
 def schedule_nbytes(schedule, itemsize):

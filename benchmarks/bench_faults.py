@@ -12,8 +12,9 @@ fresh process (wall time and peak RSS its own):
 
 from bench_scale import run, sim
 
-ROUTE = ("import time, numpy as np; from ubemu.topospec import load_topology; "
-         "from ubemu.faults import with_faults; t = load_topology('atlas960-supercluster'); "
+ROUTE = ("import time, numpy as np; from ubemu.machine.spec import load_topology; "
+         "from ubemu.machine.faults import with_faults; "
+         "t = load_topology('atlas960-supercluster'); "
          "t = with_faults(t, {faults!r}, 'apr'); rng = np.random.default_rng(0); "
          "s, d = rng.integers(0, t.n_npus, (2, 10**6)); t.route(s[:10], d[:10]); "
          "t0 = time.perf_counter(); p, h, _ = t.route(s, d); "

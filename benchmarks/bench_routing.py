@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from ubemu.topospec import load_topology
+from ubemu.machine.spec import load_topology
 
 N_PAIRS = 1_000_000
 

@@ -28,10 +28,10 @@ RSS = ("print('RSS_KB', next(int(x.split()[1]) for x in open('/proc/self/status'
        "if x.startswith('VmHWM')))")
 SIM = ("import ubemu; r = ubemu.simulate({args}); "
        "print(r.algorithm, f'{{r.time_s * 1e6:.2f}} us', r.bottleneck)")
-EXPLICIT = "import ubemu.timing as t; t.StepTimer._symmetric = lambda self, step: False; "
+EXPLICIT = "import ubemu.timing.timer as t; t.StepTimer._symmetric = lambda self, step: False; "
 STEPWISE = "from ubemu.schedule import ShiftSteps; ShiftSteps.MIN_RANKS = 1 << 62; "
-EXHAUSTIVE = ("from ubemu import engine; from ubemu.groups import group_of; "
-              "from ubemu.topospec import load_topology; t = load_topology({topo!r}); "
+EXHAUSTIVE = ("from ubemu import engine; from ubemu.machine.groups import group_of; "
+              "from ubemu.machine.spec import load_topology; t = load_topology({topo!r}); "
               "name, timed, _ = engine.choose('all_reduce', group_of(t), {count}, t, 4, "
               "prune=False); print(name, f'{{timed.time_s * 1e6:.2f}} us', timed.bottleneck)")
 

@@ -7,7 +7,7 @@ Run: ``.venv/bin/python -m pytest benchmarks/bench_schedules.py --benchmark-only
 import pytest
 
 from ubemu.algorithms import build_schedule
-from ubemu.comm import Comm
+from ubemu.machine.comm import Comm
 
 CASES = [
     # collective, algorithm, dims, elements per rank, data

@@ -17,11 +17,11 @@ import time
 os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 
 from ubemu.algorithms import build_schedule
-from ubemu.comm import Comm  # noqa: E402
 from ubemu.estimator import estimate  # noqa: E402
-from ubemu.groups import group_of  # noqa: E402
-from ubemu.timing import time_schedule  # noqa: E402
-from ubemu.topospec import load_topology  # noqa: E402
+from ubemu.machine.comm import Comm  # noqa: E402
+from ubemu.machine.groups import group_of  # noqa: E402
+from ubemu.machine.spec import load_topology  # noqa: E402
+from ubemu.timing.timer import time_schedule  # noqa: E402
 
 
 def timed(label, fn, target_s):

@@ -9,19 +9,19 @@ figures:
 - the sweep of every valid TP x PP x DP plan of GPT-3 175B on atlas950-superpod (target
   < 5 min): the number of plans and the fastest;
   and again keeping only the plans that fit 128 GB per NPU (an example capacity; the rough
-  memory figure of :func:`ubemu.training.memory_per_npu`);
+  memory figure of :func:`ubemu.training.formulas.memory_per_npu`);
 - the sweep of Mixtral 8x7B (TP x PP x DP x EP).
 """
 
 from bench_scale import run
 
-ONE = ("from ubemu import training as tr, training_plans as tp; "
+ONE = ("import ubemu.training as tr; from ubemu.training import planner as tp; "
        "r = tp.plan(tr.get_model('gpt3-175b'), tr.Plan(tp=8, pp=8, dp=128), "
        "'atlas950-superpod', {flops}); "
        "print(f'step {{r.step_s * 1e3:.2f}} ms, compute {{r.compute_s * 1e3:.2f}} ms, '"
        "f'exposed {{r.exposed_s * 1e3:.2f}} ms, TP {{r.axis(\"tp\").time_s * 1e3:.2f}} ms, '"
        "f'DP {{r.axis(\"dp\").time_s * 1e3:.2f}} ms, {{r.bottleneck}}')")
-SWEEP = ("from ubemu import training as tr, training_plans as tp; "
+SWEEP = ("import ubemu.training as tr; from ubemu.training import planner as tp; "
          "s = tp.sweep(tr.get_model({model!r}), 'atlas950-superpod', 400e12, "
          "memory_bytes={memory}); "
          "b = s.reports[0]; "
@@ -32,7 +32,7 @@ SWEEP = ("from ubemu import training as tr, training_plans as tp; "
 
 def main():
     run("warm-up (compile or load the kernels)",
-        "from ubemu import training as tr, training_plans as tp; "
+        "import ubemu.training as tr; from ubemu.training import planner as tp; "
         "tp.plan(tr.Model('t', layers=2, hidden=64, heads=8, seq_len=16, global_batch=8, "
         "vocab=10), tr.Plan(tp=8, dp=8), 'ub-mesh-rack')")
     run("GPT-3 175B TP8 PP8 DP128 atlas950, comm only", ONE.format(flops=None))

@@ -9,21 +9,21 @@ fresh process (wall time and peak RSS its own) and prints the modelled time:
   the pod's row and column links), against one group alone;
 - the expert-parallel all-to-all: direct, 16 MiB per rank, every group of 256 consecutive
   NPUs of atlas960-supercluster at once (3,932 groups, the last 128 NPUs idle; target < 30 s):
-  one replica of each shape routed (:mod:`ubemu.replica_timing`), against 64 groups and
+  one replica of each shape routed (:mod:`ubemu.timing.replicas`), against 64 groups and
   against routing all 2.6e8 transfers.
 """
 
 from bench_scale import run, sim
 
-EP = ("import numpy as np, ubemu; from ubemu.ops import Op; "
-      "from ubemu.workload import run_workload; "
+EP = ("import numpy as np, ubemu; from ubemu.workloads.ops import Op; "
+      "from ubemu.workloads.run import run_workload; "
       "rows = np.arange({g} * 256).reshape({g}, 256); "
       "r = run_workload([Op('ep', 'alltoall', 16 << 20, npus=rows, algorithm='direct', "
       "dtype='bfloat16')], 'atlas960-supercluster').ops[0]; "
       "print(r.n_groups, 'groups', f'{{r.duration_s * 1e6:.2f}} us', r.bottleneck)")
 
 
-ROUTE_ALL = "import ubemu.replica_timing as rt; rt.MIN_REPLICAS = 1 << 62; "
+ROUTE_ALL = "import ubemu.timing.replicas as rt; rt.MIN_REPLICAS = 1 << 62; "
 
 
 def main():

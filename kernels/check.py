@@ -1,7 +1,7 @@
 """Verification kernels: per-element reductions over ranks and the output comparison.
 
 Both stream over a (rows, count) array once, decoding 16-bit formats on the fly (``fmt`` as in
-``ubemu.dtypes``), so checking a large run costs one pass over the data instead of several
+``ubemu.data.dtypes``), so checking a large run costs one pass over the data instead of several
 NumPy passes with float64 temporaries.
 """
 

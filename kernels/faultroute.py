@@ -26,7 +26,7 @@ routes, so it is a real path; it is taken only when none of its links has failed
 
 from ._jit import kernel
 from .codes import C_SIZE, C_STRIDE
-from .routing import _with_levels, route_one
+from .routing import route_one, with_levels
 
 #: Routing modes and the codes :func:`route_ft` returns.
 MINIMAL, APR = 0, 1
@@ -94,7 +94,7 @@ def leg(a, b, lv, lat_ns, hop_lat_ns, down, mode, out, n0):
         ai, bi = (a // st) % sz, (b // st) % sz
         if ai == bi or sz < 3:
             continue
-        cur = _with_levels(a, b, lv, 0, i - 1) if i else a
+        cur = with_levels(a, b, lv, 0, i - 1) if i else a
         start = (a + b) % sz  # spread the detours of many pairs over the third units
         for t in range(sz):
             c = (start + t) % sz

@@ -37,7 +37,7 @@ def _line(r, size, stride, group):
 
 
 @kernel(inline="always")
-def _with_levels(cur, dst, lv, first, last):
+def with_levels(cur, dst, lv, first, last):
     """``cur`` with the coordinates of levels ``first..last`` taken from ``dst``."""
     for j in range(first, last + 1):
         size = lv[j, C_SIZE]
@@ -98,7 +98,7 @@ def route_one(src, dst, lv, lat_ns, hop_lat_ns, out):
                     n += h
                     lat += lat_ns[j, 0] * (1 if lv[j, C_KIND] != RING else h)
                 cur = nxt
-            cur = _with_levels(cur, dst, lv, 0, last)
+            cur = with_levels(cur, dst, lv, 0, last)
             out[n] = lv[i, C_ACCESS] + npus + cur
             n += 1
             lat += 2 * lat_ns[i, 1]

@@ -22,7 +22,7 @@ COLLECTIVE = {"alltoall": "alltoall", "allreduce": "all_reduce"}
 def ubemu_time_s(run, doc):
     """ubemu's modelled time of one SMPI run."""
     import ubemu
-    from ubemu.topology import Topology, TopologyParams
+    from ubemu.machine.topology import Topology, TopologyParams
 
     hosts = run["hosts"]
     bw = doc["port_bw_Bps"] / 1e9

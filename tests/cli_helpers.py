@@ -6,9 +6,9 @@ import sys
 from pathlib import Path
 
 from ubemu import cli
-from ubemu.dtypes import DTYPES
+from ubemu.data.dtypes import DTYPES
 from ubemu.errors import UbemuError
-from ubemu.groups import group_of
+from ubemu.machine.groups import group_of
 from ubemu.result import ClassUsage, Result
 
 LAT_S, BW_GBps = 2e-6, 50.0

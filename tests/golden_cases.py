@@ -1,7 +1,7 @@
 """The golden suite: a fixed list of runs whose results (JSON minus wall time) must not change
 unless a change of the model is intended and the file is regenerated on purpose.
 
-``python tests/golden_cases.py --write`` regenerates ``tests/data/golden.json``;
+``python tests/golden_cases.py --write`` regenerates ``tests/golden.json``;
 ``test_golden.py`` compares every case with it.
 """
 
@@ -9,7 +9,7 @@ import json
 import sys
 from pathlib import Path
 
-DATA = Path(__file__).with_name("data") / "golden.json"
+DATA = Path(__file__).with_name("golden.json")
 
 #: (collective, algorithm, topology, group, nbytes, dtype, op, verify, options)
 TOPOS = [("ub-mesh-rack", None), ("switch:16@50GiBps/1us", None), ("ring:8@56GBps/100ns", None),

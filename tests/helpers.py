@@ -36,7 +36,7 @@ def run_against_reference(collective, name, comm, count, seed=1, **options):
     from tests.reference import expected
     from ubemu.algorithms import build_schedule
     from ubemu.collectives import get
-    from ubemu.layout import pack_inputs, unpack_outputs
+    from ubemu.data.layout import pack_inputs, unpack_outputs
 
     sched = build_schedule(collective, name, comm, count, **options).validate()
     rng = np.random.default_rng(seed)

@@ -18,11 +18,11 @@ def interpret(schedule, buf, op="sum", combine=None, dtype=None):
     combine : callable(dst_values, src_values) -> values, optional
         Overrides the op's NumPy ufunc (used for low-precision formats stored as integers).
     dtype : str, optional
-        Element type (:mod:`ubemu.dtypes`): its combine, as the kernels compute it (float16 and
+        Element type (:mod:`ubemu.data.dtypes`): its combine, as the kernels compute it (float16 and
         bfloat16: float32 arithmetic rounded to the format after every combine).
     """
     if combine is None and dtype is not None:
-        from ubemu.dtypes import numpy_combine
+        from ubemu.data.dtypes import numpy_combine
 
         combine = numpy_combine(dtype, op)
     combine = combine or _COMBINE[op]

@@ -14,7 +14,7 @@ def reduce_rows(inputs, op):
 
 
 def expected(collective, inputs, op="sum", root=0):
-    """The correct outputs of ``collective`` (layout as in ``ubemu.layout``)."""
+    """The correct outputs of ``collective`` (layout as in ``ubemu.data.layout``)."""
     n = inputs.shape[0]
     if collective == "all_reduce":
         return np.broadcast_to(reduce_rows(inputs, op), inputs.shape)
@@ -36,9 +36,9 @@ def run_on_comm(collective, algorithm, comm, inputs, op="sum", dtype=None, **opt
     """The plain whole-array run: build, pack, execute in one process, unpack (avg finished)."""
     from ubemu import collectives
     from ubemu.algorithms import build_schedule
-    from ubemu.dataplane import execute
-    from ubemu.dtypes import finish_avg, get_dtype
-    from ubemu.layout import pack_inputs, unpack_outputs
+    from ubemu.data.dtypes import finish_avg, get_dtype
+    from ubemu.data.layout import pack_inputs, unpack_outputs
+    from ubemu.data.plane import execute
 
     dt = get_dtype(dtype if dtype is not None else inputs.dtype)
     coll = collectives.get(collective)
@@ -54,8 +54,8 @@ def emulate_verify(collective, algorithm, comm, count, dtype="float32", op="sum"
                    **options):
     """The plain twin of the engine's check (:func:`ubemu.engine.run_checked`): whole arrays
     in one process, the same inputs and runs; ``(wrong, max_rel_err, mean_rel_err)``."""
-    from ubemu import verify as vf
-    from ubemu.dtypes import get_dtype
+    from ubemu.data import check as vf
+    from ubemu.data.dtypes import get_dtype
 
     dt = get_dtype(dtype)
     root = options.get("root", 0)

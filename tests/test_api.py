@@ -13,11 +13,11 @@ from tests.reference import emulate_verify, expected
 from ubemu.algorithms import REGISTRY, algorithm_names
 from ubemu.api import emulate
 from ubemu.collectives import get
-from ubemu.comm import Comm
-from ubemu.dtypes import finish_avg, from_float64, to_float64
+from ubemu.data.dtypes import finish_avg, from_float64, to_float64
 from ubemu.errors import UbemuError
-from ubemu.groups import group_of
-from ubemu.topospec import load_topology
+from ubemu.machine.comm import Comm
+from ubemu.machine.groups import group_of
+from ubemu.machine.spec import load_topology
 
 
 def test_defaults_and_bandwidths():

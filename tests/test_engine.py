@@ -7,11 +7,11 @@ from tests.reference import emulate_verify
 from tests.threads import run_threads
 from ubemu import engine
 from ubemu.algorithms import algorithm_names, build_schedule
-from ubemu.dtypes import get_dtype
+from ubemu.data.dtypes import get_dtype
 from ubemu.errors import UbemuError
-from ubemu.groups import group_of
-from ubemu.timing import time_schedule
-from ubemu.topospec import load_topology
+from ubemu.machine.groups import group_of
+from ubemu.machine.spec import load_topology
+from ubemu.timing.timer import time_schedule
 
 RACK = load_topology("ub-mesh-rack")
 

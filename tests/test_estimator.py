@@ -9,9 +9,9 @@ import pytest
 import ubemu
 from ubemu.algorithms import REGISTRY, algorithm_names
 from ubemu.api import simulate
-from ubemu.costmodel import NoClosedForm
 from ubemu.errors import UbemuError
 from ubemu.estimator import estimate
+from ubemu.timing.costmodel import NoClosedForm
 
 # (topology, group): single levels, grids, trunks, oversubscription, subsets, rings
 CASES = [
@@ -149,7 +149,7 @@ def test_without_a_closed_form_it_says_so_and_runs_the_step_model():
 def test_auto_prunes_what_cannot_win():
     """With a software cost per step, the double binary tree (no closed form) cannot beat
     the one-shot direct all-reduce at 1 KiB: its 20 steps' overheads alone are slower."""
-    from ubemu.topology import Topology, TopologyParams
+    from ubemu.machine.topology import Topology, TopologyParams
 
     rack = ubemu.load_topology("ub-mesh-rack")
     topo = Topology(rack.levels, "rack-2us", TopologyParams(overhead_ns=2000))
@@ -174,7 +174,7 @@ def test_hierarchical_alltoall_per_level_checked_like_the_builder(per_level, mes
 
 
 def _with_costs(spec, **params):
-    from ubemu.topology import Topology, TopologyParams
+    from ubemu.machine.topology import Topology, TopologyParams
 
     topo = ubemu.load_topology(spec)
     return Topology(topo.levels, f"{topo.name}+costs", TopologyParams(**params))

@@ -1,5 +1,7 @@
-"""Imports flow one way: command line -> API -> engine -> algorithms / timing / data plane ->
-schedule, topology, collectives -> kernels; only ``ubemu.parallel`` imports mpi4py.
+"""Imports flow one way, between whole subpackages: command line -> API -> training ->
+workloads -> engine -> data plane -> algorithms -> timing -> machine (and MPI) -> the shared
+records (schedule, collectives, result, units, errors) -> kernels; no import cycle, between
+subpackages or between modules; only ``ubemu.parallel`` imports mpi4py.
 
 Every ``import`` in every module counts, also the ones inside functions (the lazy ones).
 """
@@ -14,21 +16,20 @@ ROOT = Path(__file__).resolve().parents[1]
 #: a module may import its own layer and the ones below.
 LAYERS = [
     ("kernels", 0),
-    ("errors", 1), ("units", 1), ("collectives", 1), ("topology", 1), ("topospec", 1),
-    ("presets", 1), ("links", 1), ("schedule", 1), ("dtypes", 1), ("comm", 1), ("groups", 1),
-    ("layout", 1), ("result", 1), ("ops", 1), ("intervals", 1), ("linkmap", 1), ("faults", 1),
-    ("faultreport", 1),
-    ("algorithms", 2), ("costmodel", 2), ("timing", 2), ("dataplane", 2), ("verify", 2),
-    ("memory", 2), ("parallel", 2), ("bounds", 2), ("work", 2), ("symmetry", 2),
-    ("sharing", 2), ("shift_timing", 2), ("patterns", 2), ("replica_timing", 2),
-    ("engine", 3), ("estimator", 3), ("opprofile", 3), ("workload", 4), ("training", 4),
-    ("training_plans", 4),
-    ("api", 4),
-    ("cli", 5), ("cli_collective", 5), ("report", 5), ("plot", 5), ("topo_report", 5),
-    ("__main__", 5), ("__init__", 6),
+    ("errors", 1), ("units", 1), ("collectives", 1), ("schedule", 1), ("result", 1),
+    ("machine", 2), ("parallel", 2),
+    ("timing", 3),
+    ("algorithms", 4),
+    ("data", 5),
+    ("engine", 6), ("estimator", 6),
+    ("workloads", 7),
+    ("training", 8),
+    ("api", 9), ("validation", 9),
+    ("cli", 10), ("__main__", 10), ("__init__", 11),
 ]
-NAMES = {"command line": 5, "API": 4, "engine": 3, "algorithms, timing, data plane": 2,
-         "schedule, topology, collectives": 1, "kernels": 0}
+NAMES = {"command line": 10, "API": 9, "training": 8, "workloads": 7, "engine": 6,
+         "data plane": 5, "algorithms": 4, "timing": 3, "machine, MPI": 2,
+         "shared records": 1, "kernels": 0}
 
 
 def _modules():
@@ -104,3 +105,86 @@ def test_every_module_has_a_layer_and_the_direction_is_the_documented_one():
     for module in MODULES:
         layer(module)
     assert [NAMES[k] for k in NAMES] == sorted(NAMES.values(), reverse=True)
+
+
+def _unit(module):
+    """The subpackage (or top-level module) a module belongs to: ``ubemu.machine``."""
+    return ".".join(module.split(".")[:2])
+
+
+def _cycle(edges):
+    """One cycle of the directed graph ``edges`` ({node: set of nodes}), or None."""
+    state, stack = {}, []
+
+    def visit(n):
+        state[n] = 1
+        stack.append(n)
+        for m in sorted(edges.get(n, ())):
+            if state.get(m) == 1:
+                return stack[stack.index(m):] + [m]
+            if m not in state and (found := visit(m)):
+                return found
+        state[n] = 2
+        stack.pop()
+        return None
+
+    for n in sorted(edges):
+        if n not in state and (found := visit(n)):
+            return found
+    return None
+
+
+def _edges(key):
+    out = {}
+    for module, path in MODULES.items():
+        if module == "ubemu" or path.name == "__init__.py":
+            continue  # a package's __init__ re-exports its own modules
+        for t in imports(module, path)[0]:
+            if t in MODULES and key(t) != key(module):
+                out.setdefault(key(module), set()).add(key(t))
+    return out
+
+
+def test_no_cycle_between_subpackages():
+    assert _cycle(_edges(_unit)) is None
+
+
+def test_no_cycle_between_modules():
+    assert _cycle(_edges(lambda m: m)) is None
+
+
+def test_a_cycle_is_found():
+    assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert _cycle({"a": {"b"}, "b": set()}) is None
+
+
+#: Private names of the standard library that ubemu uses on purpose.
+STDLIB_PRIVATE = {"_exit", "_actions"}  # os._exit after a fail-stop; argparse's flag list
+
+
+def _private_uses(path):
+    """Private names ``path`` uses that it does not define: ``from x import _y`` or
+    ``obj._y`` on anything but ``self`` / ``cls`` where ``_y`` is not set or defined here."""
+    tree = ast.parse(path.read_text())
+    own = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            own.add(node.name)
+        elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
+            own.add(node.attr)
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            out += [a.name for a in node.names if a.name.startswith("_")
+                    and not a.name.startswith("__")]
+        elif (isinstance(node, ast.Attribute) and node.attr.startswith("_")
+              and not node.attr.startswith("__") and node.attr not in own
+              and node.attr not in STDLIB_PRIVATE
+              and not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"))):
+            out.append(ast.unparse(node))
+    return out
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_no_private_member_used_across_modules(module):
+    assert not _private_uses(MODULES[module])

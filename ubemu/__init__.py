@@ -6,15 +6,16 @@ on first use.
 """
 
 from .errors import UbemuError
-from .topology import Level, Topology, TopologyParams
-from .topospec import load_topology, preset_names
+from .machine.spec import load_topology, preset_names
+from .machine.topology import Level, Topology, TopologyParams
 
 __version__ = "0.1.0"
 
 #: Lazily imported API (so ``import ubemu`` stays free of numba): name -> module.
-_LAZY = {"simulate": "api", "emulate": "api", "estimate": "estimator", "group_of": "groups",
-         "Comm": "comm", "run_workload": "workload", "Op": "ops", "plan": "training_plans",
-         "Model": "training", "Plan": "training"}
+_LAZY = {"simulate": "api", "emulate": "api", "estimate": "estimator",
+         "group_of": "machine.groups", "Comm": "machine.comm", "run_workload": "workloads.run",
+         "Op": "workloads.ops", "plan": "training.planner", "Model": "training.model",
+         "Plan": "training.layout"}
 __all__ = ["UbemuError", "Level", "Topology", "TopologyParams", "load_topology",
            "preset_names", *_LAZY]
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from . import collectives
 from .errors import UbemuError
-from .topospec import DEFAULT_TOPOLOGY, resolve_topology  # noqa: F401  (part of the API)
+from .machine.spec import DEFAULT_TOPOLOGY, resolve_topology  # noqa: F401  (part of the API)
 
 
 def check_seed(seed):
@@ -42,9 +42,9 @@ def simulate(collective, nbytes, topology=None, algorithm="auto", dtype="float32
         those timed; ``notes["auto_pruned"]``: the lower bounds of those that could not win,
         :func:`ubemu.engine.choose`).
     dtype, op : str
-        Element type and reduction op (see :mod:`ubemu.dtypes`).
+        Element type and reduction op (see :mod:`ubemu.data.dtypes`).
     group : optional
-        Process group (see :func:`ubemu.groups.group_of`); default every NPU.
+        Process group (see :func:`ubemu.machine.groups.group_of`); default every NPU.
     verify : bool
         Also run the data plane on real values and fill ``wrong`` and the relative errors.
     seed : int
@@ -52,11 +52,11 @@ def simulate(collective, nbytes, topology=None, algorithm="auto", dtype="float32
     every : bool
         Run on every group of the kind ``group`` names (``unit=``, ``one_per=``,
         ``levels=``) at once, in lockstep, so groups that share a link share it in every step
-        (:func:`ubemu.groups.every_group`). The time is the slowest group's (they move
+        (:func:`ubemu.machine.groups.every_group`). The time is the slowest group's (they move
         together), the usage that of all of them; ``notes["groups"]`` counts them. ``auto``
         picks for one group alone; ``verify`` checks the data of the group of NPU 0.
     faults : str, dict, optional
-        Failed links, NPUs and switch planes, random or named (:mod:`ubemu.faults`:
+        Failed links, NPUs and switch planes, random or named (:mod:`ubemu.machine.faults`:
         ``"link=board:0-1"``, ``"links=0.1%,seed=7"``, ``"npu=5"``); a failed NPU of a
         preset with spares is served by its rack's spare.
     routing : {'minimal', 'apr'}
@@ -67,21 +67,22 @@ def simulate(collective, nbytes, topology=None, algorithm="auto", dtype="float32
         command line's estimate of a long row's time left.
     max_work : int, optional
         Refuse, before anything runs, an algorithm predicted to route more transfers than
-        this (summed over its steps; default :data:`ubemu.work.MAX_WORK`); ``auto`` leaves
-        such candidates out. The refusal gives the prediction (:func:`ubemu.work.predict`).
-    **options
+        this (summed over its steps; default :data:`ubemu.algorithms.work.MAX_WORK`); ``auto``
+        leaves such candidates out. The refusal gives the prediction
+    (:func:`ubemu.algorithms.work.predict`). **options
         Passed to the algorithm's builder (for example ``hierarchical``'s ``per_level``).
 
     Returns
     -------
     ubemu.result.Result
     """
-    from . import engine, memory, work
-    from .algorithms import get_algorithm
-    from .dtypes import check_op, get_dtype
-    from .faultreport import check_group
-    from .faults import with_faults
-    from .groups import every_group, group_of
+    from . import engine
+    from .algorithms import get_algorithm, work
+    from .data import memory
+    from .data.dtypes import check_op, get_dtype
+    from .machine.faultreport import check_group
+    from .machine.faults import with_faults
+    from .machine.groups import every_group, group_of
     from .parallel import env
     from .result import Result
 
@@ -146,9 +147,9 @@ def _simulate_every(collective, nbytes, topo, algorithm, dt, op, group, verify, 
                     max_work, options, comm, count, notes, wall0):
     """``simulate(..., every=True)``: the lockstep replicas timed as one operation."""
     from . import engine
-    from .opprofile import profile_op
-    from .ops import Op
     from .result import Result
+    from .workloads.ops import Op
+    from .workloads.profile import profile_op
 
     every_op = Op("every", collective, nbytes, group=group, every=True, algorithm=algorithm,
                   dtype=dt.name, reduction=op, options=options)
@@ -178,7 +179,7 @@ def emulate(collective, inputs, topology=None, algorithm="ring", op="sum", dtype
         A collective that ``algorithm`` implements.
     inputs : array (n_npus, m)
         Row ``r`` is NPU ``r``'s input (``m = count`` except all_gather, where
-        ``m = count / n_npus``; :mod:`ubemu.layout`).
+        ``m = count / n_npus``; :mod:`ubemu.data.layout`).
     topology : Topology or str, optional
         When given, its NPU count must equal ``n_npus`` and the communicator's axes are its
         levels of size > 1 (for hierarchical algorithms); otherwise a flat group.
@@ -186,7 +187,7 @@ def emulate(collective, inputs, topology=None, algorithm="ring", op="sum", dtype
         A registered algorithm name (never replaced by another).
     op : {'sum', 'prod', 'max', 'min', 'avg'}
     dtype : str, optional
-        Element type (:mod:`ubemu.dtypes`); default: the inputs' NumPy type. Inputs of another
+        Element type (:mod:`ubemu.data.dtypes`); default: the inputs' NumPy type. Inputs of another
         type are converted (rounded to nearest even).
     **options
         Passed to the algorithm's builder.
@@ -195,14 +196,14 @@ def emulate(collective, inputs, topology=None, algorithm="ring", op="sum", dtype
     -------
     ndarray
         Outputs in the dtype's storage type (bfloat16: uint16 bit patterns), shaped as in
-        :mod:`ubemu.layout`.
+        :mod:`ubemu.data.layout`.
     """
     from .algorithms import build_schedule
-    from .comm import Comm
-    from .dataplane import execute
-    from .dtypes import as_storage, check_op, finish_avg, get_dtype
-    from .groups import group_of
-    from .layout import pack_inputs, unpack_outputs
+    from .data.dtypes import as_storage, check_op, finish_avg, get_dtype
+    from .data.layout import pack_inputs, unpack_outputs
+    from .data.plane import execute
+    from .machine.comm import Comm
+    from .machine.groups import group_of
 
     coll = collectives.get(collective)
     inputs = np.asarray(inputs)

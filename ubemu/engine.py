@@ -2,14 +2,14 @@
 
 The path of a run: build the algorithm's schedule (:func:`ubemu.algorithms.build_schedule`;
 in a job of several processes each builds only its own senders' transfers where the builder
-can), apply it to real data (:func:`ubemu.dataplane.apply_steps`, exchanging what crosses
-processes), time it (:func:`ubemu.timing.time_schedule`, with the loads spread over the
-processes), and check the outputs (:mod:`ubemu.verify`). A checked run times the steps as the
+can), apply it to real data (:func:`ubemu.data.plane.apply_steps`, exchanging what crosses
+processes), time it (:func:`ubemu.timing.timer.time_schedule`, with the loads spread over the
+processes), and check the outputs (:mod:`ubemu.data.check`). A checked run times the steps as the
 data plane applies them, so each step is built once.
 
 The check is spread out too: each process draws its own rows of the inputs and checks its
 own outputs against a reference combined from per-column partial reductions (exact, see
-:mod:`ubemu.verify`); a random run whose reference depends on the summation order is drawn,
+:mod:`ubemu.data.check`); a random run whose reference depends on the summation order is drawn,
 gathered and checked on process 0.
 
 Every entry point (``simulate``, the command line, workloads) goes through :func:`time_only`,
@@ -21,20 +21,20 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from . import collectives, work
-from . import verify as vf
-from .algorithms import algorithm_names, build_schedule
-from .bounds import candidate_bounds
-from .costmodel import CostModel
-from .dataplane import apply_steps
-from .dtypes import finish_avg, get_dtype
+from . import collectives
+from .algorithms import algorithm_names, build_schedule, work
+from .algorithms.bounds import candidate_bounds
+from .algorithms.work import MAX_WORK
+from .data import check as vf
+from .data.dtypes import finish_avg, get_dtype
+from .data.layout import output_rows, rows_buffer
+from .data.plane import apply_steps
 from .errors import UbemuError
-from .layout import output_rows, rows_buffer
 from .parallel.block import Block, gather_rows, scatter_rows
 from .parallel.exchange import exchange
 from .parallel.loads import PartitionedLoads
-from .timing import LocalLoads, time_schedule
-from .work import MAX_WORK
+from .timing.costmodel import CostModel
+from .timing.timer import LocalLoads, time_schedule
 
 
 @dataclass
@@ -148,11 +148,11 @@ def choose(collective, comm, count, topology, itemsize, options=None, ex=None,
            max_work=MAX_WORK, prune=True):
     """``algorithm="auto"``: the fastest registered algorithm that can run on ``comm``.
 
-    Candidates are timed in the order of their lower bounds (:mod:`ubemu.bounds`: the closed
-    form's, else :func:`~ubemu.bounds.lower_bound_s`); one whose bound exceeds the fastest time
-    so far (by more than rounding) cannot win and is not timed. The choice is the one timing
-    every candidate would make (``prune=False`` times every one: the baseline; so do faults,
-    under which the intact machine's bounds are no bounds). Returns (the
+    Candidates are timed in the order of their lower bounds (:mod:`ubemu.algorithms.bounds`: the
+    closed form's, else :func:`~ubemu.algorithms.bounds.lower_bound_s`); one whose bound exceeds
+    the fastest time so far (by more than rounding) cannot win and is not timed. The choice is the
+    one timing every candidate would make (``prune=False`` times every one: the baseline; so do
+    faults, under which the intact machine's bounds are no bounds). Returns (the
     fastest's name, its Timed, notes: each timed candidate's time, each pruned one's bound,
     each skipped one's reason)."""
     options = options or {}
@@ -191,7 +191,7 @@ def _verify_runs(collective, n, count, dt, op, seed, sched, block, ex, walk=None
     random run: (wrong, max_rel_err, mean_rel_err)."""
     args = (collective, n, count, dt, op, seed, sched, block, ex)
     wrong, max_rel, mean_rel = _spread_run(*args, walk=walk)
-    if not vf.exact_run_complete(collective, n, dt, op):  # the shadow run (ubemu.verify)
+    if not vf.exact_run_complete(collective, n, dt, op):  # the shadow run (ubemu.data.check)
         shadow = get_dtype(vf.SHADOW_DTYPE)
         wrong += _spread_run(collective, n, count, shadow, "sum", seed, sched, block, ex)[0]
     if vf.needs_random_run(collective, dt, op):
@@ -223,7 +223,7 @@ def _run_block(sched, inputs, block, ex, op, dt, walk=None):
 
 def _spread_run(collective, n, count, dt, op, seed, sched, block, ex, kind="exact",
                 walk=None):
-    """A run (``kind`` of :func:`ubemu.verify.make_inputs`), every process drawing and
+    """A run (``kind`` of :func:`ubemu.data.check.make_inputs`), every process drawing and
     checking its own rows."""
     reducing, root = collectives.get(collective).reducing, sched.root
     mine = vf.make_inputs(collective, n, count, dt.name, op, seed, kind=kind,

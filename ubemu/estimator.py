@@ -1,7 +1,7 @@
 """``estimate``: the modelled time of one collective without routing a byte (for planning loops).
 
 ``estimate("all_reduce", 1 << 20, "ub-mesh-rack", "hierarchical")`` evaluates the algorithm's
-registered closed form (:mod:`ubemu.costmodel`) in microseconds; per (topology, group) the
+registered closed form (:mod:`ubemu.timing.costmodel`) in microseconds; per (topology, group) the
 model's constants are computed once and cached. The answer says how it was obtained:
 
 - ``method="closed form"``, ``exact=True``: equal to the step-level model of ``simulate``
@@ -14,18 +14,18 @@ model's constants are computed once and cached. The answer says how it was obtai
 
 ``algorithm="auto"`` chooses from the same registered algorithms as ``simulate``: every closed
 form is evaluated; an algorithm without one is timed by the step-level model only when a
-lower bound on its time (:func:`ubemu.bounds.lower_bound_s`) leaves it a chance to win.
+lower bound on its time (:func:`ubemu.algorithms.bounds.lower_bound_s`) leaves it a chance to win.
 """
 
 from dataclasses import dataclass, field
 from functools import lru_cache
 
 from . import collectives
-from .bounds import candidate_bounds, closed_form_bounds, model_of
-from .costmodel import NoClosedForm
+from .algorithms.bounds import candidate_bounds, closed_form_bounds, model_of
 from .errors import UbemuError
-from .faults import with_faults
-from .topospec import resolve_topology
+from .machine.faults import with_faults
+from .machine.spec import resolve_topology
+from .timing.costmodel import NoClosedForm
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ class Estimate:
 
 @lru_cache(maxsize=64)
 def _itemsize(dtype):
-    from .dtypes import get_dtype
+    from .data.dtypes import get_dtype
 
     return get_dtype(dtype).itemsize
 
@@ -60,7 +60,7 @@ def _itemsize(dtype):
 def _under_faults(model, collective, algorithm, count, isz, fallback, options):
     """The step model's time under failed links or NPUs (no closed form sees them)."""
     from .engine import choose
-    from .faultreport import check_group
+    from .machine.faultreport import check_group
 
     why = "failed links or NPUs: the closed forms assume every link of a class alike"
     if not fallback:
@@ -92,7 +92,7 @@ def estimate(collective, nbytes, topology=None, algorithm="auto", group=None, dt
 
     Parameters are those of :func:`ubemu.simulate` (sizes in nccl-tests' convention).
     ``fallback=False``: never run the step-level model (an algorithm without a closed form
-    raises :class:`~ubemu.costmodel.NoClosedForm`; ``auto`` leaves it out and says so).
+    raises :class:`~ubemu.timing.costmodel.NoClosedForm`; ``auto`` leaves it out and says so).
     ``faults``: failed switch planes keep the closed forms (the planes are fewer); failed
     links or NPUs have none (the loads are no longer alike), so the step model runs.
 

@@ -70,7 +70,7 @@ class AllPairs:
     transfers held in O(n_ranks) memory.
 
     The timer times it from the routes of one NPU where the topology allows
-    (:meth:`ubemu.timing.StepTimer.step_time`), else from :meth:`parts`, explicit steps of a
+    (:meth:`ubemu.timing.timer.StepTimer.step_time`), else from :meth:`parts`, explicit steps of a
     bounded size. ``src``, ``dst``, ``n`` and ``reduce`` give the explicit form, built on
     first use (for small schedules and tests; the timer never asks).
     """
@@ -128,7 +128,7 @@ class ShiftSteps:
     (rank ``src[t]`` sends to ``dst[t]`` in every step) with blocks of two sizes: at step k
     transfer t carries ``base + 1`` elements when ``(pos[t] - shift_k) mod parts < extra``
     (``shift_k = direction * (k + first_shift)``), else ``base``, the blocks
-    ``split_even`` cuts a segment into. :mod:`ubemu.shift_timing` times all the steps from one
+    ``split_even`` cuts a segment into. :mod:`ubemu.timing.shifts` times all the steps from one
     routing of the pattern; :meth:`explicit` gives them one by one.
     """
 

@@ -8,8 +8,8 @@ import pytest
 
 from tests.helpers import refuses, run_against_reference
 from ubemu.algorithms import REGISTRY, build_schedule
-from ubemu.comm import Comm
 from ubemu.errors import UbemuError
+from ubemu.machine.comm import Comm
 
 RANK_COUNTS = [1, 2, 3, 8, 12, 64]
 GRIDS = [(8, 8), (4, 3), (2, 2, 4), (8, 8, 4)]

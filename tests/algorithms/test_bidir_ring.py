@@ -3,7 +3,7 @@
 import numpy as np
 
 from ubemu.algorithms import build_schedule
-from ubemu.comm import Comm
+from ubemu.machine.comm import Comm
 
 
 def test_ring_bidir_halves_each_way():

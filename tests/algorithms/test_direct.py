@@ -4,7 +4,7 @@ import pytest
 
 from tests.helpers import run_against_reference
 from ubemu.algorithms import build_schedule
-from ubemu.comm import Comm
+from ubemu.machine.comm import Comm
 
 
 def test_direct_steps_use_disjoint_links():

@@ -14,7 +14,7 @@ from tests.interpret import interpret
 from tests.reference import reduce_rows
 from ubemu.algorithms import build_schedule
 from ubemu.algorithms.base import PHASES, blocks
-from ubemu.comm import Comm
+from ubemu.machine.comm import Comm
 from ubemu.schedule import Schedule
 
 MINE = ("ring_bidir", "halving_doubling", "recursive_doubling", "nhr", "direct", "multi_ring")

@@ -7,7 +7,7 @@ import pytest
 
 from tests.helpers import link_elements
 from ubemu.algorithms import build_schedule
-from ubemu.comm import Comm
+from ubemu.machine.comm import Comm
 
 
 def _lg(p):

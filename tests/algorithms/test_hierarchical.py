@@ -10,8 +10,8 @@ from tests.helpers import data_and_timing
 from tests.helpers import run_against_reference as run_ref
 from ubemu.algorithms import build_schedule
 from ubemu.algorithms.base import PHASES
-from ubemu.comm import Comm
 from ubemu.errors import UbemuError
+from ubemu.machine.comm import Comm
 
 
 def ring_steps(dims):
@@ -97,8 +97,8 @@ def test_hierarchical_alltoall_data_steps_time_as_their_timing_twin(dims, per_le
     """A checked run times the timing-only schedule instead of these block-by-block steps
     (``time_apart``): both give the same time, usage and bottleneck; and the closed-form
     moves deliver every block, also when only one block of senders is built."""
-    from ubemu.timing import time_schedule
-    from ubemu.topospec import load_topology
+    from ubemu.machine.spec import load_topology
+    from ubemu.timing.timer import time_schedule
 
     topo = load_topology(",".join(f"full_mesh:{d}" if d > 1 else "ring:1" for d in dims))
     comm = Comm(dims)

@@ -6,8 +6,8 @@ import pytest
 from tests.helpers import run_against_reference
 from ubemu.algorithms import build_schedule
 from ubemu.algorithms.multi_ring import grid_rings
-from ubemu.comm import Comm
 from ubemu.errors import UbemuError
+from ubemu.machine.comm import Comm
 
 
 @pytest.mark.parametrize("dims, n_rings", [((8,), 4), ((64,), 32), ((12,), 4), ((2,), 1),

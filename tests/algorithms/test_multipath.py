@@ -5,8 +5,8 @@ import pytest
 from tests.helpers import data_and_timing
 from tests.helpers import run_against_reference as run_ref
 from ubemu.algorithms import build_schedule
-from ubemu.comm import Comm
 from ubemu.errors import UbemuError
+from ubemu.machine.comm import Comm
 
 
 @pytest.mark.parametrize("dims", [(8, 8), (4, 3), (2, 5), (1, 4)])

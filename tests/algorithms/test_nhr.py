@@ -5,7 +5,7 @@ import pytest
 
 from tests.helpers import link_elements
 from ubemu.algorithms import build_schedule
-from ubemu.comm import Comm
+from ubemu.machine.comm import Comm
 
 
 @pytest.mark.parametrize("p", [3, 5, 6, 7, 12, 13, 33])

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from tests.helpers import data_and_timing, link_elements, run_against_reference
-from ubemu.comm import Comm
+from ubemu.machine.comm import Comm
 
 
 def log2_ceil(p):

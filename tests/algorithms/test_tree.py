@@ -6,8 +6,8 @@ import pytest
 from tests.helpers import data_and_timing
 from tests.interpret import interpret
 from ubemu.algorithms import build_schedule
-from ubemu.comm import Comm
-from ubemu.layout import pack_inputs, unpack_outputs
+from ubemu.data.layout import pack_inputs, unpack_outputs
+from ubemu.machine.comm import Comm
 
 
 def dbt_closed_form(p):

@@ -9,7 +9,7 @@ import sys
 from ubemu import cli
 from ubemu.errors import UbemuError
 from ubemu.parallel import env
-from ubemu.timing import StepTimer
+from ubemu.timing.timer import StepTimer
 
 KIND = sys.argv[1]
 _real = StepTimer.step_time

@@ -18,15 +18,15 @@ from jobs import MPIEXEC, job_env  # noqa: E402
 from tests.reference import emulate_verify  # noqa: E402
 from ubemu import engine  # noqa: E402
 from ubemu.algorithms import build_schedule  # noqa: E402
-from ubemu.comm import Comm  # noqa: E402
-from ubemu.dataplane import apply_steps, execute  # noqa: E402
-from ubemu.groups import group_of  # noqa: E402
+from ubemu.data.plane import apply_steps, execute  # noqa: E402
+from ubemu.machine.comm import Comm  # noqa: E402
+from ubemu.machine.groups import group_of  # noqa: E402
+from ubemu.machine.spec import load_topology  # noqa: E402
 from ubemu.parallel import env  # noqa: E402
 from ubemu.parallel.block import Block  # noqa: E402
 from ubemu.parallel.exchange import LocalExchange, MPIExchange  # noqa: E402
 from ubemu.parallel.loads import PartitionedLoads  # noqa: E402
-from ubemu.timing import time_schedule  # noqa: E402
-from ubemu.topospec import load_topology  # noqa: E402
+from ubemu.timing.timer import time_schedule  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -71,9 +71,10 @@ def test_timing_equals_single_process(ex, topo, coll, alg, count, monkeypatch):
                              PartitionedLoads(tp, Block(comm.n, ex.size, ex.rank), ex))
 
     assert spread() == want  # time, per-class usage and bottleneck, bit for bit
-    import ubemu.patterns
+    import ubemu.timing.patterns
 
-    monkeypatch.setattr(ubemu.patterns, "PATTERN_MIN_TRANSFERS", 1)  # repeated-pattern shortcut
+    # the repeated-pattern shortcut
+    monkeypatch.setattr(ubemu.timing.patterns, "PATTERN_MIN_TRANSFERS", 1)
     assert spread() == want
 
 

@@ -14,7 +14,7 @@ MPI = pytest.importorskip("mpi4py.MPI")
 
 from ubemu.algorithms import REGISTRY, algorithm_names  # noqa: E402
 from ubemu.api import emulate  # noqa: E402
-from ubemu.comm import Comm  # noqa: E402
+from ubemu.machine.comm import Comm  # noqa: E402
 
 WORLD = MPI.COMM_WORLD
 DTYPES = (np.int32, np.int64, np.float64)

@@ -10,7 +10,7 @@ def warm_cache():
     import numpy as np
 
     import ubemu
-    from ubemu.dtypes import DTYPES, FMT_NATIVE
+    from ubemu.data.dtypes import DTYPES, FMT_NATIVE
 
     for name in DTYPES:
         for coll in ("all_reduce", "alltoall"):
@@ -33,7 +33,7 @@ def warm_cache():
     from ubemu.parallel.block import Block
     from ubemu.parallel.exchange import LocalExchange
     from ubemu.parallel.loads import PartitionedLoads
-    from ubemu.timing import time_schedule
+    from ubemu.timing.timer import time_schedule
 
     tp = ubemu.load_topology("ub-mesh-rack")
     for count in (1 << 10, 1 << 20):

@@ -5,11 +5,11 @@ import pytest
 
 from tests.threads import run_threads
 from ubemu.algorithms import build_schedule
-from ubemu.groups import group_of
+from ubemu.machine.groups import group_of
+from ubemu.machine.spec import load_topology
 from ubemu.parallel.block import Block
 from ubemu.parallel.loads import PartitionedLoads, key_owners
-from ubemu.timing import time_schedule
-from ubemu.topospec import load_topology
+from ubemu.timing.timer import time_schedule
 
 TIMED = [("ub-mesh-rack", "all_reduce", "hierarchical", 4096, {}),
          ("ub-mesh-rack", "all_reduce", "ring", 1 << 20, {}),  # repeated-pattern profiles

@@ -1,4 +1,11 @@
-"""Collective algorithms, one module per family; importing this package fills the registry."""
+"""Collective algorithms, one module per family; importing this package fills the registry.
+
+Owns each algorithm's builder, per-level phase and closed-form cost (:mod:`.base`: one
+registration each), and the queries over the registry: :mod:`.bounds` (lower bounds and
+closed forms of the candidates of ``auto``) and :mod:`.work` (the work preflight). May import
+the timing model (its closed-form constants), the machine, the shared records and the
+kernels.
+"""
 
 from . import (  # noqa: F401
     bidir_ring,

@@ -1,8 +1,8 @@
 """The algorithm registry: every algorithm registered once, builder, phase and cost side by side.
 
 Algorithms are written once as *phases along one axis* of a communicator grid
-(:class:`ubemu.comm.Axis`), vectorised over every rank: all the rings (or butterflies, ...) of
-that axis advance in the same step. Registering a phase with ``flat="summary"`` also
+(:class:`ubemu.machine.comm.Axis`), vectorised over every rank: all the rings (or butterflies, ...)
+of that axis advance in the same step. Registering a phase with ``flat="summary"`` also
 registers the flat algorithm of the same name: the phase run on the whole communicator as one
 line of ``n`` ranks. ``hierarchical`` chains phases over the axes. Algorithms that are not
 phases (all-to-all, trees, ...) register their builder with :func:`register`.
@@ -24,9 +24,9 @@ from functools import partial
 import numpy as np
 
 from .. import collectives
-from ..comm import Comm
-from ..costmodel import NoClosedForm  # noqa: F401  (costs raise it; re-exported)
 from ..errors import UbemuError, choices_error
+from ..machine.comm import Comm
+from ..timing.costmodel import NoClosedForm  # noqa: F401  (costs raise it; re-exported)
 
 #: (collective, name) -> Algorithm
 REGISTRY = {}

@@ -6,7 +6,7 @@ and chains phases over its whole buffer.
 
 import numpy as np
 
-from ..comm import Comm
+from ..machine.comm import Comm
 from ..schedule import Schedule, Step, same_array
 
 

@@ -19,7 +19,7 @@ block ``v + r``; the all-reduce splits the data into ``p2`` equal chunks instead
 
 import numpy as np
 
-from ..costmodel import Xor
+from ..timing.costmodel import Xor
 from .base import blocks, register_phase
 from .flat import make_step
 

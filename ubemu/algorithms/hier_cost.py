@@ -5,7 +5,7 @@ Each level's phase runs on the segment that the levels before it left (the large
 the previous cut, an upper bound when counts do not divide). The inner-heavy reduce-scatter
 and all-gather add one permutation step in which every rank moves at most one block of
 ``b = count / n`` elements: its cost comes from routing that pattern once
-(:meth:`ubemu.costmodel.CostModel.perm_partner`).
+(:meth:`ubemu.timing.costmodel.CostModel.perm_partner`).
 """
 
 import numpy as np

@@ -9,8 +9,8 @@ give blocks that differ by one element. Closed form: ``(p-1)`` steps of the larg
 
 import numpy as np
 
-from ..costmodel import Cost
 from ..schedule import ShiftSteps, Step
+from ..timing.costmodel import Cost
 from .base import chain_cost, register_phase
 from .flat import make_step
 

@@ -3,7 +3,7 @@
 One module per command or concern:
 
 - :mod:`.sweep`: the collective commands (``ubemu all_reduce ...``);
-- :mod:`.plan`: the checked :class:`~.plan.SweepPlan` of a collective command line;
+- :mod:`.request`: the checked :class:`~.request.SweepPlan` of a collective command line;
 - :mod:`.names`: the one parser of comma lists of names (``--algo``, ``-d``, ``-o``,
   ``--per-level``);
 - :mod:`.table`: nccl-tests tables and rounded figures for humans;
@@ -11,10 +11,11 @@ One module per command or concern:
 - :mod:`.progress`: progress with ETA on stderr;
 - :mod:`.topo`: ``topo show`` / ``topo list``;
 - :mod:`.algorithms`: ``algorithms``, the registry listing;
-- :mod:`.plot`: ``plot``, the command and the drawing;
+- :mod:`.plot`: ``plot``, the command and the drawing; :mod:`.drawing` what figures share;
 - :mod:`.workload`: ``workload``, several operations at once; :mod:`.trace` its timeline;
-- :mod:`.train`: ``plan``, a training step from a model and a parallel plan;
-- :mod:`.faults`: ``--faults``/``--routing`` and ``faults``, time against failures.
+- :mod:`.plan`: ``plan``, a training step from a model and a parallel plan;
+- :mod:`.faults`: ``--faults``/``--routing`` and ``faults``, time against failures;
+- :mod:`.validate`: ``validate``, ubemu against published measurements (``docs/data/``).
 
 Adding a command: in its module write ``add_parsers(subparsers)``, which creates the parser
 and calls ``set_defaults(command="<name>")`` on it (``"topo show"`` for a nested one), and a
@@ -31,10 +32,10 @@ import sys
 from .. import __version__
 from ..errors import UbemuError, did_you_mean
 from ..parallel.failstop import abort_if_mpi
-from . import algorithms, faults, plot, sweep, topo, train, workload
+from . import algorithms, faults, plan, plot, sweep, topo, validate, workload
 
 #: Modules adding commands, in the order ``ubemu --help`` lists them.
-COMMAND_MODULES = (topo, sweep, workload, train, faults, algorithms, plot)
+COMMAND_MODULES = (topo, sweep, workload, plan, faults, algorithms, plot, validate)
 #: ``args.command`` -> function running it (returns the exit status).
 DISPATCH = {name: run for module in COMMAND_MODULES for name, run in module.DISPATCH.items()}
 

@@ -11,8 +11,8 @@ import sys
 
 from .. import __version__, collectives
 from ..errors import UbemuError
-from ..faultreport import failures
-from ..faults import ROUTINGS, with_faults
+from ..machine.faultreport import failures
+from ..machine.faults import ROUTINGS, with_faults
 from ..units import parse_size_bytes
 from .names import parse_names
 from .progress import MODES, Progress
@@ -128,7 +128,7 @@ def table_rows(records, counts, routings):
 
 def run(args, out=None):
     """``ubemu faults ...``; returns 0."""
-    from ..topospec import load_topology
+    from ..machine.spec import load_topology
 
     out = out if out is not None else sys.stdout
     nbytes = parse_size_bytes(args.nbytes, field="-b/--nbytes")
@@ -176,9 +176,9 @@ def _us(time_s):
 
 def draw(doc, title=None):
     """The degradation figure: median (line) and worst (dashed) time against the count."""
-    from .plot import _pyplot, size_label
+    from .drawing import pyplot, size_label
 
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.2))
     counts = sorted({r["failed"] for r in doc["records"]})
     routings = list(dict.fromkeys(r["routing"] for r in doc["records"]))

@@ -1,338 +1,283 @@
-"""The sweep plan: every choice of one ``ubemu <collective>`` command line, checked.
+"""``ubemu plan``: one training step of a parallel plan timed on a machine, or every plan ranked.
 
-:func:`plan_from_args` turns the parsed flags into a :class:`SweepPlan` or raises a one-line
-:class:`~ubemu.errors.UbemuError`; nothing runs and nothing is printed before it returns, so
-bad input leaves stdout empty.
+``ubemu plan --model gpt3-175b --topo atlas950-superpod --tp 8 --pp 8 [--dp 128]`` prints one
+row per operation of the step (:func:`ubemu.training.planner.step_workload`: collective, group
+size, number of groups, repeats, size, bytes per NPU, time, exposed time, bottleneck), one
+row per parallel axis (bytes per NPU by the published formula and carried by the ops, time,
+exposed), then the step time and the slowest link class. ``--sweep`` times every valid
+factorisation of the machine (sizes given with ``--tp`` etc. stay fixed) and prints them
+ranked, fastest step first. Every flag is checked and every output path tried before
+anything is timed; ``-J`` and ``--trace`` are written atomically.
 """
 
-from dataclasses import dataclass, field
+import os
+import sys
 
-from .. import collectives
-from ..dtypes import ALIASES as DTYPE_ALIASES
-from ..dtypes import DTYPES, OPS, check_op
+from .. import __version__
+from .. import training as tr
 from ..errors import UbemuError
-from ..units import parse_size_bytes
-from .names import parse_names
+from ..machine.spec import DEFAULT_TOPOLOGY, PARAM_FIELDS, load_topology, with_params
+from ..parallel import env
+from ..units import format_size
+from .progress import MODES, Progress
+from .results import check_writable, topology_record, write_json_atomic
+from .table import format_number
 
-#: Most sizes one sweep may have.
-MAX_SIZES = 10000
-#: Seeds accepted by ``--seed`` (NumPy seeds are unsigned; 64-bit keeps JSON readers exact).
-SEED_RANGE = (0, 2**63 - 1)
-#: Default ``-i/--stepbytes`` when neither ``-f`` nor ``-i`` is given (nccl-tests: 1M).
-DEFAULT_STEP_NBYTES = 2**20
-#: ``simulate`` parameters that ``-O`` may not set, and the flag that sets each instead.
-RESERVED_OPTIONS = {"collective": "the command", "nbytes": "-b/-e", "topology": "--topo",
-                    "algorithm": "--algo", "dtype": "-d", "op": "-o", "group": "--group",
-                    "verify": "-c", "seed": "--seed", "root": "-r/--root",
-                    "per_level": "--per-level", "every": "--every",
-                    "faults": "--faults", "routing": "--routing"}
-
-
-@dataclass(frozen=True)
-class DtypeSizes:
-    """The sizes one data type runs: the requested ones rounded down to whole elements.
-
-    Attributes
-    ----------
-    itemsize_nbytes : int
-        Bytes per element.
-    unit_nbytes : int
-        Sizes are multiples of this (one element, or one element per rank for the
-        collectives made of one block per rank).
-    sizes_nbytes : tuple of int
-        The sizes kept, in sweep order (zeros and repeats dropped).
-    """
-
-    itemsize_nbytes: int
-    unit_nbytes: int
-    sizes_nbytes: tuple
+#: Model fields the command line overrides: flag -> Model field.
+MODEL_FLAGS = {"layers": "layers", "hidden": "hidden", "heads": "heads",
+               "kv_heads": "kv_heads", "ffn_hidden": "ffn_hidden", "seq": "seq_len",
+               "vocab": "vocab", "micro_batch": "micro_batch", "global_batch": "global_batch",
+               "experts": "experts", "top_k": "top_k", "moe_layers": "moe_layers",
+               "capacity_factor": "capacity_factor", "dtype": "dtype",
+               "grad_dtype": "grad_dtype"}
+#: Plans listed by ``--sweep`` unless ``--top`` says otherwise.
+DEFAULT_TOP = 20
 
 
-@dataclass(frozen=True)
-class SweepPlan:
-    """Everything one collective sweep runs; built by :func:`plan_from_args`.
-
-    Attributes
-    ----------
-    collective : str
-    topology : ubemu.topology.Topology
-    n_ranks : int
-        Ranks of the group (every NPU without ``--group``).
-    sizes_nbytes : tuple of int
-        The sizes requested by ``-b -e -f/-i``, before rounding per data type.
-    dtypes, ops, algorithms : tuple of str
-        In the order the tables run (algorithm outermost, then dtype, op, size).
-    options : dict
-        Extra keyword arguments of ``simulate`` (``-O``, ``-r``, ``--per-level``).
-    per_dtype : dict of str to DtypeSizes
-    check : bool
-        ``-c 1``: run the data plane and check it.
-    group : str or None
-        The ``--group`` text.
-    seed : int
-    max_work : int or None
-        ``--max-work``: the transfers above which a run is refused (None: the default).
-    min_nbytes, max_nbytes : int
-        ``-b`` and ``-e``.
-    stepfactor : int or None
-        ``-f`` (None when stepping by ``step_nbytes``).
-    step_nbytes : int
-        ``-i``.
-    output_file : str or None
-    n_groups : int
-        ``--every``: the groups of the kind ``--group`` names, run at once (1 otherwise).
-    faults, routing : str
-        ``--faults`` (None: none) and ``--routing``; ``topology`` carries them applied.
-    """
-
-    collective: str
-    topology: object
-    n_ranks: int
-    sizes_nbytes: tuple
-    dtypes: tuple
-    ops: tuple
-    algorithms: tuple
-    options: dict
-    per_dtype: dict
-    check: bool
-    group: str | None
-    seed: int
-    min_nbytes: int
-    max_nbytes: int
-    stepfactor: int | None
-    step_nbytes: int
-    output_file: str | None = None
-    max_work: int | None = None
-    n_groups: int = 1
-    faults: str | None = None
-    routing: str = "minimal"
-    jobs: tuple = field(init=False, repr=False)
-
-    def __post_init__(self):
-        jobs = tuple((a, dt, op, s) for a in self.algorithms for dt in self.dtypes
-                     for op in self.ops for s in self.per_dtype[dt].sizes_nbytes)
-        object.__setattr__(self, "jobs", jobs)
-
-    @property
-    def n_jobs(self):
-        """Rows the sweep prints (one ``simulate`` each)."""
-        return len(self.jobs)
-
-    def command_record(self):
-        """The command as the ``-J`` document's ``command`` field records it."""
-        return {"collective": self.collective, "dtypes": list(self.dtypes),
-                "ops": list(self.ops), "algorithms": list(self.algorithms),
-                "check": self.check, "group": self.group, "seed": self.seed,
-                "min_nbytes": self.min_nbytes, "max_nbytes": self.max_nbytes,
-                "stepfactor": self.stepfactor, "step_nbytes": self.step_nbytes,
-                "options": dict(self.options), "max_work": self.max_work,
-                "every": self.n_groups > 1, "faults": self.faults, "routing": self.routing}
+def add_parsers(subparsers):
+    """Add ``plan`` to ``ubemu``'s sub-parsers."""
+    p = subparsers.add_parser(
+        "plan", help="time a training step's communication (TP, PP, DP, EP, CP)",
+        description="Time one training step of a transformer under a parallel plan: every "
+                    "TP, CP, EP, PP and DP collective of the step as a workload on the "
+                    "topology (all groups at once, sharing links), next to the published "
+                    "per-step byte formulas; --sweep ranks every plan of the machine.")
+    g = p.add_argument_group("model")
+    g.add_argument("--model", default="gpt3-175b", metavar="NAME",
+                   help=f"preset: {', '.join(tr.MODELS)} (default gpt3-175b)")
+    for flag, typ, what in (("layers", int, "transformer layers"), ("hidden", int, "hidden size"),
+                            ("heads", int, "attention heads"),
+                            ("kv-heads", int, "key/value heads (grouped-query attention)"),
+                            ("ffn-hidden", int, "FFN hidden size"),
+                            ("seq", int, "sequence length"), ("vocab", int, "vocabulary"),
+                            ("micro-batch", int, "sequences per micro-batch"),
+                            ("global-batch", int, "sequences per step"),
+                            ("experts", int, "MoE experts (0: dense)"),
+                            ("top-k", int, "experts per token"),
+                            ("moe-layers", int, "MoE layers (default all when --experts)"),
+                            ("capacity-factor", float, "MoE capacity factor"),
+                            ("dtype", str, "parameters and activations (bfloat16)"),
+                            ("grad-dtype", str, "gradients as reduced (bfloat16, float32)")):
+        g.add_argument(f"--{flag}", type=typ, default=None, metavar="N" if typ is int else "X",
+                       help=f"{what} (default: the preset's)")
+    g = p.add_argument_group("plan")
+    for flag, what in (("tp", "tensor"), ("pp", "pipeline"), ("dp", "data"), ("ep", "expert"),
+                       ("cp", "context")):
+        g.add_argument(f"--{flag}", type=int, default=None, metavar="N",
+                       help=f"{what}-parallel size (default 1"
+                            + ("; dp: what the others leave" if flag == "dp" else "") + ")")
+    g.add_argument("--zero", type=int, choices=(0, 1, 2, 3), default=0,
+                   help="ZeRO stage (1/2: Megatron's distributed optimizer; default 0)")
+    g.add_argument("--sp", action="store_true", help="sequence parallelism (Korthikanti 2022)")
+    g.add_argument("--no-overlap", action="store_true",
+                   help="reduce the gradients after the backward, not during the last one")
+    g.add_argument("--order", default=tr.DEFAULT_ORDER, metavar="AXES",
+                   help=f"axes onto NPU ids, innermost first (default {tr.DEFAULT_ORDER})")
+    g = p.add_argument_group("machine and output")
+    g.add_argument("--topo", default=DEFAULT_TOPOLOGY, metavar="SPEC",
+                   help=f"preset, .toml file or string form (default {DEFAULT_TOPOLOGY})")
+    g.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                   help=f"override a topology parameter (repeatable): {', '.join(PARAM_FIELDS)}")
+    g.add_argument("--flops", type=float, default=None, metavar="RATE",
+                   help="FLOP/s one NPU achieves (e.g. 400e12): adds the compute and the 1F1B "
+                        "bubble; without it the step is communication only")
+    g.add_argument("--memory-gb", type=float, default=None, metavar="GB",
+                   help="--sweep: leave out plans needing more memory per NPU (rough: model "
+                        "states and activations)")
+    g.add_argument("--sweep", action="store_true",
+                   help="time every valid TP x PP x DP (x EP) plan and rank them")
+    g.add_argument("--top", type=int, default=DEFAULT_TOP, metavar="N",
+                   help=f"--sweep: plans to print (default {DEFAULT_TOP}; -J keeps all)")
+    g.add_argument("-J", "--output_file", default=None, metavar="FILE.json",
+                   help="write the report as JSON")
+    g.add_argument("--trace", default=None, metavar="FILE.json",
+                   help="the step's timeline in the Trace Event Format (--sweep: the fastest)")
+    g.add_argument("--progress", choices=MODES, default="auto",
+                   help="--sweep: progress on stderr (auto, on, off)")
+    p.set_defaults(command="plan")
 
 
-# -- pieces ------------------------------------------------------------------------------------
-def sweep_sizes(min_nbytes, max_nbytes, factor=None, step_nbytes=None):
-    """nccl-tests' size sweep: multiply by ``factor`` or add ``step_nbytes`` until past the max.
-
-    Returns
-    -------
-    list of int
-        Sizes in bytes from ``min_nbytes`` up to at most ``max_nbytes``.
-    """
-    if min_nbytes > max_nbytes:
-        raise UbemuError(f"-b/--minbytes {min_nbytes} is larger than -e/--maxbytes {max_nbytes}")
-    if factor is not None and factor < 2:
-        raise UbemuError(f"-f/--stepfactor must be an integer >= 2, got {factor}")
-    if factor is None and step_nbytes < 1:
-        raise UbemuError(f"-i/--stepbytes must be >= 1, got {step_nbytes}")
-    if factor is not None and min_nbytes < 1 and max_nbytes > 0:
-        raise UbemuError("-b/--minbytes must be >= 1 with -f/--stepfactor")
-    sizes, s = [], min_nbytes
-    while s <= max_nbytes:
-        sizes.append(s)
-        if len(sizes) > MAX_SIZES:
-            raise UbemuError(f"the sweep has more than {MAX_SIZES} sizes; raise -f or -i")
-        s = s * factor if factor is not None else s + step_nbytes
-        if s == sizes[-1]:  # -b 0 with -f: 0 * factor stays 0
-            break
-    return sizes
+def model_from_args(args):
+    model = tr.get_model(args.model)
+    fields = {field: getattr(args, flag) for flag, field in MODEL_FLAGS.items()}
+    return tr.with_overrides(model, **fields)
 
 
-def round_sizes(sizes_nbytes, unit_nbytes):
-    """Round sizes down to multiples of ``unit_nbytes``; drop zeros and repeats (in order)."""
-    out = [s // unit_nbytes * unit_nbytes for s in sizes_nbytes]
-    return list(dict.fromkeys(s for s in out if s > 0))
+def plan_from_args(args, model, n_npus):
+    """The :class:`~ubemu.training.layout.Plan` of the flags; dp fills the machine when not
+    given."""
+    tp, pp, ep, cp = (getattr(args, k) or 1 for k in ("tp", "pp", "ep", "cp"))
+    for key in ("tp", "pp", "dp", "ep", "cp"):
+        if getattr(args, key) is not None and getattr(args, key) < 1:
+            raise UbemuError(f"--{key}: must be an integer >= 1, got {getattr(args, key)}")
+    dp = args.dp
+    if dp is None:
+        if n_npus % (tp * pp * cp):
+            raise UbemuError(f"--dp: tp*pp*cp = {tp * pp * cp} does not divide the topology's "
+                             f"{n_npus:,} NPUs")
+        dp = n_npus // (tp * pp * cp)
+    plan = tr.Plan(tp=tp, pp=pp, dp=dp, ep=ep, cp=cp, zero=args.zero,
+                   sequence_parallel=args.sp, order=args.order,
+                   overlap_grad_reduce=not args.no_overlap)
+    tr.check(model, plan, n_npus)
+    return plan
 
 
-def parse_options(pairs):
-    """``-O KEY=VALUE`` pairs into a dict; values become int or float when they parse.
-
-    Keys that ``simulate`` takes as its own parameters are refused, naming their flag.
-    """
-    options = {}
-    for pair in pairs or ():
-        key, eq, value = pair.partition("=")
-        key = key.strip()
-        if not eq or not key.isidentifier():
-            raise UbemuError(f"-O/--option: expected KEY=VALUE, got {pair!r}")
-        if key in RESERVED_OPTIONS:
-            raise UbemuError(f"-O/--option: {key} is set by {RESERVED_OPTIONS[key]}, "
-                             f"not by -O")
-        for conv in (int, float):
-            try:
-                value = conv(value)
-                break
-            except ValueError:
-                pass
-        options[key] = value
-    return options
+def _check_args(args, root=True):
+    if args.flops is not None and not 0 < args.flops < float("inf"):
+        raise UbemuError(f"--flops: must be a rate > 0 in FLOP/s, got {args.flops:g}")
+    if args.memory_gb is not None and not args.memory_gb > 0:
+        raise UbemuError(f"--memory-gb: must be > 0, got {args.memory_gb:g}")
+    if args.top < 1:
+        raise UbemuError(f"--top: must be >= 1, got {args.top}")
+    for path, flag in ((args.output_file, "-J/--output_file"), (args.trace, "--trace")):
+        if path is not None and root:
+            check_writable(path, flag)
 
 
-def check_seed(seed):
-    """``--seed``: an integer in :data:`SEED_RANGE`; returns it."""
-    lo, hi = SEED_RANGE
-    if isinstance(seed, bool) or not isinstance(seed, int) or not lo <= seed <= hi:
-        raise UbemuError(f"--seed must be an integer from {lo} to {hi} (2**63 - 1), "
-                         f"got {seed!r}")
-    return seed
+def _ms(seconds):
+    return format_number(seconds * 1e3)
 
 
-def check_max_work(text):
-    """``--max-work``: a positive whole number of transfers (``2e10`` allowed); None stays."""
-    if text is None:
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not (value >= 1 and value.is_integer()):
-        raise UbemuError(f"--max-work must be a positive whole number of transfers such as "
-                         f"5000000000 or 5e9, got {text!r}")
-    return int(value)
+def _gb(nbytes):
+    return f"{format_number(float(nbytes) / 1e9)} GB"
 
 
-def check_algorithms(collective, algorithms, comm, options):
-    """Refuse, before anything runs, an algorithm that cannot run on ``comm`` with
-    ``options`` (the message the builder would give at the first row)."""
-    from ..algorithms import get_algorithm
-
-    for name in algorithms:
-        if name != "auto":
-            get_algorithm(collective, name).check_fits(comm, options)
-
-
-def per_level_choices(collective):
-    """Names ``--per-level`` accepts for ``collective`` (None: left to the algorithm).
-
-    The per-level phases registered for the phase kinds a hierarchical ``collective`` runs
-    (an all-reduce runs reduce-scatter and all-gather phases below its top level).
-    """
-    from .algorithms import phase_registry
-
-    kinds = {"all_reduce": ("reduce_scatter", "all_gather", "all_reduce")}.get(
-        collective, (collective,))
-    names = sorted({name for kind, name in phase_registry() if kind in kinds})
-    return names or None
+def _size(nbytes):
+    """``48M`` (nccl-tests' powers of 1024), ``5.064G`` when not a whole number of them."""
+    short = format_size(nbytes)
+    if short[-1:] in "MG" or nbytes < 2**10:
+        return short
+    for suffix, scale in (("G", 2**30), ("M", 2**20), ("K", 2**10)):
+        if nbytes >= scale:
+            return f"{format_number(nbytes / scale)}{suffix}"
 
 
-def _dtypes_and_ops(args, coll):
-    dtypes = parse_names(args.datatype, list(DTYPES), "-d", "datatype", aliases=DTYPE_ALIASES,
-                         all_word="all", fold_case=True)
-    ops = parse_names(args.op, list(OPS), "-o", "reduction op", all_word="all")
-    if not coll.reducing:
-        ops = ["sum"]  # nccl-tests: no reduction, the redop column says none
-    for dt in dtypes:
-        for op in ops:
-            check_op(dt, op)
-    return dtypes, ops
+def _table(rows, header, align):
+    widths = [max(len(str(r[k])) for r in [header, *rows]) for k in range(len(header))]
+    fmt = "  ".join(f"{{:{a}{w}}}" for a, w in zip(align, widths))
+    return [fmt.format(*map(str, r)).rstrip() for r in [header, *rows]]
 
 
-def _options(args, coll):
-    options = parse_options(args.option)
-    if args.root is not None:
-        if not coll.rooted:
-            rooted = [c.name for c in collectives.COLLECTIVES.values() if c.rooted]
-            raise UbemuError(f"-r/--root: {coll.name} has no root; only "
-                             f"{' and '.join(rooted)} take one")
-        options["root"] = args.root
-    if args.per_level:
-        valid = per_level_choices(coll.name)
-        names = (parse_names(args.per_level, valid, "--per-level",
-                             f"{coll.name} per-level algorithm", unique=False)
-                 if valid is not None else [n.strip() for n in args.per_level.split(",")])
-        options["per_level"] = names[0] if len(names) == 1 else tuple(names)  # one: every level
-    return options
+def header_lines(model, plan, topo, flops):
+    """The ``#`` lines: the model and machine, then (``plan`` given) the plan's figures."""
+    lines = [f"# ubemu {__version__}  plan  {model.name} on {topo.name} ({topo.n_npus:,} NPUs)",
+             f"# model     {tr.describe(model)}"]
+    compute = "# compute   " + (f"{format_number(flops / 1e12)} TFLOP/s per NPU" if flops
+                                else "none (no --flops: communication only)")
+    if plan is None:
+        return [*lines, compute]
+    m, (dense, expert) = tr.micro_batches(model, plan), tr.params_per_npu(model, plan)
+    layers, moe = tr.layers_per_stage(model, plan)
+    sp = "sequence parallel" if plan.sequence_parallel else "no sequence parallelism"
+    ov = "overlapped" if plan.overlap_grad_reduce else "after the backward"
+    params = f"{dense / 1e9:.4g}e9 params per NPU" + (f" (+{expert / 1e9:.4g}e9 of experts)"
+                                                      if expert else "")
+    memory = _gb(tr.memory_per_npu(model, plan))
+    return [*lines,
+            f"# plan      {plan.label()} (order {plan.order}), ZeRO {plan.zero}, {sp}, "
+            f"gradient reduction {ov}",
+            f"# step      {m} micro-batches of {model.micro_batch} per replica (global batch "
+            f"{model.global_batch:,}), {layers} layers per stage"
+            + (f" ({moe} MoE)" if moe else "") + f"; {params}; memory ~{memory} per NPU",
+            compute]
 
 
-def _check_work(coll, algorithms, comm, topology, per_dtype, options, max_work, n_groups):
-    """Refuse up front a named algorithm whose largest size is predicted to be too much work
-    (:mod:`ubemu.work`: the same refusal ``simulate`` would give at that row)."""
-    from .. import work
+def report_lines(rep):
+    """The operation table, the axis table and the summary of a StepReport."""
+    rows = [(o.axis, o.name, o.collective, o.algorithm, o.group, f"{o.groups:,}", o.repeat,
+             _size(o.nbytes), _gb(o.bytes_per_npu), _ms(o.time_s), _ms(o.exposed_s),
+             o.bottleneck or "-") for o in rep.ops]
+    lines = _table(rows, ("axis", "operation", "collective", "algorithm", "group", "groups",
+                          "repeat", "size", "bytes/NPU", "time (ms)", "exposed (ms)",
+                          "bottleneck"), "<<<<>>>>>>><")
+    axes = [(a.axis, _gb(a.formula_bytes), _gb(a.op_bytes), _ms(a.time_s), _ms(a.exposed_s))
+            for a in rep.axes if a.formula_bytes or a.op_bytes]
+    lines += ["", *_table(axes, ("axis", "bytes/NPU (formula)", "bytes/NPU (ops)", "time (ms)",
+                                 "exposed (ms)"), "<>>>>"), ""]
+    if rep.flops_per_npu:
+        lines.append(f"step time  {_ms(rep.step_s)} ms: compute {_ms(rep.compute_s)} ms "
+                     f"(bubble {_ms(rep.bubble_s)} ms), exposed communication "
+                     f"{_ms(rep.exposed_s)} ms")
+    else:
+        lines.append(f"step time  {_ms(rep.step_s)} ms of communication (no compute: give "
+                     f"--flops)")
+    lines.append(f"slowest link class  {rep.bottleneck or '-'}")
+    return lines
 
-    for name in algorithms:
-        if name == "auto":
-            continue
-        for sizes in per_dtype.values():
-            count = coll.element_count(sizes.sizes_nbytes[-1], sizes.itemsize_nbytes, comm.n)
-            predicted = work.predict(coll.name, name, comm, count, topology,
-                                     sizes.itemsize_nbytes, options)
-            work.refuse_if_too_big(coll.name, name, comm, predicted.times(n_groups),
-                                   work.MAX_WORK if max_work is None else max_work)
+
+def sweep_lines(result, top):
+    rows = []
+    for k, r in enumerate(result.reports[:top], 1):
+        p, t = r.plan, {a.axis: _ms(a.time_s) for a in r.axes}
+        rows.append((k, p.tp, p.cp, p.pp, p.dp, p.ep, r.micro_batches, _ms(r.step_s),
+                     _ms(r.exposed_s), t["tp"], t["cp"], t["ep"], t["pp"], t["dp"],
+                     format_number(r.memory_bytes / 1e9), r.bottleneck or "-"))
+    lines = _table(rows, ("rank", "tp", "cp", "pp", "dp", "ep", "m", "step (ms)",
+                          "exposed (ms)", "tp (ms)", "cp (ms)", "ep (ms)", "pp (ms)",
+                          "dp (ms)", "memory (GB)", "bottleneck"), ">>>>>>>>>>>>>>><")
+    more = len(result.reports) - top
+    lines.append(f"# {len(result.reports)} plans timed in {result.wall_s:.1f} s"
+                 + (f" ({more} more in -J)" if more > 0 else "")
+                 + (f"; {result.n_too_big} left out for memory" if result.n_too_big else ""))
+    for plan, error in result.failed:
+        lines.append(f"# {plan.label()}: not timed: {error}")
+    return lines
 
 
-def plan_from_args(args):
-    """Check the command line of a collective sweep and return its :class:`SweepPlan`.
+def run(args, out=None, err=None):
+    """``ubemu plan ...``; returns 0."""
+    from ..training import planner as tp
 
-    Raises
-    ------
-    UbemuError
-        For any bad value, naming the flag (nothing has run yet).
-    """
-    from ..algorithms import algorithm_names
-    from ..faultreport import check_group
-    from ..groups import every_group, group_of
-    from ..topospec import load_topology, with_params
-    from .faults import apply
+    out, err = out or sys.stdout, err or sys.stderr
+    root = env.is_root()  # in an MPI job process 0 times the step, prints and writes files
+    if not root:
+        out = err = open(os.devnull, "w")
+    _check_args(args, root)
+    model = model_from_args(args)
+    topo = with_params(load_topology(args.topo), args.param)
+    head = {"ubemu": __version__, "command": {k: v for k, v in vars(args).items()
+                                              if k not in ("command", "command_name")},
+            "topology": topology_record(topo)}
+    if args.sweep:
+        memory = None if args.memory_gb is None else args.memory_gb * 1e9
+        fixed = {k: getattr(args, k) for k in ("tp", "pp", "dp", "ep")}
+        shown = []
 
-    coll = collectives.get(args.collective)
-    min_nbytes = parse_size_bytes(args.minbytes, field="-b/--minbytes")
-    max_nbytes = parse_size_bytes(args.maxbytes, field="-e/--maxbytes")
-    if args.stepfactor is not None and args.stepbytes is not None:
-        raise UbemuError("give -f/--stepfactor or -i/--stepbytes, not both")
-    step_nbytes = (parse_size_bytes(args.stepbytes, field="-i/--stepbytes")
-                   if args.stepbytes is not None else DEFAULT_STEP_NBYTES)
-    sizes = sweep_sizes(min_nbytes, max_nbytes, args.stepfactor, step_nbytes)
-    dtypes, ops = _dtypes_and_ops(args, coll)
-    algos = parse_names(args.algo, ["auto", *algorithm_names(coll.name)], "--algo",
-                        f"{coll.name} algorithm")
-    options = _options(args, coll)
-    seed = check_seed(args.seed)
-    topology = apply(with_params(load_topology(args.topo), args.param), args)
-    if args.every and args.group is None:
-        raise UbemuError("--every runs every group of the kind --group names; give --group "
-                         "(unit=, one_per= or levels=)")
-    comm, rows = every_group(topology, args.group) if args.every else (
-        group_of(topology, args.group), None)
-    n_groups = 1 if rows is None else rows.shape[0]
-    check_group(topology, comm.npus if rows is None else rows)
-    n_ranks = comm.n
-    if not 0 <= options.get("root", 0) < n_ranks:
-        raise UbemuError(f"-r/--root: root {options['root']} out of range 0..{n_ranks - 1}")
-    check_algorithms(coll.name, algos, comm, options)
-    per_dtype = {}
-    for dt in dtypes:
-        itemsize = DTYPES[dt].itemsize
-        unit = itemsize * (n_ranks if coll.blocked else 1)
-        per_dtype[dt] = DtypeSizes(itemsize, unit, tuple(round_sizes(sizes, unit)))
-        if not per_dtype[dt].sizes_nbytes:
-            raise UbemuError(f"{coll.name}: every size from -b {min_nbytes} to -e {max_nbytes} "
-                             f"is below one {dt} element per rank ({unit} B)")
-    max_work = check_max_work(args.max_work)
-    _check_work(coll, algos, comm, topology, per_dtype, options, max_work, n_groups)
-    return SweepPlan(collective=coll.name, topology=topology, n_ranks=n_ranks,
-                     sizes_nbytes=tuple(sizes), dtypes=tuple(dtypes), ops=tuple(ops),
-                     algorithms=tuple(algos), options=options, per_dtype=per_dtype,
-                     check=bool(args.check), group=args.group, seed=seed,
-                     min_nbytes=min_nbytes, max_nbytes=max_nbytes, stepfactor=args.stepfactor,
-                     step_nbytes=step_nbytes, output_file=args.output_file,
-                     max_work=max_work, n_groups=n_groups, faults=args.faults,
-                     routing=args.routing)
+        def on_plan(k, n, pl):
+            if not shown:
+                shown.append(Progress([1.0] * n, stream=err, mode=args.progress).start())
+            shown[0].update(k, pl.label())
+
+        try:
+            result = tp.sweep(model, topo, args.flops, on_plan=on_plan, cp=args.cp or 1,
+                              zero=args.zero, sequence_parallel=args.sp, order=args.order,
+                              overlap_grad_reduce=not args.no_overlap, memory_bytes=memory,
+                              **fixed)
+        finally:
+            if shown:
+                shown[0].close()
+        print("\n".join(header_lines(model, None, topo, args.flops)), file=out)
+        print("\n".join(sweep_lines(result, args.top)), file=out, flush=True)
+        best = result.reports[0] if result.reports else None
+        doc = {**head, "n_candidates": result.n_candidates, "n_too_big": result.n_too_big,
+               "wall_s": result.wall_s, "plans": [r.to_dict() for r in result.reports],
+               "failed": [{"plan": p.to_dict(), "error": e} for p, e in result.failed]}
+    else:
+        plan = plan_from_args(args, model, topo.n_npus)
+        best = tp.plan(model, plan, topo, args.flops)
+        print("\n".join(header_lines(model, plan, topo, args.flops)), file=out)
+        print("\n".join(report_lines(best)), file=out, flush=True)
+        doc = {**head, "report": best.to_dict()}
+    if not root:
+        return 0
+    if args.output_file is not None:
+        write_json_atomic(args.output_file, doc)
+    if args.trace is not None and best is not None:
+        from .trace import write_trace
+
+        write_trace(best.result, args.trace)
+    return 0
+
+
+DISPATCH = {"plan": run}

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from ..errors import UbemuError
 from ..units import parse_size_bytes
+from .drawing import null_locator, pyplot, size_label
 from .results import check_writable, load_document, load_records, replace_atomically
-from .table import format_number
 
 #: metric -> (record field, axis label, factor from the field to the axis).
 METRICS = {"busbw": ("busbw_GBps", "bus bandwidth (GB/s)", 1.0),
@@ -23,7 +23,6 @@ METRICS = {"busbw": ("busbw_GBps", "bus bandwidth (GB/s)", 1.0),
            "time": ("time_s", "time (us)", 1e6)}
 #: Output formats, by file extension.
 FORMATS = ("png", "svg", "pdf")
-_IEC = (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10))
 
 
 def add_parsers(subparsers):
@@ -50,31 +49,6 @@ def output_format(path):
         raise UbemuError(f"-o/--output: cannot tell the format of {str(path)!r} from its "
                          f"extension; valid: {', '.join('.' + f for f in FORMATS)}")
     return ext
-
-
-def size_label(nbytes):
-    """A size in powers of 1024: ``1 KiB``, ``1.5 MiB``, ``4 GiB``, ``512 B``."""
-    for unit, scale in _IEC:
-        if nbytes >= scale:
-            return f"{format_number(nbytes / scale)} {unit}"
-    return f"{int(nbytes)} B"
-
-
-def _pyplot():
-    try:
-        import matplotlib
-    except ImportError:
-        raise UbemuError("plotting needs matplotlib: pip install 'ubemu[plot]'") from None
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _null_locator():
-    from matplotlib.ticker import NullLocator
-
-    return NullLocator()
 
 
 def series_key(rec):
@@ -116,7 +90,7 @@ def draw_sweep(records, metric="busbw", title=None):
     if not records:
         raise UbemuError("plot: no records to draw")
     key, ylabel, factor = METRICS[metric]
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(8, 5))
     sizes = set()
     for label, pts in group_series(records).items():
@@ -131,7 +105,7 @@ def draw_sweep(records, metric="busbw", title=None):
     ticks = sorted(sizes)
     step = max(1, len(ticks) // 10)
     ax.set_xticks(ticks[::step], [size_label(t) for t in ticks[::step]])
-    ax.xaxis.set_minor_locator(_null_locator())  # no unlabelled log-scale ticks between
+    ax.xaxis.set_minor_locator(null_locator())  # no unlabelled log-scale ticks between
     ax.set_xlabel("size (1 KiB = 1024 B)")
     ax.set_ylabel(ylabel)
     ax.grid(True, which="major", alpha=0.3)
@@ -162,7 +136,7 @@ def draw_utilisation(records, nbytes=None, title=None):
         raise UbemuError(f"plot --size: no run of {nbytes} B; valid: "
                          f"{', '.join(str(v) for v in valid)}")
     classes = list(dict.fromkeys(u["name"] for r in runs for u in r["usage"]))
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(classes) + 3), 4.5 + 0.2 * len(runs)))
     width = 0.8 / len(runs)
     for i, rec in enumerate(runs):
@@ -185,7 +159,7 @@ def draw_utilisation(records, nbytes=None, title=None):
 def save_figure(fig, out_path):
     """Write ``fig`` to ``out_path`` in the format of its extension, atomically; close it."""
     fmt = output_format(out_path)
-    plt = _pyplot()
+    plt = pyplot()
     try:
         replace_atomically(out_path, lambda f: fig.savefig(f, format=fmt, dpi=120,
                                                            bbox_inches="tight"),

@@ -145,7 +145,7 @@ class ResultWriter:
     ----------
     path : str or Path or None
         ``-J``; None keeps the document in memory only.
-    plan : ubemu.cli.plan.SweepPlan
+    plan : ubemu.cli.request.SweepPlan
     n_procs : int
         Processes of the MPI job.
     """

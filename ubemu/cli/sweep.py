@@ -1,7 +1,7 @@
 """The collective commands: ``ubemu all_reduce -b 8 -e 128M -f 2`` and the other collectives.
 
 One table per requested algorithm, nccl-tests style (:mod:`.table`), over every data type, op
-and size of the :class:`~ubemu.cli.plan.SweepPlan`. ``-J`` is rewritten after every row
+and size of the :class:`~ubemu.cli.request.SweepPlan`. ``-J`` is rewritten after every row
 (:class:`~ubemu.cli.results.ResultWriter`). In an MPI job every process runs the sweep and
 process 0 alone prints and writes, so stdout is the same for any process count; each
 process's peak memory goes to the ``-J`` document and, in a job of several processes, to one
@@ -18,15 +18,15 @@ from dataclasses import asdict
 
 from .. import __version__, collectives
 from ..api import DEFAULT_TOPOLOGY
-from ..dtypes import DTYPES, OPS
+from ..data.dtypes import DTYPES, OPS
 from ..errors import UbemuError
+from ..machine.spec import PARAM_FIELDS
 from ..parallel import env
-from ..topospec import PARAM_FIELDS
 from ..units import format_size
 from . import table
 from .faults import add_fault_options, fault_lines
-from .plan import plan_from_args
 from .progress import MODES, Progress, row_weights
+from .request import plan_from_args
 from .results import ResultWriter, check_writable
 
 

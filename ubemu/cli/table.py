@@ -45,7 +45,7 @@ def format_number(x, digits=HUMAN_DIGITS):
 def human_spec(level, digits=HUMAN_DIGITS):
     """A level's string form with its figures rounded for reading (``61.11GBps``).
 
-    :attr:`ubemu.topology.Level.spec` is the exact form that parses back to the level (the
+    :attr:`ubemu.machine.topology.Level.spec` is the exact form that parses back to the level (the
     ``-J`` and ``topo show --json`` documents keep it); this one is for tables and headers.
     """
     bw, lat = format_number(level.bw_GBps, digits), format_number(level.lat_ns, digits)

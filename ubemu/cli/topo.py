@@ -1,6 +1,6 @@
 """``ubemu topo show`` (text or JSON) and ``ubemu topo list``: reports on topologies.
 
-Every figure comes from :class:`ubemu.topology.Topology` and its levels; nothing here
+Every figure comes from :class:`ubemu.machine.topology.Topology` and its levels; nothing here
 allocates per-NPU or per-link arrays, so a million-NPU topology is reported instantly.
 
 Injection is reported as the timing model sustains it when every NPU sends: a switch level's
@@ -13,13 +13,13 @@ import json
 import sys
 from dataclasses import asdict
 
-from ..faultreport import summary as fault_summary
-from ..topospec import load_preset, load_topology, preset_names
+from ..machine.faultreport import summary as fault_summary
+from ..machine.spec import load_preset, load_topology, preset_names
 from ..units import format_bandwidth
 from .faults import add_fault_options, apply, failed_links_text
 from .table import HUMAN_DIGITS, human_spec
 
-#: The string form, as shown by ``topo list`` (see :mod:`ubemu.topospec`).
+#: The string form, as shown by ``topo list`` (see :mod:`ubemu.machine.spec`).
 STRING_SYNTAX = """\
 string form (levels innermost first, comma-separated):
   KIND:SIZE[@BANDWIDTH][/LATENCY][:OPTION]...

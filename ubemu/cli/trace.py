@@ -13,7 +13,7 @@ OPS_PID, LINKS_PID = 1, 2
 
 
 def trace_events(result):
-    """The events of a :class:`ubemu.workload.WorkloadResult`, as a list of dicts."""
+    """The events of a :class:`ubemu.workloads.run.WorkloadResult`, as a list of dicts."""
     us = 1e6
     events = [{"name": "process_name", "ph": "M", "pid": OPS_PID,
                "args": {"name": f"operations on {result.topology}"}},

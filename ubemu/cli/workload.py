@@ -1,7 +1,7 @@
 """``ubemu workload FILE.toml``: several operations at once, sharing links.
 
 The file names a ``topology`` (or ``--topo`` overrides it) and lists ``[[op]]`` tables
-(:func:`ubemu.ops.ops_from_dicts`); the command prints one row per operation (start, end,
+(:func:`ubemu.workloads.ops.ops_from_dicts`); the command prints one row per operation (start, end,
 time, time alone, slowdown, bottleneck), the makespan and the exposed communication, and
 writes the JSON (``-J``) and the Trace Event Format timeline (``--trace``). Every output path
 is checked before anything runs.
@@ -11,11 +11,11 @@ import os
 import sys
 
 from ..errors import UbemuError
-from ..faults import with_faults
-from ..ops import ops_from_dicts
+from ..machine.faults import with_faults
+from ..machine.spec import load_topology, with_params
 from ..parallel import env
-from ..topospec import load_topology, with_params
 from ..units import format_size
+from ..workloads.ops import ops_from_dicts
 from .faults import add_fault_options, fault_lines
 from .results import check_writable, topology_record, write_json_atomic
 from .table import format_number
@@ -46,7 +46,7 @@ def add_parsers(subparsers):
 
 def read_workload(path):
     """(topology spec or None, list of Op, the file's faults table or None, its routing)."""
-    from ..topospec import tomllib
+    from ..machine.spec import tomllib
 
     try:
         with open(path, "rb") as f:
@@ -86,7 +86,7 @@ def table_lines(result):
 
 
 def run(args, out=None):
-    from ..workload import run_workload
+    from ..workloads.run import run_workload
 
     out = out or sys.stdout
     root = env.is_root()  # in an MPI job process 0 times the workload, prints, writes files

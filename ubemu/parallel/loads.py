@@ -1,4 +1,4 @@
-"""The timing plane's loads spread over MPI processes (a strategy for ``ubemu.timing``).
+"""The timing plane's loads spread over MPI processes (a strategy for ``ubemu.timing.timer``).
 
 Each process routes the transfers of its own senders (its :class:`~.block.Block` of ranks).
 Every link and reducing NPU has an owner process, chosen so that it is mostly the process

@@ -1,0 +1,59 @@
+"""A ring's repeated steps timed at once (ubemu.timing.shifts) equal timing them one by one."""
+
+import numpy as np
+import pytest
+
+from ubemu.algorithms import build_schedule
+from ubemu.api import simulate
+from ubemu.machine.groups import group_of
+from ubemu.machine.spec import resolve_topology, with_params
+from ubemu.schedule import ShiftSteps
+from ubemu.timing.shifts import _window_max, _window_sums
+
+
+def test_circular_windows_against_a_loop():
+    rng = np.random.default_rng(3)
+    for s in (1, 2, 7, 16):
+        values = rng.integers(0, 9, s)
+        for length in range(1, s + 1):
+            starts = np.arange(s)
+            want_sum = [sum(values[(i + j) % s] for j in range(length)) for i in starts]
+            want_max = [max(values[(i + j) % s] for j in range(length)) for i in starts]
+            assert _window_sums(values, starts, length).tolist() == want_sum
+            assert _window_max(values.astype(float), starts, length).tolist() == want_max
+
+
+def _figures(res):
+    return (res.time_s, res.n_steps, res.bottleneck, [u.bytes for u in res.usage],
+            [u.busy_s for u in res.usage])
+
+
+@pytest.mark.parametrize("topo", ["ub-mesh-rack", "ring:16@50GBps/1us", "torus:4x4",
+                                  "dgx-h100", "switch:8,switch:4:oversub=2"])
+@pytest.mark.parametrize("params", [[], ["fill_bytes=524288", "fill_GBps=20"],
+                                    ["reduce_GBps=100"]])
+@pytest.mark.parametrize("collective", ["all_reduce", "reduce_scatter", "all_gather"])
+def test_compact_rings_time_as_their_explicit_steps(topo, params, collective, monkeypatch):
+    t = with_params(resolve_topology(topo), params)
+    for nbytes in (1000003, 64 * 1024 + 28):
+        monkeypatch.setattr(ShiftSteps, "MIN_RANKS", 2)
+        compact = simulate(collective, nbytes, t, "ring")
+        monkeypatch.setattr(ShiftSteps, "MIN_RANKS", 10**9)
+        assert _figures(compact) == _figures(simulate(collective, nbytes, t, "ring"))
+
+
+def test_the_compact_form_holds_the_builders_steps(monkeypatch):
+    comm = group_of(resolve_topology("ub-mesh-rack"))
+    monkeypatch.setattr(ShiftSteps, "MIN_RANKS", 2)
+    compact = build_schedule("all_reduce", "ring", comm, 1000, data=False)
+    shifts = list(compact.steps())  # steps are built lazily: while MIN_RANKS is 2
+    compact.validate()
+    monkeypatch.setattr(ShiftSteps, "MIN_RANKS", 10**9)
+    plain = build_schedule("all_reduce", "ring", comm, 1000, data=False)
+    assert [type(s) for s in shifts] == [ShiftSteps, ShiftSteps]
+    steps = [e for s in shifts for e in s.explicit()]
+    ref = list(plain.steps())
+    assert len(steps) == len(ref) == compact.n_steps
+    for a, b in zip(steps, ref):
+        for f in ("src", "dst", "n", "reduce"):
+            assert np.array_equal(getattr(a, f), getattr(b, f))

@@ -1,0 +1,159 @@
+"""Workloads (ubemu.workloads.run): operations alone equal simulate, shared links by hand."""
+
+import numpy as np
+import pytest
+
+from ubemu.api import simulate
+from ubemu.errors import UbemuError
+from ubemu.workloads.ops import Op
+from ubemu.workloads.run import run_workload
+
+RING = "ring:8@50GBps/1us"
+GiB = 2**30
+EVEN, ODD = "start=0,stride=2,count=4", "start=1,stride=2,count=4"
+
+
+def _ring_alone_s(nbytes):
+    """Ring all-reduce of 4 ranks on every other NPU of RING: 6 steps of a quarter of the
+    buffer over one 50 GB/s link each, 2 hops of 1 us per step."""
+    return 6 * (nbytes / 4 / 50e9), 6 * 2e-6
+
+
+@pytest.mark.parametrize("collective, algorithm, topo, group", [
+    ("all_reduce", "ring", RING, EVEN),
+    ("all_reduce", "hierarchical", "ub-mesh-rack", None),
+    ("alltoall", "direct", "ub-mesh-rack", "unit=board"),
+    ("reduce_scatter", "direct", "ub-mesh-pod", "one_per=rack"),
+    ("all_gather", "auto", "dgx-h100", None),
+    ("broadcast", "binary_tree", "torus:4x4", None),
+])
+def test_one_operation_takes_exactly_the_time_of_simulate(collective, algorithm, topo, group):
+    res = run_workload([Op("x", collective, 4 * 2**20, group=group, algorithm=algorithm)],
+                       topo)
+    alone = simulate(collective, 4 * 2**20, topo, algorithm, group=group)
+    (op,) = res.ops
+    assert op.duration_s == alone.time_s and op.end_s == res.makespan_s
+    assert op.algorithm == alone.algorithm and op.bottleneck == alone.bottleneck
+    assert not op.slowed and op.slowdown == 1.0
+
+
+def test_two_rings_on_the_same_links_take_twice_the_bandwidth_term():
+    bw_s, fixed_s = _ring_alone_s(GiB)
+    res = run_workload([Op("even", "all_reduce", GiB, group=EVEN, algorithm="ring"),
+                        Op("odd", "all_reduce", GiB, group=ODD, algorithm="ring")], RING)
+    for op in res.ops:
+        assert op.alone_s == pytest.approx(bw_s + fixed_s, rel=1e-12)
+        assert op.duration_s == pytest.approx(2 * bw_s + fixed_s, rel=1e-9)
+        assert op.slowed and op.bottleneck == "level0"
+    assert res.makespan_s == pytest.approx(2 * bw_s + fixed_s, rel=1e-9)
+
+
+def test_after_runs_them_one_by_one_without_slowdown():
+    bw_s, fixed_s = _ring_alone_s(GiB)
+    res = run_workload([Op("even", "all_reduce", GiB, group=EVEN, algorithm="ring"),
+                        Op("odd", "all_reduce", GiB, group=ODD, algorithm="ring",
+                           after=("even",), gap_s=1e-3)], RING)
+    even, odd = res.ops
+    assert odd.start_s == even.end_s + 1e-3
+    assert odd.duration_s == even.duration_s == pytest.approx(bw_s + fixed_s, rel=1e-12)
+    assert res.exposed_s == pytest.approx(2 * (bw_s + fixed_s), rel=1e-12)  # gap not counted
+
+
+def test_a_smaller_operation_shares_until_it_ends_then_the_larger_runs_alone():
+    # both need all of every ring link; the half-size one finishes its bandwidth term at
+    # 2 x (bw / 2) = bw; the big one has bw / 2 left and runs alone: it ends at 1.5 bw
+    bw_s, fixed_s = _ring_alone_s(GiB)
+    res = run_workload([Op("big", "all_reduce", GiB, group=EVEN, algorithm="ring"),
+                        Op("small", "all_reduce", GiB // 2, group=ODD, algorithm="ring")],
+                       RING)
+    big, small = res.ops
+    assert small.duration_s == pytest.approx(bw_s + fixed_s, rel=1e-9)
+    # the big one's bandwidth term goes on alone while the small one has its latency tail
+    assert big.duration_s == pytest.approx(1.5 * bw_s + fixed_s, rel=1e-9)
+
+
+def test_operations_on_disjoint_links_do_not_slow_each_other():
+    ops = [Op(f"board{b}", "all_reduce", GiB, group=f"unit=board,at={8 * b}",
+              algorithm="ring") for b in range(8)]
+    res = run_workload(ops, "ub-mesh-rack")
+    alone = simulate("all_reduce", GiB, "ub-mesh-rack", "ring", group="unit=board")
+    assert {op.duration_s for op in res.ops} == {alone.time_s}
+    assert not any(op.slowed for op in res.ops)
+
+
+def test_lockstep_replicas_equal_simulate_every_and_the_separate_operations():
+    every = run_workload([Op("tp", "all_reduce", GiB, group="one_per=rack", every=True,
+                             algorithm="ring")], "ub-mesh-pod").ops[0]
+    sim = simulate("all_reduce", GiB, "ub-mesh-pod", "ring", group="one_per=rack", every=True)
+    assert every.duration_s == sim.time_s and every.n_groups == sim.notes["groups"] == 64
+    alone = simulate("all_reduce", GiB, "ub-mesh-pod", "ring", group="one_per=rack")
+    assert sim.time_s > alone.time_s  # the groups share the pod's row and column links
+
+
+def test_compute_hides_communication_and_dependencies_order_operations():
+    ops = [Op("fwd", "compute", duration_s=0.01),
+           Op("tp", "all_reduce", 2**20, group="unit=board", algorithm="ring"),
+           Op("bwd", "compute", duration_s=0.02, after=("fwd",)),
+           Op("dp", "all_reduce", 2**20, group="one_per=board", algorithm="ring",
+              after=("fwd",))]
+    res = run_workload(ops, "ub-mesh-rack")
+    by = {op.name: op for op in res.ops}
+    assert by["bwd"].start_s == by["dp"].start_s == 0.01
+    assert res.makespan_s == pytest.approx(0.03)
+    assert res.exposed_s == 0.0  # both collectives run under compute
+    late = run_workload(ops + [Op("last", "all_gather", 2**20, after=("bwd",),
+                                  algorithm="ring")], "ub-mesh-rack")
+    assert late.exposed_s == pytest.approx(late.ops[-1].duration_s, rel=1e-12)
+
+
+def test_repeat_runs_back_to_back():
+    one = run_workload([Op("x", "all_reduce", 2**20, algorithm="ring")], "ub-mesh-rack")
+    three = run_workload([Op("x", "all_reduce", 2**20, algorithm="ring", repeat=3)],
+                         "ub-mesh-rack")
+    assert three.makespan_s == pytest.approx(3 * one.makespan_s, rel=1e-12)
+
+
+def test_usage_adds_every_operation():
+    res = run_workload([Op("even", "all_reduce", GiB, group=EVEN, algorithm="ring"),
+                        Op("odd", "all_reduce", GiB, group=ODD, algorithm="ring")], RING)
+    alone = simulate("all_reduce", GiB, RING, "ring", group=EVEN)
+    assert res.usage[0].bytes == 2 * alone.usage[0].bytes
+    assert 0 < res.usage[0].utilisation <= 1.0
+    assert res.to_dict()["ops"][1]["name"] == "odd"
+
+
+@pytest.mark.parametrize("ops, match", [
+    ([], "no operations"),
+    ([Op("a", "all_reduce", 8), Op("a", "all_reduce", 8)], "more than once"),
+    ([Op("a", "all_reduce", 8, after=("b",))], "unknown operation in after 'b'"),
+    ([Op("a", "all_reduce", 8, after=("b",)), Op("b", "all_reduce", 8, after=("a",))],
+     "cycle: a -> b -> a"),
+    ([Op("a", "al_reduce", 8)], "did you mean 'all_reduce'"),
+    ([Op("a", "all_reduce", 0)], "nbytes must be"),
+    ([Op("a", "all_reduce", 8, repeat=0)], "repeat must be"),
+    ([Op("a", "all_reduce", 8, group="start=0,count=4", every=True)], "named by levels"),
+    ([Op("a", "all_reduce", 64, algorithm="rign")], "rign"),
+    ([Op("a", "sendrecv", 64, algorithm="ring")], "one algorithm, 'direct'"),
+    ([Op("a", "all_reduce", 64, npus=np.array([[0, 1], [1, 2]]))], "two replicas"),
+])
+def test_bad_workloads_are_one_line_errors(ops, match):
+    with pytest.raises(UbemuError, match=match):
+        run_workload(ops, "ub-mesh-rack")
+
+
+def test_sendrecv_sends_to_the_next_rank():
+    res = run_workload([Op("pp", "sendrecv", GiB, group="unit=board")], "ub-mesh-rack")
+    # one step: 7 messages of 1 GiB on 7 different 56 GB/s board links, plus the costs
+    alone = res.ops[0].alone_s
+    assert alone > GiB / 56e9
+    assert alone == pytest.approx(GiB / 56e9, rel=0.01)
+
+
+def test_faults_given_to_the_workload_reach_every_operation():
+    ops = [Op("a", "all_reduce", 1 << 24, group="unit=board", algorithm="ring")]
+    res = run_workload(ops, "ub-mesh-rack", faults="link=board:0-1", routing="apr")
+    want = simulate("all_reduce", 1 << 24, "ub-mesh-rack", "ring", group="unit=board",
+                    faults="link=board:0-1", routing="apr")
+    assert res.ops[0].end_s == want.time_s
+    assert want.time_s > simulate("all_reduce", 1 << 24, "ub-mesh-rack", "ring",
+                                  group="unit=board").time_s

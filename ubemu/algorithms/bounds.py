@@ -1,0 +1,127 @@
+"""What an algorithm's time can be before it is timed: closed-form brackets and lower bounds.
+
+Both ``auto``s use this: :func:`ubemu.estimator.estimate` answers from the brackets, and
+:func:`ubemu.engine.choose` times the candidates in the order of their lower bounds and stops
+timing those that can no longer win.
+
+- :func:`closed_form_bounds` gives ``(low_s, high_s)`` from an algorithm's registered closed form
+  (:mod:`ubemu.timing.costmodel`); equal when the count divides evenly, else the step-level model's
+  time lies between them.
+- :func:`lower_bound_s` is a time any algorithm without a closed form cannot beat.
+- :func:`candidate_bounds` brackets every registered algorithm of a collective on a group.
+"""
+
+import math
+
+from .. import collectives
+from ..errors import UbemuError
+from ..timing.costmodel import CostModel, NoClosedForm
+from . import REGISTRY, algorithm_names, build_schedule
+
+_CACHE = {}
+_CACHE_MAX = 512
+
+
+def _group_key(group):
+    if group is None or isinstance(group, str):
+        return group
+    if isinstance(group, dict):
+        return tuple(sorted((k, tuple(v) if isinstance(v, list) else v)
+                            for k, v in group.items()))
+    if isinstance(group, (list, tuple)):
+        return tuple(group)
+    return group  # a Comm (hashed by identity) or an array (unhashable -> no cache)
+
+
+def model_of(topology, group=None):
+    """The cached :class:`~ubemu.timing.costmodel.CostModel` of ``group`` on ``topology``."""
+    from ..machine.groups import group_of
+    from ..machine.spec import resolve_topology
+
+    topo = resolve_topology(topology)
+    key = (topo, _group_key(group))
+    try:
+        return _CACHE[key]
+    except KeyError:
+        pass
+    except TypeError:  # unhashable group spec
+        key = None
+    model = CostModel(topo, group_of(topo, group))
+    if key is not None:
+        if len(_CACHE) >= _CACHE_MAX:
+            _CACHE.clear()
+        _CACHE[key] = model
+    return model
+
+
+def closed_form_bounds(model, alg, count, isz, options):
+    """(low_s, high_s) of ``alg``'s closed form; raises NoClosedForm."""
+    if alg.cost is None:
+        raise NoClosedForm(f"no closed form for {alg.collective} algorithm {alg.name!r}")
+    model.collective = alg.collective
+    if model.n == 1:  # no link is crossed: every step costs the overhead alone
+        t = build_schedule(alg.collective, alg.name, 1, count, data=False,
+                           **options).n_steps * model.overhead_s
+        return t, t
+    model.mode, model.uneven = "hi", False
+    model.reset_call()
+    hi = float(alg.cost(model, count, isz, **options))
+    if not model.uneven:
+        return hi, hi
+    model.mode = "lo"
+    model.reset_call()
+    try:
+        lo = float(alg.cost(model, count, isz, **options))
+    finally:
+        model.mode = "hi"
+    return lo, hi
+
+
+def lower_bound_s(model, alg, count, isz, options):
+    """A time ``alg`` cannot beat: an overhead per timed step (a window counts once), the
+    cheapest level's latency once, and the bytes a rank must send
+    (:meth:`~ubemu.collectives.Collective.min_send_bytes`) at its whole injection rate
+    (:meth:`~ubemu.machine.topology.Topology.injection_GBps`). Builds the schedule's outline only
+    (its steps are never made)."""
+    topo = model.topology
+    if model.n <= 1:
+        return 0.0
+    sched = build_schedule(alg.collective, alg.name, model.comm, count, data=False, **options)
+    timed_steps = sched.n_steps - sum(b - a - 1 for a, b in sched.windows)
+    inject_Bps = topo.injection_GBps() * 1e9 * topo.params.efficiency
+    lat_s = min(lv.lat_ns for lv in topo.levels if lv.size > 1) * 1e-9
+    send = collectives.get(alg.collective).min_send_bytes(count * isz, model.n)
+    return timed_steps * model.overhead_s + lat_s + send / inject_Bps
+
+
+def candidate_bounds(model, collective, count, isz, options):
+    """Bracket every algorithm registered for ``collective`` that can run on the model's group.
+
+    Returns
+    -------
+    bounds : dict
+        name -> ``(low_s, high_s, why)``: the closed form's bracket with ``why = None``, or
+        for an algorithm without one its :func:`lower_bound_s`, ``high_s = inf`` and why not.
+    skipped : dict
+        name -> why it cannot run (options it does not take, the group's shape, its limits).
+    """
+    bounds, skipped = {}, {}
+    for name in algorithm_names(collective):
+        alg = REGISTRY[(collective, name)]
+        bad = [k for k in options if k not in alg.options]
+        why = f"takes no option {bad[0]!r}" if bad else (
+            alg.check(model.comm) if alg.check else None)
+        if why:
+            skipped[name] = why
+            continue
+        try:
+            bounds[name] = (*closed_form_bounds(model, alg, count, isz, options), None)
+        except NoClosedForm as exc:
+            try:
+                bounds[name] = (lower_bound_s(model, alg, count, isz, options), math.inf,
+                                str(exc))
+            except UbemuError as exc2:
+                skipped[name] = str(exc2)
+        except UbemuError as exc:
+            skipped[name] = str(exc)
+    return bounds, skipped

@@ -1,0 +1,153 @@
+"""Steps that repeat one pattern of (src, dst) pairs, timed from one routing of it.
+
+A ring phase sends between the same ranks at every step, only the block sizes change. The
+step-level timer (:class:`ubemu.timing.timer.StepTimer`, which mixes this class in) routes such a
+pattern once more when it sees it again, keeps each transfer's hop count per link class and
+its path latency, and times every further repeat from them: a link that carries one transfer
+of the pattern carries that transfer's bytes; the few links that carry several (a detour
+around a failure) or lost some of their switch planes are listed with their transfers and
+add them up. The figures equal
+routing every transfer of every step, bit for bit (loads are whole numbers of bytes).
+"""
+
+import numpy as np
+
+from ..schedule import same_array
+
+#: Steps with fewer transfers are routed every time (profiling them would not pay).
+PATTERN_MIN_TRANSFERS = 4096
+
+
+class PatternProfiles:
+    """The repeated-pattern part of :class:`ubemu.timing.timer.StepTimer` (its state and
+    kernels)."""
+
+    def _profile(self, step):
+        """Routes of a step whose (src, dst) pairs repeat, when each link carries one transfer.
+
+        A ring phase sends between the same ranks at every step, only the block sizes change:
+        when a step repeats the previous step's pairs, they are routed once more
+        (:meth:`_build_profile`) and every further repeat is timed from the per-transfer hop
+        counts. Returns ``(hops, used classes, each transfer's path latency in ns, busiest
+        NPU's message time, shared links or None)`` or None (time the step normally).
+        Transfers of 0 elements never
+        reach here (``Step.make`` drops them).
+        """
+        key = self._pattern_key
+        same = key is not None and same_array(key[0], step.src) and same_array(key[1], step.dst)
+        red_same = same and (self.reduce_Bps == 0 or np.array_equal(key[2], step.reduce))
+        same, red_same, n_transfers = self.spread.agree(same, red_same, step.n_transfers)
+        if not same:
+            big = n_transfers >= PATTERN_MIN_TRANSFERS
+            self._pattern_key = (step.src, step.dst, step.reduce) if big else None
+            self._pattern, self._profiled = None, False
+            return None
+        if not self._profiled:  # second sight of these pairs: worth profiling
+            self._pattern_key = (step.src, step.dst, step.reduce)
+            self._pattern, self._profiled = self._build_profile(step), True
+        elif not red_same:
+            return None  # the one-reduce-per-NPU check was made for other reduce flags
+        return self._pattern
+
+    def profile_once(self, step):
+        """The profile of ``step`` (:meth:`_build_profile`), outside the repeat detection:
+        the remembered pattern is forgotten, so the next step is seen afresh."""
+        self._pattern_key = self._pattern = None
+        self._profiled = False
+        return self._build_profile(step)
+
+    def _build_profile(self, step):
+        """Route this process's transfers of ``step`` once; the profile if every NPU reduces
+        at most once and every link (over all processes) carries at most one transfer, or, in
+        one process, the links that carry several are few (:meth:`_shared`, a detour's)."""
+        from ..kernels import timing
+
+        src, dst, _, red = self._own(step)
+        tp = self.topology
+        hops = np.zeros((len(self.class_names), src.size), np.int32)
+        lat = np.empty(src.size)
+        timing.pattern_profile(src, dst, self.npus, tp.level_table, tp.lat_ns,
+                               float(tp.params.hop_lat_ns), *self.faults, self.class_first,
+                               self.path, hops, lat)
+        ones = np.ones(src.size, np.int64)
+        acc = [0, 0, 0.0]
+        if src.size:
+            self.ensure_room(src.size * self.path.size, 3 * src.size)
+            acc = list(timing.accumulate(src, dst, ones, red, self.npus, 1, 1.0, tp.level_table,
+                                         tp.lat_ns, 0.0, *self.faults, self.load, self.touched,
+                                         0, self.red_bytes, self.red_touched, 0, self.path,
+                                         self.messages, 0.0, 0.0, self.err))
+            self._check_routes()
+        nt, nr = self.spread.settle(self, acc[0], acc[1])
+        links, keys = self.touched[:nt], self.red_touched[:nr]
+        reduced = keys[keys < self.topology.n_npus]
+        most_red = self.red_bytes[reduced].max(initial=0.0)
+        heavy = self.load[links] > 1  # links that carry several transfers, or weighted ones
+        if self.weight.size:
+            heavy |= self.weight[links] != 1
+        busy_links = links[heavy]
+        self.load[links] = 0.0
+        _, _, cpu_s = timing.drain(self.class_first, self.class_cap_Bps, self.load,
+                                   self.touched, 0, self.red_bytes, self.red_touched, nr,
+                                   self._busy, self._bytes, self.send_s, self.recv_s,
+                                   self.weight)
+        most = self.spread.gather_max([most_red, cpu_s, float(heavy.any())])
+        if most[0] > 1 and self.reduce_Bps > 0:
+            return None
+        shared = None
+        if most[2]:
+            shared = None if self.spread.collective else self._shared(src, dst, busy_links)
+            if shared is None:
+                return None
+        return hops, np.flatnonzero(hops.any(axis=1)), lat, most[1], shared
+
+    def _shared(self, src, dst, busy_links):
+        """The links of a profiled pattern that carry several of its transfers (or lost some
+        of their planes), as ``(class of each link, transfers sorted by link, start of each
+        link's run, each link's time weight or None)``; None when they are too many to pay
+        (more link crossings than transfers)."""
+        from ..kernels import timing
+
+        mark = np.zeros(self.topology.n_links, bool)
+        mark[busy_links] = True
+        tp = self.topology
+        links, trans = np.empty(src.size, np.int64), np.empty(src.size, np.int64)
+        m = timing.shared_pairs(src, dst, self.npus, tp.level_table, tp.lat_ns,
+                                float(tp.params.hop_lat_ns), *self.faults, mark, self.path,
+                                links, trans)
+        if m < 0:
+            return None
+        order = np.argsort(links[:m], kind="stable")
+        by_link, trans = links[:m][order], trans[:m][order]
+        starts = np.flatnonzero(np.r_[True, by_link[1:] != by_link[:-1]])
+        weight = self.weight[by_link[starts]] if self.weight.size else None
+        return self.topology.link_class_of(by_link[starts]), trans, starts, weight
+
+    def shared_link_s(self, shared, elements, itemsize):
+        """Seconds each shared link (``shared`` of :meth:`_shared`) is busy with ``elements``
+        (per link, or per link and step), as the drain kernel computes them."""
+        cls, _, _, weight = shared
+        x = (elements * itemsize).astype(np.float64)
+        cap = self.class_cap_Bps[cls].reshape((-1,) + (1,) * (x.ndim - 1))
+        if weight is None:
+            return x / cap
+        return x * weight.reshape(cap.shape) / cap
+
+    def _pattern_figures(self, step, itemsize, hops, used, lat_ns, cpu_s, shared):
+        """The step's figures from a profile (:meth:`_profile`) of this process's transfers;
+        links that carry several transfers (``shared``) add up their transfers' bytes."""
+        from ..kernels import timing
+
+        _, _, n, red = self._own(step)
+        link_s, red_b = timing.pattern_step(n, itemsize, red, hops, used, self.class_cap_Bps,
+                                            self._busy, self._bytes)
+        if shared is not None:
+            cls, trans, starts, _ = shared
+            link_busy = self.shared_link_s(shared, np.add.reduceat(n[trans], starts), itemsize)
+            np.maximum.at(self._busy, cls, link_busy)
+            link_s = float(self._busy.max(initial=0.0))
+        fill_bytes, ns_per_byte = self.fill
+        path = lat_ns + np.minimum(n * itemsize, fill_bytes) * ns_per_byte if ns_per_byte \
+            else lat_ns
+        return self.spread.gather((link_s, float(path.max(initial=0.0)), red_b, cpu_s, True),
+                                  self._busy, self._bytes)

@@ -1,0 +1,440 @@
+"""The step-level timing model: link loads -> step times -> a collective's time and usage.
+
+A step lasts::
+
+    max( max over links (bytes on link / (capacity x efficiency))      bandwidth term
+         + max over messages (path latency + fill)                     (levels, access, hops)
+         + send_overhead_ns + recv_overhead_ns,                        one message's ends
+         max over NPUs (k send_overhead_ns + m recv_overhead_ns) )     an NPU's k sends, m receives
+    + params.overhead_ns                                               software alpha per step
+    + max over NPUs (bytes reduced) / params.reduce_GBps               reduction compute (if > 0)
+
+A message is a run of consecutive transfers of one (src, dst) pair in a step (src != dst): a
+rank sending several blocks to one peer in one step sends one message. Its *fill* is
+``min(m, fill_bytes) / fill_GBps`` for a message of m bytes: the first chunk of a pipelined
+transfer goes through one channel's staging buffer before the rest streams at link speed
+(NCCL's 512 KiB chunk at a channel's bandwidth; 0 by default). This is LogGP's o at
+both ends (an NPU's processor posts its sends and completes its receives one after another,
+while the network carries them), and it reproduces SimGrid SMPI's timing of its ring and
+linear all-to-all with per-message overheads (``peer/``).
+
+Links are full duplex (each direction, and a switch's up and down links, are separate ids).
+A step with ``repeat = k`` is timed once and counted ``k`` times. The steps of a schedule's
+``windows`` (half-open ranges of step indices, e.g. the ``p-1`` link-disjoint steps of a
+one-shot reduce-scatter) are timed as one step: their link loads add up, and latency, overhead
+and reduction are charged once.
+
+Where the loads are summed is a strategy given to the timer (:class:`LocalLoads`: all in this
+process; :class:`ubemu.parallel.loads.PartitionedLoads`: spread over MPI processes). A timer
+routes the transfers the strategy's ``senders`` picks, asks it to ``settle`` the accumulated
+loads (after which this process holds the summed loads of the keys it owns), drains those, and
+has the strategy ``gather`` the step's figures, so every process ends with the same numbers.
+"""
+
+from fractions import Fraction
+
+import numpy as np
+
+from ..errors import UbemuError
+from ..machine.faults import kernel_arrays, link_weights
+from ..result import ClassUsage
+from ..schedule import AllPairs, ShiftSteps, explicit_steps
+from . import symmetry
+from .patterns import PatternProfiles
+from .replicas import ReplicaSymmetry
+from .shifts import time_shift_steps
+
+#: The bottleneck when the NPUs' per-message costs, not a link class, took most of the time.
+MESSAGES = "npu.messages"
+
+
+class LocalLoads:
+    """Every transfer routed and every load summed in this one process."""
+
+    collective = False
+
+    def senders(self, step):
+        """Transfers of ``step`` this process routes (None: all of them)."""
+        return None
+
+    def agree(self, same, red_same, n_transfers):
+        """The facts every process must decide on alike (one process: as they are)."""
+        return same, red_same, n_transfers
+
+    def settle(self, timer, nt, nr):
+        """Sum the accumulated loads where they are owned; (links, NPUs) now held here."""
+        return nt, nr
+
+    def gather(self, figures, busy, nbytes):
+        """Combine every process's step figures ``(link_s, lat_ns, red_bytes, cpu_s, moved)``
+        and per-class ``busy`` (max) and ``nbytes`` (sum, in place)."""
+        return figures
+
+    def gather_max(self, values):
+        """Element-wise maximum over the processes."""
+        return np.asarray(values, np.float64)
+
+
+class StepTimer(PatternProfiles, ReplicaSymmetry):
+    """Times steps on one topology, reusing its per-link scratch arrays between steps.
+
+    Parameters
+    ----------
+    topology : Topology
+    npus : int64 array, optional
+        Topology NPU id of each communicator rank (default: rank = NPU id).
+    loads : LocalLoads or PartitionedLoads, optional
+        Where loads are summed (default: :class:`LocalLoads`).
+    """
+
+    def __init__(self, topology, npus=None, loads=None):
+        self.topology = topology
+        n_npus = topology.n_npus
+        if npus is None:
+            npus = np.arange(n_npus, dtype=np.int64)
+        self.npus = np.ascontiguousarray(npus, np.int64)
+        if self.npus.size and (self.npus.min() < 0 or self.npus.max() >= n_npus):
+            raise UbemuError(f"timing: NPU ids must lie in 0..{n_npus - 1}")
+        self.spread = loads if loads is not None else LocalLoads()
+        p = topology.params
+        classes = topology.link_classes
+        self.class_names = [c.name for c in classes]
+        self.class_first = np.array([c.first_id for c in classes], np.int64)
+        self.class_count = np.array([c.count for c in classes], np.float64)
+        self.class_cap_Bps = np.array([c.bw_GBps * 1e9 * p.efficiency for c in classes])
+        self.level_of_class = [c.level for c in classes]
+        self.load = np.zeros(topology.n_links, np.float64)
+        self.red_bytes = np.zeros(2 * n_npus, np.float64)  # reduced bytes, then messages
+        self.path = np.empty(topology.route_hops, np.int64)
+        self.faults = kernel_arrays(topology)
+        self.weight = link_weights(topology)
+        self.err = np.zeros(4, np.int64)
+        self.touched = np.empty(0, np.int64)
+        self.red_touched = np.empty(0, np.int64)
+        self._busy = np.zeros(len(classes))
+        self._bytes = np.zeros(len(classes))
+        self._pattern_key = self._pattern = None
+        self._shapes, self._rep = (None, None), None  # ReplicaSymmetry's
+        self._profiled = False
+        self.overhead_s = p.overhead_ns * 1e-9
+        self.send_s, self.recv_s = p.send_overhead_ns * 1e-9, p.recv_overhead_ns * 1e-9
+        self.messages = bool(self.send_s or self.recv_s)
+        self.fill = (float(p.fill_bytes), 1.0 / p.fill_GBps if p.fill_GBps > 0 else 0.0)
+        self.reduce_Bps = p.reduce_GBps * 1e9
+        #: A list to record every timed unit in (a step, or a window timed as one):
+        #: ``(link ids, bytes on each, link_s, dt, k, bytes per class)``; None: no record.
+        #: Recording takes no repeated-pattern or every-peer shortcut (replicas: one routed
+        #: per shape, :mod:`ubemu.timing.replicas`); the figures are the same.
+        self.capture = None
+        self._loads = None
+        self.reset()
+
+    def reset(self):
+        """Zero the accumulated time and usage."""
+        self._time = Fraction(0)
+        self._busy_total = [Fraction(0)] * len(self.class_names)
+        self._message_total = Fraction(0)  # steps' busiest-NPU message time, where it rules
+        self.n_steps = 0
+        self._window = None
+        self.bytes = np.zeros(len(self.class_names))
+
+    @property
+    def time_s(self):
+        """Total time so far: the exact sum of the step times, rounded once."""
+        return float(self._time)
+
+    @property
+    def exact_time(self):
+        """Total time so far as the exact :class:`~fractions.Fraction` sum of the steps."""
+        return self._time
+
+    @property
+    def busy_s(self):
+        """Per-class busy time so far (exact sums, rounded once)."""
+        return np.array([float(b) for b in self._busy_total])
+
+    def ensure_room(self, n_touched, n_red):
+        """Room for ``n_touched`` / ``n_red`` entries in the touched lists (kept in front)."""
+        for name, need, cap in (("touched", n_touched, self.topology.n_links),
+                                ("red_touched", n_red, 2 * self.topology.n_npus)):
+            arr, need = getattr(self, name), min(need, cap)
+            if arr.size < need:
+                grown = np.empty(max(need, 2 * arr.size), np.int64)
+                grown[:arr.size] = arr
+                setattr(self, name, grown)
+
+    def _add(self, dt, k, message_s=0.0, link_s=0.0):
+        """Count ``k`` occurrences of a step of ``dt`` seconds (``message_s``: its busiest NPU's
+        message time when that, not the network, set its length). Sums are exact (Fractions of
+        the float terms), so a step counted k times or k steps of the same time give the same
+        total: timing-only schedules merge repeats, per-process ones (MPI) do not. Bytes are
+        whole numbers, exact in float64."""
+        self._time += Fraction(dt) * k
+        if message_s:
+            self._message_total += Fraction(message_s) * k
+        for c, b in enumerate(self._busy.tolist()):
+            if b:
+                self._busy_total[c] += Fraction(b) * k
+        self.bytes += self._bytes * k
+        if self.capture is not None:
+            ids, nbytes = self._loads or (np.zeros(0, np.int64), np.zeros(0))
+            self.capture.append((ids, nbytes, link_s, dt, k, self._bytes.copy()))
+            self._loads = None
+
+    def _combine(self, link_s, lat_ns, red_bytes, cpu_s, moved):
+        """A step's time from its figures (the module docstring's rule)."""
+        message_s = self.send_s + self.recv_s if moved else 0.0
+        dt = max(cpu_s, link_s + lat_ns * 1e-9 + message_s) + self.overhead_s
+        if self.reduce_Bps > 0:
+            dt += red_bytes / self.reduce_Bps
+        return dt
+
+    def _message_bound(self, link_s, lat_ns, red_bytes, cpu_s, moved):
+        """The busiest NPU's message time where it outlasts the network, else 0."""
+        message_s = self.send_s + self.recv_s if moved else 0.0
+        return cpu_s if cpu_s > link_s + lat_ns * 1e-9 + message_s else 0.0
+
+    # -- one step ---------------------------------------------------------------------------
+    def step_time(self, step, itemsize, repeat=None):
+        """Time of one occurrence of ``step`` in seconds; adds ``repeat`` occurrences
+        (default ``step.repeat``) to the totals."""
+        k = step.repeat if repeat is None else int(repeat)
+        self.n_steps += k
+        if step.n_transfers == 0 and not self.spread.collective:
+            self._busy[:] = 0.0
+            self._bytes[:] = 0.0
+            self._add(self.overhead_s, k)
+            return self.overhead_s
+        compact = hasattr(step, "parts") or self.capture is not None
+        profile = None if compact else self._profile(step)
+        if isinstance(step, AllPairs) and self.capture is None and self._symmetric(step):
+            figures = self._all_pairs_figures(step, int(itemsize))
+        elif profile is None:
+            figures = self.figures(step, itemsize)
+        else:
+            figures = self._pattern_figures(step, int(itemsize), *profile)
+        dt = self._combine(*figures)
+        self._add(dt, k, self._message_bound(*figures), figures[0])
+        return dt
+
+    def figures(self, step, itemsize):
+        """Route ``step`` alone and return its figures ``(link_s, lat_ns, red_bytes, cpu_s,
+        moved)`` without adding it to the totals."""
+        return self._drain(self._accumulate([0, 0, 0.0], step, itemsize, 1.0))
+
+    def add_figures(self, busy_s, lat_ns, red_bytes, cpu_s, k):
+        """Count ``k`` steps whose busiest link per class is busy ``busy_s`` (an array, one
+        per class) with the other figures given: a shortcut's steps, timed by the rule."""
+        self._busy[:] = busy_s
+        self._bytes[:] = 0.0
+        fig = (float(self._busy.max(initial=0.0)), lat_ns, red_bytes, cpu_s, True)
+        dt = self._combine(*fig)
+        self._add(dt, k, self._message_bound(*fig), fig[0])
+        return dt
+
+    def _own(self, step):
+        """(src, dst, n, reduce) of the transfers of ``step`` this process routes."""
+        idx = self.spread.senders(step)
+        if idx is None:
+            return step.src, step.dst, step.n, step.reduce
+        return step.src[idx], step.dst[idx], step.n[idx], step.reduce[idx]
+
+    def _accumulate(self, acc, step, itemsize, scale):
+        """``acc`` = [touched links, touched NPUs, max path latency] after adding ``step``'s
+        bytes (times ``scale``) of this process's transfers."""
+        from ..kernels import timing
+
+        if hasattr(step, "parts"):  # a compact step (AllPairs, Replicas)
+            shapes = self._replica_plan(step, scale)
+            if shapes is not None:
+                return self._accumulate_replicas(acc, step, itemsize, scale, shapes)
+            for part in step.parts():
+                acc = self._accumulate(acc, part, itemsize, scale)
+            return acc
+        src, dst, n, red = self._own(step)
+        nt, nr, lat = acc
+        if src.size:
+            self.ensure_room(nt + src.size * self.path.size, nr + 3 * src.size)
+            tp = self.topology
+            nt, nr, step_lat = timing.accumulate(
+                src, dst, n, red, self.npus, int(itemsize), float(scale), tp.level_table,
+                tp.lat_ns, float(tp.params.hop_lat_ns), *self.faults, self.load, self.touched,
+                nt, self.red_bytes, self.red_touched, nr, self.path, self.messages, *self.fill,
+                self.err)
+            self._check_routes()
+            lat = max(lat, step_lat)
+        return [nt, nr, lat]
+
+    def _check_routes(self):
+        """Raise the one-line error of a route the faults did not allow."""
+        if self.err[0]:
+            from ..machine.faultreport import route_error
+
+            code, s, d, link = (int(x) for x in self.err)
+            raise route_error(self.topology, code, s, d, link)
+
+    def _drain(self, acc):
+        """Settle, drain and gather accumulated loads:
+        (link_s, lat_ns, red_bytes, cpu_s, moved)."""
+        from ..kernels import timing
+
+        nt, nr, lat = acc
+        moved = nt + nr > 0
+        nt, nr = self.spread.settle(self, nt, nr)
+        if self.capture is not None:
+            ids = self.touched[:nt].copy()
+            self._loads = (ids, self.load[ids])
+        link_s, red_b, cpu_s = timing.drain(self.class_first, self.class_cap_Bps, self.load,
+                                            self.touched, nt, self.red_bytes, self.red_touched,
+                                            nr, self._busy, self._bytes, self.send_s,
+                                            self.recv_s, self.weight)
+        return self.spread.gather((link_s, lat, red_b, cpu_s, moved), self._busy, self._bytes)
+
+    # -- every rank to every other (AllPairs) ------------------------------------------------
+    def _symmetric(self, step):
+        """The step's figures follow from NPU 0's routes (:mod:`ubemu.timing.symmetry`): one block
+        size, every NPU of an interchangeable topology in the group."""
+        tp = self.topology
+        return (step.n_ranks == tp.n_npus > 1 and step.uniform and symmetry.interchangeable(tp)
+                and symmetry.link_messages(tp) is not None)
+
+    def _all_pairs_figures(self, step, itemsize):
+        """What :meth:`_drain` gives after routing every transfer of ``step``, bit for bit:
+        every link of a class carries the same whole number of equal messages."""
+        p, b = step.n_ranks, float(step.uniform * itemsize)
+        per_link = symmetry.link_messages(self.topology)
+        crossings, lat_ns = symmetry.npu0_routes(self.topology)
+        self._busy[:] = per_link * b / self.class_cap_Bps
+        self._bytes[:] = (crossings * p).astype(np.float64) * b
+        fill_bytes, ns_per_byte = self.fill
+        lat = lat_ns + min(b, fill_bytes) * ns_per_byte
+        cpu_s = (p - 1) * self.send_s + (p - 1) * self.recv_s if self.messages else 0.0
+        return float(self._busy.max()), lat, (p - 1) * b if step.red else 0.0, cpu_s, True
+
+    # -- windows: several steps timed as one ----------------------------------------------------
+    @property
+    def in_window(self):
+        return self._window is not None
+
+    def begin_window(self):
+        """Start adding steps' loads together; :meth:`end_window` times them as one step."""
+        self._window = [0, 0, 0.0]
+
+    def add_to_window(self, step, itemsize, repeat=None):
+        """Add ``repeat`` (default ``step.repeat``) occurrences of ``step`` to the window."""
+        k = step.repeat if repeat is None else int(repeat)
+        self.n_steps += k
+        self._window = self._accumulate(self._window, step, itemsize, float(k))
+
+    def end_window(self):
+        """Time the window's summed loads as one step (one latency, one overhead)."""
+        acc, self._window = self._window, None
+        figures = self._drain(acc)
+        dt = self._combine(*figures) if figures[-1] else self.overhead_s
+        self._add(dt, 1, self._message_bound(*figures) if figures[-1] else 0.0, figures[0])
+        return dt
+
+    def usage(self):
+        """Per-class usage so far (:class:`ubemu.result.ClassUsage` list) and the bottleneck.
+
+        Utilisation is bytes / (effective capacity x links x total time): 1.0 means every link
+        of the class sent at full (efficiency-derated) speed for the whole collective.
+        """
+        denom = self.class_cap_Bps * self.class_count * self.time_s
+        util = np.divide(self.bytes, denom, out=np.zeros_like(self.bytes), where=denom > 0)
+        out = [ClassUsage(name, lvl, float(b), float(s), float(u)) for name, lvl, b, s, u in
+               zip(self.class_names, self.level_of_class, self.bytes, self.busy_s, util)]
+        bottleneck = ""
+        if self.busy_s.size and self.busy_s.max() > 0:
+            bottleneck = self.class_names[int(np.argmax(self.busy_s))]
+        if self._message_total > 0 and float(self._message_total) > self.busy_s.max(initial=0):
+            bottleneck = MESSAGES
+        return out, bottleneck
+
+
+def time_steps(schedule, steps, timer, itemsize):
+    """Drive ``timer`` over ``steps`` (an iterable of ``schedule``'s steps), honouring the
+    schedule's windows; the steps' repeats are cut at window boundaries."""
+    windows = _windows(schedule)
+    k = 0
+    for step in _compact_rings(steps, timer, itemsize, not windows):
+        if not windows:
+            timer.step_time(step, itemsize)
+            continue
+        pos, end = k, k + step.repeat
+        while pos < end:
+            inside = [w for w in windows if w[0] <= pos < w[1]]
+            if inside:
+                stop = min(end, inside[0][1])
+                if not timer.in_window:
+                    timer.begin_window()
+                timer.add_to_window(step, itemsize, stop - pos)
+                if stop == inside[0][1]:
+                    timer.end_window()
+            else:
+                stop = min([end] + [a for a, _ in windows if a > pos])
+                timer.step_time(step, itemsize, stop - pos)
+            pos = stop
+        k = end
+    if timer.in_window:
+        timer.end_window()
+
+
+def _compact_rings(steps, timer, itemsize, allowed):
+    """``steps`` with every :class:`~ubemu.schedule.ShiftSteps` timed at once where it can be
+    (:mod:`ubemu.timing.shifts`; not while recording or spread over processes), else given
+    one by one."""
+    for step in steps:
+        if isinstance(step, ShiftSteps) and allowed and timer.capture is None \
+                and not timer.spread.collective and time_shift_steps(timer, step, itemsize):
+            continue
+        yield from explicit_steps(step)
+
+
+def time_schedule(schedule, topology, npus=None, itemsize=4, loads=None, steps=None):
+    """Modelled time of ``schedule`` on ``topology``.
+
+    Parameters
+    ----------
+    schedule : Schedule
+        Preferably timing-only (``data=False``: repeated steps merged); data schedules work too.
+    topology : Topology
+    npus : int64 array, optional
+        Topology NPU id of each rank (a communicator's ``npus``); default: rank = NPU id.
+    itemsize : int
+        Bytes per element.
+    loads : LocalLoads or PartitionedLoads, optional
+        Where link loads are summed (see :class:`StepTimer`).
+    steps : iterable of Step, optional
+        The steps to time (default ``schedule.steps()``): a data run passes its steps as it
+        applies them.
+
+    Returns
+    -------
+    time_s : float
+    usage : list of ClassUsage
+    bottleneck : str
+        Name of the link class whose busiest link was busy longest ("" if nothing moved).
+    """
+    if npus is None:
+        if schedule.n_ranks > topology.n_npus:
+            raise UbemuError(f"timing: {schedule.n_ranks} ranks do not fit on topology "
+                             f"{topology.name!r} of {topology.n_npus} NPUs")
+        npus = np.arange(schedule.n_ranks, dtype=np.int64)
+    elif len(npus) != schedule.n_ranks:
+        raise UbemuError(f"timing: the communicator maps {len(npus)} ranks, the schedule has "
+                         f"{schedule.n_ranks}")
+    timer = StepTimer(topology, npus, loads)
+    time_steps(schedule, schedule.steps() if steps is None else steps, timer, itemsize)
+    usage, bottleneck = timer.usage()
+    return timer.time_s, usage, bottleneck
+
+
+def _windows(schedule):
+    """The schedule's windows of more than one step, sorted and checked."""
+    out = sorted((int(a), int(b)) for a, b in schedule.windows if int(b) - int(a) > 1)
+    for (a0, b0), (a1, _) in zip(out, out[1:]):
+        if a1 < b0:
+            raise UbemuError(f"{schedule.algorithm} {schedule.collective}: overlapping "
+                             f"windows ({a0}, {b0}) and ({a1}, ...)")
+    return out
