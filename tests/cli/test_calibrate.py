@@ -18,13 +18,13 @@ TRUTH = {"params.overhead_ns": 3300.0, "params.send_overhead_ns": 1400.0,
 
 
 def rows_of(out):
-    """(size, column, measured, before ratio, after ratio) of each row of the report."""
+    """(size, column, measured, before ratio, after ratio) of each log row of the report."""
     rows = []
     for line in out.splitlines():
         parts = line.split()
-        if line.startswith("  ") and len(parts) == 10 and parts[2].isdigit():
-            rows.append((int(parts[2]), parts[3], float(parts[4]), float(parts[6]),
-                         float(parts[8])))
+        if not line.startswith("#") and len(parts) == 12 and parts[3] == "B":
+            rows.append((int(parts[2]), parts[4], float(parts[6]), float(parts[8]),
+                         float(parts[10])))
     return rows
 
 

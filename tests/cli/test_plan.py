@@ -64,7 +64,7 @@ def test_sweep_ranked(tmp_path, capsys):
     assert status == 0, err
     rows = [ln.split() for ln in out.splitlines() if ln and ln.split()[0].isdigit()]
     assert [r[0] for r in rows] == ["1", "2", "3"] and all(r[3] == "2" for r in rows)
-    steps = [float(r[7]) for r in rows]
+    steps = [float(r[9]) for r in rows]
     assert steps == sorted(steps)
     assert "5 plans timed" in out and "(2 more in -J)" in out   # tp 1 .. 16
     doc = json.loads(js.read_text())

@@ -50,6 +50,58 @@ class CollectivePoint:
 
 
 @dataclass(frozen=True)
+class Entry:
+    """One measured row as the fit and its report see it: where it is, what it measured, the
+    measured value in its own unit (``us`` for a log's time, else the row's metric: a rate
+    when ``rate``) and the index of its point. The fit compares ``measured_s`` with the
+    points' model values (times, or inverse rates)."""
+
+    where: str
+    label: str
+    unit: str
+    measured: float
+    point: int
+    rate: bool = False
+
+    @property
+    def measured_s(self):
+        return 1.0 / self.measured if self.rate else self.measured * 1e-6
+
+    def shown(self, model_s):
+        """A point's model value in this row's unit."""
+        return 1.0 / model_s if self.rate else model_s * 1e6
+
+
+@dataclass(frozen=True)
+class RowPoint:
+    """A measurement row of ``docs/data`` (:mod:`ubemu.validation.rows`) as a point:
+    ``evaluate`` gives the inverse of ubemu's figure for a rate metric (``*_GBps``,
+    ``tflops_per_npu``), the figure itself for a time, so that the fit's log ratio is
+    model over measured time either way."""
+
+    row: object
+
+    def evaluate(self, topo, algorithm=None):
+        from ..validation import training  # noqa: F401  (registers train_step)
+        from ..validation.kinds import KINDS, figure
+
+        kind = KINDS.get(self.row.kind)
+        if kind is None:
+            figure(self.row)                      # the one-line error naming the kind
+        if self.row.kind == "train_step":
+            value, note = kind(self.row, topo)
+        else:
+            from dataclasses import replace as _with
+
+            value, note = kind(_with(self.row, topo=topo))
+        return (1.0 / value if _is_rate(self.row.metric) else value * 1e-6), note
+
+
+def _is_rate(metric):
+    return metric.endswith("_GBps") or metric.startswith("tflops")
+
+
+@dataclass(frozen=True)
 class Placement:
     """Where a table ran: ``group`` (a ``--group`` spec), ranks, nodes, and how each was
     known."""
@@ -124,6 +176,23 @@ def _check_size(coll, row, itemsize, n, where):
         said = (f"{implied:g} ranks" if per_rank else f"{row.count * itemsize:,} B")
         raise UbemuError(f"{where}: size {row.nbytes:,} B with count {row.count:,} says "
                          f"{said}, not {n} ranks of {coll.name}; check --ranks")
+
+
+def entries_of_rows(rows):
+    """(points, entries) of measurement rows (:mod:`ubemu.validation.rows`): one
+    :class:`RowPoint` each."""
+    points = [RowPoint(r) for r in rows]
+    entries = [Entry(f"{r.path}:{r.id}", f"{r.kind} {r.id}", r.metric, r.published, k,
+                     _is_rate(r.metric)) for k, r in enumerate(rows)]
+    return points, entries
+
+
+def entries_of_logs(tables, topo, **kw):
+    """(points, entries, placements) of log tables (:func:`points_of`)."""
+    points, rows, placements = points_of(tables, topo, **kw)
+    entries = [Entry(t.where(row.line), f"{t.collective} {row.nbytes} B {row.column}", "us",
+                     row.time_us, i) for t, row, i in rows]
+    return points, entries, placements
 
 
 def points_of(tables, topo, ranks=None, nodes=None, group=None, algorithm=None,

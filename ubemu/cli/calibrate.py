@@ -38,7 +38,9 @@ def add_parsers(subparsers):
         description="Fit the parameters of a topology to measured collective times "
                     "(nccl-tests, hccl_test, ubemu tables or -J JSON) and write the fitted "
                     "topology as TOML.")
-    p.add_argument("logs", nargs="+", metavar="LOG", help="log files (several allowed)")
+    p.add_argument("logs", nargs="+", metavar="LOG",
+                   help="log files (several allowed); a docs/data measurement CSV too "
+                        "(collective and train_step rows)")
     p.add_argument("--topo", default=DEFAULT_TOPOLOGY, metavar="BASE",
                    help=f"the topology to start from (default {DEFAULT_TOPOLOGY})")
     p.add_argument("-o", "--output", default=None, metavar="FITTED.toml",
@@ -96,14 +98,10 @@ def _ratio(model, measured):
     return f"{model / measured:.3f}"
 
 
-def report_lines(res, rows, placements, tables, keys, loss):
+def report_lines(res, entries, described, keys, loss):
     """The text of the report (see the module docstring)."""
-    out = []
-    for t, pl in zip(tables, placements):
-        out.append(f"# {t.where()}: {t.tool} {t.collective}, {pl.how}; group {pl.group}"
-                   if len(pl.group) < 60 else
-                   f"# {t.where()}: {t.tool} {t.collective}, {pl.how}")
-    out.append(f"# fitting {len(keys)} parameters to {len(rows)} rows ({loss}, "
+    out = [f"# {d}" for d in described]
+    out.append(f"# fitting {len(keys)} parameters to {len(entries)} rows ({loss}, "
                f"{res.iterations} iterations); condition number of the Jacobian "
                f"{res.condition:.3g}")
     out.append("#")
@@ -120,28 +118,27 @@ def report_lines(res, rows, placements, tables, keys, loss):
     for k in res.poorly:
         out.append(f"# poorly determined (more than {fitting.POORLY:.0%}): {k}")
     out.append("#")
-    out.append(f"# {'log:line':<34} {'collective':<14} {'size':>12} {'column':<12} "
-               f"{'measured':>10} {'before':>10} {'ratio':>6} {'after':>10} {'ratio':>6}  "
-               f"algorithm")
-    out.append(f"# {'':<34} {'':<14} {'(B)':>12} {'':<12} {'(us)':>10} {'(us)':>10} "
-               f"{'':>6} {'(us)':>10}")
-    for k, (t, row, _) in enumerate(rows):
-        meas = row.time_us * 1e-6
-        out.append(f"  {t.where(row.line):<34} {t.collective:<14} {row.nbytes:>12} "
-                   f"{row.column:<12} {format_number(row.time_us):>10} "
-                   f"{format_number(res.before_s[k] * 1e6):>10} "
-                   f"{_ratio(res.before_s[k], meas):>6} "
-                   f"{format_number(res.after_s[k] * 1e6):>10} "
-                   f"{_ratio(res.after_s[k], meas):>6}  {res.algorithms_after[k]}")
-    meas = np.array([row.time_us * 1e-6 for _, row, _ in rows])
-    within = [int(np.sum(np.abs(m / meas - 1) <= 0.10)) for m in (res.before_s, res.after_s)]
+    where = max(len(e.where) for e in entries)
+    label = max(len(e.label) for e in entries)
+    out.append(f"# {'where':<{where - 2}} {'row':<{label}} {'unit':<14} {'measured':>10} "
+               f"{'before':>10} {'ratio':>6} {'after':>10} {'ratio':>6}  model")
+    for k, e in enumerate(entries):
+        before, after = e.shown(res.before_s[k]), e.shown(res.after_s[k])
+        out.append(f"{e.where:<{where}} {e.label:<{label}} {e.unit:<14} "
+                   f"{format_number(e.measured):>10} {format_number(before):>10} "
+                   f"{before / e.measured:>6.3f} {format_number(after):>10} "
+                   f"{after / e.measured:>6.3f}  {res.algorithms_after[k]}")
+    meas = np.array([e.measured_s for e in entries])
+    within = [int(np.sum(np.abs(np.array([e.shown(x) / e.measured for e, x in
+                                          zip(entries, m)]) - 1) <= 0.10))
+              for m in (res.before_s, res.after_s)]
     out.append(f"# rms of log(model/measured): before {res.rms(res.before_s, meas):.3f}, "
                f"after {res.rms(res.after_s, meas):.3f}; rows within 10 %: before "
-               f"{within[0]}/{len(rows)}, after {within[1]}/{len(rows)}")
+               f"{within[0]}/{len(entries)}, after {within[1]}/{len(entries)}")
     worst = int(np.argmax(np.abs(np.log(res.after_s / meas))))
-    t, row, _ = rows[worst]
-    out.append(f"# worst row after: {t.where(row.line)} ({row.nbytes} B {row.column}), "
-               f"ratio {res.after_s[worst] / meas[worst]:.3f}")
+    e = entries[worst]
+    out.append(f"# worst row after: {e.where} ({e.label}), ratio "
+               f"{e.shown(res.after_s[worst]) / e.measured:.3f}")
     return out
 
 
@@ -162,6 +159,46 @@ def fitted_toml(res, base, log_paths, n_rows, name):
     return topology_toml(topo, header, comments)
 
 
+def _is_rows_file(path):
+    """A measurement CSV of ``docs/data`` (the validation's columns)?"""
+    from ..validation.rows import COLUMNS
+
+    if not str(path).endswith(".csv"):
+        return False
+    try:
+        with open(path, newline="") as f:
+            header = f.readline()
+    except OSError:
+        return False
+    return all(c in header.split(",") for c in COLUMNS)
+
+
+def gather(args, base):
+    """(points, entries, descriptions) of every log and measurement file of the command."""
+    from ..validation.rows import read_all
+
+    csvs = [p for p in args.logs if _is_rows_file(p)]
+    texts = [p for p in args.logs if p not in csvs]
+    points, entries, described = [], [], []
+    if texts:
+        tables = [t for path in texts for t in logs.read_log(path, args.collective)]
+        points, entries, placements = measurements.entries_of_logs(
+            tables, base, ranks=args.ranks, nodes=args.nodes, group=args.group,
+            algorithm=args.algo, columns=COLUMNS[args.column])
+        described += [f"{t.where()}: {t.tool} {t.collective}, {pl.how}"
+                      + (f"; group {pl.group}" if len(pl.group) < 60 else "")
+                      for t, pl in zip(tables, placements)]
+    if csvs:
+        rows = read_all(csvs)
+        more, extra = measurements.entries_of_rows(rows)
+        shift = len(points)
+        points += more
+        entries += [replace(e, point=e.point + shift) for e in extra]
+        described += [f"{path}: {sum(r.path == str(path) for r in rows)} measurement rows "
+                      f"(kinds {', '.join(sorted({r.kind for r in rows}))})" for path in csvs]
+    return points, entries, described
+
+
 def run(args, out=None, err=None):
     """``ubemu calibrate ...``; returns 0."""
     out, err = out or sys.stdout, err or sys.stderr
@@ -170,18 +207,15 @@ def run(args, out=None, err=None):
     if args.output is not None:
         check_writable(args.output, "-o/--output")
     base = load_topology(args.topo)
-    tables = [t for path in args.logs for t in logs.read_log(path, args.collective)]
-    points, rows, placements = measurements.points_of(
-        tables, base, args.ranks, args.nodes, args.group, args.algo, COLUMNS[args.column])
+    points, entries, described = gather(args, base)
     keys = (pm.resolve(base, args.fit.split(",")) if args.fit else default_keys(base))
     if not keys:
         raise UbemuError(f"--fit: topology {base.name!r} has no nonzero parameter to fit; "
                          f"name some with --fit")
-    fitting.check_counts(keys, [i for _, _, i in rows])
-    print(f"# ubemu calibrate: {len(args.logs)} log{'s' * (len(args.logs) > 1)}, "
-          f"{len(tables)} table{'s' * (len(tables) > 1)}, {len(rows)} rows at "
-          f"{len(points)} distinct points; base {base.name} ({base.n_npus:,} NPUs)",
-          file=out, flush=True)
+    fitting.check_counts(keys, [e.point for e in entries])
+    print(f"# ubemu calibrate: {len(args.logs)} file{'s' * (len(args.logs) > 1)}, "
+          f"{len(entries)} rows at {len(points)} distinct points; base {base.name} "
+          f"({base.n_npus:,} NPUs)", file=out, flush=True)
     t0 = time.perf_counter()
 
     def progress(it, cost):
@@ -189,14 +223,14 @@ def run(args, out=None, err=None):
             print(f"ubemu: calibrate iteration {it}, loss {cost:.4g}, "
                   f"{time.perf_counter() - t0:.1f} s", file=err, flush=True)
 
-    res = fitting.fit(base, keys, points, [i for _, _, i in rows],
-                      [row.time_us * 1e-6 for _, row, _ in rows],
+    res = fitting.fit(base, keys, points, [e.point for e in entries],
+                      [e.measured_s for e in entries],
                       robust_scale=None if args.plain else 0.05,
                       start=start_values(base, keys), on_iteration=progress)
     loss = "plain least squares" if args.plain else "soft-L1 loss, scale 5 %"
-    print("\n".join(report_lines(res, rows, placements, tables, keys, loss)), file=out)
+    print("\n".join(report_lines(res, entries, described, keys, loss)), file=out)
     if args.output is not None:
-        text = fitted_toml(res, base, args.logs, len(rows), Path(args.output).stem)
+        text = fitted_toml(res, base, args.logs, len(entries), Path(args.output).stem)
         replace_atomically(args.output, lambda f: f.write(text), "-o/--output")
         print(f"# wrote {args.output} (use it with --topo {args.output})", file=out)
     return 0

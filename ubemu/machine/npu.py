@@ -6,8 +6,11 @@ memory bandwidth and capacity, and how its figures are known (``status``: ``ship
 these into the time of a layer: matrix multiplications at an achieved fraction of the peak
 that grows with the matmul's smallest dimension (its arithmetic intensity),
 ``matmul_fraction * k / (k + matmul_half_dim)``, and element-wise work at
-``memory_fraction`` of the memory bandwidth. Those three constants default to the values
-fitted on Megatron-LM's weak-scaling table (A100, :data:`FIT_SOURCE`) and may be set per NPU.
+``memory_fraction`` of the memory bandwidth. ``matmul_fraction`` and ``memory_fraction``
+default to the values fitted on Megatron-LM's weak-scaling table (A100, :data:`FIT_SOURCE`,
+with ``ubemu calibrate``); ``matmul_half_dim`` is an assumption (half the large-matmul rate
+at a smallest dimension of 128, a head's width), which that table cannot determine. Every
+NPU uses the same three unless its table sets them.
 
 TOML::
 
@@ -63,9 +66,9 @@ class NPU:
     tflops: dict = field(default_factory=dict)
     mem_GBps: float = 0.0
     mem_GB: float = 0.0
-    matmul_fraction: float = 0.6
-    matmul_half_dim: float = 128.0
-    memory_fraction: float = 0.8
+    matmul_fraction: float = 0.697   # fitted (FIT_SOURCE)
+    matmul_half_dim: float = 128.0   # A: Table 1 does not determine it (ubemu calibrate)
+    memory_fraction: float = 0.936   # fitted (FIT_SOURCE)
     notes: tuple = ()
 
     def peak_flops(self, dtype):
