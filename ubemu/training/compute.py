@@ -112,8 +112,9 @@ class _Cost:
         self.itemsize = DTYPES[dtype].itemsize
         self.mem_Bps = (npu.mem_GBps * 1e9 * npu.memory_fraction) if npu is not None else 0.0
 
-    def matmul(self, m, n, k, count=1.0):
-        """``count`` matmuls of (m x k) @ (k x n)."""
+    def matmul(self, m, n, k, count=1.0, elements=None):
+        """(seconds, FLOPs) of ``count`` matmuls of (m x k) @ (k x n); ``elements``: what
+        each reads and writes in memory (default its two inputs and its output)."""
         flops = 2.0 * m * n * k * count
         if flops <= 0:
             return 0.0, 0.0
@@ -121,7 +122,8 @@ class _Cost:
             return flops / self.rate, flops
         dim = min(m, n, k)
         eta = self.npu.matmul_fraction * dim / (dim + self.npu.matmul_half_dim)
-        bytes_ = self.itemsize * (m * k + k * n + m * n) * count
+        moved = m * k + k * n + m * n if elements is None else elements
+        bytes_ = self.itemsize * moved * count
         return max(flops / (self.peak * eta), bytes_ / self.mem_Bps), flops
 
     def memory(self, nbytes):
@@ -151,8 +153,12 @@ def _layer(model, plan, cost, moe):
         ffn_tokens = T
     flash = plan.flash_attention
     share = 0.5 if flash else 1.0                             # causal: flash skips half
-    qk = cost.matmul(s / c, s, d, b * heads * share)
-    av = cost.matmul(s / c, d, s, b * heads * share)
+    q, kv_len = s / c, s
+    # flash attention keeps the scores on chip: Q, K, V and the output cross memory
+    qk = cost.matmul(q, kv_len, d, b * heads * share,
+                     q * d + kv_len * d if flash else None)
+    av = cost.matmul(q, d, kv_len, b * heads * share,
+                     kv_len * d + q * d if flash else None)
     split = t if plan.sequence_parallel else 1
     elem = (T * h * NORM_DROPOUT_BYTES / split
             + ffn_tokens * f / t * ACT_BYTES[model.gated_mlp])
