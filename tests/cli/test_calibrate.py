@@ -112,3 +112,16 @@ def test_bad_logs_one_line(tmp_path, capsys):
                                  str(tmp_path / "missing" / "f.toml")], capsys)
     assert_one_error_line(status, out, err)
     assert "-o/--output: cannot write" in err
+
+
+def test_measurement_rows_of_docs_data(capsys):
+    rows = str(Path(__file__).resolve().parents[2] / "docs" / "data" /
+               "nccl-tests-309-h100x2.csv")
+    status, out, err = run_main(["calibrate", rows, "--topo", "dgx-h100-multinode", "--fit",
+                                 "cluster.bw_GBps", "--quiet"], capsys)
+    assert status == 0, err
+    assert "10 measurement rows (kinds all_reduce)" in out
+    assert "busbw_GBps" in out and "level.cluster.bw_GBps" in out
+    rms = out.split("rms of log(model/measured): before ")[1].split(";")[0]
+    before, after = float(rms.split(",")[0]), float(rms.split("after ")[1])
+    assert after < before
