@@ -238,7 +238,12 @@ def fit(base, keys, points, point_of_row, measured_s, robust_scale=0.05, max_ite
         if gain < 1e-6 or np.max(np.abs(step)) < 1e-6:
             break
         J = prob.jacobian(x, algs, cols=active)
+    kept = {k for k, _ in undetermined}
+    fitted = {k: (values[k] if k in kept or j not in active else float(f"{math.exp(x[j]):.6g}"))
+              for j, k in enumerate(keys)}
+    x = np.array([math.log(fitted[k]) if k not in kept else x[j] for j, k in enumerate(keys)])
     after_t, algs_after = prob.evaluate(x)
+    r = np.log(after_t[prob.idx]) - prob.log_meas
     J = prob.jacobian(x, algs_after, cols=active)[:, active]
     w = prob.weights(r)
     dof = len(r) - len(active)
@@ -251,7 +256,6 @@ def fit(base, keys, points, point_of_row, measured_s, robust_scale=0.05, max_ite
         cov = float(np.sum(w * r * r)) / dof * np.linalg.pinv(A)
         for i, j in enumerate(active):
             sigma[keys[j]] = float(np.sqrt(max(cov[i, i], 0.0)))
-    fitted = {k: float(math.exp(x[j])) for j, k in enumerate(keys)}
     poorly = [k for k in keys if sigma[k] > POORLY]
     notes = [f"{keys[j]} is at the {'lower' if x[j] <= prob.lower[j] else 'upper'} end of its "
              f"range (the rows want {'less' if x[j] <= prob.lower[j] else 'more'} of it)"
@@ -262,4 +266,4 @@ def fit(base, keys, points, point_of_row, measured_s, robust_scale=0.05, max_ite
                      after_s=after_t[prob.idx],
                      algorithms_before=[before[i][1] for i in prob.idx],
                      algorithms_after=[algs_after[i] for i in prob.idx], iterations=it,
-                     topology=prob.topology(x), condition=condition, notes=notes)
+                     topology=pm.with_values(base, fitted), condition=condition, notes=notes)

@@ -120,11 +120,11 @@ def report_lines(res, entries, described, keys, loss):
     out.append("#")
     where = max(len(e.where) for e in entries)
     label = max(len(e.label) for e in entries)
-    out.append(f"# {'where':<{where - 2}} {'row':<{label}} {'unit':<14} {'measured':>10} "
+    out.append(f"# {'where':<{where}} {'row':<{label}} {'unit':<14} {'measured':>10} "
                f"{'before':>10} {'ratio':>6} {'after':>10} {'ratio':>6}  model")
     for k, e in enumerate(entries):
         before, after = e.shown(res.before_s[k]), e.shown(res.after_s[k])
-        out.append(f"{e.where:<{where}} {e.label:<{label}} {e.unit:<14} "
+        out.append(f"  {e.where:<{where}} {e.label:<{label}} {e.unit:<14} "
                    f"{format_number(e.measured):>10} {format_number(before):>10} "
                    f"{before / e.measured:>6.3f} {format_number(after):>10} "
                    f"{after / e.measured:>6.3f}  {res.algorithms_after[k]}")

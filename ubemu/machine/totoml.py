@@ -35,7 +35,7 @@ def _value(v):
 def _line(key, value, comments, path):
     text = f"{key} = {_value(value)}"
     note = comments.get(path)
-    return f"{text:<28}# {note}" if note else text
+    return f"{text:<27} # {note}" if note else text
 
 
 def topology_toml(topo, header=(), comments=None):
