@@ -197,6 +197,7 @@ def _table(rows, header, align):
 
 
 def npu_line(topo, model):
+    """The ``# npu`` line: the NPU, its peak for the model's dtype, its memory."""
     npu = topo.npu
     if npu is None:
         return "# npu       none (the topology has no [npu] table)"
@@ -206,7 +207,7 @@ def npu_line(topo, model):
             f"at {npu.mem_GBps:,.0f} GB/s")
 
 
-def compute_line(rep_or_none, topo, args):
+def compute_line(topo, args):
     """How the compute is obtained (the ``# compute`` line)."""
     if args.flops:
         return f"# compute   every FLOP at {format_number(args.flops / 1e12)} TFLOP/s (--flops)"
@@ -224,7 +225,7 @@ def header_lines(model, plan, topo, args, auto_note=""):
     """The ``#`` lines: the model and machine, then (``plan`` given) the plan's figures."""
     lines = [f"# ubemu {__version__}  plan  {model.name} on {topo.name} ({topo.n_npus:,} NPUs)",
              f"# model     {tr.describe(model)}", npu_line(topo, model)]
-    compute = compute_line(None, topo, args)
+    compute = compute_line(topo, args)
     if plan is None:
         return [*lines, compute]
     m, (dense, expert) = tr.micro_batches(model, plan), tr.params_per_npu(model, plan)
@@ -251,6 +252,7 @@ def _pct(x):
 
 
 def memory_line(rep):
+    """The ``memory`` line: per NPU, by kind, against the capacity."""
     mem, cap = rep.memory, rep.capacity_bytes
     parts = (f"params {format_number(mem.params_B / 1e9)}, gradients "
              f"{format_number(mem.grads_B / 1e9)}, optimizer {format_number(mem.optimizer_B / 1e9)}"
@@ -262,6 +264,7 @@ def memory_line(rep):
 
 
 def compute_lines(rep):
+    """The ``compute`` line: one micro-batch's passes, where their time goes."""
     c = rep.compute
     if c is None:
         return []

@@ -1,4 +1,4 @@
-"""A training step as a workload, timed on a machine; every plan of a machine, ranked.
+"""A training step as a workload, timed on a machine (every plan of a machine: :mod:`.sweep`).
 
 :func:`step_workload` writes one step of a :class:`~ubemu.training.layout.Plan` as
 :class:`~ubemu.workloads.ops.Op` s. Every op runs on every group of its axis at once (``Op.npus``:
@@ -11,7 +11,7 @@ rounded up to whole elements per rank (Megatron pads its buffers the same way).
 **Placement rule.** A step is two segments on every NPU: *main* (the forward of the m
 micro-batches, the backward of m - 1 of them, the 1F1B bubble) and *last* (the backward of
 the last micro-batch). Each segment is one sequential chain: its compute
-(``compute.<segment>``, from ``flops_per_npu``) then its blocking communication, TP, CP, EP,
+(``compute.<segment>``, from :func:`compute_of`) then its blocking communication, TP, CP, EP,
 then the pipeline's forward sends (``pp.fwd``, stage r to r + 1) and backward sends
 (``pp.bwd``, stage r + 1 to r). Megatron runs these on the compute stream: an NPU does one of
 them at a time, so they never overlap each other or that NPU's compute, and the order inside
@@ -19,8 +19,9 @@ a segment does not change its length. What runs on a side stream overlaps the ch
 placed concurrently with the part it overlaps, sharing links with it: the gradient
 reduction (``dp.grad``, zero 0: all_reduce; 1-3: reduce_scatter) starts with the last segment
 when ``overlap_grad_reduce`` (Megatron's bucketed reduction during the last backward), else
-after it; ZeRO 1/2's parameter all_gather (``dp.params``) follows the reduction and the last
-segment (the optimizer step in between is not timed); ZeRO 3's parameter all_gathers for the
+after it; the optimizer step (``compute.optimizer``) follows the reduction and the last
+segment, ZeRO 1/2's parameter all_gather (``dp.params``) the optimizer step; ZeRO 3's
+parameter all_gathers for the
 forward and the backward (``dp.gather.*``, prefetched layer by layer) run beside the main
 segment from its start. The DP ops of one NPU are one stream, in sequence; the experts' follow
 the dense parameters' (``*.expert``).
@@ -28,8 +29,8 @@ the dense parameters' (``*.expert``).
 **Compute** comes from :mod:`.compute` (the layers' matmuls, attention and element-wise work
 on the topology's NPU, or every FLOP at ``flops_per_npu`` / ``mfu`` of the peak): ``main`` is
 ``m`` forwards, ``m - 1`` backwards (with their recomputation) and the bubble ``(p - 1) / v``
-of a micro-batch's forward and backward (SC21 Sections 2.2.1-2.2.2); the optimizer step
-(``compute.optimizer``) follows the gradient reduction. Full recomputation re-runs the
+of a micro-batch's forward and backward (SC21 Sections 2.2.1-2.2.2). Full recomputation
+re-runs the
 forward's TP all-reduces (and CP gathers, EP all-to-alls) in the backward; the interleaved
 schedule sends ``v`` times the pipeline messages. :mod:`.memory` gives the memory per NPU;
 :func:`plan` refuses a plan that does not fit the NPU (``check_memory=False``: marks it).
