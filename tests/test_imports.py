@@ -24,7 +24,7 @@ LAYERS = [
     ("engine", 6), ("estimator", 6),
     ("workloads", 7),
     ("training", 8),
-    ("api", 9), ("validation", 9),
+    ("api", 9), ("validation", 9), ("calibration", 9),
     ("cli", 10), ("__main__", 10), ("__init__", 11),
 ]
 NAMES = {"command line": 10, "API": 9, "training": 8, "workloads": 7, "engine": 6,

@@ -64,7 +64,7 @@ def test_sweep_ranked(tmp_path, capsys):
     assert status == 0, err
     rows = [ln.split() for ln in out.splitlines() if ln and ln.split()[0].isdigit()]
     assert [r[0] for r in rows] == ["1", "2", "3"] and all(r[3] == "2" for r in rows)
-    steps = [float(r[7]) for r in rows]
+    steps = [float(r[9]) for r in rows]
     assert steps == sorted(steps)
     assert "5 plans timed" in out and "(2 more in -J)" in out   # tp 1 .. 16
     doc = json.loads(js.read_text())
@@ -122,3 +122,46 @@ def test_under_mpi_process_0_plans_and_prints_once(tmp_path):
     for doc in docs:
         assert doc.pop("wall_s") > 0
     assert docs[0] == docs[1]
+
+
+def test_modelled_compute_memory_and_mfu(capsys):
+    status, out, err = run_main(["plan", *SMALL[:-2], "--topo", "dgx-h100-multinode",
+                                 "--tp", "8", "--pp", "2", "--vpp", "2"], capsys)
+    assert status == 0, err
+    assert "# npu       NVIDIA H100 SXM5 80GB (shipping): 989.4 TFLOP/s bfloat16 peak" in out
+    assert "# compute   modelled: matmuls at" in out and "interleaved x2" in out
+    assert "recompute none (the lightest that fits)" in out
+    assert any(ln.startswith("compute    per micro-batch on the slowest stage") for ln in
+               out.splitlines())
+    assert "memory     " in out and "of 85.9 GB" in out and ": fits" in out
+    assert "MFU        " in out and "TP8 PP2 VPP2 DP8" in out
+    status, out, err = run_main(["plan", *SMALL[:-2], "--topo", "dgx-h100-multinode",
+                                 "--tp", "8", "--mfu", "0.5", "--npus", "64"], capsys)
+    assert status == 0, err
+    assert "on dgx-h100-multinode*8 (64 NPUs)" in out and "(--mfu)" in out
+
+
+def test_refused_when_it_does_not_fit(tmp_path, capsys):
+    js = tmp_path / "x.json"
+    status, out, err = run_main(["plan", "--model", "gpt3-175b", "--topo",
+                                 "dgx-h100-multinode", "--tp", "8", "--recompute", "none",
+                                 "--no-flash-attention", "-J", str(js)], capsys)
+    assert_one_error_line(status, out, err)
+    assert "needs" in err and "85.9 GB" in err and not js.exists()
+    for args, words in ((["--mfu", "2"], "--mfu"), (["--mfu", "0.5", "--flops", "1e14"],
+                                                     "not both"),
+                        (["--npus", "100"], "--npus"), (["--vpp", "2"], "vpp=2")):
+        status, out, err = run_main(["plan", *SMALL, "--tp", "8", *args], capsys)
+        assert_one_error_line(status, out, err)
+        assert words in err, err
+
+
+def test_sweep_marks_what_does_not_fit(capsys):
+    status, out, err = run_main(["plan", *SMALL[:-2], "--topo", "dgx-h100-multinode",
+                                 "--sweep", "--memory-gb", "0.2", "--progress", "off",
+                                 "--recompute", "none"], capsys)
+    assert status == 0, err
+    rows = [ln.split() for ln in out.splitlines() if ln and ln.split()[0].isdigit()]
+    fits = [r[18] for r in rows]
+    assert "NO" in fits and "yes" in fits and fits == sorted(fits, key=lambda f: f == "NO")
+    assert "do not fit in memory (fits NO, ranked last)" in out

@@ -146,3 +146,15 @@ def test_show_names_the_hot_spare_of_ub_mesh_racks(capsys):
     assert status == 0 and "spare        one hot spare NPU per rack" in out
     status, out, _ = run_main(["topo", "show", "nvl72"], capsys)
     assert "spare " not in out
+
+
+def test_show_prints_the_npu(capsys):
+    assert main(["topo", "show", "dgx-a100"]) == 0
+    out = capsys.readouterr().out
+    assert "npu          NVIDIA A100 SXM4 80GB (shipping): bfloat16 312, float16 312" in out
+    assert "memory 85.9 GB at 2,039 GB/s; matmuls at up to" in out
+    assert main(["topo", "show", "ub-mesh-rack"]) == 0
+    assert "npu          none" in capsys.readouterr().out
+    assert main(["topo", "show", "--json", "ascend970-superpod"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["npu"]["status"] == "projected" and data["npu"]["tflops"]["float8"] == 4000

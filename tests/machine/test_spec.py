@@ -270,3 +270,18 @@ def test_duplicate_level_names_in_toml_are_refused():
     assert parse_topology_string("ring:2,ring:2,ring:2:name=a").n_npus == 8
     tori = parse_topology_string("torus:2x2,torus:3")
     assert [lv.name for lv in tori.levels] == ["torus.0", "torus.1", "torus.2"]
+
+
+def test_with_npus_resizes_the_outermost_level():
+    from ubemu.machine.spec import with_npus
+
+    t = load_topology("dgx-h100-multinode")
+    big = with_npus(t, 8192)
+    assert big.n_npus == 8192 and big.levels[1].size == 1024 and big.name == \
+        "dgx-h100-multinode*1024"
+    assert big.levels[0] == t.levels[0] and big.npu == t.npu and big.params == t.params
+    assert with_npus(t, 128) is t
+    with pytest.raises(UbemuError, match="8,196 NPUs is not a whole number .* of 8 NPUs"):
+        with_npus(t, 8196)
+    with pytest.raises(UbemuError, match="--npus: must be an integer >= 1"):
+        with_npus(t, 0)

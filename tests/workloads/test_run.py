@@ -157,3 +157,15 @@ def test_faults_given_to_the_workload_reach_every_operation():
     assert res.ops[0].end_s == want.time_s
     assert want.time_s > simulate("all_reduce", 1 << 24, "ub-mesh-rack", "ring",
                                   group="unit=board").time_s
+
+
+def test_groups_of_the_same_ids_but_another_size_are_not_mixed_up():
+    """Rows [[0, 1], [2, 3], ...] and [[0, 1, 2, 3], ...] hold the same ids in the same order:
+    each keeps its own profile (a planner sweep meets both)."""
+    ids = np.arange(64, dtype=np.int64)
+    two = run_workload([Op("a", "alltoall", 1 << 20, npus=ids.reshape(32, 2))], "switch:64")
+    four = run_workload([Op("a", "alltoall", 1 << 20, npus=ids.reshape(16, 4))], "switch:64")
+    alone = simulate("alltoall", 1 << 20, "switch:64", four.ops[0].algorithm,
+                     group="start=0,stride=1,count=4")
+    assert four.ops[0].duration_s == pytest.approx(alone.time_s, rel=1e-12)
+    assert two.ops[0].duration_s != four.ops[0].duration_s

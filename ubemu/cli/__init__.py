@@ -15,7 +15,8 @@ One module per command or concern:
 - :mod:`.workload`: ``workload``, several operations at once; :mod:`.trace` its timeline;
 - :mod:`.plan`: ``plan``, a training step from a model and a parallel plan;
 - :mod:`.faults`: ``--faults``/``--routing`` and ``faults``, time against failures;
-- :mod:`.validate`: ``validate``, ubemu against published measurements (``docs/data/``).
+- :mod:`.validate`: ``validate``, ubemu against published measurements (``docs/data/``);
+- :mod:`.calibrate`: ``calibrate``, a topology fitted to the user's own logs.
 
 Adding a command: in its module write ``add_parsers(subparsers)``, which creates the parser
 and calls ``set_defaults(command="<name>")`` on it (``"topo show"`` for a nested one), and a
@@ -32,10 +33,11 @@ import sys
 from .. import __version__
 from ..errors import UbemuError, did_you_mean
 from ..parallel.failstop import abort_if_mpi
-from . import algorithms, faults, plan, plot, sweep, topo, validate, workload
+from . import algorithms, calibrate, faults, plan, plot, sweep, topo, validate, workload
 
 #: Modules adding commands, in the order ``ubemu --help`` lists them.
-COMMAND_MODULES = (topo, sweep, workload, plan, faults, algorithms, plot, validate)
+COMMAND_MODULES = (topo, sweep, workload, plan, faults, algorithms, plot, validate,
+                   calibrate)
 #: ``args.command`` -> function running it (returns the exit status).
 DISPATCH = {name: run for module in COMMAND_MODULES for name, run in module.DISPATCH.items()}
 

@@ -4,10 +4,14 @@
 row per operation of the step (:func:`ubemu.training.planner.step_workload`: collective, group
 size, number of groups, repeats, size, bytes per NPU, time, exposed time, bottleneck), one
 row per parallel axis (bytes per NPU by the published formula and carried by the ops, time,
-exposed), then the step time and the slowest link class. ``--sweep`` times every valid
-factorisation of the machine (sizes given with ``--tp`` etc. stay fixed) and prints them
-ranked, fastest step first. Every flag is checked and every output path tried before
-anything is timed; ``-J`` and ``--trace`` are written atomically.
+exposed), then the step: compute (with its bubble), exposed communication per axis, memory
+per NPU against the NPU's capacity, MFU, and the slowest link class. The compute is modelled
+from the model's shapes on the topology's NPU (:mod:`ubemu.training.compute`) unless
+``--flops`` or ``--mfu`` give a rate; a plan that does not fit in memory is refused.
+``--sweep`` times every valid factorisation of the machine (sizes given with ``--tp`` etc.
+stay fixed) and prints them ranked, those that fit first, fastest step first, marking the
+ones that do not fit. Every flag is checked and every output path tried before anything is
+timed; ``-J`` and ``--trace`` are written atomically.
 """
 
 import os
@@ -16,7 +20,13 @@ import sys
 from .. import __version__
 from .. import training as tr
 from ..errors import UbemuError
-from ..machine.spec import DEFAULT_TOPOLOGY, PARAM_FIELDS, load_topology, with_params
+from ..machine.spec import (
+    DEFAULT_TOPOLOGY,
+    PARAM_FIELDS,
+    load_topology,
+    with_npus,
+    with_params,
+)
 from ..parallel import env
 from ..units import format_size
 from .progress import MODES, Progress
@@ -69,6 +79,16 @@ def add_parsers(subparsers):
     g.add_argument("--zero", type=int, choices=(0, 1, 2, 3), default=0,
                    help="ZeRO stage (1/2: Megatron's distributed optimizer; default 0)")
     g.add_argument("--sp", action="store_true", help="sequence parallelism (Korthikanti 2022)")
+    g.add_argument("--recompute", choices=("auto", *tr.RECOMPUTE), default="auto",
+                   help="activation recomputation; auto (default): the lightest that fits "
+                        "the NPU's memory")
+    g.add_argument("--vpp", type=int, default=1, metavar="V",
+                   help="virtual pipeline stages per NPU: the interleaved 1F1B schedule "
+                        "(bubble (p-1)/(v m); default 1)")
+    g.add_argument("--scatter-gather", action="store_true",
+                   help="each TP rank sends 1/t of a pipeline message (SC21 Section 4.1)")
+    g.add_argument("--no-flash-attention", action="store_true",
+                   help="attention writes its scores (softmax and dropout in memory)")
     g.add_argument("--no-overlap", action="store_true",
                    help="reduce the gradients after the backward, not during the last one")
     g.add_argument("--order", default=tr.DEFAULT_ORDER, metavar="AXES",
@@ -76,14 +96,19 @@ def add_parsers(subparsers):
     g = p.add_argument_group("machine and output")
     g.add_argument("--topo", default=DEFAULT_TOPOLOGY, metavar="SPEC",
                    help=f"preset, .toml file or string form (default {DEFAULT_TOPOLOGY})")
+    g.add_argument("--npus", type=int, default=None, metavar="N",
+                   help="resize the topology's outermost level to N NPUs (more or fewer of "
+                        "the same nodes)")
     g.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                    help=f"override a topology parameter (repeatable): {', '.join(PARAM_FIELDS)}")
     g.add_argument("--flops", type=float, default=None, metavar="RATE",
-                   help="FLOP/s one NPU achieves (e.g. 400e12): adds the compute and the 1F1B "
-                        "bubble; without it the step is communication only")
+                   help="every FLOP at this rate per NPU (e.g. 400e12) instead of the "
+                        "compute model of the topology's NPU")
+    g.add_argument("--mfu", type=float, default=None, metavar="FRACTION",
+                   help="every FLOP at this fraction of the NPU's peak (e.g. 0.45)")
     g.add_argument("--memory-gb", type=float, default=None, metavar="GB",
-                   help="--sweep: leave out plans needing more memory per NPU (rough: model "
-                        "states and activations)")
+                   help="memory per NPU in GB (default the NPU's): plans needing more are "
+                        "refused (--sweep: marked)")
     g.add_argument("--sweep", action="store_true",
                    help="time every valid TP x PP x DP (x EP) plan and rank them")
     g.add_argument("--top", type=int, default=DEFAULT_TOP, metavar="N",
@@ -107,7 +132,7 @@ def plan_from_args(args, model, n_npus):
     """The :class:`~ubemu.training.layout.Plan` of the flags; dp fills the machine when not
     given."""
     tp, pp, ep, cp = (getattr(args, k) or 1 for k in ("tp", "pp", "ep", "cp"))
-    for key in ("tp", "pp", "dp", "ep", "cp"):
+    for key in ("tp", "pp", "dp", "ep", "cp", "vpp"):
         if getattr(args, key) is not None and getattr(args, key) < 1:
             raise UbemuError(f"--{key}: must be an integer >= 1, got {getattr(args, key)}")
     dp = args.dp
@@ -116,16 +141,28 @@ def plan_from_args(args, model, n_npus):
             raise UbemuError(f"--dp: tp*pp*cp = {tp * pp * cp} does not divide the topology's "
                              f"{n_npus:,} NPUs")
         dp = n_npus // (tp * pp * cp)
-    plan = tr.Plan(tp=tp, pp=pp, dp=dp, ep=ep, cp=cp, zero=args.zero,
-                   sequence_parallel=args.sp, order=args.order,
-                   overlap_grad_reduce=not args.no_overlap)
+    plan = tr.Plan(tp=tp, pp=pp, dp=dp, ep=ep, cp=cp, **plan_fields(args))
     tr.check(model, plan, n_npus)
     return plan
+
+
+def plan_fields(args):
+    """The Plan fields every plan of the command line shares (recompute: ``none`` for
+    ``auto``, resolved later)."""
+    return dict(zero=args.zero, sequence_parallel=args.sp, order=args.order,
+                overlap_grad_reduce=not args.no_overlap, vpp=args.vpp,
+                scatter_gather=args.scatter_gather,
+                flash_attention=not args.no_flash_attention,
+                recompute="none" if args.recompute == "auto" else args.recompute)
 
 
 def _check_args(args, root=True):
     if args.flops is not None and not 0 < args.flops < float("inf"):
         raise UbemuError(f"--flops: must be a rate > 0 in FLOP/s, got {args.flops:g}")
+    if args.mfu is not None and not 0 < args.mfu <= 1:
+        raise UbemuError(f"--mfu: must be a fraction in (0, 1], got {args.mfu:g}")
+    if args.mfu is not None and args.flops is not None:
+        raise UbemuError("--flops and --mfu: give one rate, not both")
     if args.memory_gb is not None and not args.memory_gb > 0:
         raise UbemuError(f"--memory-gb: must be > 0, got {args.memory_gb:g}")
     if args.top < 1:
@@ -159,12 +196,36 @@ def _table(rows, header, align):
     return [fmt.format(*map(str, r)).rstrip() for r in [header, *rows]]
 
 
-def header_lines(model, plan, topo, flops):
+def npu_line(topo, model):
+    """The ``# npu`` line: the NPU, its peak for the model's dtype, its memory."""
+    npu = topo.npu
+    if npu is None:
+        return "# npu       none (the topology has no [npu] table)"
+    peak = (f"{format_number(npu.tflops[model.dtype])} TFLOP/s {model.dtype} peak"
+            if model.dtype in npu.tflops else f"no {model.dtype} rate")
+    return (f"# npu       {npu.name} ({npu.status}): {peak}, {format_number(npu.mem_GB)} GB "
+            f"at {npu.mem_GBps:,.0f} GB/s")
+
+
+def compute_line(topo, args):
+    """How the compute is obtained (the ``# compute`` line)."""
+    if args.flops:
+        return f"# compute   every FLOP at {format_number(args.flops / 1e12)} TFLOP/s (--flops)"
+    if args.mfu:
+        return f"# compute   every FLOP at {args.mfu:.3g} of the peak (--mfu)"
+    if topo.npu is None:
+        return "# compute   none: communication only (no [npu] table; give --flops)"
+    npu = topo.npu
+    return (f"# compute   modelled: matmuls at {npu.matmul_fraction:.3g} x k/(k + "
+            f"{npu.matmul_half_dim:g}) of the peak (k: the smallest dimension), element-wise "
+            f"work at {npu.memory_fraction:.3g} of the memory bandwidth")
+
+
+def header_lines(model, plan, topo, args, auto_note=""):
     """The ``#`` lines: the model and machine, then (``plan`` given) the plan's figures."""
     lines = [f"# ubemu {__version__}  plan  {model.name} on {topo.name} ({topo.n_npus:,} NPUs)",
-             f"# model     {tr.describe(model)}"]
-    compute = "# compute   " + (f"{format_number(flops / 1e12)} TFLOP/s per NPU" if flops
-                                else "none (no --flops: communication only)")
+             f"# model     {tr.describe(model)}", npu_line(topo, model)]
+    compute = compute_line(topo, args)
     if plan is None:
         return [*lines, compute]
     m, (dense, expert) = tr.micro_batches(model, plan), tr.params_per_npu(model, plan)
@@ -173,14 +234,48 @@ def header_lines(model, plan, topo, flops):
     ov = "overlapped" if plan.overlap_grad_reduce else "after the backward"
     params = f"{dense / 1e9:.4g}e9 params per NPU" + (f" (+{expert / 1e9:.4g}e9 of experts)"
                                                       if expert else "")
-    memory = _gb(tr.memory_per_npu(model, plan))
+    extras = ([f"interleaved x{plan.vpp}"] if plan.vpp > 1 else []) + \
+        (["scatter/gather"] if plan.scatter_gather else []) + \
+        ([] if plan.flash_attention else ["no flash attention"])
     return [*lines,
             f"# plan      {plan.label()} (order {plan.order}), ZeRO {plan.zero}, {sp}, "
-            f"gradient reduction {ov}",
+            f"recompute {plan.recompute}{auto_note}, gradient reduction {ov}"
+            + "".join(f", {e}" for e in extras),
             f"# step      {m} micro-batches of {model.micro_batch} per replica (global batch "
             f"{model.global_batch:,}), {layers} layers per stage"
-            + (f" ({moe} MoE)" if moe else "") + f"; {params}; memory ~{memory} per NPU",
+            + (f" ({moe} MoE)" if moe else "") + f"; {params}",
             compute]
+
+
+def _pct(x):
+    return f"{100 * x:.3g} %"
+
+
+def memory_line(rep):
+    """The ``memory`` line: per NPU, by kind, against the capacity."""
+    mem, cap = rep.memory, rep.capacity_bytes
+    parts = (f"params {format_number(mem.params_B / 1e9)}, gradients "
+             f"{format_number(mem.grads_B / 1e9)}, optimizer {format_number(mem.optimizer_B / 1e9)}"
+             f", activations {format_number(mem.activations_B / 1e9)}; {mem.stage} stage")
+    if cap is None:
+        return f"memory     {_gb(mem.total_B)} per NPU ({parts}); capacity unknown"
+    verdict = "fits" if rep.fits else "DOES NOT FIT"
+    return f"memory     {_gb(mem.total_B)} per NPU of {_gb(cap)} ({parts}): {verdict}"
+
+
+def compute_lines(rep):
+    """The ``compute`` line: one micro-batch's passes, where their time goes."""
+    c = rep.compute
+    if c is None:
+        return []
+    b = c.breakdown
+    total = c.fwd_s + c.bwd_s
+    share = ", ".join(f"{name} {_pct(b[key] / total)}" for name, key in
+                      (("matmul", "matmul_s"), ("attention", "attention_s"),
+                       ("element-wise", "elementwise_s"), ("logits", "logits_s")))
+    rec = (f" (recompute {_ms(b['recompute_s'])} ms)" if b["recompute_s"] else "")
+    return [f"compute    per micro-batch on the slowest stage: forward {_ms(c.fwd_s)} ms, "
+            f"backward {_ms(c.bwd_s)} ms{rec}; {share}; optimizer {_ms(c.optimizer_s)} ms"]
 
 
 def report_lines(rep):
@@ -195,13 +290,20 @@ def report_lines(rep):
             for a in rep.axes if a.formula_bytes or a.op_bytes]
     lines += ["", *_table(axes, ("axis", "bytes/NPU (formula)", "bytes/NPU (ops)", "time (ms)",
                                  "exposed (ms)"), "<>>>>"), ""]
-    if rep.flops_per_npu:
+    lines += compute_lines(rep)
+    lines.append(memory_line(rep))
+    exposed = ", ".join(f"{a.axis} {_ms(a.exposed_s)}" for a in rep.axes if a.time_s)
+    if rep.compute is not None:
         lines.append(f"step time  {_ms(rep.step_s)} ms: compute {_ms(rep.compute_s)} ms "
                      f"(bubble {_ms(rep.bubble_s)} ms), exposed communication "
-                     f"{_ms(rep.exposed_s)} ms")
+                     f"{_ms(rep.exposed_s)} ms ({exposed})")
+        if rep.mfu is not None:
+            lines.append(f"MFU        {_pct(rep.mfu)} (the model's FLOPs of the step over "
+                         f"{rep.n_npus:,} NPUs x the step time x "
+                         f"{format_number(rep.peak_flops / 1e12)} TFLOP/s peak)")
     else:
-        lines.append(f"step time  {_ms(rep.step_s)} ms of communication (no compute: give "
-                     f"--flops)")
+        lines.append(f"step time  {_ms(rep.step_s)} ms of communication (no compute: the "
+                     f"topology has no [npu] table; give --flops)")
     lines.append(f"slowest link class  {rep.bottleneck or '-'}")
     return lines
 
@@ -209,17 +311,23 @@ def report_lines(rep):
 def sweep_lines(result, top):
     rows = []
     for k, r in enumerate(result.reports[:top], 1):
-        p, t = r.plan, {a.axis: _ms(a.time_s) for a in r.axes}
-        rows.append((k, p.tp, p.cp, p.pp, p.dp, p.ep, r.micro_batches, _ms(r.step_s),
-                     _ms(r.exposed_s), t["tp"], t["cp"], t["ep"], t["pp"], t["dp"],
-                     format_number(r.memory_bytes / 1e9), r.bottleneck or "-"))
-    lines = _table(rows, ("rank", "tp", "cp", "pp", "dp", "ep", "m", "step (ms)",
-                          "exposed (ms)", "tp (ms)", "cp (ms)", "ep (ms)", "pp (ms)",
-                          "dp (ms)", "memory (GB)", "bottleneck"), ">>>>>>>>>>>>>>><")
+        p, x = r.plan, {a.axis: _ms(a.exposed_s) for a in r.axes}
+        rows.append((k, p.tp, p.cp, p.pp, p.vpp, p.dp, p.ep, r.micro_batches, p.recompute,
+                     _ms(r.step_s), _ms(r.compute_s), _ms(r.bubble_s), x["tp"], x["cp"],
+                     x["ep"], x["pp"], x["dp"], format_number(r.memory_bytes / 1e9),
+                     "yes" if r.fits else "NO", "-" if r.mfu is None else _pct(r.mfu),
+                     r.bottleneck or "-"))
+    lines = ["# exposed communication per axis (ms): time in which that axis communicates "
+             "and nothing computes", *_table(
+                 rows, ("rank", "tp", "cp", "pp", "v", "dp", "ep", "m", "recompute",
+                        "step (ms)", "compute (ms)", "bubble (ms)", "x.tp", "x.cp", "x.ep",
+                        "x.pp", "x.dp", "memory (GB)", "fits", "MFU", "bottleneck"),
+                 ">>>>>>>><>>>>>>>>>><>")]
     more = len(result.reports) - top
     lines.append(f"# {len(result.reports)} plans timed in {result.wall_s:.1f} s"
                  + (f" ({more} more in -J)" if more > 0 else "")
-                 + (f"; {result.n_too_big} left out for memory" if result.n_too_big else ""))
+                 + (f"; {result.n_too_big} do not fit in memory (fits NO, ranked last)"
+                    if result.n_too_big else ""))
     for plan, error in result.failed:
         lines.append(f"# {plan.label()}: not timed: {error}")
     return lines
@@ -228,6 +336,7 @@ def sweep_lines(result, top):
 def run(args, out=None, err=None):
     """``ubemu plan ...``; returns 0."""
     from ..training import planner as tp
+    from ..training.sweep import lightest_recompute, sweep
 
     out, err = out or sys.stdout, err or sys.stderr
     root = env.is_root()  # in an MPI job process 0 times the step, prints and writes files
@@ -236,11 +345,13 @@ def run(args, out=None, err=None):
     _check_args(args, root)
     model = model_from_args(args)
     topo = with_params(load_topology(args.topo), args.param)
+    if args.npus is not None:
+        topo = with_npus(topo, args.npus)
+    capacity = tp.capacity_of(topo, None if args.memory_gb is None else args.memory_gb * 1e9)
     head = {"ubemu": __version__, "command": {k: v for k, v in vars(args).items()
                                               if k not in ("command", "command_name")},
             "topology": topology_record(topo)}
     if args.sweep:
-        memory = None if args.memory_gb is None else args.memory_gb * 1e9
         fixed = {k: getattr(args, k) for k in ("tp", "pp", "dp", "ep")}
         shown = []
 
@@ -249,15 +360,15 @@ def run(args, out=None, err=None):
                 shown.append(Progress([1.0] * n, stream=err, mode=args.progress).start())
             shown[0].update(k, pl.label())
 
+        fields = {k: v for k, v in plan_fields(args).items() if k != "recompute"}
         try:
-            result = tp.sweep(model, topo, args.flops, on_plan=on_plan, cp=args.cp or 1,
-                              zero=args.zero, sequence_parallel=args.sp, order=args.order,
-                              overlap_grad_reduce=not args.no_overlap, memory_bytes=memory,
-                              **fixed)
+            result = sweep(model, topo, args.flops, on_plan=on_plan, mfu=args.mfu,
+                           capacity_bytes=capacity, cp=args.cp or 1,
+                           recompute=args.recompute, **fields, **fixed)
         finally:
             if shown:
                 shown[0].close()
-        print("\n".join(header_lines(model, None, topo, args.flops)), file=out)
+        print("\n".join(header_lines(model, None, topo, args)), file=out)
         print("\n".join(sweep_lines(result, args.top)), file=out, flush=True)
         best = result.reports[0] if result.reports else None
         doc = {**head, "n_candidates": result.n_candidates, "n_too_big": result.n_too_big,
@@ -265,8 +376,12 @@ def run(args, out=None, err=None):
                "failed": [{"plan": p.to_dict(), "error": e} for p, e in result.failed]}
     else:
         plan = plan_from_args(args, model, topo.n_npus)
-        best = tp.plan(model, plan, topo, args.flops)
-        print("\n".join(header_lines(model, plan, topo, args.flops)), file=out)
+        note = ""
+        if args.recompute == "auto":
+            plan = lightest_recompute(model, plan, capacity)
+            note = " (the lightest that fits)" if capacity is not None else ""
+        best = tp.plan(model, plan, topo, args.flops, args.mfu, capacity)
+        print("\n".join(header_lines(model, plan, topo, args, note)), file=out)
         print("\n".join(report_lines(best)), file=out, flush=True)
         doc = {**head, "report": best.to_dict()}
     if not root:

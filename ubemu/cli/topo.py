@@ -14,6 +14,7 @@ import sys
 from dataclasses import asdict
 
 from ..machine.faultreport import summary as fault_summary
+from ..machine.npu import to_dict as npu_dict
 from ..machine.spec import load_preset, load_topology, preset_names
 from ..units import format_bandwidth
 from .faults import add_fault_options, apply, failed_links_text
@@ -99,6 +100,7 @@ def summary(topo):
         "spare": asdict(topo.spare) if topo.spare is not None else None,
         "total_npu_io_GBps": topo.n_npus * 2 * inj,
         "params": asdict(topo.params),
+        "npu": None if topo.npu is None else npu_dict(topo.npu),
     }
 
 
@@ -213,7 +215,20 @@ def show_text(topo):
     if p["efficiency"] != 1:
         lines.append(f"             effective per-NPU injection {bw(inj_eff(s))} uni "
                      f"(x efficiency)")
-    return "\n".join(lines)
+    return "\n".join(lines + npu_lines(s["npu"]))
+
+
+def npu_lines(npu):
+    """The ``npu`` lines: peak rates, memory, and the achieved-fraction model's constants."""
+    if npu is None:
+        return ["npu          none ([npu] table absent: ubemu plan needs --flops to add "
+                "compute)"]
+    rates = ", ".join(f"{k} {v:g}" for k, v in npu["tflops"].items())
+    return [f"npu          {npu['name']} ({npu['status']}): {rates} TFLOP/s peak dense",
+            f"             memory {npu['mem_GB']:g} GB at {npu['mem_GBps']:,.0f} GB/s; "
+            f"matmuls at up to {npu['matmul_fraction']:.3g} of peak (half that at "
+            f"dimension {npu['matmul_half_dim']:g}), element-wise work at "
+            f"{npu['memory_fraction']:.3g} of the memory bandwidth"]
 
 
 def inj_eff(s):

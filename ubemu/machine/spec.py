@@ -9,7 +9,8 @@ String form (levels innermost first, comma-separated)::
 Options: ``links=N``, ``planes=N``, ``oversub=X``, ``trunk``, ``name=TEXT``; two levels may
 not have the same name (groups and reports name levels).
 TOML: a top-level ``name``, ``description``, optional ``[params]`` (see
-:class:`ubemu.machine.topology.TopologyParams`) and one ``[[level]]`` table per level with
+:class:`ubemu.machine.topology.TopologyParams`), optional ``[npu]`` (see
+:mod:`ubemu.machine.npu`) and one ``[[level]]`` table per level with
 ``fabric``, ``size``, ``bw_GBps`` (or ``bw = "56GBps"``), ``lat_ns`` (or ``lat = "150ns"``) and the
 options.
 """
@@ -23,6 +24,7 @@ from pathlib import Path
 
 from ..errors import UbemuError, choices_error, did_you_mean
 from ..units import parse_bandwidth_GBps, parse_latency_ns
+from .npu import npu_from_dict
 from .topology import FABRICS, NAME_RE, Level, Spare, Topology, TopologyParams
 
 try:
@@ -38,7 +40,8 @@ LEVEL_FIELDS = ("fabric", "size", "bw_GBps", "bw", "lat_ns", "lat", "links", "tr
                 "name", "note")
 PARAM_FIELDS = ("overhead_ns", "send_overhead_ns", "recv_overhead_ns", "fill_bytes",
                 "fill_GBps", "hop_lat_ns", "reduce_GBps", "efficiency")
-TOP_FIELDS = ("name", "description", "notes", "params", "level", "source", "spare")
+TOP_FIELDS = ("name", "description", "notes", "params", "level", "source", "spare",
+              "npu")
 SPARE_FIELDS = ("level", "bw_GBps", "lat_ns")
 STRING_OPTIONS = ("links", "planes", "oversub", "trunk", "access", "access_lat", "name")
 
@@ -213,7 +216,9 @@ def topology_from_dict(data, source):
     return Topology(tuple(levels), name=data.get("name") or Path(source).stem,
                     params=TopologyParams(**_params(raw_params, f"{source}: params")),
                     description=data.get("description", ""), source=source,
-                    notes=tuple(notes), spare=_spare(data.get("spare"), levels, source))
+                    notes=tuple(notes), spare=_spare(data.get("spare"), levels, source),
+                    npu=None if "npu" not in data else npu_from_dict(data["npu"],
+                                                                    f"{source}: npu"))
 
 
 def _spare(raw, levels, source):
@@ -323,6 +328,23 @@ def load_topology(spec):
     raise UbemuError(f"unknown topology {spec!r}; {did_you_mean(spec, preset_names())}"
                      f"valid: a preset ({', '.join(preset_names())}),"
                      f" a .toml file, or a string like full_mesh:8,switch:16@224GBps/1us")
+
+
+def with_npus(topology, n_npus, where="--npus"):
+    """``topology`` with its outermost level resized so that it holds ``n_npus`` NPUs (a
+    cluster of the same nodes, more or fewer of them); one line when that is not a whole
+    number of the outermost level's units."""
+    if isinstance(n_npus, bool) or not isinstance(n_npus, int) or n_npus < 1:
+        raise UbemuError(f"{where}: must be an integer >= 1, got {n_npus!r}")
+    unit = topology.n_npus // topology.levels[-1].size
+    if n_npus % unit:
+        raise UbemuError(f"{where}: {n_npus:,} NPUs is not a whole number of {topology.name!r}'s "
+                         f"outermost units of {unit:,} NPUs")
+    if n_npus == topology.n_npus:
+        return topology
+    outer = replace(topology.levels[-1], size=n_npus // unit)
+    return replace(topology, levels=(*topology.levels[:-1], outer),
+                   name=f"{topology.name}*{n_npus // unit}", faults=None)
 
 
 #: The topology used when none is named.

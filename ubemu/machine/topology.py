@@ -22,7 +22,7 @@ MAX_NPUS = 1 << 24
 NAME_RE = re.compile(r"[A-Za-z0-9_.+-]*")
 
 
-def _num(x):
+def exact_text(x):
     """Shortest text that reads back as exactly ``x`` (``56``, ``61.111111111111114``)."""
     if isinstance(x, (int, np.integer)):
         return str(int(x))
@@ -92,15 +92,16 @@ class Level:
     @property
     def spec(self):
         """The level in the string form with every field filled in (parses back to ``self``)."""
-        s = f"{self.fabric}:{self.size}@{_num(self.bw_GBps)}GBps/{_num(self.lat_ns)}ns"
+        bw, lat = exact_text(self.bw_GBps), exact_text(self.lat_ns)
+        s = f"{self.fabric}:{self.size}@{bw}GBps/{lat}ns"
         for key, default in (("links", 1), ("planes", 1), ("oversub", 1.0)):
             if getattr(self, key) != default:
-                s += f":{key}={_num(getattr(self, key))}"
+                s += f":{key}={exact_text(getattr(self, key))}"
         s += ":trunk" if self.trunk else ""
         if self.access_GBps:
-            s += f":access={_num(self.access_GBps)}GBps"
+            s += f":access={exact_text(self.access_GBps)}GBps"
         if self.access_lat_ns:
-            s += f":access_lat={_num(self.access_lat_ns)}ns"
+            s += f":access_lat={exact_text(self.access_lat_ns)}ns"
         return s + (f":name={self.name}" if self.name else "")
 
     def check(self, where):
@@ -201,7 +202,8 @@ class Topology:
 
     ``spare`` (a :class:`Spare`) gives every unit of a level a hot spare; ``faults`` (a
     :class:`ubemu.machine.faults.FaultSet`, set by :func:`ubemu.machine.faults.with_faults`) marks
-    what failed and adds the spares' links once one serves.
+    what failed and adds the spares' links once one serves; ``npu`` (a
+    :class:`ubemu.machine.npu.NPU`, the ``[npu]`` table) is what one NPU computes and holds.
     """
 
     levels: tuple
@@ -212,6 +214,7 @@ class Topology:
     notes: tuple = ()
     spare: Spare = None
     faults: object = None
+    npu: object = None
 
     def __post_init__(self):
         if not isinstance(self.levels, tuple) or not self.levels:

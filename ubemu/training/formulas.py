@@ -5,13 +5,14 @@ training step on each axis (:func:`formula_bytes`), one function per axis with i
 the symbols are those of ``docs/research/parallelism-formulas.md`` (b micro-batch, s
 sequence, h hidden, t TP, p PP, d DP, e EP, c CP, m micro-batches per replica per step, k
 top-k, B bytes per element); the parameters one NPU holds (:func:`params_per_npu`: one
-interior stage, one TP rank, embeddings excluded as in the digest's worked examples) and a
-rough memory figure.
+interior stage, one TP rank, embeddings excluded as in the digest's worked examples).
 
 What is left out (all approximate, see the digest): the embedding and output layers (their
 all-reduce between the first and last stage, the vocabulary-parallel cross entropy), the
-interleaved schedule, activation recomputation, SC21's scatter/gather optimisation of the
-pipeline sends (sequence parallelism gives the same /t), uneven expert routing.
+interleaved schedule's v-fold pipeline sends, full recomputation's second forward
+collectives, SC21's scatter/gather optimisation of the pipeline sends (sequence parallelism
+gives the same /t), uneven expert routing. The planner's ops carry all of these but the
+first and the last; its report compares the two where they agree.
 """
 
 from fractions import Fraction
@@ -44,27 +45,6 @@ def flops_per_npu_step(model, plan):
     _, n_moe = layers_per_stage(model, plan)
     one_expert = layer_params(model, plan.tp, moe=True, ep=model.experts or 1)[1]
     return 6 * tokens * (dense + n_moe * model.top_k * one_expert)
-
-
-def memory_per_npu(model, plan):
-    """Rough bytes one NPU of the first stage holds: model states (2 B parameters, the
-    gradients, 12 B of Adam states per parameter, partitioned over the gradient group by ZeRO
-    stage, SC20 Section 5) and activations without recomputation (Korthikanti et al. 2022,
-    Section 4: s b h (34 + 5 a s / h) bytes per layer, the 34 split t ways with sequence
-    parallelism, 10 + 24/t without; 1F1B keeps min(p, m) micro-batches in flight on stage 0)."""
-    dense, expert = params_per_npu(model, plan)
-    total = 0.0
-    for params, group in ((dense, plan.cp * plan.dp), (expert, plan.cp * plan.dp // plan.ep)):
-        os_, gr, pa = OPTIMIZER_NBYTES, model.grad_nbytes, model.dtype_nbytes
-        total += params * (pa / (group if plan.zero >= 3 else 1)
-                           + gr / (group if plan.zero >= 2 else 1)
-                           + os_ / (group if plan.zero >= 1 else 1))
-    t, h, a = plan.tp, model.hidden, model.heads
-    s = model.seq_len // plan.cp
-    linear = 34 / t if plan.sequence_parallel else 10 + 24 / t
-    per_layer = s * model.micro_batch * h * (linear + 5 * a * s / (h * t))
-    in_flight = min(plan.pp, micro_batches(model, plan))
-    return total + per_layer * layers_per_stage(model, plan)[0] * in_flight
 
 
 # -- the formulas: bytes one NPU sends per step --------------------------------------------

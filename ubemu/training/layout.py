@@ -22,6 +22,8 @@ from .model import require_ints
 AXES = ("tp", "cp", "ep", "dp", "pp")
 #: Megatron-LM's default order (``--order tp-cp-ep-dp-pp`` in Megatron-Core's RankGenerator).
 DEFAULT_ORDER = "tp,cp,ep,dp,pp"
+#: Activation recomputation, lightest first.
+RECOMPUTE = ("none", "selective", "full")
 
 
 @dataclass(frozen=True)
@@ -32,7 +34,13 @@ class Plan:
     optimizer: reduce-scatter of the gradients, all-gather of the updated parameters), 3 the
     parameters gathered before the forward and the backward passes too. ``overlap_grad_reduce``:
     the gradient reduction overlaps the last micro-batch's backward (Megatron's
-    ``--overlap-grad-reduce``).
+    ``--overlap-grad-reduce``). ``recompute``: activation recomputation, ``none``,
+    ``selective`` (the attention core) or ``full`` (every layer's forward again in its
+    backward), Korthikanti et al. 2022. ``vpp``: virtual pipeline stages per NPU, the
+    interleaved 1F1B schedule (SC21 Section 2.2.2: bubble (p-1)/(v m), v times the pipeline
+    sends). ``scatter_gather``: SC21 Section 4.1, each TP rank sends 1/t of a pipeline
+    message. ``flash_attention``: the attention core as one kernel that never writes the
+    scores (and recomputes them in the backward).
     """
 
     tp: int = 1
@@ -44,9 +52,16 @@ class Plan:
     sequence_parallel: bool = False
     order: str = DEFAULT_ORDER
     overlap_grad_reduce: bool = True
+    recompute: str = "none"
+    vpp: int = 1
+    scatter_gather: bool = False
+    flash_attention: bool = True
 
     def __post_init__(self):
-        require_ints(self, ("tp", "pp", "dp", "ep", "cp"), "plan")
+        require_ints(self, ("tp", "pp", "dp", "ep", "cp", "vpp"), "plan")
+        if self.recompute not in RECOMPUTE:
+            raise UbemuError(f"plan: recompute must be one of {', '.join(RECOMPUTE)}, got "
+                             f"{self.recompute!r}")
         if isinstance(self.zero, bool) or self.zero not in (0, 1, 2, 3):
             raise UbemuError(f"plan: zero must be 0, 1, 2 or 3, got {self.zero!r}")
         if self.dp % self.ep:
@@ -72,9 +87,9 @@ class Plan:
         return self.dp // self.ep if axis == "dp" else getattr(self, axis)
 
     def label(self):
-        """``TP8 PP8 DP128`` (EP and CP when > 1)."""
-        parts = [("TP", self.tp), ("CP", self.cp), ("PP", self.pp), ("DP", self.dp),
-                 ("EP", self.ep)]
+        """``TP8 PP8 DP128`` (EP, CP and VPP when > 1)."""
+        parts = [("TP", self.tp), ("CP", self.cp), ("PP", self.pp), ("VPP", self.vpp),
+                 ("DP", self.dp), ("EP", self.ep)]
         return " ".join(f"{k}{v}" for k, v in parts if v > 1 or k in ("TP", "PP", "DP"))
 
     def to_dict(self):
@@ -99,6 +114,16 @@ def check(model, plan, n_npus=None, where="plan"):
         if total % value:
             raise UbemuError(f"{where}: {key}={value} must divide {what}={total} "
                              f"(model {m.name!r})")
+    if plan.vpp > 1:
+        if m.layers % (plan.pp * plan.vpp) or m.moe_layers % (plan.pp * plan.vpp):
+            raise UbemuError(f"{where}: pp*vpp={plan.pp * plan.vpp} must divide layers="
+                             f"{m.layers}" + (f" and moe_layers={m.moe_layers}"
+                                              if m.moe_layers else "") + f" (model {m.name!r})")
+        mb = m.global_batch // (plan.dp * m.micro_batch)
+        if plan.pp == 1 or mb % plan.pp:
+            raise UbemuError(f"{where}: vpp={plan.vpp} (interleaved 1F1B) needs pp > 1 and "
+                             f"the {mb} micro-batches a multiple of pp={plan.pp} (Megatron's "
+                             f"rule)")
     if plan.sequence_parallel and (m.seq_len // plan.cp) % plan.tp:
         raise UbemuError(f"{where}: tp={plan.tp} must divide seq_len/cp="
                          f"{m.seq_len // plan.cp} with sequence parallelism")

@@ -1,4 +1,4 @@
-"""A training step as a workload, timed on a machine; every plan of a machine, ranked.
+"""A training step as a workload, timed on a machine (every plan of a machine: :mod:`.sweep`).
 
 :func:`step_workload` writes one step of a :class:`~ubemu.training.layout.Plan` as
 :class:`~ubemu.workloads.ops.Op` s. Every op runs on every group of its axis at once (``Op.npus``:
@@ -11,7 +11,7 @@ rounded up to whole elements per rank (Megatron pads its buffers the same way).
 **Placement rule.** A step is two segments on every NPU: *main* (the forward of the m
 micro-batches, the backward of m - 1 of them, the 1F1B bubble) and *last* (the backward of
 the last micro-batch). Each segment is one sequential chain: its compute
-(``compute.<segment>``, from ``flops_per_npu``) then its blocking communication, TP, CP, EP,
+(``compute.<segment>``, from :func:`compute_of`) then its blocking communication, TP, CP, EP,
 then the pipeline's forward sends (``pp.fwd``, stage r to r + 1) and backward sends
 (``pp.bwd``, stage r + 1 to r). Megatron runs these on the compute stream: an NPU does one of
 them at a time, so they never overlap each other or that NPU's compute, and the order inside
@@ -19,24 +19,34 @@ a segment does not change its length. What runs on a side stream overlaps the ch
 placed concurrently with the part it overlaps, sharing links with it: the gradient
 reduction (``dp.grad``, zero 0: all_reduce; 1-3: reduce_scatter) starts with the last segment
 when ``overlap_grad_reduce`` (Megatron's bucketed reduction during the last backward), else
-after it; ZeRO 1/2's parameter all_gather (``dp.params``) follows the reduction and the last
-segment (the optimizer step in between is not timed); ZeRO 3's parameter all_gathers for the
+after it; the optimizer step (``compute.optimizer``) follows the reduction and the last
+segment, ZeRO 1/2's parameter all_gather (``dp.params``) the optimizer step; ZeRO 3's
+parameter all_gathers for the
 forward and the backward (``dp.gather.*``, prefetched layer by layer) run beside the main
 segment from its start. The DP ops of one NPU are one stream, in sequence; the experts' follow
 the dense parameters' (``*.expert``).
 
+**Compute** comes from :mod:`.compute` (the layers' matmuls, attention and element-wise work
+on the topology's NPU, or every FLOP at ``flops_per_npu`` / ``mfu`` of the peak): ``main`` is
+``m`` forwards, ``m - 1`` backwards (with their recomputation) and the bubble ``(p - 1) / v``
+of a micro-batch's forward and backward (SC21 Sections 2.2.1-2.2.2). Full recomputation
+re-runs the
+forward's TP all-reduces (and CP gathers, EP all-to-alls) in the backward; the interleaved
+schedule sends ``v`` times the pipeline messages. :mod:`.memory` gives the memory per NPU;
+:func:`plan` refuses a plan that does not fit the NPU (``check_memory=False``: marks it).
+
 Approximations: all stages are in lockstep (pipeline stages really run shifted, so a stage's
 TP may meet another's pipeline send on a shared link; here they do not meet); the bubble is
-compute-free idle time of (p-1)/m x the compute, counted as compute (its communication share
-is left out); compute is the 6 x parameters x tokens rule at the given rate; the K/V
-exchange of context parallelism, which ring attention overlaps with its blockwise attention,
-is counted as blocking; ZeRO 3 gathers the parameters once per step, as SC20 Section 7
-counts them (frameworks that re-gather per micro-batch move more).
+compute-free idle time, counted as compute (its communication share is left out); the
+slowest stage (the last, with the logits) sets the pace; the K/V exchange of context
+parallelism, which ring attention overlaps with its blockwise attention, is counted as
+blocking; ZeRO 3 gathers the parameters once per step, as SC20 Section 7 counts them
+(frameworks that re-gather per micro-batch move more); with ``scatter_gather`` the all-gather
+that rebuilds a pipeline message on the TP links is not timed.
 """
 
 import math
 import time
-from dataclasses import dataclass, field
 from fractions import Fraction
 
 import numpy as np
@@ -47,7 +57,10 @@ from ..errors import UbemuError
 from ..machine.spec import resolve_topology
 from ..workloads.intervals import length_outside, union
 from ..workloads.ops import COMPUTE, SENDRECV, Op
-from . import formulas, layout, model
+from . import compute as computing
+from . import formulas, layout
+from .memory import memory_of
+from .report import AxisRow, OpRow, StepReport
 
 #: Communication axes, in the order the report lists them (the chain's order, then DP).
 AXES = ("tp", "cp", "ep", "pp", "dp")
@@ -89,23 +102,34 @@ class _Ops:
         return name
 
 
-def compute_times(model, plan, flops_per_npu):
-    """(main, last, bubble) seconds of compute of one NPU (see the module docstring); zeros
-    without a rate. Forward : backward = 1 : 2 of the 6 x params x tokens FLOPs."""
-    if not flops_per_npu:
-        return 0.0, 0.0, 0.0
-    m = layout.micro_batches(model, plan)
-    per_mb = formulas.flops_per_npu_step(model, plan) / m / flops_per_npu
-    bubble = (plan.pp - 1) * per_mb  # (p-1)/m of the m micro-batches' compute (SC21 2.2.1)
-    return per_mb * (m - 2 / 3) + bubble, per_mb * 2 / 3, bubble
+def compute_of(model, plan, topology, flops_per_npu=None, mfu=None):
+    """The step's :class:`~ubemu.training.compute.StepCompute`, or None when nothing gives
+    the compute (no rate, no ``mfu`` and no ``[npu]`` table: communication only)."""
+    if flops_per_npu is not None and not (isinstance(flops_per_npu, (int, float))
+                                          and 0 < flops_per_npu < math.inf):
+        raise UbemuError(f"flops_per_npu must be a number > 0 (FLOP/s), got {flops_per_npu!r}")
+    if mfu is not None and not (isinstance(mfu, (int, float)) and 0 < mfu <= 1):
+        raise UbemuError(f"mfu must be a fraction in (0, 1], got {mfu!r}")
+    if flops_per_npu is None and mfu is None and topology.npu is None:
+        return None
+    return computing.step_compute(model, plan, topology.npu, rate=flops_per_npu, mfu=mfu)
+
+
+def expert_op(ops, model, plan, seg, rows, repeat, prev):
+    """The expert-parallel dispatch and combine of a segment: ``repeat`` all-to-alls of
+    :func:`~ubemu.training.formulas.alltoall_nbytes` on every EP group (``rows``), after
+    ``prev``; returns the op's name (None when left out)."""
+    return ops.add(f"ep.{seg}", "alltoall", formulas.alltoall_nbytes(model, plan), rows,
+                   repeat, (prev,))
 
 
 def _blocking(ops, model, plan, seg, fwd, bwd, prev):
     """The blocking chain of one segment with ``fwd`` forward and ``bwd`` backward
-    micro-batch passes, after ``prev``; returns the chain's last op name."""
+    micro-batch passes, after ``prev``; returns the chain's last op name. A backward with
+    full recomputation runs the forward's collectives again."""
     layers, moe = layout.layers_per_stage(model, plan)
     act = layout.activation_nbytes(model, plan)
-    passes = fwd + bwd
+    passes = fwd + bwd * (2 if plan.recompute == "full" else 1)
     g = {axis: layout.groups_of(plan, axis) for axis in ("tp", "cp", "ep", "pp")}
     if plan.sequence_parallel:  # per layer and pass: 2 all-gathers and 2 reduce-scatters
         for coll, tag in (("all_gather", "ag"), ("reduce_scatter", "rs")):
@@ -120,26 +144,28 @@ def _blocking(ops, model, plan, seg, fwd, bwd, prev):
                    algorithm=CP_ALGORITHM) or prev
     prev = ops.add(f"cp.{seg}.dkv", "reduce_scatter", kv, g["cp"], layers * bwd, (prev,),
                    algorithm=CP_ALGORITHM) or prev
-    prev = ops.add(f"ep.{seg}", "alltoall", formulas.alltoall_nbytes(model, plan), g["ep"],
-                   2 * moe * passes, (prev,)) or prev
-    p2p = Fraction(act, plan.tp if plan.sequence_parallel else 1)
-    prev = ops.add("pp.fwd", SENDRECV, p2p, g["pp"], fwd, (prev,)) or prev
-    return ops.add(f"pp.bwd.{seg}", SENDRECV, p2p, g["pp"][:, ::-1], bwd, (prev,)) or prev
+    prev = expert_op(ops, model, plan, seg, g["ep"], 2 * moe * passes, prev) or prev
+    p2p = Fraction(act, plan.tp if plan.sequence_parallel or plan.scatter_gather else 1)
+    v = plan.vpp  # the interleaved schedule sends v times (SC21 Section 2.2.2)
+    prev = ops.add("pp.fwd", SENDRECV, p2p, g["pp"], fwd * v, (prev,)) or prev
+    return ops.add(f"pp.bwd.{seg}", SENDRECV, p2p, g["pp"][:, ::-1], bwd * v,
+                   (prev,)) or prev
 
 
-def step_workload(model, plan, topology, flops_per_npu=None):
+def step_workload(model, plan, topology, flops_per_npu=None, mfu=None):
     """One training step's communication (and compute) as a list of :class:`Op`.
 
-    ``topology`` must have exactly ``tp * cp * dp * pp`` NPUs. ``flops_per_npu``: FLOP/s one
-    NPU achieves (None: no compute ops). See the module docstring for the placement rule.
+    ``topology`` must have exactly ``tp * cp * dp * pp`` NPUs. The compute comes from
+    :func:`compute_of` (``flops_per_npu``: FLOP/s one NPU achieves; ``mfu``: a fraction of
+    its peak; neither: the NPU's shape model, or no compute ops without an ``[npu]``). See the
+    module docstring for the placement rule.
     """
     topo = resolve_topology(topology)
     layout.check(model, plan, topo.n_npus)
-    if flops_per_npu is not None and not (isinstance(flops_per_npu, (int, float))
-                                          and 0 < flops_per_npu < math.inf):
-        raise UbemuError(f"flops_per_npu must be a number > 0 (FLOP/s), got {flops_per_npu!r}")
     m = layout.micro_batches(model, plan)
-    main_s, last_s, _ = compute_times(model, plan, flops_per_npu)
+    comp = compute_of(model, plan, topo, flops_per_npu, mfu)
+    main_s, last_s, opt_s = ((comp.main_s, comp.last_s, comp.optimizer_s) if comp
+                             else (0.0, 0.0, 0.0))
     ops = _Ops(model)
     prev = ops.compute("compute.main", main_s, ())
     prev = _blocking(ops, model, plan, "main", m, m - 1, prev)
@@ -163,6 +189,7 @@ def step_workload(model, plan, topology, flops_per_npu=None):
     for tag, params, rows in groups:
         stream = ops.add(f"dp.grad{tag}", grad, params * model.grad_nbytes, rows, 1,
                          (stream, start)) or stream
+    stream = ops.compute("compute.optimizer", opt_s, (stream, last_end)) or stream
     if plan.zero in (1, 2):
         for tag, params, rows in groups:
             stream = ops.add(f"dp.params{tag}", "all_gather", params * model.dtype_nbytes,
@@ -204,99 +231,40 @@ def ops_bytes(ops, n_npus):
     return {a: out[a] + int(p2p[a].max()) for a in AXES}
 
 
-@dataclass
-class OpRow:
-    """One op of the step as it ran (times in seconds; ``exposed_s``: its time outside
-    compute and outside the ops listed before it)."""
-
-    name: str
-    axis: str
-    collective: str
-    algorithm: str
-    group: int
-    groups: int
-    repeat: int
-    nbytes: int
-    bytes_per_npu: float
-    start_s: float
-    end_s: float
-    time_s: float
-    alone_s: float
-    exposed_s: float
-    bottleneck: str
-
-
-@dataclass
-class AxisRow:
-    """One parallel axis: bytes per NPU by the formula and carried by its ops, its ops' time
-    (summed) and the part of it exposed (per-axis exposed times add up to the step's)."""
-
-    axis: str
-    formula_bytes: Fraction
-    op_bytes: Fraction
-    time_s: float
-    exposed_s: float
-    ops: list
-
-
-@dataclass
-class StepReport:
-    """One plan timed (:func:`plan`)."""
-
-    model: model.Model
-    plan: layout.Plan
-    topology: str
-    n_npus: int
-    flops_per_npu: float
-    micro_batches: int
-    step_s: float
-    compute_s: float
-    bubble_s: float
-    exposed_s: float
-    bottleneck: str
-    params_per_npu: tuple
-    memory_bytes: float
-    axes: list
-    ops: list
-    result: object = field(repr=False, default=None)
-    wall_s: float = 0.0
-
-    def axis(self, name):
-        return next(a for a in self.axes if a.axis == name)
-
-    def to_dict(self):
-        d = {k: getattr(self, k) for k in ("topology", "n_npus", "flops_per_npu",
-                                           "micro_batches", "step_s", "compute_s", "bubble_s",
-                                           "exposed_s", "bottleneck", "memory_bytes", "wall_s")}
-        d["model"], d["plan"] = vars(self.model).copy(), self.plan.to_dict()
-        d["params_per_npu"] = {"dense": self.params_per_npu[0],
-                               "expert": self.params_per_npu[1]}
-        d["axes"] = [{**vars(a), "formula_bytes": float(a.formula_bytes),
-                      "op_bytes": float(a.op_bytes)} for a in self.axes]
-        d["ops"] = [vars(o).copy() for o in self.ops]
-        d["link_usage"] = [vars(u).copy() for u in self.result.usage] if self.result else []
-        return d
-
-
-def plan(model, plan, topology, flops_per_npu=None):
+def plan(model, plan, topology, flops_per_npu=None, mfu=None, capacity_bytes=None,
+         check_memory=True):
     """Time one training step of ``plan`` on ``topology`` (a Topology or a name): a
-    :class:`StepReport` with the time per axis, the step time, the exposed communication,
-    the slowest link class and the bytes per NPU by formula and by op."""
+    :class:`~ubemu.training.report.StepReport` with the time per axis, the compute, the
+    bubble, the step time, the exposed communication, the slowest link class, the bytes per
+    NPU by formula and by op, and the memory per NPU against the capacity
+    (``capacity_bytes``, default the NPU's). A plan that does not fit is refused in one
+    line unless ``check_memory=False`` (the report then says it does not fit)."""
     from ..workloads.run import run_workload
 
     wall0 = time.perf_counter()
     topo = resolve_topology(topology)
-    ops = step_workload(model, plan, topo, flops_per_npu)
+    layout.check(model, plan, topo.n_npus)
+    mem = memory_of(model, plan)
+    capacity = capacity_of(topo, capacity_bytes)
+    fits = capacity is None or mem.total_B <= capacity
+    if check_memory and not fits:
+        raise UbemuError(
+            f"plan {plan.label()} (recompute {plan.recompute}, ZeRO {plan.zero}) needs "
+            f"{mem.total_B / 1e9:.4g} GB per NPU ({mem.stage} stage), the NPU holds "
+            f"{capacity / 1e9:.4g} GB: recompute more, raise tp, pp or zero, or set the "
+            f"capacity (--memory-gb)")
+    comp = compute_of(model, plan, topo, flops_per_npu, mfu)
+    ops = step_workload(model, plan, topo, flops_per_npu, mfu)
     res = run_workload(ops, topo)
     by_name = {r.name: r for r in res.ops}
-    compute = union([(by_name[o.name].start_s, by_name[o.name].end_s) for o in ops
-                      if o.is_compute])
+    compute_spans = union([(by_name[o.name].start_s, by_name[o.name].end_s) for o in ops
+                           if o.is_compute])
     rows, earlier = [], []
     for op in ops:
         if op.is_compute:
             continue
         r = by_name[op.name]
-        covered = union(compute + earlier)
+        covered = union(compute_spans + earlier)
         rows.append(OpRow(op.name, axis_of(op.name), op.collective, r.algorithm,
                           op.npus.shape[1], op.npus.shape[0], op.repeat, op.nbytes,
                           float(op_send_bytes(op)), r.start_s, r.end_s, r.duration_s,
@@ -306,82 +274,21 @@ def plan(model, plan, topology, flops_per_npu=None):
     axes = [AxisRow(a, expected[a], carried[a], sum(o.time_s for o in rows if o.axis == a),
                     sum(o.exposed_s for o in rows if o.axis == a),
                     [o.name for o in rows if o.axis == a]) for a in AXES]
-    main_s, last_s, bubble_s = compute_times(model, plan, flops_per_npu)
+    peak = (topo.npu.peak_flops(model.dtype) if topo.npu is not None
+            and model.dtype in topo.npu.tflops else None)
     return StepReport(model, plan, topo.name, topo.n_npus, flops_per_npu,
-                      layout.micro_batches(model, plan), res.makespan_s, main_s + last_s,
-                      bubble_s, res.exposed_s, res.bottleneck, formulas.params_per_npu(model, plan),
-                      formulas.memory_per_npu(model, plan), axes, rows, res,
-                      time.perf_counter() - wall0)
+                      layout.micro_batches(model, plan), res.makespan_s,
+                      comp.total_s if comp else 0.0, comp.bubble_s if comp else 0.0,
+                      res.exposed_s, res.bottleneck, formulas.params_per_npu(model, plan),
+                      mem.total_B, axes, rows, res, time.perf_counter() - wall0, comp, mem,
+                      capacity, fits, peak)
 
 
-def _divisors(n):
-    return [k for k in range(1, n + 1) if n % k == 0]
-
-
-def candidate_plans(model, n_npus, tp=None, pp=None, dp=None, ep=None, cp=1, zero=0,
-                    sequence_parallel=False, order=layout.DEFAULT_ORDER, overlap_grad_reduce=True,
-                    memory_bytes=None):
-    """Every valid TP x PP x DP (x EP) factorisation of ``n_npus`` (with ``cp`` fixed):
-    tp divides heads, kv_heads and ffn_hidden; pp divides layers (and the MoE layers); dp x
-    micro_batch divides the global batch; ep divides the experts and dp. Given sizes are
-    kept fixed; ``memory_bytes`` drops plans that need more (:func:`ubemu.training.model.
-    memory_per_npu`). Returns (plans, number dropped for memory)."""
-    plans, too_big = [], 0
-    if n_npus % cp:
-        raise UbemuError(f"sweep: cp={cp} must divide the topology's {n_npus:,} NPUs")
-    for t in _divisors(n_npus // cp) if tp is None else [tp]:
-        for p in _divisors(n_npus // cp // t) if pp is None else [pp]:
-            d = n_npus // (cp * t * p)
-            if d * cp * t * p != n_npus or (dp is not None and d != dp):
-                continue
-            eps = [1] if not model.experts else (_divisors(d) if ep is None else [ep])
-            for e in eps:
-                if d % e:
-                    continue
-                pl = layout.Plan(tp=t, pp=p, dp=d, ep=e, cp=cp, zero=zero, order=order,
-                             sequence_parallel=sequence_parallel,
-                             overlap_grad_reduce=overlap_grad_reduce)
-                try:
-                    layout.check(model, pl, n_npus)
-                except UbemuError:
-                    continue
-                if memory_bytes is not None and formulas.memory_per_npu(model, pl) > memory_bytes:
-                    too_big += 1
-                    continue
-                plans.append(pl)
-    return plans, too_big
-
-
-@dataclass
-class SweepResult:
-    """Plans timed, fastest step first; ``failed``: (plan, one-line error) of those that
-    could not be timed (a collective refused as too big, ...)."""
-
-    reports: list
-    failed: list
-    n_candidates: int
-    n_too_big: int
-    wall_s: float
-
-
-def sweep(model, topology, flops_per_npu=None, on_plan=None, **constraints):
-    """Time every plan of :func:`candidate_plans` on ``topology`` and rank them (fastest
-    step first). ``on_plan(k, n, plan)`` is called before each. ``constraints``: the keyword
-    arguments of :func:`candidate_plans`."""
-    wall0 = time.perf_counter()
-    topo = resolve_topology(topology)
-    plans, too_big = candidate_plans(model, topo.n_npus, **constraints)
-    if not plans:
-        raise UbemuError(f"sweep: no valid plan of model {model.name!r} on the "
-                         f"{topo.n_npus:,} NPUs of {topo.name!r}"
-                         + (f" ({too_big} need more memory)" if too_big else ""))
-    reports, failed = [], []
-    for k, pl in enumerate(plans):
-        if on_plan is not None:
-            on_plan(k, len(plans), pl)
-        try:
-            reports.append(plan(model, pl, topo, flops_per_npu))
-        except UbemuError as exc:
-            failed.append((pl, str(exc)))
-    reports.sort(key=lambda r: (r.step_s, r.plan.tp, r.plan.pp, r.plan.ep))
-    return SweepResult(reports, failed, len(plans), too_big, time.perf_counter() - wall0)
+def capacity_of(topology, capacity_bytes=None):
+    """Bytes one NPU holds: ``capacity_bytes`` if given, else the NPU's, else None."""
+    if capacity_bytes is not None:
+        if not capacity_bytes > 0:
+            raise UbemuError(f"memory capacity must be > 0 bytes, got {capacity_bytes!r}")
+        return float(capacity_bytes)
+    npu = topology.npu
+    return npu.mem_GB * 1e9 if npu is not None and npu.mem_GB > 0 else None

@@ -88,8 +88,8 @@ class WorkloadResult:
 
 
 def _profile(op, topology, max_work):
-    if op.npus is not None:
-        npus_key = hash(np.ascontiguousarray(op.npus, np.int64).tobytes())
+    if op.npus is not None:  # the shape too: groups of 2 and of 4 can list the same ids
+        npus_key = (op.npus.shape, hash(np.ascontiguousarray(op.npus, np.int64).tobytes()))
     else:
         npus_key = None
     key = (id(topology), op.collective, op.nbytes, str(op.group), op.every, npus_key,

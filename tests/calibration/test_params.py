@@ -1,0 +1,43 @@
+"""``ubemu.calibration.params``: keys found from the records, short forms, changed copies."""
+
+import pytest
+
+from ubemu.calibration import params as pm
+from ubemu.errors import UbemuError
+from ubemu.machine.spec import load_topology
+from ubemu.machine.topology import TopologyParams
+
+
+def test_every_float_parameter_and_level_bandwidth_and_latency():
+    topo = load_topology("atlas950-superpod")
+    keys = pm.fittable(topo)
+    for f in TopologyParams.__dataclass_fields__:
+        assert f"params.{f}" in keys
+    for name in ("rack", "superpod"):
+        assert keys[f"level.{name}.bw_GBps"] == 1008.0
+    assert keys["level.rack.access_lat_ns"] == 150.0
+    assert keys["npu.tflops.bfloat16"] == 500.0 and "npu.matmul_fraction" in keys
+    assert not any(k.endswith((".size", ".links", ".planes", ".oversub")) for k in keys)
+
+
+def test_short_forms_and_errors():
+    topo = load_topology("dgx-h100-multinode")
+    assert pm.resolve(topo, ["efficiency", "node.lat_ns", "params.fill_GBps"]) == [
+        "params.efficiency", "level.node.lat_ns", "params.fill_GBps"]
+    with pytest.raises(UbemuError, match="ambiguous"):
+        pm.resolve(topo, ["lat_ns"])                       # node and cluster
+    with pytest.raises(UbemuError, match="did you mean 'params.efficiency'"):
+        pm.resolve(topo, ["params.eficiency"])
+    with pytest.raises(UbemuError, match="twice"):
+        pm.resolve(topo, ["efficiency", "params.efficiency"])
+
+
+def test_with_values_changes_only_those():
+    topo = load_topology("dgx-h100-multinode")
+    new = pm.with_values(topo, {"params.efficiency": 0.8, "level.cluster.lat_ns": 1234,
+                                "npu.mem_GBps": 3000})
+    assert new.params.efficiency == 0.8 and topo.params.efficiency == 0.94
+    assert new.levels[1].lat_ns == 1234 and new.levels[0] == topo.levels[0]
+    assert new.npu.mem_GBps == 3000 and new.npu.tflops == topo.npu.tflops
+    assert pm.is_fraction("params.efficiency") and pm.is_fraction("npu.matmul_fraction")
+    assert not pm.is_fraction("params.fill_GBps")
