@@ -7,7 +7,8 @@ row per parallel axis (bytes per NPU by the published formula and carried by the
 exposed), then the step time and the slowest link class. ``--sweep`` times every valid
 factorisation of the machine (sizes given with ``--tp`` etc. stay fixed) and prints them
 ranked, fastest step first. Every flag is checked and every output path tried before
-anything is timed; ``-J`` and ``--trace`` are written atomically.
+anything is timed; ``-J``, ``--csv`` (the operations, or ``--sweep``'s ranked plans) and
+``--trace`` are written atomically.
 """
 
 import os
@@ -19,6 +20,7 @@ from ..errors import UbemuError
 from ..machine.spec import DEFAULT_TOPOLOGY, PARAM_FIELDS, load_topology, with_params
 from ..parallel import env
 from ..units import format_size
+from .csvout import CsvWriter, add_csv_option
 from .progress import MODES, Progress
 from .results import check_writable, topology_record, write_json_atomic
 from .table import format_number
@@ -92,9 +94,37 @@ def add_parsers(subparsers):
                    help="write the report as JSON")
     g.add_argument("--trace", default=None, metavar="FILE.json",
                    help="the step's timeline in the Trace Event Format (--sweep: the fastest)")
+    add_csv_option(g)
     g.add_argument("--progress", choices=MODES, default="auto",
                    help="--sweep: progress on stderr (auto, on, off)")
     p.set_defaults(command="plan")
+
+
+#: ``--csv`` of ``ubemu plan``: a row per operation (times in ms, sizes in bytes) ...
+CSV_COLUMNS = ("axis", "operation", "collective", "algorithm", "group", "groups", "repeat",
+               "nbytes", "bytes_per_npu", "time_ms", "exposed_ms", "bottleneck")
+#: ... and of ``ubemu plan --sweep``: a row per plan printed, fastest first.
+SWEEP_CSV_COLUMNS = ("rank", "tp", "cp", "pp", "dp", "ep", "micro_batches", "step_ms",
+                     "exposed_ms", "tp_ms", "cp_ms", "ep_ms", "pp_ms", "dp_ms", "memory_GB",
+                     "bottleneck")
+
+
+def csv_rows(rep):
+    """The ``--csv`` rows of a StepReport's operations."""
+    return [(o.axis, o.name, o.collective, o.algorithm, o.group, o.groups, o.repeat, o.nbytes,
+             float(o.bytes_per_npu), o.time_s * 1e3, o.exposed_s * 1e3, o.bottleneck)
+            for o in rep.ops]
+
+
+def sweep_csv_rows(result, top):
+    """The ``--csv`` rows of ``--sweep``: the plans printed."""
+    rows = []
+    for k, r in enumerate(result.reports[:top], 1):
+        p, t = r.plan, {a.axis: a.time_s * 1e3 for a in r.axes}
+        rows.append((k, p.tp, p.cp, p.pp, p.dp, p.ep, r.micro_batches, r.step_s * 1e3,
+                     r.exposed_s * 1e3, t["tp"], t["cp"], t["ep"], t["pp"], t["dp"],
+                     r.memory_bytes / 1e9, r.bottleneck))
+    return rows
 
 
 def model_from_args(args):
@@ -234,6 +264,8 @@ def run(args, out=None, err=None):
     if not root:
         out = err = open(os.devnull, "w")
     _check_args(args, root)
+    csv_out = CsvWriter(args.csv if root else None,
+                        SWEEP_CSV_COLUMNS if args.sweep else CSV_COLUMNS)
     model = model_from_args(args)
     topo = with_params(load_topology(args.topo), args.param)
     head = {"ubemu": __version__, "command": {k: v for k, v in vars(args).items()
@@ -271,6 +303,7 @@ def run(args, out=None, err=None):
         doc = {**head, "report": best.to_dict()}
     if not root:
         return 0
+    csv_out.add_all(sweep_csv_rows(result, args.top) if args.sweep else csv_rows(best))
     if args.output_file is not None:
         write_json_atomic(args.output_file, doc)
     if args.trace is not None and best is not None:
