@@ -9,6 +9,7 @@ from tests.cli_helpers import (
     run_main,
 )
 from ubemu.cli.hccl import BINARIES, NO_EFFECT
+from ubemu.errors import UbemuError
 
 
 def hccl_rows(out):
@@ -82,7 +83,7 @@ def test_sizes_steps_and_types(calls, capsys):
 
 def test_flags_without_effect_are_named(calls, capsys):
     argv = ["hccl", "reduce_test", "--topo", "full_mesh:4", "-b", "1K", "-e", "1K"]
-    for short, long, default, _ in NO_EFFECT:
+    for short, _, default, _ in NO_EFFECT:
         argv += [short, str(default)]
     status, out, _ = run_main(argv + ["--zero_copy", "1"], capsys)
     assert status == 0
@@ -119,3 +120,21 @@ def test_real_run_checks_by_default(capsys):
     rows = hccl_rows(out)
     assert [r[3] for r in rows] == ["success"] * 3
     assert all(r[4][-1] == "direct" for r in rows)  # --extra: maxrelerr, bottleneck, algorithm
+
+
+def test_mpi_job_of_n_processes_is_n_ranks_as_hccl_test():
+    """hccl_test runs one process per NPU: ``mpirun -n 16 ... -p 8`` is 16 ranks."""
+    from types import SimpleNamespace
+
+    from ubemu.cli.hccl import sweep_args
+
+    def args(npus):
+        return SimpleNamespace(binary="./bin/all_reduce_test", minbytes="1K", maxbytes="1K",
+                               stepfactor=None, stepbytes=None, datatype="fp32", op="sum",
+                               check=1, npus=npus)
+
+    assert sweep_args(args(8), world_size=16).ranks == (16, "mpirun -n 16")
+    assert sweep_args(args(None), world_size=16).ranks == (16, "mpirun -n 16")
+    assert sweep_args(args(8)).ranks == (8, "-p 8") and sweep_args(args(None)).ranks is None
+    with pytest.raises(UbemuError, match="-p/--npus 3 does not divide the job's 16 processes"):
+        sweep_args(args(3), world_size=16)

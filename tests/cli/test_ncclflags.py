@@ -19,8 +19,9 @@ from tests.nccl_tests import COLUMNS, parse
 from ubemu.cli.ncclflags import NO_EFFECT
 
 SAMPLES = Path(__file__).parent / "samples"
-#: NVIDIA/nccl-tests src/common.cu's getopt string (every short flag; h is --help)
-NCCL_TESTS_GETOPT = "t:g:b:e:i:f:n:m:w:N:p:c:o:d:r:z:y:T:hG:C:a:R:x:D:V:J:S:M:"
+#: NVIDIA/nccl-tests src/common.cu's getopt string (every short flag; h is --help), with the
+#: 2.20 releases' -u (unalign), -I and -K (per-iteration timing)
+NCCL_TESTS_GETOPT = "t:g:b:e:i:f:n:m:w:N:p:c:o:d:r:z:y:T:hG:C:a:R:x:D:V:J:S:M:u:I:K:"
 #: ... and its long options, by short flag
 LONG = {"t": "nthreads", "g": "ngpus", "b": "minbytes", "e": "maxbytes", "i": "stepbytes",
         "f": "stepfactor", "n": "iters", "m": "agg_iters", "w": "warmup_iters",
@@ -28,7 +29,8 @@ LONG = {"t": "nthreads", "g": "ngpus", "b": "minbytes", "e": "maxbytes", "i": "s
         "r": "root", "z": "blocking", "y": "stream_null", "T": "timeout", "G": "cudagraph",
         "C": "report_cputime", "a": "average", "R": "local_register", "x": "cta_policy",
         "D": "device_implementation", "V": "device_cta_count", "J": "output_file",
-        "S": "report_timestamps", "M": "memory_report"}
+        "S": "report_timestamps", "M": "memory_report", "u": "unalign",
+        "I": "per_iter_timing", "K": "per_iter_skip"}
 VALUES = {"b": "8", "e": "64", "i": "8", "f": "2", "o": "sum", "d": "float", "r": "0",
           "J": None, "c": "1", "S": "1", "g": "4", "t": "1"}
 
@@ -101,6 +103,8 @@ def test_every_nccl_tests_flag_is_accepted(monkeypatch, capsys):
         assert [r["size"] for r in parse(out)["rows"]] == [8, 16, 32, 64]
     status, out, _ = run_main(["all_reduce", "-h"], capsys)
     assert status == 0 and "--device_cta_count" in out
+    status, out, _ = run_main(["all_reduce", "--topo", "full_mesh:4", "--memory", "1"], capsys)
+    assert status == 0 and "# no effect on a deterministic model: -M 1" in out  # newer name
 
 
 def test_threads_times_gpus_times_processes_give_the_ranks(monkeypatch, capsys):

@@ -25,10 +25,11 @@ def test_result_bandwidths():
     (12.345, 7, "  12.35"), (1211.2, 7, "1211.20"), (12345.6, 7, "12345.6"),
     (123456.7, 7, " 123457"), (1234567.8, 7, "1234568"), (12345678.9, 7, "1.2e+07"),
     (0.5, 7, "   0.50"), (0.0, 6, "  0.00"), (999.994, 6, "999.99"), (1000.4, 6, "1000.4"),
-    (12345.6, 6, " 12346"), (123456.0, 6, "123456"), (1234567.0, 6, " 1e+06")])
+    (12345.6, 6, " 12346"), (123456.0, 6, "123456"), (1234567.0, 6, " 1e+06"),
+    (9999.996, 7, "10000.0")])
 def test_figures_like_nccl_tests_get_float_str(value, width, text):
-    """nccl-tests' getFloatStr: two decimals while the integer part leaves room, then one,
-    none, an exponent (src/util.cu), hand-worked."""
+    """nccl-tests' getFloatStr: two decimals if they fit the width, then one, none, an
+    exponent (src/util.cu), hand-worked."""
     assert table.nccl_float(value, width) == text
 
 

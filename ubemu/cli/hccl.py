@@ -12,9 +12,10 @@ through :func:`ubemu.cli.sweep.run_collective` and prints it the way hccl_test d
   alone), ``-f`` (a factor > 1, taking precedence over ``-i``), ``-o sum|prod|max|min``,
   ``-r`` root, ``-d fp32|fp16|fp64|bfp16|int32|int64`` (the types ubemu models; default
   fp32), ``-c 0|1|2`` (check; default 1, as hccl_test);
-- ``-p`` NPUs per node: hccl_test runs one process per NPU, so the rank count is the MPI
-  job's process count (``mpirun -n``); a single process emulates one node of ``-p`` NPUs
-  (the topology's first ones). Without ``-p`` every NPU of the topology (or ``--group``);
+- ``-p`` NPUs per node: hccl_test runs one process per NPU, so in an MPI job the rank count
+  is its process count (``mpirun -n``, which ``-p`` must divide); a single process emulates
+  one node of ``-p`` NPUs (the topology's first ones), or without ``-p`` every NPU of the
+  topology (or ``--group``);
 - ``-n -w -z -m -s -t -a``: accepted, no effect on a deterministic model (said in the header).
 
 ``alg_bandwidth`` is hccl_test's algorithm bandwidth, data size over time (GB = 1e9 B):
@@ -131,15 +132,13 @@ def sweep_args(args, world_size=1):
         raise choices_error("hccl_test binary", binary, list(BINARIES))
     collective, note = BINARIES[binary]
     lo, hi, factor, step = _sizes(args)
-    ranks = None
-    if args.npus is not None:
-        if args.npus < 1:
-            raise UbemuError(f"-p/--npus must be >= 1, got {args.npus}")
-        if world_size > 1 and world_size % args.npus:
-            raise UbemuError(f"-p/--npus {args.npus} does not divide the job's {world_size} "
-                             f"processes (mpirun -n: one per NPU)")
-        ranks = (world_size, f"mpirun -n {world_size}") if world_size > 1 else (
-            args.npus, f"-p {args.npus}")
+    if args.npus is not None and args.npus < 1:
+        raise UbemuError(f"-p/--npus must be >= 1, got {args.npus}")
+    if world_size > 1 and args.npus is not None and world_size % args.npus:
+        raise UbemuError(f"-p/--npus {args.npus} does not divide the job's {world_size} "
+                         f"processes (mpirun -n: one per NPU)")
+    ranks = ((world_size, f"mpirun -n {world_size}") if world_size > 1 else
+             None if args.npus is None else (args.npus, f"-p {args.npus}"))
     out = SimpleNamespace(**{k: v for k, v in vars(args).items() if k != "binary"})
     out.__dict__.update(
         collective=collective, minbytes=str(lo), maxbytes=str(hi),

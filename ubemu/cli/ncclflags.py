@@ -1,7 +1,7 @@
 """nccl-tests' command line on the collective commands: every flag of ``all_reduce_perf``.
 
 The flags and defaults are NVIDIA/nccl-tests' (``src/common.cu``'s ``longopts`` and its
-README). What each means here:
+README, up to the 2.20 releases' ``-u``, ``-I``, ``-K``). What each means here:
 
 - ``-t/--nthreads``, ``-g/--ngpus``: as in nccl-tests the rank count is processes x threads x
   GPUs per thread (an MPI job of ubemu: its processes); the ranks are the topology's first NPUs
@@ -34,8 +34,13 @@ NO_EFFECT = (
     ("-x", "--cta_policy", -1, "NCCL CTA policy"),
     ("-D", "--device_implementation", 0, "device-side implementation"),
     ("-V", "--device_cta_count", 16, "CTAs of the device implementation"),
-    ("-M", "--memory_report", 0, "GPU memory report"),
+    ("-M", "--memory_report", 0, "GPU memory report (also --memory)"),
+    ("-u", "--unalign", 0, "buffers offset by this many elements"),
+    ("-I", "--per_iter_timing", 0, "per-iteration timing columns (every iteration is alike)"),
+    ("-K", "--per_iter_skip", 0, "iterations left out of those statistics"),
 )
+#: Other long forms nccl-tests versions gave a flag.
+ALIASES = {"--memory_report": ("--memory",)}
 
 
 def dest(long_flag):
@@ -53,7 +58,8 @@ def add_nccl_options(group):
     group.add_argument("-S", "--report_timestamps", type=int, choices=(0, 1), default=0,
                        help="1: nccl-tests' timestamp column (when each row was computed)")
     for short, long, default, what in NO_EFFECT:
-        group.add_argument(short, long, type=int, default=None, metavar="N",
+        group.add_argument(short, long, *ALIASES.get(long, ()), type=int, default=None,
+                           metavar="N",
                            help=f"{what} (nccl-tests, default {default}); no effect on the "
                                 "model")
 

@@ -187,9 +187,9 @@ class NcclStyle:
         return ["#", f"# Collective test concluded: ubemu {self.plan.collective}"]
 
 
-def run_sweep(plan, out=None, progress=None, on_row=None, simulate=None, style=None):
+def run_sweep(plan, style, out=None, progress=None, on_row=None, simulate=None):
     """Run every (algorithm, dtype, op, root, size) of ``plan``, printing tables to ``out``
-    in ``style`` (default :class:`NcclStyle`: nccl-tests' tables).
+    in ``style`` (:class:`NcclStyle`: nccl-tests' tables; :class:`ubemu.cli.hccl.HcclStyle`).
 
     ``on_row(requested_algorithm, result)`` is called after each row is printed. The header
     is printed before the first row runs and a table's title lines with its first row, so
@@ -205,7 +205,6 @@ def run_sweep(plan, out=None, progress=None, on_row=None, simulate=None, style=N
 
         simulate = api.simulate
     out = out if out is not None else sys.stdout
-    style = style or NcclStyle(plan, None)
     progress = progress or Progress([], mode="off")
     print("\n".join(style.head()), file=out, flush=True)  # before the first long row
     results, table_rows = [], []
@@ -294,8 +293,8 @@ def run_collective(args, out=None, err=None, style=None):
     sink = None if root else open(os.devnull, "w")
     try:
         with _sigterm_unwinds():
-            run_sweep(plan, out=out if root else sink, progress=progress, on_row=on_row,
-                      style=(style or NcclStyle)(plan, args))
+            run_sweep(plan, (style or NcclStyle)(plan, args), out=out if root else sink,
+                      progress=progress, on_row=on_row)
     except (UbemuError, Terminated, KeyboardInterrupt) as exc:
         if writer.records:  # keep the rows done, saying why the rest is missing
             why = {Terminated: "terminated by SIGTERM", KeyboardInterrupt: "interrupted"}

@@ -51,17 +51,12 @@ class Layout:
 
 
 def nccl_float(value, width):
-    """A figure in ``width`` characters the way nccl-tests prints time and bandwidths: two
-    decimals while they fit, then one, then none, then an exponent."""
-    power, val = 0, 1
-    while value >= val and power <= width + 1:
-        power, val = power + 1, val * 10
-    if power < width - 2:
-        return f"{value:{width}.2f}"
-    if power < width - 1:
-        return f"{value:{width}.1f}"
-    if power < width + 1:
-        return f"{value:{width}.0f}"
+    """A figure in ``width`` characters the way nccl-tests prints time and bandwidths
+    (``getFloatStr``): two decimals if they fit, else one, else none, else an exponent."""
+    for decimals in (2, 1, 0):
+        text = f"{value:{width}.{decimals}f}"
+        if len(text) <= width:
+            return text
     return f"{value:{width}.1e}" if width >= 7 else f"{value:{width}.0e}"
 
 
