@@ -148,16 +148,17 @@ def test_new_collectives_run_checked_with_nothing_wrong(capsys, coll):
 
 
 @pytest.mark.slow  # launches mpiexec
-def test_new_collectives_under_mpiexec_n2_match_one_process():
+def test_new_collectives_under_mpiexec_n2_match_one_process(capsys):
     for args in (["sendrecv"], ["gather", "--algo", "binomial_tree", "-r", "63"],
                  ["scatter", "--algo", "direct,binomial_tree", "-r", "9"]):
-        args = [*args, "-b", "1K", "-e", "64K", "-f", "8", "-c", "1", "-d", "float,int32"]
-        one = subprocess.run([sys.executable, "-m", "ubemu", *args], capture_output=True,
-                             text=True, timeout=300, env=child_env())
+        args = [*args, "-b", "1K", "-e", "64K", "-f", "8", "-c", "1", "-d", "float,int32",
+                "--progress", "off"]
+        status, one, err = run_main(args, capsys)
         two = subprocess.run([MPIEXEC, "-n", "2", sys.executable, "-m", "mpi4py", "-m",
                               "ubemu", *args], capture_output=True, text=True, timeout=300,
                              env=child_env())
-        assert two.returncode == 0, two.stderr[-2000:]
-        assert two.stdout == one.stdout
+        assert status == 0 and two.returncode == 0, two.stderr[-2000:]
+        assert two.stdout == one
         rows = parse(two.stdout)["rows"]
-        assert rows and all(r["wrong"] == 0 for r in rows)
+        assert len(rows) == 6 * (2 if "direct,binomial_tree" in args else 1)
+        assert all(r["wrong"] == 0 and r["in_place_wrong"] in (0, None) for r in rows)
