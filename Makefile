@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 
 run: $(STAMP)
 	$(VENV)/bin/ubemu topo show ub-mesh-rack
-	$(VENV)/bin/ubemu all_reduce -b 1K -e 16M -f 4 -c 1
+	$(VENV)/bin/ubemu all_reduce -b 1K -e 16M -f 4 -c 1 --extra
 
 test: test-py test-mpi
 

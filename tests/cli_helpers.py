@@ -57,8 +57,11 @@ def run_main(argv, capsys):
 
 
 def table_rows(out):
-    """The table rows of a sweep's stdout, split into columns."""
-    return [line.split() for line in out.splitlines() if line and not line.startswith("#")]
+    """The table rows of a sweep's stdout, read by the nccl-tests parser
+    (:func:`tests.nccl_tests.parse`): a dict per row, keyed by column."""
+    from tests.nccl_tests import parse
+
+    return parse(out)["rows"]
 
 
 def child_env():

@@ -43,7 +43,8 @@ def run_against_reference(collective, name, comm, count, seed=1, **options):
     inputs = rng.integers(-99, 99, size=get(collective).input_shape(comm.n, count))
     buf = pack_inputs(sched, inputs.astype(np.int64))
     interpret(sched, buf, "sum")
-    np.testing.assert_array_equal(unpack_outputs(sched, buf), expected(collective, inputs))
+    np.testing.assert_array_equal(unpack_outputs(sched, buf),
+                                  expected(collective, inputs, root=options.get("root", 0)))
     return sched
 
 

@@ -20,8 +20,14 @@ def expected(collective, inputs, op="sum", root=0):
         return np.broadcast_to(reduce_rows(inputs, op), inputs.shape)
     if collective == "reduce_scatter":
         return reduce_rows(inputs, op).reshape(n, -1)
-    if collective == "all_gather":
+    if collective in ("all_gather", "hypercube"):
         return np.broadcast_to(inputs.reshape(-1), (n, inputs.size))
+    if collective == "gather":
+        return inputs.reshape(-1)
+    if collective == "scatter":
+        return inputs[root].reshape(n, -1)
+    if collective == "sendrecv":
+        return np.roll(inputs, 1, axis=0)
     if collective == "alltoall":
         b = inputs.shape[1] // n
         return inputs.reshape(n, n, b).transpose(1, 0, 2).reshape(n, n * b)

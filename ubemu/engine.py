@@ -225,22 +225,26 @@ def _spread_run(collective, n, count, dt, op, seed, sched, block, ex, kind="exac
                 walk=None):
     """A run (``kind`` of :func:`ubemu.data.check.make_inputs`), every process drawing and
     checking its own rows."""
-    reducing, root = collectives.get(collective).reducing, sched.root
+    coll, root = collectives.get(collective), sched.root
     mine = vf.make_inputs(collective, n, count, dt.name, op, seed, kind=kind,
                           rows=(block.lo, block.hi))
     reference, inputs = None, None
-    if reducing:  # before the run, which may overwrite ``mine``
+    if coll.reducing:  # before the run, which may overwrite ``mine``
         parts = [(ex.allreduce(a, comb), comb) for a, comb in vf.reference_parts(mine, op, dt)]
         reference = vf.reference_from_parts(parts, n, op, dt)
     out = _run_block(sched, mine, block, ex, op, dt, walk)
-    if collective == "broadcast":  # the root's row, at index 0
+    if coll.root_input:  # broadcast, scatter: the root's row, at index 0
         inputs, root = vf.make_inputs(collective, n, count, dt.name, seed=seed,
                                       rows=(root, root + 1)), 0
-    elif not reducing:  # all_gather, alltoall: a piece of every input
+    elif collective == "sendrecv":  # the senders of this block's rows: ranks lo-1 .. hi-2
+        inputs = np.concatenate([vf.make_inputs(collective, n, count, dt.name, seed=seed,
+                                                rows=(a, b)) for a, b in
+                                 _shifted_rows(block.lo, block.hi, n)])
+    elif not coll.reducing:  # all_gather, alltoall, gather, hypercube: every input
         inputs = vf.make_inputs(collective, n, count, dt.name, seed=seed)
     del mine
     first = block.lo
-    if collective == "reduce":  # one output row, the root's
+    if coll.out_place == "root":  # one output row, the root's
         out = out[root - block.lo:root - block.lo + 1] if block.lo <= root < block.hi \
             else out[:0]
         first = 0
@@ -251,6 +255,13 @@ def _spread_run(collective, n, count, dt, op, seed, sched, block, ex, kind="exac
     total = ex.bcast(vf.fold(np.concatenate(sums)) if sums is not None else None)
     n_rel = int(every[:, 2].sum())
     return int(every[:, 0].sum()), float(every[:, 1].max()), total / n_rel if n_rel else 0.0
+
+
+def _shifted_rows(lo, hi, n):
+    """Row ranges of ranks ``lo-1 .. hi-2`` (mod ``n``), in order."""
+    if lo > 0:
+        return [(lo - 1, hi - 1)]
+    return [(n - 1, n), (0, hi - 1)]
 
 
 def _random_run(collective, n, count, dt, op, seed, sched, block, ex):
@@ -265,7 +276,7 @@ def _random_run(collective, n, count, dt, op, seed, sched, block, ex):
     del out
     res = None
     if ex.rank == 0:
-        if collective == "reduce":
+        if collectives.get(collective).out_place == "root":
             outputs = outputs[sched.root]
         res = vf.verify(collective, outputs, inputs, op, dt.name, root=sched.root)
     return ex.bcast(res)

@@ -44,8 +44,11 @@ class Result:
 
     @property
     def algbw_GBps(self):
-        """Bytes of the collective's size per second of modelled time (GB/s)."""
-        return self.nbytes / self.time_s / 1e9 if self.time_s > 0 else 0.0
+        """nccl-tests' algbw: bytes of the collective's size per second of modelled time
+        (GB/s); for hypercube the ``n-1`` blocks a rank receives, as nccl-tests counts."""
+        if self.time_s <= 0:
+            return 0.0
+        return self.nbytes * get(self.collective).algbw_factor(self.n_ranks) / self.time_s / 1e9
 
     @property
     def busbw_GBps(self):

@@ -26,8 +26,9 @@ USAGE = [
                                      "(see 'ubemu topo show --help')"),
     (["all_reduce", "--algos", "ring"], "unrecognized arguments: --algos ring; did you mean "
                                         "'--algo'? (see 'ubemu all_reduce --help')"),
-    (["all_reduce", "-c", "3"], "argument -c/--check: invalid choice: 3 (choose from 0, 1) "
-                                "(see 'ubemu all_reduce --help')"),
+    (["all_reduce", "-c", "yes"], "argument -c/--check: invalid int value: 'yes' "
+                                  "(see 'ubemu all_reduce --help')"),
+    (["all_reduce", "-S", "2"], "argument -S/--report_timestamps: invalid choice: 2"),
     (["all_reduce", "--progress", "maybe"], "argument --progress: invalid choice: 'maybe'"),
     (["plot", "x.json"], "the following arguments are required: -o/--output"),
 ]

@@ -27,6 +27,9 @@ def test_sweep_sizes_like_nccl_tests():
     assert len(sweep_sizes(1024, 1 << 30, factor=4)) == 11
     assert sweep_sizes(8, 100, step_nbytes=40) == [8, 48, 88]
     assert sweep_sizes(0, 0, factor=2) == [0]
+    assert sweep_sizes(100, 400, factor=1.5) == [100, 150, 225, 337]  # hccl_test's -f 1.5
+    with pytest.raises(UbemuError, match="-f/--stepfactor must be > 1"):
+        sweep_sizes(8, 64, factor=1)
     with pytest.raises(UbemuError, match="larger than -e"):
         sweep_sizes(2048, 1024, factor=2)
     with pytest.raises(UbemuError, match="more than 10000 sizes"):
@@ -66,18 +69,26 @@ def test_plan_is_a_typed_dataclass():
     assert p.per_dtype["float64"].unit_nbytes == 32
     assert p.algorithms == ("ring", "auto") and p.output_file == "x.json"
     assert p.n_jobs == 2 * (3 + 2)
-    assert p.jobs[0] == ("ring", "float32", "sum", 16)
+    assert p.jobs[0] == ("ring", "float32", "sum", None, 16)
+    assert p.jobs[0].nbytes == 16 and p.jobs[0].root is None
     assert set(p.command_record()) == {"collective", "dtypes", "ops", "algorithms", "check",
                                        "group", "seed", "min_nbytes", "max_nbytes",
                                        "stepfactor", "step_nbytes", "options", "max_work",
-                                       "every", "faults", "routing"}
+                                       "every", "faults", "routing", "roots"}
     with pytest.raises(dataclasses.FrozenInstanceError):
         p.seed = 3
 
 
 def test_options_root_and_per_level():
     p = plan("reduce", "--topo", "full_mesh:4", "-r", "2", "-O", "x=1")
-    assert p.options == {"x": 1, "root": 2}
+    assert p.options == {"x": 1} and p.roots == (2,)
+    assert plan("gather", "--topo", "full_mesh:4").roots == (0,)
+    for every in ("all", "-1"):  # nccl-tests: every root, one row each
+        p = plan("scatter", "--topo", "full_mesh:4", "-r", every, "-b", "1K", "-e", "2K",
+                 "-f", "2")
+        assert p.roots == (0, 1, 2, 3) and [j.root for j in p.jobs] == [0, 0, 1, 1, 2, 2, 3, 3]
+    with pytest.raises(UbemuError, match=r"-r/--root: expected a rank 0\.\.3 or all"):
+        plan("gather", "--topo", "full_mesh:4", "-r", "4")
     p = plan("all_reduce", "--per-level", "ring")
     assert p.options == {"per_level": "ring"}  # one name: every level
     p = plan("all_reduce", "--per-level", "ring,ring")
@@ -96,3 +107,25 @@ def test_ops_of_a_collective_without_reduction():
     assert plan("all_gather", "-o", "max").ops == ("sum",)  # nccl-tests prints redop none
     with pytest.raises(UbemuError, match="unknown reduction op"):
         plan("all_gather", "-o", "mean")
+
+
+def test_nccl_tests_ranks_are_the_topologys_first_npus():
+    """-t/-g give the rank count (x processes) as in nccl-tests; --group must agree."""
+    p = plan("all_reduce", "-g", "8", "-n", "20", "-w", "5")
+    assert (p.n_ranks, p.group, p.ranks_from) == (8, "start=0,count=8", "-t 1 x -g 8")
+    p = plan("all_reduce", "-t", "2", "-g", "4", "--group", "unit=board,at=8")
+    assert p.n_ranks == 8 and p.group == "unit=board,at=8"
+    assert plan("all_reduce").n_ranks == 64  # without -t/-g: every NPU, as before
+    with pytest.raises(UbemuError, match="-t 1 x -g 65 gives 65 ranks but topology "
+                                         "ub-mesh-rack has 64 NPUs"):
+        plan("all_reduce", "-g", "65")
+    with pytest.raises(UbemuError, match="-g/--ngpus must be >= 1"):
+        plan("all_reduce", "-g", "0")
+
+
+def test_step_factor_and_bytes_as_nccl_tests_reads_them():
+    """A factor above 1 wins over -i; a factor of 1 (nccl-tests' default) steps by -i."""
+    p = plan("all_reduce", "-b", "1K", "-e", "8K", "-f", "2", "-i", "1K")
+    assert p.sizes_nbytes == (1024, 2048, 4096, 8192) and p.stepfactor == 2
+    p = plan("all_reduce", "-b", "1K", "-e", "3K", "-f", "1", "-i", "1K")
+    assert p.sizes_nbytes == (1024, 2048, 3072) and p.stepfactor is None

@@ -37,36 +37,43 @@ def fake_api(monkeypatch):
 def test_table_values(fake_api, capsys, tmp_path):
     out_json = tmp_path / "r.json"
     status, out, err = run_main(["all_reduce", "--topo", "full_mesh:4", "-b", "1K", "-e", "16K",
-                                 "-f", "4", "-J", str(out_json)], capsys)
+                                 "-f", "4", "-J", str(out_json), "--extra"], capsys)
     assert status == 0 and err == ""
     rows = table_rows(out)
-    assert [r[0] for r in rows] == ["1024", "4096", "16384"]
+    assert [r["size"] for r in rows] == [1024, 4096, 16384]
     for r in rows:
-        nbytes = int(r[0])
+        nbytes = r["size"]
         t_s = LAT_S + nbytes / (BW_GBps * 1e9)
-        assert r[1:5] == [str(nbytes // 4), "float32", "sum", "-1"]
-        assert float(r[5]) == pytest.approx(t_s * 1e6, abs=0.006)
-        assert r[6] == f"{nbytes / t_s / 1e9:.2f}"
-        assert r[7] == f"{nbytes / t_s / 1e9 * 2 * 3 / 4:.2f}"  # all-reduce factor 2(n-1)/n
-        assert r[8:] == ["N/A", "board", "ring" if nbytes < 4096 else "direct"]
+        assert (r["count"], r["type"], r["redop"], r["root"]) == (nbytes // 4, "float", "sum",
+                                                                  -1)
+        assert r["time"] == pytest.approx(t_s * 1e6, abs=0.006)
+        assert r["algbw"] == pytest.approx(nbytes / t_s / 1e9, abs=0.006)
+        assert r["busbw"] == pytest.approx(nbytes / t_s / 1e9 * 2 * 3 / 4, abs=0.006)  # 2(n-1)/n
+        assert r["wrong"] is None and r["in_place_wrong"] is None
+        assert (r["in_place_time"], r["in_place_busbw"]) == (r["time"], r["busbw"])
+        assert (r["bottleneck"], r["algorithm"]) == ("board", "ring" if nbytes < 4096 else
+                                                     "direct")
     avg = sum(n / (LAT_S + n / 50e9) / 1e9 * 1.5 for n in (1024, 4096, 16384)) / 3
-    assert f"# Avg bus bandwidth    : {avg:g} " in out.splitlines()
+    assert f"# Avg bus bandwidth    : {avg:g}" in out.splitlines()
     assert "# Topology full_mesh:4: 4 NPUs" in out
     doc = json.loads(out_json.read_text())
     assert [r["nbytes"] for r in doc["records"]] == [1024, 4096, 16384]
     assert doc["records"][0]["requested_algorithm"] == "auto"
-    assert doc["records"][0]["busbw_GBps"] == pytest.approx(float(rows[0][7]), abs=0.006)
+    assert doc["records"][0]["busbw_GBps"] == pytest.approx(rows[0]["busbw"], abs=0.006)
     assert doc["topology"]["n_npus"] == 4 and doc["command"]["stepfactor"] == 4
 
 
 def test_check_adds_wrong_and_error_columns(fake_api, capsys):
     status, out, _ = run_main(["reduce_scatter", "--topo", "full_mesh:4", "-b", "8", "-e", "64",
-                               "-f", "2", "-c", "1", "-d", "double"], capsys)
+                               "-f", "2", "-c", "1", "-d", "double", "--extra"], capsys)
     assert status == 0
     rows = table_rows(out)
-    # reduce_scatter of float64 on 4 ranks: sizes rounded to multiples of 32 B.
-    assert [r[0] for r in rows] == ["32", "64"]
-    assert [r[8:10] for r in rows] == [["0", "1.00e-07"]] * 2
+    # reduce_scatter of float64 on 4 ranks: sizes rounded to multiples of 32 B; the count
+    # column is what each rank passes (nccl-tests: count / n).
+    assert [(r["size"], r["count"], r["type"]) for r in rows] == [(32, 1, "double"),
+                                                                   (64, 2, "double")]
+    assert [(r["wrong"], r["in_place_wrong"], r["maxrelerr"]) for r in rows] == [
+        (0, 0, "1.00e-07")] * 2
     assert "# float64: sizes rounded down to multiples of 32 B" in out
     assert "# Out of bounds values : 0 OK" in out
 
@@ -79,8 +86,8 @@ def test_several_algorithms_dtypes_ops(fake_api, capsys, tmp_path):
     assert status == 0
     assert out.count("# Algorithm: ") == 2 and out.count("# Avg bus bandwidth") == 2
     rows = table_rows(out)
-    assert [(r[2], r[3]) for r in rows[:4]] == [("float32", "max"), ("float32", "min"),
-                                               ("int64", "max"), ("int64", "min")]
+    assert [(r["type"], r["redop"]) for r in rows[:4]] == [("float", "max"), ("float", "min"),
+                                                           ("int64", "max"), ("int64", "min")]
     recs = json.loads(out_json.read_text())["records"]
     assert [r["requested_algorithm"] for r in recs] == ["ring"] * 4 + ["auto"] * 4
 
@@ -88,10 +95,12 @@ def test_several_algorithms_dtypes_ops(fake_api, capsys, tmp_path):
 def test_redop_none_and_root_minus_one_like_nccl_tests(fake_api, capsys):
     status, out, _ = run_main(["all_gather", "--topo", "full_mesh:2,full_mesh:2", "-b", "64",
                                "-e", "64", "-o", "max"], capsys)
-    assert status == 0 and table_rows(out)[0][2:5] == ["float32", "none", "-1"]
+    row = table_rows(out)[0]
+    assert status == 0 and (row["type"], row["redop"], row["root"]) == ("float", "none", -1)
     status, out, _ = run_main(["broadcast", "--topo", "full_mesh:4", "-b", "64", "-e", "64",
                                "-r", "3"], capsys)
-    assert status == 0 and table_rows(out)[0][3:5] == ["none", "3"]
+    row = table_rows(out)[0]
+    assert status == 0 and (row["redop"], row["root"]) == ("none", 3)
 
 
 def test_per_level_and_options_reach_simulate(fake_api, capsys, tmp_path):
@@ -110,7 +119,7 @@ def test_group_sets_rank_count(fake_api, capsys):
                                "unit=level0", "-b", "4", "-e", "64", "-f", "2"], capsys)
     assert status == 0, out
     assert "(4 ranks)" in out
-    assert [r[0] for r in table_rows(out)] == ["16", "32", "64"]  # multiples of 4 x 4 B
+    assert [r["size"] for r in table_rows(out)] == [16, 32, 64]  # multiples of 4 x 4 B
 
 
 def test_level_lines_round_figures_for_humans(fake_api, capsys, tmp_path):
@@ -223,10 +232,13 @@ BAD = [
                                    "'rign'; did you mean 'ring'? valid: direct,"),
     (["--group", "npus=0+99"], "group: NPU 99 is not in topology"),
     (["--topo", "nope"], "unknown topology 'nope'"),
-    (["-f", "2", "-i", "1K"], "give -f/--stepfactor or -i/--stepbytes, not both"),
     (["-O", "x"], "-O/--option: expected KEY=VALUE"),
     (["-O", "seed=3"], "-O/--option: seed is set by --seed, not by -O"),
-    (["-r", "2"], "-r/--root: all_reduce has no root; only broadcast and reduce take one"),
+    (["-g", "8"], "-t 1 x -g 8 gives 8 ranks but topology full_mesh:4 has 4 NPUs"),
+    (["-g", "2", "--group", "start=0,count=4"], "-t 1 x -g 2 gives 2 ranks but --group "
+                                                "start=0,count=4 has 4"),
+    (["-c", "-1"], "-c/--check must be >= 0"),
+    (["-n", "x"], "argument -n/--iters: invalid int value: 'x'"),
     (["--seed", "-1"], "--seed must be an integer from 0 to 9223372036854775807"),
     (["--seed", str(2**63)], "--seed must be an integer from 0 to 9223372036854775807"),
     (["--seed", "x"], "argument --seed: invalid int value: 'x' (see 'ubemu all_reduce --help')"),
@@ -271,10 +283,10 @@ def test_real_all_reduce_sweep(capsys, tmp_path, check):
     status, out, err = run_main([*argv, "-J", str(j1)], capsys)
     assert status == 0, err
     rows = table_rows(out)
-    assert [r[0] for r in rows] == ["64", "256", "1024", "4096"]
+    assert [r["size"] for r in rows] == [64, 256, 1024, 4096]
     for r in rows:
-        assert r[8] == ("0" if check else "N/A") and r[-1] == "ring"
-        assert float(r[7]) == pytest.approx(float(r[6]) * 1.5, abs=0.011)
+        assert r["wrong"] == r["in_place_wrong"] == (0 if check else None)
+        assert r["busbw"] == pytest.approx(r["algbw"] * 1.5, abs=0.011)
     run_main([*argv, "-J", str(j2)], capsys)
     d1, d2 = (json.loads(p.read_text()) for p in (j1, j2))
     assert _strip_wall(d1) == _strip_wall(d2)
@@ -286,8 +298,8 @@ def test_real_other_collectives(capsys, coll):
                                  "-e", "256", "-f", "4", "-c", "1"], capsys)
     assert status == 0, err
     rows = table_rows(out)
-    assert len(rows) == 2 and all(r[8] == "0" for r in rows)
-    assert all(float(r[7]) == pytest.approx(float(r[6]) * 0.75, abs=0.011) for r in rows)
+    assert len(rows) == 2 and all(r["wrong"] == 0 for r in rows)
+    assert all(r["busbw"] == pytest.approx(r["algbw"] * 0.75, abs=0.011) for r in rows)
 
 
 def test_real_algorithm_that_does_not_fit(capsys, tmp_path):
@@ -308,13 +320,13 @@ def test_real_root(capsys, tmp_path, coll):
                                  "-J", str(out_json)], capsys)
     assert status == 0, err
     (row,) = table_rows(out)
-    assert row[4] == "5" and row[8] == "0"
+    assert row["root"] == 5 and row["wrong"] == 0
     rec = json.loads(out_json.read_text())["records"][0]
     assert rec["notes"]["root"] == 5 and rec["root"] == 5
     status, out, err = run_main([coll, "--topo", "full_mesh:4", "-b", "256", "-e", "256",
                                  "-r", "4", "--algo", "binary_tree"], capsys)
     assert_one_error_line(status, out, err)
-    assert "root 4 out of range 0..3" in err
+    assert "-r/--root: expected a rank 0..3 or all (-1), got '4'" in err
 
 
 @pytest.mark.slow  # launches mpiexec
@@ -343,7 +355,7 @@ def test_every_board_at_once_takes_exactly_one_board_alone(capsys):
     _, alone, _ = run_main(args, capsys)
     status, every, err = run_main(args + ["--every"], capsys)
     assert status == 0, err
-    assert table_rows(every)[0][5] == table_rows(alone)[0][5]
+    assert table_rows(every)[0]["time"] == table_rows(alone)[0]["time"]
     assert "every group at once (8 groups)" in every
 
 
@@ -357,8 +369,8 @@ def test_every_on_groups_sharing_a_core_pool_takes_four_times_the_bandwidth_term
             "--algo", "ring"]
     status, out, _ = run_main(args + ["--every"], capsys)
     bw_s = 2 * 3 / 4 * 2**30 / 100e9
-    time_us = float(table_rows(out)[0][5])
-    lat_us = float(table_rows(run_main(args, capsys)[1])[0][5]) - bw_s * 1e6
+    time_us = table_rows(out)[0]["time"]
+    lat_us = table_rows(run_main(args, capsys)[1])[0]["time"] - bw_s * 1e6
     assert time_us == pytest.approx((4 * bw_s) * 1e6 + lat_us, rel=1e-4)
 
 

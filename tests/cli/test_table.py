@@ -21,49 +21,99 @@ def test_result_bandwidths():
     assert r.busbw_GBps == pytest.approx(1.75)
 
 
-@pytest.mark.parametrize("time_us, text", [(12.345, "  12.35"), (123.45, "  123.5"),
-                                           (12345.6, "  12346"), (0.5, "   0.50")])
-def test_time_format_like_nccl_tests(time_us, text):
-    assert table.format_time_us(time_us) == text
+@pytest.mark.parametrize("value, width, text", [
+    (12.345, 7, "  12.35"), (1211.2, 7, "1211.20"), (12345.6, 7, "12345.6"),
+    (123456.7, 7, " 123457"), (1234567.8, 7, "1234568"), (12345678.9, 7, "1.2e+07"),
+    (0.5, 7, "   0.50"), (0.0, 6, "  0.00"), (999.994, 6, "999.99"), (1000.4, 6, "1000.4"),
+    (12345.6, 6, " 12346"), (123456.0, 6, "123456"), (1234567.0, 6, " 1e+06"),
+    (9999.996, 7, "10000.0")])
+def test_figures_like_nccl_tests_get_float_str(value, width, text):
+    """nccl-tests' getFloatStr: two decimals if they fit the width, then one, none, an
+    exponent (src/util.cu), hand-worked."""
+    assert table.nccl_float(value, width) == text
 
 
 def test_row_columns_and_alignment():
     r = make(nbytes=134217728, time_s=1211.2e-6)
     row = table.format_row(r)
     head = table.table_header()
-    # nccl-tests' widths: the row's first fields line up with the header's titles.
+    # nccl-tests' header and widths: the row's fields end where the header's titles end.
+    assert head[0] == "#" and head[1].endswith("out-of-place                       in-place")
     assert row[:12] == "   134217728"
-    assert head[1][:12] == "#       size"
-    assert head[1].index("count") + 5 == row.index("33554432") + 8
+    assert head[2][:12] == "#       size"
+    titles = head[2][1:].split()
+    assert titles == ["size", "count", "type", "redop", "root", "time", "algbw", "busbw",
+                      "#wrong", "time", "algbw", "busbw", "#wrong"]
     fields = row.split()
-    assert fields[:9] == ["134217728", "33554432", "float32", "sum", "-1", "1211.2",
-                          f"{134217728 / 1211.2e-6 / 1e9:.2f}",
-                          f"{134217728 / 1211.2e-6 / 1e9 * 1.75:.2f}", "N/A"]
-    assert fields[9:] == ["board", "ring"]
-    # The busbw column ends where the header's busbw title ends.
-    assert row.index(fields[7]) + len(fields[7]) == head[1].index("busbw") + 5
+    algbw = 134217728 / 1211.2e-6 / 1e9
+    assert fields == ["134217728", "33554432", "float", "sum", "-1", "1211.20",
+                      f"{algbw:.2f}", f"{algbw * 1.75:.2f}", "N/A", "1211.20",
+                      f"{algbw:.2f}", f"{algbw * 1.75:.2f}", "N/A"]
+    checked = table.format_row(make(nbytes=134217728, time_s=1211.2e-6, wrong=0),
+                               table.Layout(check=True))
+    ends = [head[2].index(t, head[2].index("root")) + len(t) for t in ("time", "algbw",
+                                                                       "busbw", "#wrong")]
+    pos = 0
+    for k, field in enumerate(checked.split()[5:9]):
+        pos = checked.index(field, pos) + len(field)
+        assert pos == ends[k], (field, pos, ends)
+    assert len(checked) == len(head[2])  # the in-place #wrong ends under its title
+    # unchecked, nccl-tests prints "    N/A": one column short of the title, twice
+    assert len(row) == len(head[2]) - 2 and row.endswith("   1.75    N/A"[-7:])
 
 
-def test_check_columns_and_footer():
+def test_check_columns_extras_and_footer():
     rs = [make(wrong=0, err=1.5e-7), make(nbytes=2 << 20, wrong=3, err=2e-3)]
-    rows = [table.format_row(r, check=True) for r in rs]
-    assert rows[0].split()[8:10] == ["0", "1.50e-07"]
-    assert rows[1].split()[8:10] == ["3", "2.00e-03"]
-    assert "maxrelerr" in table.table_header(check=True)[1]
-    foot = table.footer_lines(rs, check=True)
+    plain = [table.format_row(r, table.Layout(check=True)).split() for r in rs]
+    assert [(f[8], f[12]) for f in plain] == [("0", "0"), ("3", "3")] and len(plain[0]) == 13
+    extra = table.Layout(check=True, extra=True)
+    rows = [table.format_row(r, extra).split() for r in rs]
+    assert rows[0][13:] == ["1.50e-07", "board", "ring"]
+    assert rows[1][13:] == ["2.00e-03", "board", "ring"]
+    assert table.table_header(extra)[2].split()[-3:] == ["maxrelerr", "bottleneck", "algorithm"]
+    assert table.format_row(make(), table.Layout(extra=True)).split()[13:] == ["board", "ring"]
+    foot = table.footer_lines(rs)
     assert foot[0] == "# Out of bounds values : 3 FAILED"
     avg = (rs[0].busbw_GBps + rs[1].busbw_GBps) / 2
-    assert foot[1] == f"# Avg bus bandwidth    : {avg:g} "
-    assert table.footer_lines([make(wrong=0)], check=True)[0].endswith(": 0 OK")
-    assert table.footer_lines([]) == ["# Avg bus bandwidth    : 0 "]
+    assert foot[1] == f"# Avg bus bandwidth    : {avg:g}"
+    assert table.footer_lines([make()])[0] == "# Out of bounds values : 0 OK"  # unchecked
+    assert table.footer_lines([]) == ["# Out of bounds values : 0 OK",
+                                      "# Avg bus bandwidth    : 0"]
 
 
-def test_redop_and_root_columns():
-    assert table.format_row(make("all_gather")).split()[3:5] == ["none", "-1"]
+def test_timestamps_like_nccl_tests():
+    layout = table.Layout(timestamps=True)
+    head = table.table_header(layout)
+    assert head[2].split()[-1] == "timestamp" and head[3].endswith("%Y-%m-%d %H:%M:%S")
+    row = table.format_row(make(), layout, "2025-01-02 03:04:05")
+    assert row.endswith("  2025-01-02 03:04:05") and len(row.split()) == 15
+
+
+def test_redop_root_count_and_type_columns():
+    assert table.format_row(make("all_gather")).split()[1:5] == ["32768", "float", "none",
+                                                                  "-1"]  # count / n
     assert table.format_row(make("alltoall", op="max")).split()[3:5] == ["none", "-1"]
     assert table.format_row(make("reduce", op="max")).split()[3:5] == ["max", "0"]
-    r = make("broadcast", notes={"root": 3})
-    assert table.format_row(r).split()[3:5] == ["none", "3"]
+    r = make("broadcast", notes={"root": 3}, dtype="bfloat16")
+    assert table.format_row(r).split()[2:5] == ["bfloat16", "none", "3"]
+    assert table.format_row(make(dtype="float16")).split()[2] == "half"
+    sendrecv = table.format_row(make("sendrecv", wrong=0), table.Layout(check=True)).split()
+    assert (sendrecv[8], sendrecv[12]) == ("0", "N/A")  # no in-place sendrecv, as nccl-tests
+
+
+def test_hypercube_algbw_counts_the_received_blocks():
+    r = make("hypercube", nbytes=8_000_000, time_s=1e-3)  # 8 ranks: 7/8 of 8 MB in 1 ms
+    assert r.algbw_GBps == pytest.approx(7.0) and r.busbw_GBps == pytest.approx(7.0)
+
+
+def test_csv_record_keeps_every_digit():
+    r = make(wrong=2, err=1e-3, nbytes=1000, time_s=3e-6)
+    rec = table.csv_record(r, "auto")
+    assert list(rec) == list(table.CSV_COLUMNS)
+    assert rec["time_us"] == r.time_s * 1e6 and rec["algbw_GBps"] == 1000 / 3e-6 / 1e9
+    assert (rec["count"], rec["type"], rec["wrong"], rec["in_place_wrong"]) == (250, "float",
+                                                                                 2, 2)
+    assert rec["requested_algorithm"] == "auto" and rec["algorithm"] == "ring"
 
 
 def test_usage_lines():

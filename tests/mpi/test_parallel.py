@@ -95,7 +95,15 @@ def test_timing_equals_single_process(ex, topo, coll, alg, count, monkeypatch):
                                                      ("broadcast", "ring", 70, "bfloat16",
                                                       "sum"),
                                                      ("all_reduce", "ring", 64 * 3, "float16",
-                                                      "prod")])  # random run on process 0
+                                                      "prod"),  # random run on process 0
+                                                     ("sendrecv", "direct", 70, "bfloat16",
+                                                      "sum"),
+                                                     ("gather", "binomial_tree", 64 * 3,
+                                                      "int32", "sum"),
+                                                     ("scatter", "binomial_tree", 64 * 2,
+                                                      "float64", "sum"),
+                                                     ("hypercube", "hypercube", 64 * 2,
+                                                      "float16", "sum")])
 def test_checked_run_matches_single_process(ex, coll, alg, count, dtype, op):
     tp = load_topology("ub-mesh-rack")
     comm = group_of(tp)

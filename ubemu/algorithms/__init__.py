@@ -9,6 +9,7 @@ kernels.
 
 from . import (  # noqa: F401
     bidir_ring,
+    binomial,
     bruck,
     direct,
     halving_doubling,
@@ -19,6 +20,7 @@ from . import (  # noqa: F401
     pairwise,
     recursive_doubling,
     ring,
+    sendrecv,
     tree,
 )
 from .base import REGISTRY, Comm, algorithm_names, build_schedule, get_algorithm

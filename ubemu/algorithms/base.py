@@ -231,6 +231,12 @@ def build_schedule(collective, name, comm, count, data=True, **options):
     return sched
 
 
+def check_root(comm, root):
+    """Refuse a root rank outside the communicator."""
+    if not 0 <= root < comm.n:
+        raise UbemuError(f"root {root} out of range 0..{comm.n - 1}")
+
+
 def get_phase(kind, name):
     """Look up an axis phase; an unknown name lists the valid ones."""
     if (kind, name) not in PHASES:

@@ -20,12 +20,17 @@ own block r into its own output (a local copy, ``src == dst``: no link).
 Steps and bytes sent per rank (``S`` bytes): reduce-scatter ``p-1`` steps (one concurrent
 window), ``S (p-1)/p``; all-gather 1 step, ``S (p-1)/p``; all-reduce ``p`` steps,
 ``2 S (p-1)/p``; all-to-all 1 step, ``S (p-1)/p`` over links (plus the local block).
+
+Gather and scatter the way nccl-tests and NCCL up to 2.27 run them (``src/gather.cu``,
+``src/scatter.cu``: one ``ncclSend``/``ncclRecv`` per peer in a group): one step, every rank
+sends its block to the root (the root receives ``S (p-1)/p`` as ``p-1`` messages), or the
+root sends block j to rank j.
 """
 
 import numpy as np
 
-from ..schedule import AllPairs
-from .base import blocks, chain_cost, register, register_phase
+from ..schedule import AllPairs, Schedule
+from .base import blocks, chain_cost, check_root, register, register_phase
 from .flat import flat_schedule, make_step
 
 
@@ -122,3 +127,36 @@ def direct_alltoall(comm, count, data=True):
     Block j of rank r goes to rank j's output block r; the own block is a local copy.
     """
     return flat_schedule(comm, count, "alltoall", "direct", (_alltoall_phase(count),), 1, data)
+
+
+def _rooted_one_step(collective, comm, count, data, root):
+    """The one step of direct gather (every block to the root) or scatter (from it)."""
+    check_root(comm, root)
+    n, b = comm.n, count // comm.n
+    if collective == "gather":
+        src = comm.senders[comm.senders != root]
+        dst, blk = np.full_like(src, root), src
+    else:
+        dst = np.arange(n, dtype=np.int64) if root in comm.senders else np.zeros(0, np.int64)
+        dst = dst[dst != root]
+        src, blk = np.full_like(dst, root), dst
+    step = make_step(src, dst, b, blk * b, blk * b, False, data)
+    n_steps = int(n > 1)
+    return Schedule(collective, "direct", n, count, None, lambda: iter([step] * n_steps),
+                    n_steps, root=root, data=data)
+
+
+@register("gather", "direct", "every rank sends its block to the root at once: 1 step",
+          local_ok=True)
+def direct_gather(comm, count, data=True, root=0):
+    """Direct gather: 1 step, rank r sends ``S/p`` to the root, which receives ``p-1``
+    messages, ``S (p-1)/p`` bytes."""
+    return _rooted_one_step("gather", comm, count, data, root)
+
+
+@register("scatter", "direct", "the root sends block j to rank j, all at once: 1 step",
+          local_ok=True)
+def direct_scatter(comm, count, data=True, root=0):
+    """Direct scatter: 1 step, the root sends ``p-1`` messages of ``S/p``, ``S (p-1)/p``
+    bytes."""
+    return _rooted_one_step("scatter", comm, count, data, root)

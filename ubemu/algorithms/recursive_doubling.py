@@ -13,12 +13,17 @@ Non-powers of two use the fold of :mod:`ubemu.algorithms.halving_doubling`: with
 largest power of two below ``p`` and ``r = p - p2``, the odd rank of each of the first ``r``
 pairs first hands its data to its even partner, ``p2`` virtual ranks run the power-of-two
 algorithm, and the even rank finally copies the result back (2 extra steps).
+
+nccl-tests' ``hypercube_perf`` (``src/hypercube.cu``) is the all-gather of this family in its
+own order, nearest partner first: at step ``i`` rank ``r`` sends the ``2^i`` blocks starting
+at ``r & ~(2^i - 1)`` to ``r ^ 2^i`` (power-of-two ranks only, as nccl-tests requires).
 """
 
 import numpy as np
 
+from ..schedule import Schedule
 from ..timing.costmodel import Xor
-from .base import register_phase
+from .base import register, register_phase
 from .flat import make_step
 from .halving_doubling import Fold, fold_step, half_steps, hd_all_gather_phase, hd_cost, unfold_all
 
@@ -59,3 +64,33 @@ register_phase("all_gather", "recursive_doubling", n_steps=half_steps, local_ok=
                cost=hd_cost("all_gather"),
                flat="recursive doubling all-gather, log2 p steps (+2 if not a power of two)"
                )(hd_all_gather_phase)
+
+
+def _hypercube_check(comm):
+    n = comm.n
+    return None if n & (n - 1) == 0 else (f"needs a power-of-two rank count (nccl-tests "
+                                          f"skips the others), got {n}")
+
+
+def _hypercube_cost(model, count, itemsize):
+    ax = model.flat_axis()
+    k = model.pow2(ax.p, "hypercube")
+    b = count // ax.p * itemsize
+    return sum(model.step([(ax, Xor(1 << i), (b << i))]) for i in range(k))
+
+
+@register("hypercube", "hypercube", "nccl-tests' exchange: partner r^2^i, 2^i blocks, log2 p "
+          "steps", check=_hypercube_check, local_ok=True, cost=_hypercube_cost)
+def hypercube(comm, count, data=True):
+    """Hypercube all-gather: ``log2 p`` steps, ``S (p-1)/p`` bytes sent per rank (``2^i``
+    blocks in step ``i``)."""
+    n = comm.n
+    b, levels = count // n, n.bit_length() - 1
+    src = comm.senders
+
+    def steps():
+        for i in range(levels):
+            start = (src & ~((1 << i) - 1)) * b
+            yield make_step(src, src ^ (1 << i), b << i, start, start, False, data)
+
+    return Schedule("hypercube", "hypercube", n, count, None, steps, n_steps=levels, data=data)

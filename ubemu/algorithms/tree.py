@@ -14,9 +14,8 @@ each tree moves its whole share in one message per edge and direction.
 
 import numpy as np
 
-from ..errors import UbemuError
 from ..schedule import Schedule, Step
-from .base import blocks, register, register_phase
+from .base import blocks, check_root, register, register_phase
 
 
 def inorder_tree(p):
@@ -123,15 +122,10 @@ def _rooted_tree(p, root):
     return Tree(p, shift=(root - base.root) % p)
 
 
-def _check_root(comm, root):
-    if not 0 <= root < comm.n:
-        raise UbemuError(f"root {root} out of range 0..{comm.n - 1}")
-
-
 @register("broadcast", "binary_tree", "binary tree from the root, floor(log2 p) steps")
 def tree_broadcast(comm, count, data=True, root=0):
     """Binary-tree broadcast: ``floor(log2 p)`` steps; an inner node sends ``2 S``, a leaf 0."""
-    _check_root(comm, root)
+    check_root(comm, root)
     p = comm.n
     tree = _rooted_tree(p, root)
     off, ln = np.zeros(p, np.int64), np.full(p, count, np.int64)
@@ -151,7 +145,7 @@ def tree_reduce(comm, count, data=True, root=0):
     The two children of a node send in consecutive steps (one step may not reduce into the
     same elements twice).
     """
-    _check_root(comm, root)
+    check_root(comm, root)
     p = comm.n
     tree = _rooted_tree(p, root)
     off, ln = np.zeros(p, np.int64), np.full(p, count, np.int64)
@@ -209,7 +203,7 @@ def _chain_parts(p, root, count, chunks, toward_root):
 
 
 def _chain_schedule(collective, comm, count, data, root, chunks):
-    _check_root(comm, root)
+    check_root(comm, root)
     p = comm.n
     chunks = p if chunks is None else int(chunks)
     n_chunks = max(1, min(chunks, count))

@@ -2,7 +2,9 @@
 
 One module per command or concern:
 
-- :mod:`.sweep`: the collective commands (``ubemu all_reduce ...``);
+- :mod:`.sweep`: the collective commands (``ubemu all_reduce ...``; nccl-tests' flags in
+  :mod:`.ncclflags`, ``--csv`` in :mod:`.csvout`);
+- :mod:`.hccl`: ``hccl``, hccl_test's command lines (``ubemu hccl all_reduce_test ...``);
 - :mod:`.request`: the checked :class:`~.request.SweepPlan` of a collective command line;
 - :mod:`.names`: the one parser of comma lists of names (``--algo``, ``-d``, ``-o``,
   ``--per-level``);
@@ -33,10 +35,10 @@ import sys
 from .. import __version__
 from ..errors import UbemuError, did_you_mean
 from ..parallel.failstop import abort_if_mpi
-from . import algorithms, calibrate, faults, plan, plot, sweep, topo, validate, workload
+from . import algorithms, calibrate, faults, hccl, plan, plot, sweep, topo, validate, workload
 
 #: Modules adding commands, in the order ``ubemu --help`` lists them.
-COMMAND_MODULES = (topo, sweep, workload, plan, faults, algorithms, plot, validate,
+COMMAND_MODULES = (topo, sweep, hccl, workload, plan, faults, algorithms, plot, validate,
                    calibrate)
 #: ``args.command`` -> function running it (returns the exit status).
 DISPATCH = {name: run for module in COMMAND_MODULES for name, run in module.DISPATCH.items()}

@@ -7,6 +7,7 @@ follow, one ``#`` line per phase kind.
 import sys
 
 from ..errors import choices_error
+from .csvout import CsvWriter, add_csv_option
 
 
 def add_parsers(subparsers):
@@ -14,6 +15,7 @@ def add_parsers(subparsers):
     p = subparsers.add_parser("algorithms", help="list the registered algorithms",
                               description="List the algorithm registry.")
     p.add_argument("collective", nargs="?", default=None, help="only this collective")
+    add_csv_option(p)
     p.set_defaults(command="algorithms")
 
 
@@ -26,15 +28,20 @@ def phase_registry():
     return PHASES
 
 
-def listing_lines(collective=None):
-    """The lines of the listing (all collectives when ``collective`` is None)."""
+def listing_rows(collective=None):
+    """``(collective, algorithm, summary)`` of every registered algorithm (of ``collective``)."""
     from ..algorithms import REGISTRY
 
     colls = sorted({c for c, _ in REGISTRY})
     if collective is not None and collective not in colls:
         raise choices_error("collective", collective, colls)
-    rows = [(c, n, REGISTRY[(c, n)].summary) for c, n in sorted(REGISTRY)
+    return [(c, n, REGISTRY[(c, n)].summary) for c, n in sorted(REGISTRY)
             if collective in (None, c)]
+
+
+def listing_lines(collective=None):
+    """The lines of the listing (all collectives when ``collective`` is None)."""
+    rows = listing_rows(collective)
     w1, w2 = max(len(r[0]) for r in rows), max(len(r[1]) for r in rows)
     lines = [f"# {'collective':<{w1 - 2}}  {'algorithm':<{w2}}  summary"]
     lines += [f"{c:<{w1}}  {n:<{w2}}  {s}" for c, n, s in rows]
@@ -50,7 +57,9 @@ def listing_lines(collective=None):
 def run_algorithms(args, out=None):
     """``ubemu algorithms [COLLECTIVE]``; returns 0."""
     out = out if out is not None else sys.stdout
+    csv_out = CsvWriter(args.csv, ("collective", "algorithm", "summary"))
     print("\n".join(listing_lines(args.collective)), file=out)
+    csv_out.add_all(listing_rows(args.collective))
     return 0
 
 

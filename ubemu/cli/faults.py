@@ -3,7 +3,8 @@
 ``ubemu faults COLLECTIVE`` times one collective and size with 0, 1, 2, ... failed links (or
 NPUs), over several seeds, under each routing, and prints the median and worst time per
 failure count (a run the routing refuses, or that the failures cut apart, counts as refused).
-Each run's record is written to ``-J`` as it lands; ``ubemu plot`` draws the document.
+Each run's record is written to ``-J`` as it lands, each table row to ``--csv`` once its
+count and routing are done; ``ubemu plot`` draws the document.
 """
 
 import statistics
@@ -14,6 +15,7 @@ from ..errors import UbemuError
 from ..machine.faultreport import failures
 from ..machine.faults import ROUTINGS, with_faults
 from ..units import parse_size_bytes
+from .csvout import CsvWriter, add_csv_option
 from .names import parse_names
 from .progress import MODES, Progress
 from .results import check_writable, topology_record, write_json_atomic
@@ -81,8 +83,14 @@ def add_parsers(subparsers):
                    help="routings to compare (default minimal,apr)")
     p.add_argument("-d", "--datatype", default="float32", metavar="TYPE")
     p.add_argument("-J", "--output_file", default=None, metavar="FILE.json")
+    add_csv_option(p)
     p.add_argument("--progress", choices=MODES, default="auto")
     p.set_defaults(command="faults")
+
+
+#: ``--csv`` of ``ubemu faults``: a row per table row.
+CSV_COLUMNS = ("failed", "what", "routing", "runs", "refused", "median_us", "worst_us",
+               "collective", "nbytes", "algorithm", "topology")
 
 
 def _counts(text):
@@ -145,6 +153,7 @@ def run(args, out=None):
            "nbytes": nbytes, "algorithm": args.algo, "group": args.group,
            "what": "npus" if args.npus else "links", "topology": topology_record(topology),
            "records": [], "complete": False}
+    csv_out = CsvWriter(args.csv, CSV_COLUMNS)
     progress = Progress([1.0] * len(runs), mode=args.progress)
     progress.start()
     try:
@@ -153,6 +162,11 @@ def run(args, out=None):
             doc["records"].append(_run_one(args, topology, nbytes, count, seed, routing))
             if args.output_file:
                 write_json_atomic(args.output_file, doc)
+            if k + 1 == len(runs) or runs[k + 1][::2] != (count, routing):  # its row is done
+                _, _, n, refused, med, worst = table_rows(doc["records"], [count], [routing])[0]
+                csv_out.add((count, doc["what"], routing, n, refused, *(
+                    None if t is None else t * 1e6 for t in (med, worst)), args.collective,
+                    nbytes, args.algo, topology.name))
     finally:
         progress.close()
     doc["complete"] = True

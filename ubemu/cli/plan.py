@@ -11,7 +11,8 @@ from the model's shapes on the topology's NPU (:mod:`ubemu.training.compute`) un
 ``--sweep`` times every valid factorisation of the machine (sizes given with ``--tp`` etc.
 stay fixed) and prints them ranked, those that fit first, fastest step first, marking the
 ones that do not fit. Every flag is checked and every output path tried before anything is
-timed; ``-J`` and ``--trace`` are written atomically.
+timed; ``-J``, ``--csv`` (the operations, or ``--sweep``'s ranked plans) and ``--trace``
+are written atomically.
 """
 
 import os
@@ -29,6 +30,7 @@ from ..machine.spec import (
 )
 from ..parallel import env
 from ..units import format_size
+from .csvout import CsvWriter, add_csv_option
 from .progress import MODES, Progress
 from .results import check_writable, topology_record, write_json_atomic
 from .table import format_number
@@ -117,9 +119,40 @@ def add_parsers(subparsers):
                    help="write the report as JSON")
     g.add_argument("--trace", default=None, metavar="FILE.json",
                    help="the step's timeline in the Trace Event Format (--sweep: the fastest)")
+    add_csv_option(g)
     g.add_argument("--progress", choices=MODES, default="auto",
                    help="--sweep: progress on stderr (auto, on, off)")
     p.set_defaults(command="plan")
+
+
+#: ``--csv`` of ``ubemu plan``: a row per operation (times in ms, sizes in bytes) ...
+CSV_COLUMNS = ("axis", "operation", "collective", "algorithm", "group", "groups", "repeat",
+               "nbytes", "bytes_per_npu", "time_ms", "exposed_ms", "bottleneck")
+#: ... and of ``ubemu plan --sweep``: a row per plan printed, fastest first.
+SWEEP_CSV_COLUMNS = ("rank", "tp", "cp", "pp", "vpp", "dp", "ep", "micro_batches", "recompute",
+                     "step_ms", "compute_ms", "bubble_ms", "exposed_tp_ms", "exposed_cp_ms",
+                     "exposed_ep_ms", "exposed_pp_ms", "exposed_dp_ms", "memory_GB", "fits",
+                     "mfu", "bottleneck")
+
+
+def csv_rows(rep):
+    """The ``--csv`` rows of a StepReport's operations."""
+    return [(o.axis, o.name, o.collective, o.algorithm, o.group, o.groups, o.repeat, o.nbytes,
+             float(o.bytes_per_npu), o.time_s * 1e3, o.exposed_s * 1e3, o.bottleneck)
+            for o in rep.ops]
+
+
+def sweep_csv_rows(result, top):
+    """The ``--csv`` rows of ``--sweep``: the plans printed."""
+    rows = []
+    for k, r in enumerate(result.reports[:top], 1):
+        p, x = r.plan, {a.axis: a.exposed_s * 1e3 for a in r.axes}
+        rows.append((k, p.tp, p.cp, p.pp, p.vpp, p.dp, p.ep, r.micro_batches, p.recompute,
+                     r.step_s * 1e3, r.compute_s * 1e3, r.bubble_s * 1e3, x["tp"], x["cp"],
+                     x["ep"], x["pp"], x["dp"], r.memory_bytes / 1e9,
+                     "yes" if r.fits else "no", "" if r.mfu is None else r.mfu,
+                     r.bottleneck))
+    return rows
 
 
 def model_from_args(args):
@@ -343,6 +376,8 @@ def run(args, out=None, err=None):
     if not root:
         out = err = open(os.devnull, "w")
     _check_args(args, root)
+    csv_out = CsvWriter(args.csv if root else None,
+                        SWEEP_CSV_COLUMNS if args.sweep else CSV_COLUMNS)
     model = model_from_args(args)
     topo = with_params(load_topology(args.topo), args.param)
     if args.npus is not None:
@@ -386,6 +421,7 @@ def run(args, out=None, err=None):
         doc = {**head, "report": best.to_dict()}
     if not root:
         return 0
+    csv_out.add_all(sweep_csv_rows(result, args.top) if args.sweep else csv_rows(best))
     if args.output_file is not None:
         write_json_atomic(args.output_file, doc)
     if args.trace is not None and best is not None:

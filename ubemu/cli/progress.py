@@ -44,7 +44,7 @@ def row_weights(plan):
     """Expected relative work of each row of a :class:`~ubemu.cli.request.SweepPlan`."""
     if not plan.check:
         return [1.0] * plan.n_jobs
-    return [1.0 + nbytes * plan.n_ranks / DATA_WEIGHT_NBYTES for _, _, _, nbytes in plan.jobs]
+    return [1.0 + job[-1] * plan.n_ranks / DATA_WEIGHT_NBYTES for job in plan.jobs]
 
 
 class Progress:

@@ -6,6 +6,7 @@ bad input leaves stdout empty.
 """
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from .. import collectives
 from ..data.dtypes import ALIASES as DTYPE_ALIASES
@@ -26,6 +27,17 @@ RESERVED_OPTIONS = {"collective": "the command", "nbytes": "-b/-e", "topology": 
                     "verify": "-c", "seed": "--seed", "root": "-r/--root",
                     "per_level": "--per-level", "every": "--every",
                     "faults": "--faults", "routing": "--routing"}
+
+
+class Job(NamedTuple):
+    """One row of a sweep: the requested algorithm, data type, op, root (None: the
+    collective has none) and size."""
+
+    algorithm: str
+    dtype: str
+    op: str
+    root: object
+    nbytes: int
 
 
 @dataclass(frozen=True)
@@ -61,9 +73,13 @@ class SweepPlan:
     sizes_nbytes : tuple of int
         The sizes requested by ``-b -e -f/-i``, before rounding per data type.
     dtypes, ops, algorithms : tuple of str
-        In the order the tables run (algorithm outermost, then dtype, op, size).
+        In the order the tables run (algorithm outermost, then dtype, op, root, size).
     options : dict
-        Extra keyword arguments of ``simulate`` (``-O``, ``-r``, ``--per-level``).
+        Extra keyword arguments of ``simulate`` (``-O``, ``--per-level``; the root is the
+        job's).
+    roots : tuple of int
+        The roots a rooted collective runs (``-r``; ``-r all`` or ``-1``: every rank, as in
+        nccl-tests); ``(None,)`` for the others.
     per_dtype : dict of str to DtypeSizes
     check : bool
         ``-c 1``: run the data plane and check it.
@@ -75,7 +91,8 @@ class SweepPlan:
     min_nbytes, max_nbytes : int
         ``-b`` and ``-e``.
     stepfactor : int or None
-        ``-f`` (None when stepping by ``step_nbytes``).
+        ``-f`` (None when stepping by ``step_nbytes``: as in nccl-tests, a factor of 1 or
+        less steps by ``-i``, and a factor above 1 wins over ``-i``).
     step_nbytes : int
         ``-i``.
     output_file : str or None
@@ -83,6 +100,12 @@ class SweepPlan:
         ``--every``: the groups of the kind ``--group`` names, run at once (1 otherwise).
     faults, routing : str
         ``--faults`` (None: none) and ``--routing``; ``topology`` carries them applied.
+    ranks_from : str or None
+        Why the group is the topology's first NPUs (``-t 1 x -g 8``; hccl_test's ``-p``).
+    extra, timestamps : bool
+        ``--extra`` (ubemu's table columns) and nccl-tests' ``-S 1``.
+    csv_file : str or None
+        ``--csv``.
     """
 
     collective: str
@@ -106,11 +129,17 @@ class SweepPlan:
     n_groups: int = 1
     faults: str | None = None
     routing: str = "minimal"
+    roots: tuple = (None,)
+    ranks_from: str | None = None
+    extra: bool = False
+    timestamps: bool = False
+    csv_file: str | None = None
     jobs: tuple = field(init=False, repr=False)
 
     def __post_init__(self):
-        jobs = tuple((a, dt, op, s) for a in self.algorithms for dt in self.dtypes
-                     for op in self.ops for s in self.per_dtype[dt].sizes_nbytes)
+        jobs = tuple(Job(a, dt, op, r, s) for a in self.algorithms for dt in self.dtypes
+                     for op in self.ops for r in self.roots
+                     for s in self.per_dtype[dt].sizes_nbytes)
         object.__setattr__(self, "jobs", jobs)
 
     @property
@@ -126,7 +155,8 @@ class SweepPlan:
                 "min_nbytes": self.min_nbytes, "max_nbytes": self.max_nbytes,
                 "stepfactor": self.stepfactor, "step_nbytes": self.step_nbytes,
                 "options": dict(self.options), "max_work": self.max_work,
-                "every": self.n_groups > 1, "faults": self.faults, "routing": self.routing}
+                "every": self.n_groups > 1, "faults": self.faults, "routing": self.routing,
+                "roots": list(self.roots)}
 
 
 # -- pieces ------------------------------------------------------------------------------------
@@ -140,8 +170,8 @@ def sweep_sizes(min_nbytes, max_nbytes, factor=None, step_nbytes=None):
     """
     if min_nbytes > max_nbytes:
         raise UbemuError(f"-b/--minbytes {min_nbytes} is larger than -e/--maxbytes {max_nbytes}")
-    if factor is not None and factor < 2:
-        raise UbemuError(f"-f/--stepfactor must be an integer >= 2, got {factor}")
+    if factor is not None and not factor > 1:
+        raise UbemuError(f"-f/--stepfactor must be > 1 (a factor between sizes), got {factor}")
     if factor is None and step_nbytes < 1:
         raise UbemuError(f"-i/--stepbytes must be >= 1, got {step_nbytes}")
     if factor is not None and min_nbytes < 1 and max_nbytes > 0:
@@ -151,8 +181,8 @@ def sweep_sizes(min_nbytes, max_nbytes, factor=None, step_nbytes=None):
         sizes.append(s)
         if len(sizes) > MAX_SIZES:
             raise UbemuError(f"the sweep has more than {MAX_SIZES} sizes; raise -f or -i")
-        s = s * factor if factor is not None else s + step_nbytes
-        if s == sizes[-1]:  # -b 0 with -f: 0 * factor stays 0
+        s = int(s * factor) if factor is not None else s + step_nbytes
+        if s == sizes[-1]:  # -b 0 with -f: 0 * factor stays 0 (a factor near 1 on 1 B too)
             break
     return sizes
 
@@ -248,12 +278,6 @@ def _dtypes_and_ops(args, coll):
 
 def _options(args, coll):
     options = parse_options(args.option)
-    if args.root is not None:
-        if not coll.rooted:
-            rooted = [c.name for c in collectives.COLLECTIVES.values() if c.rooted]
-            raise UbemuError(f"-r/--root: {coll.name} has no root; only "
-                             f"{' and '.join(rooted)} take one")
-        options["root"] = args.root
     if args.per_level:
         valid = per_level_choices(coll.name)
         names = (parse_names(args.per_level, valid, "--per-level",
@@ -261,6 +285,53 @@ def _options(args, coll):
                  if valid is not None else [n.strip() for n in args.per_level.split(",")])
         options["per_level"] = names[0] if len(names) == 1 else tuple(names)  # one: every level
     return options
+
+
+def _roots(text, coll, n_ranks):
+    """``-r``: one root, or ``all`` / ``-1`` for every rank (nccl-tests); ``(None,)`` for a
+    collective without a root (which ignores ``-r``, as nccl-tests does)."""
+    if not coll.rooted:
+        return (None,)
+    if text is None:
+        return (0,)
+    text = str(text).strip()
+    if text.lower() in ("all", "-1"):
+        return tuple(range(n_ranks))
+    try:
+        root = int(text)
+    except ValueError:
+        root = None
+    if root is None or not 0 <= root < n_ranks:
+        raise UbemuError(f"-r/--root: expected a rank 0..{n_ranks - 1} or all (-1), got "
+                         f"{text!r}")
+    return (root,)
+
+
+def _group(args, topology):
+    """``--group``, or the topology's first NPUs when the rank count is given (nccl-tests'
+    ``-t``/``-g``, hccl_test's ``-p``): ``(group, why)``."""
+    ranks = getattr(args, "ranks", None)
+    if ranks is None and (getattr(args, "ngpus", None) is not None
+                          or getattr(args, "nthreads", None) is not None):
+        from ..parallel import env
+        from .ncclflags import requested_ranks
+
+        ranks = requested_ranks(args, env.world_size())
+    if ranks is None:
+        return args.group, None
+    n, why = ranks
+    if args.group is not None:
+        from ..machine.groups import group_of
+
+        have = group_of(topology, args.group).n
+        if have != n:
+            raise UbemuError(f"{why} gives {n} ranks but --group {args.group} has {have}; "
+                             f"drop one of them")
+        return args.group, why
+    if n > topology.n_npus:
+        raise UbemuError(f"{why} gives {n} ranks but topology {topology.name} has "
+                         f"{topology.n_npus} NPUs; give a larger --topo")
+    return f"start=0,count={n}", why
 
 
 def _check_work(coll, algorithms, comm, topology, per_dtype, options, max_work, n_groups):
@@ -296,28 +367,29 @@ def plan_from_args(args):
     coll = collectives.get(args.collective)
     min_nbytes = parse_size_bytes(args.minbytes, field="-b/--minbytes")
     max_nbytes = parse_size_bytes(args.maxbytes, field="-e/--maxbytes")
-    if args.stepfactor is not None and args.stepbytes is not None:
-        raise UbemuError("give -f/--stepfactor or -i/--stepbytes, not both")
+    factor = args.stepfactor if args.stepfactor is not None and args.stepfactor > 1 else None
     step_nbytes = (parse_size_bytes(args.stepbytes, field="-i/--stepbytes")
                    if args.stepbytes is not None else DEFAULT_STEP_NBYTES)
-    sizes = sweep_sizes(min_nbytes, max_nbytes, args.stepfactor, step_nbytes)
+    sizes = sweep_sizes(min_nbytes, max_nbytes, factor, step_nbytes)
     dtypes, ops = _dtypes_and_ops(args, coll)
     algos = parse_names(args.algo, ["auto", *algorithm_names(coll.name)], "--algo",
                         f"{coll.name} algorithm")
     options = _options(args, coll)
     seed = check_seed(args.seed)
+    if args.check < 0:
+        raise UbemuError(f"-c/--check must be >= 0 (checks; 0: none), got {args.check}")
     topology = apply(with_params(load_topology(args.topo), args.param), args)
-    if args.every and args.group is None:
+    group, ranks_from = _group(args, topology)
+    if args.every and group is None:
         raise UbemuError("--every runs every group of the kind --group names; give --group "
                          "(unit=, one_per= or levels=)")
-    comm, rows = every_group(topology, args.group) if args.every else (
-        group_of(topology, args.group), None)
+    comm, rows = every_group(topology, group) if args.every else (
+        group_of(topology, group), None)
     n_groups = 1 if rows is None else rows.shape[0]
     check_group(topology, comm.npus if rows is None else rows)
     n_ranks = comm.n
-    if not 0 <= options.get("root", 0) < n_ranks:
-        raise UbemuError(f"-r/--root: root {options['root']} out of range 0..{n_ranks - 1}")
-    check_algorithms(coll.name, algos, comm, options)
+    roots = _roots(args.root, coll, n_ranks)
+    check_algorithms(coll.name, algos, comm, {**options, **_root_option(roots[0])})
     per_dtype = {}
     for dt in dtypes:
         itemsize = DTYPES[dt].itemsize
@@ -327,12 +399,21 @@ def plan_from_args(args):
             raise UbemuError(f"{coll.name}: every size from -b {min_nbytes} to -e {max_nbytes} "
                              f"is below one {dt} element per rank ({unit} B)")
     max_work = check_max_work(args.max_work)
-    _check_work(coll, algos, comm, topology, per_dtype, options, max_work, n_groups)
+    _check_work(coll, algos, comm, topology, per_dtype, {**options, **_root_option(roots[0])},
+                max_work, n_groups)
     return SweepPlan(collective=coll.name, topology=topology, n_ranks=n_ranks,
                      sizes_nbytes=tuple(sizes), dtypes=tuple(dtypes), ops=tuple(ops),
                      algorithms=tuple(algos), options=options, per_dtype=per_dtype,
-                     check=bool(args.check), group=args.group, seed=seed,
-                     min_nbytes=min_nbytes, max_nbytes=max_nbytes, stepfactor=args.stepfactor,
+                     check=args.check > 0, group=group, seed=seed,
+                     min_nbytes=min_nbytes, max_nbytes=max_nbytes, stepfactor=factor,
                      step_nbytes=step_nbytes, output_file=args.output_file,
                      max_work=max_work, n_groups=n_groups, faults=args.faults,
-                     routing=args.routing)
+                     routing=args.routing, roots=roots, ranks_from=ranks_from,
+                     extra=bool(getattr(args, "extra", False)),
+                     timestamps=bool(getattr(args, "report_timestamps", 0)),
+                     csv_file=getattr(args, "csv", None))
+
+
+def _root_option(root):
+    """The ``root=`` keyword of ``simulate`` for a job's root (none without one)."""
+    return {} if root is None else {"root": root}

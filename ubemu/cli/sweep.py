@@ -1,11 +1,13 @@
 """The collective commands: ``ubemu all_reduce -b 8 -e 128M -f 2`` and the other collectives.
 
-One table per requested algorithm, nccl-tests style (:mod:`.table`), over every data type, op
-and size of the :class:`~ubemu.cli.request.SweepPlan`. ``-J`` is rewritten after every row
-(:class:`~ubemu.cli.results.ResultWriter`). In an MPI job every process runs the sweep and
-process 0 alone prints and writes, so stdout is the same for any process count; each
-process's peak memory goes to the ``-J`` document and, in a job of several processes, to one
-``#`` line on stderr.
+Each takes every flag of its nccl-tests binary (:mod:`.ncclflags`; ``ubemu all_reduce_perf``
+is the same command) and prints one nccl-tests table per requested algorithm (:mod:`.table`)
+over every data type, op, root and size of the :class:`~ubemu.cli.request.SweepPlan`; ``ubemu
+hccl`` prints the same sweep the way hccl_test does (:mod:`.hccl`). ``-J`` is rewritten after
+every row (:class:`~ubemu.cli.results.ResultWriter`), ``--csv`` gets a row as each completes
+(:mod:`.csvout`). In an MPI job every process runs the sweep and process 0 alone prints and
+writes, so stdout is the same for any process count; each process's peak memory goes to the
+``-J`` document and, in a job of several processes, to one ``#`` line on stderr.
 """
 
 import contextlib
@@ -23,7 +25,8 @@ from ..errors import UbemuError
 from ..machine.spec import PARAM_FIELDS
 from ..parallel import env
 from ..units import format_size
-from . import table
+from . import ncclflags, table
+from .csvout import CsvWriter, add_csv_option
 from .faults import add_fault_options, fault_lines
 from .progress import MODES, Progress, row_weights
 from .request import plan_from_args
@@ -40,6 +43,26 @@ class Terminated(SystemExit):
 def add_sweep_options(p):
     """The flags of a collective command (nccl-tests' and ubemu's own) on parser ``p``."""
     g = p.add_argument_group("sweep (nccl-tests flags)")
+    add_size_options(g)
+    g.add_argument("-d", "--datatype", default="float32", metavar="TYPE",
+                   help=f"{', '.join(DTYPES)} (nccl-tests names double, float, half, int "
+                        "too), a comma list, or all (default float32)")
+    g.add_argument("-o", "--op", default="sum", metavar="OP",
+                   help=f"reduction: {', '.join(OPS)}, a comma list, or all (default sum)")
+    g.add_argument("-c", "--check", type=int, default=0, metavar="N",
+                   help="N >= 1: run the data plane and count wrong elements (nccl-tests' "
+                        "check iterations: every one is the same here; default 0)")
+    g.add_argument("-r", "--root", default=None, metavar="RANK",
+                   help="root rank of broadcast / reduce / gather / scatter (default 0; all or "
+                        "-1: every rank, one row each)")
+    g.add_argument("-J", "--output_file", default=None, metavar="FILE.json",
+                   help="write every result as JSON, rewritten after every row")
+    ncclflags.add_nccl_options(g)
+    add_ubemu_options(p.add_argument_group("ubemu"))
+
+
+def add_size_options(g):
+    """``-b -e -f -i``: the size sweep (nccl-tests' flags and defaults)."""
     g.add_argument("-b", "--minbytes", default="32M", metavar="SIZE",
                    help="smallest size in bytes, K/M/G suffixes (default 32M)")
     g.add_argument("-e", "--maxbytes", default="32M", metavar="SIZE",
@@ -48,18 +71,10 @@ def add_sweep_options(p):
                    help="multiply the size by N between runs")
     g.add_argument("-i", "--stepbytes", default=None, metavar="SIZE",
                    help="add SIZE between runs (default 1M when -f is not given)")
-    g.add_argument("-d", "--datatype", default="float32", metavar="TYPE",
-                   help=f"{', '.join(DTYPES)} (nccl-tests names double, float, half, int "
-                        "too), a comma list, or all (default float32)")
-    g.add_argument("-o", "--op", default="sum", metavar="OP",
-                   help=f"reduction: {', '.join(OPS)}, a comma list, or all (default sum)")
-    g.add_argument("-c", "--check", type=int, choices=(0, 1), default=0,
-                   help="1: run the data plane and count wrong elements (default 0)")
-    g.add_argument("-r", "--root", type=int, default=None, metavar="RANK",
-                   help="root rank of broadcast / reduce (default 0)")
-    g.add_argument("-J", "--output_file", default=None, metavar="FILE.json",
-                   help="write every result as JSON, rewritten after every row")
-    u = p.add_argument_group("ubemu")
+
+
+def add_ubemu_options(u):
+    """ubemu's own flags of a collective command (the machine, algorithms, outputs)."""
     u.add_argument("--topo", default=DEFAULT_TOPOLOGY, metavar="SPEC",
                    help="preset name, .toml file or string like full_mesh:8,switch:4@224GBps "
                         f"(default {DEFAULT_TOPOLOGY})")
@@ -87,32 +102,34 @@ def add_sweep_options(p):
                         "its steps; default 2e9); auto leaves such algorithms out")
     u.add_argument("--seed", type=int, default=0,
                    help="seed of the check's input data (0 to 2**63-1, default 0)")
+    u.add_argument("--extra", action="store_true",
+                   help="ubemu's columns after nccl-tests' thirteen: maxrelerr (with -c), the "
+                        "bottleneck link class, the algorithm that ran")
+    add_csv_option(u)
     u.add_argument("--progress", choices=MODES, default="auto",
                    help="progress with ETA on stderr: auto (after a few seconds: a bar on a "
                         "terminal, a line every 10 s otherwise), on, off")
 
 
 def add_parsers(subparsers):
-    """Add one command per collective of :mod:`ubemu.collectives` to ``ubemu``'s."""
+    """Add one command per collective of :mod:`ubemu.collectives` to ``ubemu``'s (also under
+    its nccl-tests binary's name, ``all_reduce_perf``)."""
     for coll in collectives.COLLECTIVES.values():
         p = subparsers.add_parser(
-            coll.name, help=f"sweep {coll.name} over sizes, nccl-tests style",
+            coll.name, aliases=[f"{coll.name}_perf"],
+            help=f"sweep {coll.name} over sizes, nccl-tests style",
             description=f"Emulate {coll.name} ({coll.summary}) over a range of sizes and "
-                        f"print an nccl-tests table.")
+                        f"print nccl-tests' table; every {coll.name}_perf flag is accepted.")
         add_sweep_options(p)
         p.set_defaults(command=coll.name, collective=coll.name)
 
 
 # -- the sweep ------------------------------------------------------------------------------
 def header_lines(plan):
-    """The ``#`` lines before the tables: version, sweep, topology, group, options."""
+    """ubemu's ``#`` lines: what ran (collective, ranks), the topology, group and options."""
     t = plan.topology
-    step = (f"{plan.stepfactor}(factor)" if plan.stepfactor is not None
-            else f"{plan.step_nbytes}(bytes)")
-    lines = [f"# ubemu {__version__}  {plan.collective}  nRanks {plan.n_ranks}  "
-             f"minBytes {plan.min_nbytes} maxBytes {plan.max_nbytes} step: {step}  "
-             f"validation: {int(plan.check)}",
-             "#",
+    lines = [f"# ubemu {__version__}  {plan.collective}  nRanks {plan.n_ranks}  (modelled "
+             f"times, not measured)",
              f"# Topology {t.name}: {t.n_npus} NPUs" + (f", {t.description}" if t.description
                                                        else "")]
     for i, lv in enumerate(t.levels):
@@ -122,9 +139,11 @@ def header_lines(plan):
         lines.append("#   params: " + "  ".join(f"{k}={table.format_number(v)}"
                                                for k, v in costs.items()))
     lines += fault_lines(t)
+    why = f": {plan.ranks_from}" if plan.ranks_from else ""
     lines.append(f"# Group: {plan.group if plan.group is not None else 'all NPUs'}"
-                 f" ({plan.n_ranks} ranks)" + (f", every group at once ({plan.n_groups} groups)"
-                                               if plan.n_groups > 1 else ""))
+                 f" ({plan.n_ranks} ranks{why})" + (
+                     f", every group at once ({plan.n_groups} groups)" if plan.n_groups > 1
+                     else ""))
     for dt, ds in plan.per_dtype.items():
         if list(ds.sizes_nbytes) != list(plan.sizes_nbytes):
             what = "one element per rank" if ds.unit_nbytes > ds.itemsize_nbytes else "one element"
@@ -138,12 +157,43 @@ def header_lines(plan):
     return lines
 
 
-def run_sweep(plan, out=None, progress=None, on_row=None, simulate=None):
-    """Run every (algorithm, dtype, op, size) of ``plan``, printing tables to ``out``.
+class NcclStyle:
+    """nccl-tests' output around ubemu's header: its run line, one table per algorithm
+    (:mod:`.table`), its closing lines."""
+
+    def __init__(self, plan, args):
+        self.plan, self.args = plan, args
+        self.layout = table.Layout(check=plan.check, extra=plan.extra,
+                                   timestamps=plan.timestamps)
+
+    def head(self):
+        name = f"ubemu {self.plan.collective}"
+        return [f"# Collective test starting: {name}",
+                *ncclflags.header_lines(self.args, self.plan), *header_lines(self.plan),
+                "# In place: the same schedule on one buffer per rank (ubemu charges no "
+                "local copy): the out-of-place figures"]
+
+    def table_start(self, algo):
+        return ["#", f"# Algorithm: {algo}", *table.table_header(self.layout)]
+
+    def row(self, res):
+        stamp = time.strftime(table.TIMESTAMP_FORMAT) if self.layout.timestamps else None
+        return table.format_row(res, self.layout, stamp)
+
+    def table_end(self, results):
+        return table.footer_lines(results) + table.usage_lines(results[-1])
+
+    def tail(self):
+        return ["#", f"# Collective test concluded: ubemu {self.plan.collective}"]
+
+
+def run_sweep(plan, style, out=None, progress=None, on_row=None, simulate=None):
+    """Run every (algorithm, dtype, op, root, size) of ``plan``, printing tables to ``out``
+    in ``style`` (:class:`NcclStyle`: nccl-tests' tables; :class:`ubemu.cli.hccl.HcclStyle`).
 
     ``on_row(requested_algorithm, result)`` is called after each row is printed. The header
-    and a table's title lines are printed only with its first row, so bad input that only
-    ``simulate`` detects before the first row leaves stdout empty.
+    is printed before the first row runs and a table's title lines with its first row, so
+    bad input that only ``simulate`` detects before the first row leaves only the header.
 
     Returns
     -------
@@ -156,41 +206,36 @@ def run_sweep(plan, out=None, progress=None, on_row=None, simulate=None):
         simulate = api.simulate
     out = out if out is not None else sys.stdout
     progress = progress or Progress([], mode="off")
-    print("\n".join(header_lines(plan)), file=out, flush=True)  # before the first long row
+    print("\n".join(style.head()), file=out, flush=True)  # before the first long row
     results, table_rows = [], []
     shared_screen = getattr(out, "isatty", lambda: False)()
-    for done, (algo, dt, op, nbytes) in enumerate(plan.jobs):
-        progress.update(done, f"{algo} {dt} {op} {format_size(nbytes)}")
+    for done, job in enumerate(plan.jobs):
+        algo = job.algorithm
+        progress.update(done, f"{algo} {job.dtype} {job.op} {format_size(job.nbytes)}")
         t0_s = time.perf_counter()
-        res = simulate(plan.collective, nbytes, topology=plan.topology, algorithm=algo,
-                       dtype=dt, op=op, group=plan.group, verify=plan.check, seed=plan.seed,
-                       max_work=plan.max_work, every=plan.n_groups > 1,
-                       progress=progress.within, **plan.options)
+        res = simulate(plan.collective, job.nbytes, topology=plan.topology, algorithm=algo,
+                       dtype=job.dtype, op=job.op, group=plan.group, verify=plan.check,
+                       seed=plan.seed, max_work=plan.max_work, every=plan.n_groups > 1,
+                       progress=progress.within, **plan.options,
+                       **({} if job.root is None else {"root": job.root}))
         if res.wall_s is None:
             res.wall_s = time.perf_counter() - t0_s
         with progress.hold(clear=shared_screen):  # a bar on the same terminal: cleared first
             if table_rows and table_rows[0][0] != algo:
-                _close_table(table_rows, plan.check, out)
+                print("\n".join(style.table_end([r for _, r in table_rows])), file=out)
                 table_rows = []
             if not table_rows:
-                print("\n".join(["#", f"# Algorithm: {algo}", "#",
-                                 *table.table_header(plan.check)]), file=out)
-            print(table.format_row(res, plan.check), file=out, flush=True)
+                print("\n".join(style.table_start(algo)), file=out)
+            print(style.row(res), file=out, flush=True)
             progress.done, progress.label = done + 1, ""
         table_rows.append((algo, res))
         results.append((algo, res))
         if on_row is not None:
             on_row(algo, res)
     with progress.hold(clear=shared_screen):
-        if table_rows:
-            _close_table(table_rows, plan.check, out)
+        lines = (style.table_end([r for _, r in table_rows]) if table_rows else [])
+        print("\n".join(lines + style.tail()), file=out, flush=True)
     return results
-
-
-def _close_table(rows, check, out):
-    res = [r for _, r in rows]
-    lines = table.footer_lines(res, check) + table.usage_lines(res[-1])
-    print("\n".join(lines), file=out, flush=True)
 
 
 @contextlib.contextmanager
@@ -221,8 +266,9 @@ def peak_memory_line(peaks_mib):
             f"{len(peaks_mib)} processes)")
 
 
-def run_collective(args, out=None, err=None):
-    """``ubemu <collective> ...``: sweep, print the tables, write ``-J``; returns 0.
+def run_collective(args, out=None, err=None, style=None):
+    """``ubemu <collective> ...``: sweep, print the tables, write ``-J`` and ``--csv``;
+    returns 0. ``style(plan, args)`` makes the output style (default :class:`NcclStyle`).
 
     Every output path is checked before the first run. With ``-J`` each process's peak
     memory is measured after every row (a collective call, so every process makes it).
@@ -233,6 +279,7 @@ def run_collective(args, out=None, err=None):
     root = env.is_root()  # in an MPI job only process 0 prints and writes files
     if plan.output_file is not None and root:
         check_writable(plan.output_file, "-J/--output_file")
+    csv_out = CsvWriter(plan.csv_file if root else None, table.CSV_COLUMNS)
     writer = ResultWriter(plan.output_file if root else None, plan, n_procs=env.world_size())
     err = err if err is not None else sys.stderr
     progress = Progress(row_weights(plan), stream=err, mode=args.progress if root else "off")
@@ -241,11 +288,13 @@ def run_collective(args, out=None, err=None):
 
     def on_row(algo, res):
         writer.add(algo, res, peak_memory_mib() if track else None)
+        csv_out.add(table.csv_record(res, algo))
 
     sink = None if root else open(os.devnull, "w")
     try:
         with _sigterm_unwinds():
-            run_sweep(plan, out=out if root else sink, progress=progress, on_row=on_row)
+            run_sweep(plan, (style or NcclStyle)(plan, args), out=out if root else sink,
+                      progress=progress, on_row=on_row)
     except (UbemuError, Terminated, KeyboardInterrupt) as exc:
         if writer.records:  # keep the rows done, saying why the rest is missing
             why = {Terminated: "terminated by SIGTERM", KeyboardInterrupt: "interrupted"}

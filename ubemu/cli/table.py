@@ -1,30 +1,68 @@
-"""nccl-tests-style tables from :class:`~ubemu.result.Result` objects, and figures for humans.
+"""nccl-tests tables from :class:`~ubemu.result.Result` objects, and figures for humans.
 
-The table keeps nccl-tests' first nine columns (size, count, type, redop, root, time, algbw,
-busbw, #wrong) at nccl-tests' widths, so scripts that read those columns by position keep
-working; ubemu's extras follow #wrong: ``maxrelerr`` (only when checking), the link class that
-bounded the run and the algorithm that ran. Per-link-class utilisation goes in ``#`` lines.
-As in nccl-tests, ``redop`` is ``none`` for a collective without a reduction and ``root`` is
-``-1`` for one without a root.
+The table is nccl-tests' own (``src/util.cu`` and ``src/common.cu`` of NVIDIA/nccl-tests):
+the same header lines, the thirteen columns (size, count, type, redop, root, then time,
+algbw, busbw, #wrong out of place and in place) at the same widths and number formats, and
+the same closing lines, so parsers written for nccl-tests read it unchanged. ubemu's extras
+(``maxrelerr`` when checking, the link class that bounded the run, the algorithm that ran)
+follow the in-place ``#wrong`` only with ``--extra``; per-link-class utilisation goes in
+``#`` lines. As in nccl-tests, ``redop`` is ``none`` for a collective without a reduction,
+``root`` is ``-1`` for one without a root, ``count`` is what each rank passes (``count / n``
+for the collectives of one block per rank) and ``type`` is nccl-tests' name of the type.
+
+In place the model runs the same schedule on one buffer per rank: ubemu's data plane always
+works in its working buffer and charges no local copy, so the in-place columns repeat the
+out-of-place time and check (sendrecv's in-place ``#wrong`` is ``N/A``, as in nccl-tests).
 
 Pure formatting: nothing here runs a collective.
 """
 
 import math
+from dataclasses import dataclass
 
 from .. import collectives
 
 #: Significant digits of the figures shown to humans (the JSON keeps every digit).
 HUMAN_DIGITS = 4
+#: nccl-tests' name of each ubemu data type (its ``type`` column and ``-d`` values).
+NCCL_TYPE_NAMES = {"float64": "double", "float32": "float", "float16": "half",
+                   "bfloat16": "bfloat16", "int32": "int32", "int64": "int64"}
+#: nccl-tests' ``-S 1`` timestamp format and its width in the header.
+TIMESTAMP_FORMAT, TIMESTAMP_WIDTH = "%Y-%m-%d %H:%M:%S", 19
+
+
+@dataclass(frozen=True)
+class Layout:
+    """What a table shows beyond nccl-tests' thirteen columns.
+
+    Attributes
+    ----------
+    check : bool
+        ``-c``: the data plane ran (``#wrong`` counted; ``maxrelerr`` with ``extra``).
+    extra : bool
+        ``--extra``: ubemu's columns after the in-place ``#wrong``.
+    timestamps : bool
+        ``-S 1``: nccl-tests' timestamp after the in-place columns.
+    """
+
+    check: bool = False
+    extra: bool = False
+    timestamps: bool = False
+
+
+def nccl_float(value, width):
+    """A figure in ``width`` characters the way nccl-tests prints time and bandwidths
+    (``getFloatStr``): two decimals if they fit, else one, else none, else an exponent."""
+    for decimals in (2, 1, 0):
+        text = f"{value:{width}.{decimals}f}"
+        if len(text) <= width:
+            return text
+    return f"{value:{width}.1e}" if width >= 7 else f"{value:{width}.0e}"
 
 
 def format_time_us(time_us):
-    """Time in microseconds the way nccl-tests prints it: 7 wide, fewer decimals when large."""
-    if time_us >= 10000.0:
-        return f"{time_us:7.0f}"
-    if time_us >= 100.0:
-        return f"{time_us:7.1f}"
-    return f"{time_us:7.2f}"
+    """Time in microseconds in nccl-tests' 7 characters."""
+    return nccl_float(time_us, 7)
 
 
 def format_number(x, digits=HUMAN_DIGITS):
@@ -69,48 +107,86 @@ def root_label(collective, result=None):
     return int((result.notes or {}).get("root", 0)) if result is not None else 0
 
 
-def table_header(check=False):
-    """The three ``#`` lines above the table (titles, units), nccl-tests' alignment."""
-    extra_t = f"  {'maxrelerr':>9}" if check else ""
-    extra_u = f"  {'':>9}" if check else ""
-    blank = f"# {'':>10}  {'':>12}  {'':>8}  {'':>6}  {'':>6}"
-    return [
-        f"{blank}           out-of-place",
-        f"# {'size':>10}  {'count':>12}  {'type':>8}  {'redop':>6}  {'root':>6}"
-        f"  {'time':>7}  {'algbw':>6}  {'busbw':>6} {'#wrong':>6}{extra_t}"
-        f"  {'bottleneck':<16}  algorithm",
-        f"# {'(B)':>10}  {'(elements)':>12}  {'':>8}  {'':>6}  {'':>6}"
-        f"  {'(us)':>7}  {'(GB/s)':>6}  {'(GB/s)':>6} {'':>6}{extra_u}",
-    ]
+def table_header(layout=Layout()):
+    """nccl-tests' lines above the table: ``#``, the two titles, the units (with ``-S 1``
+    its timestamp title, with ``--extra`` ubemu's columns)."""
+    titles = ("size", "count", "type", "redop", "root", "time", "algbw", "busbw", "#wrong",
+              "time", "algbw", "busbw", "#wrong")
+    units = ("(B)", "(elements)", "", "", "", "(us)", "(GB/s)", "(GB/s)", "", "(us)", "(GB/s)",
+             "(GB/s)", "")
+    cols = "# {:>10}  {:>12}  {:>8}  {:>6}  {:>6}" + "  {:>7}  {:>6}  {:>6}  {:>6}" * 2
+    title, unit = cols.format(*titles), cols.format(*units)
+    if layout.timestamps:  # nccl-tests: " %*s", one column left of the rows' "%21s"
+        title += f" {'timestamp':>{TIMESTAMP_WIDTH}} "
+        unit += f" {TIMESTAMP_FORMAT:>{TIMESTAMP_WIDTH}} "
+    if layout.extra:
+        title += f"  {'maxrelerr':>9}" if layout.check else ""
+        title += f"  {'bottleneck':<16}  algorithm"
+        unit += f"  {'':>9}" if layout.check else ""
+    first = "# {:>10}  {:>12}  {:>8}  {:>6}  {:>6}".format(*("",) * 5)
+    return ["#", first + "           out-of-place                       in-place",
+            title.rstrip(), unit.rstrip()]
 
 
-def format_row(result, check=False):
-    """One table row for ``result``; ``#wrong`` is ``N/A`` when the data plane did not run."""
-    wrong = "N/A" if result.wrong is None else str(int(result.wrong))
-    row = (f"{result.nbytes:12d}  {result.count:12d}  {result.dtype:>8}"
-           f"  {redop_label(result.collective, result.op):>6}"
-           f"  {root_label(result.collective, result):6d}"
-           f"  {format_time_us(result.time_s * 1e6)}  {result.algbw_GBps:6.2f}"
-           f"  {result.busbw_GBps:6.2f} {wrong:>6}")
-    if check:
-        err = result.max_rel_err
-        row += f"  {'N/A' if err is None else f'{err:.2e}':>9}"
-    return f"{row}  {result.bottleneck or '-':<16}  {result.algorithm}"
+def format_row(result, layout=Layout(), timestamp=None):
+    """One table row for ``result``: nccl-tests' columns, out of place then in place (the
+    same schedule on one buffer: the same figures), then the timestamp and the extras."""
+    coll = collectives.get(result.collective)
+    head = (f"{result.nbytes:12d}  {coll.rank_count(result.count, result.n_ranks):12d}"
+            f"  {NCCL_TYPE_NAMES.get(result.dtype, result.dtype):>8}"
+            f"  {redop_label(result.collective, result.op):>6}"
+            f"  {root_label(result.collective, result):6d}")
+    figures = (f"  {format_time_us(result.time_s * 1e6)}  {nccl_float(result.algbw_GBps, 6)}"
+               f"  {nccl_float(result.busbw_GBps, 6)}")
+    checked = layout.check and result.wrong is not None
+    wrong = f"  {float(result.wrong):6g}" if checked else "    N/A"
+    in_place = wrong if checked and coll.in_place_checked else "    N/A"
+    row = head + figures + wrong + figures + in_place
+    if layout.timestamps:
+        row += f"{timestamp or '':>{TIMESTAMP_WIDTH + 2}}"
+    if layout.extra:
+        if layout.check:
+            err = result.max_rel_err
+            row += f"  {'N/A' if err is None else f'{err:.2e}':>9}"
+        row += f"  {result.bottleneck or '-':<16}  {result.algorithm}"
+    return row
 
 
 def avg_busbw(results):
-    """Mean bus bandwidth over ``results`` (nccl-tests' ``# Avg bus bandwidth``); 0 if none."""
+    """Mean bus bandwidth over ``results`` (nccl-tests' ``# Avg bus bandwidth``, which
+    averages the out-of-place and in-place rows: here the same figures); 0 if none."""
     return sum(r.busbw_GBps for r in results) / len(results) if results else 0.0
 
 
-def footer_lines(results, check=False):
-    """nccl-tests' closing lines: out-of-bounds values (when checking) and average busbw."""
-    lines = []
-    if check:
-        wrong = sum(int(r.wrong or 0) for r in results)
-        lines.append(f"# Out of bounds values : {wrong} {'OK' if wrong == 0 else 'FAILED'}")
-    lines.append(f"# Avg bus bandwidth    : {avg_busbw(results):g} ")
-    return lines
+def footer_lines(results):
+    """nccl-tests' closing lines: out-of-bounds values (0 when nothing was checked) and the
+    average bus bandwidth."""
+    wrong = sum(int(r.wrong or 0) for r in results)
+    return [f"# {'Out of bounds values':<20} : {wrong} {'OK' if wrong == 0 else 'FAILED'}",
+            f"# {'Avg bus bandwidth':<20} : {avg_busbw(results):g}"]
+
+
+#: ``--csv`` of a collective command: the table's columns (in-place ones included), every
+#: digit, then ubemu's extras and what names the row.
+CSV_COLUMNS = ("size", "count", "type", "redop", "root", "time_us", "algbw_GBps",
+               "busbw_GBps", "wrong", "in_place_time_us", "in_place_algbw_GBps",
+               "in_place_busbw_GBps", "in_place_wrong", "max_rel_err", "bottleneck",
+               "algorithm", "requested_algorithm", "collective", "dtype", "n_ranks",
+               "topology")
+
+
+def csv_record(result, requested_algorithm):
+    """The ``--csv`` row of one table row (a dict keyed by :data:`CSV_COLUMNS`)."""
+    coll = collectives.get(result.collective)
+    figures = (result.time_s * 1e6, result.algbw_GBps, result.busbw_GBps)
+    wrong = None if result.wrong is None else int(result.wrong)
+    return dict(zip(CSV_COLUMNS, (
+        result.nbytes, coll.rank_count(result.count, result.n_ranks),
+        NCCL_TYPE_NAMES.get(result.dtype, result.dtype),
+        redop_label(result.collective, result.op), root_label(result.collective, result),
+        *figures, wrong, *figures, wrong if coll.in_place_checked else None,
+        result.max_rel_err, result.bottleneck, result.algorithm, requested_algorithm,
+        result.collective, result.dtype, result.n_ranks, result.topology)))
 
 
 def usage_lines(result):

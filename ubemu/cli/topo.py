@@ -17,6 +17,7 @@ from ..machine.faultreport import summary as fault_summary
 from ..machine.npu import to_dict as npu_dict
 from ..machine.spec import load_preset, load_topology, preset_names
 from ..units import format_bandwidth
+from .csvout import CsvWriter, add_csv_option
 from .faults import add_fault_options, apply, failed_links_text
 from .table import HUMAN_DIGITS, human_spec
 
@@ -48,6 +49,7 @@ def add_parsers(subparsers):
     show.set_defaults(command="topo show")
     lst = sub.add_parser("list", help="list the presets and the string form",
                          description="List the shipped presets and the string-form syntax.")
+    add_csv_option(lst)
     lst.set_defaults(command="topo list")
 
 
@@ -236,12 +238,15 @@ def inj_eff(s):
     return s["injection_sustained_uni_GBps"] * s["params"]["efficiency"]
 
 
-def preset_list_text():
+def preset_rows():
+    """``(name, NPUs, description)`` of every preset."""
+    return [(name, topo.n_npus, topo.description)
+            for name, topo in ((n, load_preset(n)) for n in preset_names())]
+
+
+def preset_list_text(rows=None):
     """The text of ``ubemu topo list``: every preset with its NPU count, and the string form."""
-    rows = []
-    for name in preset_names():
-        topo = load_preset(name)
-        rows.append((name, f"{topo.n_npus:,}", topo.description))
+    rows = [(name, f"{n:,}", what) for name, n, what in (rows or preset_rows())]
     lines = ["presets (ubemu/presets/*.toml; each figure commented with its source):"]
     lines += _table(rows, ("name", "NPUs", "description"), "<><")
     lines.append("ring-8, torus-8x8, full-mesh-8 and switch-64 are examples; other sizes come from"
@@ -262,7 +267,10 @@ def run_topo_show(args, out=None):
 
 def run_topo_list(args, out=None):
     """``ubemu topo list``; returns 0."""
-    print(preset_list_text(), file=out or sys.stdout)
+    csv_out = CsvWriter(args.csv, ("name", "n_npus", "description"))
+    rows = preset_rows()
+    print(preset_list_text(rows), file=out or sys.stdout)
+    csv_out.add_all(rows)
     return 0
 
 

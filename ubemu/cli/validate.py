@@ -6,12 +6,13 @@ ratio, how ubemu got it), then per system and role (``fit``: rows the presets' p
 were fitted on; ``validate``: never fitted) the number of rows, the median ratio and the worst
 row. ``--role`` keeps one role; ``--max-error`` makes the command fail (exit 1) when a kept
 row's ratio lies further from 1 than that (a fraction: ``0.1`` is 10 %); ``-J`` writes every
-row and the summaries.
+row and the summaries, ``--csv`` every row as it is computed.
 """
 
 import sys
 
 from ..errors import UbemuError
+from .csvout import CsvWriter, add_csv_option
 from .results import check_writable, write_json_atomic
 from .table import format_number
 
@@ -31,7 +32,13 @@ def add_parsers(subparsers):
                    help="exit 1 if a row's ratio is further than this from 1 (0.1 = 10 %%)")
     p.add_argument("-J", "--output_file", default=None, metavar="FILE.json",
                    help="write every row and the summaries as JSON")
+    add_csv_option(p)
     p.set_defaults(command="validate")
+
+
+#: ``--csv`` of ``ubemu validate``: a row per measurement.
+CSV_COLUMNS = ("id", "system", "role", "kind", "size_B", "metric", "measured", "ubemu",
+               "ratio", "note", "source_url")
 
 
 def _line(c):
@@ -50,6 +57,7 @@ def run_validate(args, out=None):
         raise UbemuError(f"--max-error must be a fraction > 0, got {args.max_error}")
     if args.output_file:
         check_writable(args.output_file, "-J/--output_file")
+    csv_out = CsvWriter(args.csv, CSV_COLUMNS)
     files = args.files or rows.default_files()
     chosen = [r for r in rows.read_all(files) if args.role in ("all", r.role)]
     if not chosen:
@@ -61,6 +69,9 @@ def run_validate(args, out=None):
 
     def show(c):
         print(_line(c), file=out, flush=True)
+        r = c.row
+        csv_out.add((r.id, r.system, r.role, r.kind, r.size_B, r.metric, r.published, c.model,
+                     c.ratio, c.note, r.source_url))
 
     compared = report.compare(chosen, on_row=show)
     summaries = report.summarise(compared)

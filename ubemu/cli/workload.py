@@ -3,8 +3,8 @@
 The file names a ``topology`` (or ``--topo`` overrides it) and lists ``[[op]]`` tables
 (:func:`ubemu.workloads.ops.ops_from_dicts`); the command prints one row per operation (start, end,
 time, time alone, slowdown, bottleneck), the makespan and the exposed communication, and
-writes the JSON (``-J``) and the Trace Event Format timeline (``--trace``). Every output path
-is checked before anything runs.
+writes the JSON (``-J``), the table as CSV (``--csv``) and the Trace Event Format timeline
+(``--trace``). Every output path is checked before anything runs.
 """
 
 import os
@@ -16,6 +16,7 @@ from ..machine.spec import load_topology, with_params
 from ..parallel import env
 from ..units import format_size
 from ..workloads.ops import ops_from_dicts
+from .csvout import CsvWriter, add_csv_option
 from .faults import add_fault_options, fault_lines
 from .results import check_writable, topology_record, write_json_atomic
 from .table import format_number
@@ -41,7 +42,21 @@ def add_parsers(subparsers):
     p.add_argument("--trace", default=None, metavar="FILE.json",
                    help="write a timeline in the Trace Event Format (chrome://tracing, "
                         "Perfetto)")
+    add_csv_option(p)
     p.set_defaults(command="workload")
+
+
+#: ``--csv`` of ``ubemu workload``: a row per operation (times in microseconds).
+CSV_COLUMNS = ("operation", "collective", "algorithm", "groups", "ranks", "nbytes", "start_us",
+               "end_us", "time_us", "alone_us", "slowdown", "bottleneck")
+
+
+def csv_rows(result):
+    """The ``--csv`` rows of a workload's result, in table order."""
+    return [(op.name, op.collective, op.algorithm, op.n_groups if op.n_ranks else None,
+             op.n_ranks or None, op.nbytes or None, op.start_s * 1e6, op.end_s * 1e6,
+             op.duration_s * 1e6, op.alone_s * 1e6, op.slowdown, op.bottleneck)
+            for op in result.ops]
 
 
 def read_workload(path):
@@ -102,6 +117,7 @@ def run(args, out=None):
     for path, flag in ((args.output_file, "-J/--output_file"), (args.trace, "--trace")):
         if path is not None and root:
             check_writable(path, flag)
+    csv_out = CsvWriter(args.csv if root else None, CSV_COLUMNS)
     result = run_workload(ops, topology)
     print(f"# ubemu workload {args.file}: {len(ops)} operations on {topology.name} "
           f"({topology.n_npus} NPUs)", file=out)
@@ -110,6 +126,7 @@ def run(args, out=None):
     print("\n".join(table_lines(result)), file=out, flush=True)
     if not root:
         return 0
+    csv_out.add_all(csv_rows(result))
     if args.output_file is not None:
         doc = result.to_dict()
         doc["topology"] = topology_record(topology)

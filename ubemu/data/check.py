@@ -6,7 +6,8 @@ The reference is computed from the inputs alone: float64 for float dtypes, int64
 (wrapped to the dtype, so integer overflow wraps exactly as the emulator's arithmetic does).
 An output element is *wrong* when it differs from the reference by more than a tolerance:
 
-- integers, max, min and the copy collectives (all_gather, alltoall, broadcast): 0;
+- integers, max, min and the copy collectives (all_gather, alltoall, broadcast, sendrecv,
+  gather, scatter, hypercube): 0;
 - sum: the rigorous bound ``gamma_{n-1} * sum_i |x_i|`` (Higham, *Accuracy and Stability of
   Numerical Algorithms*, 2nd ed., section 4.2: it holds for every summation order, each
   combine being one rounding with unit roundoff ``u``), ``gamma_k = k u / (1 - k u)``;
@@ -161,23 +162,25 @@ def reference_from_parts(parts, n, op, dtype):
 def check_rows(collective, got_rows, row_lo, n, dtype, reference=None, inputs=None, root=0):
     """Compare output rows ``row_lo : row_lo + len(got_rows)`` with the reference.
 
-    ``reference``: :func:`reference_from_parts` (reducing collectives); ``inputs``: every
-    rank's inputs (copy collectives; broadcast needs only the root's row at index ``root``).
-    For ``reduce`` pass the root's output row (or none). Returns the raw
-    ``(wrong, max_rel_err, rel_sums, n_rel)``: ``wrong`` and ``n_rel`` add up over blocks
-    of rows, ``max_rel_err`` by max, and the relative errors' sum is :func:`fold` of the
-    blocks' ``rel_sums`` concatenated in row order (per-row sums for floats, so the mean is
-    the same bits however the rows are split).
+    ``reference``: :func:`reference_from_parts` (reducing collectives); ``inputs``: the
+    inputs the copy collectives' outputs come from (every rank's; broadcast and scatter need
+    only the root's row, at index ``root``; sendrecv the rows of ranks ``row_lo - 1 ..``,
+    the senders of these rows). Where only the root has outputs (reduce, gather) pass the
+    root's output row (or none). Returns the raw ``(wrong, max_rel_err, rel_sums, n_rel)``:
+    ``wrong`` and ``n_rel`` add up over blocks of rows, ``max_rel_err`` by max, and the
+    relative errors' sum is :func:`fold` of the blocks' ``rel_sums`` concatenated in row
+    order (per-row sums for floats, so the mean is the same bits however the rows are split).
     """
     dt = get_dtype(dtype)
     n_got = got_rows.shape[0]
+    coll = collectives.get(collective)
 
     def mine(per_element):  # reference rows matching got_rows
-        if collective == "reduce_scatter":
+        if coll.out_place == "block":
             return per_element.reshape(n, -1)[row_lo:row_lo + n_got]
         return per_element[None, :]
 
-    if not collectives.get(collective).reducing:
+    if not coll.reducing:
         return _exact_check(collective, got_rows, row_lo, inputs, root, dt, None)
     if not dt.is_float:
         ref = mine(reference)
@@ -198,14 +201,20 @@ def fold(rel_sums):
     return float(np.cumsum(rel_sums)[-1]) if len(rel_sums) else 0.0
 
 
-def _copy_rows(collective, inputs, rows, root):
-    """Expected rows ``rows`` of a copy collective, in the inputs' storage type."""
-    n = inputs.shape[0]
-    if collective == "all_gather":
+def _copy_rows(collective, inputs, rows, root, local, width):
+    """Expected output rows ``rows`` (absolute; ``local``: the same rows counted from the
+    first checked row) of a copy collective, ``width`` elements each, in the inputs' storage
+    type (``inputs`` as :func:`check_rows` takes them)."""
+    if collective in ("all_gather", "gather", "hypercube"):
         return inputs.reshape(1, -1)
     if collective == "alltoall":
+        n = inputs.shape[0]
         b = inputs.shape[1] // n
         return inputs.reshape(n, n, b)[:, rows, :].transpose(1, 0, 2).reshape(-1, n * b)
+    if collective == "sendrecv":
+        return inputs[local]
+    if collective == "scatter":
+        return inputs[root].reshape(-1, width)[rows]
     return inputs[root][None, :]  # broadcast
 
 
@@ -216,7 +225,7 @@ def _exact_check(collective, got_rows, row_lo, inputs, root, dt, ref):
     for rows in _row_blocks(*got_rows.shape):
         got = got_rows[rows]
         want = _copy_rows(collective, inputs, slice(rows.start + row_lo, rows.stop + row_lo),
-                          root) if ref is None else ref(rows)
+                          root, rows, got_rows.shape[1]) if ref is None else ref(rows)
         bad = int(np.count_nonzero(got.view(uint) != want.view(uint)))
         if bad:  # relative errors only where something differs (else they are all 0)
             stats.add(to_float64(got, dt), to_float64(want, dt))
@@ -245,20 +254,22 @@ def verify(collective, outputs, inputs, op="sum", dtype=None, root=0):
     max_rel_err, mean_rel_err : float
         ``|out - ref| / |ref|`` against the float64 reference, over elements with ``ref != 0``.
     """
-    reducing = collectives.get(collective).reducing
+    coll = collectives.get(collective)
+    reducing = coll.reducing
     inputs, outputs = np.asarray(inputs), np.asarray(outputs)
     dt = get_dtype(dtype if dtype is not None else inputs.dtype)
     if reducing:
         check_op(dt, op)
     if inputs.ndim != 2:
         raise UbemuError(f"inputs must be a 2-D (n_npus, count) array, got {inputs.shape}")
-    n, m = inputs.shape
-    want = {"all_gather": (n, n * m), "reduce_scatter": (n, m // n), "reduce": (m,)}.get(
-        collective, (n, m))
+    n = inputs.shape[0]
+    want = coll.output_shape(n, coll.count_from_inputs(inputs.shape))
     if outputs.shape != want or outputs.dtype != dt.storage:
         raise UbemuError(f"outputs of {outputs.dtype} {outputs.shape} do not match "
                          f"{dt.storage} {want}")
-    got_rows = outputs.reshape(1, -1) if collective == "reduce" else outputs
+    got_rows = outputs.reshape(1, -1) if coll.out_place == "root" else outputs
+    if collective == "sendrecv":  # row r is checked against its sender's, r - 1
+        inputs = np.roll(inputs, 1, axis=0)
     reference = None
     if reducing:
         reference = reference_from_parts(reference_parts(inputs, op, dt), n, op, dt)

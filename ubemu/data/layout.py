@@ -1,10 +1,10 @@
 """Inputs into the per-rank working buffer and outputs out of it (the table is in
-:mod:`ubemu.collectives`).
+:mod:`ubemu.collectives`, whose record says where each collective's data sit).
 
-Inputs and outputs are per-rank arrays: all_reduce, reduce_scatter, alltoall, reduce and
-broadcast take ``(n, count)`` inputs (broadcast uses only the root's row), all_gather
-``(n, count // n)``. Outputs: all_reduce, all_gather, alltoall, broadcast ``(n, count)``;
-reduce_scatter ``(n, count // n)``; reduce ``(count,)`` (the root's result).
+Inputs and outputs are per-rank arrays: ``(n, count)`` inputs, or ``(n, count // n)`` where a
+rank's input is its own block (all_gather, gather, hypercube); broadcast and scatter read
+only the root's row. Outputs: ``(n, count)``; ``(n, count // n)`` where rank r ends with block
+r (reduce_scatter, scatter); ``(count,)`` where only the root has a result (reduce, gather).
 """
 
 import numpy as np
@@ -24,10 +24,10 @@ def pack_inputs(schedule, inputs, dtype=None):
 
 def place_inputs(schedule, inputs, lo=0, dtype=None):
     """The working-buffer rows of ranks ``lo .. lo + len(inputs) - 1`` holding ``inputs``."""
-    coll, n, count = schedule.collective, schedule.n_ranks, schedule.count
+    n, count = schedule.n_ranks, schedule.count
     k = inputs.shape[0]
     buf = np.zeros((k, schedule.buf_count), dtype or inputs.dtype)
-    if coll == "all_gather":
+    if get(schedule.collective).in_block:
         b = count // n
         buf[:, :count].reshape(k, n, b)[np.arange(k), np.arange(lo, lo + k)] = inputs
     else:
@@ -38,7 +38,7 @@ def place_inputs(schedule, inputs, lo=0, dtype=None):
 def rows_buffer(schedule, inputs, lo=0):
     """The working-buffer rows of ranks ``lo..``: ``inputs`` itself (run in place) when the
     buffer is just the inputs, else a new array (:func:`place_inputs`)."""
-    if (schedule.collective != "all_gather" and schedule.buf_count == schedule.count
+    if (not get(schedule.collective).in_block and schedule.buf_count == schedule.count
             and inputs.flags.c_contiguous):
         return inputs
     return place_inputs(schedule, inputs, lo)
@@ -46,18 +46,18 @@ def rows_buffer(schedule, inputs, lo=0):
 
 def unpack_outputs(schedule, buf):
     """Read the collective's outputs from the whole working buffer (a copy)."""
-    if schedule.collective == "reduce":
+    if get(schedule.collective).out_place == "root":
         return buf[schedule.root, :schedule.count].copy()
     return output_rows(schedule, buf).copy()
 
 
 def output_rows(schedule, buf, lo=0):
-    """The outputs in buffer rows of ranks ``lo, lo + 1, ...`` (reduce: every row's), a view
-    where the layout allows."""
-    coll, n, count = schedule.collective, schedule.n_ranks, schedule.count
-    if coll == "reduce_scatter":
+    """The outputs in buffer rows of ranks ``lo, lo + 1, ...`` (where only the root has a
+    result: every row's), a view where the layout allows."""
+    place, n, count = get(schedule.collective).out_place, schedule.n_ranks, schedule.count
+    if place == "block":
         k, b = buf.shape[0], count // n
         return buf[:, :count].reshape(k, n, b)[np.arange(k), np.arange(lo, lo + k)]
-    if coll == "alltoall":
+    if place == "second":
         return buf[:, count:2 * count]
     return buf[:, :count]

@@ -15,8 +15,9 @@ of the parts that live at the same time:
   (``verify.exact_run_complete``, in ``int32``), the random run of the 16-bit float
   reductions. A run holds this process's working-buffer rows (the algorithm's registered
   buffer; the inputs themselves when the buffer is just the inputs, else both), the
-  reference (``REF_BYTES`` per element of one row) or, for the copy collectives, every rank's
-  inputs that its outputs are checked against, and the temporaries of drawing one tile of
+  reference (``REF_BYTES`` per element of one row) or, for the copy collectives, the
+  inputs its outputs are checked against (one row's worth; every rank's for all-to-all, the
+  senders' rows for sendrecv), and the temporaries of drawing one tile of
   inputs (``CHECK_BYTES`` per element of ``verify.TILE_ELEMENTS``). A random run whose
   reference depends on the summation order holds every rank's inputs and outputs on process 0.
 
@@ -48,13 +49,13 @@ def _run_bytes(coll, n, n_local, count, buf_count, itemsize, reducing_ref):
 
     in_cols = coll.input_shape(n, count)[1]
     rows = n_local * buf_count * itemsize
-    in_place = coll.name != "all_gather" and buf_count == count
+    in_place = not coll.in_block and buf_count == count
     inputs = 0 if in_place else n_local * in_cols * itemsize
     if coll.reducing:
-        ref = REF_BYTES * (count // n if coll.name == "reduce_scatter" else count) \
+        ref = REF_BYTES * (count // n if coll.out_place == "block" else count) \
             if reducing_ref else 0
-    elif coll.name == "alltoall":
-        ref = n * count * itemsize
+    elif coll.name in ("alltoall", "sendrecv"):  # every input, or the senders' rows
+        ref = (n if coll.name == "alltoall" else n_local) * count * itemsize
     else:
         ref = count * itemsize
     return rows + inputs + ref + CHECK_BYTES * min(TILE_ELEMENTS, n_local * in_cols)

@@ -3,10 +3,12 @@
 An :class:`Op` is one entry of a workload (:func:`ubemu.workloads.run.run_workload`): a collective
 of ``nbytes`` on a group (or, with ``every``, on every group of that kind at once, in
 lockstep), a pipeline send (``sendrecv``: rank ``r`` of the group sends ``nbytes`` to rank
-``r + 1``), or a compute phase (``compute``: ``duration_s``, no link). It may start at
-``at_s``, after the operations named in ``after`` end, and ``gap_s`` of compute after that;
-``repeat`` runs it that many times back to back. :func:`ops_from_dicts` reads the ``[[op]]``
-tables of a workload file, with one-line errors that name the operation and the field.
+``r + 1``, the last rank nothing; ``options = {chain = false}`` makes it nccl-tests' ring
+shift, :mod:`ubemu.algorithms.sendrecv`), or a compute phase (``compute``: ``duration_s``,
+no link). It may start at ``at_s``, after the operations named in ``after`` end, and
+``gap_s`` of compute after that; ``repeat`` runs it that many times back to back.
+:func:`ops_from_dicts` reads the ``[[op]]`` tables of a workload file, with one-line errors
+that name the operation and the field.
 """
 
 from dataclasses import dataclass, field
@@ -79,7 +81,7 @@ class Op:
 
 def kinds():
     """Every value ``collective`` may take."""
-    return collectives.NAMES + (SENDRECV, COMPUTE)
+    return tuple(dict.fromkeys(collectives.NAMES + (SENDRECV, COMPUTE)))
 
 
 def _time_s(value, where, key):

@@ -20,7 +20,7 @@ from ..data.dtypes import check_op, get_dtype
 from ..errors import UbemuError
 from ..machine.groups import every_group, group_of
 from ..parallel.exchange import LocalExchange
-from ..schedule import Schedule, Step, explicit_steps, replicate
+from ..schedule import explicit_steps, replicate
 from ..timing.timer import StepTimer, time_steps
 from .ops import SENDRECV
 
@@ -88,14 +88,6 @@ def groups_of(op, topology):
     return comm, comm.npus[None, :]
 
 
-def _sendrecv(comm, count):
-    """Rank r sends ``count`` elements to rank r + 1 (a pipeline's stage-to-stage send)."""
-    src = np.arange(comm.n - 1, dtype=np.int64)
-    steps = [Step.make(src, src + 1, count)] if comm.n > 1 else []
-    return Schedule(SENDRECV, "direct", comm.n, count, count, lambda: iter(steps), len(steps),
-                    data=False)
-
-
 def profile_op(op, topology, record=True, max_work=None):
     """Time ``op`` alone on ``topology`` (a Topology); with ``record`` keep its segments.
 
@@ -112,8 +104,10 @@ def profile_op(op, topology, record=True, max_work=None):
         if op.algorithm not in ("auto", "direct"):
             raise UbemuError(f"op {op.name!r}: sendrecv has one algorithm, 'direct', "
                              f"got {op.algorithm!r}")
-        count = max(1, op.nbytes // dt.itemsize)
-        sched, name = _sendrecv(comm, count), "direct"
+        count = max(1, op.nbytes // dt.itemsize)  # a pipeline's send: rank r to r + 1
+        sched = build_schedule(SENDRECV, "direct", comm, count, data=False,
+                               **{"chain": True, **options})
+        name = "direct"
     else:
         check_op(dt, op.reduction)
         count = collectives.get(op.collective).element_count(op.nbytes, dt.itemsize, comm.n)
