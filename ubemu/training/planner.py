@@ -264,7 +264,9 @@ class StepReport:
     def axis(self, name):
         return next(a for a in self.axes if a.axis == name)
 
-    def to_dict(self):
+    def to_dict(self, timeline=True):
+        """The report as plain data; with ``timeline`` (and a result) the step's
+        :meth:`~ubemu.workloads.run.WorkloadResult.timeline` too."""
         d = {k: getattr(self, k) for k in ("topology", "n_npus", "flops_per_npu",
                                            "micro_batches", "step_s", "compute_s", "bubble_s",
                                            "exposed_s", "bottleneck", "memory_bytes", "wall_s")}
@@ -275,6 +277,8 @@ class StepReport:
                       "op_bytes": float(a.op_bytes)} for a in self.axes]
         d["ops"] = [vars(o).copy() for o in self.ops]
         d["link_usage"] = [vars(u).copy() for u in self.result.usage] if self.result else []
+        if timeline and self.result is not None:
+            d["timeline"] = self.result.timeline()
         return d
 
 
