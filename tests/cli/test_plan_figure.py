@@ -5,15 +5,13 @@ import json
 
 import pytest
 
+from tests.cli.test_plan import SMALL  # a small GPT on ub-mesh-rack: fast to time
 from tests.cli_helpers import run_main
 from ubemu import cli
 from ubemu.cli import plan_figure
 from ubemu.errors import UbemuError
 
 pytest.importorskip("matplotlib")
-#: A small GPT on ub-mesh-rack (64 NPUs): its sweep takes about a second.
-SMALL = ["--model", "gpt3-175b", "--layers", "8", "--hidden", "1024", "--heads", "16",
-         "--seq", "512", "--global-batch", "32", "--vocab", "1000", "--topo", "ub-mesh-rack"]
 
 
 @pytest.fixture(scope="module")
@@ -98,6 +96,9 @@ def test_the_command_and_bad_input(sweep_doc, tmp_path, capsys):
     assert png.read_bytes().startswith(b"\x89PNG")
     status, _, err = run_main(["plot", str(src), str(src), "-o", str(png)], capsys)
     assert status == 2 and "drawn alone" in err
+    status, _, err = run_main(["plot", str(src), "-o", str(png), "--log"], capsys)
+    assert (status, err) == (2, "ubemu: error: plot: --log does not apply to a 'ubemu plan "
+                                "--sweep' document\n")
     with pytest.raises(UbemuError, match="no timed plan"):
         plan_figure.draw({**sweep_doc, "plans": []})
     with pytest.raises(UbemuError, match="--top: must be >= 1"):

@@ -148,6 +148,9 @@ def test_plot_command(sweep_json, capsys, tmp_path):
     assert status == 0 and "at 4096 B" in out
     status, out, _ = run_main(["plot", str(sweep_json), "-o", str(png), "--log"], capsys)
     assert status == 0 and out.rstrip().endswith("points, busbw, log scale)")
+    status, out, err = run_main(["plot", str(sweep_json), "-o", str(png), "--top", "3"], capsys)
+    assert_one_error_line(status, out, err, "ubemu: error: plot: --top does not apply to the "
+                                            "records of a size sweep")
 
 
 @pytest.mark.parametrize("output, message", [

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from tests.cli.test_plan import SMALL  # a small GPT on ub-mesh-rack: fast to time
 from tests.cli_helpers import run_main
 from ubemu import cli
 from ubemu.cli import step_figure
@@ -16,8 +17,6 @@ from ubemu.workloads.ops import Op
 from ubemu.workloads.run import run_workload
 
 pytest.importorskip("matplotlib")
-SMALL = ["--model", "gpt3-175b", "--layers", "8", "--hidden", "1024", "--heads", "16",
-         "--seq", "512", "--global-batch", "32", "--vocab", "1000", "--topo", "ub-mesh-rack"]
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +96,7 @@ def test_a_workload_step_drawn():
     assert [t.get_text() for t in ax.get_yticklabels()] == ["fwd", "tp", "dp"]
     assert ax.get_title(loc="left").startswith("workload on ub-mesh-rack: makespan")
     assert len(step["ops"]) == 3 and {s[0] for s in step["slices"]} == {1, 2}
-    lines = step_figure.class_lines(doc["timeline"]["counters"])
+    lines = step_figure.utilisation_curves(doc["timeline"]["counters"])
     assert [label for label, _, _ in lines] == ["board", "rack"]
     board = lines[0]
     assert board[1].max() == pytest.approx(1.0)  # each ring's links run flat out
@@ -109,7 +108,7 @@ def test_identical_curves_share_a_line():
     counters = {"classes": ["up", "down", "x"], "time_s": [0.0, 1.0],
                 "utilisation": [[0.1, 0.1, 0.0], [0.0, 0.0, 0.0]],
                 "group_utilisation": [[0.9, 0.9, 0.0], [0.0, 0.0, 0.0]]}
-    assert [k for k, _, _ in step_figure.class_lines(counters)] == ["up = down"]
+    assert [k for k, _, _ in step_figure.utilisation_curves(counters)] == ["up = down"]
 
 
 def test_the_command_and_bad_input(plan_path, tmp_path, capsys):

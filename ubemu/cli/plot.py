@@ -19,6 +19,7 @@ from pathlib import Path
 
 from ..errors import UbemuError
 from ..units import parse_size_bytes
+from . import faults, plan, trace_view, workload
 from .drawing import null_locator, pyplot, size_label
 from .results import check_writable, load_document, load_records, replace_atomically
 from .table import format_number
@@ -205,16 +206,26 @@ def plot_utilisation(records, out_path, nbytes=None, title=None):
     return f"{n_runs} runs x {n_classes} link classes at {nbytes} B"
 
 
+#: The kind of a size sweep's records (other documents name theirs in ``kind``).
+RECORDS = "records"
+#: Flags that apply to some documents only: flag -> (argument, the kinds it applies to).
+DOCUMENT_FLAGS = {"--log": ("log", (RECORDS,)), "--utilisation": ("utilisation", (RECORDS,)),
+                  "--size": ("size", (RECORDS,)), "--top": ("top", (plan.SWEEP_KIND,)),
+                  "--uniform-time": ("uniform_time", (plan.PLAN_KIND, workload.DOCUMENT_KIND))}
+
+
 def run_plot(args, out=None):
-    """``ubemu plot FILES -o OUT.{png,svg,pdf}``; the output is checked before anything."""
+    """``ubemu plot FILES -o OUT.{png,svg,pdf}``; the output is checked before drawing."""
     out = out if out is not None else sys.stdout
     first = load_document(args.files[0])
-    drawer = _drawer(first)
-    if drawer is not None:
+    kind, what, draw = _drawer(first)
+    for flag, (name, kinds) in DOCUMENT_FLAGS.items():
+        if getattr(args, name) not in (None, False) and kind not in kinds:
+            raise UbemuError(f"plot: {flag} does not apply to {what}")
+    if draw is not None:
         if len(args.files) > 1:
-            raise UbemuError(f"plot: a {drawer[0]} document is drawn alone; give one file")
-        shown = drawer[1](first, args)
-        print(f"wrote {args.output} ({shown})", file=out)
+            raise UbemuError(f"plot: {what} is drawn alone; give one file")
+        print(f"wrote {args.output} ({draw(first, args)})", file=out)
         return 0
     output_format(args.output)
     check_writable(args.output, "-o/--output")
@@ -232,18 +243,18 @@ def run_plot(args, out=None):
 
 
 def _drawer(doc):
-    """(what, draw(doc, args) -> summary) of a document drawn its own way, or None (records
-    of a size sweep)."""
-    from . import faults, plan, trace_view, workload
-
-    if not isinstance(doc, dict):
-        return None
-    if "traceEvents" in doc:
-        return "trace", trace_view.plot
-    return {faults.DOCUMENT_KIND: ("'ubemu faults'", _plot_faults),
-            plan.SWEEP_KIND: ("'ubemu plan --sweep'", _plot_plans),
-            plan.PLAN_KIND: ("'ubemu plan'", _plot_step),
-            workload.DOCUMENT_KIND: ("'ubemu workload'", _plot_step)}.get(doc.get("kind"))
+    """(kind, what it is, draw(doc, args) -> summary) of a document; ``draw`` is None for
+    the records of a size sweep."""
+    if isinstance(doc, dict) and "traceEvents" in doc:
+        return "trace", "a trace", trace_view.plot
+    kind = doc.get("kind") if isinstance(doc, dict) else None
+    drawers = {faults.DOCUMENT_KIND: ("a 'ubemu faults' document", _plot_faults),
+               plan.SWEEP_KIND: ("a 'ubemu plan --sweep' document", _plot_plans),
+               plan.PLAN_KIND: ("a 'ubemu plan' document", _plot_step),
+               workload.DOCUMENT_KIND: ("a 'ubemu workload' document", _plot_step)}
+    if kind in drawers:
+        return (kind, *drawers[kind])
+    return RECORDS, "the records of a size sweep", None
 
 
 def _figure_out(args):
@@ -254,9 +265,8 @@ def _figure_out(args):
 
 
 def _plot_faults(doc, args):
-    from .faults import draw
-
-    save_figure(draw(doc, args.title), _figure_out(args))
+    path = _figure_out(args)
+    save_figure(faults.draw(doc, args.title), path)
     return f"time against failed {doc['what']}"
 
 

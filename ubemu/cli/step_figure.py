@@ -35,6 +35,7 @@ CHAR_WIDTH = 0.0058
 COLOURS = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1",
            "#ff9da7", "#9c755f"]
 COMPUTE = "compute"
+GREY = "#bab0ac"
 
 
 def step_of(doc):
@@ -105,7 +106,7 @@ class TimeAxis:
     def ticks(self, scale):
         """(positions, labels) of round times outside the shortened spans, in ``scale``
         units (1e3: ms, 1e6: us)."""
-        step = _nice(self.width / scale * scale / 8)
+        step = _nice(self.width / 8)
         ts = np.arange(0.0, self.end_s * (1 + 1e-9), step)
         keep = [t for t in ts if not any(s + 0.02 * (e - s) < t < e - 0.02 * (e - s)
                                          for s, e in self.breaks)]
@@ -146,7 +147,7 @@ def draw(doc, title=None, uniform=False):
         raise UbemuError("plot: the step takes no time")
     axis = TimeAxis(ops, end, uniform)
     scale, unit = (1e3, "ms") if end >= 1e-2 else (1e6, "us")
-    lines = class_lines(step["counters"])
+    lines = utilisation_curves(step["counters"])
     plt = pyplot()
     fig, (ax, axu) = plt.subplots(2, 1, sharex=True, figsize=(12, 1.6 + 0.45 * len(rows) + 2.6),
                                   gridspec_kw={"height_ratios": (0.45 * len(rows) + 0.6, 2.4),
@@ -155,7 +156,7 @@ def draw(doc, title=None, uniform=False):
     times = axis(np.asarray(step["counters"]["time_s"], float))
     for n, (label, group, whole) in enumerate(lines):
         colour = COLOURS[n % len(COLOURS)]
-        lw = 1.2 + 0.9 * (len(lines) - 1 - n)  # lines drawn later are thinner: none hidden
+        lw = 1.2 + 0.6 * (len(lines) - 1 - n)  # lines drawn later are thinner: none hidden
         axu.step(times, group * 100, where="post", color=colour, lw=lw, label=label)
         axu.step(times, whole * 100, where="post", color=colour, lw=lw * 0.8, ls=":")
     axu.plot([], [], color="black", lw=1.2, label="links in use")
@@ -177,7 +178,7 @@ def draw(doc, title=None, uniform=False):
     return fig, step
 
 
-def class_lines(counters):
+def utilisation_curves(counters):
     """``[(label, group curve, whole-class curve)]`` of the link classes that carried bytes,
     classes with identical curves under one label (``rack.up = rack.down``)."""
     group = np.asarray(counters["group_utilisation"], float).reshape(-1, len(counters["classes"]))
@@ -199,16 +200,15 @@ def _draw_ops(ax, axis, step, scale):
     """The Gantt rows: a bar per operation, its runs of steps inside, labels beside."""
     rows, ops = step["rows"], step["ops"]
     min_w = MIN_WIDTH * axis.width
-    colour = {r: "#bab0ac" if r == COMPUTE else COLOURS[k % len(COLOURS)]
+    colour = {r: COLOURS[k % len(COLOURS)]
               for k, r in enumerate(r for r in rows if r != COMPUTE)}
-    colour[COMPUTE] = "#bab0ac"
     placed = {}
     for k, (row, name, coll, s, e) in enumerate(ops):
         y = rows.index(row)
         x0, x1 = axis(s), axis(e)
         w = max(x1 - x0, min_w)
         x0 = min(x0, axis.width - w)
-        c = colour.get(row, "#bab0ac") if coll != COMPUTE else "#bab0ac"
+        c = GREY if coll == COMPUTE else colour[row]
         ax.broken_barh([(x0, w)], (y - 0.35, 0.7), facecolors=c, alpha=0.45,
                        edgecolor=c, linewidth=0.8)
         runs = [(axis(a), max(axis(b) - axis(a), min_w)) for i, a, b in step["slices"]
@@ -231,7 +231,7 @@ def _draw_ops(ax, axis, step, scale):
     for s, e in axis.breaks:  # a break mark on the shortened span
         ax.text((axis(s) + axis(e)) / 2, -0.5, "≈", ha="center", va="center", fontsize=12)
     ax.set_yticks(range(len(rows)), rows, fontsize=8)
-    ax.set_ylim(len(rows) - 0.4 + 0.35, -0.6)
+    ax.set_ylim(len(rows) - 0.05, -0.6)
     ax.grid(True, axis="x", alpha=0.3)
 
 
