@@ -41,8 +41,6 @@ class Segment:
     k : int
     class_bytes : float64 array
         Bytes one unit puts on each link class.
-    class_links : int64 array
-        How many of ``ids`` each link class holds.
     """
 
     ids: np.ndarray
@@ -51,7 +49,6 @@ class Segment:
     fixed_s: float
     k: int
     class_bytes: np.ndarray
-    class_links: np.ndarray
 
 
 @dataclass
@@ -148,12 +145,12 @@ def _segments(timer):
     """The timer's recorded units as :class:`Segment` s, equal neighbours merged."""
     out = []
     for ids, nbytes, link_s, dt, k, class_bytes in timer.capture:
-        cls = np.searchsorted(timer.class_first, ids, side="right") - 1
         if link_s > 0:
+            cls = np.searchsorted(timer.class_first, ids, side="right") - 1
             weight = timer.weight[ids] if timer.weight.size else 1.0
             use = nbytes * weight / (timer.class_cap_Bps[cls] * link_s)
         else:
-            ids, use, cls = ids[:0], nbytes[:0], cls[:0]
+            ids, use = ids[:0], nbytes[:0]
         fixed_s = float(max(dt - link_s, 0.0))
         prev = out[-1] if out else None
         if prev is not None and prev.bw_s == link_s and prev.fixed_s == fixed_s \
@@ -162,7 +159,6 @@ def _segments(timer):
                 and np.array_equal(prev.class_bytes, class_bytes):
             prev.k += k
             continue
-        out.append(Segment(ids, use, float(link_s), fixed_s, int(k), class_bytes,
-                           np.bincount(cls, minlength=timer.class_first.size)))
+        out.append(Segment(ids, use, float(link_s), fixed_s, int(k), class_bytes))
     timer.capture = None
     return out

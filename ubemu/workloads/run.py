@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from ..engine import on_root
+from ..kernels import occupancy
 from ..machine.faults import with_faults
 from ..machine.spec import resolve_topology
 from ..result import ClassUsage
@@ -196,9 +197,7 @@ def _run(ops, topology, max_work, faults, routing):
     cap = np.array([c.bw_GBps * 1e9 * topo.params.efficiency * c.count for c in classes])
     class_first = np.array([c.first_id for c in classes], np.int64)
     users = np.zeros(topo.n_links, np.int32)  # operations in their bandwidth term, per link
-    cap_each = cap / np.maximum([c.count for c in classes], 1)
     active = np.zeros(len(classes), np.int64)  # links some operation's bandwidth term loads
-    in_bw = [0]  # operations in their bandwidth term
     share = FairShare(topo.n_links)
     start = {}
     end = {}
@@ -227,25 +226,13 @@ def _run(ops, topology, max_work, faults, routing):
                                     float(prof.time * op.repeat), bottleneck, r.slowed)
         end[op.name] = exact
 
-    def idle(seg):
-        """Links of ``seg`` no operation is in its bandwidth term on, per class."""
-        if in_bw[0] == 0:  # none: all of them (counted once, when profiled)
-            return seg.class_links
-        ids = seg.ids[users[seg.ids] == 0]
-        return np.bincount(np.searchsorted(class_first, ids, "right") - 1,
-                           minlength=len(classes))
-
     def enter(r):
         if r.phase == "bw":
-            active[:] += idle(r.seg)
-            users[r.seg.ids] += 1
-            in_bw[0] += 1
+            occupancy.enter(r.seg.ids, users, class_first, active)
 
     def leave(r):
         if r.phase == "bw":
-            users[r.seg.ids] -= 1
-            in_bw[0] -= 1
-            active[:] = active - idle(r.seg) if in_bw[0] else 0
+            occupancy.leave(r.seg.ids, users, class_first, active)
 
     waiting = set(range(len(order)))
     while waiting or running:
@@ -279,8 +266,7 @@ def _run(ops, topology, max_work, faults, routing):
         for i, r in running.items():
             if r.phase == "bw":
                 util += rates[i] * r.seg.class_bytes / r.seg.bw_s
-        counters.append((t, util / np.where(cap > 0, cap, 1.0),
-                         util / np.where(active > 0, cap_each * active, 1.0)))
+        counters.append((t, util, active.copy()))  # bytes/s; divided once at the end
         dts = {i: r.left / (rates[i] if r.phase == "bw" else 1.0) for i, r in running.items()}
         upcoming = [start[k] - t for k in waiting if k in start and start[k] > t]
         dt = min(list(dts.values()) + upcoming)
@@ -305,7 +291,7 @@ def _run(ops, topology, max_work, faults, routing):
                 del running[i]
                 finish(r, t + dt)
         t += dt
-    counters.append((t, np.zeros(len(classes)), np.zeros(len(classes))))
+    counters.append((t, np.zeros(len(classes)), np.zeros(len(classes), np.int64)))
     return _result(topo, order, profiles, results, compute, slices, counters, cap)
 
 
@@ -358,6 +344,11 @@ def _result(topo, order, profiles, results, compute, slices, counters, cap):
              for c, b, s, u, n, k, g in zip(classes, nbytes, busy, util, links, links_used,
                                             group)]
     bottleneck = names[int(np.argmax(busy))] if busy.size and busy.max() > 0 else ""
+    rate = np.array([r for _, r, _ in counters]).reshape(-1, len(classes))
+    occupied = np.array([a for _, _, a in counters]).reshape(rate.shape)
+    whole = _share(rate, np.broadcast_to(cap, rate.shape))
+    group = _share(rate, cap / np.maximum(links, 1) * occupied)
+    counters = [(t, w, g) for (t, _, _), w, g in zip(counters, whole, group)]
     return WorkloadResult(topo.name, makespan, exposed, results, usage, bottleneck, names,
                           slices, counters)
 
