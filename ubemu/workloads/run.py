@@ -197,7 +197,7 @@ def _run(ops, topology, max_work, faults, routing):
     cap = np.array([c.bw_GBps * 1e9 * topo.params.efficiency * c.count for c in classes])
     class_first = np.array([c.first_id for c in classes], np.int64)
     users = np.zeros(topo.n_links, np.int32)  # operations in their bandwidth term, per link
-    active = np.zeros(len(classes), np.int64)  # links some operation's bandwidth term loads
+    occupied = np.zeros(len(classes), np.int64)  # links some operation's bandwidth term loads
     share = FairShare(topo.n_links)
     start = {}
     end = {}
@@ -228,11 +228,11 @@ def _run(ops, topology, max_work, faults, routing):
 
     def enter(r):
         if r.phase == "bw":
-            occupancy.enter(r.seg.ids, users, class_first, active)
+            occupancy.enter(r.seg.ids, users, class_first, occupied)
 
     def leave(r):
         if r.phase == "bw":
-            occupancy.leave(r.seg.ids, users, class_first, active)
+            occupancy.leave(r.seg.ids, users, class_first, occupied)
 
     waiting = set(range(len(order)))
     while waiting or running:
@@ -266,7 +266,7 @@ def _run(ops, topology, max_work, faults, routing):
         for i, r in running.items():
             if r.phase == "bw":
                 util += rates[i] * r.seg.class_bytes / r.seg.bw_s
-        counters.append((t, util, active.copy()))  # bytes/s; divided once at the end
+        counters.append((t, util, occupied.copy()))  # bytes/s; divided once at the end
         dts = {i: r.left / (rates[i] if r.phase == "bw" else 1.0) for i, r in running.items()}
         upcoming = [start[k] - t for k in waiting if k in start and start[k] > t]
         dt = min(list(dts.values()) + upcoming)
@@ -345,10 +345,10 @@ def _result(topo, order, profiles, results, compute, slices, counters, cap):
                                             group)]
     bottleneck = names[int(np.argmax(busy))] if busy.size and busy.max() > 0 else ""
     rate = np.array([r for _, r, _ in counters]).reshape(-1, len(classes))
-    occupied = np.array([a for _, _, a in counters]).reshape(rate.shape)
+    occupied = np.array([k for _, _, k in counters]).reshape(rate.shape)
     whole = _share(rate, np.broadcast_to(cap, rate.shape))
-    group = _share(rate, cap / np.maximum(links, 1) * occupied)
-    counters = [(t, w, g) for (t, _, _), w, g in zip(counters, whole, group)]
+    in_use = _share(rate, cap / np.maximum(links, 1) * occupied)
+    counters = [(t, w, g) for (t, _, _), w, g in zip(counters, whole, in_use)]
     return WorkloadResult(topo.name, makespan, exposed, results, usage, bottleneck, names,
                           slices, counters)
 
