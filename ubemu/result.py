@@ -10,7 +10,10 @@ class ClassUsage:
     """How busy one link class was over the whole collective.
 
     ``busy_s`` is the time its most loaded link spent sending; ``utilisation`` the class's
-    bytes divided by (its capacity x links x total time).
+    bytes divided by (its capacity x links x total time), machine-wide; ``links`` counts the
+    class's links, ``links_used`` those that carried bytes (the group's), and
+    ``group_utilisation`` divides by those alone: a group running its links flat out is at
+    1.0 there however small a part of the machine it is.
     """
 
     name: str
@@ -18,6 +21,9 @@ class ClassUsage:
     bytes: float
     busy_s: float
     utilisation: float
+    links: int = 0
+    links_used: int = 0
+    group_utilisation: float = 0.0
 
 
 @dataclass

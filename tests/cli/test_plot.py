@@ -68,6 +68,31 @@ def test_axis_labels_in_powers_of_1024():
     assert fig.axes[0].get_title() == "link-class utilisation at 4 KiB"
 
 
+def test_busbw_on_a_log_axis_on_request(tmp_path):
+    assert plot.draw_sweep(records()).axes[0].get_yscale() == "linear"
+    ax = plot.draw_sweep(records(), log=True).axes[0]
+    assert ax.get_yscale() == "log" and ax.get_xscale() == "log"
+    assert ax.get_ylabel() == "bus bandwidth (GB/s)"
+    summary = plot.plot_sweep(records(), tmp_path / "b.png", log=True)
+    assert summary == "2 series, 6 points, busbw, log scale"
+
+
+def test_utilisation_bars_beside_the_group_outline():
+    recs = records(("ring",), (1024,))
+    for u in recs[0]["usage"]:
+        u.update(group_utilisation=0.99, links=64, links_used=8)
+    fig, _, n_runs, n_classes = plot.draw_utilisation(recs)
+    ax = fig.axes[0]
+    filled = [p for p in ax.patches if p.get_fill()]
+    outlined = [p for p in ax.patches if not p.get_fill() and p.get_width() > 0]
+    assert [p.get_height() for p in filled] == pytest.approx([90.0, 40.0])
+    assert [p.get_height() for p in outlined] == pytest.approx([99.0, 99.0])
+    assert [t.get_text() for t in ax.texts] == ["90", "40"]  # the machine-wide values
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend == ["all_reduce ring on ub-mesh-rack (64 ranks)",
+                      "outline: over the links used"]
+
+
 @pytest.mark.parametrize("fmt", ["png", "svg", "pdf"])
 def test_format_follows_the_extension(tmp_path, fmt):
     out = tmp_path / f"busbw.{fmt.upper() if fmt == 'pdf' else fmt}"
@@ -121,6 +146,11 @@ def test_plot_command(sweep_json, capsys, tmp_path):
     status, out, _ = run_main(["plot", str(sweep_json), "-o", str(png), "--utilisation",
                                "--size", "4K"], capsys)
     assert status == 0 and "at 4096 B" in out
+    status, out, _ = run_main(["plot", str(sweep_json), "-o", str(png), "--log"], capsys)
+    assert status == 0 and out.rstrip().endswith("points, busbw, log scale)")
+    status, out, err = run_main(["plot", str(sweep_json), "-o", str(png), "--top", "3"], capsys)
+    assert_one_error_line(status, out, err, "ubemu: error: plot: --top does not apply to the "
+                                            "records of a size sweep")
 
 
 @pytest.mark.parametrize("output, message", [

@@ -22,7 +22,7 @@ def fake_plan(topology="ring:4@488.88888888888889Gbps,switch:2:oversub=2"):
 
 
 def test_json_round_trip(tmp_path):
-    usage = [ClassUsage("board", 0, 1.5e9, 80e-6, 0.875)]
+    usage = [ClassUsage("board", 0, 1.5e9, 80e-6, 0.875, 64, 8, 0.99)]
     r = make(usage=usage, wrong=0, max_rel_err=0.0, wall_s=0.25)
     doc = {"ubemu": "x", results.RECORDS_KEY: [results.record(r, requested_algorithm="auto")]}
     path = tmp_path / "out.json"
@@ -31,7 +31,8 @@ def test_json_round_trip(tmp_path):
     recs = results.load_records(path)
     assert recs[0]["busbw_GBps"] == pytest.approx(r.busbw_GBps)
     assert recs[0]["usage"][0] == {"name": "board", "level": 0, "bytes": 1.5e9,
-                                   "busy_s": 80e-6, "utilisation": 0.875}
+                                   "busy_s": 80e-6, "utilisation": 0.875, "links": 64,
+                                   "links_used": 8, "group_utilisation": 0.99}
     assert recs[0]["requested_algorithm"] == "auto" and recs[0]["wall_s"] == 0.25
     back = Result(**{k: v for k, v in recs[0].items()
                      if k not in ("algbw_GBps", "busbw_GBps", "requested_algorithm")})

@@ -117,13 +117,19 @@ def test_csv_record_keeps_every_digit():
 
 
 def test_usage_lines():
-    usage = [ClassUsage("board", 0, 1.5e9, 80e-6, 0.875), ClassUsage("rack", 1, 1e9, 40e-6, 0.5)]
+    usage = [ClassUsage("board", 0, 1.5e9, 80e-6, 0.875, 8192, 64, 0.995),
+             ClassUsage("rack", 1, 1e9, 40e-6, 0.5, 1024, 0, 0.0)]
     lines = table.usage_lines(make(usage=usage))
     assert len(lines) == 4
-    assert lines[1].split() == ["#", "class", "level", "bytes", "busy", "(us)", "util"]
-    assert lines[2].split() == ["#", "board", "0", "1.5e+09", "80.00", "87.5%"]
-    assert lines[3].split()[-1] == "50.0%"
+    assert lines[1].split() == ["#", "class", "level", "bytes", "busy", "(us)", "util", "links",
+                                "used", "group", "util"]
+    assert lines[2].split() == ["#", "board", "0", "1.5e+09", "80.00", "87.5%", "64/8,192",
+                                "99.5%"]
+    assert lines[3].split()[-3:] == ["50.0%", "0/1,024", "-"]
     assert table.usage_lines(make()) == []
+    # a record read back from JSON written before the group's figures existed
+    old = {"name": "board", "level": 0, "bytes": 1.5e9, "busy_s": 80e-6, "utilisation": 0.875}
+    assert table.usage_lines(make(usage=[old]))[2].split()[-2:] == ["-", "-"]
 
 
 @pytest.mark.parametrize("x, text", [(61.111111111111114, "61.11"), (56.0, "56"), (56, "56"),

@@ -26,7 +26,7 @@ def test_estimate_parts_by_hand():
     # split_even(10, 3): process 0 owns 4 ranks; the buffer is the inputs (in place)
     assert est["data"] == 4 * 100 * 4 + memory.REF_BYTES * 100 + tile
     assert est["steps"] == memory.STEP_BYTES * 10
-    assert est["timing"] == 16 * RACK.n_links + 24 * RACK.n_npus
+    assert est["timing"] == 17 * RACK.n_links + 24 * RACK.n_npus
     assert est["total"] == sum(v for k, v in est.items() if k != "total")
     other = memory.estimate("all_reduce", comm, 100, F32, "sum", RACK, 100, data=True,
                             n_procs=3, proc=2)

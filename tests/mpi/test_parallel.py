@@ -78,6 +78,29 @@ def test_timing_equals_single_process(ex, topo, coll, alg, count, monkeypatch):
     assert spread() == want
 
 
+@pytest.mark.parametrize("topo,group,coll,alg", [
+    ("ub-mesh-pod", "unit=rack", "all_reduce", "hierarchical"),
+    ("atlas950-superpod", "unit=rack", "all_reduce", "direct"),  # the issue's cabinet
+    ("ub-mesh-pod", "one_per=rack", "alltoall", "pairwise")])
+def test_group_utilisation_identical_at_any_process_count(ex, topo, group, coll, alg,
+                                                          monkeypatch):
+    """Each process counts the links it owns; their sum is the one-process count of the links
+    the group uses (a part of each class), and the figures are bit for bit the same."""
+    tp = load_topology(topo)
+    comm = group_of(tp, group)
+    sched = build_schedule(coll, alg, comm, comm.n * 256, data=False)
+    want = time_schedule(sched, tp, comm.npus, 4)
+    got = time_schedule(sched, tp, comm.npus, 4,
+                        PartitionedLoads(tp, Block(comm.n, ex.size, ex.rank), ex))
+    assert got == want
+    assert any(0 < u.links_used < u.links for u in want[1])
+    import ubemu.timing.patterns
+
+    monkeypatch.setattr(ubemu.timing.patterns, "PATTERN_MIN_TRANSFERS", 1)
+    assert time_schedule(sched, tp, comm.npus, 4,
+                         PartitionedLoads(tp, Block(comm.n, ex.size, ex.rank), ex)) == want
+
+
 @pytest.mark.parametrize("coll,alg,count,dtype,op", [("all_reduce", "hierarchical", 128,
                                                       "bfloat16", "sum"),
                                                      ("reduce_scatter", "ring", 64 * 3,

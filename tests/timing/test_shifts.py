@@ -25,7 +25,7 @@ def test_circular_windows_against_a_loop():
 
 def _figures(res):
     return (res.time_s, res.n_steps, res.bottleneck, [u.bytes for u in res.usage],
-            [u.busy_s for u in res.usage])
+            [u.busy_s for u in res.usage], [u.links_used for u in res.usage])
 
 
 @pytest.mark.parametrize("topo", ["ub-mesh-rack", "ring:16@50GBps/1us", "torus:4x4",

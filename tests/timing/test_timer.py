@@ -12,7 +12,7 @@ from ubemu.api import simulate
 from ubemu.collectives import get
 from ubemu.machine.comm import Comm
 from ubemu.machine.spec import load_topology, topology_from_dict
-from ubemu.schedule import AllPairs, Step
+from ubemu.schedule import AllPairs, ShiftSteps, Step
 from ubemu.timing.timer import MESSAGES, StepTimer, time_schedule
 
 GIB = 2**30
@@ -240,3 +240,76 @@ def test_compact_steps_time_as_their_explicit_transfers(spec):
         data = build_schedule(*key, comm, count)
         assert time_schedule(timing, topo) == time_schedule(data, topo), key
     assert compact >= 3  # direct all-to-all, all-gather, all-reduce
+
+
+# -- the links a group uses (per-group utilisation) ------------------------------------------
+def _links_crossed(topo, sched, npus):
+    """Distinct links per class that the explicit transfers of ``sched`` cross (a reference
+    routed with Topology.route, transfer by transfer)."""
+    seen = np.zeros(topo.n_links, bool)
+    for step in sched.steps():
+        for part in step.parts() if hasattr(step, "parts") else [step]:
+            moved = (part.n > 0) & (part.src != part.dst)
+            paths, _, _ = topo.route(npus[part.src[moved]], npus[part.dst[moved]])
+            seen[paths[paths >= 0]] = True
+    return np.bincount(topo.link_class_of(np.flatnonzero(seen)),
+                       minlength=len(topo.link_classes))
+
+
+@pytest.mark.parametrize("spec,group,collective,name", [
+    ("ub-mesh-pod", "unit=rack", "alltoall", "direct"),  # every peer: one AllPairs step
+    ("ub-mesh-pod", "one_per=rack", "all_reduce", "ring"),  # repeated patterns
+    ("ub-mesh-pod", "unit=board", "all_reduce", "hierarchical"),
+    ("atlas950-superpod", "unit=rack", "all_reduce", "halving_doubling"),
+    ("full_mesh:4,ring:5,switch:3:oversub=2", "levels=level0+level2", "reduce_scatter", "direct"),
+    ("ub-mesh-rack", None, "alltoall", "direct"),  # the whole machine: the symmetry shortcut
+])
+def test_links_used_are_the_links_the_transfers_cross(spec, group, collective, name):
+    from ubemu.machine.groups import group_of
+
+    topo = load_topology(spec)
+    comm = group_of(topo, group)
+    count = comm.n * 1024
+    t, usage, _ = time_schedule(build_schedule(collective, name, comm, count, data=False),
+                                topo, comm.npus, 4)
+    want = _links_crossed(topo, build_schedule(collective, name, comm, count), comm.npus)
+    assert [u.links_used for u in usage] == want.tolist()
+    assert [u.links for u in usage] == [c.count for c in topo.link_classes]
+    for u, c in zip(usage, topo.link_classes):
+        cap = c.bw_GBps * 1e9 * topo.params.efficiency
+        assert u.utilisation == pytest.approx(u.bytes / (cap * c.count * t), rel=1e-12)
+        assert u.group_utilisation == pytest.approx(
+            u.bytes / (cap * u.links_used * t) if u.links_used else 0.0, rel=1e-12)
+        assert u.group_utilisation <= 1 + 1e-9
+
+
+def test_a_cabinet_running_its_ports_flat_out():
+    """The issue's case: one 64-NPU cabinet of the 8,192-NPU Atlas 950 SuperPoD, direct
+    all-reduce of 1 GiB: 0.78 % of the machine's rack ports, but 99.6 % of its own 64."""
+    res = simulate("all_reduce", GIB, "atlas950-superpod", "direct", group="unit=rack")
+    port = {u.name: u for u in res.usage}["rack.access_up"]
+    assert (port.links_used, port.links) == (64, 8192)
+    assert port.utilisation == pytest.approx(port.group_utilisation * 64 / 8192, rel=1e-12)
+    # a one-shot step: every port carries 63/64 GiB in 2097.152 us of a 2106.3 us run
+    busy = 63 * GIB / 64 / 1008e9
+    assert port.busy_s == pytest.approx(busy * 2, rel=1e-12)  # reduce-scatter + all-gather
+    assert port.group_utilisation == pytest.approx(2 * busy / res.time_s, rel=1e-12)
+    assert round(port.utilisation * 100, 2) == 0.78 and round(port.group_utilisation, 3) == 0.996
+
+
+@pytest.mark.parametrize("group", [None, np.arange(4096)])
+def test_links_used_at_8192_npus(group):
+    """A ring over 4,096 or 8,192 NPUs (compact shift steps): the links of its one pattern."""
+    topo = load_topology("atlas950-superpod")
+    count = 3 * 8192 + 5  # blocks of two sizes: the compact form
+    res = simulate("all_reduce", 4 * count, topo, "ring", group=group)
+    sched = build_schedule("all_reduce", "ring", Comm.flat(4096 if group is not None
+                                                           else 8192), count, data=False)
+    step = next(iter(sched.steps()))
+    assert isinstance(step, ShiftSteps)  # timed by ubemu.timing.shifts, never step by step
+    npus = np.arange(topo.n_npus)
+    paths, _, _ = topo.route(npus[step.src], npus[step.dst])
+    want = np.bincount(topo.link_class_of(np.unique(paths[paths >= 0])),
+                       minlength=len(topo.link_classes))
+    assert [u.links_used for u in res.usage] == want.tolist()
+    assert max(want) > 0

@@ -122,6 +122,55 @@ def test_usage_adds_every_operation():
     assert res.to_dict()["ops"][1]["name"] == "odd"
 
 
+def test_group_figures_are_over_the_links_the_operations_load():
+    """One board's ring alone: the usage simulate gives (its ring's 8 of the 448 board
+    links); the 8 boards at once: 8 rings of 8 links, as busy as one; over time, the links
+    carrying a bandwidth term run flat out (a ring's every step loads its 8 links alike)."""
+    one = run_workload([Op("x", "all_reduce", GiB, group="unit=board", algorithm="ring")],
+                       "ub-mesh-rack")
+    alone = simulate("all_reduce", GiB, "ub-mesh-rack", "ring", group="unit=board")
+    assert one.usage == alone.usage
+    board = one.usage[0]
+    assert (board.links_used, board.links) == (8, 448)
+    assert board.group_utilisation == pytest.approx(board.utilisation * 448 / 8, rel=1e-12)
+    ops = [Op(f"b{b}", "all_reduce", GiB, group=f"unit=board,at={8 * b}", algorithm="ring")
+           for b in range(8)]
+    every = run_workload(ops, "ub-mesh-rack").usage[0]
+    assert (every.links_used, every.utilisation) == (64, pytest.approx(8 * board.utilisation))
+    assert every.group_utilisation == pytest.approx(board.group_utilisation, rel=1e-12)
+    tl = one.timeline()["counters"]
+    assert tl["classes"] == ["board", "rack"]
+    assert max(g[0] for g in tl["group_utilisation"]) == pytest.approx(1.0, rel=1e-12)
+    assert max(u[0] for u in tl["utilisation"]) == pytest.approx(8 / 448, rel=1e-12)
+    assert tl["time_s"][0] == 0.0 and tl["group_utilisation"][-1] == [0.0, 0.0]
+
+
+def test_group_counters_count_shared_links_once():
+    """Two rings on the same 8 links at once: each at half speed, the 8 links full (counted
+    once, not 16); two boards' rings on disjoint links: 16 links full."""
+    shared = run_workload([Op("even", "all_reduce", GiB, group=EVEN, algorithm="ring"),
+                           Op("odd", "all_reduce", GiB, group=ODD, algorithm="ring")], RING)
+    t, util, group = shared.counters[0]
+    assert t == 0.0 and group[0] == pytest.approx(1.0) and util[0] == pytest.approx(0.5)
+    apart = run_workload([Op(f"b{b}", "all_reduce", GiB, group=f"unit=board,at={8 * b}",
+                             algorithm="ring") for b in (0, 1)], "ub-mesh-rack")
+    _, util, group = apart.counters[0]
+    assert group[0] == pytest.approx(1.0) and util[0] == pytest.approx(16 / 448)
+
+
+def test_timeline_columns_hold_every_slice():
+    res = run_workload([Op("fwd", "compute", duration_s=1e-3),
+                        Op("tp", "all_reduce", 2**24, group="unit=board", every=True,
+                           algorithm="halving_doubling", after=("fwd",))], "ub-mesh-rack")
+    sl = res.timeline()["slices"]
+    assert set(sl["op"]) == {1}  # compute has no steps
+    assert sum(sl["steps"]) == 6  # 3 halving + 3 doubling steps
+    assert sl["start_s"][0] == pytest.approx(1e-3)
+    assert sl["end_s"][-1] == pytest.approx(res.makespan_s)
+    assert all(a == pytest.approx(b) for a, b in zip(sl["end_s"], sl["start_s"][1:]))
+    assert res.to_dict()["timeline"] == res.timeline()
+
+
 @pytest.mark.parametrize("ops, match", [
     ([], "no operations"),
     ([Op("a", "all_reduce", 8), Op("a", "all_reduce", 8)], "more than once"),

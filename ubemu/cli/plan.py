@@ -44,6 +44,9 @@ MODEL_FLAGS = {"layers": "layers", "hidden": "hidden", "heads": "heads",
                "grad_dtype": "grad_dtype"}
 #: Plans listed by ``--sweep`` unless ``--top`` says otherwise.
 DEFAULT_TOP = 20
+#: ``kind`` of the ``-J`` documents of one plan (with its step's timeline) and of ``--sweep``
+#: (``ubemu plot`` draws both).
+PLAN_KIND, SWEEP_KIND = "plan", "plan_sweep"
 
 
 def add_parsers(subparsers):
@@ -406,8 +409,9 @@ def run(args, out=None, err=None):
         print("\n".join(header_lines(model, None, topo, args)), file=out)
         print("\n".join(sweep_lines(result, args.top)), file=out, flush=True)
         best = result.reports[0] if result.reports else None
-        doc = {**head, "n_candidates": result.n_candidates, "n_too_big": result.n_too_big,
-               "wall_s": result.wall_s, "plans": [r.to_dict() for r in result.reports],
+        doc = {**head, "kind": SWEEP_KIND, "n_candidates": result.n_candidates,
+               "n_too_big": result.n_too_big, "wall_s": result.wall_s,
+               "plans": [r.to_dict(timeline=False) for r in result.reports],
                "failed": [{"plan": p.to_dict(), "error": e} for p, e in result.failed]}
     else:
         plan = plan_from_args(args, model, topo.n_npus)
@@ -418,7 +422,7 @@ def run(args, out=None, err=None):
         best = tp.plan(model, plan, topo, args.flops, args.mfu, capacity)
         print("\n".join(header_lines(model, plan, topo, args, note)), file=out)
         print("\n".join(report_lines(best)), file=out, flush=True)
-        doc = {**head, "report": best.to_dict()}
+        doc = {**head, "kind": PLAN_KIND, "report": best.to_dict()}
     if not root:
         return 0
     csv_out.add_all(sweep_csv_rows(result, args.top) if args.sweep else csv_rows(best))

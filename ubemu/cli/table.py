@@ -194,19 +194,31 @@ def usage_lines(result):
 
     ``busy (us)`` sums over the steps the time the class's busiest link spent sending in the
     step; ``util`` is the class's bytes over its effective capacity (links x bandwidth x
-    efficiency) times the collective's time.
+    efficiency) times the collective's time, machine-wide; ``links used`` counts the class's
+    links that carried bytes (the group's), and ``group util`` divides by those alone.
     """
     if not result.usage:
         return []
-    lines = [f"# link classes at {result.nbytes} B ({result.algorithm}):",
-             f"#   {'class':<16} {'level':>5} {'bytes':>14} {'busy (us)':>10} {'util':>6}"]
-    for u in result.usage:
+    return class_lines(f"link classes at {result.nbytes} B ({result.algorithm})", result.usage)
+
+
+def class_lines(title, usage):
+    """``# title:`` and the per-class ``#`` lines of :func:`usage_lines` for ``usage``."""
+    lines = [f"# {title}:",
+             f"#   {'class':<16} {'level':>5} {'bytes':>14} {'busy (us)':>10} {'util':>6}"
+             f" {'links used':>15} {'group util':>10}"]
+    for u in usage:
         u = _usage_dict(u)
+        used = f"{u['links_used']:,}/{u['links']:,}" if u["links"] else "-"
+        group = f"{u['group_utilisation'] * 100:5.1f}%" if u["links_used"] else "-"
         lines.append(f"#   {u['name']:<16} {u['level']:5d} {u['bytes']:14.4g}"
-                     f" {u['busy_s'] * 1e6:10.2f} {u['utilisation'] * 100:5.1f}%")
+                     f" {u['busy_s'] * 1e6:10.2f} {u['utilisation'] * 100:5.1f}%"
+                     f" {used:>15} {group:>10}")
     return lines
 
 
 def _usage_dict(u):
-    return u if isinstance(u, dict) else {k: getattr(u, k) for k in
-                                          ("name", "level", "bytes", "busy_s", "utilisation")}
+    """A usage record as a dict (a :class:`~ubemu.result.ClassUsage` or one read from JSON,
+    where records written before the group's figures have no link counts)."""
+    d = u if isinstance(u, dict) else vars(u)
+    return {"links": 0, "links_used": 0, "group_utilisation": 0.0, **d}

@@ -2,7 +2,9 @@
 
 One process "operations" with a track (thread) per operation: a slice for the whole
 operation and, nested in it, one per run of equal steps; one process "links" with a counter
-per link class: the share of the class's capacity in use over time. Times are microseconds
+per link class and two series in it: ``utilisation``, the share of the whole class's capacity
+in use over time, and ``group_utilisation``, the share of the capacity of the class's links
+that carry traffic at that time. Times are microseconds
 (the format's unit). The format: Google's "Trace Event Format" document (JSON Object Format:
 ``traceEvents``, phases ``X`` complete, ``C`` counter, ``M`` metadata).
 """
@@ -36,12 +38,12 @@ def trace_events(result):
         events.append({"name": name, "cat": "steps", "ph": "X", "pid": OPS_PID, "tid": k,
                        "ts": t0 * us, "dur": (t1 - t0) * us})
     last = {}
-    for t, util in result.counters:
-        for name, u in zip(result.class_names, util.tolist()):
-            if last.get(name) != u:
+    for t, util, group in result.counters:
+        for name, u, g in zip(result.class_names, util.tolist(), group.tolist()):
+            if last.get(name) != (u, g):
                 events.append({"name": name, "ph": "C", "pid": LINKS_PID, "ts": t * us,
-                               "args": {"utilisation": u}})
-                last[name] = u
+                               "args": {"utilisation": u, "group_utilisation": g}})
+                last[name] = (u, g)
     return events
 
 

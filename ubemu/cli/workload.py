@@ -2,9 +2,10 @@
 
 The file names a ``topology`` (or ``--topo`` overrides it) and lists ``[[op]]`` tables
 (:func:`ubemu.workloads.ops.ops_from_dicts`); the command prints one row per operation (start, end,
-time, time alone, slowdown, bottleneck), the makespan and the exposed communication, and
-writes the JSON (``-J``), the table as CSV (``--csv``) and the Trace Event Format timeline
-(``--trace``). Every output path is checked before anything runs.
+time, time alone, slowdown, bottleneck), the makespan and the exposed communication, each
+link class's usage (machine-wide and over the links the operations use), and writes the JSON
+(``-J``), the table as CSV (``--csv``) and the Trace Event Format timeline (``--trace``).
+Every output path is checked before anything runs.
 """
 
 import os
@@ -19,11 +20,13 @@ from ..workloads.ops import ops_from_dicts
 from .csvout import CsvWriter, add_csv_option
 from .faults import add_fault_options, fault_lines
 from .results import check_writable, topology_record, write_json_atomic
-from .table import format_number
+from .table import class_lines, format_number
 from .trace import write_trace
 
 #: Keys at the top of a workload file.
 TOP_KEYS = ("topology", "faults", "routing", "op")
+#: ``kind`` of the ``-J`` document (``ubemu plot`` draws its timeline).
+DOCUMENT_KIND = "workload"
 
 
 def add_parsers(subparsers):
@@ -97,7 +100,7 @@ def table_lines(result):
     lines.append(f"# makespan {format_number(result.makespan_s * 1e6)} us; exposed "
                  f"communication {format_number(result.exposed_s * 1e6)} us; busiest link "
                  f"class {result.bottleneck or '-'}")
-    return lines
+    return lines + class_lines("link classes over the makespan", result.usage)
 
 
 def run(args, out=None):
@@ -128,8 +131,7 @@ def run(args, out=None):
         return 0
     csv_out.add_all(csv_rows(result))
     if args.output_file is not None:
-        doc = result.to_dict()
-        doc["topology"] = topology_record(topology)
+        doc = {**result.to_dict(), "kind": DOCUMENT_KIND, "topology": topology_record(topology)}
         write_json_atomic(args.output_file, doc)
     if args.trace is not None:
         write_trace(result, args.trace)

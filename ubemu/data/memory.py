@@ -4,8 +4,8 @@ Per process (``n_procs`` processes, this one owning ``n_local`` of the ``n`` ran
 of the parts that live at the same time:
 
 - the interpreter with NumPy, Numba and the compiled kernels (:data:`BASE_BYTES`);
-- timing arrays: one float64 load and one int64 touched entry per link, and per NPU the
-  reduced bytes, its touched entry and the rank -> NPU map (``LINK_BYTES``, ``NPU_BYTES``);
+- timing arrays: one float64 load, one int64 touched entry and a used flag per link, and per
+  NPU the reduced bytes, its touched entry and the rank -> NPU map (``LINK_BYTES``, ``NPU_BYTES``);
 - one step's transfers while it is built and used (``STEP_BYTES`` each): the largest step's
   (:func:`ubemu.algorithms.work.predict`, default one per rank), and for all-to-all with data at
   least the block moves of its largest step (``Algorithm.moves_per_sender``, default one per block)
@@ -31,8 +31,8 @@ from ..schedule import split_even
 
 #: Resident bytes of a process before a run: Python, NumPy, Numba and the loaded kernels.
 BASE_BYTES = 180 * 2**20
-#: Bytes per directed link of the timing model (float64 load + int64 touched id).
-LINK_BYTES = 16
+#: Bytes per directed link of the timing model (float64 load, int64 touched id, used flag).
+LINK_BYTES = 17
 #: Bytes per NPU of the timing model (reduced bytes, touched id, rank -> NPU id).
 NPU_BYTES = 24
 #: Bytes per element of one row for a reduction's reference (float64 value, magnitude,

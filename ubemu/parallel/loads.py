@@ -90,3 +90,7 @@ class PartitionedLoads:
 
     def gather_max(self, values):
         return self.ex.allgather(np.asarray(values, np.float64)).max(axis=0)
+
+    def gather_sum(self, values):
+        """Element-wise sums over the processes (whole numbers: exact in any order)."""
+        return self.ex.allgather(np.asarray(values, np.float64)).sum(axis=0)

@@ -80,6 +80,7 @@ class PatternProfiles:
             self._check_routes()
         nt, nr = self.spread.settle(self, acc[0], acc[1])
         links, keys = self.touched[:nt], self.red_touched[:nr]
+        self.mark_used(links)  # every transfer of the pattern moves bytes in every repeat
         reduced = keys[keys < self.topology.n_npus]
         most_red = self.red_bytes[reduced].max(initial=0.0)
         heavy = self.load[links] > 1  # links that carry several transfers, or weighted ones

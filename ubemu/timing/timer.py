@@ -74,6 +74,10 @@ class LocalLoads:
         """Element-wise maximum over the processes."""
         return np.asarray(values, np.float64)
 
+    def gather_sum(self, values):
+        """Element-wise sum over the processes."""
+        return np.asarray(values, np.float64)
+
 
 class StepTimer(PatternProfiles, ReplicaSymmetry):
     """Times steps on one topology, reusing its per-link scratch arrays between steps.
@@ -132,6 +136,8 @@ class StepTimer(PatternProfiles, ReplicaSymmetry):
     def reset(self):
         """Zero the accumulated time and usage."""
         self._time = Fraction(0)
+        self._used = None  # per link: carried bytes in some step (allocated when first needed)
+        self._class_used = np.zeros(len(self.class_names), bool)  # every link of the class
         self._busy_total = [Fraction(0)] * len(self.class_names)
         self._message_total = Fraction(0)  # steps' busiest-NPU message time, where it rules
         self.n_steps = 0
@@ -152,6 +158,13 @@ class StepTimer(PatternProfiles, ReplicaSymmetry):
     def busy_s(self):
         """Per-class busy time so far (exact sums, rounded once)."""
         return np.array([float(b) for b in self._busy_total])
+
+    def mark_used(self, ids):
+        """Remember the links ``ids`` (this process's) as carrying bytes: the links the run's
+        group uses, however many steps load them (counted per class by :meth:`links_used`)."""
+        if self._used is None:
+            self._used = np.zeros(self.topology.n_links, bool)
+        self._used[ids] = True
 
     def ensure_room(self, n_touched, n_red):
         """Room for ``n_touched`` / ``n_red`` entries in the touched lists (kept in front)."""
@@ -281,6 +294,7 @@ class StepTimer(PatternProfiles, ReplicaSymmetry):
         nt, nr, lat = acc
         moved = nt + nr > 0
         nt, nr = self.spread.settle(self, nt, nr)
+        self.mark_used(self.touched[:nt])
         if self.capture is not None:
             ids = self.touched[:nt].copy()
             self._loads = (ids, self.load[ids])
@@ -305,6 +319,7 @@ class StepTimer(PatternProfiles, ReplicaSymmetry):
         per_link = symmetry.link_messages(self.topology)
         crossings, lat_ns = symmetry.npu0_routes(self.topology)
         self._busy[:] = per_link * b / self.class_cap_Bps
+        self._class_used |= per_link > 0  # by the symmetry, every link of such a class
         self._bytes[:] = (crossings * p).astype(np.float64) * b
         fill_bytes, ns_per_byte = self.fill
         lat = lat_ns + min(b, fill_bytes) * ns_per_byte
@@ -334,22 +349,41 @@ class StepTimer(PatternProfiles, ReplicaSymmetry):
         self._add(dt, 1, self._message_bound(*figures) if figures[-1] else 0.0, figures[0])
         return dt
 
+    def links_used(self):
+        """Links of each class that carried bytes so far (int64 per class), over every
+        process: the links the run's group actually uses."""
+        ends = np.append(self.class_first[1:], self.topology.n_links)
+        mine = np.zeros(len(self.class_names))
+        if self._used is not None:  # a popcount per class, not a loop over links
+            mine[:] = [np.count_nonzero(self._used[a:b])
+                       for a, b in zip(self.class_first.tolist(), ends.tolist())]
+        each = self.spread.gather_sum(mine).astype(np.int64)
+        return np.where(self._class_used, self.class_count.astype(np.int64), each)
+
     def usage(self):
         """Per-class usage so far (:class:`ubemu.result.ClassUsage` list) and the bottleneck.
 
         Utilisation is bytes / (effective capacity x links x total time): 1.0 means every link
-        of the class sent at full (efficiency-derated) speed for the whole collective.
+        of the class sent at full (efficiency-derated) speed for the whole collective. The
+        group's utilisation divides by the links that carried bytes instead of all of them.
         """
-        denom = self.class_cap_Bps * self.class_count * self.time_s
-        util = np.divide(self.bytes, denom, out=np.zeros_like(self.bytes), where=denom > 0)
-        out = [ClassUsage(name, lvl, float(b), float(s), float(u)) for name, lvl, b, s, u in
-               zip(self.class_names, self.level_of_class, self.bytes, self.busy_s, util)]
+        used = self.links_used()
+        out = [ClassUsage(name, lvl, float(b), float(s), float(u), int(n), int(k), float(g))
+               for name, lvl, b, s, u, n, k, g in
+               zip(self.class_names, self.level_of_class, self.bytes, self.busy_s,
+                   self._per_link(self.class_count), self.class_count, used,
+                   self._per_link(used))]
         bottleneck = ""
         if self.busy_s.size and self.busy_s.max() > 0:
             bottleneck = self.class_names[int(np.argmax(self.busy_s))]
         if self._message_total > 0 and float(self._message_total) > self.busy_s.max(initial=0):
             bottleneck = MESSAGES
         return out, bottleneck
+
+    def _per_link(self, links):
+        """Each class's bytes over (effective capacity x ``links`` x total time)."""
+        denom = self.class_cap_Bps * links * self.time_s
+        return np.divide(self.bytes, denom, out=np.zeros_like(self.bytes), where=denom > 0)
 
 
 def time_steps(schedule, steps, timer, itemsize):

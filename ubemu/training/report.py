@@ -87,7 +87,9 @@ class StepReport:
             return None
         return step_model_flops(self.model) / (self.n_npus * self.step_s * self.peak_flops)
 
-    def to_dict(self):
+    def to_dict(self, timeline=True):
+        """The report as plain data; with ``timeline`` (and a result) the step's
+        :meth:`~ubemu.workloads.run.WorkloadResult.timeline` too."""
         d = {k: getattr(self, k) for k in ("topology", "n_npus", "flops_per_npu",
                                            "micro_batches", "step_s", "compute_s", "bubble_s",
                                            "exposed_s", "bottleneck", "memory_bytes", "wall_s",
@@ -105,4 +107,6 @@ class StepReport:
                       "op_bytes": float(a.op_bytes)} for a in self.axes]
         d["ops"] = [vars(o).copy() for o in self.ops]
         d["link_usage"] = [vars(u).copy() for u in self.result.usage] if self.result else []
+        if timeline and self.result is not None:
+            d["timeline"] = self.result.timeline()
         return d

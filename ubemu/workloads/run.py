@@ -14,13 +14,18 @@ start (the exact sum of its steps); identical lockstep replicas are one operatio
 operation starts at ``at_s``, or when the operations in its ``after`` end, plus ``gap_s`` of
 compute. Exposed communication is the time in which some operation communicates and no
 compute runs (``compute`` operations and the ``gap_s`` before an operation).
+
+Utilisation is given two ways, per link class: machine-wide (the class's bytes over all its
+links' capacity) and over the links the operations use (the group's figure: over the links
+any operation loads at some time; over time, the links carrying a bandwidth term now).
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from ..engine import on_root
+from ..kernels import occupancy
 from ..machine.faults import with_faults
 from ..machine.spec import resolve_topology
 from ..result import ClassUsage
@@ -77,14 +82,38 @@ class WorkloadResult:
     usage: list
     bottleneck: str
     class_names: list = field(default_factory=list)
-    slices: list = field(default_factory=list)  # (op index, first step, steps, start, end)
-    counters: list = field(default_factory=list)  # (time, utilisation per class)
+    slices: list = field(default_factory=list)  # (op index, segment, steps, start, end)
+    #: (time, utilisation per class, utilisation per class of the links in use at that time)
+    counters: list = field(default_factory=list)
 
     def to_dict(self):
         return {"topology": self.topology, "makespan_s": self.makespan_s,
                 "exposed_s": self.exposed_s, "bottleneck": self.bottleneck,
                 "ops": [op.to_dict() for op in self.ops],
-                "usage": [vars(u) for u in self.usage]}
+                "usage": [vars(u) for u in self.usage], "timeline": self.timeline()}
+
+    def timeline(self):
+        """The run over time, column by column (what ``ubemu plot`` draws a step from):
+        ``ops`` (``name``, ``collective``, ``start_s``, ``end_s`` of each of :attr:`ops`),
+        ``slices`` (per run of equal steps: ``op``, an index into ``ops``, ``steps``,
+        ``start_s``, ``end_s``) and ``counters`` (``time_s`` and, per time, the
+        ``utilisation`` of each class of ``classes`` and its ``group_utilisation``: over the
+        links carrying a bandwidth term then; a row holds until the next)."""
+        cols = list(zip(*self.slices)) or [()] * 5
+        times, util, group = [], [], []
+        for t, u, g in self.counters:
+            u, g = u.tolist(), g.tolist()
+            if util and u == util[-1] and g == group[-1]:
+                continue
+            times.append(t)
+            util.append(u)
+            group.append(g)
+        return {"ops": {k: [getattr(op, k) for op in self.ops]
+                        for k in ("name", "collective", "start_s", "end_s")},
+                "slices": {"op": list(cols[0]), "steps": list(cols[2]),
+                           "start_s": list(cols[3]), "end_s": list(cols[4])},
+                "counters": {"classes": list(self.class_names), "time_s": times,
+                             "utilisation": util, "group_utilisation": group}}
 
 
 def _profile(op, topology, max_work):
@@ -110,7 +139,7 @@ class _Running:
         segs = profile.segments
         if len(segs) == 1 and repeat > 1:  # one segment repeated: one longer segment
             s = segs[0]
-            segs = [type(s)(s.ids, s.use, s.bw_s, s.fixed_s, s.k * repeat, s.class_bytes)]
+            segs = [replace(s, k=s.k * repeat)]
             repeat = 1
         self.segs, self.total = segs, len(segs) * repeat
         self.j, self.slowed = -1, False
@@ -168,6 +197,7 @@ def _run(ops, topology, max_work, faults, routing):
     cap = np.array([c.bw_GBps * 1e9 * topo.params.efficiency * c.count for c in classes])
     class_first = np.array([c.first_id for c in classes], np.int64)
     users = np.zeros(topo.n_links, np.int32)  # operations in their bandwidth term, per link
+    occupied = np.zeros(len(classes), np.int64)  # links some operation's bandwidth term loads
     share = FairShare(topo.n_links)
     start = {}
     end = {}
@@ -198,11 +228,11 @@ def _run(ops, topology, max_work, faults, routing):
 
     def enter(r):
         if r.phase == "bw":
-            users[r.seg.ids] += 1
+            occupancy.enter(r.seg.ids, users, class_first, occupied)
 
     def leave(r):
         if r.phase == "bw":
-            users[r.seg.ids] -= 1
+            occupancy.leave(r.seg.ids, users, class_first, occupied)
 
     waiting = set(range(len(order)))
     while waiting or running:
@@ -236,7 +266,7 @@ def _run(ops, topology, max_work, faults, routing):
         for i, r in running.items():
             if r.phase == "bw":
                 util += rates[i] * r.seg.class_bytes / r.seg.bw_s
-        counters.append((t, util / np.where(cap > 0, cap, 1.0)))
+        counters.append((t, util, occupied.copy()))  # bytes/s; divided once at the end
         dts = {i: r.left / (rates[i] if r.phase == "bw" else 1.0) for i, r in running.items()}
         upcoming = [start[k] - t for k in waiting if k in start and start[k] > t]
         dt = min(list(dts.values()) + upcoming)
@@ -261,7 +291,7 @@ def _run(ops, topology, max_work, faults, routing):
                 del running[i]
                 finish(r, t + dt)
         t += dt
-    counters.append((t, np.zeros(len(classes))))
+    counters.append((t, np.zeros(len(classes)), np.zeros(len(classes), np.int64)))
     return _result(topo, order, profiles, results, compute, slices, counters, cap)
 
 
@@ -301,10 +331,28 @@ def _result(topo, order, profiles, results, compute, slices, counters, cap):
         if prof is not None:
             nbytes += np.array([u.bytes for u in prof.usage]) * op.repeat
             busy += np.array([u.busy_s for u in prof.usage]) * op.repeat
-    denom = cap * makespan
-    util = np.divide(nbytes, denom, out=np.zeros_like(nbytes), where=denom > 0)
-    usage = [ClassUsage(c.name, c.level, float(b), float(s), float(u))
-             for c, b, s, u in zip(classes, nbytes, busy, util)]
+    used = np.zeros(topo.n_links, bool)  # links any operation loads
+    for prof in profiles:
+        for seg in prof.segments if prof is not None else ():
+            used[seg.ids] = True
+    links = np.array([c.count for c in classes], np.int64)
+    links_used = np.array([np.count_nonzero(used[c.first_id:c.first_id + c.count])
+                           for c in classes], np.int64)
+    util = _share(nbytes, cap * makespan)
+    group = _share(nbytes, cap / np.maximum(links, 1) * links_used * makespan)
+    usage = [ClassUsage(c.name, c.level, float(b), float(s), float(u), int(n), int(k), float(g))
+             for c, b, s, u, n, k, g in zip(classes, nbytes, busy, util, links, links_used,
+                                            group)]
     bottleneck = names[int(np.argmax(busy))] if busy.size and busy.max() > 0 else ""
+    rate = np.array([r for _, r, _ in counters]).reshape(-1, len(classes))
+    occupied = np.array([k for _, _, k in counters]).reshape(rate.shape)
+    whole = _share(rate, np.broadcast_to(cap, rate.shape))
+    in_use = _share(rate, cap / np.maximum(links, 1) * occupied)
+    counters = [(t, w, g) for (t, _, _), w, g in zip(counters, whole, in_use)]
     return WorkloadResult(topo.name, makespan, exposed, results, usage, bottleneck, names,
                           slices, counters)
+
+
+def _share(nbytes, capacity):
+    """``nbytes / capacity`` (0 where there is no capacity)."""
+    return np.divide(nbytes, capacity, out=np.zeros_like(nbytes), where=capacity > 0)
