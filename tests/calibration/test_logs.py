@@ -11,7 +11,7 @@ import pytest
 from ubemu.calibration import logs
 from ubemu.errors import UbemuError
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "logs"
+DATA = Path(__file__).with_name("logs")
 H100 = DATA / "nccl-tests-h100x8-all_reduce.txt"
 
 NEW = """# nccl-tests version 2.20.0 (b4d5bee) nccl-headers=23102 nccl-library=23102

@@ -11,7 +11,7 @@ from ubemu.calibration import params as pm
 from ubemu.machine.spec import load_topology
 from ubemu.machine.totoml import topology_toml
 
-H100 = str(Path(__file__).resolve().parents[1] / "data" / "logs" /
+H100 = str(Path(__file__).resolve().parents[1] / "calibration" / "logs" /
            "nccl-tests-h100x8-all_reduce.txt")
 TRUTH = {"params.overhead_ns": 3300.0, "params.send_overhead_ns": 1400.0,
          "params.fill_GBps": 20.0, "params.efficiency": 0.85}
