@@ -173,6 +173,20 @@ def receive_tail_s(received, sent, send_s, recv_s):
     return max(recv_s, (m - i + 1.0) * recv_s - ahead)
 
 
+@kernel
+def npu_message_figures(received, sent, send_s, recv_s):
+    """``(busiest NPU's message time, longest receive tail)`` of NPUs that received and sent
+    the given numbers of messages (float arrays), as :func:`drain` computes them."""
+    max_cpu = 0.0
+    max_tail = 0.0
+    for r in range(received.shape[0]):
+        if received[r] == 0.0 and sent[r] == 0.0:
+            continue
+        max_cpu = max(max_cpu, sent[r] * send_s + received[r] * recv_s)
+        max_tail = max(max_tail, receive_tail_s(received[r], sent[r], send_s, recv_s))
+    return max_cpu, max_tail
+
+
 @kernel(inline="always")
 def _clear(class_busy_s, class_bytes):
     for c in range(class_busy_s.shape[0]):

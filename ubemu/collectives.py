@@ -7,8 +7,9 @@ buffer an algorithm needs unless it says otherwise.
 
 Sizes follow nccl-tests: ``nbytes`` is the per-rank buffer of all_reduce, broadcast and reduce,
 the full gathered output of all_gather, the full input of reduce_scatter and the per-rank send
-buffer of alltoall. ``count = nbytes // itemsize``, rounded down to a multiple of the rank count
-for the collectives made of one block per rank.
+buffer of alltoall (of alltoallv: what a rank sends on average, its per-pair sizes scaled to
+it, :mod:`ubemu.traffic`). ``count = nbytes // itemsize``, rounded down to a multiple of the
+rank count for the collectives made of one block per rank.
 
 Working buffer of rank r (``count`` elements of the collective; ``b = count / n``)::
 
@@ -16,6 +17,8 @@ Working buffer of rank r (``count`` elements of the collective; ``b = count / n`
     reduce_scatter  in buf[0:count] (n blocks)         out block r: buf[r*b:(r+1)*b]
     all_gather      in block r: buf[r*b:(r+1)*b]       out buf[0:count]
     alltoall        in buf[0:count], block j to j      out buf[count:2*count], block j from j
+    alltoallv       in buf[0:S], block j at sdispl     out buf[S:S+R], block i at rdispl
+                    (S, R: the largest send and receive; the displacements as MPI_Alltoallv's)
     broadcast       in root's buf[0:count]             out buf[0:count]
     reduce          in buf[0:count]                    out root's buf[0:count]
 """
@@ -96,12 +99,17 @@ class Collective:
             raise UbemuError(f"{self.name}: count {count} must be a multiple of the rank count "
                              f"{n_ranks} (one equal block per rank)")
 
-    def input_shape(self, n_ranks, count):
-        """Shape of the per-rank inputs (``emulate``'s argument)."""
+    def input_shape(self, n_ranks, count, traffic=None):
+        """Shape of the per-rank inputs (``emulate``'s argument); alltoallv's from its
+        :class:`~ubemu.traffic.Traffic` (a row per rank, as long as the largest send)."""
+        if self.name == "alltoallv":
+            return (n_ranks, traffic.in_count)
         return (n_ranks, count // n_ranks) if self.name == "all_gather" else (n_ranks, count)
 
-    def output_shape(self, n_ranks, count):
+    def output_shape(self, n_ranks, count, traffic=None):
         """Shape of the outputs ``emulate`` returns (reduce: the root's row alone)."""
+        if self.name == "alltoallv":
+            return (n_ranks, traffic.out_count)
         if self.name == "reduce_scatter":
             return (n_ranks, count // n_ranks)
         if self.name == "reduce":
@@ -129,6 +137,7 @@ _SUMMARIES = {
     "all_gather": "every rank ends with every rank's block",
     "reduce_scatter": "rank r ends with block r of the reduction",
     "alltoall": "rank r sends its block j to rank j",
+    "alltoallv": "rank i sends rank j its own amount (per-pair sizes: --traffic)",
     "broadcast": "every rank ends with the root's buffer",
     "reduce": "the root ends with the reduction of every rank's buffer",
 }
@@ -138,6 +147,7 @@ COLLECTIVES = {row[0]: Collective(*row, _SUMMARIES[row[0]]) for row in (
     ("all_gather", False, False, True, 1, 1, 1, 1.0),
     ("reduce_scatter", True, False, True, 1, 1, 1, 1.0),
     ("alltoall", False, False, True, 1, 1, 2, 1.0),
+    ("alltoallv", False, False, False, 1, 1, 2, 0.0),
     ("broadcast", False, True, False, 0, 0, 1, 0.0),
     ("reduce", True, True, False, 0, 0, 1, 0.0),
 )}

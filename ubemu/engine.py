@@ -225,9 +225,9 @@ def _spread_run(collective, n, count, dt, op, seed, sched, block, ex, kind="exac
                 walk=None):
     """A run (``kind`` of :func:`ubemu.data.check.make_inputs`), every process drawing and
     checking its own rows."""
-    reducing, root = collectives.get(collective).reducing, sched.root
+    reducing, root, traffic = collectives.get(collective).reducing, sched.root, sched.traffic
     mine = vf.make_inputs(collective, n, count, dt.name, op, seed, kind=kind,
-                          rows=(block.lo, block.hi))
+                          rows=(block.lo, block.hi), traffic=traffic)
     reference, inputs = None, None
     if reducing:  # before the run, which may overwrite ``mine``
         parts = [(ex.allreduce(a, comb), comb) for a, comb in vf.reference_parts(mine, op, dt)]
@@ -236,8 +236,8 @@ def _spread_run(collective, n, count, dt, op, seed, sched, block, ex, kind="exac
     if collective == "broadcast":  # the root's row, at index 0
         inputs, root = vf.make_inputs(collective, n, count, dt.name, seed=seed,
                                       rows=(root, root + 1)), 0
-    elif not reducing:  # all_gather, alltoall: a piece of every input
-        inputs = vf.make_inputs(collective, n, count, dt.name, seed=seed)
+    elif not reducing:  # all_gather, alltoall(v): a piece of every input
+        inputs = vf.make_inputs(collective, n, count, dt.name, seed=seed, traffic=traffic)
     del mine
     first = block.lo
     if collective == "reduce":  # one output row, the root's
@@ -245,7 +245,7 @@ def _spread_run(collective, n, count, dt, op, seed, sched, block, ex, kind="exac
             else out[:0]
         first = 0
     wrong, max_rel, rel_sums, n_rel = vf.check_rows(collective, out, first, n, dt, reference,
-                                                     inputs, root)
+                                                     inputs, root, traffic)
     every = ex.allgather(np.array([wrong, max_rel, n_rel], np.float64))
     sums = ex.gather(rel_sums)  # folded in row order on process 0: the single-process bits
     total = ex.bcast(vf.fold(np.concatenate(sums)) if sums is not None else None)

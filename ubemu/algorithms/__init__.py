@@ -8,6 +8,7 @@ kernels.
 """
 
 from . import (  # noqa: F401
+    alltoallv,
     bidir_ring,
     bruck,
     direct,

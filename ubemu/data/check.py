@@ -158,11 +158,13 @@ def reference_from_parts(parts, n, op, dtype):
         return ref, gamma(n - 1, u) * mag + ref_err, exact
 
 
-def check_rows(collective, got_rows, row_lo, n, dtype, reference=None, inputs=None, root=0):
+def check_rows(collective, got_rows, row_lo, n, dtype, reference=None, inputs=None, root=0,
+               traffic=None):
     """Compare output rows ``row_lo : row_lo + len(got_rows)`` with the reference.
 
     ``reference``: :func:`reference_from_parts` (reducing collectives); ``inputs``: every
-    rank's inputs (copy collectives; broadcast needs only the root's row at index ``root``).
+    rank's inputs (copy collectives; broadcast needs only the root's row at index ``root``;
+    alltoallv also its ``traffic``, :class:`ubemu.traffic.Traffic`).
     For ``reduce`` pass the root's output row (or none). Returns the raw
     ``(wrong, max_rel_err, rel_sums, n_rel)``: ``wrong`` and ``n_rel`` add up over blocks
     of rows, ``max_rel_err`` by max, and the relative errors' sum is :func:`fold` of the
@@ -178,7 +180,7 @@ def check_rows(collective, got_rows, row_lo, n, dtype, reference=None, inputs=No
         return per_element[None, :]
 
     if not collectives.get(collective).reducing:
-        return _exact_check(collective, got_rows, row_lo, inputs, root, dt, None)
+        return _exact_check(collective, got_rows, row_lo, inputs, root, dt, None, traffic)
     if not dt.is_float:
         ref = mine(reference)
         return _exact_check(collective, got_rows, row_lo, None, root, dt,
@@ -198,9 +200,11 @@ def fold(rel_sums):
     return float(np.cumsum(rel_sums)[-1]) if len(rel_sums) else 0.0
 
 
-def _copy_rows(collective, inputs, rows, root):
+def _copy_rows(collective, inputs, rows, root, traffic=None):
     """Expected rows ``rows`` of a copy collective, in the inputs' storage type."""
     n = inputs.shape[0]
+    if collective == "alltoallv":
+        return _alltoallv_rows(inputs, rows, traffic)
     if collective == "all_gather":
         return inputs.reshape(1, -1)
     if collective == "alltoall":
@@ -209,14 +213,30 @@ def _copy_rows(collective, inputs, rows, root):
     return inputs[root][None, :]  # broadcast
 
 
-def _exact_check(collective, got_rows, row_lo, inputs, root, dt, ref):
+def _alltoallv_rows(inputs, rows, traffic):
+    """Expected alltoallv outputs of ranks ``rows``: rank j holds the block of every rank i
+    at ``traffic.recv_offsets[i, j]``, taken from ``i``'s input at its send offset; the row
+    is 0 past what it receives."""
+    ranks = np.arange(*rows.indices(traffic.n))
+    out = np.zeros((ranks.size, traffic.out_count), inputs.dtype)
+    lengths = traffic.counts[:, ranks].T.ravel()  # row k: the blocks of rank ranks[k], by i
+    starts = (np.arange(traffic.n) * inputs.shape[1] + traffic.send_offsets[:, ranks].T
+              - traffic.recv_offsets[:, ranks].T).ravel()
+    per_row = traffic.receives[ranks]
+    within = np.arange(int(per_row.sum())) - np.repeat(np.cumsum(per_row) - per_row, per_row)
+    out.reshape(-1)[np.repeat(np.arange(ranks.size) * traffic.out_count, per_row) + within] = \
+        inputs.reshape(-1)[np.repeat(starts, lengths) + within]
+    return out
+
+
+def _exact_check(collective, got_rows, row_lo, inputs, root, dt, ref, traffic=None):
     """Bit-exact comparison (integers and copies), streamed over row blocks; raw stats."""
     wrong, stats = 0, _RelErr()
     uint = np.dtype(f"u{dt.storage.itemsize}")
     for rows in _row_blocks(*got_rows.shape):
         got = got_rows[rows]
         want = _copy_rows(collective, inputs, slice(rows.start + row_lo, rows.stop + row_lo),
-                          root) if ref is None else ref(rows)
+                          root, traffic) if ref is None else ref(rows)
         bad = int(np.count_nonzero(got.view(uint) != want.view(uint)))
         if bad:  # relative errors only where something differs (else they are all 0)
             stats.add(to_float64(got, dt), to_float64(want, dt))
@@ -224,7 +244,7 @@ def _exact_check(collective, got_rows, row_lo, inputs, root, dt, ref):
     return wrong, stats.max, np.array([stats.sum]), stats.count
 
 
-def verify(collective, outputs, inputs, op="sum", dtype=None, root=0):
+def verify(collective, outputs, inputs, op="sum", dtype=None, root=0, traffic=None):
     """Compare ``outputs`` with the reference computed from ``inputs``.
 
     Parameters
@@ -237,6 +257,8 @@ def verify(collective, outputs, inputs, op="sum", dtype=None, root=0):
         Default: the inputs' NumPy type (bfloat16 must be named).
     root : int
         Root of reduce / broadcast.
+    traffic : Traffic, optional
+        alltoallv's per-pair sizes (:mod:`ubemu.traffic`).
 
     Returns
     -------
@@ -255,6 +277,8 @@ def verify(collective, outputs, inputs, op="sum", dtype=None, root=0):
     n, m = inputs.shape
     want = {"all_gather": (n, n * m), "reduce_scatter": (n, m // n), "reduce": (m,)}.get(
         collective, (n, m))
+    if collective == "alltoallv":
+        want = collectives.get(collective).output_shape(n, 0, traffic)
     if outputs.shape != want or outputs.dtype != dt.storage:
         raise UbemuError(f"outputs of {outputs.dtype} {outputs.shape} do not match "
                          f"{dt.storage} {want}")
@@ -263,7 +287,7 @@ def verify(collective, outputs, inputs, op="sum", dtype=None, root=0):
     if reducing:
         reference = reference_from_parts(reference_parts(inputs, op, dt), n, op, dt)
     wrong, max_rel, rel_sums, n_rel = check_rows(collective, got_rows, 0, n, dt, reference,
-                                                 inputs, root)
+                                                 inputs, root, traffic)
     return wrong, max_rel, (fold(rel_sums) / n_rel if n_rel else 0.0)
 
 
@@ -341,8 +365,10 @@ def _tile_rng(seed, tile):
     return np.random.default_rng(seed if tile == 0 else [seed, tile])
 
 
-def make_inputs(collective, n, count, dtype, op="sum", seed=0, kind="exact", rows=None):
-    """Inputs of shape ``layout.input_shape`` in the dtype's storage type.
+def make_inputs(collective, n, count, dtype, op="sum", seed=0, kind="exact", rows=None,
+                traffic=None):
+    """Inputs of shape ``layout.input_shape`` in the dtype's storage type (alltoallv: of its
+    ``traffic``).
 
     ``kind='exact'``: values that make every correct algorithm exact and every dropped or
     duplicated contribution visible (see the module docstring). ``kind='random'``: random
@@ -356,7 +382,7 @@ def make_inputs(collective, n, count, dtype, op="sum", seed=0, kind="exact", row
         from ..errors import choices_error
 
         raise choices_error("input kind", kind, ("exact", "random"))
-    n_rows, cols = collectives.get(collective).input_shape(n, count)
+    n_rows, cols = collectives.get(collective).input_shape(n, count, traffic)
     lo, hi = (0, n_rows) if rows is None else (int(rows[0]), int(rows[1]))
     if not 0 <= lo <= hi <= n_rows:
         raise UbemuError(f"input rows {lo}:{hi} are outside 0:{n_rows}")

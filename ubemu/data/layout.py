@@ -4,7 +4,9 @@
 Inputs and outputs are per-rank arrays: all_reduce, reduce_scatter, alltoall, reduce and
 broadcast take ``(n, count)`` inputs (broadcast uses only the root's row), all_gather
 ``(n, count // n)``. Outputs: all_reduce, all_gather, alltoall, broadcast ``(n, count)``;
-reduce_scatter ``(n, count // n)``; reduce ``(count,)`` (the root's result).
+reduce_scatter ``(n, count // n)``; reduce ``(count,)`` (the root's result). alltoallv takes
+``(n, S)`` and gives ``(n, R)`` (its largest send and receive; a row past the rank's own
+total is padding: inputs never sent, outputs left 0).
 """
 
 import numpy as np
@@ -15,7 +17,8 @@ from ..errors import UbemuError
 
 def pack_inputs(schedule, inputs, dtype=None):
     """Allocate the (n, buf_count) working buffer and place ``inputs`` in it."""
-    want = get(schedule.collective).input_shape(schedule.n_ranks, schedule.count)
+    want = get(schedule.collective).input_shape(schedule.n_ranks, schedule.count,
+                                                schedule.traffic)
     if inputs.shape != want:
         raise UbemuError(f"{schedule.collective}: inputs of shape {inputs.shape} do not match "
                          f"{want}")
@@ -31,15 +34,15 @@ def place_inputs(schedule, inputs, lo=0, dtype=None):
         b = count // n
         buf[:, :count].reshape(k, n, b)[np.arange(k), np.arange(lo, lo + k)] = inputs
     else:
-        buf[:, :count] = inputs
+        buf[:, :inputs.shape[1]] = inputs
     return buf
 
 
 def rows_buffer(schedule, inputs, lo=0):
     """The working-buffer rows of ranks ``lo..``: ``inputs`` itself (run in place) when the
     buffer is just the inputs, else a new array (:func:`place_inputs`)."""
-    if (schedule.collective != "all_gather" and schedule.buf_count == schedule.count
-            and inputs.flags.c_contiguous):
+    if (schedule.collective not in ("all_gather", "alltoallv")
+            and schedule.buf_count == schedule.count and inputs.flags.c_contiguous):
         return inputs
     return place_inputs(schedule, inputs, lo)
 
@@ -60,4 +63,7 @@ def output_rows(schedule, buf, lo=0):
         return buf[:, :count].reshape(k, n, b)[np.arange(k), np.arange(lo, lo + k)]
     if coll == "alltoall":
         return buf[:, count:2 * count]
+    if coll == "alltoallv":
+        s = schedule.traffic.in_count
+        return buf[:, s:s + schedule.traffic.out_count]
     return buf[:, :count]

@@ -360,6 +360,24 @@ class CostModel:
         work = self.n * n_msgs
         return Cost(t, work, work, work if held is None else min(work, held))
 
+    def uneven_step(self, bw_s, lat_s, sent, received, transfers, held=None):
+        """Time of a step whose ranks send ``sent[r]`` and receive ``received[r]`` messages
+        (arrays; an uneven all-to-all), ``bw_s`` on its busiest link, ``lat_s`` its longest
+        path plus fill: the timing model's rule (:mod:`ubemu.timing.timer`) with each rank's
+        own message costs. ``transfers``: its messages, ``held`` of them at once."""
+        if not transfers:
+            return Cost(self.overhead_s)
+        cpu_s = tail_s = 0.0
+        if self.msg_s:
+            from ..kernels.timing import npu_message_figures
+
+            cpu_s, tail_s = npu_message_figures(np.asarray(received, np.float64),
+                                                np.asarray(sent, np.float64), self.send_s,
+                                                self.recv_s)
+        t = max(cpu_s, bw_s + lat_s + (self.send_s + max(self.recv_s, tail_s))) \
+            + self.overhead_s
+        return Cost(t, transfers, transfers, transfers if held is None else min(transfers, held))
+
     def step(self, msgs, reduce=False):
         """Time of one step; ``msgs`` is a list of (axis, partner, bytes) sent by each rank."""
         msgs = [m for m in msgs if m[2] > 0]
