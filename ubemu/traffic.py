@@ -111,26 +111,21 @@ def parse_moe(text):
 
 def draw_experts(moe, n_tokens):
     """``(n_tokens, topk)`` expert ids, each row distinct (module docstring), int32."""
-    rng = np.random.default_rng(moe.seed)
-    cdf = np.cumsum(moe.popularity())
+    from .kernels.traffic import draw_experts as draw
+
+    p = moe.popularity()
+    if moe.topk > np.count_nonzero(p):  # pragma: no cover - popularity is never 0
+        raise UbemuError(f"traffic {moe.label}: fewer than {moe.topk} experts can be drawn")
+    cdf = np.cumsum(p)
     cdf[-1] = 1.0
     out = np.empty((n_tokens, moe.topk), np.int32)
-
-    def draw(size):
-        return np.minimum(np.searchsorted(cdf, rng.random(size), side="right"),
-                          moe.experts - 1).astype(np.int32)
-
-    for j in range(moe.topk):  # position j, redrawn while it repeats an earlier position
-        col = draw(n_tokens)
-        for _ in range(100_000):
-            bad = np.flatnonzero((out[:, :j] == col[:, None]).any(axis=1)) if j else []
-            if not len(bad):
-                break
-            col[bad] = draw(len(bad))
-        else:  # pragma: no cover - needs a popularity on fewer than topk experts
-            raise UbemuError(f"traffic {moe.label}: could not draw {moe.topk} distinct experts")
-        out[:, j] = col
-    return out
+    spare = max(1024, out.size // 8)
+    while True:  # the same stream each time: the first uniforms, then the redraws'
+        rng = np.random.default_rng(moe.seed)
+        first = rng.random(out.shape)
+        if draw(cdf, first, rng.random(spare), out) >= 0:
+            return out
+        spare *= 4
 
 
 @lru_cache(maxsize=16)

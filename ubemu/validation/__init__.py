@@ -3,7 +3,10 @@
 Owns :mod:`.rows` (the measurement files of ``docs/data/``: one CSV per source, each row a
 measured figure with its system, its settings and whether it was used to fit the presets'
 parameters), :mod:`.kinds` (the registry that turns a row into ubemu's figure for it: one
-function per kind of measurement) and :mod:`.report` (the comparison, ratio per row, median
-and worst per system). May import the API, the training planner and everything below them;
-only the command line (``ubemu validate``, ``make validate``) imports it.
+function per kind of measurement; :mod:`.moe` registers MoE dispatch and combine) and
+:mod:`.report` (the comparison, ratio per row, median and worst per system). May import the
+API, the training planner and everything below them; only the command line (``ubemu
+validate``, ``make validate``) imports it.
 """
+
+from . import moe  # noqa: F401  (registers the moe_dispatch and moe_combine kinds)
