@@ -4,7 +4,6 @@ import math
 
 import numpy as np
 import pytest
-
 from ubemu.kernels.timing import harmonic, receive_tail_s
 
 
