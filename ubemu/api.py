@@ -198,8 +198,9 @@ def emulate(collective, inputs, topology=None, algorithm="ring", op="sum", dtype
         Element type (:mod:`ubemu.data.dtypes`); default: the inputs' NumPy type. Inputs of another
         type are converted (rounded to nearest even).
     **options
-        Passed to the algorithm's builder; alltoallv needs ``traffic``, the element counts
-        ``counts[i, j]`` rank i sends rank j (a square integer matrix, taken as it is).
+        Passed to the algorithm's builder; alltoallv's ``traffic`` is the element counts
+        ``counts[i, j]`` rank i sends rank j (a square integer matrix, taken as it is;
+        default: the inputs cut into ``n`` equal blocks, the all-to-all).
 
     Returns
     -------
@@ -235,9 +236,12 @@ def emulate(collective, inputs, topology=None, algorithm="ring", op="sum", dtype
     if collective == "alltoallv":
         from .traffic import exact
 
-        if options.get("traffic") is None:
-            raise UbemuError("emulate alltoallv: give traffic=, the element counts rank i "
-                             "sends rank j (an n x n integer matrix)")
+        if options.get("traffic") is None:  # the all-to-all: a block per rank
+            if inputs.shape[1] % n:
+                raise UbemuError(f"emulate alltoallv: without traffic= (the element counts "
+                                 f"rank i sends rank j) the inputs' {inputs.shape[1]} columns "
+                                 f"must be {n} equal blocks")
+            options["traffic"] = np.full((n, n), inputs.shape[1] // n)
         options["traffic"] = exact(options["traffic"])
         count = options["traffic"].count
         if inputs.shape[1] != options["traffic"].in_count:

@@ -101,15 +101,16 @@ class Collective:
 
     def input_shape(self, n_ranks, count, traffic=None):
         """Shape of the per-rank inputs (``emulate``'s argument); alltoallv's from its
-        :class:`~ubemu.traffic.Traffic` (a row per rank, as long as the largest send)."""
+        :class:`~ubemu.traffic.Traffic` (a row per rank, as long as the largest send;
+        default uniform)."""
         if self.name == "alltoallv":
-            return (n_ranks, traffic.in_count)
+            return (n_ranks, _uniform(traffic, n_ranks, count).in_count)
         return (n_ranks, count // n_ranks) if self.name == "all_gather" else (n_ranks, count)
 
     def output_shape(self, n_ranks, count, traffic=None):
         """Shape of the outputs ``emulate`` returns (reduce: the root's row alone)."""
         if self.name == "alltoallv":
-            return (n_ranks, traffic.out_count)
+            return (n_ranks, _uniform(traffic, n_ranks, count).out_count)
         if self.name == "reduce_scatter":
             return (n_ranks, count // n_ranks)
         if self.name == "reduce":
@@ -130,6 +131,13 @@ class Collective:
         if n_ranks <= 1:
             return 0.0
         return self.min_send_fraction * nbytes * (n_ranks - 1) / n_ranks
+
+
+def _uniform(traffic, n_ranks, count):
+    """``traffic``, or the uniform one (the all-to-all's) when None."""
+    from .traffic import resolve
+
+    return traffic if traffic is not None else resolve(None, n_ranks, count)
 
 
 _SUMMARIES = {

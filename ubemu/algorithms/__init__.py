@@ -9,6 +9,7 @@ kernels.
 
 from . import (  # noqa: F401
     alltoallv,
+    alltoallv_hier,
     bidir_ring,
     bruck,
     direct,

@@ -258,7 +258,8 @@ def verify(collective, outputs, inputs, op="sum", dtype=None, root=0, traffic=No
     root : int
         Root of reduce / broadcast.
     traffic : Traffic, optional
-        alltoallv's per-pair sizes (:mod:`ubemu.traffic`).
+        alltoallv's per-pair sizes (:mod:`ubemu.traffic`; default: the inputs cut into ``n``
+        equal blocks).
 
     Returns
     -------
@@ -277,8 +278,12 @@ def verify(collective, outputs, inputs, op="sum", dtype=None, root=0, traffic=No
     n, m = inputs.shape
     want = {"all_gather": (n, n * m), "reduce_scatter": (n, m // n), "reduce": (m,)}.get(
         collective, (n, m))
-    if collective == "alltoallv":
-        want = collectives.get(collective).output_shape(n, 0, traffic)
+    if collective == "alltoallv":  # default: the inputs' equal blocks, the all-to-all
+        if traffic is None:
+            from ..traffic import resolve
+
+            traffic = resolve(None, n, m)
+        want = collectives.get(collective).output_shape(n, m, traffic)
     if outputs.shape != want or outputs.dtype != dt.storage:
         raise UbemuError(f"outputs of {outputs.dtype} {outputs.shape} do not match "
                          f"{dt.storage} {want}")
