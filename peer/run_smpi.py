@@ -101,8 +101,9 @@ def build(smpicc, builddir):
 
 
 class Runner:
-    def __init__(self, smpirun, exe, builddir, reps, style, verbose):
+    def __init__(self, smpirun, exe, builddir, reps, style, verbose, timeout_s=3600):
         self.smpirun, self.exe, self.builddir = smpirun, exe, builddir
+        self.timeout_s = timeout_s
         self.reps, self.style, self.verbose = reps, style, verbose
         self.pdir = os.path.join(builddir, "platforms")
         os.makedirs(self.pdir, exist_ok=True)
@@ -121,7 +122,7 @@ class Runner:
         cmd = [self.smpirun, "-np", str(np_), "-platform", pf, "-hostfile", hf, *cfg,
                self.exe, *[str(a) for a in args], "--sync", sync]
         t0 = time.time()
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=600,
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=self.timeout_s,
                            cwd=self.builddir)
         wall = time.time() - t0
         line = next((l for l in r.stdout.splitlines() if l.startswith('{"coll"')), None)
@@ -189,13 +190,18 @@ def bench_args(c, reps):
             + (["--even"] if c["even"] else []))
 
 
-def run_standard(R, with_barrier, only, save=None):
+def run_standard(R, with_barrier, only, save=None, done=()):
     """Run the standard configurations (those whose name contains ``only``), printing each
-    row and calling ``save(rows)`` after each, so that a killed run keeps what it did."""
+    row and calling ``save(rows)`` after each, so that a killed run keeps what it did;
+    ``done``: rows of an earlier run, kept and not run again."""
+    kept = {r["name"]: r for r in done}
     rows = []
     for c in standard_configs():
         name = cname(c)
         if only and only not in name:
+            continue
+        if name in kept:
+            rows.append(kept[name])
             continue
         core = C_CORE if c["topology"] == "shared-core" else None
         pf, hf = R.platform(c["hosts"], core)
@@ -338,11 +344,20 @@ def main(argv=None):
     ap.add_argument("--with-barrier-sync", action="store_true",
                     help="also time every configuration after a plain MPI_Barrier")
     ap.add_argument("-v", "--verbose", action="store_true", help="print the smpirun command lines")
+    ap.add_argument("--resume", action="store_true",
+                    help="keep the configurations --out already holds, run the others")
+    ap.add_argument("--timeout", type=float, default=3600,
+                    help="seconds one smpirun may take (default 3600; 256 ranks' linear "
+                         "all-to-all takes minutes)")
     a = ap.parse_args(argv)
 
     smpicc, smpirun = find_tools()
     exe = build(smpicc, a.build)
-    R = Runner(smpirun, exe, a.build, a.reps, a.style, a.verbose)
+    R = Runner(smpirun, exe, a.build, a.reps, a.style, a.verbose, a.timeout)
+    done = []
+    if a.resume and os.path.exists(a.out):
+        with open(a.out) as f:
+            done = json.load(f).get("results", [])
     version = simgrid_version(smpirun)
     print(f"# {version}; port B = {B_PORT:g} B/s, end-to-end L = {L_E2E:g} s, "
           f"core C = {C_CORE:g} B/s")
@@ -363,7 +378,7 @@ def main(argv=None):
             json.dump(res, f, indent=1)
         os.replace(tmp, a.out)
 
-    rows = run_standard(R, a.with_barrier_sync, a.only, save)
+    rows = run_standard(R, a.with_barrier_sync, a.only, save, done)
     if a.extras:
         print("\n# calibration / sensitivity runs")
         print(f"{'run':75s} {'SMPI [us]':>12s} {'analytic [us]':>13s}   note")

@@ -90,6 +90,8 @@ def test_moe_spec_strings():
         parse_moe("moe:tokens=4,experts=8,topk=9")
     with pytest.raises(UbemuError, match="skew='x' is not a valid float"):
         parse_moe("moe:tokens=4,experts=8,topk=2,skew=x")
+    with pytest.raises(UbemuError, match="skew=40 leaves too few experts to draw 8"):
+        resolve("moe:tokens=64,experts=16,topk=8,skew=40", 8, 100)
     with pytest.raises(UbemuError, match="experts=12 must be a multiple of the 8 ranks"):
         resolve("moe:tokens=4,experts=12,topk=2", 8, 100)
 

@@ -113,19 +113,18 @@ def draw_experts(moe, n_tokens):
     """``(n_tokens, topk)`` expert ids, each row distinct (module docstring), int32."""
     from .kernels.traffic import draw_experts as draw
 
-    p = moe.popularity()
-    if moe.topk > np.count_nonzero(p):  # pragma: no cover - popularity is never 0
-        raise UbemuError(f"traffic {moe.label}: fewer than {moe.topk} experts can be drawn")
-    cdf = np.cumsum(p)
+    cdf = np.cumsum(moe.popularity())
     cdf[-1] = 1.0
     out = np.empty((n_tokens, moe.topk), np.int32)
     spare = max(1024, out.size // 8)
-    while True:  # the same stream each time: the first uniforms, then the redraws'
+    while spare <= 64 * max(out.size, 1024):  # a stream per seed: the firsts, then redraws
         rng = np.random.default_rng(moe.seed)
         first = rng.random(out.shape)
         if draw(cdf, first, rng.random(spare), out) >= 0:
             return out
         spare *= 4
+    raise UbemuError(f"traffic {moe.label}: skew={moe.skew:g} leaves too few experts to draw "
+                     f"{moe.topk} distinct ones per token (more than 64 draws each)")
 
 
 @lru_cache(maxsize=16)
