@@ -177,7 +177,7 @@ def test_hierarchical_alltoall_over_three_levels_matches_single_process(ex, per_
                                                              alone.bottleneck)
 
 
-@pytest.mark.parametrize("alg", ["direct", "pairwise"])
+@pytest.mark.parametrize("alg", ["direct", "pairwise", "hierarchical"])
 def test_alltoallv_checked_and_timed_as_in_one_process(ex, alg):
     """An uneven all-to-all (skewed MoE routing) spread over the processes: nothing wrong,
     and the check and the time are those of one process, bit for bit."""
