@@ -253,6 +253,7 @@ class CostModel:
         self.overhead_s = p.overhead_ns * 1e-9
         self.send_s, self.recv_s = p.send_overhead_ns * 1e-9, p.recv_overhead_ns * 1e-9
         self.msg_s = self.send_s + self.recv_s  # one message's ends
+        self._tails = {}  # messages per rank -> receive tail
         self.fill_bytes = p.fill_bytes
         self.fill_s_per_byte = 1e-9 / p.fill_GBps if p.fill_GBps > 0 else 0.0
         self.rho = 1.0 / (p.reduce_GBps * 1e9) if p.reduce_GBps > 0 else 0.0
@@ -337,13 +338,19 @@ class CostModel:
     # -- step arithmetic ----------------------------------------------------------------------
     def tail_s(self, n_msgs):
         """How long the receive costs of ``n_msgs`` messages per rank outlast the data (the
-        timing model's receive tail, :func:`ubemu.kernels.timing.receive_tail_s`)."""
+        timing model's receive tail, :func:`ubemu.kernels.timing.receive_tail_s`; one
+        message: ``o_r``)."""
         if not self.msg_s:
             return 0.0
-        from ..kernels.timing import receive_tail_s
+        if n_msgs <= 1:
+            return self.recv_s
+        if n_msgs not in self._tails:
+            from ..kernels.timing import receive_tail_s
 
-        n = float(n_msgs)
-        return max(self.recv_s, receive_tail_s(n, n, self.send_s, self.recv_s))
+            n = float(n_msgs)
+            self._tails[n_msgs] = max(self.recv_s, receive_tail_s(n, n, self.send_s,
+                                                                  self.recv_s))
+        return self._tails[n_msgs]
 
     def fill_s(self, nbytes):
         """A message's pipeline fill (:mod:`ubemu.timing.timer`)."""
