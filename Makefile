@@ -33,11 +33,13 @@ test-fast: $(STAMP)
 test-mpi: $(STAMP)
 	$(PY) tests/mpi/run_mpi_tests.py --mpiexec $(MPIEXEC) -n 2 -n 4
 
-# ubemu against SimGrid SMPI on the same platforms (installs Debian's libsimgrid-dev; not in CI)
+# ubemu against SimGrid SMPI on the same platforms (installs Debian's libsimgrid-dev; not in CI).
+# SMPI's rows land in peer/build/results.json as they are measured (hours: 256 ranks); a rerun
+# resumes. peer/results.json is the recorded run: python3 peer/run_smpi.py refreshes it.
 test-peer: $(STAMP)
 	bash peer/install_simgrid.sh
-	$(PY) peer/run_smpi.py
-	$(PY) peer/compare.py
+	$(PY) peer/run_smpi.py --resume --out peer/build/results.json
+	$(PY) peer/compare.py peer/build/results.json
 
 # ubemu against the published measurements of docs/data/ (fit and validation rows)
 validate: $(STAMP)

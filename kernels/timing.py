@@ -126,6 +126,67 @@ def accumulate(src, dst, n, reduce, npus, itemsize, scale, lv, lat_ns, hop_lat_n
     return nt, nr, max_lat
 
 
+@kernel
+def harmonic(n):
+    """The harmonic number ``H_n = 1 + 1/2 + ... + 1/n`` (0 for n < 1): summed up to 64,
+    beyond from its asymptotic series (error below 1e-13)."""
+    if n < 1:
+        return 0.0
+    if n <= 64:
+        h = 0.0
+        for j in range(1, int(n) + 1):
+            h += 1.0 / j
+        return h
+    x = float(n)
+    x2 = x * x
+    return np.log(x) + 0.5772156649015329 + 0.5 / x - 1.0 / (12.0 * x2) + 1.0 / (120.0 * x2 * x2)
+
+
+@kernel
+def receive_tail_s(received, sent, send_s, recv_s):
+    """Seconds an NPU's receive costs last after the step's data: LogGP's receiving processor.
+
+    The NPU handles its ``received`` messages one after another, ``recv_s`` each, as they
+    complete. Messages sharing the NPU's links fairly (an incast) complete together when they
+    start together, so their costs queue up after the data. Their senders post one message
+    every ``send_s``; an NPU's messages are taken to be posted over as many places as it sends
+    itself (``sent``: an exchange spreads them one ``send_s`` apart, a gather's all come
+    first), ``g = send_s (sent - 1) / (received - 1)`` apart at most ``send_s``. Under fair
+    sharing the i-th of m staggered messages completes ``g (m (H_{m-1} - H_{i-1}) - (m - i))``
+    before the last (exact once all have arrived before the first completes); the processor
+    finishes ``max_i [(m - i + 1) recv_s - that]`` after the data, the maximum at
+    ``i = ceil(g m / (recv_s + g))``. One message: ``recv_s``; simultaneous ones (``g = 0``):
+    ``m recv_s``.
+    """
+    m = received
+    if m < 1.0:
+        return 0.0
+    if m < 2.0:
+        return recv_s
+    g = 0.0
+    if sent > 1.0:
+        g = send_s * min(1.0, (sent - 1.0) / (m - 1.0))
+    if g <= 0.0:
+        return m * recv_s
+    i = max(1.0, np.ceil(g * m / (recv_s + g)))
+    ahead = g * (m * (harmonic(m - 1.0) - harmonic(i - 1.0)) - (m - i))
+    return max(recv_s, (m - i + 1.0) * recv_s - ahead)
+
+
+@kernel
+def npu_message_figures(received, sent, send_s, recv_s):
+    """``(busiest NPU's message time, longest receive tail)`` of NPUs that received and sent
+    the given numbers of messages (float arrays), as :func:`drain` computes them."""
+    max_cpu = 0.0
+    max_tail = 0.0
+    for r in range(received.shape[0]):
+        if received[r] == 0.0 and sent[r] == 0.0:
+            continue
+        max_cpu = max(max_cpu, sent[r] * send_s + received[r] * recv_s)
+        max_tail = max(max_tail, receive_tail_s(received[r], sent[r], send_s, recv_s))
+    return max_cpu, max_tail
+
+
 @kernel(inline="always")
 def _clear(class_busy_s, class_bytes):
     for c in range(class_busy_s.shape[0]):
@@ -141,12 +202,14 @@ def drain(class_first, class_cap_Bps, load, touched, nt, red_bytes, red_touched,
     ``class_first`` (ascending) is each link class's first link id, ``class_cap_Bps`` one
     link's effective capacity in bytes per second. Fills ``class_busy_s`` (the busiest link's
     time) and ``class_bytes`` (sum over the class's links). An NPU that sent k messages and
-    received m is busy ``k send_s + m recv_s``. ``weight`` (per link id, or empty: all 1)
-    multiplies a link's time: a port that lost some of its switch planes.
+    received m is busy ``k send_s + m recv_s``, and its receive costs outlast the data by
+    :func:`receive_tail_s`. ``weight`` (per link id, or empty: all 1) multiplies a link's
+    time: a port that lost some of its switch planes.
 
     Returns
     -------
-    (max_link_s, max_reduced_bytes, busiest NPU's message time in s)
+    (max_link_s, max_reduced_bytes, busiest NPU's message time in s, longest receive tail
+    in s)
     """
     _clear(class_busy_s, class_bytes)
     max_t = 0.0
@@ -163,6 +226,7 @@ def drain(class_first, class_cap_Bps, load, touched, nt, red_bytes, red_touched,
         load[link] = 0.0
     max_red = 0.0
     max_cpu = 0.0
+    max_tail = 0.0
     n_npus = red_bytes.shape[0] // 2
     for j in range(nr):
         d = red_touched[j]
@@ -171,9 +235,11 @@ def drain(class_first, class_cap_Bps, load, touched, nt, red_bytes, red_touched,
             max_red = max(max_red, x)
         else:
             received = np.floor(x / RECV_UNIT)
-            max_cpu = max(max_cpu, (x - received * RECV_UNIT) * send_s + received * recv_s)
+            sent = x - received * RECV_UNIT
+            max_cpu = max(max_cpu, sent * send_s + received * recv_s)
+            max_tail = max(max_tail, receive_tail_s(received, sent, send_s, recv_s))
         red_bytes[d] = 0.0
-    return max_t, max_red, max_cpu
+    return max_t, max_red, max_cpu, max_tail
 
 
 @kernel

@@ -126,6 +126,15 @@ def alltoall_basic_linear(n_bytes, p, B, L, o_s=0.0, o_r=0.0, core_bw=None,
     return T
 
 
+def alltoall_pairwise(n_bytes, p, B, L, o_s=0.0, o_r=0.0, detach_thresh=INT_MAX):
+    """coll_bench's pairwise all-to-all: p-1 MPI_Sendrecv steps, at step k rank r sends its
+    block to r+k and receives from r-k (the own block a memcpy, free). Every step is a
+    permutation, one flow per port, in lock step: (p-1) (ois + L + (b+16)/B + or)."""
+    b = n_bytes // p
+    orr = o_r if b < detach_thresh else 0.0
+    return (p - 1) * (o_s + L + (b + ENVELOPE) / B + orr)
+
+
 def fanout(m, p, B, L, o_s=0.0, o_r=0.0, detach_thresh=INT_MAX):
     """Rank 0 posts p-1 MPI_Isend of m bytes (one per peer) and waits; the peers
     MPI_Recv.  All flows share rank 0's up-port."""

@@ -3,12 +3,16 @@
  * (also builds against a real MPI). Part of ubemu's "peer" reference harness.
  *
  * usage: coll_bench COLL BYTES REPS [options]
- *   COLL     allreduce | alltoall | p2p | fanout
+ *   COLL     allreduce | alltoall | alltoall_pairwise | p2p | fanout
  *              allreduce: MPI_Allreduce of BYTES/4 floats (MPI_SUM); BYTES is the
  *                         per-rank buffer size.
  *              alltoall : MPI_Alltoall of MPI_BYTE. By default BYTES is the total
  *                         per-rank send buffer, i.e. each rank sends BYTES/p bytes
  *                         to every rank (see --a2a-block).
+ *              alltoall_pairwise: the same exchange as p-1 MPI_Sendrecv steps, at
+ *                         step k rank r sends its block r+k to rank r+k and receives
+ *                         from rank r-k (HCCL's / ubemu's pairwise); the own block
+ *                         is a local memcpy.
  *              p2p      : one MPI_Send of BYTES from comm rank 0 to comm rank 1
  *                         (calibration of latency / bandwidth / os / or).
  *              fanout   : comm rank 0 posts p-1 MPI_Isend of BYTES (one to each
@@ -26,6 +30,9 @@
  *                   the collective at exactly the same simulated time;
  *                   barrier: plain MPI_Barrier before each repetition.
  *   --csv           print CSV instead of JSON.
+ *   --shared        allocate the buffers with SMPI_SHARED_MALLOC (one copy for all
+ *                   ranks: large runs fit in memory; the data is then meaningless,
+ *                   so --check is ignored). Only under SMPI.
  *   --check         verify the allreduce / alltoall result on the first rep.
  *
  * For each repetition every rank measures t1 - t0 around the operation with
@@ -38,13 +45,14 @@
 #include <string.h>
 #include <time.h>
 
-enum { C_ALLREDUCE, C_ALLTOALL, C_P2P, C_FANOUT };
+enum { C_ALLREDUCE, C_ALLTOALL, C_P2P, C_FANOUT, C_A2A_PAIRWISE };
 
 static void usage(int rank)
 {
   if (rank == 0)
-    fprintf(stderr, "usage: coll_bench allreduce|alltoall|p2p|fanout BYTES REPS "
-                    "[--even] [--a2a-block] [--warmup N] [--sync aligned|barrier] [--csv] [--check]\n");
+    fprintf(stderr, "usage: coll_bench allreduce|alltoall|alltoall_pairwise|p2p|fanout BYTES REPS "
+                    "[--even] [--a2a-block] [--warmup N] [--sync aligned|barrier] [--csv] [--check] "
+                    "[--shared]\n");
 }
 
 /* Sleep (in simulated time under SMPI: nanosleep is intercepted) for d seconds. */
@@ -99,6 +107,8 @@ int main(int argc, char** argv)
     coll = C_P2P;
   else if (!strcmp(argv[1], "fanout"))
     coll = C_FANOUT;
+  else if (!strcmp(argv[1], "alltoall_pairwise"))
+    coll = C_A2A_PAIRWISE;
   else {
     usage(wrank);
     MPI_Finalize();
@@ -106,7 +116,7 @@ int main(int argc, char** argv)
   }
   long long bytes = atoll(argv[2]);
   int reps        = atoi(argv[3]);
-  int even = 0, a2a_block = 0, warmup = 0, aligned = 1, csv = 0, check = 0;
+  int even = 0, a2a_block = 0, warmup = 0, aligned = 1, csv = 0, check = 0, shared = 0;
   for (int i = 4; i < argc; i++) {
     if (!strcmp(argv[i], "--even"))
       even = 1;
@@ -121,6 +131,8 @@ int main(int argc, char** argv)
       csv = 1;
     else if (!strcmp(argv[i], "--check"))
       check = 1;
+    else if (!strcmp(argv[i], "--shared"))
+      shared = 1;
     else {
       usage(wrank);
       MPI_Finalize();
@@ -144,14 +156,22 @@ int main(int argc, char** argv)
     size_t sbytes = 0, rbytes = 0;
     if (coll == C_ALLREDUCE) {
       sbytes = rbytes = (size_t)(bytes / 4) * 4;
-    } else if (coll == C_ALLTOALL) {
+    } else if (coll == C_ALLTOALL || coll == C_A2A_PAIRWISE) {
       block  = a2a_block ? bytes : bytes / p;
       sbytes = rbytes = (size_t)block * (size_t)p;
     } else {
       sbytes = rbytes = (size_t)bytes;
     }
+#ifdef SMPI_SHARED_MALLOC
+    if (shared)
+      check = 0;
+    char* sbuf = shared ? SMPI_SHARED_MALLOC(sbytes ? sbytes : 1) : malloc(sbytes ? sbytes : 1);
+    char* rbuf = shared ? SMPI_SHARED_MALLOC(rbytes ? rbytes : 1) : malloc(rbytes ? rbytes : 1);
+#else
+    shared     = 0;
     char* sbuf = malloc(sbytes ? sbytes : 1);
     char* rbuf = malloc(rbytes ? rbytes : 1);
+#endif
     if (!sbuf || !rbuf) {
       fprintf(stderr, "rank %d: out of memory\n", wrank);
       MPI_Abort(MPI_COMM_WORLD, 2);
@@ -177,6 +197,15 @@ int main(int argc, char** argv)
           break;
         case C_ALLTOALL:
           MPI_Alltoall(sbuf, (int)block, MPI_BYTE, rbuf, (int)block, MPI_BYTE, comm);
+          break;
+        case C_A2A_PAIRWISE:
+          memcpy(rbuf + (size_t)rank * (size_t)block, sbuf + (size_t)rank * (size_t)block, (size_t)block);
+          for (int k = 1; k < p; k++) {
+            int dst = (rank + k) % p, src = (rank - k + p) % p;
+            MPI_Sendrecv(sbuf + (size_t)dst * (size_t)block, (int)block, MPI_BYTE, dst, 9,
+                         rbuf + (size_t)src * (size_t)block, (int)block, MPI_BYTE, src, 9, comm,
+                         MPI_STATUS_IGNORE);
+          }
           break;
         case C_P2P:
           if (rank == 0)
@@ -210,7 +239,7 @@ int main(int argc, char** argv)
               mybad = 1;
               break;
             }
-        } else if (coll == C_ALLTOALL) {
+        } else if (coll == C_ALLTOALL || coll == C_A2A_PAIRWISE) {
           for (int s = 0; s < p && !mybad; s++)
             for (long long j = 0; j < block; j++) {
               /* element j of block 'rank' in rank s's send buffer */
@@ -234,7 +263,7 @@ int main(int argc, char** argv)
           mx = times[i];
         sum += times[i];
       }
-      static const char* names[] = {"allreduce", "alltoall", "p2p", "fanout"};
+      static const char* names[] = {"allreduce", "alltoall", "p2p", "fanout", "alltoall_pairwise"};
       if (csv) {
         printf("coll,bytes,block_bytes,p,world,even,reps,sync,min_s,mean_s,max_s,check\n");
         printf("%s,%lld,%lld,%d,%d,%d,%d,%s,%.12e,%.12e,%.12e,%s\n", names[coll], bytes, block, p, wsize, even, reps,
@@ -252,8 +281,16 @@ int main(int argc, char** argv)
       fflush(stdout);
     }
     free(times);
-    free(sbuf);
-    free(rbuf);
+#ifdef SMPI_SHARED_FREE
+    if (shared) {
+      SMPI_SHARED_FREE(sbuf);
+      SMPI_SHARED_FREE(rbuf);
+    } else
+#endif
+    {
+      free(sbuf);
+      free(rbuf);
+    }
     if (comm != MPI_COMM_WORLD)
       MPI_Comm_free(&comm);
   }

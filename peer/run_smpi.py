@@ -4,7 +4,7 @@ platforms of peer/platforms.py, compare with the analytic model of peer/analytic
 print a table and write peer/results.json.  Stdlib only.
 
     bash peer/install_simgrid.sh          # once (Debian: libsimgrid-dev, SimGrid 3.32)
-    python3 peer/run_smpi.py              # the standard configurations (~1 min, 2 cores)
+    python3 peer/run_smpi.py              # the standard configurations (~15 min, 2 cores)
     python3 peer/run_smpi.py --extras     # + calibration / sensitivity runs
     python3 peer/run_smpi.py --with-barrier-sync   # + a column timed after a plain barrier
 
@@ -28,6 +28,17 @@ B_PORT = 50e9        # bytes/s per direction
 L_E2E = 1e-6         # s, end-to-end
 C_CORE = 200e9       # bytes/s, shared core
 SIZES = (64 * KiB, 1 * MiB, 16 * MiB)
+#: Ranks of the standard configurations, and the (os, or) overhead pairs (seconds): none,
+#: send-dominated, receive only (the incast of issue 18), receive-dominated with a stagger.
+RANKS = (8, 16, 64, 128, 256)
+OVERHEADS = ((0.0, 0.0), (2e-6, 1e-6), (0.0, 1e-6), (0.5e-6, 2e-6))
+COLLS = ("alltoall", "alltoall_pairwise", "allreduce")
+#: Largest size per rank count: SMPI's lr all-reduce holds 2 x the buffer per rank in
+#: temporaries (256 ranks x 16 MiB would need 8.4 GB), so 128 and 256 ranks stop at 4 MiB.
+BIG_RANKS_MAX = 4 * MiB
+#: Runs whose buffers would exceed this (all ranks together) share one copy (--shared,
+#: unchecked): SMPI times the messages, not the data.
+PRIVATE_MAX = 1 << 30
 INT_MAX = 2**31 - 1
 
 
@@ -90,8 +101,9 @@ def build(smpicc, builddir):
 
 
 class Runner:
-    def __init__(self, smpirun, exe, builddir, reps, style, verbose):
+    def __init__(self, smpirun, exe, builddir, reps, style, verbose, timeout_s=3600):
         self.smpirun, self.exe, self.builddir = smpirun, exe, builddir
+        self.timeout_s = timeout_s
         self.reps, self.style, self.verbose = reps, style, verbose
         self.pdir = os.path.join(builddir, "platforms")
         os.makedirs(self.pdir, exist_ok=True)
@@ -110,7 +122,7 @@ class Runner:
         cmd = [self.smpirun, "-np", str(np_), "-platform", pf, "-hostfile", hf, *cfg,
                self.exe, *[str(a) for a in args], "--sync", sync]
         t0 = time.time()
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=600,
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=self.timeout_s,
                            cwd=self.builddir)
         wall = time.time() - t0
         line = next((l for l in r.stdout.splitlines() if l.startswith('{"coll"')), None)
@@ -125,13 +137,18 @@ class Runner:
         return d
 
 
+def sizes(P):
+    """The per-rank sizes run on ``P`` ranks."""
+    return tuple(min(n, BIG_RANKS_MAX) if P >= 128 else n for n in SIZES)
+
+
 def standard_configs():
     """(name, topology, P_hosts, ranks, even, coll, bytes, os, or)."""
     cfgs = []
-    for o_s, o_r in ((0.0, 0.0), (2e-6, 1e-6)):
-        for P in (8, 16):
-            for coll in ("alltoall", "allreduce"):
-                for n in SIZES:
+    for o_s, o_r in OVERHEADS:
+        for P in RANKS:
+            for coll in COLLS:
+                for n in sizes(P):
                     cfgs.append(dict(topology="star", hosts=P, even=False, coll=coll, bytes=n,
                                      os=o_s, orr=o_r))
     cfgs.append(dict(topology="shared-core", hosts=16, even=True, coll="allreduce", bytes=16 * MiB,
@@ -144,6 +161,8 @@ def predict(c):
     q = c["hosts"] // 2 if c["even"] else c["hosts"]
     if c["coll"] == "allreduce":
         return analytic.allreduce_lr(c["bytes"], q, B_PORT, L_E2E, c["os"], c["orr"], core_bw=core)
+    if c["coll"] == "alltoall_pairwise":
+        return analytic.alltoall_pairwise(c["bytes"], q, B_PORT, L_E2E, c["os"], c["orr"])
     return analytic.alltoall_basic_linear(c["bytes"], q, B_PORT, L_E2E, c["os"], c["orr"],
                                           core_bw=core)
 
@@ -155,23 +174,39 @@ def fmt_size(n):
 def cname(c):
     q = c["hosts"] // 2 if c["even"] else c["hosts"]
     top = "star" if c["topology"] == "star" else f"core{C_CORE / 1e9:g}G"
-    alg = "a2a/basic_linear" if c["coll"] == "alltoall" else "allreduce/lr"
+    alg = {"alltoall": "a2a/basic_linear", "alltoall_pairwise": "a2a/pairwise",
+           "allreduce": "allreduce/lr"}[c["coll"]]
     ranks = f"{q}/{c['hosts']}even" if c["even"] else f"{q}"
     return (f"{top:9s} ranks={ranks:8s} {alg:17s} {fmt_size(c['bytes']):>7s} "
             f"os={c['os'] * 1e6:g}us or={c['orr'] * 1e6:g}us")
 
 
-def run_standard(R, with_barrier, only):
+def bench_args(c, reps):
+    """coll_bench's arguments for configuration ``c``: checked, or (buffers of every rank
+    together above PRIVATE_MAX) on shared buffers."""
+    q = c["hosts"] // 2 if c["even"] else c["hosts"]
+    big = 2 * c["bytes"] * q > PRIVATE_MAX
+    return ([c["coll"], c["bytes"], reps, "--shared" if big else "--check"]
+            + (["--even"] if c["even"] else []))
+
+
+def run_standard(R, with_barrier, only, save=None, done=()):
+    """Run the standard configurations (those whose name contains ``only``), printing each
+    row and calling ``save(rows)`` after each, so that a killed run keeps what it did;
+    ``done``: rows of an earlier run, kept and not run again."""
+    kept = {r["name"]: r for r in done}
     rows = []
     for c in standard_configs():
         name = cname(c)
         if only and only not in name:
             continue
+        if name in kept:
+            rows.append(kept[name])
+            continue
         core = C_CORE if c["topology"] == "shared-core" else None
         pf, hf = R.platform(c["hosts"], core)
         cfg = pure_model_cfg(c["os"], c["orr"])
-        args = [c["coll"], c["bytes"], R.reps, "--check"] + (["--even"] if c["even"] else [])
-        d = R.run(c["hosts"], pf, hf, cfg, args)
+        d = R.run(c["hosts"], pf, hf, cfg, bench_args(c, R.reps))
         pred = predict(c)
         row = dict(name=name, **{k: v for k, v in c.items() if k != "orr"}, **{"or": c["orr"]},
                    ranks=d["p"], block_bytes=d["block_bytes"], smpi_s=d["min_s"],
@@ -179,10 +214,12 @@ def run_standard(R, with_barrier, only):
                    rel_err=(d["min_s"] - pred) / pred, check=d["check"], reps=d["reps"],
                    wall_s=round(d["wall_s"], 2), cmd=d["cmd"])
         if with_barrier:
-            db = R.run(c["hosts"], pf, hf, cfg, args, sync="barrier")
+            db = R.run(c["hosts"], pf, hf, cfg, bench_args(c, R.reps), sync="barrier")
             row["smpi_barrier_sync_s"] = db["min_s"]
         rows.append(row)
         print_row(row, with_barrier)
+        if save is not None:
+            save(rows)
     return rows
 
 
@@ -296,7 +333,8 @@ def run_extras(R):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--reps", type=int, default=2, help="timed repetitions per run (default 2)")
+    ap.add_argument("--reps", type=int, default=1,
+                    help="timed repetitions per run (default 1: SMPI is deterministic here)")
     ap.add_argument("--build", default=os.path.join(HERE, "build"), help="build/work directory")
     ap.add_argument("--out", default=os.path.join(HERE, "results.json"))
     ap.add_argument("--style", choices=["cluster", "full"], default="cluster",
@@ -306,11 +344,20 @@ def main(argv=None):
     ap.add_argument("--with-barrier-sync", action="store_true",
                     help="also time every configuration after a plain MPI_Barrier")
     ap.add_argument("-v", "--verbose", action="store_true", help="print the smpirun command lines")
+    ap.add_argument("--resume", action="store_true",
+                    help="keep the configurations --out already holds, run the others")
+    ap.add_argument("--timeout", type=float, default=3600,
+                    help="seconds one smpirun may take (default 3600; 256 ranks' linear "
+                         "all-to-all takes minutes)")
     a = ap.parse_args(argv)
 
     smpicc, smpirun = find_tools()
     exe = build(smpicc, a.build)
-    R = Runner(smpirun, exe, a.build, a.reps, a.style, a.verbose)
+    R = Runner(smpirun, exe, a.build, a.reps, a.style, a.verbose, a.timeout)
+    done = []
+    if a.resume and os.path.exists(a.out):
+        with open(a.out) as f:
+            done = json.load(f).get("results", [])
     version = simgrid_version(smpirun)
     print(f"# {version}; port B = {B_PORT:g} B/s, end-to-end L = {L_E2E:g} s, "
           f"core C = {C_CORE:g} B/s")
@@ -318,21 +365,28 @@ def main(argv=None):
           "ranks start aligned at the same simulated instant")
     print_header(a.with_barrier_sync)
     t0 = time.time()
-    rows = run_standard(R, a.with_barrier_sync, a.only)
-    extras = []
-    if a.extras:
-        print("\n# calibration / sensitivity runs")
-        print(f"{'run':75s} {'SMPI [us]':>12s} {'analytic [us]':>13s}   note")
-        extras = run_extras(R)
-    worst = max((abs(r["rel_err"]) for r in rows), default=0.0)
-    print(f"\n# {len(rows)} configurations, worst |relative error| vs analytic = {worst:.2e}; "
-          f"{time.time() - t0:.1f} s wall")
     res = dict(simgrid=version, port_bw_Bps=B_PORT, latency_s=L_E2E, core_bw_Bps=C_CORE,
                cfg_os0=pure_model_cfg(), cfg_os2_or1=pure_model_cfg(2e-6, 1e-6),
                timing="min over reps of max over ranks of MPI_Wtime elapsed; aligned start",
-               results=rows, extras=extras)
-    with open(a.out, "w") as f:
-        json.dump(res, f, indent=1)
+               results=[], extras=[])
+
+    def save(rows=None, extras=None):
+        res["results"] = rows if rows is not None else res["results"]
+        res["extras"] = extras if extras is not None else res["extras"]
+        tmp = a.out + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(res, f, indent=1)
+        os.replace(tmp, a.out)
+
+    rows = run_standard(R, a.with_barrier_sync, a.only, save, done)
+    if a.extras:
+        print("\n# calibration / sensitivity runs")
+        print(f"{'run':75s} {'SMPI [us]':>12s} {'analytic [us]':>13s}   note")
+        save(extras=run_extras(R))
+    save(rows)
+    worst = max((abs(r["rel_err"]) for r in rows), default=0.0)
+    print(f"\n# {len(rows)} configurations, worst |relative error| vs analytic = {worst:.2e}; "
+          f"{time.time() - t0:.1f} s wall")
     print(f"# wrote {a.out}")
     return 0 if all(r["check"] != "FAIL" for r in rows) else 1
 

@@ -40,11 +40,13 @@ def run_against_reference(collective, name, comm, count, seed=1, **options):
 
     sched = build_schedule(collective, name, comm, count, **options).validate()
     rng = np.random.default_rng(seed)
-    inputs = rng.integers(-99, 99, size=get(collective).input_shape(comm.n, count))
+    t = sched.traffic
+    inputs = rng.integers(-99, 99, size=get(collective).input_shape(comm.n, count, t))
     buf = pack_inputs(sched, inputs.astype(np.int64))
     interpret(sched, buf, "sum")
-    np.testing.assert_array_equal(unpack_outputs(sched, buf),
-                                  expected(collective, inputs, root=options.get("root", 0)))
+    np.testing.assert_array_equal(unpack_outputs(sched, buf), expected(
+        collective, inputs, root=options.get("root", 0),
+        counts=t.counts if t is not None else None))
     return sched
 
 

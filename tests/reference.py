@@ -13,9 +13,27 @@ def reduce_rows(inputs, op):
     return _REDUCE[op](acc, axis=0)
 
 
-def expected(collective, inputs, op="sum", root=0):
-    """The correct outputs of ``collective`` (layout as in ``ubemu.data.layout``)."""
+def alltoallv_outputs(inputs, counts):
+    """Rank j's output: the blocks of ranks 0, 1, ... in order, each taken from the sender's
+    row at the sum of what it sends the ranks before j; 0 past the end (a loop per pair)."""
+    n = counts.shape[0]
+    out = np.zeros((n, counts.sum(axis=0).max()), inputs.dtype)
+    for j in range(n):
+        pos = 0
+        for i in range(n):
+            start = counts[i, :j].sum()
+            out[j, pos:pos + counts[i, j]] = inputs[i, start:start + counts[i, j]]
+            pos += counts[i, j]
+    return out
+
+
+def expected(collective, inputs, op="sum", root=0, counts=None):
+    """The correct outputs of ``collective`` (layout as in ``ubemu.data.layout``; alltoallv
+    its element ``counts`` per pair)."""
     n = inputs.shape[0]
+    if collective == "alltoallv":  # default: the all-to-all's equal blocks
+        counts = np.full((n, n), inputs.shape[1] // n) if counts is None else counts
+        return alltoallv_outputs(inputs, counts)
     if collective == "all_reduce":
         return np.broadcast_to(reduce_rows(inputs, op), inputs.shape)
     if collective == "reduce_scatter":

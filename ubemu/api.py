@@ -30,10 +30,11 @@ def simulate(collective, nbytes, topology=None, algorithm="auto", dtype="float32
     Parameters
     ----------
     collective : str
-        ``all_reduce``, ``all_gather``, ``reduce_scatter``, ``alltoall``, ``broadcast``,
-        ``reduce``.
+        ``all_reduce``, ``all_gather``, ``reduce_scatter``, ``alltoall``, ``alltoallv``,
+        ``broadcast``, ``reduce``.
     nbytes : int
-        The collective's size in bytes (nccl-tests convention, :mod:`ubemu.collectives`).
+        The collective's size in bytes (nccl-tests convention, :mod:`ubemu.collectives`;
+        alltoallv: what a rank sends on average, its per-pair sizes scaled to it).
     topology : Topology or str, optional
         A Topology, a preset name, a TOML path or a string form; default ``ub-mesh-rack``.
     algorithm : str
@@ -69,8 +70,12 @@ def simulate(collective, nbytes, topology=None, algorithm="auto", dtype="float32
         Refuse, before anything runs, an algorithm predicted to route more transfers than
         this (summed over its steps; default :data:`ubemu.algorithms.work.MAX_WORK`); ``auto``
         leaves such candidates out. The refusal gives the prediction
-    (:func:`ubemu.algorithms.work.predict`). **options
-        Passed to the algorithm's builder (for example ``hierarchical``'s ``per_level``).
+        (:func:`ubemu.algorithms.work.predict`).
+    **options
+        Passed to the algorithm's builder (for example ``hierarchical``'s ``per_level``;
+        alltoallv's ``traffic``: ``"uniform"``, a square matrix of weights or a file holding
+        one, or MoE routing ``"moe:tokens=4096,experts=256,topk=8,seed=1"``, see
+        :mod:`ubemu.traffic`).
 
     Returns
     -------
@@ -85,6 +90,7 @@ def simulate(collective, nbytes, topology=None, algorithm="auto", dtype="float32
     from .machine.groups import every_group, group_of
     from .parallel import env
     from .result import Result
+    from .traffic import resolve as resolve_traffic
 
     wall0 = time.perf_counter()
     coll = collectives.get(collective)
@@ -96,6 +102,8 @@ def simulate(collective, nbytes, topology=None, algorithm="auto", dtype="float32
     check_group(topo, comm.npus if rows is None else rows)
     n_groups = 1 if rows is None else rows.shape[0]
     count = coll.element_count(nbytes, dt.itemsize, comm.n)
+    if collective == "alltoallv":  # the per-pair sizes, drawn or read once for every use
+        options = {**options, "traffic": resolve_traffic(options.get("traffic"), comm.n, count)}
     max_work = work.MAX_WORK if max_work is None else max_work
     peak = None
     if algorithm != "auto":
@@ -179,7 +187,7 @@ def emulate(collective, inputs, topology=None, algorithm="ring", op="sum", dtype
         A collective that ``algorithm`` implements.
     inputs : array (n_npus, m)
         Row ``r`` is NPU ``r``'s input (``m = count`` except all_gather, where
-        ``m = count / n_npus``; :mod:`ubemu.data.layout`).
+        ``m = count / n_npus``, and alltoallv: its largest send; :mod:`ubemu.data.layout`).
     topology : Topology or str, optional
         When given, its NPU count must equal ``n_npus`` and the communicator's axes are its
         levels of size > 1 (for hierarchical algorithms); otherwise a flat group.
@@ -190,7 +198,9 @@ def emulate(collective, inputs, topology=None, algorithm="ring", op="sum", dtype
         Element type (:mod:`ubemu.data.dtypes`); default: the inputs' NumPy type. Inputs of another
         type are converted (rounded to nearest even).
     **options
-        Passed to the algorithm's builder.
+        Passed to the algorithm's builder; alltoallv's ``traffic`` is the element counts
+        ``counts[i, j]`` rank i sends rank j (a square integer matrix, taken as it is;
+        default: the inputs cut into ``n`` equal blocks, the all-to-all).
 
     Returns
     -------
@@ -222,8 +232,23 @@ def emulate(collective, inputs, topology=None, algorithm="ring", op="sum", dtype
             raise UbemuError(f"inputs have {n} rows but topology {topo.name!r} has "
                              f"{topo.n_npus} NPUs (one row per NPU)")
         comm = group_of(topo)
-    schedule = build_schedule(collective, algorithm, comm, coll.count_from_inputs(inputs.shape),
-                              **options)
+    count = coll.count_from_inputs(inputs.shape)
+    if collective == "alltoallv":
+        from .traffic import exact
+
+        if options.get("traffic") is None:  # the all-to-all: a block per rank
+            if inputs.shape[1] % n:
+                raise UbemuError(f"emulate alltoallv: without traffic= (the element counts "
+                                 f"rank i sends rank j) the inputs' {inputs.shape[1]} columns "
+                                 f"must be {n} equal blocks")
+            options["traffic"] = np.full((n, n), inputs.shape[1] // n)
+        options["traffic"] = exact(options["traffic"])
+        count = options["traffic"].count
+        if inputs.shape[1] != options["traffic"].in_count:
+            raise UbemuError(f"emulate alltoallv: inputs need {options['traffic'].in_count} "
+                             f"columns (the largest row sum of the counts), got "
+                             f"{inputs.shape[1]}")
+    schedule = build_schedule(collective, algorithm, comm, count, **options)
     buf = pack_inputs(schedule, inputs, dt.storage)
     execute(schedule, buf, op, dt)
     out = unpack_outputs(schedule, buf)

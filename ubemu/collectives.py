@@ -8,7 +8,8 @@ buffer an algorithm needs unless it says otherwise.
 Sizes follow nccl-tests (its ``max(sendBytes, recvBytes)``, the ``size`` column): ``nbytes``
 is the per-rank buffer of all_reduce, broadcast, reduce and sendrecv, the full gathered
 output of all_gather, gather and hypercube, the full input of reduce_scatter and scatter,
-and the per-rank send buffer of alltoall. ``count = nbytes // itemsize``, rounded down to a
+and the per-rank send buffer of alltoall (of alltoallv: what a rank sends on average, its
+per-pair sizes scaled to it, :mod:`ubemu.traffic`). ``count = nbytes // itemsize``, rounded down to a
 multiple of the rank count for the collectives made of one block per rank (whose nccl-tests
 ``count`` column is then ``count / n``, the count each rank passes).
 
@@ -18,6 +19,8 @@ Working buffer of rank r (``count`` elements of the collective; ``b = count / n`
     reduce_scatter  in buf[0:count] (n blocks)         out block r: buf[r*b:(r+1)*b]
     all_gather      in block r: buf[r*b:(r+1)*b]       out buf[0:count]
     alltoall        in buf[0:count], block j to j      out buf[count:2*count], block j from j
+    alltoallv       in buf[0:S], block j at sdispl     out buf[S:S+R], block i at rdispl
+                    (S, R: the largest send and receive; the displacements as MPI_Alltoallv's)
     broadcast       in root's buf[0:count]             out buf[0:count]
     reduce          in buf[0:count]                    out root's buf[0:count]
     sendrecv        in buf[0:count], to rank r+1       out buf[count:2*count], from rank r-1
@@ -135,13 +138,19 @@ class Collective:
             raise UbemuError(f"{self.name}: count {count} must be a multiple of the rank count "
                              f"{n_ranks} (one equal block per rank)")
 
-    def input_shape(self, n_ranks, count):
-        """Shape of the per-rank inputs (``emulate``'s argument)."""
+    def input_shape(self, n_ranks, count, traffic=None):
+        """Shape of the per-rank inputs (``emulate``'s argument); alltoallv's from its
+        :class:`~ubemu.traffic.Traffic` (a row per rank, as long as the largest send;
+        default uniform)."""
+        if self.name == "alltoallv":
+            return (n_ranks, _uniform(traffic, n_ranks, count).in_count)
         return (n_ranks, count // n_ranks) if self.in_block else (n_ranks, count)
 
-    def output_shape(self, n_ranks, count):
+    def output_shape(self, n_ranks, count, traffic=None):
         """Shape of the outputs ``emulate`` returns (the root's row alone where only the
-        root has outputs)."""
+        root has outputs; alltoallv's from its traffic)."""
+        if self.name == "alltoallv":
+            return (n_ranks, _uniform(traffic, n_ranks, count).out_count)
         if self.out_place == "block":
             return (n_ranks, count // n_ranks)
         if self.out_place == "root":
@@ -165,11 +174,19 @@ class Collective:
         return self.min_send_fraction * nbytes * (n_ranks - 1) / n_ranks
 
 
+def _uniform(traffic, n_ranks, count):
+    """``traffic``, or the uniform one (the all-to-all's) when None."""
+    from .traffic import resolve
+
+    return traffic if traffic is not None else resolve(None, n_ranks, count)
+
+
 _SUMMARIES = {
     "all_reduce": "every rank ends with the reduction of every rank's buffer",
     "all_gather": "every rank ends with every rank's block",
     "reduce_scatter": "rank r ends with block r of the reduction",
     "alltoall": "rank r sends its block j to rank j",
+    "alltoallv": "rank i sends rank j its own amount (per-pair sizes: --traffic)",
     "broadcast": "every rank ends with the root's buffer",
     "reduce": "the root ends with the reduction of every rank's buffer",
     "sendrecv": "rank r sends its buffer to rank r+1 and receives rank r-1's (a ring shift)",
@@ -184,6 +201,7 @@ COLLECTIVES = {row[0]: Collective(*row, _SUMMARIES[row[0]]) for row in (
     ("all_gather", False, False, True, 1, 1, 1, 1.0, True, False, "full", True, True),
     ("reduce_scatter", True, False, True, 1, 1, 1, 1.0, False, False, "block", True, True),
     ("alltoall", False, False, True, 1, 1, 2, 1.0, False, False, "second", True, True),
+    ("alltoallv", False, False, False, 1, 1, 2, 0.0, False, False, "second", True, True),
     ("broadcast", False, True, False, 0, 0, 1, 0.0, False, True, "full", True, True),
     ("reduce", True, True, False, 0, 0, 1, 0.0, False, False, "root", True, True),
     ("sendrecv", False, False, False, 0, 0, 2, 1.0, False, False, "second", True, False),

@@ -225,9 +225,9 @@ def _spread_run(collective, n, count, dt, op, seed, sched, block, ex, kind="exac
                 walk=None):
     """A run (``kind`` of :func:`ubemu.data.check.make_inputs`), every process drawing and
     checking its own rows."""
-    coll, root = collectives.get(collective), sched.root
+    coll, root, traffic = collectives.get(collective), sched.root, sched.traffic
     mine = vf.make_inputs(collective, n, count, dt.name, op, seed, kind=kind,
-                          rows=(block.lo, block.hi))
+                          rows=(block.lo, block.hi), traffic=traffic)
     reference, inputs = None, None
     if coll.reducing:  # before the run, which may overwrite ``mine``
         parts = [(ex.allreduce(a, comb), comb) for a, comb in vf.reference_parts(mine, op, dt)]
@@ -240,8 +240,8 @@ def _spread_run(collective, n, count, dt, op, seed, sched, block, ex, kind="exac
         inputs = np.concatenate([vf.make_inputs(collective, n, count, dt.name, seed=seed,
                                                 rows=(a, b)) for a, b in
                                  _shifted_rows(block.lo, block.hi, n)])
-    elif not coll.reducing:  # all_gather, alltoall, gather, hypercube: every input
-        inputs = vf.make_inputs(collective, n, count, dt.name, seed=seed)
+    elif not coll.reducing:  # all_gather, alltoall(v), gather, hypercube: every input
+        inputs = vf.make_inputs(collective, n, count, dt.name, seed=seed, traffic=traffic)
     del mine
     first = block.lo
     if coll.out_place == "root":  # one output row, the root's
@@ -249,7 +249,7 @@ def _spread_run(collective, n, count, dt, op, seed, sched, block, ex, kind="exac
             else out[:0]
         first = 0
     wrong, max_rel, rel_sums, n_rel = vf.check_rows(collective, out, first, n, dt, reference,
-                                                     inputs, root)
+                                                     inputs, root, traffic)
     every = ex.allgather(np.array([wrong, max_rel, n_rel], np.float64))
     sums = ex.gather(rel_sums)  # folded in row order on process 0: the single-process bits
     total = ex.bcast(vf.fold(np.concatenate(sums)) if sums is not None else None)

@@ -67,7 +67,8 @@ class Step:
 class AllPairs:
     """A compact timing-only step: each of the ``n_ranks`` ranks sends ``n[r]`` elements to
     every other rank (a one-shot all-to-all or all-gather), ``n_ranks (n_ranks - 1)``
-    transfers held in O(n_ranks) memory.
+    transfers held in O(n_ranks) memory; or, ``n`` a square matrix, ``n[r, j]`` to rank j
+    (an uneven all-to-all; pairs of 0 elements send nothing).
 
     The timer times it from the routes of one NPU where the topology allows
     (:meth:`ubemu.timing.timer.StepTimer.step_time`), else from :meth:`parts`, explicit steps of a
@@ -80,7 +81,7 @@ class AllPairs:
 
     def __init__(self, n, reduce=False, repeat=1):
         self.sizes = np.ascontiguousarray(n, np.int64)
-        self.n_ranks = int(self.sizes.size)
+        self.n_ranks = int(self.sizes.shape[0]) if self.sizes.ndim else 0
         self.red = bool(reduce)
         self.repeat = int(repeat)
         self.src_off = self.dst_off = None
@@ -89,11 +90,17 @@ class AllPairs:
     @property
     def uniform(self):
         """The one block size when every rank sends the same (None otherwise)."""
+        if self.sizes.ndim == 2:
+            off = self.sizes[~np.eye(self.n_ranks, dtype=bool)]
+            return int(off[0]) if off.size and (off == off[0]).all() else None
         first = int(self.sizes[0]) if self.n_ranks else 0
         return first if (self.sizes == first).all() else None
 
     @property
     def n_transfers(self):
+        if self.sizes.ndim == 2:
+            return int(np.count_nonzero(self.sizes)) - int(np.count_nonzero(
+                np.diagonal(self.sizes)))
         return int(np.count_nonzero(self.sizes)) * (self.n_ranks - 1)
 
     def parts(self):
@@ -104,7 +111,9 @@ class AllPairs:
         for lo in range(0, p, rows):
             src = np.repeat(np.arange(lo, min(lo + rows, p), dtype=np.int64), p - 1)
             k = np.tile(np.arange(1, p, dtype=np.int64), src.size // max(p - 1, 1))
-            yield Step.make(src, (src + k) % p, self.sizes[src], reduce=self.red)
+            dst = (src + k) % p
+            n = self.sizes[src, dst] if self.sizes.ndim == 2 else self.sizes[src]
+            yield Step.make(src, dst, n, reduce=self.red)
 
     def _explicit_step(self):
         if self._explicit is None:
@@ -256,6 +265,7 @@ class Schedule:
     notes: dict = field(default_factory=dict)
     windows: tuple = ()
     time_apart: bool = False
+    traffic: object = None  # alltoallv: its ubemu.traffic.Traffic (where blocks sit)
 
     def __iter__(self):
         return iter(self.steps())

@@ -22,6 +22,15 @@ def _counts(collective, n):
     return [1, n - 1 if n > 1 else 2, 5 * n + 3]
 
 
+def _options(collective, n):
+    """alltoallv: uneven per-pair weights, some pairs empty (else the defaults)."""
+    if collective != "alltoallv":
+        return {}
+    rng = np.random.default_rng(n)
+    return {"traffic": rng.integers(0, 5, (n, n)) * (rng.random((n, n)) > 0.25) + np.eye(
+        n, dtype=np.int64)}
+
+
 @pytest.mark.parametrize("n", RANK_COUNTS)
 @pytest.mark.parametrize("key", sorted(REGISTRY), ids="-".join)
 def test_flat(key, n):
@@ -30,7 +39,7 @@ def test_flat(key, n):
         comm = Comm.flat(n)
         if refuses(collective, name, comm):
             return
-        run_against_reference(collective, name, comm, count)
+        run_against_reference(collective, name, comm, count, **_options(collective, n))
 
 
 @pytest.mark.parametrize("dims", GRIDS, ids=lambda d: "x".join(map(str, d)))
@@ -41,7 +50,7 @@ def test_grid(key, dims):
     if refuses(collective, name, comm):
         return
     for count in _counts(collective, comm.n)[:2]:
-        run_against_reference(collective, name, comm, count)
+        run_against_reference(collective, name, comm, count, **_options(collective, comm.n))
 
 
 def test_unknown_names_list_the_valid_ones():

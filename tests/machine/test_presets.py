@@ -18,7 +18,7 @@ EXPECTED = {
     "ub-mesh-rack", "ub-mesh-pod", "ub-mesh-superpod", "cloudmatrix384", "atlas950-superpod",
     "atlas950-supercluster", "atlas960-superpod", "atlas960-supercluster", "dgx-h100",
     "dgx-h100-multinode", "nvl72", "ring-8", "torus-8x8", "full-mesh-8", "switch-64",
-    "ascend970-superpod",
+    "ascend970-superpod", "cloudmatrix384-die",
 }
 TAG = re.compile(r"#.*(\([^)]*\b[PVCMIA]\b[^)]*\)|\bA:|assumed|ASSUMED|CHOICE|example|fitted|"
                  r"fit\b)")
@@ -55,6 +55,7 @@ def test_preset_loads_and_every_figure_has_a_source(name):
     ("atlas960-superpod", 15_488, 1100),          # 2.2 TB/s bi (C)
     ("atlas960-supercluster", 1_006_720, 1100 + 100),
     ("cloudmatrix384", 384, 392),                 # 392 GB/s uni per package (P)
+    ("cloudmatrix384-die", 768, 196),             # 7 x 28 GB/s uni per die (P)
     ("dgx-h100", 8, 450),                         # 900 GB/s bi (V)
     ("dgx-h100-multinode", 128, 450 + 50),        # + 400 Gb/s NDR per GPU (V)
     ("nvl72", 72, 900),                           # 1.8 TB/s bi (V)

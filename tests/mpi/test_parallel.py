@@ -206,3 +206,23 @@ def test_hierarchical_alltoall_over_three_levels_matches_single_process(ex, per_
     assert got == want and got[0] == 0
     assert (timed.time_s, timed.usage, timed.bottleneck) == (alone.time_s, alone.usage,
                                                              alone.bottleneck)
+
+
+@pytest.mark.parametrize("alg", ["direct", "pairwise", "hierarchical"])
+def test_alltoallv_checked_and_timed_as_in_one_process(ex, alg):
+    """An uneven all-to-all (skewed MoE routing) spread over the processes: nothing wrong,
+    and the check and the time are those of one process, bit for bit."""
+    from ubemu.traffic import resolve
+
+    tp = load_topology("ub-mesh-rack")
+    comm = group_of(tp)
+    count = 24 * 3 * 5
+    options = {"traffic": resolve("moe:tokens=24,experts=64,topk=3,seed=2,skew=1", comm.n,
+                                  count)}
+    got_timed, got = engine.run_checked("alltoallv", alg, comm, count, tp, "bfloat16", "sum",
+                                        seed=3, options=options, ex=ex)
+    want_timed, want = engine.run_checked("alltoallv", alg, comm, count, tp, "bfloat16", "sum",
+                                          seed=3, options=options, ex=LocalExchange())
+    assert got == want and got[0] == 0
+    assert (got_timed.time_s, got_timed.usage, got_timed.bottleneck) == \
+        (want_timed.time_s, want_timed.usage, want_timed.bottleneck)

@@ -60,3 +60,29 @@ def test_shortcuts_under_faults_equal_timing_every_step(topo, min_ranks, monkeyp
     time_steps(sched, sched.steps(), timer, 4)
     assert timer.time_s == res.time_s
     assert timer.busy_s.tolist() == [u.busy_s for u in res.usage]
+
+
+@pytest.mark.parametrize("topo,alg", [("torus:4x4x4", "ring_bidir"),
+                                      ("torus:4x4x4", "multi_ring"),
+                                      ("full_mesh:8,switch:8@50GBps/1us", "hierarchical")])
+def test_repeated_patterns_with_receive_queues_equal_routing_every_step(monkeypatch, topo, alg):
+    """Steps in which NPUs receive several messages (both ring directions; a level's
+    direct phase) under message costs large enough that their receive queue sets the
+    step: the profiled pattern carries the receive tail as routing every step gives it."""
+    from ubemu.machine.groups import group_of
+    from ubemu.machine.spec import with_params
+    from ubemu.timing.timer import time_schedule
+
+    tp = with_params(load_topology(topo), ["send_overhead_ns=500", "recv_overhead_ns=3000"])
+    comm = group_of(tp)
+    options = {"per_level": ["direct", "ring"]} if alg == "hierarchical" else {}
+    sched = build_schedule("all_reduce", alg, comm, 3 * 2**14 + 5, data=False, **options)
+    monkeypatch.setattr(patterns, "PATTERN_MIN_TRANSFERS", 10**12)
+    want = time_schedule(sched, tp, comm.npus, 4)
+    from ubemu.kernels import timing as kernels
+
+    tails, real = [], kernels.pattern_step
+    monkeypatch.setattr(kernels, "pattern_step", lambda *a: tails.append(1) or real(*a))
+    monkeypatch.setattr(patterns, "PATTERN_MIN_TRANSFERS", 1)
+    assert time_schedule(sched, tp, comm.npus, 4) == want
+    assert tails

@@ -76,8 +76,12 @@ def test_mixtral_expert_traffic_example_c():
     assert one * 7 // 8 == 58_720_256
     assert tr.ep_bytes(model, plan) == 4 * 58_720_256 * 32 == 7_516_192_768
     ops = ops_by_name(tp.step_workload(model, plan, topo_of(8)))
-    assert ops["ep.main"].nbytes == ops["ep.last"].nbytes == one
-    assert ops["ep.main"].repeat + ops["ep.last"].repeat == 4 * 32
+    ep = [ops[f"ep.{seg}.{phase}"] for seg in ("main", "last")
+          for phase in ("dispatch", "combine")]
+    assert all(op.collective == "alltoallv" and op.nbytes == one for op in ep)
+    assert sum(op.repeat for op in ep) == 4 * 32
+    assert ep[0].options == {"traffic": "moe:tokens=4096,experts=8,topk=2,seed=0"}
+    assert ep[1].options == {"traffic": "moe:tokens=4096,experts=8,topk=2,seed=0,combine"}
     assert tp.ops_bytes(ops.values(), 8)["ep"] == 7_516_192_768
     # capacity factor 1.25 pads the buffers by 1.25 (Switch Transformer)
     assert tr.ep_bytes(replace(model, capacity_factor=1.25), plan) == 7_516_192_768 * 5 / 4

@@ -8,6 +8,8 @@ kernels.
 """
 
 from . import (  # noqa: F401
+    alltoallv,
+    alltoallv_hier,
     bidir_ring,
     binomial,
     bruck,

@@ -61,7 +61,7 @@ def predict(collective, name, comm, count, topology, itemsize, options=None):
         if isinstance(cost, Cost):
             return Work(int(cost.transfers), int(cost.peak), int(cost.held), True)
     sched = build_schedule(collective, name, comm, count, data=False, **options)
-    per_step = comm.n * comm.n if collective == "alltoall" else comm.n  # a block per peer
+    per_step = comm.n * comm.n if collective in ("alltoall", "alltoallv") else comm.n  # per peer
     return Work(sched.n_steps * per_step, per_step, per_step, False)
 
 

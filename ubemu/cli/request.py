@@ -26,7 +26,7 @@ RESERVED_OPTIONS = {"collective": "the command", "nbytes": "-b/-e", "topology": 
                     "algorithm": "--algo", "dtype": "-d", "op": "-o", "group": "--group",
                     "verify": "-c", "seed": "--seed", "root": "-r/--root",
                     "per_level": "--per-level", "every": "--every",
-                    "faults": "--faults", "routing": "--routing"}
+                    "faults": "--faults", "routing": "--routing", "traffic": "--traffic"}
 
 
 class Job(NamedTuple):
@@ -284,6 +284,8 @@ def _options(args, coll):
                              f"{coll.name} per-level algorithm", unique=False)
                  if valid is not None else [n.strip() for n in args.per_level.split(",")])
         options["per_level"] = names[0] if len(names) == 1 else tuple(names)  # one: every level
+    if getattr(args, "traffic", None) is not None:
+        options["traffic"] = args.traffic
     return options
 
 

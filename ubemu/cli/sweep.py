@@ -121,6 +121,13 @@ def add_parsers(subparsers):
             description=f"Emulate {coll.name} ({coll.summary}) over a range of sizes and "
                         f"print nccl-tests' table; every {coll.name}_perf flag is accepted.")
         add_sweep_options(p)
+        if coll.name == "alltoallv":
+            p.add_argument_group("alltoallv").add_argument(
+                "--traffic", default=None, metavar="SPEC",
+                help="per-pair sizes, scaled to the size (what a rank sends on average): "
+                     "uniform (default), a matrix file (.npy, .csv, .txt; row i: what rank i "
+                     "sends each rank), or MoE routing moe:tokens=T,experts=E,topk=K[,seed=S]"
+                     "[,skew=X][,combine]")
         p.set_defaults(command=coll.name, collective=coll.name)
 
 

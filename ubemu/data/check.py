@@ -159,13 +159,15 @@ def reference_from_parts(parts, n, op, dtype):
         return ref, gamma(n - 1, u) * mag + ref_err, exact
 
 
-def check_rows(collective, got_rows, row_lo, n, dtype, reference=None, inputs=None, root=0):
+def check_rows(collective, got_rows, row_lo, n, dtype, reference=None, inputs=None, root=0,
+               traffic=None):
     """Compare output rows ``row_lo : row_lo + len(got_rows)`` with the reference.
 
     ``reference``: :func:`reference_from_parts` (reducing collectives); ``inputs``: the
     inputs the copy collectives' outputs come from (every rank's; broadcast and scatter need
     only the root's row, at index ``root``; sendrecv the rows of ranks ``row_lo - 1 ..``,
-    the senders of these rows). Where only the root has outputs (reduce, gather) pass the
+    the senders of these rows; alltoallv also its ``traffic``, :class:`ubemu.traffic.Traffic`).
+    Where only the root has outputs (reduce, gather) pass the
     root's output row (or none). Returns the raw ``(wrong, max_rel_err, rel_sums, n_rel)``:
     ``wrong`` and ``n_rel`` add up over blocks of rows, ``max_rel_err`` by max, and the
     relative errors' sum is :func:`fold` of the blocks' ``rel_sums`` concatenated in row
@@ -181,7 +183,7 @@ def check_rows(collective, got_rows, row_lo, n, dtype, reference=None, inputs=No
         return per_element[None, :]
 
     if not coll.reducing:
-        return _exact_check(collective, got_rows, row_lo, inputs, root, dt, None)
+        return _exact_check(collective, got_rows, row_lo, inputs, root, dt, None, traffic)
     if not dt.is_float:
         ref = mine(reference)
         return _exact_check(collective, got_rows, row_lo, None, root, dt,
@@ -201,10 +203,13 @@ def fold(rel_sums):
     return float(np.cumsum(rel_sums)[-1]) if len(rel_sums) else 0.0
 
 
-def _copy_rows(collective, inputs, rows, root, local, width):
+def _copy_rows(collective, inputs, rows, root, local, width, traffic=None):
     """Expected output rows ``rows`` (absolute; ``local``: the same rows counted from the
     first checked row) of a copy collective, ``width`` elements each, in the inputs' storage
-    type (``inputs`` as :func:`check_rows` takes them)."""
+    type (``inputs`` as :func:`check_rows` takes them; alltoallv's per-pair sizes in
+    ``traffic``)."""
+    if collective == "alltoallv":
+        return _alltoallv_rows(inputs, rows, traffic)
     if collective in ("all_gather", "gather", "hypercube"):
         return inputs.reshape(1, -1)
     if collective == "alltoall":
@@ -218,14 +223,30 @@ def _copy_rows(collective, inputs, rows, root, local, width):
     return inputs[root][None, :]  # broadcast
 
 
-def _exact_check(collective, got_rows, row_lo, inputs, root, dt, ref):
+def _alltoallv_rows(inputs, rows, traffic):
+    """Expected alltoallv outputs of ranks ``rows``: rank j holds the block of every rank i
+    at ``traffic.recv_offsets[i, j]``, taken from ``i``'s input at its send offset; the row
+    is 0 past what it receives."""
+    ranks = np.arange(*rows.indices(traffic.n))
+    out = np.zeros((ranks.size, traffic.out_count), inputs.dtype)
+    lengths = traffic.counts[:, ranks].T.ravel()  # row k: the blocks of rank ranks[k], by i
+    starts = (np.arange(traffic.n) * inputs.shape[1] + traffic.send_offsets[:, ranks].T
+              - traffic.recv_offsets[:, ranks].T).ravel()
+    per_row = traffic.receives[ranks]
+    within = np.arange(int(per_row.sum())) - np.repeat(np.cumsum(per_row) - per_row, per_row)
+    out.reshape(-1)[np.repeat(np.arange(ranks.size) * traffic.out_count, per_row) + within] = \
+        inputs.reshape(-1)[np.repeat(starts, lengths) + within]
+    return out
+
+
+def _exact_check(collective, got_rows, row_lo, inputs, root, dt, ref, traffic=None):
     """Bit-exact comparison (integers and copies), streamed over row blocks; raw stats."""
     wrong, stats = 0, _RelErr()
     uint = np.dtype(f"u{dt.storage.itemsize}")
     for rows in _row_blocks(*got_rows.shape):
         got = got_rows[rows]
         want = _copy_rows(collective, inputs, slice(rows.start + row_lo, rows.stop + row_lo),
-                          root, rows, got_rows.shape[1]) if ref is None else ref(rows)
+                          root, rows, got_rows.shape[1], traffic) if ref is None else ref(rows)
         bad = int(np.count_nonzero(got.view(uint) != want.view(uint)))
         if bad:  # relative errors only where something differs (else they are all 0)
             stats.add(to_float64(got, dt), to_float64(want, dt))
@@ -233,7 +254,7 @@ def _exact_check(collective, got_rows, row_lo, inputs, root, dt, ref):
     return wrong, stats.max, np.array([stats.sum]), stats.count
 
 
-def verify(collective, outputs, inputs, op="sum", dtype=None, root=0):
+def verify(collective, outputs, inputs, op="sum", dtype=None, root=0, traffic=None):
     """Compare ``outputs`` with the reference computed from ``inputs``.
 
     Parameters
@@ -246,6 +267,9 @@ def verify(collective, outputs, inputs, op="sum", dtype=None, root=0):
         Default: the inputs' NumPy type (bfloat16 must be named).
     root : int
         Root of reduce / broadcast.
+    traffic : Traffic, optional
+        alltoallv's per-pair sizes (:mod:`ubemu.traffic`; default: the inputs cut into ``n``
+        equal blocks).
 
     Returns
     -------
@@ -262,8 +286,12 @@ def verify(collective, outputs, inputs, op="sum", dtype=None, root=0):
         check_op(dt, op)
     if inputs.ndim != 2:
         raise UbemuError(f"inputs must be a 2-D (n_npus, count) array, got {inputs.shape}")
-    n = inputs.shape[0]
-    want = coll.output_shape(n, coll.count_from_inputs(inputs.shape))
+    n, m = inputs.shape
+    if collective == "alltoallv" and traffic is None:  # default: equal blocks, the all-to-all
+        from ..traffic import resolve
+
+        traffic = resolve(None, n, m)
+    want = coll.output_shape(n, coll.count_from_inputs(inputs.shape), traffic)
     if outputs.shape != want or outputs.dtype != dt.storage:
         raise UbemuError(f"outputs of {outputs.dtype} {outputs.shape} do not match "
                          f"{dt.storage} {want}")
@@ -274,7 +302,7 @@ def verify(collective, outputs, inputs, op="sum", dtype=None, root=0):
     if reducing:
         reference = reference_from_parts(reference_parts(inputs, op, dt), n, op, dt)
     wrong, max_rel, rel_sums, n_rel = check_rows(collective, got_rows, 0, n, dt, reference,
-                                                 inputs, root)
+                                                 inputs, root, traffic)
     return wrong, max_rel, (fold(rel_sums) / n_rel if n_rel else 0.0)
 
 
@@ -352,8 +380,10 @@ def _tile_rng(seed, tile):
     return np.random.default_rng(seed if tile == 0 else [seed, tile])
 
 
-def make_inputs(collective, n, count, dtype, op="sum", seed=0, kind="exact", rows=None):
-    """Inputs of shape ``layout.input_shape`` in the dtype's storage type.
+def make_inputs(collective, n, count, dtype, op="sum", seed=0, kind="exact", rows=None,
+                traffic=None):
+    """Inputs of shape ``layout.input_shape`` in the dtype's storage type (alltoallv: of its
+    ``traffic``).
 
     ``kind='exact'``: values that make every correct algorithm exact and every dropped or
     duplicated contribution visible (see the module docstring). ``kind='random'``: random
@@ -367,7 +397,7 @@ def make_inputs(collective, n, count, dtype, op="sum", seed=0, kind="exact", row
         from ..errors import choices_error
 
         raise choices_error("input kind", kind, ("exact", "random"))
-    n_rows, cols = collectives.get(collective).input_shape(n, count)
+    n_rows, cols = collectives.get(collective).input_shape(n, count, traffic)
     lo, hi = (0, n_rows) if rows is None else (int(rows[0]), int(rows[1]))
     if not 0 <= lo <= hi <= n_rows:
         raise UbemuError(f"input rows {lo}:{hi} are outside 0:{n_rows}")

@@ -43,26 +43,26 @@ CHECK_BYTES = 8
 GiB = 2.0 ** 30
 
 
-def _run_bytes(coll, n, n_local, count, buf_count, itemsize, reducing_ref):
+def _run_bytes(coll, n, n_local, count, buf_count, itemsize, reducing_ref, traffic=None):
     """Live bytes of one data run of this process."""
     from .check import TILE_ELEMENTS
 
-    in_cols = coll.input_shape(n, count)[1]
+    in_cols = coll.input_shape(n, count, traffic)[1]
     rows = n_local * buf_count * itemsize
-    in_place = not coll.in_block and buf_count == count
+    in_place = not coll.in_block and coll.name != "alltoallv" and buf_count == count
     inputs = 0 if in_place else n_local * in_cols * itemsize
     if coll.reducing:
         ref = REF_BYTES * (count // n if coll.out_place == "block" else count) \
             if reducing_ref else 0
-    elif coll.name in ("alltoall", "sendrecv"):  # every input, or the senders' rows
-        ref = (n if coll.name == "alltoall" else n_local) * count * itemsize
+    elif coll.name in ("alltoall", "alltoallv", "sendrecv"):  # every input, or the senders'
+        ref = (n_local if coll.name == "sendrecv" else n) * in_cols * itemsize
     else:
         ref = count * itemsize
     return rows + inputs + ref + CHECK_BYTES * min(TILE_ELEMENTS, n_local * in_cols)
 
 
 def estimate(collective, comm, count, dt, op, topology, buf_count, data=False, n_procs=1,
-             proc=0, peak_transfers=None, moves=None):
+             proc=0, peak_transfers=None, moves=None, traffic=None):
     """Estimated peak bytes of process ``proc``, by part (a dict; ``"total"`` is the peak).
 
     Parameters
@@ -84,6 +84,8 @@ def estimate(collective, comm, count, dt, op, topology, buf_count, data=False, n
     moves : (int, bool), optional
         All-to-all with data: block moves per sending rank in the largest step, and whether
         a process builds only its own ranks' (default ``(n, False)``: every rank's blocks).
+    traffic : Traffic, optional
+        alltoallv's per-pair sizes (its inputs' length).
     """
     from . import check as vf
     from .dtypes import get_dtype
@@ -92,14 +94,14 @@ def estimate(collective, comm, count, dt, op, topology, buf_count, data=False, n
     n = comm.n
     n_local = int(split_even(n, int(n_procs))[1][proc])
     transfers = n if peak_transfers is None else peak_transfers
-    if data and coll.name == "alltoall":
+    if data and coll.name in ("alltoall", "alltoallv"):
         per_sender, local = moves if moves is not None else (n, False)
         transfers = max(transfers, per_sender * (n_local if local else n))
     parts = {"base": BASE_BYTES,
              "timing": LINK_BYTES * topology.n_links + NPU_BYTES * topology.n_npus,
              "steps": STEP_BYTES * transfers, "data": 0}
     if data:
-        runs = [_run_bytes(coll, n, n_local, count, buf_count, dt.itemsize, True)]
+        runs = [_run_bytes(coll, n, n_local, count, buf_count, dt.itemsize, True, traffic)]
         if not vf.exact_run_complete(collective, n, dt, op):
             shadow = get_dtype(vf.SHADOW_DTYPE)
             runs.append(_run_bytes(coll, n, n_local, count, buf_count, shadow.itemsize, True))
@@ -147,8 +149,13 @@ def check_fits(collective, algorithm, comm, count, dt, op, topology, data=False,
     available = available_bytes() if available is None else available
     moves = max(((_moves(a, comm, count, options), a.local_ok) for a in algs),
                 key=lambda m: m[0] * (1 if m[1] else n_procs))
+    traffic = None
+    if collective == "alltoallv":
+        from ..traffic import resolve
+
+        traffic = resolve(options.get("traffic"), comm.n, count)
     est = [estimate(collective, comm, count, dt, op, topology, buf_count, data, n_procs,
-                    p, peak_transfers, moves)["total"] for p in range(local_procs)]
+                    p, peak_transfers, moves, traffic)["total"] for p in range(local_procs)]
     need = sum(est)
     if available is not None and need > available:
         raise UbemuError(

@@ -12,8 +12,9 @@ axis are computed once (:class:`AxisModel`); a step is then float arithmetic:
 - ``lat_s``: the level's latency plus ``hop_lat_ns`` per link of the route.
 
 A step takes ``max(k (o_s + o_r), max(beta_link max_j b_j, beta_port sum_j b_j) + lat_s +
-o_s + o_r) + overhead`` (+ the reduction term) when every rank sends and receives k messages:
-what the link-load model gives on a fault-free symmetric topology.
+o_s + tail_k) + overhead`` (+ the reduction term) when every rank sends and receives k
+messages (``tail_k`` the receive tail of k messages: ``o_r`` for one): what the link-load
+model gives on a fault-free symmetric topology.
 
 A flat algorithm on a group spanning several levels (or not a grid at all) runs on one
 :class:`GridFlat` axis, whose partner patterns (a shift, an XOR partner, a ring order, a
@@ -250,7 +251,9 @@ class CostModel:
         self.topology, self.comm = topology, comm
         self.name, self.n, self.dims = topology.name, comm.n, tuple(int(d) for d in comm.dims)
         self.overhead_s = p.overhead_ns * 1e-9
-        self.msg_s = (p.send_overhead_ns + p.recv_overhead_ns) * 1e-9  # one message's ends
+        self.send_s, self.recv_s = p.send_overhead_ns * 1e-9, p.recv_overhead_ns * 1e-9
+        self.msg_s = self.send_s + self.recv_s  # one message's ends
+        self._tails = {}  # messages per rank -> receive tail
         self.fill_bytes = p.fill_bytes
         self.fill_s_per_byte = 1e-9 / p.fill_GBps if p.fill_GBps > 0 else 0.0
         self.rho = 1.0 / (p.reduce_GBps * 1e9) if p.reduce_GBps > 0 else 0.0
@@ -333,6 +336,22 @@ class CostModel:
         return PermPartner(key, dst)
 
     # -- step arithmetic ----------------------------------------------------------------------
+    def tail_s(self, n_msgs):
+        """How long the receive costs of ``n_msgs`` messages per rank outlast the data (the
+        timing model's receive tail, :func:`ubemu.kernels.timing.receive_tail_s`; one
+        message: ``o_r``)."""
+        if not self.msg_s:
+            return 0.0
+        if n_msgs <= 1:
+            return self.recv_s
+        if n_msgs not in self._tails:
+            from ..kernels.timing import receive_tail_s
+
+            n = float(n_msgs)
+            self._tails[n_msgs] = max(self.recv_s, receive_tail_s(n, n, self.send_s,
+                                                                  self.recv_s))
+        return self._tails[n_msgs]
+
     def fill_s(self, nbytes):
         """A message's pipeline fill (:mod:`ubemu.timing.timer`)."""
         return min(nbytes, self.fill_bytes) * self.fill_s_per_byte
@@ -342,10 +361,29 @@ class CostModel:
         the largest path latency plus fill (the timing model's rule, :mod:`ubemu.timing.timer`).
         As a :class:`Cost`: the step's transfers, one per message, of which ``held`` at
         once (default all)."""
-        t = max(n_msgs * self.msg_s, bw_s + lat_s + self.msg_s) + self.overhead_s
+        t = max(n_msgs * self.msg_s, bw_s + lat_s + (self.send_s + self.tail_s(n_msgs))) \
+            + self.overhead_s
         t = t + reduced_bytes * self.rho if reduce and self.rho else t
         work = self.n * n_msgs
         return Cost(t, work, work, work if held is None else min(work, held))
+
+    def uneven_step(self, bw_s, lat_s, sent, received, transfers, held=None):
+        """Time of a step whose ranks send ``sent[r]`` and receive ``received[r]`` messages
+        (arrays; an uneven all-to-all), ``bw_s`` on its busiest link, ``lat_s`` its longest
+        path plus fill: the timing model's rule (:mod:`ubemu.timing.timer`) with each rank's
+        own message costs. ``transfers``: its messages, ``held`` of them at once."""
+        if not transfers:
+            return Cost(self.overhead_s)
+        cpu_s = tail_s = 0.0
+        if self.msg_s:
+            from ..kernels.timing import npu_message_figures
+
+            cpu_s, tail_s = npu_message_figures(np.asarray(received, np.float64),
+                                                np.asarray(sent, np.float64), self.send_s,
+                                                self.recv_s)
+        t = max(cpu_s, bw_s + lat_s + (self.send_s + max(self.recv_s, tail_s))) \
+            + self.overhead_s
+        return Cost(t, transfers, transfers, transfers if held is None else min(transfers, held))
 
     def step(self, msgs, reduce=False):
         """Time of one step; ``msgs`` is a list of (axis, partner, bytes) sent by each rank."""

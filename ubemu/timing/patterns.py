@@ -29,9 +29,8 @@ class PatternProfiles:
         when a step repeats the previous step's pairs, they are routed once more
         (:meth:`_build_profile`) and every further repeat is timed from the per-transfer hop
         counts. Returns ``(hops, used classes, each transfer's path latency in ns, busiest
-        NPU's message time, shared links or None)`` or None (time the step normally).
-        Transfers of 0 elements never
-        reach here (``Step.make`` drops them).
+        NPU's message time, longest receive tail, shared links or None)`` or None (time the
+        step normally). Transfers of 0 elements never reach here (``Step.make`` drops them).
         """
         key = self._pattern_key
         same = key is not None and same_array(key[0], step.src) and same_array(key[1], step.dst)
@@ -88,19 +87,19 @@ class PatternProfiles:
             heavy |= self.weight[links] != 1
         busy_links = links[heavy]
         self.load[links] = 0.0
-        _, _, cpu_s = timing.drain(self.class_first, self.class_cap_Bps, self.load,
-                                   self.touched, 0, self.red_bytes, self.red_touched, nr,
-                                   self._busy, self._bytes, self.send_s, self.recv_s,
-                                   self.weight)
-        most = self.spread.gather_max([most_red, cpu_s, float(heavy.any())])
+        _, _, cpu_s, tail_s = timing.drain(self.class_first, self.class_cap_Bps, self.load,
+                                           self.touched, 0, self.red_bytes, self.red_touched,
+                                           nr, self._busy, self._bytes, self.send_s,
+                                           self.recv_s, self.weight)
+        most = self.spread.gather_max([most_red, cpu_s, tail_s, float(heavy.any())])
         if most[0] > 1 and self.reduce_Bps > 0:
             return None
         shared = None
-        if most[2]:
+        if most[3]:
             shared = None if self.spread.collective else self._shared(src, dst, busy_links)
             if shared is None:
                 return None
-        return hops, np.flatnonzero(hops.any(axis=1)), lat, most[1], shared
+        return hops, np.flatnonzero(hops.any(axis=1)), lat, most[1], most[2], shared
 
     def _shared(self, src, dst, busy_links):
         """The links of a profiled pattern that carry several of its transfers (or lost some
@@ -134,7 +133,7 @@ class PatternProfiles:
             return x / cap
         return x * weight.reshape(cap.shape) / cap
 
-    def _pattern_figures(self, step, itemsize, hops, used, lat_ns, cpu_s, shared):
+    def _pattern_figures(self, step, itemsize, hops, used, lat_ns, cpu_s, tail_s, shared):
         """The step's figures from a profile (:meth:`_profile`) of this process's transfers;
         links that carry several transfers (``shared``) add up their transfers' bytes."""
         from ..kernels import timing
@@ -150,5 +149,5 @@ class PatternProfiles:
         fill_bytes, ns_per_byte = self.fill
         path = lat_ns + np.minimum(n * itemsize, fill_bytes) * ns_per_byte if ns_per_byte \
             else lat_ns
-        return self.spread.gather((link_s, float(path.max(initial=0.0)), red_b, cpu_s, True),
-                                  self._busy, self._bytes)
+        return self.spread.gather((link_s, float(path.max(initial=0.0)), red_b, cpu_s, tail_s,
+                                   True), self._busy, self._bytes)

@@ -10,7 +10,8 @@ step's figures follow from the window alone:
   the class, else ``base``; its bytes are ``base`` times its crossings plus the window's;
 - the longest path is the larger of the window's longest path plus the larger block's fill
   and the rest's plus the smaller block's (sliding-window maxima);
-- message costs and the largest reduction are the same in every step;
+- message costs (the busiest NPU's, the longest receive tail) and the largest reduction are
+  the same in every step;
 - a link that carries several transfers of the pattern (a detour around a failure shares
   links), or a port short of switch planes, is listed with its transfers: ``base`` elements
   each plus one per transfer in the window, times its weight.
@@ -89,7 +90,7 @@ def time_shift_steps(timer, step, itemsize):
     profile = timer.profile_once(step)
     if profile is None:
         return False
-    hops, used, lat_ns, cpu_s, shared = profile
+    hops, used, lat_ns, cpu_s, tail_s, shared = profile
     s, base, extra = step.parts, step.base, step.extra
     k = np.arange(step.repeat, dtype=np.int64)
     starts = (step.shift(k)) % s  # the window of big blocks begins at this position
@@ -121,7 +122,7 @@ def time_shift_steps(timer, step, itemsize):
         busy = np.maximum(busy, _shared_busy_s(timer, step, shared, starts, itemsize))
     firsts, counts = _distinct_columns(np.vstack([busy, lat.reshape(1, -1)]))
     for first, count in zip(firsts.tolist(), counts.tolist()):
-        timer.add_figures(busy[:, first], float(lat[first]), red_b, cpu_s, count)
+        timer.add_figures(busy[:, first], float(lat[first]), red_b, cpu_s, tail_s, count)
     timer.bytes += nbytes
     timer.n_steps += step.repeat
     return True

@@ -4,7 +4,8 @@ A step lasts::
 
     max( max over links (bytes on link / (capacity x efficiency))      bandwidth term
          + max over messages (path latency + fill)                     (levels, access, hops)
-         + send_overhead_ns + recv_overhead_ns,                        one message's ends
+         + send_overhead_ns                                            the first message's post
+         + max over NPUs (receive tail),                               receives after the data
          max over NPUs (k send_overhead_ns + m recv_overhead_ns) )     an NPU's k sends, m receives
     + params.overhead_ns                                               software alpha per step
     + max over NPUs (bytes reduced) / params.reduce_GBps               reduction compute (if > 0)
@@ -14,9 +15,14 @@ rank sending several blocks to one peer in one step sends one message. Its *fill
 ``min(m, fill_bytes) / fill_GBps`` for a message of m bytes: the first chunk of a pipelined
 transfer goes through one channel's staging buffer before the rest streams at link speed
 (NCCL's 512 KiB chunk at a channel's bandwidth; 0 by default). This is LogGP's o at
-both ends (an NPU's processor posts its sends and completes its receives one after another,
-while the network carries them), and it reproduces SimGrid SMPI's timing of its ring and
-linear all-to-all with per-message overheads (``peer/``).
+both ends: an NPU's processor posts its sends and completes its receives one after another
+while the network carries them, and it completes a message only once the message has
+arrived. An NPU's *receive tail* (:func:`ubemu.kernels.timing.receive_tail_s`) is how long
+its receive costs outlast the data: ``recv_overhead_ns`` for one message; m messages that
+share its links fairly (an incast) complete together and queue up, ``m recv_overhead_ns``
+when they were posted together, less when their senders' send costs staggered them. It
+reproduces SimGrid SMPI's timing of its ring and its linear and pairwise all-to-all with
+per-message overheads from 8 to 256 ranks (``peer/``).
 
 Links are full duplex (each direction, and a switch's up and down links, are separate ids).
 A step with ``repeat = k`` is timed once and counted ``k`` times. The steps of a schedule's
@@ -66,8 +72,8 @@ class LocalLoads:
         return nt, nr
 
     def gather(self, figures, busy, nbytes):
-        """Combine every process's step figures ``(link_s, lat_ns, red_bytes, cpu_s, moved)``
-        and per-class ``busy`` (max) and ``nbytes`` (sum, in place)."""
+        """Combine every process's step figures ``(link_s, lat_ns, red_bytes, cpu_s, tail_s,
+        moved)`` and per-class ``busy`` (max) and ``nbytes`` (sum, in place)."""
         return figures
 
     def gather_max(self, values):
@@ -194,18 +200,26 @@ class StepTimer(PatternProfiles, ReplicaSymmetry):
             self.capture.append((ids, nbytes, link_s, dt, k, self._bytes.copy()))
             self._loads = None
 
-    def _combine(self, link_s, lat_ns, red_bytes, cpu_s, moved):
+    def _message_s(self, tail_s, moved):
+        """The message costs a step adds to its data: the first post and the receive tail
+        (at least one receive)."""
+        return self.send_s + max(self.recv_s, tail_s) if moved else 0.0
+
+    def _combine(self, link_s, lat_ns, red_bytes, cpu_s, tail_s, moved):
         """A step's time from its figures (the module docstring's rule)."""
-        message_s = self.send_s + self.recv_s if moved else 0.0
-        dt = max(cpu_s, link_s + lat_ns * 1e-9 + message_s) + self.overhead_s
+        dt = max(cpu_s, link_s + lat_ns * 1e-9 + self._message_s(tail_s, moved)) \
+            + self.overhead_s
         if self.reduce_Bps > 0:
             dt += red_bytes / self.reduce_Bps
         return dt
 
-    def _message_bound(self, link_s, lat_ns, red_bytes, cpu_s, moved):
-        """The busiest NPU's message time where it outlasts the network, else 0."""
-        message_s = self.send_s + self.recv_s if moved else 0.0
-        return cpu_s if cpu_s > link_s + lat_ns * 1e-9 + message_s else 0.0
+    def _message_bound(self, link_s, lat_ns, red_bytes, cpu_s, tail_s, moved):
+        """The busiest NPU's message time where it outlasts the network (its whole busy time,
+        or a queue of receives after the data that lasts longer than the data), else 0."""
+        message_s = self._message_s(tail_s, moved)
+        if cpu_s > link_s + lat_ns * 1e-9 + message_s:
+            return cpu_s
+        return message_s if tail_s > self.recv_s and message_s > link_s else 0.0
 
     # -- one step ---------------------------------------------------------------------------
     def step_time(self, step, itemsize, repeat=None):
@@ -232,15 +246,15 @@ class StepTimer(PatternProfiles, ReplicaSymmetry):
 
     def figures(self, step, itemsize):
         """Route ``step`` alone and return its figures ``(link_s, lat_ns, red_bytes, cpu_s,
-        moved)`` without adding it to the totals."""
+        tail_s, moved)`` without adding it to the totals."""
         return self._drain(self._accumulate([0, 0, 0.0], step, itemsize, 1.0))
 
-    def add_figures(self, busy_s, lat_ns, red_bytes, cpu_s, k):
+    def add_figures(self, busy_s, lat_ns, red_bytes, cpu_s, tail_s, k):
         """Count ``k`` steps whose busiest link per class is busy ``busy_s`` (an array, one
         per class) with the other figures given: a shortcut's steps, timed by the rule."""
         self._busy[:] = busy_s
         self._bytes[:] = 0.0
-        fig = (float(self._busy.max(initial=0.0)), lat_ns, red_bytes, cpu_s, True)
+        fig = (float(self._busy.max(initial=0.0)), lat_ns, red_bytes, cpu_s, tail_s, True)
         dt = self._combine(*fig)
         self._add(dt, k, self._message_bound(*fig), fig[0])
         return dt
@@ -288,7 +302,7 @@ class StepTimer(PatternProfiles, ReplicaSymmetry):
 
     def _drain(self, acc):
         """Settle, drain and gather accumulated loads:
-        (link_s, lat_ns, red_bytes, cpu_s, moved)."""
+        (link_s, lat_ns, red_bytes, cpu_s, tail_s, moved)."""
         from ..kernels import timing
 
         nt, nr, lat = acc
@@ -298,11 +312,11 @@ class StepTimer(PatternProfiles, ReplicaSymmetry):
         if self.capture is not None:
             ids = self.touched[:nt].copy()
             self._loads = (ids, self.load[ids])
-        link_s, red_b, cpu_s = timing.drain(self.class_first, self.class_cap_Bps, self.load,
-                                            self.touched, nt, self.red_bytes, self.red_touched,
-                                            nr, self._busy, self._bytes, self.send_s,
-                                            self.recv_s, self.weight)
-        return self.spread.gather((link_s, lat, red_b, cpu_s, moved), self._busy, self._bytes)
+        link_s, red_b, cpu_s, tail_s = timing.drain(
+            self.class_first, self.class_cap_Bps, self.load, self.touched, nt, self.red_bytes,
+            self.red_touched, nr, self._busy, self._bytes, self.send_s, self.recv_s, self.weight)
+        return self.spread.gather((link_s, lat, red_b, cpu_s, tail_s, moved), self._busy,
+                                  self._bytes)
 
     # -- every rank to every other (AllPairs) ------------------------------------------------
     def _symmetric(self, step):
@@ -323,8 +337,14 @@ class StepTimer(PatternProfiles, ReplicaSymmetry):
         self._bytes[:] = (crossings * p).astype(np.float64) * b
         fill_bytes, ns_per_byte = self.fill
         lat = lat_ns + min(b, fill_bytes) * ns_per_byte
-        cpu_s = (p - 1) * self.send_s + (p - 1) * self.recv_s if self.messages else 0.0
-        return float(self._busy.max()), lat, (p - 1) * b if step.red else 0.0, cpu_s, True
+        from ..kernels.timing import receive_tail_s
+
+        cpu_s = tail_s = 0.0
+        if self.messages:  # every NPU sends and receives p - 1 messages
+            cpu_s = (p - 1) * self.send_s + (p - 1) * self.recv_s
+            tail_s = receive_tail_s(float(p - 1), float(p - 1), self.send_s, self.recv_s)
+        return (float(self._busy.max()), lat, (p - 1) * b if step.red else 0.0, cpu_s, tail_s,
+                True)
 
     # -- windows: several steps timed as one ----------------------------------------------------
     @property

@@ -4,8 +4,10 @@
 :class:`~ubemu.workloads.ops.Op` s. Every op runs on every group of its axis at once (``Op.npus``:
 all TP groups, all DP groups, ...) in lockstep, and ``Op.repeat`` stands for its identical
 collectives (a TP all-reduce per layer, per pass, per micro-batch). Sizes follow nccl-tests:
-all_reduce / all_gather / reduce_scatter the full tensor, alltoall what one rank sends in all,
-sendrecv one message (rank r of a group sends to rank r + 1). Blocked collectives' sizes are
+all_reduce / all_gather / reduce_scatter the full tensor, alltoall(v) what one rank sends in
+all, sendrecv one message (rank r of a group sends to rank r + 1). Expert parallelism's
+dispatch and combine are uneven all-to-alls (``alltoallv``) of the routing of the rank's
+tokens to its top-k experts (:func:`ep_ops`). Blocked collectives' sizes are
 rounded up to whole elements per rank (Megatron pads its buffers the same way).
 
 **Placement rule.** A step is two segments on every NPU: *main* (the forward of the m
@@ -66,6 +68,8 @@ from .report import AxisRow, OpRow, StepReport
 AXES = ("tp", "cp", "ep", "pp", "dp")
 #: Ring attention passes the K/V blocks around a ring: its collectives run as a ring.
 CP_ALGORITHM = "ring"
+#: Seed of the experts' routing the EP ops draw (uniform popularity: balanced experts).
+EP_ROUTING_SEED = 0
 
 
 def _nbytes(nbytes, n, itemsize, blocked):
@@ -80,7 +84,8 @@ class _Ops:
     def __init__(self, model):
         self.model, self.ops = model, []
 
-    def add(self, name, collective, nbytes, rows, repeat, after, dtype=None, algorithm="auto"):
+    def add(self, name, collective, nbytes, rows, repeat, after, dtype=None, algorithm="auto",
+            options=None):
         """Append an op; returns its name, or None when it was left out."""
         repeat = int(repeat)
         if repeat < 1 or rows.shape[1] < 2 or nbytes <= 0:
@@ -90,7 +95,7 @@ class _Ops:
         itemsize = DTYPES[dtype].itemsize
         self.ops.append(Op(name=name, collective=collective, npus=rows, repeat=repeat,
                            nbytes=int(_nbytes(nbytes, rows.shape[1], itemsize, blocked)),
-                           dtype=dtype, algorithm=algorithm,
+                           dtype=dtype, algorithm=algorithm, options=dict(options or {}),
                            after=tuple(a for a in after if a)))
         return name
 
@@ -115,14 +120,6 @@ def compute_of(model, plan, topology, flops_per_npu=None, mfu=None):
     return computing.step_compute(model, plan, topology.npu, rate=flops_per_npu, mfu=mfu)
 
 
-def expert_op(ops, model, plan, seg, rows, repeat, prev):
-    """The expert-parallel dispatch and combine of a segment: ``repeat`` all-to-alls of
-    :func:`~ubemu.training.formulas.alltoall_nbytes` on every EP group (``rows``), after
-    ``prev``; returns the op's name (None when left out)."""
-    return ops.add(f"ep.{seg}", "alltoall", formulas.alltoall_nbytes(model, plan), rows,
-                   repeat, (prev,))
-
-
 def _blocking(ops, model, plan, seg, fwd, bwd, prev):
     """The blocking chain of one segment with ``fwd`` forward and ``bwd`` backward
     micro-batch passes, after ``prev``; returns the chain's last op name. A backward with
@@ -144,12 +141,32 @@ def _blocking(ops, model, plan, seg, fwd, bwd, prev):
                    algorithm=CP_ALGORITHM) or prev
     prev = ops.add(f"cp.{seg}.dkv", "reduce_scatter", kv, g["cp"], layers * bwd, (prev,),
                    algorithm=CP_ALGORITHM) or prev
-    prev = expert_op(ops, model, plan, seg, g["ep"], 2 * moe * passes, prev) or prev
+    prev = ep_ops(ops, model, plan, seg, g["ep"], moe * passes, prev)
     p2p = Fraction(act, plan.tp if plan.sequence_parallel or plan.scatter_gather else 1)
     v = plan.vpp  # the interleaved schedule sends v times (SC21 Section 2.2.2)
     prev = ops.add("pp.fwd", SENDRECV, p2p, g["pp"], fwd * v, (prev,)) or prev
     return ops.add(f"pp.bwd.{seg}", SENDRECV, p2p, g["pp"][:, ::-1], bwd * v,
                    (prev,)) or prev
+
+
+def ep_ops(ops, model, plan, seg, rows, repeat, prev):
+    """Expert parallelism's exchanges of one segment, after ``prev``: per MoE layer and pass a
+    dispatch (each token's row to the ranks of its top-k experts) and a combine (every routed
+    copy back), alltoallv of the routing drawn for the EP group (:mod:`ubemu.traffic`: the
+    rank's tokens, ``model.top_k`` of ``model.experts`` experts, uniform popularity), each
+    moving on average the formula's bytes (:func:`~ubemu.training.formulas.alltoall_nbytes`).
+    The backward's gradients take the same two patterns. Returns the chain's last op."""
+    if not model.experts or rows.shape[1] < 2 or repeat < 1:
+        return prev
+    tokens = int(Fraction(layout.tokens_per_rank(model, plan),
+                          plan.tp if plan.sequence_parallel else 1))
+    routing = (f"moe:tokens={max(tokens, 1)},experts={model.experts},topk={model.top_k},"
+               f"seed={EP_ROUTING_SEED}")
+    nbytes = formulas.alltoall_nbytes(model, plan)
+    for phase, traffic in (("dispatch", routing), ("combine", routing + ",combine")):
+        prev = ops.add(f"ep.{seg}.{phase}", "alltoallv", nbytes, rows, repeat, (prev,),
+                       options={"traffic": traffic}) or prev
+    return prev
 
 
 def step_workload(model, plan, topology, flops_per_npu=None, mfu=None):

@@ -9,7 +9,6 @@ import math
 import statistics
 from dataclasses import dataclass
 
-from . import training  # noqa: F401  (registers the train_step kind)
 from .kinds import figure
 
 
