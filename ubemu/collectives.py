@@ -9,9 +9,9 @@ Sizes follow nccl-tests (its ``max(sendBytes, recvBytes)``, the ``size`` column)
 is the per-rank buffer of all_reduce, broadcast, reduce and sendrecv, the full gathered
 output of all_gather, gather and hypercube, the full input of reduce_scatter and scatter,
 and the per-rank send buffer of alltoall (of alltoallv: what a rank sends on average, its
-per-pair sizes scaled to it, :mod:`ubemu.traffic`). ``count = nbytes // itemsize``, rounded down to a
-multiple of the rank count for the collectives made of one block per rank (whose nccl-tests
-``count`` column is then ``count / n``, the count each rank passes).
+per-pair sizes scaled to it, :mod:`ubemu.traffic`). ``count = nbytes // itemsize``, rounded
+down to a multiple of the rank count for the collectives made of one block per rank (whose
+nccl-tests ``count`` column is then ``count / n``, the count each rank passes).
 
 Working buffer of rank r (``count`` elements of the collective; ``b = count / n``)::
 

@@ -65,7 +65,7 @@ def test_points_are_distinct_and_checked():
                                       counts=(512,))], MULTI)
     with pytest.raises(UbemuError, match="says 4,096 B"):
         measurements.points_of([table(8, sizes=(8192,), counts=(1024,))], MULTI)
-    with pytest.raises(UbemuError, match="run.log:7: .*sendrecv"):
-        measurements.points_of([table(8, collective="sendrecv")], MULTI)
+    with pytest.raises(UbemuError, match="run.log:7: .*collective 'multicast'"):
+        measurements.points_of([table(8, collective="multicast")], MULTI)
     with pytest.raises(UbemuError, match="--collective"):
         measurements.points_of([table(8, collective=None)], MULTI)

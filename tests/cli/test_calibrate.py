@@ -35,7 +35,7 @@ def test_ubemu_log_with_known_parameters_recovered(tmp_path, capsys):
     for coll, algo in (("all_reduce", "ring,direct,recursive_doubling"),
                        ("alltoall", "pairwise,direct")):
         status, out, err = run_main([coll, "--topo", str(truth), "-b", "1K", "-e", "1G",
-                                     "-f", "16", "--algo", algo], capsys)
+                                     "-f", "16", "--algo", algo, "--extra"], capsys)
         assert status == 0, err
         logs.append(tmp_path / f"{coll}.log")
         logs[-1].write_text(out)
@@ -49,7 +49,8 @@ def test_ubemu_log_with_known_parameters_recovered(tmp_path, capsys):
     for key, want in TRUTH.items():
         assert got[key] == pytest.approx(want, rel=0.01), key
     rows = rows_of(out)
-    assert len(rows) == 5 * 6 and all(abs(r[4] - 1) < 1e-3 for r in rows)
+    # 5 tables x 6 sizes, each an out-of-place and an in-place row
+    assert len(rows) == 5 * 6 * 2 and all(abs(r[4] - 1) < 1e-3 for r in rows)
     assert "fitted (+-" in fitted.read_text() and "# wrote" in out
 
 

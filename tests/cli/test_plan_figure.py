@@ -30,7 +30,9 @@ def test_parts_add_up_to_the_step(sweep_doc):
         names = [k for k, _ in p["parts"]]
         assert names[0] == "compute" and "other" not in names
         assert dict(p["parts"])["compute"] == pytest.approx(rep["compute_s"] - rep["bubble_s"])
-        assert p["fits"] and p["memory_bytes"] <= 0.3e9  # the sweep left the others out
+        # the planner's verdict against the --memory-gb it was given (plans over it ranked last)
+        assert p["capacity_bytes"] == pytest.approx(0.3e9)
+        assert p["fits"] == rep["fits"] == (p["memory_bytes"] <= 0.3e9)
         assert p["label"].startswith(f"TP{rep['plan']['tp']} ")
 
 
@@ -39,12 +41,12 @@ def test_a_field_the_planner_adds_is_read_in_one_place():
     a verdict in the record win over the sweep's --memory-gb."""
     rep = {"plan": {"tp": 8, "pp": 2, "dp": 4}, "step_s": 1.0, "compute_s": 0.6,
            "bubble_s": 0.1, "axes": [{"axis": "tp", "exposed_s": 0.2}], "memory_bytes": 90e9,
-           "memory_capacity_bytes": 80e9}
+           "capacity_bytes": 80e9}
     p = plan_figure.plan_parts(rep, 128e9)
     assert p["parts"] == [("compute", 0.5), ("bubble", 0.1), ("tp", 0.2),
                           ("other", pytest.approx(0.2))]
     assert (p["capacity_bytes"], p["fits"], p["label"]) == (80e9, False, "TP8 PP2 DP4")
-    assert plan_figure.plan_parts({**rep, "memory_fits": True})["fits"] is True
+    assert plan_figure.plan_parts({**rep, "fits": True})["fits"] is True
 
 
 def test_the_sweep_drawn(sweep_doc):
@@ -76,7 +78,8 @@ def test_the_sweep_drawn(sweep_doc):
 
 def test_plans_that_do_not_fit_are_hatched(sweep_doc):
     doc = {**sweep_doc, "command": {**sweep_doc["command"], "memory_gb": None},
-           "plans": [dict(r, memory_capacity_bytes=0.15e9) for r in sweep_doc["plans"]]}
+           "plans": [{**{k: v for k, v in r.items() if k != "fits"},
+                      "capacity_bytes": 0.15e9} for r in sweep_doc["plans"]]}
     fig, n = plan_figure.draw(doc)
     over = [r["memory_bytes"] > 0.15e9 for r in doc["plans"][:n]]
     assert 0 < sum(over) < n

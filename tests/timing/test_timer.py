@@ -313,16 +313,17 @@ def test_links_used_are_the_links_the_transfers_cross(spec, group, collective, n
 
 def test_a_cabinet_running_its_ports_flat_out():
     """The issue's case: one 64-NPU cabinet of the 8,192-NPU Atlas 950 SuperPoD, direct
-    all-reduce of 1 GiB: 0.78 % of the machine's rack ports, but 99.6 % of its own 64."""
+    all-reduce of 1 GiB: 0.78 % of the machine's rack ports, but 99.5 % of its own 64."""
     res = simulate("all_reduce", GIB, "atlas950-superpod", "direct", group="unit=rack")
     port = {u.name: u for u in res.usage}["rack.access_up"]
     assert (port.links_used, port.links) == (64, 8192)
     assert port.utilisation == pytest.approx(port.group_utilisation * 64 / 8192, rel=1e-12)
-    # a one-shot step: every port carries 63/64 GiB in 2097.152 us of a 2106.3 us run
+    # a one-shot step: every port carries 63/64 GiB in 2097.152 us of a 2107.5 us run (the
+    # rest: latencies, per-step and per-message costs, the 63 arrivals' receive tail)
     busy = 63 * GIB / 64 / 1008e9
     assert port.busy_s == pytest.approx(busy * 2, rel=1e-12)  # reduce-scatter + all-gather
     assert port.group_utilisation == pytest.approx(2 * busy / res.time_s, rel=1e-12)
-    assert round(port.utilisation * 100, 2) == 0.78 and round(port.group_utilisation, 3) == 0.996
+    assert round(port.utilisation * 100, 2) == 0.78 and round(port.group_utilisation, 3) == 0.995
 
 
 @pytest.mark.parametrize("group", [None, np.arange(4096)])

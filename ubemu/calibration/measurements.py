@@ -169,8 +169,9 @@ def _check_size(coll, row, itemsize, n, where):
                          f"fewer than its {n} ranks")
     if not row.count or row.count == elements:
         return
-    # nccl-tests prints a rank's block count/n for all_gather and reduce_scatter
-    per_rank = coll.name in ("all_gather", "reduce_scatter")
+    # nccl-tests prints the count a rank passes: count/n for the collectives of one block
+    # per rank (all_gather, reduce_scatter, alltoall, ...: Collective.rank_count)
+    per_rank = coll.blocked
     implied = elements / row.count if per_rank else None
     if implied != n:
         said = (f"{implied:g} ranks" if per_rank else f"{row.count * itemsize:,} B")

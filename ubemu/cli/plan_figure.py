@@ -48,12 +48,12 @@ def plan_parts(rep, capacity_bytes=None):
     rest = rep["step_s"] - sum(s for _, s in parts)
     if rest > 1e-9 * rep["step_s"]:
         parts.append(("other", rest))
-    capacity = rep.get("memory_capacity_bytes", capacity_bytes)
+    capacity = rep.get("capacity_bytes") or capacity_bytes
     memory = rep["memory_bytes"]
     return {"label": layout.Plan(**rep["plan"]).label(), "step_s": rep["step_s"],
             "parts": [(k, s) for k, s in parts if s > 0], "memory_bytes": memory,
             "capacity_bytes": capacity,
-            "fits": rep.get("memory_fits", capacity is None or memory <= capacity)}
+            "fits": rep.get("fits", capacity is None or memory <= capacity)}
 
 
 def draw(doc, top=DEFAULT_TOP, title=None):

@@ -4,9 +4,9 @@
 Inputs and outputs are per-rank arrays: ``(n, count)`` inputs, or ``(n, count // n)`` where a
 rank's input is its own block (all_gather, gather, hypercube); broadcast and scatter read
 only the root's row. Outputs: ``(n, count)``; ``(n, count // n)`` where rank r ends with block
-r (reduce_scatter, scatter); ``(count,)`` where only the root has a result (reduce, gather). alltoallv takes
-``(n, S)`` and gives ``(n, R)`` (its largest send and receive; a row past the rank's own
-total is padding: inputs never sent, outputs left 0).
+r (reduce_scatter, scatter); ``(count,)`` where only the root has a result (reduce, gather).
+alltoallv takes ``(n, S)`` and gives ``(n, R)`` (its largest send and receive; a row past the
+rank's own total is padding: inputs never sent, outputs left 0).
 """
 
 import numpy as np
