@@ -16,7 +16,7 @@ from ..machine.faults import ROUTINGS, with_faults
 from ..units import parse_size_bytes
 from .names import parse_names
 from .progress import MODES, Progress
-from .results import check_writable, topology_record, write_json_atomic
+from .results import check_outputs, topology_record, write_json_atomic
 from .table import format_number
 
 #: ``kind`` of the ``-J`` document of ``ubemu faults`` (``ubemu plot`` recognises it).
@@ -136,8 +136,7 @@ def run(args, out=None):
     routings = parse_names(args.routing, list(ROUTINGS), "--routing", "routing")
     if args.seeds < 1:
         raise UbemuError(f"--seeds must be >= 1, got {args.seeds}")
-    if args.output_file:
-        check_writable(args.output_file, "-J/--output_file")
+    check_outputs([("-J/--output_file", args.output_file)], [("the --topo file", args.topo)])
     topology = load_topology(args.topo)
     with_faults(topology, f"{'npus' if args.npus else 'links'}={max(counts)}", "apr")
     runs = [(c, s, r) for c in counts for r in routings for s in (range(args.seeds) if c else [0])]

@@ -15,7 +15,7 @@ from pathlib import Path
 from ..errors import UbemuError
 from ..units import parse_size_bytes
 from .drawing import null_locator, pyplot, size_label
-from .results import check_writable, load_document, load_records, replace_atomically
+from .results import check_outputs, load_document, load_records, replace_atomically
 
 #: metric -> (record field, axis label, factor from the field to the axis).
 METRICS = {"busbw": ("busbw_GBps", "bus bandwidth (GB/s)", 1.0),
@@ -187,7 +187,7 @@ def run_plot(args, out=None):
     """``ubemu plot FILES -o OUT.{png,svg,pdf}``; the output is checked before anything."""
     out = out if out is not None else sys.stdout
     output_format(args.output)
-    check_writable(args.output, "-o/--output")
+    check_outputs([("-o/--output", args.output)], [("the input", f) for f in args.files])
     nbytes = parse_size_bytes(args.size, field="--size") if args.size else None
     from .faults import DOCUMENT_KIND, draw
 

@@ -27,7 +27,7 @@ from . import table
 from .faults import add_fault_options, fault_lines
 from .progress import MODES, Progress, row_weights
 from .request import plan_from_args
-from .results import ResultWriter, check_writable
+from .results import ResultWriter, check_outputs
 
 
 class Terminated(SystemExit):
@@ -229,10 +229,10 @@ def run_collective(args, out=None, err=None):
     """
     from ..parallel.failstop import peak_memory_mib
 
-    plan = plan_from_args(args)
     root = env.is_root()  # in an MPI job only process 0 prints and writes files
-    if plan.output_file is not None and root:
-        check_writable(plan.output_file, "-J/--output_file")
+    check_outputs([("-J/--output_file", args.output_file)], [("the --topo file", args.topo)],
+                  writable=root)
+    plan = plan_from_args(args)
     writer = ResultWriter(plan.output_file if root else None, plan, n_procs=env.world_size())
     err = err if err is not None else sys.stderr
     progress = Progress(row_weights(plan), stream=err, mode=args.progress if root else "off")

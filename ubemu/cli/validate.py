@@ -12,7 +12,7 @@ row and the summaries.
 import sys
 
 from ..errors import UbemuError
-from .results import check_writable, write_json_atomic
+from .results import check_outputs, write_json_atomic
 from .table import format_number
 
 ROLES = ("fit", "validate", "all")
@@ -48,9 +48,8 @@ def run_validate(args, out=None):
     out = out if out is not None else sys.stdout
     if args.max_error is not None and not args.max_error > 0:
         raise UbemuError(f"--max-error must be a fraction > 0, got {args.max_error}")
-    if args.output_file:
-        check_writable(args.output_file, "-J/--output_file")
     files = args.files or rows.default_files()
+    check_outputs([("-J/--output_file", args.output_file)], [("the input", f) for f in files])
     chosen = [r for r in rows.read_all(files) if args.role in ("all", r.role)]
     if not chosen:
         raise UbemuError(f"--role {args.role}: no such rows in {', '.join(map(str, files))}")

@@ -17,7 +17,7 @@ from ..parallel import env
 from ..units import format_size
 from ..workloads.ops import ops_from_dicts
 from .faults import add_fault_options, fault_lines
-from .results import check_writable, topology_record, write_json_atomic
+from .results import check_outputs, topology_record, write_json_atomic
 from .table import format_number
 from .trace import write_trace
 
@@ -93,15 +93,15 @@ def run(args, out=None):
     if not root:
         out = open(os.devnull, "w")
     spec, ops, faults, routing = read_workload(args.file)
+    check_outputs([("-J/--output_file", args.output_file), ("--trace", args.trace)],
+                  [("the workload file", args.file), ("the topology file", args.topo or spec)],
+                  writable=root)
     if args.topo is None and spec is None:
         raise UbemuError(f"workload {args.file!r}: no topology (add topology = \"...\" or "
                          f"give --topo)")
     topology = with_params(load_topology(args.topo or spec), args.param)
     routing = args.routing if args.routing != "minimal" or args.faults else routing
     topology = with_faults(topology, args.faults if args.faults else faults, routing)
-    for path, flag in ((args.output_file, "-J/--output_file"), (args.trace, "--trace")):
-        if path is not None and root:
-            check_writable(path, flag)
     result = run_workload(ops, topology)
     print(f"# ubemu workload {args.file}: {len(ops)} operations on {topology.name} "
           f"({topology.n_npus} NPUs)", file=out)
