@@ -77,13 +77,11 @@ def simulate(collective, nbytes, topology=None, algorithm="auto", dtype="float32
     ubemu.result.Result
     """
     from . import engine
-    from .algorithms import get_algorithm, work
-    from .data import memory
+    from .algorithms import work
     from .data.dtypes import check_op, get_dtype
     from .machine.faultreport import check_group
     from .machine.faults import with_faults
     from .machine.groups import every_group, group_of
-    from .parallel import env
     from .result import Result
 
     wall0 = time.perf_counter()
@@ -97,16 +95,8 @@ def simulate(collective, nbytes, topology=None, algorithm="auto", dtype="float32
     n_groups = 1 if rows is None else rows.shape[0]
     count = coll.element_count(nbytes, dt.itemsize, comm.n)
     max_work = work.MAX_WORK if max_work is None else max_work
-    peak = None
-    if algorithm != "auto":
-        get_algorithm(collective, algorithm).check_fits(comm, options)
-        predicted = work.predict(collective, algorithm, comm, count, topo, dt.itemsize, options)
-        work.refuse_if_too_big(collective, algorithm, comm, predicted.times(n_groups),
-                               max_work, verify)
-        peak = predicted.peak if verify else predicted.held * n_groups
-    memory.check_fits(collective, algorithm, comm, count, dt, op, topo, data=verify,
-                      n_procs=env.world_size(), local_procs=env.local_size(), options=options,
-                      peak_transfers=peak)
+    check_resources(collective, algorithm, comm, count, topo, dt, op, verify, max_work,
+                    n_groups, options)
     notes = {"group": comm.label, "dims": list(comm.dims)}
     if count * dt.itemsize != nbytes:
         notes["nbytes_requested"] = int(nbytes)
@@ -141,6 +131,45 @@ def simulate(collective, nbytes, topology=None, algorithm="auto", dtype="float32
         res.wrong, res.max_rel_err, res.mean_rel_err = checks
     res.wall_s = time.perf_counter() - wall0
     return res
+
+
+def check_resources(collective, algorithm, comm, count, topology, dt, op, verify=False,
+                    max_work=None, n_groups=1, options=None, available=None):
+    """Refuse, in one line and before anything is built, a run of ``simulate`` that cannot run
+    or would be too much work or memory; returns its predicted
+    :class:`~ubemu.algorithms.work.Work` (None for ``auto``, whose candidates are checked
+    as it times them).
+
+    Closed forms only (:func:`ubemu.algorithms.work.predict`,
+    :func:`ubemu.data.memory.check_fits`), so a sweep checks every row of every algorithm
+    with it before its first one runs. ``dt``: a DType; ``n_groups``: lockstep replicas
+    (``every``); ``available``: bytes of memory (default: read from the system).
+
+    Raises
+    ------
+    UbemuError
+        :class:`~ubemu.algorithms.work.TooMuchWork` over ``max_work`` (default
+        :data:`~ubemu.algorithms.work.MAX_WORK`), :class:`~ubemu.data.memory.OutOfMemory`
+        over the memory available to this host's processes, or why the algorithm cannot
+        run on ``comm``.
+    """
+    from .algorithms import get_algorithm, work
+    from .data import memory
+    from .parallel import env
+
+    options = options or {}
+    predicted = peak = None
+    if algorithm != "auto":
+        get_algorithm(collective, algorithm).check_fits(comm, options)
+        predicted = work.predict(collective, algorithm, comm, count, topology, dt.itemsize,
+                                 options)
+        work.refuse_if_too_big(collective, algorithm, comm, predicted.times(n_groups),
+                               work.MAX_WORK if max_work is None else max_work, verify)
+        peak = predicted.peak if verify else predicted.held * n_groups
+    memory.check_fits(collective, algorithm, comm, count, dt, op, topology, data=verify,
+                      n_procs=env.world_size(), local_procs=env.local_size(), options=options,
+                      available=available, peak_transfers=peak)
+    return predicted
 
 
 def _simulate_every(collective, nbytes, topo, algorithm, dt, op, group, verify, seed,

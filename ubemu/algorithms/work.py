@@ -8,6 +8,14 @@ carries the count: one transfer per message, within about 20 % of the built sche
 add local copies); an algorithm without a closed form (here) is counted from its schedule's
 outline as one transfer per rank and step, or one per rank and peer for all-to-all (upper
 estimates). :func:`refuse_if_too_big` turns a prediction over the limit into a one-line refusal.
+
+:func:`rough_s` turns a prediction into wall seconds for progress estimates: the timing's
+transfers, and for each data run its steps (``moved / peak``: a kernel call and its
+bookkeeping each), its transfers and its elements (ranks x count: drawn, moved, reduced,
+checked). The rates were measured on the 2-core development machine (ring, hierarchical,
+direct, halving-doubling and pairwise runs on ub-mesh-rack and ub-mesh-pod, 1 KiB to 16 MiB);
+an estimate scales them by the speed a sweep measures as it goes
+(:class:`ubemu.cli.progress.Progress`), so only their ratios matter.
 """
 
 from dataclasses import dataclass
@@ -23,6 +31,14 @@ MAX_WORK = 2_000_000_000
 TRANSFERS_PER_S = 2e7
 #: Bytes per transfer of a step while it is built and timed (5 int64 arrays + flag, x3).
 STEP_BYTES = 3 * (5 * 8 + 1)
+#: Wall seconds of a run besides its transfers (resolving, building, the result).
+RUN_S = 0.01
+#: Wall seconds of one step of a data run (the execute kernel's call, exchanges, timing).
+DATA_STEP_S = 3e-4
+#: Transfers a data run applies per second, besides its steps' fixed cost.
+MOVES_PER_S = 1.7e6
+#: Elements (ranks x count) a data run draws, moves, reduces and checks per second.
+ELEMENTS_PER_S = 2e7
 
 
 @dataclass(frozen=True)
@@ -33,14 +49,20 @@ class Work:
     peak: int  # the largest step's transfers
     held: int  # the most a timing-only schedule holds at once (compact steps: one part)
     counted: bool  # from the closed form; False: one per rank and step
+    moved: int = None  # transfers a data run applies (default ``transfers``; one group's)
+
+    def __post_init__(self):
+        if self.moved is None:
+            object.__setattr__(self, "moved", self.transfers)
 
     def step_bytes(self, data=False):
         """Memory of the largest step while it is built and used (timing only, or data)."""
         return STEP_BYTES * (self.peak if data else self.held)
 
     def times(self, k):
-        """The work of ``k`` lockstep replicas of this run."""
-        return Work(self.transfers * k, self.peak * k, self.held * k, self.counted)
+        """The work of ``k`` lockstep replicas of this run (a check runs on one of them: its
+        ``moved`` stays)."""
+        return Work(self.transfers * k, self.peak * k, self.held * k, self.counted, self.moved)
 
     @property
     def rough_s(self):
@@ -59,14 +81,56 @@ def predict(collective, name, comm, count, topology, itemsize, options=None):
         except NoClosedForm:
             cost = None
         if isinstance(cost, Cost):
-            return Work(int(cost.transfers), int(cost.peak), int(cost.held), True)
+            return Work(int(cost.transfers), int(cost.peak), int(cost.held), True,
+                        int(cost.moved))
     sched = build_schedule(collective, name, comm, count, data=False, **options)
     per_step = comm.n * comm.n if collective == "alltoall" else comm.n  # a block per peer
     return Work(sched.n_steps * per_step, per_step, per_step, False)
 
 
+class TooMuchWork(UbemuError):
+    """A run refused for its work: ``work`` (its :class:`Work`) over ``max_work``."""
+
+    def __init__(self, message, work, max_work):
+        super().__init__(message)
+        self.work, self.max_work = work, max_work
+
+
+def rough_s(work, elements=0, data_runs=0):
+    """Rough wall seconds of a run of ``work``, timed, and checked in ``data_runs`` data runs
+    over ``elements`` (ranks x count; see the module docstring)."""
+    steps = work.moved / max(work.peak, 1)
+    data_s = steps * DATA_STEP_S + work.moved / MOVES_PER_S + elements / ELEMENTS_PER_S
+    return RUN_S + work.transfers / TRANSFERS_PER_S + data_runs * data_s
+
+
+def predict_auto(collective, comm, count, topology, itemsize, options=None, max_work=MAX_WORK):
+    """The :class:`Work` of ``auto`` at most: every candidate that can run and is not over
+    ``max_work`` timed (its pruning times fewer), the largest checked."""
+    from . import REGISTRY
+
+    options = options or {}
+    fits = []
+    for (coll, _), alg in REGISTRY.items():
+        if coll != collective or any(k not in alg.options for k in options) \
+                or (alg.check is not None and alg.check(comm)):
+            continue
+        try:
+            w = predict(collective, alg.name, comm, count, topology, itemsize,
+                        {k: v for k, v in options.items() if k in alg.options})
+        except UbemuError:
+            continue
+        if w.transfers <= max_work:
+            fits.append(w)
+    if not fits:
+        return Work(0, 0, 0, False, 0)
+    return Work(sum(w.transfers for w in fits), max(w.peak for w in fits),
+                max(w.held for w in fits), all(w.counted for w in fits),
+                max(w.moved for w in fits))
+
+
 def refuse_if_too_big(collective, name, comm, work, max_work, data=False):
-    """Raise :class:`UbemuError` when ``work`` exceeds ``max_work`` transfers; the message
+    """Raise :class:`TooMuchWork` when ``work`` exceeds ``max_work`` transfers; the message
     gives the prediction (its largest step's memory with ``data`` or timing only) and what to
     do instead."""
     if work.transfers <= max_work:
@@ -75,8 +139,8 @@ def refuse_if_too_big(collective, name, comm, work, max_work, data=False):
             f"{work.transfers:.3g} transfers ({work.peak:.3g} in its largest step, "
             f"{_gib(work.step_bytes(data))} GiB; roughly {_duration(work.rough_s)})")
     limit = f"over the limit of {max_work:.3g} (raise it with --max-work / max_work=)"
-    raise UbemuError(f"work: {what}, {limit}; try an algorithm with fewer steps or peers "
-                     f"(hierarchical, auto) or ubemu.estimate() (closed forms)")
+    raise TooMuchWork(f"work: {what}, {limit}; try an algorithm with fewer steps or peers "
+                      f"(hierarchical, auto) or ubemu.estimate() (closed forms)", work, max_work)
 
 
 def _gib(nbytes):

@@ -10,6 +10,8 @@ A document (sorted keys)::
     n_procs           MPI processes of the job (1 outside MPI)
     peak_memory_mib   peak resident memory of each process, MiB, when the last row was written
     n_rows_planned    rows the sweep was to run
+    left_out          rows the preflight left out (too much work or memory), each with its
+                      algorithm, dtype, op, nbytes and the one-line reason (only when any)
     complete          true once every row ran
     error             the one-line error that stopped the sweep (only then)
     records           one record per row: Result.to_dict() + requested_algorithm + root
@@ -241,6 +243,10 @@ class ResultWriter:
                      "topology": topology_record(plan.topology), "n_ranks": plan.n_ranks,
                      "n_procs": n_procs, "peak_memory_mib": [],
                      "n_rows_planned": plan.n_jobs, "complete": False}
+        if getattr(plan, "left_out", ()):
+            self.head["left_out"] = [
+                {"algorithm": a, "dtype": dt, "op": op, "nbytes": nbytes, "reason": str(exc)}
+                for a, dt, op, nbytes, exc in plan.left_out]
         self.records, self._texts = [], []
 
     def add(self, requested_algorithm, result, peak_memory_mib=None):

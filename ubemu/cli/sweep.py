@@ -25,8 +25,8 @@ from ..parallel import env
 from ..units import format_size
 from . import table
 from .faults import add_fault_options, fault_lines
-from .progress import MODES, Progress, row_weights
-from .request import plan_from_args
+from .progress import MODES, Progress
+from .request import left_out_line, plan_from_args
 from .results import ResultWriter, check_outputs
 
 
@@ -135,7 +135,8 @@ def header_lines(plan):
         opts = " ".join(f"{k}={','.join(map(str, v)) if isinstance(v, tuple) else v}"
                         for k, v in sorted(plan.options.items()))
         lines.append(f"# Options: {opts}")
-    return lines
+    left_out = left_out_line(plan)
+    return lines + ([left_out] if left_out else [])
 
 
 def run_sweep(plan, out=None, progress=None, on_row=None, simulate=None):
@@ -156,9 +157,10 @@ def run_sweep(plan, out=None, progress=None, on_row=None, simulate=None):
         simulate = api.simulate
     out = out if out is not None else sys.stdout
     progress = progress or Progress([], mode="off")
-    print("\n".join(header_lines(plan)), file=out, flush=True)  # before the first long row
-    results, table_rows = [], []
     shared_screen = getattr(out, "isatty", lambda: False)()
+    with progress.hold(clear=shared_screen):  # whole lines, before the first long row
+        print("\n".join(header_lines(plan)), file=out, flush=True)
+    results, table_rows = [], []
     for done, (algo, dt, op, nbytes) in enumerate(plan.jobs):
         progress.update(done, f"{algo} {dt} {op} {format_size(nbytes)}")
         t0_s = time.perf_counter()
@@ -234,8 +236,10 @@ def run_collective(args, out=None, err=None):
                   writable=root)
     plan = plan_from_args(args)
     writer = ResultWriter(plan.output_file if root else None, plan, n_procs=env.world_size())
+    out = out if out is not None else sys.stdout
     err = err if err is not None else sys.stderr
-    progress = Progress(row_weights(plan), stream=err, mode=args.progress if root else "off")
+    progress = Progress(plan.row_s, stream=err, mode=args.progress if root else "off",
+                        out=out, predicted_s=True)
     progress.start()
     track = plan.output_file is not None
 
