@@ -9,7 +9,7 @@ add local copies); an algorithm without a closed form (here) is counted from its
 outline as one transfer per rank and step, or one per rank and peer for all-to-all (upper
 estimates). :func:`refuse_if_too_big` turns a prediction over the limit into a one-line refusal.
 
-:func:`rough_s` turns a prediction into wall seconds for progress estimates: the timing's
+:func:`predicted_wall_s` turns a prediction into wall seconds for progress estimates: the timing's
 transfers, and for each data run its steps (``moved / peak``: a kernel call and its
 bookkeeping each), its transfers and its elements (ranks x count: drawn, moved, reduced,
 checked). The rates were measured on the 2-core development machine (ring, hierarchical,
@@ -96,7 +96,7 @@ class TooMuchWork(UbemuError):
         self.work, self.max_work = work, max_work
 
 
-def rough_s(work, elements=0, data_runs=0):
+def predicted_wall_s(work, elements=0, data_runs=0):
     """Rough wall seconds of a run of ``work``, timed, and checked in ``data_runs`` data runs
     over ``elements`` (ranks x count; see the module docstring)."""
     steps = work.moved / max(work.peak, 1)
@@ -137,7 +137,7 @@ def refuse_if_too_big(collective, name, comm, work, max_work, data=False):
         return
     what = (f"{collective} algorithm {name!r} on {comm.n:,} ranks would route about "
             f"{work.transfers:.3g} transfers ({work.peak:.3g} in its largest step, "
-            f"{_gib(work.step_bytes(data))} GiB; roughly {_duration(work.rough_s)})")
+            f"{_gib(work.step_bytes(data))} GiB; roughly {duration_text(work.rough_s)})")
     limit = f"over the limit of {max_work:.3g} (raise it with --max-work / max_work=)"
     raise TooMuchWork(f"work: {what}, {limit}; try an algorithm with fewer steps or peers "
                       f"(hierarchical, auto) or ubemu.estimate() (closed forms)", work, max_work)
@@ -148,7 +148,8 @@ def _gib(nbytes):
     return f"{gib:,.0f}" if gib >= 100 else f"{gib:.3g}"
 
 
-def _duration(seconds):
+def duration_text(seconds):
+    """``'14.1 hours'``, ``'3.5 minutes'``, ``'12 s'``: a rough time for a refusal."""
     for unit, s in (("days", 86400), ("hours", 3600), ("minutes", 60)):
         if seconds >= 2 * s:
             return f"{seconds / s:.3g} {unit}"

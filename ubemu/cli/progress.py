@@ -9,9 +9,9 @@ with an estimate from the part of its steps done (:meth:`Progress.within`, which
 ``progress`` calls); :meth:`Progress.hold` keeps it from drawing while the sweep prints.
 
 The estimate weighs rows by the work they are expected to take. Given each row's predicted
-seconds (``predicted_s=True``: :func:`ubemu.algorithms.work.rough_s` of the work preflight),
-the time left is the predicted seconds left times the speed measured so far (seconds taken
-per predicted second done), which trusts the prediction alone at first
+seconds (``predicted_s=True``: :func:`ubemu.algorithms.work.predicted_wall_s` of the work
+preflight), the time left is the predicted seconds left times the speed measured so far
+(seconds taken per predicted second done), which trusts the prediction alone at first
 (:data:`PRIOR_S`), so there is an estimate from the start. The first row's time beyond its
 prediction is start-up (compiling or loading the kernels) and does not count in the speed.
 Relative weights (the default) scale the time taken so far.
@@ -70,6 +70,8 @@ class Progress:
         The command's output (stdout), flushed before every progress write.
     predicted_s : bool
         ``weights`` are predicted seconds (see the module docstring).
+    unit : str or None
+        What a row is called in the status (``rows``); None: one task, no count shown.
 
     Attributes
     ----------
@@ -79,9 +81,9 @@ class Progress:
 
     def __init__(self, weights, stream=None, mode="auto", delay_s=DELAY_S,
                  line_interval_s=LINE_INTERVAL_S, width=20, clock=time.monotonic, out=None,
-                 predicted_s=False):
+                 predicted_s=False, unit="rows"):
         self.stream = stream if stream is not None else sys.stderr
-        self.out, self.predicted_s = out, predicted_s
+        self.out, self.predicted_s, self.unit = out, predicted_s, unit
         tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self.style = None if mode == "off" or not weights else ("bar" if tty else "lines")
         # auto: the bar after delay_s, the first plain line after one interval; on: at once
@@ -144,8 +146,9 @@ class Progress:
         """``12/40 rows (30%), 25 s elapsed, ETA 58 s``."""
         eta = self.eta_s(done, now_s)
         pct = 100 * self._done_weight(done, now_s) / self.total_weight
-        return (f"{done}/{self.n_rows} rows ({pct:.0f}%), {format_duration(now_s - self.start_s)}"
-                f" elapsed, ETA {'--' if eta is None else format_duration(eta)}")
+        count = f"{done}/{self.n_rows} {self.unit} ({pct:.0f}%)" if self.unit else f"{pct:.0f}%"
+        return (f"{count}, {format_duration(now_s - self.start_s)} elapsed, "
+                f"ETA {'--' if eta is None else format_duration(eta)}")
 
     def update(self, done, label=""):
         """Show ``done`` rows finished; ``label`` names the row running now."""
@@ -156,10 +159,13 @@ class Progress:
                 self.startup_s = max(self.row_start_s - self.start_s - self.done_weight[1], 0.0)
             self._show()
 
-    def within(self, fraction):
+    def within(self, fraction, label=None):
         """The running row is ``fraction`` (0..1) done (its steps so far): a long row gets an
-        estimate before it ends. Drawn at the next look of the background thread."""
+        estimate before it ends; ``label``: what it runs now. Drawn at the next look of the
+        background thread."""
         self.row_done = float(fraction)
+        if label is not None:
+            self.label = label
 
     def _show(self):
         now_s = self.clock()
@@ -217,7 +223,8 @@ class Progress:
             self.clear()
             if self.style == "lines" and self.last_line_s is not None:
                 took = format_duration(self.clock() - self.start_s)
-                self._write(f"ubemu: progress {self.done}/{self.n_rows} rows in {took}\n")
+                done = f"{self.done}/{self.n_rows} {self.unit}" if self.unit else "done"
+                self._write(f"ubemu: progress {done} in {took}\n")
                 self.last_line_s = None
 
     def _write(self, text):

@@ -87,7 +87,7 @@ class SweepPlan:
         The rows (algorithm, dtype, op, size) the preflight found too much work or memory
         for, and why (:func:`preflight`); ``jobs`` runs the others.
     row_s : tuple of float
-        Each job's predicted wall seconds (:func:`ubemu.algorithms.work.rough_s`): the
+        Each job's predicted wall seconds (:func:`ubemu.algorithms.work.predicted_wall_s`): the
         progress estimate's weights.
     """
 
@@ -311,7 +311,8 @@ def preflight(plan, comm):
                                           dt.itemsize, plan.options, max_work)
         runs = (1 + (not exact_run_complete(plan.collective, comm.n, dt, op))
                 + needs_random_run(plan.collective, dt, op)) if plan.check else 0
-        row_s.append(work.rough_s(predicted.times(plan.n_groups), comm.n * count, runs))
+        row_s.append(work.predicted_wall_s(predicted.times(plan.n_groups), comm.n * count,
+                                           runs))
     if left and len(left) == len(plan.jobs):
         raise left[0][4]
     return replace(plan, left_out=tuple(left), row_s=tuple(row_s))

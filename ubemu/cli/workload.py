@@ -17,6 +17,8 @@ from ..parallel import env
 from ..units import format_size
 from ..workloads.ops import ops_from_dicts
 from .faults import add_fault_options, fault_lines
+from .progress import MODES, Progress
+from .request import check_max_work
 from .results import check_outputs, topology_record, write_json_atomic
 from .table import format_number
 from .trace import write_trace
@@ -41,6 +43,13 @@ def add_parsers(subparsers):
     p.add_argument("--trace", default=None, metavar="FILE.json",
                    help="write a timeline in the Trace Event Format (chrome://tracing, "
                         "Perfetto)")
+    p.add_argument("--max-work", default=None, metavar="N",
+                   help="refuse a workload predicted to take more than N transfers of work "
+                        "(timing each operation alone, then playing them together; default "
+                        "2e9)")
+    p.add_argument("--progress", choices=MODES, default="auto",
+                   help="progress with ETA on stderr: auto (after a few seconds: a bar on a "
+                        "terminal, a line every 10 s otherwise), on, off")
     p.set_defaults(command="workload")
 
 
@@ -85,13 +94,14 @@ def table_lines(result):
     return lines
 
 
-def run(args, out=None):
+def run(args, out=None, err=None):
     from ..workloads.run import run_workload
 
-    out = out or sys.stdout
+    out, err = out or sys.stdout, err or sys.stderr
     root = env.is_root()  # in an MPI job process 0 times the workload, prints, writes files
     if not root:
         out = open(os.devnull, "w")
+    max_work = check_max_work(args.max_work)
     spec, ops, faults, routing = read_workload(args.file)
     check_outputs([("-J/--output_file", args.output_file), ("--trace", args.trace)],
                   [("the workload file", args.file), ("the topology file", args.topo or spec)],
@@ -102,7 +112,14 @@ def run(args, out=None):
     topology = with_params(load_topology(args.topo or spec), args.param)
     routing = args.routing if args.routing != "minimal" or args.faults else routing
     topology = with_faults(topology, args.faults if args.faults else faults, routing)
-    result = run_workload(ops, topology)
+    progress = Progress([1.0], stream=err, mode=args.progress if root else "off", out=out,
+                        unit=None).start()
+    progress.update(0)
+    try:
+        result = run_workload(ops, topology, max_work=max_work, progress=progress.within)
+        progress.within(1.0, "")
+    finally:
+        progress.close()
     print(f"# ubemu workload {args.file}: {len(ops)} operations on {topology.name} "
           f"({topology.n_npus} NPUs)", file=out)
     for line in fault_lines(topology):
