@@ -10,7 +10,7 @@ import time
 import numpy as np
 
 from . import collectives
-from .errors import UbemuError
+from .errors import UbemuError, keyword_names
 from .machine.spec import DEFAULT_TOPOLOGY, resolve_topology  # noqa: F401  (part of the API)
 
 
@@ -77,7 +77,7 @@ def simulate(collective, nbytes, topology=None, algorithm="auto", dtype="float32
     ubemu.result.Result
     """
     from . import engine
-    from .algorithms import work
+    from .algorithms import check_keywords, work
     from .data.dtypes import check_op, get_dtype
     from .machine.faultreport import check_group
     from .machine.faults import with_faults
@@ -86,6 +86,7 @@ def simulate(collective, nbytes, topology=None, algorithm="auto", dtype="float32
 
     wall0 = time.perf_counter()
     coll = collectives.get(collective)
+    check_keywords("simulate", SIMULATE_KEYWORDS, collective, algorithm, options)
     topo = with_faults(resolve_topology(topology), faults, routing)
     dt = get_dtype(dtype)
     check_op(dt, op)
@@ -131,6 +132,10 @@ def simulate(collective, nbytes, topology=None, algorithm="auto", dtype="float32
         res.wrong, res.max_rel_err, res.mean_rel_err = checks
     res.wall_s = time.perf_counter() - wall0
     return res
+
+
+#: The keywords of :func:`simulate` itself (the others go to the algorithm's builder).
+SIMULATE_KEYWORDS = keyword_names(simulate)
 
 
 def check_resources(collective, algorithm, comm, count, topology, dt, op, verify=False,
@@ -227,7 +232,7 @@ def emulate(collective, inputs, topology=None, algorithm="ring", op="sum", dtype
         Outputs in the dtype's storage type (bfloat16: uint16 bit patterns), shaped as in
         :mod:`ubemu.data.layout`.
     """
-    from .algorithms import build_schedule
+    from .algorithms import build_schedule, check_keywords
     from .data.dtypes import as_storage, check_op, finish_avg, get_dtype
     from .data.layout import pack_inputs, unpack_outputs
     from .data.plane import execute
@@ -235,6 +240,7 @@ def emulate(collective, inputs, topology=None, algorithm="ring", op="sum", dtype
     from .machine.groups import group_of
 
     coll = collectives.get(collective)
+    check_keywords("emulate", keyword_names(emulate), collective, algorithm, options)
     inputs = np.asarray(inputs)
     dt = get_dtype(dtype if dtype is not None else inputs.dtype)
     check_op(dt, op)

@@ -43,11 +43,12 @@ import numpy as np
 
 from .. import collectives
 from ..data.dtypes import DTYPES
-from ..errors import UbemuError
+from ..errors import UbemuError, keyword_names, keywords_checked, unknown_keyword
 from ..machine.spec import resolve_topology
 from ..workloads.intervals import length_outside, union
 from ..workloads.ops import COMPUTE, SENDRECV, Op
 from . import formulas, layout, model
+from .model import model_of
 
 #: Communication axes, in the order the report lists them (the chain's order, then DP).
 AXES = ("tp", "cp", "ep", "pp", "dp")
@@ -278,13 +279,16 @@ class StepReport:
         return d
 
 
+@keywords_checked
 def plan(model, plan, topology, flops_per_npu=None):
     """Time one training step of ``plan`` on ``topology`` (a Topology or a name): a
     :class:`StepReport` with the time per axis, the step time, the exposed communication,
-    the slowest link class and the bytes per NPU by formula and by op."""
+    the slowest link class and the bytes per NPU by formula and by op. ``model``: a
+    :class:`~ubemu.training.model.Model` or a preset's name (``"gpt3-175b"``)."""
     from ..workloads.run import run_workload
 
     wall0 = time.perf_counter()
+    model = model_of(model)
     topo = resolve_topology(topology)
     ops = step_workload(model, plan, topo, flops_per_npu)
     res = run_workload(ops, topo)
@@ -366,9 +370,14 @@ class SweepResult:
 
 def sweep(model, topology, flops_per_npu=None, on_plan=None, **constraints):
     """Time every plan of :func:`candidate_plans` on ``topology`` and rank them (fastest
-    step first). ``on_plan(k, n, plan)`` is called before each. ``constraints``: the keyword
-    arguments of :func:`candidate_plans`."""
+    step first). ``model``: a Model or a preset's name. ``on_plan(k, n, plan)`` is called
+    before each. ``constraints``: the keyword arguments of :func:`candidate_plans`."""
     wall0 = time.perf_counter()
+    model = model_of(model)
+    for key in constraints:
+        if key not in keyword_names(candidate_plans)[2:]:
+            raise unknown_keyword("sweep", key, keyword_names(sweep),
+                                  keyword_names(candidate_plans)[2:], "candidate_plans()")
     topo = resolve_topology(topology)
     plans, too_big = candidate_plans(model, topo.n_npus, **constraints)
     if not plans:

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..engine import on_root
+from ..errors import keywords_checked
 from ..machine.faults import with_faults
 from ..machine.spec import resolve_topology
 from ..result import ClassUsage
@@ -174,6 +175,7 @@ class _Running:
         return now + self.after_s[pos] + (self.repeat - q - 1) * self.one_s
 
 
+@keywords_checked
 def run_workload(ops, topology=None, max_work=None, faults=None, routing="minimal",
                  progress=None):
     """Time the operations ``ops`` together on ``topology`` (see the module docstring).
