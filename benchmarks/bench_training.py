@@ -13,6 +13,7 @@ figures:
 - the sweep of Mixtral 8x7B (TP x PP x DP x EP).
 """
 
+import targets
 from bench_scale import run
 
 ONE = ("import ubemu.training as tr; from ubemu.training import planner as tp; "
@@ -37,12 +38,14 @@ def main():
         "vocab=10), tr.Plan(tp=8, dp=8), 'ub-mesh-rack')")
     run("GPT-3 175B TP8 PP8 DP128 atlas950, comm only", ONE.format(flops=None))
     run("GPT-3 175B TP8 PP8 DP128 atlas950, 400 TFLOP/s", ONE.format(flops=400e12))
-    run("sweep GPT-3 175B on atlas950-superpod (< 5 min)",
-        SWEEP.format(model="gpt3-175b", memory=None))
+    gpt = run("sweep GPT-3 175B on atlas950-superpod (< 5 min)",
+              SWEEP.format(model="gpt3-175b", memory=None))
+    targets.target("plan --sweep GPT-3 175B, atlas950-superpod", gpt.wall_s, "<", 300, "s")
     run("  the plans within 128 GB per NPU (example)",
         SWEEP.format(model="gpt3-175b", memory=128e9))
-    run("sweep Mixtral 8x7B on atlas950-superpod (< 5 min)",
-        SWEEP.format(model="mixtral-8x7b", memory=None))
+    moe = run("sweep Mixtral 8x7B on atlas950-superpod (< 5 min)",
+              SWEEP.format(model="mixtral-8x7b", memory=None))
+    targets.target("plan --sweep Mixtral 8x7B, atlas950-superpod", moe.wall_s, "<", 300, "s")
 
 
 def test_bench_training(benchmark):
@@ -51,4 +54,4 @@ def test_bench_training(benchmark):
 
 
 if __name__ == "__main__":
-    main()
+    targets.run_script(main)
