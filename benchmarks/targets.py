@@ -75,7 +75,8 @@ def table(reported=None):
     cells = [head] + [(t.name, t.goal, t.measured, t.baseline or "-",
                        "met" if t.met else "MISSED") for t in rows]
     widths = [max(len(c[k]) for c in cells) for k in range(4)]
-    lines = ["  ".join(c[k].ljust(widths[k]) for k in range(4)) + "  " + c[4] for c in cells]
+    lines = [("  ".join(c[k].ljust(widths[k]) for k in range(4)) + "  " + c[4]).rstrip()
+             for c in cells]
     missed = sum(not t.met for t in rows)
     return (["# performance targets", *lines,
              f"# {len(rows)} targets: {len(rows) - missed} met, {missed} MISSED"])

@@ -306,9 +306,9 @@ def preflight(plan, comm):
         except (work.TooMuchWork, OutOfMemory) as exc:
             left.append((algo, dt_name, op, nbytes, exc))
             continue
-        if predicted is None:  # auto: the candidates it may time
-            predicted = work.predict_auto(plan.collective, comm, count, plan.topology,
-                                          dt.itemsize, plan.options, max_work)
+        if predicted is None:  # auto: taken as 2 log2(p) steps of p transfers (predicting its
+            steps = 2 * (comm.n - 1).bit_length()  # candidates costs seconds at 1M ranks)
+            predicted = work.Work(steps * comm.n, comm.n, comm.n, False)
         runs = (1 + (not exact_run_complete(plan.collective, comm.n, dt, op))
                 + needs_random_run(plan.collective, dt, op)) if plan.check else 0
         row_s.append(work.predicted_wall_s(predicted.times(plan.n_groups), comm.n * count,
@@ -391,11 +391,12 @@ def plan_from_args(args):
             raise UbemuError(f"{coll.name}: every size from -b {min_nbytes} to -e {max_nbytes} "
                              f"is below one {dt} element per rank ({unit} B)")
     max_work = check_max_work(args.max_work)
-    return preflight(SweepPlan(collective=coll.name, topology=topology, n_ranks=n_ranks,
+    plan = SweepPlan(collective=coll.name, topology=topology, n_ranks=n_ranks,
                      sizes_nbytes=tuple(sizes), dtypes=tuple(dtypes), ops=tuple(ops),
                      algorithms=tuple(algos), options=options, per_dtype=per_dtype,
                      check=bool(args.check), group=args.group, seed=seed,
                      min_nbytes=min_nbytes, max_nbytes=max_nbytes, stepfactor=args.stepfactor,
                      step_nbytes=step_nbytes, output_file=args.output_file,
                      max_work=max_work, n_groups=n_groups, faults=args.faults,
-                     routing=args.routing), comm)
+                     routing=args.routing)
+    return preflight(plan, comm)
