@@ -117,17 +117,18 @@ class Progress:
 
     def _done_weight(self, done, now_s):
         """Weight of the first ``done`` rows and the done part of the next one: the fraction
-        of its steps done (:meth:`within`) or, with predicted weights, what its time so far
-        is worth at the speed measured before it: ``0.9 x`` of the row after ``x`` of its
-        expected time, then ``1 - 0.1 / x`` (a row that runs late still has some left, and
-        slows the estimate down)."""
+        of its steps done (:meth:`within`) or, with predicted weights, the larger of 0.9 of
+        that (drawing and checking the data are not steps) and what its time so far is worth
+        at the speed measured before it: ``0.9 x`` of the row after ``x`` of its expected
+        time, then ``1 - 0.1 / x`` (a row that runs late still has some left, and slows the
+        estimate down)."""
         w = self.done_weight[done]
         if done < self.n_rows:
             row, frac = self.done_weight[done + 1] - w, self.row_done
-            if self.predicted_s and row > 0:
+            if self.predicted_s and row > 0:  # its steps are not all of it: 0.9 at most
                 x = (now_s - self.row_start_s) / (self._speed(w, self.row_start_s
                                                               - self.start_s) * row)
-                frac = max(frac, 0.9 * x if x <= 1 else 1 - 0.1 / x)
+                frac = max(0.9 * frac, 0.9 * x if x <= 1 else 1 - 0.1 / x)
             w += frac * row
         return w
 
