@@ -125,17 +125,17 @@ class _Running:
     def __init__(self, index, profile, repeat, start, links):
         self.index, self.prof, self.start, self.links = index, profile, start, links
         segs = profile.segments
+        self.one_s = float(profile.time)  # one repeat alone, and the link use it averages
+        class_bytes = sum(s.class_bytes * s.k for s in segs)
+        self.class_Bps = class_bytes / self.one_s if self.one_s > 0 else 0 * class_bytes
+        self.units = sum(s.k for s in segs)
         if len(segs) == 1 and repeat > 1:  # one segment repeated: one longer segment
             s = segs[0]
             segs = [type(s)(s.ids, s.use, s.bw_s, s.fixed_s, s.k * repeat, s.class_bytes)]
             repeat = 1
         self.segs, self.repeat, self.total = segs, repeat, len(segs) * repeat
-        self.one_s = float(profile.time)  # one repeat alone
         seg_s = [(s.bw_s + s.fixed_s) * s.k for s in segs]
         self.after_s = np.cumsum(seg_s[::-1])[::-1].tolist()[1:] + [0.0]  # later in a repeat
-        self.units = sum(s.k for s in segs)
-        class_bytes = sum(s.class_bytes * s.k for s in segs)
-        self.class_Bps = class_bytes / self.one_s if self.one_s > 0 else 0 * class_bytes
         self.first = next((k for k, s in enumerate(segs) if (s.bw_s + s.fixed_s) * s.k > 0), 0)
         self.j, self.slowed, self.skip, self.fresh = -1, False, 0, False
         self.limited = {}
