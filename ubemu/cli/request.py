@@ -306,9 +306,8 @@ def preflight(plan, comm):
         except (work.TooMuchWork, OutOfMemory) as exc:
             left.append((algo, dt_name, op, nbytes, exc))
             continue
-        if predicted is None:  # auto: taken as 2 log2(p) steps of p transfers (predicting its
-            steps = 2 * (comm.n - 1).bit_length()  # candidates costs seconds at 1M ranks)
-            predicted = work.Work(steps * comm.n, comm.n, comm.n, False)
+        if predicted is None:
+            predicted = work.auto_guess(comm.n)
         runs = (1 + (not exact_run_complete(plan.collective, comm.n, dt, op))
                 + needs_random_run(plan.collective, dt, op)) if plan.check else 0
         row_s.append(work.predicted_wall_s(predicted.times(plan.n_groups), comm.n * count,

@@ -4,7 +4,8 @@ A workload costs two things (:func:`ubemu.workloads.run.run_workload`):
 
 - timing each distinct operation alone (:func:`~ubemu.workloads.profile.profile_op`): the
   transfers of its algorithm's closed form (:func:`ubemu.algorithms.work.predict`; for
-  ``auto`` every candidate it may time) times its lockstep groups, as ``simulate``
+  ``auto``, whose choice refuses candidates over the limit itself,
+  :func:`~ubemu.algorithms.work.auto_guess`) times its lockstep groups, as ``simulate``
   counts them;
 - playing the operations on one clock: an *event* per timed unit (a step, or a run of equal
   steps) of each operation and repeat. The repeats of an operation that no other operation
@@ -51,7 +52,7 @@ class OpWork:
     wall_s: float
 
 
-def op_work(op, topology, max_work=None):
+def op_work(op, topology):
     """The :class:`OpWork` of a communication operation (None for ``compute``)."""
     from .profile import groups_of
 
@@ -64,10 +65,8 @@ def op_work(op, topology, max_work=None):
         w = work.Work(comm.n - 1, comm.n - 1, comm.n - 1, True)
     else:
         count = collectives.get(op.collective).element_count(op.nbytes, dt.itemsize, comm.n)
-        limit = work.MAX_WORK if max_work is None else max_work
-        if op.algorithm == "auto":
-            w = work.predict_auto(op.collective, comm, count, topology, dt.itemsize,
-                                  op.options, limit // g)
+        if op.algorithm == "auto":  # its choice refuses candidates over the limit itself
+            w = work.auto_guess(comm.n)
         else:
             w = work.predict(op.collective, op.algorithm, comm, count, topology, dt.itemsize,
                              op.options)
@@ -95,18 +94,23 @@ def _may_overlap(order):
             for i in comm}
 
 
-def play_events(order, profiles):
+def links_of(profile):
+    """Every link a :class:`~ubemu.workloads.profile.Profile`'s timed units load (sorted)."""
+    return np.unique(np.concatenate([s.ids for s in profile.segments]
+                                    or [np.zeros(0, np.int64)]))
+
+
+def play_events(order, profiles, links):
     """Events of the play once every operation is timed alone (``profiles``: the
-    :class:`~ubemu.workloads.profile.Profile` of each, None for compute): an operation's
+    :class:`~ubemu.workloads.profile.Profile` of each, None for compute; ``links``: id of a
+    profile -> :func:`links_of` it): an operation's
     repeats are played one by one while another operation that shares a link with it may run
     (for that one's repeats, each stretched by every operation it may share links with), the
     others once. Returns the events and the names of the operations played repeat by
     repeat."""
     overlap = _may_overlap(order)
-    links = [None if p is None else np.unique(np.concatenate(
-        [s.ids for s in p.segments] or [np.zeros(0, np.int64)])) for p in profiles]
-    sharing = {i: [j for j in js if np.intersect1d(links[i], links[j],
-                                                   assume_unique=True).size]
+    ids = [None if p is None else links[id(p)] for p in profiles]
+    sharing = {i: [j for j in js if np.intersect1d(ids[i], ids[j], assume_unique=True).size]
                for i, js in overlap.items()}
     total, one_by_one = 0, []
     for i, js in sharing.items():
@@ -145,7 +149,7 @@ def check_before_timing(order, topology, max_work=None):
     for op in order:
         key = _key(op)
         if key not in seen:
-            seen[key] = op_work(op, topology, max_work)
+            seen[key] = op_work(op, topology)
         works.append(seen[key])
     known = [w for w in seen.values() if w is not None]
     pred = Prediction(works, sum(w.transfers for w in known),
@@ -156,12 +160,13 @@ def check_before_timing(order, topology, max_work=None):
     return pred
 
 
-def check_play(order, pred, profiles, topology, max_work, available=None):
+def check_play(order, pred, profiles, links, topology, max_work, available=None):
     """Refuse the play over ``max_work`` (with the timing of ``pred``) or over memory, once
-    every operation is timed; returns its predicted events when it fits."""
+    every operation is timed (``links`` as in :func:`play_events`); returns its predicted
+    events when it fits."""
     from ..data.memory import available_bytes
 
-    events, one_by_one = play_events(order, profiles)
+    events, one_by_one = play_events(order, profiles, links)
     refuse_if_too_big(order, pred, events, one_by_one, topology, max_work,
                       available_bytes() if available is None else available)
     return events

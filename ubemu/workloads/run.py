@@ -207,8 +207,9 @@ def run_workload(ops, topology=None, max_work=None, faults=None, routing="minima
 
 def _profiles(order, topo, max_work, progress):
     """Every operation timed alone (None for compute), once the work is predicted and found
-    within the limits; tells ``progress`` the fraction done. Returns the profiles, the play's
-    predicted events, and the predicted seconds done and in all."""
+    within the limits; tells ``progress`` the fraction done. Returns the profiles, the links
+    each loads (by the profile's id), and the predicted seconds done and in all (the play's
+    predicted events included)."""
     pred = predict.check_before_timing(order, topo, max_work)
     total_s = pred.wall_s + sum(4 * w.units for w in pred.works if w) * predict.EVENT_S
     profiles, done_s, timed = [], 0.0, set()
@@ -219,20 +220,20 @@ def _profiles(order, topo, max_work, progress):
         if w is not None and id(w) not in timed:
             done_s += w.wall_s
             timed.add(id(w))
-    events = predict.check_play(order, pred, profiles, topo, max_work)
-    return profiles, events, done_s, done_s + events * predict.EVENT_S
+    links = {id(p): predict.links_of(p) for p in profiles if p is not None}
+    events = predict.check_play(order, pred, profiles, links, topo, max_work)
+    return profiles, links, done_s, done_s + events * predict.EVENT_S
 
 
 def _run(ops, topology, max_work, faults, routing, progress=None):
     topo = with_faults(resolve_topology(topology), faults, routing)
     order = check_ops(list(ops))
-    profiles, n_events, done_s, total_s = _profiles(order, topo, max_work, progress)
+    profiles, links, done_s, total_s = _profiles(order, topo, max_work, progress)
     classes = topo.link_classes
     cap = np.array([c.bw_GBps * 1e9 * topo.params.efficiency * c.count for c in classes])
     class_first = np.array([c.first_id for c in classes], np.int64)
     users = np.zeros(topo.n_links, np.int32)  # operations in their bandwidth term, per link
     claimed = np.zeros(topo.n_links, np.int32)  # running operations that may load each link
-    links = {}  # id(profile) -> every link it loads
     share = FairShare(topo.n_links)
     start = {}
     end = {}
@@ -301,11 +302,7 @@ def _run(ops, topology, max_work, faults, routing, progress=None):
                 results[i] = OpResult(op.name, op.collective, "", 0, 0, 0, start[i],
                                       end[op.name], op.duration_s * op.repeat, "")
                 continue
-            prof = profiles[i]
-            if id(prof) not in links:
-                links[id(prof)] = np.unique(np.concatenate(
-                    [sg.ids for sg in prof.segments] or [np.zeros(0, np.int64)]))
-            r = _Running(i, prof, op.repeat, start[i], links[id(prof)])
+            r = _Running(i, profiles[i], op.repeat, start[i], links[id(profiles[i])])
             claimed[r.links] += 1
             if r.j >= r.total:
                 finish(r, start[i])
