@@ -94,10 +94,14 @@ def _may_overlap(order):
             for i in comm}
 
 
-def links_of(profile):
-    """Every link a :class:`~ubemu.workloads.profile.Profile`'s timed units load (sorted)."""
-    return np.unique(np.concatenate([s.ids for s in profile.segments]
-                                    or [np.zeros(0, np.int64)]))
+def links_of(profile, n_links):
+    """Every link a :class:`~ubemu.workloads.profile.Profile`'s timed units load, sorted (a
+    mask over the ``n_links`` links: lockstep replicas load millions, which sorting took
+    minutes for)."""
+    mask = np.zeros(n_links, bool)
+    for s in profile.segments:
+        mask[s.ids] = True
+    return np.flatnonzero(mask)
 
 
 def play_events(order, profiles, links):
@@ -110,8 +114,13 @@ def play_events(order, profiles, links):
     repeat."""
     overlap = _may_overlap(order)
     ids = [None if p is None else links[id(p)] for p in profiles]
-    sharing = {i: [j for j in js if np.intersect1d(ids[i], ids[j], assume_unique=True).size]
-               for i, js in overlap.items()}
+    n_links = 1 + max((int(a[-1]) for a in ids if a is not None and a.size), default=0)
+    mark = np.zeros(n_links, bool)
+    sharing = {}
+    for i, js in overlap.items():
+        mark[ids[i]] = True
+        sharing[i] = [j for j in js if mark[ids[j]].any()]
+        mark[ids[i]] = False
     total, one_by_one = 0, []
     for i, js in sharing.items():
         op, prof = order[i], profiles[i]

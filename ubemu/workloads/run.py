@@ -220,7 +220,7 @@ def _profiles(order, topo, max_work, progress):
         if w is not None and id(w) not in timed:
             done_s += w.wall_s
             timed.add(id(w))
-    links = {id(p): predict.links_of(p) for p in profiles if p is not None}
+    links = {id(p): predict.links_of(p, topo.n_links) for p in profiles if p is not None}
     events = predict.check_play(order, pred, profiles, links, topo, max_work)
     return profiles, links, done_s, done_s + events * predict.EVENT_S
 
