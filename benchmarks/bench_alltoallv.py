@@ -10,6 +10,7 @@ fresh process (wall time and peak RSS its own) and prints the modelled time:
   tokens per NPU, top-8 of 256 experts), against one cabinet alone.
 """
 
+import targets
 from bench_scale import run, sim
 
 MOE = "moe:tokens=4096,experts=256,topk=8,seed=0"
@@ -18,19 +19,23 @@ MOE = "moe:tokens=4096,experts=256,topk=8,seed=0"
 def main():
     run("warm-up (compile or load the kernels)", sim(
         "alltoallv", 1 << 20, "switch:16", "direct", traffic="moe:tokens=64,experts=32,topk=4"))
-    run("dispatch EP128 cloudmatrix384-die, direct", sim(
+    moe = run("dispatch EP128 cloudmatrix384-die, direct", sim(
         "alltoallv", 242221056, "cloudmatrix384-die", "direct", dtype="bfloat16",
         group="count=128", traffic=MOE))
-    run("  baseline: uniform alltoall of the same size", sim(
+    uniform = run("  baseline: uniform alltoall of the same size", sim(
         "alltoall", 242221056 - 242221056 % 256, "cloudmatrix384-die", "direct",
         dtype="bfloat16", group="count=128"))
     cab = "moe:tokens=2048,experts=256,topk=8,seed=0"
-    run("dispatch every cabinet of atlas950-superpod (128 groups)", sim(
+    targets.target("alltoallv EP128 dispatch / uniform alltoall, wall", moe.wall_s / uniform.wall_s,
+                   "<", 2.0, "x", baseline=f"uniform {uniform.wall_s:.3g} s")
+    every = run("dispatch every cabinet of atlas950-superpod (128 groups)", sim(
         "alltoallv", 2048 * 8 * 7168 * 2, "atlas950-superpod", "direct", dtype="bfloat16",
         group="unit=rack", every=True, traffic=cab))
-    run("  baseline: one cabinet alone", sim(
+    one = run("  baseline: one cabinet alone", sim(
         "alltoallv", 2048 * 8 * 7168 * 2, "atlas950-superpod", "direct", dtype="bfloat16",
         group="unit=rack", traffic=cab))
+    targets.target("alltoallv every cabinet of atlas950 (128 groups), wall", every.wall_s, "<",
+                   30, "s", baseline=f"one cabinet {one.wall_s:.3g} s")
 
 
 def test_bench_alltoallv(benchmark):
@@ -39,4 +44,4 @@ def test_bench_alltoallv(benchmark):
 
 
 if __name__ == "__main__":
-    main()
+    targets.run_script(main)

@@ -10,12 +10,20 @@ reads 2 and writes 1 per element (staging copies, when a step needs them, are no
 2. a straightforward NumPy run of the same schedule (a slice ``np.add`` / copy per transfer,
    staging a step's sources first when it needs it);
 3. ``np.add(a, b, out=c)`` on arrays as large as the whole working buffer.
+
+Target (reported to :mod:`targets`): the kernel reaches at least 70 % of ``np.add``'s
+bandwidth. The kernel against the NumPy version is printed as a figure only: issue 3 also
+asked for 3x, which was retired when it resolved, because at 256 KiB per transfer the
+NumPy version already runs at this machine's plain-copy bandwidth (about 1 % call overhead),
+so 3x would need more memory bandwidth than there is; with small transfers the kernel's
+lead is large (4.6x at 1,024 NPUs x 0.25 MiB).
 """
 
 import argparse
 import time
 
 import numpy as np
+import targets
 
 from ubemu.algorithms import build_schedule
 from ubemu.data.plane import execute, needs_staging
@@ -94,7 +102,11 @@ def main(argv=None):
     print(f"np.add(a, b, out=c) {t_add * 1e3:9.1f} ms  {bw['np.add']:7.2f} GB/s  "
           f"({add_nbytes / 1e9:.2f} GB)")
     print(f"kernel / np.add = {bw['kernel'] / bw['np.add']:.2f} (target >= 0.70)")
-    print(f"kernel / numpy  = {bw['kernel'] / bw['numpy']:.2f} (target >= 3)")
+    print(f"kernel / numpy  = {bw['kernel'] / bw['numpy']:.2f} (a figure; its 3x target is "
+          f"retired: see the docstring)")
+    targets.target(f"execute kernel / np.add bandwidth, ring all-reduce {n} NPUs x "
+                   f"{args.mib:g} MiB", bw["kernel"] / bw["np.add"], ">=", 0.70, "x",
+                   f"np.add {bw['np.add']:.3g} GB/s")
 
 
 def test_bench_execute_ring_64x16MiB(benchmark):
@@ -107,4 +119,4 @@ def test_bench_execute_ring_64x16MiB(benchmark):
 
 
 if __name__ == "__main__":
-    main()
+    targets.run_script(main)

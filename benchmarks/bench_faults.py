@@ -10,6 +10,9 @@ fresh process (wall time and peak RSS its own):
 - ``ubemu faults`` on ub-mesh-pod: 0-64 failed links x 5 seeds, minimal and apr (< 60 s).
 """
 
+import re
+
+import targets
 from bench_scale import run, sim
 
 ROUTE = ("import time, numpy as np; from ubemu.machine.spec import load_topology; "
@@ -25,19 +28,31 @@ FAULTS_CLI = ("import sys; sys.argv = ['ubemu', 'faults', 'all_reduce', '--topo'
               "from ubemu.cli import main; print(main())")
 
 
+def _routing_s(case):
+    """The routing time the case printed (NaN when it did not)."""
+    found = re.match(r"routing ([\d.]+) s", case.said)
+    return float(found.group(1)) if found else float("nan")
+
+
 def main():
     run("warm-up (compile or load the kernels)", ROUTE.format(faults="links=0.1%,seed=1"))
     fast = run("route 1M pairs atlas960, 0.1% links down, apr (< 1 s)",
                ROUTE.format(faults="links=0.1%,seed=1"))
     base = run("  baseline: intact", ROUTE.format(faults=None))
-    print(f"  whole-process ratio {fast / base:.2f}x")
+    print(f"  whole-process ratio {fast.wall_s / base.wall_s:.2f}x")
+    targets.target("route 1M pairs, atlas960, 0.1% links down, apr", _routing_s(fast), "<",
+                   1.0, "s", _routing_s(base))
     faulty = run("hierarchical all_reduce 1G atlas960, 0.1% down, apr (< 2x)", sim(
         "all_reduce", 1 << 30, "atlas960-supercluster", "hierarchical",
         faults="links=0.1%,seed=1", routing="apr"))
     base = run("  baseline: fault-free", sim("all_reduce", 1 << 30, "atlas960-supercluster",
                                              "hierarchical"))
-    print(f"  ratio {faulty / base:.2f}x")
-    run("ubemu faults ub-mesh-pod 0-64 links x 5 seeds (< 60 s)", FAULTS_CLI)
+    print(f"  ratio {faulty.wall_s / base.wall_s:.2f}x")
+    targets.target("hierarchical all_reduce 1G, atlas960, 0.1% down: wall / fault-free",
+                   faulty.wall_s / base.wall_s, "<", 2.0, "x", f"{base.wall_s:.3g} s")
+    cli = run("ubemu faults ub-mesh-pod 0-64 links x 5 seeds (< 60 s)", FAULTS_CLI)
+    targets.target("ubemu faults, ub-mesh-pod, 0-64 links x 5 seeds", cli.wall_s, "<", 60.0,
+                   "s")
 
 
 def test_bench_faults(benchmark):
@@ -46,4 +61,4 @@ def test_bench_faults(benchmark):
 
 
 if __name__ == "__main__":
-    main()
+    targets.run_script(main)

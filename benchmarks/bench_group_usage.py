@@ -13,6 +13,9 @@ the same run:
 - ring all-reduce of 1 GiB on 1,006,720 NPUs (compact shift steps: one routing counted).
 """
 
+import re
+
+import targets
 from bench_scale import run
 
 TIMED = ("import time, ubemu, ubemu.timing.timer as t; real = t.StepTimer.mark_used; "
@@ -36,13 +39,19 @@ def case(*args, **kw):
 def main():
     run("warm-up (compile or load the kernels)", case("all_reduce", 1 << 20, "ub-mesh-rack",
                                                        "ring"))
-    run("cabinet of atlas950-superpod, direct 1G", case(
-        "all_reduce", 1 << 30, "atlas950-superpod", "direct", group="unit=rack"))
-    run("8,192 NPUs halving_doubling 1G", case("all_reduce", 1 << 30, "atlas950-superpod",
-                                               "halving_doubling"))
-    run("8,192 NPUs pairwise alltoall 16M", case("alltoall", 1 << 24, "atlas950-superpod",
-                                                 "pairwise", max_work=10**10))
-    run("1,006,720 NPUs ring 1G", case("all_reduce", 1 << 30, "atlas960-supercluster", "ring"))
+    cases = {
+        "cabinet of atlas950-superpod, direct 1G": case(
+            "all_reduce", 1 << 30, "atlas950-superpod", "direct", group="unit=rack"),
+        "8,192 NPUs halving_doubling 1G": case("all_reduce", 1 << 30, "atlas950-superpod",
+                                               "halving_doubling"),
+        "8,192 NPUs pairwise alltoall 16M": case("alltoall", 1 << 24, "atlas950-superpod",
+                                                 "pairwise", max_work=10**10),
+        "1,006,720 NPUs ring 1G": case("all_reduce", 1 << 30, "atlas960-supercluster", "ring")}
+    for label, code in cases.items():
+        said = run(label, code).said
+        share = re.search(r"\(([0-9.]+) %", said)
+        targets.target(f"counting used links, {label}: share of the run",
+                       float(share.group(1)) if share else float("nan"), "<=", 3, "%")
 
 
 def test_bench_group_usage(benchmark):
@@ -51,4 +60,4 @@ def test_bench_group_usage(benchmark):
 
 
 if __name__ == "__main__":
-    main()
+    targets.run_script(main)

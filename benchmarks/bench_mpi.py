@@ -19,6 +19,8 @@ import sys
 import time
 from pathlib import Path
 
+import targets
+
 TOPO = "atlas960-supercluster"
 ALGO = "hierarchical"
 MPIEXEC = str(Path(sys.executable).with_name("mpiexec"))
@@ -83,8 +85,10 @@ def main():
         print(f"real data 1K/NPU, {n} process(es): {wall_s:7.1f} s  peak MiB per process "
               f"{' '.join(f'{p:.0f}' for p in peaks)} (sum {sum(peaks):.0f})  time "
               f"{row[5] if row else '?'} us  #wrong {row[8] if row else '?'}", flush=True)
-    print(f"speedup 2 vs 1 process (real data): "
-          f"{figures[('data', 1)] / figures[('data', 2)]:.2f}x (target >= 1.6x)")
+    speedup = figures[("data", 1)] / figures[("data", 2)]
+    print(f"speedup 2 vs 1 process (real data): {speedup:.2f}x (target >= 1.6x)")
+    targets.target("all_reduce -c 1, atlas960, 1K/NPU: speedup of 2 processes over 1", speedup,
+                   ">=", 1.6, "x", f"{figures[('data', 1)]:.3g} s with 1")
     for n in (1, 2):  # the command as written: no --algo, so auto picks
         wall_s, peaks, stdout = run(n, 1, algo="auto")
         figures[("auto", n)] = wall_s
@@ -99,6 +103,9 @@ def main():
         figures[("timing", n)] = wall_s
         print(f"timing only 1G/NPU, {n} process(es): {wall_s:7.1f} s  peak MiB per process "
               f"{' '.join(f'{p:.0f}' for p in peaks)}  (target < 10 s with 2)", flush=True)
+    targets.target("all_reduce timing only, atlas960, 1G/NPU, 2 processes",
+                   figures[("timing", 2)], "<", 10.0, "s", f"{figures[('timing', 1)]:.3g} s "
+                   f"with 1")
     for n in (1, 2):
         wall_s, peaks, stdout = run(n, 1, args=A2A)
         figures[("a2a", n)] = wall_s
@@ -107,12 +114,18 @@ def main():
               f"{wall_s:7.1f} s  peak MiB per process {' '.join(f'{p:.0f}' for p in peaks)}  "
               f"#wrong {row[8] if row else '?'}  (target < 20 s, < 2 GB each with 2)",
               flush=True)
+    targets.target("alltoall hierarchical -c 1, atlas950, 32K/NPU, 2 processes: wall",
+                   figures[("a2a", 2)], "<", 20.0, "s", f"{figures[('a2a', 1)]:.3g} s with 1")
+    targets.target("alltoall hierarchical -c 1, atlas950, 32K/NPU, 2 processes: peak each",
+                   max(peaks, default=float("nan")) * 2**20 / 1e9, "<", 2.0, "GB")
     for n in (1, 2):
         wall_s, peaks, stdout = run(n, 0, args=PLAN)
         figures[("plan", n)] = wall_s
         step = [ln for ln in stdout.splitlines() if ln.startswith("step time")]
         print(f"plan GPT-3 175B TP8 PP8 DP15730, atlas960, {n} process(es): {wall_s:7.1f} s  "
               f"{step[0] if step else '?'}  (target < 60 s with 2)", flush=True)
+    targets.target("plan GPT-3 175B TP8 PP8 DP15730, atlas960, 2 processes",
+                   figures[("plan", 2)], "<", 60.0, "s", f"{figures[('plan', 1)]:.3g} s with 1")
     return figures
 
 
@@ -122,4 +135,4 @@ def test_bench_mpi(benchmark):
 
 
 if __name__ == "__main__":
-    main()
+    targets.run_script(main)

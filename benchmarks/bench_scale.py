@@ -18,7 +18,11 @@ process so its peak RSS is its own:
 import os
 import subprocess
 import sys
+import textwrap
 import time
+from dataclasses import dataclass
+
+import targets
 
 ENV = {**os.environ, "NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
 BIG = ("switch:64@1008GBps/300ns:trunk:access=1008GBps:access_lat=150ns,"
@@ -36,8 +40,19 @@ EXHAUSTIVE = ("from ubemu import engine; from ubemu.machine.groups import group_
               "prune=False); print(name, f'{{timed.time_s * 1e6:.2f}} us', timed.bottleneck)")
 
 
+@dataclass
+class Run:
+    """A case run in a fresh process: wall seconds, peak GB (NaN when it died), its last
+    line (its result, or its one-line error)."""
+
+    wall_s: float
+    gb: float
+    said: str
+
+
 def run(label, code):
-    """Run ``code`` in a fresh Python; print wall time, peak RSS and its last line."""
+    """Run ``code`` in a fresh Python; print wall time, peak RSS and its last line (whole,
+    wrapped at words); return the :class:`Run`."""
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, "-c", f"{code}; {RSS}"], capture_output=True,
                           text=True, env=ENV, timeout=3600)
@@ -46,13 +61,27 @@ def run(label, code):
     rss = [int(x.split()[1]) for x in out if x.startswith("RSS_KB")]
     said = [x for x in out if not x.startswith("RSS_KB")] or proc.stderr.strip().splitlines()
     gb = rss[0] * 1024 / 1e9 if rss else float("nan")
-    print(f"{label:50s} {wall:7.2f} s {gb:6.2f} GB  {said[-1][:150] if said else ''}",
-          flush=True)
-    return wall
+    last = said[-1] if said else ""
+    print(f"{label:50s} {wall:7.2f} s {gb:6.2f} GB", flush=True)
+    print(textwrap.fill(last, 100, initial_indent="    ", subsequent_indent="    "), flush=True)
+    return Run(wall, gb, last)
+
+
+def wall_and_memory(name, case, wall_s, gb, baseline=None):
+    """Report a case's targets: under ``wall_s`` seconds and ``gb`` GB of peak memory."""
+    targets.target(f"{name}: wall", case.wall_s, "<", wall_s, "s", baseline)
+    targets.target(f"{name}: peak memory", case.gb, "<", gb, "GB")
 
 
 def sim(*args, **kw):
     return SIM.format(args=", ".join([*map(repr, args), *(f"{k}={v!r}" for k, v in kw.items())]))
+
+
+def refused(name, case):
+    """Report that ``case`` was refused up front (its last line a work refusal)."""
+    ok = ": work: " in case.said and case.said.split(":")[0].endswith(("Error", "TooMuchWork"))
+    targets.check(name, ok, "refused up front", f"refused in {case.wall_s:.3g} s" if ok
+                  else "not refused")
 
 
 def main():
@@ -61,20 +90,27 @@ def main():
     a2a = ("alltoall", 64 << 20, "atlas950-superpod", "direct")
     fast = run("direct a2a 8,192 NPUs 64M: compact (< 1 s, 0.5 GB)", sim(*a2a))
     slow = run("  baseline: every transfer explicit", EXPLICIT + sim(*a2a))
-    print(f"  speed-up {slow / fast:.1f}x")
-    run("direct a2a 65,536 NPUs 64M: compact (< 60 s, 2 GB)",
-        sim("alltoall", 64 << 20, BIG, "direct", max_work=10**10))
-    run("  baseline: predicted, not run", sim("alltoall", 64 << 20, BIG, "direct"))
+    print(f"  speed-up {slow.wall_s / fast.wall_s:.1f}x")
+    wall_and_memory("direct a2a, 8,192 NPUs, 64M", fast, 1.0, 0.5, slow.wall_s)
+    big = run("direct a2a 65,536 NPUs 64M: compact (< 60 s, 2 GB)",
+              sim("alltoall", 64 << 20, BIG, "direct", max_work=10**10))
+    wall_and_memory("direct a2a, 65,536 NPUs, 64M", big, 60.0, 2.0)
+    refused("direct a2a, 65,536 NPUs: without --max-work", run(
+        "  baseline: predicted, not run", sim("alltoall", 64 << 20, BIG, "direct")))
     fast = run("auto all_reduce atlas950-superpod 1K (< 2 s, 1 GB)",
                sim("all_reduce", 1024, "atlas950-superpod"))
     slow = run("  baseline: every candidate timed",
                EXHAUSTIVE.format(topo="atlas950-superpod", count=256))
-    print(f"  speed-up {slow / fast:.1f}x")
+    print(f"  speed-up {slow.wall_s / fast.wall_s:.1f}x")
+    wall_and_memory("auto all_reduce, atlas950-superpod, 1K", fast, 2.0, 1.0, slow.wall_s)
     ring = ("all_reduce", 1 << 30, "atlas960-supercluster", "ring")
-    run("ring all_reduce 1,006,720 NPUs 1G (< 10 s, 2 GB)", sim(*ring))
-    run("  baseline: steps one by one", STEPWISE + sim(*ring))
-    run("pairwise alltoall 1,006,720 NPUs 1G (refused up front)",
-        sim("alltoall", 1 << 30, "atlas960-supercluster", "pairwise"))
+    fast = run("ring all_reduce 1,006,720 NPUs 1G (< 10 s, 2 GB)", sim(*ring))
+    refused("ring all_reduce, 1M NPUs: steps one by one",
+            run("  baseline: steps one by one", STEPWISE + sim(*ring)))
+    wall_and_memory("ring all_reduce, 1,006,720 NPUs, 1G", fast, 10.0, 2.0)
+    refused("pairwise alltoall, 1,006,720 NPUs, 1G", run(
+        "pairwise alltoall 1,006,720 NPUs 1G (refused up front)",
+        sim("alltoall", 1 << 30, "atlas960-supercluster", "pairwise")))
 
 
 def test_bench_scale(benchmark):
@@ -83,4 +119,4 @@ def test_bench_scale(benchmark):
 
 
 if __name__ == "__main__":
-    main()
+    targets.run_script(main)

@@ -1,10 +1,15 @@
 """Schedule generation speed (emulator wall clock) for hierarchical, tree, Bruck, pairwise and
 multipath builders: walking every step of a schedule at SuperPod-like sizes.
 
-Run: ``.venv/bin/python -m pytest benchmarks/bench_schedules.py --benchmark-only -s``.
+Run: ``python benchmarks/bench_schedules.py``, or
+``.venv/bin/python -m pytest benchmarks/bench_schedules.py --benchmark-only -s``.
+Figures only (no target).
 """
 
+import time
+
 import pytest
+import targets
 
 from ubemu.algorithms import build_schedule
 from ubemu.machine.comm import Comm
@@ -36,3 +41,19 @@ def test_schedule_walk(benchmark, case):
     steps, transfers = benchmark.pedantic(walk, args=case, rounds=1, iterations=1)
     print(f"\n{case[0]} {case[1]} {case[2]}: {steps} steps, {transfers} transfers")
     assert steps > 0 and transfers > 0
+
+
+def main():
+    """Walk every case once and print its steps, transfers and wall time."""
+    for case in CASES:
+        t0 = time.perf_counter()
+        steps, transfers = walk(*case)
+        wall = time.perf_counter() - t0
+        label = f"{case[0]} {case[1]} {'x'.join(map(str, case[2]))} " \
+                f"{'data' if case[4] else 'timing'}"
+        print(f"{label:50s} {steps:6d} steps {transfers:12,d} transfers {wall * 1e3:9.1f} ms",
+              flush=True)
+
+
+if __name__ == "__main__":
+    targets.run_script(main)

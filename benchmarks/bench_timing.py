@@ -16,7 +16,9 @@ import time
 
 os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 
-from ubemu.algorithms import build_schedule
+import targets  # noqa: E402
+
+from ubemu.algorithms import build_schedule  # noqa: E402
 from ubemu.estimator import estimate  # noqa: E402
 from ubemu.machine.comm import Comm  # noqa: E402
 from ubemu.machine.groups import group_of  # noqa: E402
@@ -25,11 +27,24 @@ from ubemu.timing.timer import time_schedule  # noqa: E402
 
 
 def timed(label, fn, target_s):
+    """Run ``fn`` once, print and report its wall time against ``target_s``."""
     t0 = time.perf_counter()
     out = fn()
     wall = time.perf_counter() - t0
     print(f"{label:58s} {wall * 1e3:10.1f} ms  (target < {target_s * 1e3:g} ms)")
+    targets.target(label, wall * 1e3, "<", target_s * 1e3, "ms")
     return out, wall
+
+
+def per_call(label, fn, n=20000, target_us=50.0):
+    """Mean microseconds of ``n`` calls of ``fn``, printed and reported."""
+    fn()  # fills the caches
+    t0 = time.perf_counter()
+    for _ in range(n):
+        fn()
+    per_us = (time.perf_counter() - t0) / n * 1e6
+    print(f"{label:58s} {per_us:10.2f} us  (target < {target_us:g} us)")
+    targets.target(label, per_us, "<", target_us, "us")
 
 
 def flat(name, p, nbytes):
@@ -68,23 +83,18 @@ def main(argv=()):
     print(f"    {n_steps} steps, {topo.n_links:,} links, modelled {t * 1e3:.3f} ms for "
           f"{count * 4 / 2**30:.2f} GiB, bottleneck {bottleneck}; peak RSS {rss_GB:.2f} GB "
           f"(target < 4 GB)")
+    targets.target("hierarchical all-reduce, 1M NPUs: peak RSS of the process", rss_GB, "<",
+                   4.0, "GB")
+    per_call("estimate() per call, hierarchical all-reduce, ub-mesh-rack",
+             lambda: estimate("all_reduce", 2**20, "ub-mesh-rack", "hierarchical"))
+    per_call("estimate() per call, hierarchical all-reduce, atlas960 (1M)",
+             lambda: estimate("all_reduce", 2**20, "atlas960-supercluster", "hierarchical"))
 
-    args = ("all_reduce", 2**20, "ub-mesh-rack", "hierarchical")
-    estimate(*args)  # fills the per-(topology, group) cache
-    n = 20000
-    t0 = time.perf_counter()
-    for _ in range(n):
-        estimate(*args)
-    per = (time.perf_counter() - t0) / n
-    print(f"{'estimate() per call, hierarchical all-reduce, ub-mesh-rack':58s} "
-          f"{per * 1e6:10.2f} us  (target < 50 us)")
-    t0 = time.perf_counter()
-    for _ in range(n):
-        estimate("all_reduce", 2**20, "atlas960-supercluster", "hierarchical")
-    per = (time.perf_counter() - t0) / n
-    print(f"{'estimate() per call, hierarchical all-reduce, atlas960 (1M)':58s} "
-          f"{per * 1e6:10.2f} us  (target < 50 us)")
+
+def test_bench_timing(benchmark):
+    """pytest-benchmark entry: every case once (run with -s to see the figures)."""
+    benchmark.pedantic(main, rounds=1, iterations=1)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    targets.run_script(main, sys.argv[1:])

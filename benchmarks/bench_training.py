@@ -15,6 +15,7 @@ figures:
 - the sweep of Mixtral 8x7B (TP x PP x DP x EP) on atlas950-superpod.
 """
 
+import targets
 from bench_scale import run
 
 ONE = ("import ubemu.training as tr; from ubemu.training import planner as tp; "
@@ -41,12 +42,15 @@ def main():
         "vocab=10), tr.Plan(tp=8, dp=8), 'ub-mesh-rack')")
     run("GPT-3 175B TP8 PP8 DP128 atlas950, compute modelled", ONE.format(flops=None))
     run("GPT-3 175B TP8 PP8 DP128 atlas950, 400 TFLOP/s", ONE.format(flops=400e12))
-    run("sweep GPT-3 175B on atlas950-superpod (< 5 min)",
-        SWEEP.format(model="gpt3-175b", topo="atlas950-superpod"))
-    run("sweep GPT-3 175B on 1,024 DGX H100 (< 5 min)",
-        SWEEP.format(model="gpt3-175b", topo="dgx-h100-multinode"))
-    run("sweep Mixtral 8x7B on atlas950-superpod (< 5 min)",
-        SWEEP.format(model="mixtral-8x7b", topo="atlas950-superpod"))
+    gpt = run("sweep GPT-3 175B on atlas950-superpod (< 5 min)",
+              SWEEP.format(model="gpt3-175b", topo="atlas950-superpod"))
+    targets.target("plan --sweep GPT-3 175B, atlas950-superpod", gpt.wall_s, "<", 300, "s")
+    h100 = run("sweep GPT-3 175B on 1,024 DGX H100 (< 5 min)",
+               SWEEP.format(model="gpt3-175b", topo="dgx-h100-multinode"))
+    targets.target("plan --sweep GPT-3 175B, 1,024 DGX H100", h100.wall_s, "<", 300, "s")
+    moe = run("sweep Mixtral 8x7B on atlas950-superpod (< 5 min)",
+              SWEEP.format(model="mixtral-8x7b", topo="atlas950-superpod"))
+    targets.target("plan --sweep Mixtral 8x7B, atlas950-superpod", moe.wall_s, "<", 300, "s")
 
 
 def test_bench_training(benchmark):
@@ -55,4 +59,4 @@ def test_bench_training(benchmark):
 
 
 if __name__ == "__main__":
-    main()
+    targets.run_script(main)

@@ -76,7 +76,7 @@ def test_groups_and_options():
     (dict(collective="all_reduce", algorithm="rign"), "valid: .*ring"),
     (dict(collective="allreduce"),
      "unknown collective 'allreduce'; did you mean 'all_reduce'\\? valid:"),
-    (dict(collective="all_reduce", algorithm="ring", bogus=1), "option .*'bogus'"),
+    (dict(collective="all_reduce", algorithm="ring", bogus=1), "unknown keyword 'bogus'"),
     (dict(collective="all_reduce", dtype="float8"),
      "unknown dtype 'float8'; did you mean .*\\? valid:"),
     (dict(collective="all_reduce", op="xor"), "unknown op 'xor'; valid:"),
@@ -184,3 +184,61 @@ def test_package_level_emulate_is_lazy_and_callable():
 def test_emulate_verify_on_a_group_comm():
     comm = group_of(load_topology("ub-mesh-rack"))
     assert emulate_verify("all_reduce", "hierarchical", comm, 128, "bfloat16", "sum")[0] == 0
+
+
+# -- keywords: a misspelt one is named, the builders' options still pass --------------------
+_VALID = "collective, nbytes, topology, algorithm, dtype, op, group, verify, seed, max_work"
+
+
+@pytest.mark.parametrize("algorithm, options", [
+    ("auto", "options of the all_reduce algorithms: n_rings, per_level"),
+    ("ring", "all_reduce algorithm 'ring' takes no options"),
+    ("hierarchical", "options of all_reduce algorithm 'hierarchical': per_level"),
+])
+def test_a_misspelt_keyword_of_simulate_is_named(algorithm, options):
+    with pytest.raises(UbemuError) as info:
+        ubemu.simulate("all_reduce", 1024, algorithm=algorithm, verfy=True)
+    assert str(info.value) == (f"simulate(): unknown keyword 'verfy'; did you mean 'verify'? "
+                               f"valid: {_VALID}, every, faults, routing, progress; {options}")
+
+
+def test_builder_options_still_reach_the_algorithm():
+    direct = ubemu.simulate("all_reduce", 1 << 20, algorithm="hierarchical", per_level="direct")
+    ring = ubemu.simulate("all_reduce", 1 << 20, algorithm="hierarchical", per_level="ring")
+    assert direct.time_s != ring.time_s
+    picked = ubemu.simulate("all_reduce", 1 << 20, per_level="direct")  # auto: who takes it
+    assert picked.algorithm == "hierarchical" and picked.time_s == direct.time_s
+    with pytest.raises(UbemuError, match=r"^simulate\(\): unknown keyword 'perlevel'; did you "
+                                         r"mean 'per_level'\?"):
+        ubemu.simulate("all_reduce", 1 << 20, algorithm="hierarchical", perlevel="ring")
+
+
+def test_misspelt_keywords_of_the_other_entry_points_are_named():
+    from ubemu.workloads.ops import Op
+
+    calls = [
+        (lambda: ubemu.emulate("all_reduce", np.ones((4, 8), np.float32), algorithm="ring",
+                               opp="max"), "emulate(): unknown keyword 'opp'; did you mean 'op'"),
+        (lambda: ubemu.run_workload([Op("a", "all_reduce", 8)], topolgy="ub-mesh-rack"),
+         "run_workload(): unknown keyword 'topolgy'; did you mean 'topology'? valid: ops, "
+         "topology, max_work, faults, routing, progress"),
+        (lambda: ubemu.plan("gpt3-175b", ubemu.Plan(tp=8), topolgy="ub-mesh-rack"),
+         "plan(): unknown keyword 'topolgy'; did you mean 'topology'? valid: model, plan, "
+         "topology, flops_per_npu"),
+    ]
+    for call, message in calls:
+        with pytest.raises(UbemuError) as info:
+            call()
+        assert str(info.value).startswith(message)
+
+
+def test_plan_takes_a_model_name_or_a_model():
+    by_name = ubemu.plan("gpt3-175b", ubemu.Plan(tp=8, pp=8), "ub-mesh-rack")
+    from ubemu.training.model import get_model
+
+    by_model = ubemu.plan(get_model("gpt3-175b"), ubemu.Plan(tp=8, pp=8), "ub-mesh-rack")
+    assert by_name.step_s == by_model.step_s and by_name.model == by_model.model
+    with pytest.raises(UbemuError, match=r"^unknown model 'gpt3'; did you mean 'gpt3-175b'\?"):
+        ubemu.plan("gpt3", ubemu.Plan(tp=8), "ub-mesh-rack")
+    with pytest.raises(UbemuError, match="model must be a Model or a preset name"):
+        ubemu.plan(3, ubemu.Plan(tp=8), "ub-mesh-rack")

@@ -38,3 +38,24 @@ def test_case_is_ignored_when_matching():
 def test_cutoff():
     assert did_you_mean("--foo", ["--topo", "--root"], cutoff=0.75) == ""
     assert did_you_mean("--algos", ["--algo", "--op"], cutoff=0.75) == "did you mean '--algo'? "
+
+
+def test_keywords_checked_names_an_unknown_keyword_and_the_valid_ones():
+    from ubemu.errors import keywords_checked, unknown_keyword
+
+    @keywords_checked
+    def plan(model, plan, topology, flops_per_npu=None):
+        return model, plan, topology, flops_per_npu
+
+    assert plan("m", "p", topology="t") == ("m", "p", "t", None)
+    with pytest.raises(UbemuError, match=r"^plan\(\): unknown keyword 'topolgy'; did you mean "
+                                         r"'topology'\? valid: model, plan, topology, "
+                                         r"flops_per_npu$"):
+        plan("m", "p", topolgy="t")
+    err = unknown_keyword("simulate", "perlevel", ["verify"], ["per_level"],
+                          "all_reduce algorithm 'hierarchical'")
+    assert str(err) == ("simulate(): unknown keyword 'perlevel'; did you mean 'per_level'? "
+                        "valid: verify; options of all_reduce algorithm 'hierarchical': "
+                        "per_level")
+    assert str(unknown_keyword("f", "x", ["a"], [], "ring")).endswith("valid: a; ring takes "
+                                                                      "no options")

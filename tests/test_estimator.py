@@ -241,3 +241,15 @@ def test_closed_forms_with_pipeline_fill_equal_the_step_model(topo, group):
                 assert est.time_s == pytest.approx(sim, rel=1e-9), key
                 compared += 1
     assert compared >= 5
+
+
+def test_a_misspelt_keyword_is_named_and_builder_options_pass():
+    with pytest.raises(UbemuError, match=r"^estimate\(\): unknown keyword 'topolgy'; did you "
+                                         r"mean 'topology'\? valid: collective, nbytes, "
+                                         r"topology, .*; options of the all_reduce algorithms: "
+                                         r"n_rings, per_level$"):
+        estimate("all_reduce", 1024, topolgy="ub-mesh-pod")
+    assert estimate("all_reduce", 1 << 20, "ub-mesh-rack", "hierarchical",
+                    per_level="direct").time_s == pytest.approx(simulate(
+                        "all_reduce", 1 << 20, "ub-mesh-rack", "hierarchical",
+                        per_level="direct").time_s, rel=1e-9)

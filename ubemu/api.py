@@ -10,7 +10,7 @@ import time
 import numpy as np
 
 from . import collectives
-from .errors import UbemuError
+from .errors import UbemuError, keyword_names
 from .machine.spec import DEFAULT_TOPOLOGY, resolve_topology  # noqa: F401  (part of the API)
 
 
@@ -82,18 +82,17 @@ def simulate(collective, nbytes, topology=None, algorithm="auto", dtype="float32
     ubemu.result.Result
     """
     from . import engine
-    from .algorithms import get_algorithm, work
-    from .data import memory
+    from .algorithms import check_keywords, work
     from .data.dtypes import check_op, get_dtype
     from .machine.faultreport import check_group
     from .machine.faults import with_faults
     from .machine.groups import every_group, group_of
-    from .parallel import env
     from .result import Result
     from .traffic import resolve as resolve_traffic
 
     wall0 = time.perf_counter()
     coll = collectives.get(collective)
+    check_keywords("simulate", SIMULATE_KEYWORDS, collective, algorithm, options)
     topo = with_faults(resolve_topology(topology), faults, routing)
     dt = get_dtype(dtype)
     check_op(dt, op)
@@ -105,16 +104,8 @@ def simulate(collective, nbytes, topology=None, algorithm="auto", dtype="float32
     if collective == "alltoallv":  # the per-pair sizes, drawn or read once for every use
         options = {**options, "traffic": resolve_traffic(options.get("traffic"), comm.n, count)}
     max_work = work.MAX_WORK if max_work is None else max_work
-    peak = None
-    if algorithm != "auto":
-        get_algorithm(collective, algorithm).check_fits(comm, options)
-        predicted = work.predict(collective, algorithm, comm, count, topo, dt.itemsize, options)
-        work.refuse_if_too_big(collective, algorithm, comm, predicted.times(n_groups),
-                               max_work, verify)
-        peak = predicted.peak if verify else predicted.held * n_groups
-    memory.check_fits(collective, algorithm, comm, count, dt, op, topo, data=verify,
-                      n_procs=env.world_size(), local_procs=env.local_size(), options=options,
-                      peak_transfers=peak)
+    check_resources(collective, algorithm, comm, count, topo, dt, op, verify, max_work,
+                    n_groups, options)
     notes = {"group": comm.label, "dims": list(comm.dims)}
     if count * dt.itemsize != nbytes:
         notes["nbytes_requested"] = int(nbytes)
@@ -149,6 +140,49 @@ def simulate(collective, nbytes, topology=None, algorithm="auto", dtype="float32
         res.wrong, res.max_rel_err, res.mean_rel_err = checks
     res.wall_s = time.perf_counter() - wall0
     return res
+
+
+#: The keywords of :func:`simulate` itself (the others go to the algorithm's builder).
+SIMULATE_KEYWORDS = keyword_names(simulate)
+
+
+def check_resources(collective, algorithm, comm, count, topology, dt, op, verify=False,
+                    max_work=None, n_groups=1, options=None, available=None):
+    """Refuse, in one line and before anything is built, a run of ``simulate`` that cannot run
+    or would be too much work or memory; returns its predicted
+    :class:`~ubemu.algorithms.work.Work` (None for ``auto``, whose candidates are checked
+    as it times them).
+
+    Closed forms only (:func:`ubemu.algorithms.work.predict`,
+    :func:`ubemu.data.memory.check_fits`), so a sweep checks every row of every algorithm
+    with it before its first one runs. ``dt``: a DType; ``n_groups``: lockstep replicas
+    (``every``); ``available``: bytes of memory (default: read from the system).
+
+    Raises
+    ------
+    UbemuError
+        :class:`~ubemu.algorithms.work.TooMuchWork` over ``max_work`` (default
+        :data:`~ubemu.algorithms.work.MAX_WORK`), :class:`~ubemu.data.memory.OutOfMemory`
+        over the memory available to this host's processes, or why the algorithm cannot
+        run on ``comm``.
+    """
+    from .algorithms import get_algorithm, work
+    from .data import memory
+    from .parallel import env
+
+    options = options or {}
+    predicted = peak = None
+    if algorithm != "auto":
+        get_algorithm(collective, algorithm).check_fits(comm, options)
+        predicted = work.predict(collective, algorithm, comm, count, topology, dt.itemsize,
+                                 options)
+        work.refuse_if_too_big(collective, algorithm, comm, predicted.times(n_groups),
+                               work.MAX_WORK if max_work is None else max_work, verify)
+        peak = predicted.peak if verify else predicted.held * n_groups
+    memory.check_fits(collective, algorithm, comm, count, dt, op, topology, data=verify,
+                      n_procs=env.world_size(), local_procs=env.local_size(), options=options,
+                      available=available, peak_transfers=peak)
+    return predicted
 
 
 def _simulate_every(collective, nbytes, topo, algorithm, dt, op, group, verify, seed,
@@ -208,7 +242,7 @@ def emulate(collective, inputs, topology=None, algorithm="ring", op="sum", dtype
         Outputs in the dtype's storage type (bfloat16: uint16 bit patterns), shaped as in
         :mod:`ubemu.data.layout`.
     """
-    from .algorithms import build_schedule
+    from .algorithms import build_schedule, check_keywords
     from .data.dtypes import as_storage, check_op, finish_avg, get_dtype
     from .data.layout import pack_inputs, unpack_outputs
     from .data.plane import execute
@@ -216,6 +250,7 @@ def emulate(collective, inputs, topology=None, algorithm="ring", op="sum", dtype
     from .machine.groups import group_of
 
     coll = collectives.get(collective)
+    check_keywords("emulate", keyword_names(emulate), collective, algorithm, options)
     inputs = np.asarray(inputs)
     dt = get_dtype(dtype if dtype is not None else inputs.dtype)
     check_op(dt, op)

@@ -1,6 +1,8 @@
 """The one error type ubemu raises for bad user input, and the message of an unknown name."""
 
 import difflib
+import functools
+import inspect
 
 
 class UbemuError(ValueError):
@@ -82,3 +84,40 @@ def choices_error(what, value, valid, source=""):
     where = f"{source}: " if source else ""
     return UbemuError(f"{where}unknown {what} {value!r}; {did_you_mean(value, valid)}"
                       f"valid: {', '.join(valid)}")
+
+
+def keyword_names(fn):
+    """The names ``fn`` takes as keywords (not ``*args``/``**kwargs``), in order."""
+    return [p.name for p in inspect.signature(fn).parameters.values()
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+
+
+def unknown_keyword(caller, key, valid, options=(), options_of=None):
+    """The error for a keyword ``caller`` does not take, one line: ``plan(): unknown keyword
+    'topolgy'; did you mean 'topology'? valid: model, plan, topology, flops_per_npu``.
+
+    ``options``: the keywords passed on to an algorithm's builder that would have been
+    valid too, listed apart as the options of ``options_of`` (``"all_reduce algorithm
+    'ring'"``)."""
+    message = (f"{caller}(): unknown keyword {key!r}; "
+               f"{did_you_mean(key, [*valid, *options])}valid: {', '.join(valid)}")
+    if options_of is not None:
+        message += (f"; options of {options_of}: {', '.join(options)}" if options
+                    else f"; {options_of} takes no options")
+    return UbemuError(message)
+
+
+def keywords_checked(fn):
+    """Decorator of a public function: a keyword argument it does not take is a one-line
+    :class:`UbemuError` naming it, with the closest names and the valid ones (instead of
+    Python's ``TypeError``). For functions without ``**kwargs``."""
+    valid = keyword_names(fn)
+
+    @functools.wraps(fn)
+    def checked(*args, **kwargs):
+        for key in kwargs:
+            if key not in valid:
+                raise unknown_keyword(fn.__name__, key, valid)
+        return fn(*args, **kwargs)
+
+    return checked

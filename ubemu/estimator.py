@@ -22,7 +22,7 @@ from functools import lru_cache
 
 from . import collectives
 from .algorithms.bounds import candidate_bounds, closed_form_bounds, model_of
-from .errors import UbemuError
+from .errors import UbemuError, keyword_names
 from .machine.faults import with_faults
 from .machine.spec import resolve_topology
 from .timing.costmodel import NoClosedForm
@@ -100,9 +100,10 @@ def estimate(collective, nbytes, topology=None, algorithm="auto", group=None, dt
     -------
     Estimate
     """
-    from .algorithms import REGISTRY, get_algorithm
+    from .algorithms import REGISTRY, check_keywords, get_algorithm
 
     coll = collectives.get(collective)
+    check_keywords("estimate", ESTIMATE_KEYWORDS, collective, algorithm, options)
     if faults is not None or routing != "minimal":
         topology = with_faults(resolve_topology(topology), faults, routing)
     model = model_of(topology, group)
@@ -142,3 +143,7 @@ def estimate(collective, nbytes, topology=None, algorithm="auto", group=None, dt
     method = "step model" if name in pending else "closed form"
     return Estimate(hi, name, method, lo == hi, lo,
                     candidates={k: v[1] for k, v in forms.items()}, skipped=skipped)
+
+
+#: The keywords of :func:`estimate` itself (the others go to the algorithm's builder).
+ESTIMATE_KEYWORDS = keyword_names(estimate)

@@ -75,3 +75,50 @@ def test_the_sweep_prints_medians_writes_json_as_it_goes_and_plots(tmp_path, cap
     status, out, err = run_main(["plot", str(path), "-o", str(png)], capsys)
     assert status == 0, err
     assert png.stat().st_size > 1000 and "time against failed links" in out
+
+
+def _faults_document(counts, refused_from, runs=3):
+    """A ``ubemu faults -J`` document: both routings at every count, every run refused from
+    ``refused_from`` failures on (``minimal`` from 1), times growing with the count."""
+    records = []
+    for c in counts:
+        for routing in ("minimal", "apr"):
+            for seed in range(runs if c else 1):
+                ok = c < refused_from and (routing == "apr" or c == 0)
+                records.append({"failed": c, "seed": seed, "routing": routing,
+                                "time_s": (100 + 3 * c + seed) * 1e-6 if ok else None})
+    return {"kind": "ubemu faults", "collective": "alltoall", "nbytes": 65536,
+            "algorithm": "direct", "what": "links", "topology": {"name": "torus-8x8"},
+            "records": records}
+
+
+@pytest.mark.parametrize("counts, refused_from", [
+    ((0, 1, 4, 16, 64), 100),                                # the README's: minimal refused
+    ((0, 1, 2, 4, 8, 32, 64, 128), 32),                      # the largest counts all refused
+    (tuple(range(0, 21)) + (40, 41, 42), 3),                 # crowded labels: stacked
+])
+def test_refused_labels_stay_inside_the_axes_off_the_data_and_apart(tmp_path, counts,
+                                                                    refused_from):
+    from ubemu.cli.faults import draw
+    from ubemu.cli.plot import save_figure
+
+    fig = draw(_faults_document(counts, refused_from))
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    ax = fig.axes[0]
+    box = ax.get_window_extent(renderer)
+    labels = [t.get_window_extent(renderer) for t in ax.texts]
+    n_refused = sum(1 for c in counts if c) + sum(1 for c in counts if c >= refused_from)
+    assert len(labels) == n_refused
+    for k, lab in enumerate(labels):
+        assert box.x0 <= lab.x0 and lab.x1 <= box.x1 and box.y0 <= lab.y0 and lab.y1 <= box.y1
+        assert not any(lab.overlaps(other) for other in labels[k + 1:])
+    data = [line for line in ax.lines if line.get_marker() != "x"]  # medians and worst
+    data_y = [y for line in data for _, y in ax.transData.transform(line.get_xydata())]
+    assert data_y and max(lab.y1 for lab in labels) < min(data_y)  # every label below the data
+    png = tmp_path / "f.png"
+    save_figure(fig, png)
+    from matplotlib.image import imread
+
+    height, width = imread(png).shape[:2]
+    assert width <= 7 * 120 and height <= 4.2 * 120  # the figure keeps its size

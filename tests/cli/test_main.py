@@ -84,3 +84,39 @@ def test_broken_pipe_is_quiet():
     proc = subprocess.run(f"{sys.executable} -m ubemu topo list | head -1", shell=True,
                           capture_output=True, text=True, env=child_env(), timeout=120)
     assert proc.returncode == 0 and proc.stderr == ""
+
+
+def _outputs_cases(tmp_path):
+    """Every command with an output that is one of its inputs or another of its outputs."""
+    topo = tmp_path / "t.toml"
+    topo.write_text('name = "t"\n[[level]]\nfabric = "full_mesh"\nsize = 4\nbw = "50GBps"\n')
+    work = tmp_path / "w.toml"
+    work.write_text('topology = "full_mesh:4"\n[[op]]\nname = "a"\ncollective = "all_reduce"'
+                    '\nnbytes = "1K"\n')
+    doc = tmp_path / "r.svg"  # any name: ubemu plot reads JSON
+    doc.write_text("{}")
+    csv = tmp_path / "rows.csv"
+    csv.write_text("id\n")
+    same = str(tmp_path / "same.json")
+    return [
+        (["all_reduce", "--topo", str(topo), "-J", str(topo)], "is the --topo file"),
+        (["workload", str(work), "-J", str(work)], "is the workload file"),
+        (["workload", str(work), "--topo", str(topo), "--trace", str(topo)],
+         "is the topology file"),
+        (["workload", str(work), "-J", same, "--trace", same], "is also the -J/--output_file"),
+        (["plan", "--topo", str(topo), "-J", str(topo)], "is the --topo file"),
+        (["plan", "-J", same, "--trace", same], "is also the -J/--output_file"),
+        (["faults", "all_reduce", "--topo", str(topo), "-J", str(topo)], "is the --topo file"),
+        (["plot", str(doc), "-o", str(doc)], "is the input"),
+        (["validate", str(csv), "-J", str(csv)], "is the input"),
+    ]
+
+
+def test_every_command_refuses_an_output_that_is_an_input_or_another_output(tmp_path,
+                                                                             capsys):
+    for argv, message in _outputs_cases(tmp_path):
+        before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+        status, out, err = run_main(argv, capsys)
+        assert_one_error_line(status, out, err)
+        assert message in err and "overwrite" in err, (argv, err)
+        assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before  # untouched

@@ -2,12 +2,11 @@
 
 import io
 import time
-import types
 
 import pytest
 
 from ubemu.cli import progress
-from ubemu.cli.progress import Progress, format_duration, row_weights
+from ubemu.cli.progress import PRIOR_S, Progress, format_duration
 
 
 class Clock:
@@ -97,12 +96,44 @@ def test_a_long_row_gets_an_estimate_from_its_steps_done():
     assert prog.eta_s(1, clock()) == pytest.approx(10.0)
 
 
-def test_row_weights_grow_with_the_data_only_when_checking():
-    jobs = (("ring", "float32", "sum", 1 << 20), ("ring", "float32", "sum", 64 << 20))
-    plan = types.SimpleNamespace(check=False, n_jobs=2, jobs=jobs, n_ranks=64)
-    assert row_weights(plan) == [1.0, 1.0]
-    plan.check = True
-    assert row_weights(plan) == [2.0, 65.0]
+def test_predicted_seconds_give_an_estimate_from_the_start_and_follow_the_speed():
+    clock = Clock()
+    prog = Progress([2.0, 8.0, 30.0], stream=io.StringIO(), clock=clock, predicted_s=True)
+    assert prog.eta_s(0, clock()) == pytest.approx(40.0)  # the prediction alone
+    clock.now_s += 2.0
+    prog.update(1)
+    assert prog.eta_s(1, clock()) == pytest.approx(38.0)  # as predicted: the same speed
+    clock.now_s += 3 * 8.0  # the second row took 3x its prediction: the rest will too
+    prog.update(2)
+    speed = (26.0 + PRIOR_S) / (10.0 + PRIOR_S)
+    assert prog.eta_s(2, clock()) == pytest.approx(30.0 * speed)
+    assert speed > 1.9
+
+
+def test_the_first_rows_start_up_does_not_count_in_the_speed():
+    clock = Clock()
+    prog = Progress([1.0, 1.0, 8.0], stream=io.StringIO(), clock=clock, predicted_s=True)
+    clock.now_s += 20.0  # the first row compiles the kernels: 19 s more than predicted
+    done = 1 - 0.1 / 20  # the running row, 20x its prediction
+    assert prog.eta_s(0, clock()) == pytest.approx((10 - done) * (1 + PRIOR_S) / (done + PRIOR_S))
+    prog.update(1)
+    clock.now_s += 1.0
+    prog.update(2)
+    assert prog.eta_s(2, clock()) == pytest.approx(8.0)  # the rest at the predicted speed
+
+
+def test_a_long_row_without_step_reports_is_credited_at_the_speed_before_it():
+    clock = Clock()
+    prog = Progress([5.0, 100.0], stream=io.StringIO(), clock=clock, predicted_s=True)
+    clock.now_s += 5.0
+    prog.update(1)  # the first row as predicted: speed 1
+    clock.now_s += 50.0  # the second row reports no steps (its data is drawn, then checked)
+    speed = (55.0 + PRIOR_S) / (50.0 + PRIOR_S)  # 45 of its 100 s done
+    assert prog.eta_s(1, clock()) == pytest.approx(55.0 * speed)
+    assert prog.status(1, clock()).startswith("1/2 rows (48%)")
+    clock.now_s += 150.0  # twice its prediction: 95 % done, and the speed is twice as slow
+    eta = prog.eta_s(1, clock())
+    assert eta == pytest.approx(5.0 * (205.0 + PRIOR_S) / (100.0 + PRIOR_S)) and eta > 0
 
 
 @pytest.mark.parametrize("s, text", [(0.4, "0 s"), (8, "8 s"), (243, "4 min 03 s"),

@@ -8,6 +8,7 @@ from ubemu.cli import build_parser
 from ubemu.cli.request import (
     SweepPlan,
     check_seed,
+    left_out_line,
     parse_options,
     per_level_choices,
     plan_from_args,
@@ -129,3 +130,58 @@ def test_step_factor_and_bytes_as_nccl_tests_reads_them():
     assert p.sizes_nbytes == (1024, 2048, 4096, 8192) and p.stepfactor == 2
     p = plan("all_reduce", "-b", "1K", "-e", "3K", "-f", "1", "-i", "1K")
     assert p.sizes_nbytes == (1024, 2048, 3072) and p.stepfactor is None
+
+
+# -- the preflight of every row ----------------------------------------------------------------
+@pytest.fixture
+def one_gib(monkeypatch):
+    """A host with 1 GiB of memory available; no schedule may be built by the preflight."""
+    from ubemu.algorithms import work
+    from ubemu.data import memory
+
+    def refuse(*a, **k):
+        raise AssertionError("the preflight built a schedule")
+
+    monkeypatch.setattr(memory, "available_bytes", lambda: 2**30)
+    monkeypatch.setattr(work, "build_schedule", refuse)
+
+
+def test_rows_that_do_not_fit_are_left_out_before_the_first_runs(one_gib):
+    p = plan("all_reduce", "--topo", "full_mesh:8", "-b", "1M", "-e", "64M", "-f", "4", "-c",
+             "1", "--algo", "ring,hierarchical")
+    # 64 MiB on 8 ranks: 512 MiB of buffers and 656 MiB of reference, over 1 GiB; 16M fits
+    assert [(r[0], r[1], r[2], r[4]) for r in p.left_out] == [("ring", "float32", "sum", 64 << 20),
+                                          ("hierarchical", "float32", "sum", 64 << 20)]
+    assert [j.nbytes for j in p.jobs] == [1 << 20, 4 << 20, 16 << 20] * 2 and len(p.row_s) == 6
+    assert all(type(r[-1]).__name__ == "OutOfMemory" for r in p.left_out)
+    assert left_out_line(p) == (
+        "# Left out, 2 of 8 rows (too big for this run): ring at 64M (1.3 GiB): over the 1.0 "
+        "GiB of memory available; hierarchical at 64M (1.3 GiB): over the 1.0 GiB of memory "
+        "available")
+    timing = plan("all_reduce", "--topo", "full_mesh:8", "-b", "1M", "-e", "64M", "-f", "4",
+                  "--algo", "ring,hierarchical")  # -c 0 needs no buffers: every row runs
+    assert timing.left_out == () and left_out_line(timing) is None
+
+
+def test_no_row_fits_is_one_refusal(one_gib):
+    with pytest.raises(UbemuError, match=r"^memory: all_reduce of 16777216 elements on 8 ranks "
+                                         r"needs about 1\.3 GiB"):
+        plan("all_reduce", "--topo", "full_mesh:8", "-b", "64M", "-e", "256M", "-f", "4",
+             "-d", "float32,bfloat16", "-c", "1", "--algo", "ring", "--max-work", "1e9")
+
+
+def test_rows_over_the_work_limit_are_left_out_with_their_prediction():
+    p = plan("alltoall", "--topo", "full_mesh:64", "-b", "64K", "-e", "64K", "--algo",
+             "direct,bruck", "--max-work", "1000")
+    assert [j[0] for j in p.jobs] == ["bruck"]
+    assert left_out_line(p) == ("# Left out, 1 of 2 rows (too big for this run): direct at 64K "
+                                "(4.03e+03 transfers): over --max-work 1e+03")
+    assert "would route about 4.03e+03 transfers" in str(p.left_out[0][-1])
+
+
+def test_row_seconds_grow_with_transfers_and_with_checked_data():
+    small, large = (plan("all_reduce", "--topo", "full_mesh:64", "-b", "1K", "-e", "64M", "-f",
+                         "8", "-c", c, "--algo", "halving_doubling,direct").row_s
+                    for c in ("0", "1"))
+    assert small[0] == small[1] < small[-1]  # timing only: direct routes 10x more
+    assert large[0] < large[len(large) // 2 - 1] and large[-1] > 100 * small[-1]

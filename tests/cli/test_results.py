@@ -1,6 +1,7 @@
 """``ubemu.cli.results``: -J documents built row by row, written atomically, read back."""
 
 import json
+import os
 import types
 
 import pytest
@@ -125,3 +126,72 @@ def test_load_records_rejects_bad_files(tmp_path, content, match):
         results.load_records(p)
     with pytest.raises(UbemuError, match="cannot read"):
         results.load_records(tmp_path / "nope.json")
+
+
+# -- every output: mode, links, inputs and other outputs --------------------------------------
+def _mode(path):
+    return path.stat().st_mode & 0o777
+
+
+@pytest.fixture
+def umask_022():
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
+def test_a_new_file_gets_the_mode_the_umask_gives(tmp_path, umask_022):
+    results.write_json_atomic(tmp_path / "new.json", {"a": 1})
+    assert _mode(tmp_path / "new.json") == 0o644
+    os.umask(0o077)
+    results.write_json_atomic(tmp_path / "private.json", {"a": 1})
+    assert _mode(tmp_path / "private.json") == 0o600
+
+
+def test_a_replaced_file_keeps_its_mode(tmp_path, umask_022):
+    path = tmp_path / "shared.json"
+    path.write_text("old")
+    path.chmod(0o664)
+    results.write_json_atomic(path, {"a": 1})
+    assert _mode(path) == 0o664 and json.loads(path.read_text()) == {"a": 1}
+
+
+def test_a_symlink_stays_a_link_and_its_target_is_written(tmp_path, umask_022):
+    (tmp_path / "runs").mkdir()
+    target = tmp_path / "runs" / "r.json"
+    target.write_text("old")
+    target.chmod(0o640)
+    link = tmp_path / "latest.json"
+    link.symlink_to(target)
+    results.write_json_atomic(link, {"a": 2})
+    assert link.is_symlink() and os.readlink(link) == str(target)
+    assert json.loads(target.read_text()) == {"a": 2} and _mode(target) == 0o640
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["latest.json", "runs"]
+    assert [p.name for p in (tmp_path / "runs").iterdir()] == ["r.json"]  # no temporary file
+    dangling = tmp_path / "next.json"
+    dangling.symlink_to(tmp_path / "runs" / "s.json")
+    results.check_writable(dangling, "-J")
+    results.write_json_atomic(dangling, {"a": 3})
+    assert dangling.is_symlink() and json.loads((tmp_path / "runs" / "s.json").read_text())
+
+
+def test_an_output_equal_to_an_input_or_another_output_is_refused(tmp_path):
+    src = tmp_path / "w.toml"
+    src.write_text("x")
+    with pytest.raises(UbemuError, match=r"^-J: '.*w.toml' is the workload file '.*w.toml'; "
+                                         r"writing it would overwrite the input"):
+        results.check_outputs([("-J", src)], [("the workload file", src)])
+    link = tmp_path / "alias.toml"
+    link.symlink_to(src)
+    hard = tmp_path / "hard.toml"
+    os.link(src, hard)
+    for alias in (link, hard, tmp_path / "." / "w.toml"):
+        with pytest.raises(UbemuError, match="would overwrite the input"):
+            results.check_outputs([("-J", alias)], [("the workload file", src)])
+    with pytest.raises(UbemuError, match=r"^--trace: '.*o.json' is also the -J file; one "
+                                         r"would overwrite the other"):
+        results.check_outputs([("-J", tmp_path / "o.json"), ("--trace", tmp_path / "o.json")])
+    # a preset name or a string form is no file; absent outputs are skipped
+    results.check_outputs([("-J", tmp_path / "o.json"), ("--trace", None)],
+                          [("the --topo file", "ub-mesh-rack"), ("x", None)])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["alias.toml", "hard.toml", "w.toml"]

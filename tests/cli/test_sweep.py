@@ -6,7 +6,9 @@ Most tests run ``ubemu.cli.main`` with a closed-form stand-in for ``simulate``
 the actual ``simulate`` on small topologies.
 """
 
+import io
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -390,3 +392,92 @@ def test_every_group_under_mpi_is_timed_once_with_the_same_figures(tmp_path):
     assert two.stdout == one.stdout
     assert [r["time_s"] for r in docs[0]["records"]] == [r["time_s"] for r in
                                                         docs[1]["records"]]
+
+
+class _SlowPipe(io.RawIOBase):
+    """A pipe's write end that takes its time: a line printed to it reaches the pipe in
+    pieces, so a progress line written meanwhile by another thread would land inside."""
+
+    def __init__(self, fd):
+        self.fd = fd
+
+    def writable(self):
+        return True
+
+    def write(self, data):
+        for k in range(0, len(data), 8):
+            os.write(self.fd, bytes(data[k:k + 8]))
+            time.sleep(1e-5)
+        return len(data)
+
+
+def test_progress_lines_never_land_inside_a_table_line():
+    """stdout and stderr into one pipe (``cmd > log 2>&1``), stdout slow, progress drawn every
+    half millisecond by the background thread while the sweep prints."""
+    import threading
+
+    from ubemu.cli import build_parser
+    from ubemu.cli.progress import Progress
+    from ubemu.cli.request import plan_from_args
+    from ubemu.cli.sweep import NcclStyle, run_sweep
+
+    args = build_parser().parse_args(
+        ["all_reduce", "--topo", "full_mesh:4", "-b", "4", "-e", "40K", "-i", "1K",
+         "--algo", "ring,direct", "--extra"])
+    plan = plan_from_args(args)
+    r, w = os.pipe()
+    chunks = []
+    reader = threading.Thread(target=lambda: chunks.extend(iter(lambda: os.read(r, 4096), b"")))
+    reader.start()
+    out = io.TextIOWrapper(io.BufferedWriter(_SlowPipe(w), buffer_size=16), write_through=True)
+    err = open(os.dup(w), "w", buffering=1)
+    prog = Progress(plan.row_s, stream=err, mode="on", line_interval_s=0.0, out=out,
+                    predicted_s=True)
+
+    def slow(*args, progress=None, **kw):
+        for k in range(4):
+            time.sleep(0.0004)
+            progress((k + 1) / 4)
+        return fake_simulate(*args, **kw)
+
+    prog.start(tick_s=0.0005)
+    try:
+        run_sweep(plan, NcclStyle(plan, args), out=out, progress=prog, simulate=slow)
+    finally:
+        prog.close()
+        out.close()
+        err.close()
+        os.close(w)
+        reader.join(timeout=60)
+        os.close(r)
+    lines = b"".join(chunks).decode().splitlines()
+    shown = [ln for ln in lines if "progress" in ln]
+    assert len(shown) > 20  # progress was drawn between the rows, many times
+    assert all(ln.startswith("ubemu: progress ") for ln in shown)
+    rows = [ln.split() for ln in lines if ln and not ln.startswith(("#", "ubemu:"))]
+    assert len(rows) == 2 * 40 and all(len(r) == len(rows[0]) and r[-1] in ("ring", "direct")
+                                       for r in rows)
+
+
+def test_rows_left_out_are_named_up_front_and_the_others_run(monkeypatch, fake_api, capsys,
+                                                             tmp_path):
+    from ubemu.data import memory
+
+    monkeypatch.setattr(memory, "available_bytes", lambda: 2**30)
+    out_json = tmp_path / "r.json"
+    status, out, err = run_main(["all_reduce", "--topo", "full_mesh:8", "-b", "1M", "-e", "64M",
+                                 "-f", "4", "-c", "1", "--algo", "ring,hierarchical", "--extra",
+                                 "-J", str(out_json)], capsys)
+    assert status == 0 and err == ""
+    first_row = out.splitlines().index("# Algorithm: ring")
+    assert [ln for ln in out.splitlines()[:first_row] if ln.startswith("# Left out")] == [
+        "# Left out, 2 of 8 rows (too big for this run): ring at 64M (1.3 GiB): over the 1.0 "
+        "GiB of memory available; hierarchical at 64M (1.3 GiB): over the 1.0 GiB of memory "
+        "available"]
+    assert [(r["algorithm"], r["size"]) for r in table_rows(out)] == [
+        (a, s) for a in ("ring", "hierarchical") for s in (1 << 20, 4 << 20, 16 << 20)]
+    doc = json.loads(out_json.read_text())
+    assert doc["complete"] is True and doc["n_rows_planned"] == 6 == len(doc["records"])
+    assert [(r["algorithm"], r["nbytes"]) for r in doc["left_out"]] == [
+        ("ring", 64 << 20), ("hierarchical", 64 << 20)]
+    assert doc["left_out"][0]["reason"].startswith("memory: all_reduce of 16777216 elements")

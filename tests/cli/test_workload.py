@@ -71,6 +71,8 @@ def test_concurrent_operations_show_their_slowdown(tmp_path, capsys):
     ("topology = 'ring:8'\n[[op]]\nname='a'\ncollective='all_reduce'\nnbytes=8\n"
      "gap='3 parsecs'\n", "gap"),
     ("topology = 'ring:8'\n[[op]\n", "not valid TOML"),
+    ("topology = 'ring:8'\n[[op]]\nname='fwd'\ncollective='compute'\n",
+     "op 'fwd': a compute operation needs a duration (for example duration = \"2ms\")"),
 ])
 def test_bad_files_are_one_line_errors_and_write_nothing(tmp_path, capsys, text, message):
     out_json = tmp_path / "o.json"
@@ -111,3 +113,28 @@ def test_under_mpi_process_0_runs_the_workload_and_prints_once(tmp_path):
     (one, two), docs = one_and_two_processes(["workload", "docs/examples/step.toml"], tmp_path)
     assert two.stdout == one.stdout and two.stdout.count("# ubemu workload") == 1
     assert docs[0] == docs[1]
+
+
+def test_a_billion_repeats_run_at_once_with_progress(tmp_path, capsys):
+    text = MINIMAL.replace('algorithm = "ring"\n', 'algorithm = "ring"\nrepeat = 1000000000\n')
+    out_json = tmp_path / "o.json"
+    status, out, err = run_main(["workload", _write(tmp_path, text), "--progress", "on", "-J",
+                                 str(out_json)], capsys)
+    assert status == 0, err
+    alone = simulate("all_reduce", 2**30, "ring:8@50GBps/1us", "ring",
+                     group="start=0,stride=2,count=4").time_s
+    assert json.loads(out_json.read_text())["makespan_s"] == pytest.approx(2e9 * alone,
+                                                                           rel=1e-12)
+    assert err.splitlines()[0].startswith("ubemu: progress 0%, ")
+    assert err.splitlines()[-1].startswith("ubemu: progress done in ")
+
+
+def test_max_work_refuses_in_one_line_before_anything_runs(tmp_path, capsys):
+    status, out, err = run_main(["workload", _write(tmp_path, MINIMAL), "--max-work", "100"],
+                                capsys)
+    assert_one_error_line(status, out, err)
+    assert err.startswith("ubemu: error: work: workload of 2 operations would route about ")
+    assert "over the limit of 100 (raise it with --max-work" in err
+    status, out, err = run_main(["workload", _write(tmp_path, MINIMAL), "--max-work", "x"],
+                                capsys)
+    assert_one_error_line(status, out, err, "ubemu: error: --max-work must be a positive")

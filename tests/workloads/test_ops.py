@@ -15,9 +15,23 @@ def test_tables_become_operations_with_units():
 
 
 def test_dependencies_come_first():
-    ops = [Op("c", "compute", after=("b",)), Op("a", "compute"), Op("b", "compute",
-                                                                    after=("a",))]
+    ops = [Op("c", "compute", after=("b",), duration_s=1.0), Op("a", "compute", duration_s=0),
+           Op("b", "compute", after=("a",), duration_s=2.0)]
     assert [op.name for op in check_ops(ops)] == ["a", "b", "c"]
+
+
+def test_a_compute_operation_needs_a_duration_and_only_it_takes_one():
+    with pytest.raises(UbemuError, match=r"^step.toml: op 'fwd': a compute operation needs a "
+                                         r"duration \(for example duration = \"2ms\"\)$"):
+        ops_from_dicts([{"name": "fwd", "collective": "compute"}], "step.toml")
+    with pytest.raises(UbemuError, match="op 'fwd': a compute operation needs a duration"):
+        check_ops([Op("fwd", "compute")])
+    with pytest.raises(UbemuError, match="op 'tp': duration is for compute operations"):
+        check_ops(ops_from_dicts([{"name": "tp", "collective": "all_reduce", "nbytes": 8,
+                                   "duration": "1ms"}]))
+    (op,) = check_ops(ops_from_dicts([{"name": "sync", "collective": "compute",
+                                       "duration": 0}]))
+    assert op.duration_s == 0.0
 
 
 @pytest.mark.parametrize("table, match", [

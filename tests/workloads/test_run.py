@@ -218,3 +218,88 @@ def test_groups_of_the_same_ids_but_another_size_are_not_mixed_up():
                      group="start=0,stride=1,count=4")
     assert four.ops[0].duration_s == pytest.approx(alone.time_s, rel=1e-12)
     assert two.ops[0].duration_s != four.ops[0].duration_s
+
+
+# -- repeats: played once where nothing shares their links ------------------------------------
+def _steps_per_op(res):
+    steps = [0] * len(res.ops)
+    for k, _, n, _, _ in res.slices:
+        steps[k] += n
+    return steps
+
+
+def test_repeats_played_at_once_take_the_times_of_playing_them_one_by_one(monkeypatch):
+    from ubemu.workloads import run
+
+    ops = [Op("tp", "all_reduce", 1 << 20, group="unit=board", every=True, algorithm="direct",
+              repeat=40),
+           Op("ep", "alltoall", 4 << 20, algorithm="direct"),  # shares the first repeats
+           Op("late", "all_gather", 1 << 20, algorithm="ring", at_s=2e-3, repeat=3),
+           Op("bwd", "compute", duration_s=1e-4, after=("tp",)),
+           Op("dp", "reduce_scatter", 1 << 22, group="one_per=board", every=True,
+              algorithm="ring", after=("tp", "ep"), repeat=25)]
+    fast = run_workload(ops, "ub-mesh-rack")
+    monkeypatch.setattr(run, "SKIP_REPEATS", False)
+    slow = run_workload(ops, "ub-mesh-rack")
+    for a, b in zip(fast.ops, slow.ops):
+        assert (a.name, a.slowed) == (b.name, b.slowed)
+        assert a.start_s == pytest.approx(b.start_s, rel=1e-12, abs=0)
+        assert a.end_s == pytest.approx(b.end_s, rel=1e-12, abs=0)
+    assert fast.ops[0].slowed  # tp shared its first repeats with ep
+    assert fast.makespan_s == pytest.approx(slow.makespan_s, rel=1e-12)
+    assert fast.exposed_s == pytest.approx(slow.exposed_s, rel=1e-12)
+    assert _steps_per_op(fast) == _steps_per_op(slow)  # the trace counts every step
+    assert len(fast.slices) < len(slow.slices) / 4 and len(fast.counters) < len(slow.counters)
+
+
+def test_a_billion_repeats_alone_cost_what_two_do():
+    one = run_workload([Op("x", "all_reduce", 1 << 20, algorithm="direct")], "ub-mesh-rack")
+    many = run_workload([Op("x", "all_reduce", 1 << 20, algorithm="direct", repeat=10**9),
+                         Op("y", "all_gather", 1 << 20, algorithm="ring", after=("x",),
+                            repeat=10**9)], "ub-mesh-rack")
+    assert many.ops[0].end_s == 10**9 * one.ops[0].alone_s
+    assert len(many.slices) <= 2 * len(one.slices) + 4
+    assert _steps_per_op(many)[0] == 10**9 * _steps_per_op(one)[0]
+
+
+def test_work_is_refused_before_timing_and_the_play_before_playing(monkeypatch):
+    from ubemu.workloads import profile, run
+
+    ops = [Op("tp", "all_reduce", 1 << 20, group="unit=board", every=True, algorithm="direct",
+              repeat=10**9),
+           Op("ep", "alltoall", 4 << 20, algorithm="direct", repeat=10**6)]
+    with pytest.raises(UbemuError, match=r"^work: workload of 2 operations would route about "
+                                         r"4\.93e\+03 transfers timing them alone and play "
+                                         r"about .* steps together \('tp' and 'ep' repeat "
+                                         r"while others share their links\), .* over the limit "
+                                         r"of 2e\+09 .*; order the operations with after"):
+        run_workload(ops, "ub-mesh-rack")
+    timed = []
+    monkeypatch.setattr(run, "profile_op", lambda *a, **k: timed.append(a) or
+                        profile.profile_op(*a, **k))
+    with pytest.raises(UbemuError, match=r"^work: workload of 2 operations would route about "
+                                         r"4\.93e\+03 transfers .* over the limit of 1e\+03"):
+        run_workload(ops, "ub-mesh-rack", max_work=1000)
+    assert timed == []  # refused before anything was timed
+
+
+def test_the_play_is_refused_over_the_memory_available(monkeypatch):
+    from ubemu.data import memory
+
+    monkeypatch.setattr(memory, "available_bytes", lambda: 300 * 2**20)
+    ops = [Op("tp", "all_reduce", 1 << 20, group="unit=board", every=True, algorithm="direct",
+              repeat=10**6),
+           Op("ep", "alltoall", 4 << 20, algorithm="direct", repeat=10**6)]
+    with pytest.raises(UbemuError, match=r"^memory: workload of 2 operations would need about "
+                                         r".* GiB to time and play .* steps \('tp' and 'ep' "
+                                         r"repeat .*, but only 0\.3 GiB is available"):
+        run_workload(ops, "ub-mesh-rack", max_work=10**13)
+
+
+def test_progress_is_told_the_fraction_done():
+    seen = []
+    run_workload([Op("a", "all_reduce", 1 << 20, algorithm="ring"),
+                  Op("b", "all_gather", 1 << 20, algorithm="ring")], "ub-mesh-rack",
+                 progress=lambda f, label: seen.append((f, label)))
+    assert [label for _, label in seen] == ["timing a alone", "timing b alone"]
+    assert seen[0][0] == 0.0 and 0 < seen[1][0] < 1

@@ -25,6 +25,14 @@ from . import (  # noqa: F401
     sendrecv,
     tree,
 )
-from .base import REGISTRY, Comm, algorithm_names, build_schedule, get_algorithm
+from .base import (
+    REGISTRY,
+    Comm,
+    algorithm_names,
+    build_schedule,
+    check_keywords,
+    get_algorithm,
+)
 
-__all__ = ["REGISTRY", "Comm", "algorithm_names", "build_schedule", "get_algorithm"]
+__all__ = ["REGISTRY", "Comm", "algorithm_names", "build_schedule", "check_keywords",
+           "get_algorithm"]

@@ -24,7 +24,7 @@ from functools import partial
 import numpy as np
 
 from .. import collectives
-from ..errors import UbemuError, choices_error
+from ..errors import UbemuError, choices_error, unknown_keyword
 from ..machine.comm import Comm
 from ..timing.costmodel import NoClosedForm  # noqa: F401  (costs raise it; re-exported)
 
@@ -129,6 +129,25 @@ class Algorithm:
     def moves_per_sender(self, comm, count, **options):
         """Block moves a sending rank makes in the largest data step of an all-to-all."""
         return int(self.moves(comm, count, **options)) if self.moves is not None else comm.n
+
+
+def check_keywords(caller, own, collective, algorithm, options):
+    """Refuse a keyword that neither the API function ``caller`` takes (``own``: its names)
+    nor the builder of ``algorithm`` does (``auto``: any algorithm of ``collective``), naming
+    it with the closest names and the valid ones. ``options``: the keywords passed on to the
+    builder."""
+    if not options:
+        return
+    if algorithm == "auto":
+        takes = sorted({o for (c, _), a in REGISTRY.items() if c == collective
+                        for o in a.options})
+        of = f"the {collective} algorithms"
+    else:
+        takes = get_algorithm(collective, algorithm).options
+        of = f"{collective} algorithm {algorithm!r}"
+    for key in options:
+        if key not in takes:
+            raise unknown_keyword(caller, key, own, takes, of)
 
 
 def _add(alg):

@@ -45,7 +45,8 @@ def _phase_cost(model, ax, c, isz, reduce):
     routed once (:class:`~ubemu.schedule.ShiftSteps`: the pattern, twice)."""
     step = model.step([(ax, 1, model.block_max(c, ax.p) * isz)], reduce)
     if model.counting and ShiftSteps.fits(ax.p, c):
-        return Cost(float(step) * (ax.p - 1), 2 * step.transfers, step.peak, step.held)
+        return Cost(float(step) * (ax.p - 1), 2 * step.transfers, step.peak, step.held,
+                    (ax.p - 1) * step.transfers)
     return (ax.p - 1) * step
 
 

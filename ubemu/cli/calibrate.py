@@ -22,7 +22,7 @@ from ..calibration import logs, measurements
 from ..calibration import params as pm
 from ..errors import UbemuError
 from ..machine.spec import DEFAULT_TOPOLOGY, load_topology
-from .results import check_writable, replace_atomically
+from .results import check_outputs, replace_atomically
 from .table import format_number
 
 #: Default share of a fitted value given to a key that starts at 0 (named with --fit).
@@ -204,8 +204,8 @@ def run(args, out=None, err=None):
     out, err = out or sys.stdout, err or sys.stderr
     for value, flag in ((args.ranks, "--ranks"), (args.nodes, "--nodes")):
         _positive(value, flag)
-    if args.output is not None:
-        check_writable(args.output, "-o/--output")
+    check_outputs([("-o/--output", args.output)],
+                  [("a log", f) for f in args.logs] + [("the --topo file", args.topo)])
     base = load_topology(args.topo)
     points, entries, described = gather(args, base)
     keys = (pm.resolve(base, args.fit.split(",")) if args.fit else default_keys(base))

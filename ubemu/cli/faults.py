@@ -18,7 +18,7 @@ from ..units import parse_size_bytes
 from .csvout import CsvWriter, add_csv_option
 from .names import parse_names
 from .progress import MODES, Progress
-from .results import check_writable, topology_record, write_json_atomic
+from .results import check_outputs, topology_record, write_json_atomic
 from .table import format_number
 
 #: ``kind`` of the ``-J`` document of ``ubemu faults`` (``ubemu plot`` recognises it).
@@ -144,8 +144,8 @@ def run(args, out=None):
     routings = parse_names(args.routing, list(ROUTINGS), "--routing", "routing")
     if args.seeds < 1:
         raise UbemuError(f"--seeds must be >= 1, got {args.seeds}")
-    if args.output_file:
-        check_writable(args.output_file, "-J/--output_file")
+    check_outputs([("-J/--output_file", args.output_file), ("--csv", args.csv)],
+                  [("the --topo file", args.topo)])
     topology = load_topology(args.topo)
     with_faults(topology, f"{'npus' if args.npus else 'links'}={max(counts)}", "apr")
     runs = [(c, s, r) for c in counts for r in routings for s in (range(args.seeds) if c else [0])]
@@ -188,8 +188,17 @@ def _us(time_s):
     return "-" if time_s is None else format_number(time_s * 1e6)
 
 
+#: Font size of the refused-run labels (points).
+REFUSED_FONT = 7
+
+
 def draw(doc, title=None):
-    """The degradation figure: median (line) and worst (dashed) time against the count."""
+    """The degradation figure: median (line) and worst (dashed) time against the count.
+
+    Refused runs are marked in a band at the bottom of the axes, below every data point:
+    a cross per count with refusals, one row per routing, labelled ``refused/runs`` and
+    stacked on further rows where neighbours would overlap; the figure keeps its size. Many
+    counts over a wide range (``0, 1, 4, 16, 64``) are spread on a symlog axis."""
     from .drawing import pyplot, size_label
 
     plt = pyplot()
@@ -197,26 +206,94 @@ def draw(doc, title=None):
     counts = sorted({r["failed"] for r in doc["records"]})
     routings = list(dict.fromkeys(r["routing"] for r in doc["records"]))
     rows = table_rows(doc["records"], counts, routings)
+    positive = [c for c in counts if c > 0]
+    if positive and counts[-1] >= 16 * positive[0]:
+        from matplotlib.ticker import FuncFormatter
+
+        ax.set_xscale("symlog", linthresh=max(positive[0], 1), linscale=0.5)
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    colours, times = {}, []
     for routing in routings:
         pts = [(c, med, worst) for c, r, _, _, med, worst in rows if r == routing and med]
-        if not pts:
-            continue
-        xs = [p[0] for p in pts]
-        line, = ax.plot(xs, [p[1] * 1e6 for p in pts], marker="o", label=f"{routing} median")
-        ax.plot(xs, [p[2] * 1e6 for p in pts], ls="--", color=line.get_color(),
-                label=f"{routing} worst")
-        for c, r, n, k, _, _ in rows:
-            if r == routing and k:
-                ax.text(c, 0.02 + 0.05 * routings.index(routing), f"{routing}: {k}/{n} refused",
-                        transform=ax.get_xaxis_transform(), fontsize=7, rotation=90,
-                        color=line.get_color(), va="bottom")
+        shown = bool(pts)  # a routing refused everywhere has no line, only crosses
+        line, = ax.plot([p[0] for p in pts], [p[1] * 1e6 for p in pts], marker="o",
+                        label=f"{routing} median" if shown else "_nolegend_")
+        colours[routing] = line.get_color()
+        ax.plot([p[0] for p in pts], [p[2] * 1e6 for p in pts], ls="--",
+                color=colours[routing], label=f"{routing} worst" if shown else "_nolegend_")
+        times += [t * 1e6 for p in pts for t in p[1:]]
+    lo, hi = (min(times), max(times)) if times else (0.0, 1.0)
+    ax.update_datalim([(c, lo) for c in counts] + [(c, hi) for c in counts])
+    ax.autoscale_view()
+    if len(counts) <= 12:
+        ax.set_xticks(counts, [str(c) for c in counts])
+    refused = [(r, c, k, n) for c, r, n, k, _, _ in rows if k]
+    band = _refused_band(fig, ax, refused, routings, colours) if refused else 0.0
+    span = (hi - lo) or max(abs(hi), 1.0)
+    top = 0.06
+    ax.set_ylim(lo - span * (band + 0.04) / (1 - band - 0.04 - top),
+                hi + span * top / (1 - band - 0.04 - top))
+    if refused:  # no time ticks beside the band
+        ax.set_yticks([t for t in ax.get_yticks() if lo - 0.02 * span <= t <= ax.get_ylim()[1]])
     ax.set_xlabel(f"failed {doc['what']}")
     ax.set_ylabel("time (us)")
     ax.set_title(title or f"{doc['collective']} {size_label(doc['nbytes'])} on "
                           f"{doc['topology']['name']}, {doc['algorithm']}")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="best")
     return fig
+
+
+def _refused_band(fig, ax, refused, routings, colours):
+    """Draw the refused runs (``(routing, count, refused, runs)``) as crosses and labels in
+    a band at the bottom of ``ax``; returns the band's height (a fraction of the axes)."""
+    from matplotlib.patches import Rectangle
+
+    fig.canvas.draw()  # the x transform is final; measure the labels in pixels
+    renderer = fig.canvas.get_renderer()
+    box = ax.get_window_extent(renderer)
+    gap_px = 4.0
+    placed = []  # (routing, count, text, row within its routing, ha)
+    n_rows = {}
+    for routing in routings:
+        ends = []  # the right end (px) of the last label on each row of this routing
+        for r, c, k, n in refused:
+            if r != routing:
+                continue
+            text = ax.text(0, 0, f"{k}/{n}", fontsize=REFUSED_FONT)
+            width = text.get_window_extent(renderer).width
+            text.remove()
+            x = ax.transData.transform((c, 0))[0]
+            ha = "left" if x + gap_px + width <= box.x1 - 2 else "right"
+            x0, x1 = (x - gap_px, x + gap_px + width) if ha == "left" else \
+                (x - gap_px - width, x + gap_px)
+            row = next((j for j, end in enumerate(ends) if x0 > end + gap_px), len(ends))
+            if row == len(ends):
+                ends.append(x1)
+            ends[row] = x1
+            placed.append((routing, c, f"{k}/{n}", row, ha))
+        if ends:
+            n_rows[routing] = len(ends)
+        ax.plot([], [], ls="none", marker="x", color=colours.get(routing, "0.3"),
+                label=f"{routing}: refused/runs") if ends else None
+    text_px = REFUSED_FONT * fig.dpi / 72
+    row_h = 1.6 * text_px / box.height
+    first, total = {}, 0
+    for routing in routings:
+        if routing in n_rows:
+            first[routing], total = total, total + n_rows[routing]
+    band = total * row_h + 0.02
+    ax.add_patch(Rectangle((0, 0), 1, band, transform=ax.transAxes, color="0.94", zorder=0,
+                           lw=0))
+    where = ax.get_xaxis_transform()  # x in data, y in axes fractions
+    for routing, c, label, row, ha in placed:
+        y = band - 0.01 - (first[routing] + row + 0.5) * row_h
+        colour = colours.get(routing, "0.3")
+        ax.plot([c], [y], transform=where, marker="x", ms=4, color=colour, clip_on=False)
+        ax.annotate(label, (c, y), xycoords=where, xytext=(4 if ha == "left" else -4, 0),
+                    textcoords="offset points", ha=ha, va="center", fontsize=REFUSED_FONT,
+                    color=colour)
+    return band
 
 
 DISPATCH = {"faults": run}

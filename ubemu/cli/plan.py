@@ -32,7 +32,7 @@ from ..parallel import env
 from ..units import format_size
 from .csvout import CsvWriter, add_csv_option
 from .progress import MODES, Progress
-from .results import check_writable, topology_record, write_json_atomic
+from .results import check_outputs, topology_record, write_json_atomic
 from .table import format_number
 
 #: Model fields the command line overrides: flag -> Model field.
@@ -203,9 +203,9 @@ def _check_args(args, root=True):
         raise UbemuError(f"--memory-gb: must be > 0, got {args.memory_gb:g}")
     if args.top < 1:
         raise UbemuError(f"--top: must be >= 1, got {args.top}")
-    for path, flag in ((args.output_file, "-J/--output_file"), (args.trace, "--trace")):
-        if path is not None and root:
-            check_writable(path, flag)
+    check_outputs([("-J/--output_file", args.output_file), ("--trace", args.trace),
+                   ("--csv", args.csv)],
+                  [("the --topo file", args.topo)], writable=root)
 
 
 def _ms(seconds):

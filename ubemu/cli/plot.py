@@ -21,7 +21,7 @@ from ..errors import UbemuError
 from ..units import parse_size_bytes
 from . import faults, plan, trace_view, workload
 from .drawing import null_locator, pyplot, size_label
-from .results import check_writable, load_document, load_records, replace_atomically
+from .results import check_outputs, load_document, load_records, replace_atomically
 from .table import format_number
 
 #: metric -> (record field, axis label, factor from the field to the axis).
@@ -227,8 +227,7 @@ def run_plot(args, out=None):
             raise UbemuError(f"plot: {what} is drawn alone; give one file")
         print(f"wrote {args.output} ({draw(first, args)})", file=out)
         return 0
-    output_format(args.output)
-    check_writable(args.output, "-o/--output")
+    _figure_out(args)
     nbytes = parse_size_bytes(args.size, field="--size") if args.size else None
     records = load_records(args.files[0], first)
     for path in args.files[1:]:
@@ -260,7 +259,7 @@ def _drawer(doc):
 def _figure_out(args):
     """The checked output path of a figure."""
     output_format(args.output)
-    check_writable(args.output, "-o/--output")
+    check_outputs([("-o/--output", args.output)], [("the input", f) for f in args.files])
     return args.output
 
 

@@ -6,11 +6,20 @@ sweep has run :data:`DELAY_S`; otherwise (a batch job's log) one plain line ever
 from the first row. ``off``: nothing. Besides the sweep's own calls between rows, a background
 thread looks every :data:`TICK_S` (:meth:`Progress.start`), so a long row shows progress too,
 with an estimate from the part of its steps done (:meth:`Progress.within`, which ``simulate``'s
-``progress`` calls);
-:meth:`Progress.hold` keeps it from drawing while the sweep prints a table row.
+``progress`` calls); :meth:`Progress.hold` keeps it from drawing while the sweep prints.
 
-The estimate weighs rows by the work they are expected to take: equal for timing only, and
-growing with the data (size x ranks) when ``-c 1`` moves real values.
+The estimate weighs rows by the work they are expected to take. Given each row's predicted
+seconds (``predicted_s=True``: :func:`ubemu.algorithms.work.predicted_wall_s` of the work
+preflight), the time left is the predicted seconds left times the speed measured so far
+(seconds taken per predicted second done), which trusts the prediction alone at first
+(:data:`PRIOR_S`), so there is an estimate from the start. The first row's time beyond its
+prediction is start-up (compiling or loading the kernels) and does not count in the speed.
+Relative weights (the default) scale the time taken so far.
+
+Standard output and the progress lines may share one file (``cmd > log 2>&1``): every line
+the command prints while a :class:`Progress` runs is printed under :meth:`Progress.hold`,
+and before each progress write the output stream (``out``) is flushed, so a progress line
+never lands inside a table line.
 """
 
 import contextlib
@@ -25,8 +34,8 @@ DELAY_S = 3.0
 LINE_INTERVAL_S = 10.0
 #: Seconds between two looks of the background thread (:meth:`Progress.start`).
 TICK_S = 0.5
-#: Bytes of data (size x ranks) that weigh as much as one timing-only row in the estimate.
-DATA_WEIGHT_NBYTES = 64 * 2**20
+#: Predicted seconds whose prediction is trusted as much as the speed measured over them.
+PRIOR_S = 2.0
 MODES = ("auto", "on", "off")
 
 
@@ -40,20 +49,13 @@ def format_duration(seconds):
     return f"{s // 3600} h {s % 3600 // 60:02d} min"
 
 
-def row_weights(plan):
-    """Expected relative work of each row of a :class:`~ubemu.cli.request.SweepPlan`."""
-    if not plan.check:
-        return [1.0] * plan.n_jobs
-    return [1.0 + job[-1] * plan.n_ranks / DATA_WEIGHT_NBYTES for job in plan.jobs]
-
-
 class Progress:
     """Progress of ``len(weights)`` rows on ``stream`` (stderr by default).
 
     Parameters
     ----------
     weights : sequence of float
-        Expected relative work of each row (:func:`row_weights`).
+        Expected work of each row: relative, or seconds with ``predicted_s``.
     stream : file, optional
     mode : {'auto', 'on', 'off'}
     delay_s : float
@@ -64,6 +66,12 @@ class Progress:
         Characters of the bar.
     clock : callable
         Seconds, monotonic (tests pass a fake one).
+    out : file, optional
+        The command's output (stdout), flushed before every progress write.
+    predicted_s : bool
+        ``weights`` are predicted seconds (see the module docstring).
+    unit : str or None
+        What a row is called in the status (``rows``); None: one task, no count shown.
 
     Attributes
     ----------
@@ -72,8 +80,10 @@ class Progress:
     """
 
     def __init__(self, weights, stream=None, mode="auto", delay_s=DELAY_S,
-                 line_interval_s=LINE_INTERVAL_S, width=20, clock=time.monotonic):
+                 line_interval_s=LINE_INTERVAL_S, width=20, clock=time.monotonic, out=None,
+                 predicted_s=False, unit="rows"):
         self.stream = stream if stream is not None else sys.stderr
+        self.out, self.predicted_s, self.unit = out, predicted_s, unit
         tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self.style = None if mode == "off" or not weights else ("bar" if tty else "lines")
         # auto: the bar after delay_s, the first plain line after one interval; on: at once
@@ -88,6 +98,8 @@ class Progress:
         self.bar_len = 0  # characters of the bar on screen (0: none drawn)
         self.done, self.label = 0, ""
         self.row_done = 0.0  # fraction of the running row done (:meth:`within`)
+        self.row_start_s = self.start_s
+        self.startup_s = None  # the first row's time beyond its prediction, once it ended
         self._lock = threading.RLock()  # one writer at a time: the sweep or the ticker
         self._stop, self._ticker = threading.Event(), None
 
@@ -95,38 +107,66 @@ class Progress:
     def n_rows(self):
         return len(self.done_weight) - 1
 
-    def _done_weight(self, done):
-        """Weight of the first ``done`` rows and the done part of the next one."""
+    def _speed(self, done_weight, elapsed_s):
+        """Seconds taken per predicted second in ``elapsed_s`` (start-up left out), the
+        prediction itself trusted for the first :data:`PRIOR_S` (predicted weights only)."""
+        first = self.done_weight[1] if self.n_rows else 0.0
+        startup = (self.startup_s if self.startup_s is not None
+                   else max(elapsed_s - first, 0.0))
+        return (max(elapsed_s - startup, 0.0) + PRIOR_S) / (done_weight + PRIOR_S)
+
+    def _done_weight(self, done, now_s):
+        """Weight of the first ``done`` rows and the done part of the next one: the fraction
+        of its steps done (:meth:`within`) or, with predicted weights, the larger of 0.9 of
+        that (drawing and checking the data are not steps) and what its time so far is worth
+        at the speed measured before it: ``0.9 x`` of the row after ``x`` of its expected
+        time, then ``1 - 0.1 / x`` (a row that runs late still has some left, and slows the
+        estimate down)."""
         w = self.done_weight[done]
         if done < self.n_rows:
-            w += self.row_done * (self.done_weight[done + 1] - w)
+            row, frac = self.done_weight[done + 1] - w, self.row_done
+            if self.predicted_s and row > 0:  # its steps are not all of it: 0.9 at most
+                x = (now_s - self.row_start_s) / (self._speed(w, self.row_start_s
+                                                              - self.start_s) * row)
+                frac = max(0.9 * frac, 0.9 * x if x <= 1 else 1 - 0.1 / x)
+            w += frac * row
         return w
 
     def eta_s(self, done, now_s):
         """Seconds left after ``done`` rows (and the running row's done part, :meth:`within`)
-        at ``now_s``; None before anything is known to be done."""
-        done_weight = self._done_weight(done)
+        at ``now_s``; None when nothing is known (relative weights, nothing done)."""
+        done_weight = self._done_weight(done, now_s)
+        left = self.total_weight - done_weight
+        if self.predicted_s:
+            return left * self._speed(done_weight, now_s - self.start_s)
         if done_weight <= 0:
             return None
-        return (now_s - self.start_s) * (self.total_weight - done_weight) / done_weight
+        return (now_s - self.start_s) * left / done_weight
 
     def status(self, done, now_s):
         """``12/40 rows (30%), 25 s elapsed, ETA 58 s``."""
         eta = self.eta_s(done, now_s)
-        pct = 100 * self._done_weight(done) / self.total_weight
-        return (f"{done}/{self.n_rows} rows ({pct:.0f}%), {format_duration(now_s - self.start_s)}"
-                f" elapsed, ETA {'--' if eta is None else format_duration(eta)}")
+        pct = 100 * self._done_weight(done, now_s) / self.total_weight
+        count = f"{done}/{self.n_rows} {self.unit} ({pct:.0f}%)" if self.unit else f"{pct:.0f}%"
+        return (f"{count}, {format_duration(now_s - self.start_s)} elapsed, "
+                f"ETA {'--' if eta is None else format_duration(eta)}")
 
     def update(self, done, label=""):
         """Show ``done`` rows finished; ``label`` names the row running now."""
         with self._lock:
             self.done, self.label, self.row_done = done, label, 0.0
+            self.row_start_s = self.clock()
+            if done and self.startup_s is None and self.n_rows:
+                self.startup_s = max(self.row_start_s - self.start_s - self.done_weight[1], 0.0)
             self._show()
 
-    def within(self, fraction):
+    def within(self, fraction, label=None):
         """The running row is ``fraction`` (0..1) done (its steps so far): a long row gets an
-        estimate before it ends. Drawn at the next look of the background thread."""
+        estimate before it ends; ``label``: what it runs now. Drawn at the next look of the
+        background thread."""
         self.row_done = float(fraction)
+        if label is not None:
+            self.label = label
 
     def _show(self):
         now_s = self.clock()
@@ -184,9 +224,12 @@ class Progress:
             self.clear()
             if self.style == "lines" and self.last_line_s is not None:
                 took = format_duration(self.clock() - self.start_s)
-                self._write(f"ubemu: progress {self.done}/{self.n_rows} rows in {took}\n")
+                done = f"{self.done}/{self.n_rows} {self.unit}" if self.unit else "done"
+                self._write(f"ubemu: progress {done} in {took}\n")
                 self.last_line_s = None
 
     def _write(self, text):
+        if self.out is not None:  # whole lines of the output first (both may be one file)
+            self.out.flush()
         self.stream.write(text)
         self.stream.flush()

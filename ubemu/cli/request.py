@@ -5,14 +5,14 @@
 bad input leaves stdout empty.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
 from .. import collectives
 from ..data.dtypes import ALIASES as DTYPE_ALIASES
 from ..data.dtypes import DTYPES, OPS, check_op
 from ..errors import UbemuError
-from ..units import parse_size_bytes
+from ..units import format_size, parse_size_bytes
 from .names import parse_names
 
 #: Most sizes one sweep may have.
@@ -106,6 +106,12 @@ class SweepPlan:
         ``--extra`` (ubemu's table columns) and nccl-tests' ``-S 1``.
     csv_file : str or None
         ``--csv``.
+    left_out : tuple of (str, str, str, object, int, UbemuError)
+        The rows (algorithm, dtype, op, root, size) the preflight found too much work or memory
+        for, and why (:func:`preflight`); ``jobs`` runs the others.
+    row_s : tuple of float
+        Each job's predicted wall seconds (:func:`ubemu.algorithms.work.predicted_wall_s`): the
+        progress estimate's weights.
     """
 
     collective: str
@@ -134,12 +140,16 @@ class SweepPlan:
     extra: bool = False
     timestamps: bool = False
     csv_file: str | None = None
+    left_out: tuple = ()
+    row_s: tuple = ()
     jobs: tuple = field(init=False, repr=False)
 
     def __post_init__(self):
+        skip = {row[:5] for row in self.left_out}
         jobs = tuple(Job(a, dt, op, r, s) for a in self.algorithms for dt in self.dtypes
                      for op in self.ops for r in self.roots
-                     for s in self.per_dtype[dt].sizes_nbytes)
+                     for s in self.per_dtype[dt].sizes_nbytes
+                     if (a, dt, op, r, s) not in skip)
         object.__setattr__(self, "jobs", jobs)
 
     @property
@@ -336,20 +346,73 @@ def _group(args, topology):
     return f"start=0,count={n}", why
 
 
-def _check_work(coll, algorithms, comm, topology, per_dtype, options, max_work, n_groups):
-    """Refuse up front a named algorithm whose largest size is predicted to be too much work
-    (:mod:`ubemu.algorithms.work`: the same refusal ``simulate`` would give at that row)."""
-    from ..algorithms import work
+def preflight(plan, comm):
+    """Check every row of every algorithm of ``plan`` (work and memory, in closed form: no
+    schedule is built) before the first one runs: ``plan`` with the rows that do not fit
+    left out (``left_out``, named in one header line, :func:`left_out_line`) and each row's
+    predicted seconds (``row_s``).
 
-    for name in algorithms:
-        if name == "auto":
+    Raises
+    ------
+    UbemuError
+        The first row's refusal when no row fits.
+    """
+    from ..algorithms import work
+    from ..api import check_resources
+    from ..data.check import exact_run_complete, needs_random_run
+    from ..data.dtypes import get_dtype
+    from ..data.memory import OutOfMemory, available_bytes
+    from ..parallel.exchange import exchange
+
+    ex = exchange()  # every process leaves out the same rows: process 0's memory decides
+    available = ex.bcast(available_bytes() if ex.rank == 0 else None)
+    coll = collectives.get(plan.collective)
+    max_work = work.MAX_WORK if plan.max_work is None else plan.max_work
+    left, row_s = [], []
+    for job in plan.jobs:
+        algo, op, dt = job.algorithm, job.op, get_dtype(job.dtype)
+        count = coll.element_count(job.nbytes, dt.itemsize, comm.n)
+        try:
+            predicted = check_resources(plan.collective, algo, comm, count, plan.topology, dt,
+                                        op, plan.check, max_work, plan.n_groups,
+                                        {**plan.options, **_root_option(job.root)}, available)
+        except (work.TooMuchWork, OutOfMemory) as exc:
+            left.append((*job, exc))
             continue
-        for sizes in per_dtype.values():
-            count = coll.element_count(sizes.sizes_nbytes[-1], sizes.itemsize_nbytes, comm.n)
-            predicted = work.predict(coll.name, name, comm, count, topology,
-                                     sizes.itemsize_nbytes, options)
-            work.refuse_if_too_big(coll.name, name, comm, predicted.times(n_groups),
-                                   work.MAX_WORK if max_work is None else max_work)
+        if predicted is None:
+            predicted = work.auto_guess(comm.n)
+        runs = (1 + (not exact_run_complete(plan.collective, comm.n, dt, op))
+                + needs_random_run(plan.collective, dt, op)) if plan.check else 0
+        row_s.append(work.predicted_wall_s(predicted.times(plan.n_groups), comm.n * count,
+                                           runs))
+    if left and len(left) == len(plan.jobs):
+        raise left[0][-1]
+    return replace(plan, left_out=tuple(left), row_s=tuple(row_s))
+
+
+def left_out_line(plan):
+    """The ``#`` line naming the rows :func:`preflight` left out, and why (None: none)."""
+    from ..algorithms.work import TooMuchWork
+    from ..data.memory import GiB
+
+    if not plan.left_out:
+        return None
+    groups, limits = {}, {}  # (algorithm [dtype op], kind) -> sizes; kind -> the limit
+    for algo, dt, op, _, nbytes, exc in plan.left_out:
+        if isinstance(exc, TooMuchWork):
+            kind, figure = "work", f"{exc.work.transfers:.3g} transfers"
+            limits[kind] = f"over --max-work {exc.max_work:.3g}"
+        else:
+            kind, figure = "memory", f"{exc.need_bytes / GiB:.1f} GiB"
+            limits[kind] = f"over the {exc.available_bytes / GiB:.1f} GiB of memory available"
+        label = " ".join([algo] + ([dt] if len(plan.dtypes) > 1 else [])
+                         + ([op] if len(plan.ops) > 1 else []))
+        groups.setdefault((label, kind), []).append(f"{format_size(nbytes)} ({figure})")
+    parts = [f"{label} at {', '.join(sizes)}: {limits[kind]}"
+             for (label, kind), sizes in groups.items()]
+    n_rows = len(plan.jobs) + len(plan.left_out)
+    return (f"# Left out, {len(plan.left_out)} of {n_rows} rows (too big for this run): "
+            f"{'; '.join(parts)}")
 
 
 def plan_from_args(args):
@@ -401,9 +464,7 @@ def plan_from_args(args):
             raise UbemuError(f"{coll.name}: every size from -b {min_nbytes} to -e {max_nbytes} "
                              f"is below one {dt} element per rank ({unit} B)")
     max_work = check_max_work(args.max_work)
-    _check_work(coll, algos, comm, topology, per_dtype, {**options, **_root_option(roots[0])},
-                max_work, n_groups)
-    return SweepPlan(collective=coll.name, topology=topology, n_ranks=n_ranks,
+    plan = SweepPlan(collective=coll.name, topology=topology, n_ranks=n_ranks,
                      sizes_nbytes=tuple(sizes), dtypes=tuple(dtypes), ops=tuple(ops),
                      algorithms=tuple(algos), options=options, per_dtype=per_dtype,
                      check=args.check > 0, group=group, seed=seed,
@@ -414,6 +475,7 @@ def plan_from_args(args):
                      extra=bool(getattr(args, "extra", False)),
                      timestamps=bool(getattr(args, "report_timestamps", 0)),
                      csv_file=getattr(args, "csv", None))
+    return preflight(plan, comm)
 
 
 def _root_option(root):

@@ -10,17 +10,26 @@ A document (sorted keys)::
     n_procs           MPI processes of the job (1 outside MPI)
     peak_memory_mib   peak resident memory of each process, MiB, when the last row was written
     n_rows_planned    rows the sweep was to run
+    left_out          rows the preflight left out (too much work or memory), each with its
+                      algorithm, dtype, op, nbytes and the one-line reason (only when any)
     complete          true once every row ran
     error             the one-line error that stopped the sweep (only then)
     records           one record per row: Result.to_dict() + requested_algorithm + root
 
 While a sweep runs the file is rewritten after every row through a temporary file and a
 rename, so a job killed at any moment leaves a valid document of the rows done so far.
+
+Every output file of every command (``-J``, ``--trace``, ``plot -o``) is written by
+:func:`replace_atomically` (a temporary file beside the target, then a rename; the mode of the
+file replaced or from the umask; through a symbolic link to its target) after
+:func:`check_outputs` refused, before any work, an output that is one of the command's inputs
+or another of its outputs.
 """
 
 import json
 import math
 import os
+import stat
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
@@ -60,11 +69,63 @@ def _cannot_write(flag, path, exc):
     return UbemuError(f"{flag}: cannot write {str(path)!r} ({reason})")
 
 
+def target_path(path):
+    """The file an output path writes: ``path`` with every symbolic link followed (also a
+    dangling one: its target is created), so a link stays a link and its target is
+    replaced."""
+    return Path(os.path.realpath(path))
+
+
+def _same_file(a, b):
+    """True when paths ``a`` and ``b`` name one file (after links; hard links too)."""
+    if target_path(a) == target_path(b):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist yet
+        return False
+
+
+def check_outputs(outputs, inputs=(), writable=True):
+    """Refuse, before any work, outputs that would lose data or cannot be written.
+
+    Every command checks its outputs here first: an output equal to one of its inputs (the
+    run would overwrite what it reads) or to another of its outputs (one would overwrite the
+    other) is refused in one line; with ``writable`` each output is then
+    :func:`check_writable`.
+
+    Parameters
+    ----------
+    outputs : iterable of (str, path or None)
+        ``(flag, path)`` of each output file (None: not asked for).
+    inputs : iterable of (str, path or None)
+        ``(what, path)`` of each input; a value that names no existing file (a preset
+        name, a topology string) is no file and is skipped.
+    writable : bool
+        Also check that each output can be written (process 0 of an MPI job only).
+    """
+    outputs = [(flag, path) for flag, path in outputs if path is not None]
+    inputs = [(what, path) for what, path in inputs
+              if path is not None and os.path.isfile(path)]
+    for k, (flag, path) in enumerate(outputs):
+        for what, src in inputs:
+            if _same_file(path, src):
+                raise UbemuError(f"{flag}: {str(path)!r} is {what} {str(src)!r}; writing it "
+                                 f"would overwrite the input: choose another file")
+        for other, path2 in outputs[:k]:
+            if _same_file(path, path2):
+                raise UbemuError(f"{flag}: {str(path)!r} is also the {other} file; one "
+                                 f"would overwrite the other: give each output its own file")
+    if writable:
+        for flag, path in outputs:
+            check_writable(path, flag)
+
+
 def check_writable(path, flag):
     """Refuse an output path that cannot be written, before anything runs.
 
-    A temporary file is created next to ``path`` and removed again; ``path`` itself is not
-    touched.
+    A temporary file is created next to the file ``path`` writes (:func:`target_path`) and
+    removed again; ``path`` itself is not touched.
 
     Parameters
     ----------
@@ -78,10 +139,10 @@ def check_writable(path, flag):
     """
     path = Path(path)
     try:
-        if path.is_dir():
+        target = target_path(path)
+        if target.is_dir():
             raise UbemuError(f"{flag}: {str(path)!r} is a directory, not a file")
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp",
-                                   dir=path.parent if str(path.parent) else ".")
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     except (OSError, ValueError) as exc:
         raise _cannot_write(flag, path, exc) from None
     os.close(fd)
@@ -89,22 +150,48 @@ def check_writable(path, flag):
     return path
 
 
-def replace_atomically(path, write, flag, mode="w"):
-    """Write ``path`` through a temporary file next to it and a rename: never a half file.
-
-    ``write(f)`` writes the content to the open temporary file. On any failure, also an
-    interrupt, the temporary file is removed and ``path`` keeps its previous content.
-    """
-    path = Path(path)
+def _umask():
+    """The process's umask (read without changing it where Linux says it)."""
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp",
-                                   dir=path.parent if str(path.parent) else ".")
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _new_mode(target):
+    """Permission bits of an output: those of the file it replaces, else ``0o666`` less the
+    umask (what ``open(path, "w")`` would give)."""
+    try:
+        return stat.S_IMODE(os.stat(target).st_mode)
+    except OSError:
+        return 0o666 & ~_umask()
+
+
+def replace_atomically(path, write, flag, mode="w"):
+    """Write ``path`` through a temporary file beside it and a rename: never a half file.
+
+    Every output of every command is written here. ``write(f)`` writes the content to the
+    open temporary file. A symbolic link is followed: its target is replaced and the link
+    stays. The file gets the permission bits of the file it replaces, else those the umask
+    gives a new file. On any failure, also an interrupt, the temporary file is removed and
+    ``path`` keeps its previous content.
+    """
+    target = target_path(path)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     except (OSError, ValueError) as exc:
         raise _cannot_write(flag, path, exc) from None
     try:
+        os.fchmod(fd, _new_mode(target))
         with os.fdopen(fd, mode) as f:
             write(f)
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     except OSError as exc:
         _unlink_quietly(tmp)
         raise _cannot_write(flag, path, exc) from None
@@ -156,6 +243,11 @@ class ResultWriter:
                      "topology": topology_record(plan.topology), "n_ranks": plan.n_ranks,
                      "n_procs": n_procs, "peak_memory_mib": [],
                      "n_rows_planned": plan.n_jobs, "complete": False}
+        if getattr(plan, "left_out", ()):
+            self.head["left_out"] = [
+                {"algorithm": a, "dtype": dt, "op": op, "root": root, "nbytes": nbytes,
+                 "reason": str(exc)}
+                for a, dt, op, root, nbytes, exc in plan.left_out]
         self.records, self._texts = [], []
 
     def add(self, requested_algorithm, result, peak_memory_mib=None):

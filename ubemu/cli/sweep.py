@@ -28,9 +28,9 @@ from ..units import format_size
 from . import ncclflags, table
 from .csvout import CsvWriter, add_csv_option
 from .faults import add_fault_options, fault_lines
-from .progress import MODES, Progress, row_weights
-from .request import plan_from_args
-from .results import ResultWriter, check_writable
+from .progress import MODES, Progress
+from .request import left_out_line, plan_from_args
+from .results import ResultWriter, check_outputs
 
 
 class Terminated(SystemExit):
@@ -161,7 +161,8 @@ def header_lines(plan):
         opts = " ".join(f"{k}={','.join(map(str, v)) if isinstance(v, tuple) else v}"
                         for k, v in sorted(plan.options.items()))
         lines.append(f"# Options: {opts}")
-    return lines
+    left_out = left_out_line(plan)
+    return lines + ([left_out] if left_out else [])
 
 
 class NcclStyle:
@@ -213,9 +214,10 @@ def run_sweep(plan, style, out=None, progress=None, on_row=None, simulate=None):
         simulate = api.simulate
     out = out if out is not None else sys.stdout
     progress = progress or Progress([], mode="off")
-    print("\n".join(style.head()), file=out, flush=True)  # before the first long row
-    results, table_rows = [], []
     shared_screen = getattr(out, "isatty", lambda: False)()
+    with progress.hold(clear=shared_screen):  # whole lines, before the first long row
+        print("\n".join(style.head()), file=out, flush=True)
+    results, table_rows = [], []
     for done, job in enumerate(plan.jobs):
         algo = job.algorithm
         progress.update(done, f"{algo} {job.dtype} {job.op} {format_size(job.nbytes)}")
@@ -282,14 +284,16 @@ def run_collective(args, out=None, err=None, style=None):
     """
     from ..parallel.failstop import peak_memory_mib
 
-    plan = plan_from_args(args)
     root = env.is_root()  # in an MPI job only process 0 prints and writes files
-    if plan.output_file is not None and root:
-        check_writable(plan.output_file, "-J/--output_file")
+    check_outputs([("-J/--output_file", args.output_file), ("--csv", args.csv)],
+                  [("the --topo file", args.topo)], writable=root)
+    plan = plan_from_args(args)
     csv_out = CsvWriter(plan.csv_file if root else None, table.CSV_COLUMNS)
     writer = ResultWriter(plan.output_file if root else None, plan, n_procs=env.world_size())
+    out = out if out is not None else sys.stdout
     err = err if err is not None else sys.stderr
-    progress = Progress(row_weights(plan), stream=err, mode=args.progress if root else "off")
+    progress = Progress(plan.row_s, stream=err, mode=args.progress if root else "off",
+                        out=out, predicted_s=True)
     progress.start()
     track = plan.output_file is not None
 

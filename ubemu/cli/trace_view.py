@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 
 from ..errors import UbemuError
-from .results import check_writable, replace_atomically
+from .results import check_outputs, replace_atomically
 
 #: The drawing and the controls, embedded in every page.
 SCRIPT = Path(__file__).with_name("trace_view.js")
@@ -83,7 +83,7 @@ def plot(doc, args):
     if Path(args.output).suffix.lower() != ".html":
         raise UbemuError(f"-o/--output: a trace is drawn as an interactive page; give a "
                          f".html file, got {str(args.output)!r}")
-    check_writable(args.output, "-o/--output")
+    check_outputs([("-o/--output", args.output)], [("the input", f) for f in args.files])
     text = page(doc)
     replace_atomically(args.output, lambda f: f.write(text), "-o/--output")
     data = digest(doc)

@@ -13,7 +13,7 @@ import sys
 
 from ..errors import UbemuError
 from .csvout import CsvWriter, add_csv_option
-from .results import check_writable, write_json_atomic
+from .results import check_outputs, write_json_atomic
 from .table import format_number
 
 ROLES = ("fit", "validate", "all")
@@ -55,10 +55,10 @@ def run_validate(args, out=None):
     out = out if out is not None else sys.stdout
     if args.max_error is not None and not args.max_error > 0:
         raise UbemuError(f"--max-error must be a fraction > 0, got {args.max_error}")
-    if args.output_file:
-        check_writable(args.output_file, "-J/--output_file")
-    csv_out = CsvWriter(args.csv, CSV_COLUMNS)
     files = args.files or rows.default_files()
+    check_outputs([("-J/--output_file", args.output_file), ("--csv", args.csv)],
+                  [("the input", f) for f in files])
+    csv_out = CsvWriter(args.csv, CSV_COLUMNS)
     chosen = [r for r in rows.read_all(files) if args.role in ("all", r.role)]
     if not chosen:
         raise UbemuError(f"--role {args.role}: no such rows in {', '.join(map(str, files))}")

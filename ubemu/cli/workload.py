@@ -19,7 +19,9 @@ from ..units import format_size
 from ..workloads.ops import ops_from_dicts
 from .csvout import CsvWriter, add_csv_option
 from .faults import add_fault_options, fault_lines
-from .results import check_writable, topology_record, write_json_atomic
+from .progress import MODES, Progress
+from .request import check_max_work
+from .results import check_outputs, topology_record, write_json_atomic
 from .table import class_lines, format_number
 from .trace import write_trace
 
@@ -46,6 +48,13 @@ def add_parsers(subparsers):
                    help="write a timeline in the Trace Event Format (chrome://tracing, "
                         "Perfetto)")
     add_csv_option(p)
+    p.add_argument("--max-work", default=None, metavar="N",
+                   help="refuse a workload predicted to take more than N transfers of work "
+                        "(timing each operation alone, then playing them together; default "
+                        "2e9)")
+    p.add_argument("--progress", choices=MODES, default="auto",
+                   help="progress with ETA on stderr: auto (after a few seconds: a bar on a "
+                        "terminal, a line every 10 s otherwise), on, off")
     p.set_defaults(command="workload")
 
 
@@ -103,25 +112,34 @@ def table_lines(result):
     return lines + class_lines("link classes over the makespan", result.usage)
 
 
-def run(args, out=None):
+def run(args, out=None, err=None):
     from ..workloads.run import run_workload
 
-    out = out or sys.stdout
+    out, err = out or sys.stdout, err or sys.stderr
     root = env.is_root()  # in an MPI job process 0 times the workload, prints, writes files
     if not root:
         out = open(os.devnull, "w")
+    max_work = check_max_work(args.max_work)
     spec, ops, faults, routing = read_workload(args.file)
+    check_outputs([("-J/--output_file", args.output_file), ("--trace", args.trace),
+                   ("--csv", args.csv)],
+                  [("the workload file", args.file), ("the topology file", args.topo or spec)],
+                  writable=root)
     if args.topo is None and spec is None:
         raise UbemuError(f"workload {args.file!r}: no topology (add topology = \"...\" or "
                          f"give --topo)")
     topology = with_params(load_topology(args.topo or spec), args.param)
     routing = args.routing if args.routing != "minimal" or args.faults else routing
     topology = with_faults(topology, args.faults if args.faults else faults, routing)
-    for path, flag in ((args.output_file, "-J/--output_file"), (args.trace, "--trace")):
-        if path is not None and root:
-            check_writable(path, flag)
     csv_out = CsvWriter(args.csv if root else None, CSV_COLUMNS)
-    result = run_workload(ops, topology)
+    progress = Progress([1.0], stream=err, mode=args.progress if root else "off", out=out,
+                        unit=None).start()
+    progress.update(0)
+    try:
+        result = run_workload(ops, topology, max_work=max_work, progress=progress.within)
+        progress.within(1.0, "")
+    finally:
+        progress.close()
     print(f"# ubemu workload {args.file}: {len(ops)} operations on {topology.name} "
           f"({topology.n_npus} NPUs)", file=out)
     for line in fault_lines(topology):

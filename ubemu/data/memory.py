@@ -115,6 +115,14 @@ def estimate(collective, comm, count, dt, op, topology, buf_count, data=False, n
     return parts
 
 
+class OutOfMemory(UbemuError):
+    """A run refused for its memory: ``need_bytes`` on this host, ``available_bytes`` there."""
+
+    def __init__(self, message, need_bytes, available_bytes):
+        super().__init__(message)
+        self.need_bytes, self.available_bytes = need_bytes, available_bytes
+
+
 def available_bytes(meminfo="/proc/meminfo"):
     """MemAvailable in bytes (None when the file does not say)."""
     try:
@@ -129,7 +137,7 @@ def available_bytes(meminfo="/proc/meminfo"):
 
 def check_fits(collective, algorithm, comm, count, dt, op, topology, data=False, n_procs=1,
                local_procs=None, available=None, options=None, peak_transfers=None):
-    """Raise :class:`UbemuError` when the processes on this host would not fit in memory.
+    """Raise :class:`OutOfMemory` when the processes on this host would not fit in memory.
 
     The job's processes on this host (``local_procs``, default all ``n_procs``) are taken to
     be ranks ``0..local_procs-1`` (process 0 does the check); their estimates are summed and
@@ -158,11 +166,11 @@ def check_fits(collective, algorithm, comm, count, dt, op, topology, data=False,
                     p, peak_transfers, moves, traffic)["total"] for p in range(local_procs)]
     need = sum(est)
     if available is not None and need > available:
-        raise UbemuError(
+        raise OutOfMemory(
             f"memory: {collective} of {count} elements on {comm.n:,} ranks needs about "
             f"{need / GiB:.1f} GiB on this host ({est[0] / GiB:.1f} GiB in process 0 of "
             f"{n_procs}), but only {available / GiB:.1f} GiB is available; use fewer "
-            f"ranks, a smaller size, -c 0, or more hosts")
+            f"ranks, a smaller size, -c 0, or more hosts", need, available)
     return est[0]
 
 

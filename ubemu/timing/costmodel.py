@@ -45,20 +45,24 @@ class NoClosedForm(UbemuError):
 
 class Cost(float):
     """A time in seconds that also counts the work of the steps it sums: ``transfers`` (each
-    step's transfers, summed), ``peak`` (the largest step's) and ``held`` (the most a
-    timing-only schedule holds at once: a compact all-pairs step holds one part,
-    :class:`ubemu.schedule.AllPairs`). Sums and integer multiples carry them along; the value
-    is plain float arithmetic."""
+    step's transfers, summed, as the timing model routes them), ``peak`` (the largest
+    step's), ``held`` (the most a timing-only schedule holds at once: a compact all-pairs
+    step holds one part, :class:`ubemu.schedule.AllPairs`) and ``moved`` (the transfers a
+    data run applies: a ring's steps are timed from one routing of their pattern but
+    applied one by one; default ``transfers``). Sums and integer multiples carry them along;
+    the value is plain float arithmetic."""
 
-    def __new__(cls, value, transfers=0, peak=0, held=0):
+    def __new__(cls, value, transfers=0, peak=0, held=0, moved=None):
         obj = super().__new__(cls, value)
         obj.transfers, obj.peak, obj.held = transfers, peak, held
+        obj.moved = transfers if moved is None else moved
         return obj
 
     def __add__(self, other):
         return Cost(float(self) + float(other), self.transfers + getattr(other, "transfers", 0),
                     max(self.peak, getattr(other, "peak", 0)),
-                    max(self.held, getattr(other, "held", 0)))
+                    max(self.held, getattr(other, "held", 0)),
+                    self.moved + getattr(other, "moved", 0))
 
     __radd__ = __add__
 
@@ -66,7 +70,7 @@ class Cost(float):
         if isinstance(k, float) and not k.is_integer():
             return float(self) * k
         return Cost(float(self) * k, self.transfers * int(k), self.peak if k else 0,
-                    self.held if k else 0)
+                    self.held if k else 0, self.moved * int(k))
 
     __rmul__ = __mul__
 

@@ -133,6 +133,16 @@ def get_model(name):
     return MODELS[name]
 
 
+def model_of(model):
+    """``model`` itself (a :class:`Model`), or the preset of that name."""
+    if isinstance(model, Model):
+        return model
+    if isinstance(model, str):
+        return get_model(model)
+    raise UbemuError(f"model must be a Model or a preset name ({', '.join(MODELS)}), got "
+                     f"{type(model).__name__}")
+
+
 
 # -- parameters ----------------------------------------------------------------------------
 def layer_params(model, t=1, moe=False, ep=1):

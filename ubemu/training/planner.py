@@ -55,13 +55,14 @@ import numpy as np
 
 from .. import collectives
 from ..data.dtypes import DTYPES
-from ..errors import UbemuError
+from ..errors import UbemuError, keywords_checked
 from ..machine.spec import resolve_topology
 from ..workloads.intervals import length_outside, union
 from ..workloads.ops import COMPUTE, SENDRECV, Op
 from . import compute as computing
 from . import formulas, layout
 from .memory import memory_of
+from .model import model_of
 from .report import AxisRow, OpRow, StepReport
 
 #: Communication axes, in the order the report lists them (the chain's order, then DP).
@@ -248,6 +249,7 @@ def ops_bytes(ops, n_npus):
     return {a: out[a] + int(p2p[a].max()) for a in AXES}
 
 
+@keywords_checked
 def plan(model, plan, topology, flops_per_npu=None, mfu=None, capacity_bytes=None,
          check_memory=True):
     """Time one training step of ``plan`` on ``topology`` (a Topology or a name): a
@@ -255,10 +257,12 @@ def plan(model, plan, topology, flops_per_npu=None, mfu=None, capacity_bytes=Non
     bubble, the step time, the exposed communication, the slowest link class, the bytes per
     NPU by formula and by op, and the memory per NPU against the capacity
     (``capacity_bytes``, default the NPU's). A plan that does not fit is refused in one
-    line unless ``check_memory=False`` (the report then says it does not fit)."""
+    line unless ``check_memory=False`` (the report then says it does not fit). ``model``: a
+    :class:`~ubemu.training.model.Model` or a preset's name (``"gpt3-175b"``)."""
     from ..workloads.run import run_workload
 
     wall0 = time.perf_counter()
+    model = model_of(model)
     topo = resolve_topology(topology)
     layout.check(model, plan, topo.n_npus)
     mem = memory_of(model, plan)

@@ -8,12 +8,13 @@ ranking puts the plans that fit first, fastest step first.
 """
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 
-from ..errors import UbemuError
+from ..errors import UbemuError, keyword_names, unknown_keyword
 from ..machine.spec import resolve_topology
 from . import layout
 from .memory import memory_of
+from .model import model_of
 from .planner import capacity_of, plan
 
 
@@ -81,8 +82,16 @@ def sweep(model, topology, flops_per_npu=None, on_plan=None, mfu=None, capacity_
           **constraints):
     """Time every plan of :func:`candidate_plans` on ``topology`` and rank them.
     ``on_plan(k, n, plan)`` is called before each; ``constraints``: the keyword arguments of
-    :func:`candidate_plans`; ``capacity_bytes``: the memory per NPU (default the NPU's)."""
+    :func:`candidate_plans`; ``capacity_bytes``: the memory per NPU (default the NPU's);
+    ``model``: a Model or a preset's name."""
     wall0 = time.perf_counter()
+    model = model_of(model)
+    options = keyword_names(candidate_plans)[2:] + [
+        f.name for f in fields(layout.Plan) if f.name not in ("tp", "pp", "dp", "ep", "cp")]
+    for key in constraints:
+        if key not in options:
+            raise unknown_keyword("sweep", key, keyword_names(sweep), options,
+                                  "candidate_plans()")
     topo = resolve_topology(topology)
     capacity = capacity_of(topo, capacity_bytes)
     plans, too_big = candidate_plans(model, topo.n_npus, capacity_bytes=capacity,

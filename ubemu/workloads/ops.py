@@ -53,7 +53,7 @@ class Op:
     repeat : int
         Back-to-back runs of the collective (>= 1).
     duration_s : float
-        Length of a ``compute`` operation.
+        Length of a ``compute`` operation (required there; None elsewhere).
     options : dict
         Passed to the algorithm's builder.
     """
@@ -71,7 +71,7 @@ class Op:
     after: tuple = ()
     gap_s: float = 0.0
     repeat: int = 1
-    duration_s: float = 0.0
+    duration_s: float | None = None
     options: dict = field(default_factory=dict)
 
     @property
@@ -116,7 +116,13 @@ def check_ops(ops):
                                   not isinstance(op.nbytes, (int, np.integer))
                                   or op.nbytes < 1):
             raise UbemuError(f"{where}: nbytes must be a size >= 1 byte, got {op.nbytes!r}")
-        for key in ("at_s", "gap_s", "duration_s"):
+        if op.is_compute and op.duration_s is None:
+            raise UbemuError(f"{where}: a compute operation needs a duration (duration = "
+                             f"\"2ms\" in a workload file, duration_s= in Python)")
+        if not op.is_compute and op.duration_s is not None:
+            raise UbemuError(f"{where}: duration is for compute operations; a {op.collective} "
+                             f"takes the time the model gives it")
+        for key in ("at_s", "gap_s") + (("duration_s",) if op.is_compute else ()):
             _time_s(getattr(op, key), where, key)
         for dep in op.after:
             if dep not in names:
@@ -164,6 +170,9 @@ def ops_from_dicts(tables, source="workload"):
                 raise choices_error("key", key, FIELDS, where)
         if "collective" not in table:
             raise UbemuError(f"{where}: collective missing (one of {', '.join(kinds())})")
+        if table["collective"] == COMPUTE and "duration" not in table:
+            raise UbemuError(f"{where}: a compute operation needs a duration (for example "
+                             f"duration = \"2ms\")")
         nbytes = table.get("nbytes", 0)
         if isinstance(nbytes, str):
             nbytes = parse_size_bytes(nbytes, f"{where}: nbytes")
@@ -186,6 +195,7 @@ def ops_from_dicts(tables, source="workload"):
                       at_s=_time_s(table.get("at", 0.0), where, "at"), after=tuple(after),
                       gap_s=_time_s(table.get("gap", 0.0), where, "gap"),
                       repeat=table.get("repeat", 1),
-                      duration_s=_time_s(table.get("duration", 0.0), where, "duration"),
+                      duration_s=(_time_s(table["duration"], where, "duration")
+                                  if "duration" in table else None),
                       options=options))
     return ops

@@ -9,6 +9,15 @@ fairly (:mod:`ubemu.workloads.sharing`). A run of ``k`` equal steps is played as
 terms, then its ``k`` fixed parts (exact alone; under contention it moves when a link is
 idle within the run, not how much it carries).
 
+``repeat``: at the start of each repeat after the first, an operation that no other running
+operation shares a link with plays, in one event, as many whole repeats as end before
+anything could change that (another operation starts, or could end and start those waiting
+for it): alone it runs at its solo speed, so they take exactly ``m`` times its solo time.
+A million repeats of an operation alone cost what two do; only repeats that overlap another
+operation on shared links are played one by one. The work (timing every operation alone,
+then the play) is predicted and refused over ``max_work`` before anything is timed, and the
+play again before it starts (:mod:`ubemu.workloads.predict`).
+
 An operation that never ran slower than alone ends exactly ``simulate``'s time after its
 start (the exact sum of its steps); identical lockstep replicas are one operation. An
 operation starts at ``at_s``, or when the operations in its ``after`` end, plus ``gap_s`` of
@@ -25,10 +34,12 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from ..engine import on_root
+from ..errors import keywords_checked
 from ..kernels import occupancy
 from ..machine.faults import with_faults
 from ..machine.spec import resolve_topology
 from ..result import ClassUsage
+from . import predict
 from .intervals import intersect, measure, union
 from .ops import check_ops
 from .profile import profile_op
@@ -38,6 +49,8 @@ from .sharing import FairShare
 TOL = 1e-12
 #: Most profiles kept between calls (the same operation on the same topology).
 CACHE_SIZE = 64
+#: Play the repeats of an operation alone at once (False: one by one; the same times).
+SKIP_REPEATS = True
 _cache = {}
 
 
@@ -132,17 +145,28 @@ def _profile(op, topology, max_work):
 
 
 class _Running:
-    """An operation on the clock: its segments, where it is, how it was limited."""
+    """An operation on the clock: its segments, where it is, how it was limited.
 
-    def __init__(self, index, profile, repeat, start):
-        self.index, self.prof, self.start = index, profile, start
+    ``phase`` is ``"bw"`` (its bandwidth term, stretched when links are shared), ``"fixed"``
+    (the rest of the segment) or ``"skip"`` (``skip`` whole repeats played at once, alone).
+    """
+
+    def __init__(self, index, profile, repeat, start, links):
+        self.index, self.prof, self.start, self.links = index, profile, start, links
         segs = profile.segments
+        self.one_s = float(profile.time)  # one repeat alone, and the link use it averages
+        class_bytes = sum(s.class_bytes * s.k for s in segs)
+        self.class_Bps = class_bytes / self.one_s if self.one_s > 0 else 0 * class_bytes
+        self.units = sum(s.k for s in segs)
         if len(segs) == 1 and repeat > 1:  # one segment repeated: one longer segment
             s = segs[0]
             segs = [replace(s, k=s.k * repeat)]
             repeat = 1
-        self.segs, self.total = segs, len(segs) * repeat
-        self.j, self.slowed = -1, False
+        self.segs, self.repeat, self.total = segs, repeat, len(segs) * repeat
+        seg_s = [(s.bw_s + s.fixed_s) * s.k for s in segs]
+        self.after_s = np.cumsum(seg_s[::-1])[::-1].tolist()[1:] + [0.0]  # later in a repeat
+        self.first = next((k for k, s in enumerate(segs) if (s.bw_s + s.fixed_s) * s.k > 0), 0)
+        self.j, self.slowed, self.skip, self.fresh = -1, False, 0, False
         self.limited = {}
         self.seg_start = start
         self.next_segment()
@@ -158,15 +182,31 @@ class _Running:
             s = self.seg
             if s.bw_s * s.k > 0:
                 self.phase, self.left = "bw", s.bw_s * s.k
-                return True
+                break
             if s.fixed_s * s.k > 0:
                 self.phase, self.left = "fixed", s.fixed_s * s.k
-                return True
+                break
             self.j += 1
-        return False
+        else:
+            return False
+        n = len(self.segs)
+        self.fresh = self.j >= n and self.j % n == self.first  # a repeat after the first begins
+        return True
+
+    def least_left_s(self):
+        """The least time the operation still needs (alone, at its full speed)."""
+        n = len(self.segs)
+        q, pos = divmod(self.j, n)
+        if self.phase == "skip":
+            return self.left + (self.repeat - q - self.skip) * self.one_s
+        s = self.seg
+        now = self.left + (s.fixed_s * s.k if self.phase == "bw" else 0.0)
+        return now + self.after_s[pos] + (self.repeat - q - 1) * self.one_s
 
 
-def run_workload(ops, topology=None, max_work=None, faults=None, routing="minimal"):
+@keywords_checked
+def run_workload(ops, topology=None, max_work=None, faults=None, routing="minimal",
+                 progress=None):
     """Time the operations ``ops`` together on ``topology`` (see the module docstring).
 
     In an MPI job process 0 times the workload and every process returns its result (the
@@ -178,26 +218,52 @@ def run_workload(ops, topology=None, max_work=None, faults=None, routing="minima
     topology : Topology or str, optional
         Default ``ub-mesh-rack``.
     max_work : int, optional
-        Transfers above which an operation is refused (:mod:`ubemu.algorithms.work`).
+        Transfers of work above which the workload is refused before it runs (timing each
+        operation alone, and the play: :mod:`ubemu.workloads.predict`; default
+        :data:`ubemu.algorithms.work.MAX_WORK`).
     faults, routing
         Failed links, NPUs and planes, and the routing around them (:mod:`ubemu.machine.faults`).
+    progress : callable, optional
+        ``progress(fraction, label)``: the fraction (0..1) of the predicted work done and what
+        runs now (an operation timed alone, or the play), as it goes.
 
     Returns
     -------
     WorkloadResult
     """
-    return on_root(lambda: _run(ops, topology, max_work, faults, routing))
+    return on_root(lambda: _run(ops, topology, max_work, faults, routing, progress))
 
 
-def _run(ops, topology, max_work, faults, routing):
+def _profiles(order, topo, max_work, progress):
+    """Every operation timed alone (None for compute), once the work is predicted and found
+    within the limits; tells ``progress`` the fraction done. Returns the profiles, the links
+    each loads (by the profile's id), and the predicted seconds done and in all (the play's
+    predicted events included)."""
+    pred = predict.check_before_timing(order, topo, max_work)
+    total_s = pred.wall_s + sum(4 * w.units for w in pred.works if w) * predict.EVENT_S
+    profiles, done_s, timed = [], 0.0, set()
+    for op, w in zip(order, pred.works):
+        if progress is not None and w is not None:
+            progress(min(done_s / total_s, 1.0), f"timing {op.name} alone")
+        profiles.append(None if op.is_compute else _profile(op, topo, max_work))
+        if w is not None and id(w) not in timed:
+            done_s += w.wall_s
+            timed.add(id(w))
+    links = {id(p): predict.links_of(p, topo.n_links) for p in profiles if p is not None}
+    events = predict.check_play(order, pred, profiles, links, topo, max_work)
+    return profiles, links, done_s, done_s + events * predict.EVENT_S
+
+
+def _run(ops, topology, max_work, faults, routing, progress=None):
     topo = with_faults(resolve_topology(topology), faults, routing)
     order = check_ops(list(ops))
-    profiles = [None if op.is_compute else _profile(op, topo, max_work) for op in order]
+    profiles, links, done_s, total_s = _profiles(order, topo, max_work, progress)
     classes = topo.link_classes
     cap = np.array([c.bw_GBps * 1e9 * topo.params.efficiency * c.count for c in classes])
     class_first = np.array([c.first_id for c in classes], np.int64)
     users = np.zeros(topo.n_links, np.int32)  # operations in their bandwidth term, per link
     occupied = np.zeros(len(classes), np.int64)  # links some operation's bandwidth term loads
+    claimed = np.zeros(topo.n_links, np.int32)  # running operations that may load each link
     share = FairShare(topo.n_links)
     start = {}
     end = {}
@@ -225,16 +291,39 @@ def _run(ops, topology, max_work, faults, routing):
                                     prof.n_ranks, prof.nbytes, r.start, exact,
                                     float(prof.time * op.repeat), bottleneck, r.slowed)
         end[op.name] = exact
+        claimed[r.links] -= 1
+
+    def loaded(r):
+        """The links ``r`` loads now: its segment's in its bandwidth term, every link of its
+        profile while whole repeats play at once."""
+        return r.seg.ids if r.phase == "bw" else r.links if r.phase == "skip" else None
 
     def enter(r):
-        if r.phase == "bw":
-            occupancy.enter(r.seg.ids, users, class_first, occupied)
+        if loaded(r) is not None:
+            occupancy.enter(loaded(r), users, class_first, occupied)
 
     def leave(r):
-        if r.phase == "bw":
-            occupancy.leave(r.seg.ids, users, class_first, occupied)
+        if loaded(r) is not None:
+            occupancy.leave(loaded(r), users, class_first, occupied)
+
+    def skip_repeats(r):
+        """Play whole repeats of ``r`` at once while nothing can share its links."""
+        r.fresh = False
+        if not SKIP_REPEATS or claimed[r.links].max(initial=0) > 1:  # others may share them
+            return
+        horizon = min([start[k] for k in waiting if k in start and start[k] > t]
+                      + [t + o.least_left_s() for o in running.values() if o is not r],
+                      default=np.inf)
+        q = r.j // len(r.segs)
+        m = r.repeat - q if horizon == np.inf else \
+            min(r.repeat - q, int((horizon - t) // r.one_s) if r.one_s > 0 else 0)
+        if m >= 2:
+            leave(r)
+            r.phase, r.left, r.skip = "skip", m * r.one_s, m
+            enter(r)
 
     waiting = set(range(len(order)))
+    played = 0
     while waiting or running:
         for i in sorted(waiting):
             op = order[i]
@@ -249,7 +338,8 @@ def _run(ops, topology, max_work, faults, routing):
                 results[i] = OpResult(op.name, op.collective, "", 0, 0, 0, start[i],
                                       end[op.name], op.duration_s * op.repeat, "")
                 continue
-            r = _Running(i, profiles[i], op.repeat, start[i])
+            r = _Running(i, profiles[i], op.repeat, start[i], links[id(profiles[i])])
+            claimed[r.links] += 1
             if r.j >= r.total:
                 finish(r, start[i])
                 continue
@@ -261,11 +351,19 @@ def _run(ops, topology, max_work, faults, routing):
             upcoming = [start[k] for k in waiting if k in start]
             t = min(upcoming) if upcoming else t
             continue
+        for r in running.values():
+            if r.fresh:
+                skip_repeats(r)
+        played += 1
+        if progress is not None and played % 1024 == 0:
+            progress(min((done_s + played * predict.EVENT_S) / total_s, 1.0), "playing")
         rates = _rates(running, users, class_first, share)
         util = np.zeros(len(classes))
         for i, r in running.items():
             if r.phase == "bw":
                 util += rates[i] * r.seg.class_bytes / r.seg.bw_s
+            elif r.phase == "skip":
+                util += r.class_Bps
         counters.append((t, util, occupied.copy()))  # bytes/s; divided once at the end
         dts = {i: r.left / (rates[i] if r.phase == "bw" else 1.0) for i, r in running.items()}
         upcoming = [start[k] - t for k in waiting if k in start and start[k] > t]
@@ -277,13 +375,20 @@ def _run(ops, topology, max_work, faults, routing):
                 r.limited[cls] = r.limited.get(cls, 0.0) + dt
             else:
                 r.left -= dt
-            if dts[i] > dt * (1 + TOL) and r.left > TOL * (r.seg.bw_s + r.seg.fixed_s) * r.seg.k:
+            span_s = r.skip * r.one_s if r.phase == "skip" else \
+                (r.seg.bw_s + r.seg.fixed_s) * r.seg.k
+            if dts[i] > dt * (1 + TOL) and r.left > TOL * span_s:
                 continue
             leave(r)
             if r.phase == "bw" and r.seg.fixed_s > 0:
                 r.phase, r.left = "fixed", r.seg.fixed_s * r.seg.k
                 continue
-            slices.append((i, r.j, r.seg.k, r.seg_start, t + dt))
+            if r.phase == "skip":  # the repeats played at once, then on from the next one
+                slices.append((i, r.j, r.skip * r.units, r.seg_start, t + dt))
+                r.j = (r.j // len(r.segs) + r.skip) * len(r.segs) - 1
+                r.skip = 0
+            else:
+                slices.append((i, r.j, r.seg.k, r.seg_start, t + dt))
             r.seg_start = t + dt
             if r.next_segment():
                 enter(r)
