@@ -17,7 +17,7 @@ algorithm, and the even rank finally copies the result back (2 extra steps).
 
 import numpy as np
 
-from ..timing.costmodel import Xor
+from ..timing.shapes import Xor
 from .base import register_phase
 from .flat import make_step
 from .halving_doubling import Fold, fold_step, half_steps, hd_all_gather_phase, hd_cost, unfold_all
