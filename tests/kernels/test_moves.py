@@ -3,9 +3,9 @@ walks, link by link, the graph built independently from ubemu.machine.linkmap.""
 
 import numpy as np
 import pytest
+from ubemu.kernels import moves
 
 from tests.linkgraph import link_graph
-from ubemu.kernels import moves
 from ubemu.machine.faults import with_faults
 from ubemu.machine.spec import resolve_topology
 
