@@ -55,12 +55,12 @@ def layout(lv, fp):
                 geo[G_SPRUN] = k
             node += n // g
             k += 1
+    b = G_RUN0 + 4 * runs
     for i in range(lv.shape[0]):
         if lv[i, C_POOL_NPUS] > 0:
-            geo[G_RUN0 + 4 * runs + 2 * (k - runs):G_RUN0 + 4 * runs + 2 * (k - runs) + 2] = (
-                i, node)
+            geo[b], geo[b + 1] = i, node
             node += n // (lv[i, C_STRIDE] * lv[i, C_SIZE])
-            k += 1
+            b += 2
     geo[G_N], geo[G_RUNS], geo[G_SPG], geo[G_POOLS] = n, runs, fp[1], pools
     if fp[1] > 0:
         geo[G_SPARE0] = node
@@ -74,6 +74,7 @@ def layout(lv, fp):
 
 @kernel
 def _run(geo, k):
+    """(first level, last level, NPUs per group, first backplane node) of run ``k``."""
     b = G_RUN0 + 4 * k
     return geo[b], geo[b + 1], geo[b + 2], geo[b + 3]
 
