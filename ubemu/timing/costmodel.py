@@ -73,8 +73,8 @@ class AxisModel:
         self.beta_line, self.par = beta_line, par
 
     def check_hops(self, shift):
-        """Refuse a message that is not one hop (ring levels: only neighbour messages of a
-        whole ring are modelled)."""
+        """Refuse a message that is not one hop (ring levels: only neighbours of a whole
+        ring are modelled)."""
         if self.fabric != "ring":
             return
         t = shift % self.p
