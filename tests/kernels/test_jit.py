@@ -5,7 +5,6 @@ import hashlib
 from pathlib import Path
 
 import numba
-
 import ubemu.kernels
 from ubemu.kernels import _jit
 
