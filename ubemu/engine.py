@@ -250,8 +250,9 @@ def _spread_run(collective, n, count, dt, op, seed, sched, block, ex, kind="exac
         first = 0
     if marks is not None and "seen" not in marks:
         marks["seen"] = np.zeros(out.shape, np.bool_)
+    seen = None if marks is None else marks["seen"]
     wrong, max_rel, rel_sums, n_rel = vf.check_rows(collective, out, first, n, dt, reference,
-                                                     inputs, root, _seen(marks))
+                                                     inputs, root, seen)
     every = ex.allgather(np.array([wrong, max_rel, n_rel], np.float64))
     sums = ex.gather(rel_sums)  # folded in row order on process 0: the single-process bits
     total = ex.bcast(vf.fold(np.concatenate(sums)) if sums is not None else None)
@@ -279,7 +280,3 @@ def _random_run(collective, n, count, dt, op, seed, sched, block, ex, marks):
             np.bool_).reshape(shape) for shape, bits in seen])
         res = vf.verify(collective, outputs, inputs, op, dt.name, root=sched.root, seen=seen)
     return ex.bcast(res)
-
-
-def _seen(marks):
-    return None if marks is None else marks["seen"]
