@@ -47,14 +47,15 @@ def column_stats(x, fmt, op, ref, mag, integral):
 
 
 @kernel
-def compare_rows(got, fmt, ref, tol, exact, row_rel):
+def compare_rows(got, fmt, ref, tol, exact, row_rel, seen):
     """Count elements of ``got`` outside the tolerance of ``ref``; relative error stats.
 
     ``ref``, ``tol``, ``exact`` have one row (shared by every row of ``got``) or as many rows
     as ``got``. An element is right when equal to the reference (NaN matching NaN), or when
     not ``exact`` and within ``tol``. ``row_rel[i]`` gets the sum of row i's relative errors
     (summed along the row), so a total folded row by row is the same however the rows were
-    split between callers.
+    split between callers. ``seen`` (bool, ``got``'s shape, or empty: none): elements found
+    wrong by an earlier run, not counted again; the wrong ones found here are marked.
 
     Returns
     -------
@@ -63,6 +64,7 @@ def compare_rows(got, fmt, ref, tol, exact, row_rel):
     """
     rows, m = got.shape
     shared = ref.shape[0] == 1
+    marks = seen.shape[0] > 0
     wrong = 0
     max_rel = 0.0
     n_rel = 0
@@ -74,7 +76,11 @@ def compare_rows(got, fmt, ref, tol, exact, row_rel):
             f = ref[r, j]
             if not (g == f or (g != g and f != f)):
                 if exact[r, j] or not abs(g - f) <= tol[r, j]:
-                    wrong += 1
+                    if not marks:
+                        wrong += 1
+                    elif not seen[i, j]:
+                        seen[i, j] = True
+                        wrong += 1
             if f != 0:
                 e = abs(g - f) / abs(f)
                 if e != e:

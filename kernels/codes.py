@@ -1,14 +1,18 @@
 """Integer codes shared by the kernels and the Python side, defined once.
 
-Reduction ops and element formats of the execute and check kernels, fabric kinds of the
-routing kernels, and the columns of the topology's level table (one row per level, innermost
-first) that the routing kernels read.
+Reduction ops and element formats of the execute and check kernels, routing modes and route
+codes under faults, fabric kinds of the routing kernels, and the columns of the topology's
+level table (one row per level, innermost first) that the routing kernels read.
 """
 
 #: Reduction ops inside the kernels (``avg`` runs as ``SUM``, then one division).
 OP_SUM, OP_PROD, OP_MAX, OP_MIN = 0, 1, 2, 3
 #: Element formats: the buffer type's own arithmetic, or 16-bit patterns via float32.
 FMT_NATIVE, FMT_BF16, FMT_FP16 = 0, 1, 2
+#: Routing modes under faults, and the codes a route under faults returns
+#: (``kernels/faultroute.py``).
+MINIMAL, APR = 0, 1
+OK, CROSSES_FAILURE, UNREACHABLE, ENDPOINT_FAILED = 0, 1, 2, 3
 #: Fabric kinds of a level.
 FULL_MESH, RING, SWITCH = 0, 1, 2
 KIND_OF_FABRIC = {"full_mesh": FULL_MESH, "ring": RING, "switch": SWITCH}

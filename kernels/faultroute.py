@@ -15,104 +15,20 @@ A fault set reaches the kernels as four arrays (``ubemu/faults.py`` builds them)
 - ``flat`` float64: ``[latency of one spare-to-NPU crossing of the LRS, ns]``.
 
 ``minimal`` keeps today's dimension-ordered route and reports the first failed link on it.
-``apr`` keeps the minimal route when it is intact, else takes the first intact path among,
-in order: (a) the levels crossed in another order (a level crossed first, at the source); (b)
-a detour through a third unit of one level, at the point the minimal route crosses it (a full
-mesh's two-hop detour through another NPU; a ring's other way round); (c) a parallel line:
-one step along another level, the whole route there, and the step back (a switch port's
-failure borrowed around through a neighbour's port). Every candidate is a chain of minimal
-routes, so it is a real path; it is taken only when none of its links has failed.
+``apr`` keeps the minimal route when it is intact, else takes the first intact structured
+detour (``kernels/detours.py``: the levels in another order, a third unit, a parallel line;
+spread over the intact candidates by a hash of the pair), else any path the search over the
+working links finds (``kernels/pathsearch.py``): a pair is refused only when the faults
+disconnect it (code UNREACHABLE, ``link`` -1), or, in a search bounded in nodes and in the
+route buffer's length, when none was found within them (-2, -3). Routes of pairs whose
+minimal route is intact never change.
 """
 
 from ._jit import kernel
-from .codes import C_SIZE, C_STRIDE
-from .routing import route_one, with_levels
-
-#: Routing modes and the codes :func:`route_ft` returns.
-MINIMAL, APR = 0, 1
-OK, CROSSES_FAILURE, UNREACHABLE, ENDPOINT_FAILED = 0, 1, 2, 3
-
-
-@kernel(inline="always")
-def _first_down(out, a, b, down):
-    """Index in ``out[a:b]`` of the first failed link, or -1."""
-    for j in range(a, b):
-        link = out[j]
-        if (down[link >> 3] >> (link & 7)) & 1:
-            return j
-    return -1
-
-
-@kernel
-def _via(a, w1, w2, b, lv, lat_ns, hop_lat_ns, down, out, n0):
-    """The chain of minimal routes a -> w1 -> w2 -> b written from ``out[n0]``:
-    (hops, latency), or (-1, 0) when a leg crosses a failed link."""
-    n = n0
-    lat = 0.0
-    prev = a
-    for k in range(3):
-        nxt = w1 if k == 0 else (w2 if k == 1 else b)
-        if nxt == prev:
-            continue
-        h, lt = route_one(prev, nxt, lv, lat_ns, hop_lat_ns, out[n:])
-        if _first_down(out, n, n + h, down) >= 0:
-            return -1, 0.0
-        n += h
-        lat += lt
-        prev = nxt
-    return n - n0, lat
-
-
-@kernel
-def leg(a, b, lv, lat_ns, hop_lat_ns, down, mode, out, n0):
-    """Route working NPU ``a`` to working NPU ``b`` from ``out[n0]`` around failed links.
-
-    Returns
-    -------
-    (hops, latency_ns, code, link)
-        ``code`` OK, CROSSES_FAILURE (minimal: ``link`` is the first failed link on the
-        route) or UNREACHABLE (apr: no candidate is intact; ``link`` the minimal route's).
-    """
-    h, lat = route_one(a, b, lv, lat_ns, hop_lat_ns, out[n0:])
-    bad = _first_down(out, n0, n0 + h, down)
-    if bad < 0:
-        return h, lat, OK, -1
-    link = out[bad]
-    if mode == MINIMAL:
-        return h, lat, CROSSES_FAILURE, link
-    n_levels = lv.shape[0]
-    for i in range(n_levels):  # (a) level i crossed first
-        st, sz = lv[i, C_STRIDE], lv[i, C_SIZE]
-        ai, bi = (a // st) % sz, (b // st) % sz
-        if ai != bi:
-            w = a + (bi - ai) * st
-            h, lat = _via(a, w, w, b, lv, lat_ns, hop_lat_ns, down, out, n0)
-            if h >= 0:
-                return h, lat, OK, -1
-    for i in range(n_levels):  # (b) through a third unit of level i
-        st, sz = lv[i, C_STRIDE], lv[i, C_SIZE]
-        ai, bi = (a // st) % sz, (b // st) % sz
-        if ai == bi or sz < 3:
-            continue
-        cur = with_levels(a, b, lv, 0, i - 1) if i else a
-        start = (a + b) % sz  # spread the detours of many pairs over the third units
-        for t in range(sz):
-            c = (start + t) % sz
-            if c != ai and c != bi:
-                w = cur + (c - ai) * st
-                h, lat = _via(a, w, w, b, lv, lat_ns, hop_lat_ns, down, out, n0)
-                if h >= 0:
-                    return h, lat, OK, -1
-    for j in range(n_levels):  # (c) a parallel line one step along level j
-        st, sz = lv[j, C_STRIDE], lv[j, C_SIZE]
-        aj, bj = (a // st) % sz, (b // st) % sz
-        for t in range(1, sz):
-            c = (aj + t) % sz
-            w1, w2 = a + (c - aj) * st, b + (c - bj) * st
-            h, lat = _via(a, w1, w2, b, lv, lat_ns, hop_lat_ns, down, out, n0)
-            if h >= 0:
-                return h, lat, OK, -1
-    return 0, 0.0, UNREACHABLE, link
+from .codes import APR, ENDPOINT_FAILED, MINIMAL, OK, UNREACHABLE  # noqa: F401 (the codes)
+from .detours import first_down, leg
+from .pathsearch import BUDGET, search
+from .routing import route_one
 
 
 @kernel(inline="always")
@@ -136,7 +52,7 @@ def _spare_route(s, d, ss, sd, lv, lat_ns, hop_lat_ns, down, state, fp, flat, ou
     if gs == gd:  # inside the group: spare -> LRS -> NPU (or back)
         out[0] = sp_up + gs if ss == 2 else lrs_up + s
         out[1] = lrs_down + d if ss == 2 else sp_down + gd
-        bad = _first_down(out, 0, 2, down)
+        bad = first_down(out, 0, 2, down)
         if bad >= 0:
             return 2, 0.0, UNREACHABLE, out[bad]
         return 2, cross_ns, OK, -1
@@ -148,7 +64,7 @@ def _spare_route(s, d, ss, sd, lv, lat_ns, hop_lat_ns, down, state, fp, flat, ou
         if sd == 2 and h and out[h - 1] == lrs_down + d:
             out[h - 1] = sp_down + gd
             sd = 0
-        if ss == 0 and sd == 0 and _first_down(out, 0, h, down) < 0:
+        if ss == 0 and sd == 0 and first_down(out, 0, h, down) < 0:
             return h, lat, OK, -1
     n = 0  # relay through working group mates over the LRS
     lat = 0.0
@@ -170,7 +86,7 @@ def _spare_route(s, d, ss, sd, lv, lat_ns, hop_lat_ns, down, state, fp, flat, ou
         out[n], out[n + 1] = lrs_up + b, sp_down + gd
         n += 2
         lat += cross_ns
-    bad = _first_down(out, 0, n, down)
+    bad = first_down(out, 0, n, down)
     if bad >= 0:
         return 0, 0.0, UNREACHABLE, out[bad]
     return n, lat, OK, -1
@@ -193,8 +109,13 @@ def route_ft(s, d, lv, lat_ns, hop_lat_ns, down, state, fp, flat, out):
     if ss == 1 or sd == 1:
         return 0, 0.0, ENDPOINT_FAILED, -1
     if ss == 2 or sd == 2:
-        return _spare_route(s, d, ss, sd, lv, lat_ns, hop_lat_ns, down, state, fp, flat, out)
-    return leg(s, d, lv, lat_ns, hop_lat_ns, down, fp[0], out, 0)
+        h, lat, code, link = _spare_route(s, d, ss, sd, lv, lat_ns, hop_lat_ns, down, state,
+                                          fp, flat, out)
+    else:
+        h, lat, code, link = leg(s, d, lv, lat_ns, hop_lat_ns, down, fp[0], out, 0)
+    if code == UNREACHABLE and fp[0] == APR:  # no structured detour: any path
+        return search(s, d, lv, lat_ns, hop_lat_ns, down, state, fp, flat, out, BUDGET)
+    return h, lat, code, link
 
 
 @kernel

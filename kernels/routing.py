@@ -93,7 +93,7 @@ def route_one(src, dst, lv, lat_ns, hop_lat_ns, out):
             out[n] = lv[i, C_ACCESS] + cur
             n += 1
             for j in range(i, last + 1):
-                h, nxt = _cross(cur, dst, j, lv, out, n)
+                h, nxt = cross(cur, dst, j, lv, out, n)
                 if h:
                     n += h
                     lat += lat_ns[j, 0] * (1 if lv[j, C_KIND] != RING else h)
@@ -105,7 +105,7 @@ def route_one(src, dst, lv, lat_ns, hop_lat_ns, out):
             i = last + 1
             continue
         if a != b:
-            h, cur = _cross(cur, dst, i, lv, out, n)
+            h, cur = cross(cur, dst, i, lv, out, n)
             n += h
             lat += lat_ns[i, 0] * (1 if lv[i, C_KIND] != RING else h)
         i += 1
@@ -113,7 +113,7 @@ def route_one(src, dst, lv, lat_ns, hop_lat_ns, out):
 
 
 @kernel(inline="always")
-def _cross(cur, dst, i, lv, out, n):
+def cross(cur, dst, i, lv, out, n):
     """Cross level ``i`` from NPU ``cur`` toward ``dst``'s coordinate there: write its links
     from ``out[n]`` on; (links written, NPU reached)."""
     size = lv[i, C_SIZE]

@@ -189,16 +189,19 @@ def choose(collective, comm, count, topology, itemsize, options=None, ex=None,
 def _verify_runs(collective, n, count, dt, op, seed, sched, block, ex, walk=None):
     """The exact run (its steps passed to ``walk``) and, for the 16-bit float reductions, the
     random run: (wrong, max_rel_err, mean_rel_err)."""
+    shadow, random = (not vf.exact_run_complete(collective, n, dt, op),
+                       vf.needs_random_run(collective, dt, op))
+    marks = {} if shadow or random else None  # an element several runs find wrong: once
     args = (collective, n, count, dt, op, seed, sched, block, ex)
-    wrong, max_rel, mean_rel = _spread_run(*args, walk=walk)
-    if not vf.exact_run_complete(collective, n, dt, op):  # the shadow run (ubemu.data.check)
-        shadow = get_dtype(vf.SHADOW_DTYPE)
-        wrong += _spread_run(collective, n, count, shadow, "sum", seed, sched, block, ex)[0]
-    if vf.needs_random_run(collective, dt, op):
+    wrong, max_rel, mean_rel = _spread_run(*args, walk=walk, marks=marks)
+    if shadow:  # the shadow run (ubemu.data.check)
+        wrong += _spread_run(collective, n, count, get_dtype(vf.SHADOW_DTYPE), "sum", seed,
+                             sched, block, ex, marks=marks)[0]
+    if random:
         if vf.random_sums_exact(n, dt, op):
-            bad, max_rel, mean_rel = _spread_run(*args, kind="random")
+            bad, max_rel, mean_rel = _spread_run(*args, kind="random", marks=marks)
         else:  # prod, or too many ranks for exact float64 sums: process 0 checks it all
-            bad, max_rel, mean_rel = _random_run(*args)
+            bad, max_rel, mean_rel = _random_run(*args, marks=marks)
         wrong += bad
     if not vf.error_measured(collective, dt, op):
         return wrong, None, None
@@ -222,9 +225,10 @@ def _run_block(sched, inputs, block, ex, op, dt, walk=None):
 
 
 def _spread_run(collective, n, count, dt, op, seed, sched, block, ex, kind="exact",
-                walk=None):
+                walk=None, marks=None):
     """A run (``kind`` of :func:`ubemu.data.check.make_inputs`), every process drawing and
-    checking its own rows."""
+    checking its own rows; ``marks`` (a dict, or None) keeps this process's output elements
+    found wrong under ``"seen"`` across the runs of one check."""
     coll, root, traffic = collectives.get(collective), sched.root, sched.traffic
     mine = vf.make_inputs(collective, n, count, dt.name, op, seed, kind=kind,
                           rows=(block.lo, block.hi), traffic=traffic)
@@ -248,8 +252,11 @@ def _spread_run(collective, n, count, dt, op, seed, sched, block, ex, kind="exac
         out = out[root - block.lo:root - block.lo + 1] if block.lo <= root < block.hi \
             else out[:0]
         first = 0
+    if marks is not None and "seen" not in marks:
+        marks["seen"] = np.zeros(out.shape, np.bool_)
+    seen = None if marks is None else marks["seen"]
     wrong, max_rel, rel_sums, n_rel = vf.check_rows(collective, out, first, n, dt, reference,
-                                                     inputs, root, traffic)
+                                                     inputs, root, traffic, seen)
     every = ex.allgather(np.array([wrong, max_rel, n_rel], np.float64))
     sums = ex.gather(rel_sums)  # folded in row order on process 0: the single-process bits
     total = ex.bcast(vf.fold(np.concatenate(sums)) if sums is not None else None)
@@ -264,9 +271,9 @@ def _shifted_rows(lo, hi, n):
     return [(n - 1, n), (0, hi - 1)]
 
 
-def _random_run(collective, n, count, dt, op, seed, sched, block, ex):
+def _random_run(collective, n, count, dt, op, seed, sched, block, ex, marks):
     """The random run where the reference's sums depend on their order: drawn on process 0,
-    scattered, gathered and checked there."""
+    scattered, gathered and checked there (with every process's ``marks``, a bit each)."""
     inputs = vf.make_inputs(collective, n, count, dt.name, op, seed, kind="random") \
         if ex.rank == 0 else None
     cols = collectives.get(collective).input_shape(n, count)[1]
@@ -274,9 +281,13 @@ def _random_run(collective, n, count, dt, op, seed, sched, block, ex):
                      dt)
     outputs = gather_rows(out, block, ex)
     del out
+    seen = marks["seen"]
+    seen = ex.gather((seen.shape, np.packbits(seen, axis=None)))  # in row order
     res = None
     if ex.rank == 0:
         if collectives.get(collective).out_place == "root":
             outputs = outputs[sched.root]
-        res = vf.verify(collective, outputs, inputs, op, dt.name, root=sched.root)
+        seen = np.concatenate([np.unpackbits(bits, count=int(np.prod(shape))).astype(
+            np.bool_).reshape(shape) for shape, bits in seen])
+        res = vf.verify(collective, outputs, inputs, op, dt.name, root=sched.root, seen=seen)
     return ex.bcast(res)

@@ -248,6 +248,39 @@ def test_broken_schedule_caught_by_the_whole_check(broken_ring, n, dtype, how, k
                           verify=True).wrong == 0
 
 
+@pytest.mark.parametrize("n,dtype,op,want", [
+    pytest.param(1024, "float16", "sum", 2048, marks=pytest.mark.slow),  # the audit's case
+    (16, "float16", "sum", 2048),  # exact and random runs both see it
+    (16, "bfloat16", "prod", 2048),  # exact and shadow runs, and process 0's random run
+    (8, "int32", "max", 1024)])  # exact and shadow runs
+def test_an_element_several_runs_find_wrong_counts_once(broken_ring, n, dtype, op, want):
+    """Transfer 0 of the first reduce-scatter step dropped: rank 0's block (2048 / n elements
+    of 4096 bytes) misses a contribution on every rank after the all-gather, so 2048 elements
+    differ (int32: 4096 bytes are 1024 elements). The exact, shadow and random runs each see
+    them; #wrong counted them once per run (the audit: 4,096 on 1,024 ranks)."""
+    res = ubemu.simulate("all_reduce", 4096, f"switch:{n}", broken_ring, dtype=dtype, op=op,
+                         verify=True, how="drop", k=0)
+    assert res.wrong == want
+
+
+@pytest.mark.parametrize("n_procs", [1, 2, 3])
+def test_wrong_once_over_processes(broken_ring, n_procs):
+    """Each process marks its own rows; process 0's random run (prod: order-dependent
+    reference) reads every process's marks."""
+    from tests.threads import run_threads
+    from ubemu import engine
+    from ubemu.machine.groups import group_of
+
+    topo = ubemu.load_topology("switch:16")
+    comm = group_of(topo)
+
+    def work(ex):
+        return engine.run_checked("all_reduce", broken_ring, comm, 2048, topo, "float16",
+                                  "prod", ex=ex, timed=False, options={"k": 0})[1][0]
+
+    assert run_threads(n_procs, work) == [2048] * n_procs
+
+
 def test_shadow_run_where_native_inputs_are_sparse():
     assert exact_run_complete("all_reduce", 42, "bfloat16", "sum")
     assert not exact_run_complete("all_reduce", 43, "bfloat16", "sum")

@@ -1,7 +1,10 @@
 """Routing under faults (kernels/faultroute.py): detours hand-checked on small meshes, tori."""
 
+import re
+
 import numpy as np
 import pytest
+from ubemu.kernels.detours import spread
 
 from ubemu.errors import UbemuError
 from ubemu.machine import linkmap
@@ -17,24 +20,31 @@ def _hops(t, a, b):
     return [int(src[0])] + dst.tolist()
 
 
+def _third(a, b, size):
+    """The first third unit tried: from the pair's hash, going round."""
+    start = spread(a, b, size)
+    return next(c for c in ((start + t) % size for t in range(size)) if c not in (a, b))
+
+
 def test_full_mesh_detours_through_a_third_npu():
     t = with_faults(resolve_topology("full_mesh:8"), "link=level0:3-5", "apr")
-    assert _hops(t, 3, 5) == [3, 0, 5]  # (3 + 5) % 8 = 0 is the first third NPU tried
-    assert _hops(t, 5, 3) == [5, 0, 3]
+    assert _hops(t, 3, 5) == [3, _third(3, 5, 8), 5]
+    assert _hops(t, 5, 3) == [5, _third(5, 3, 8), 3]
     assert _hops(t, 3, 4) == [3, 4]
 
 
 def test_2d_mesh_crosses_the_other_level_first():
     t = with_faults(resolve_topology("ub-mesh-rack"), "link=board:0-1", "apr")
     assert _hops(t, 0, 9) == [0, 8, 9]  # rack first, then board on the next line
-    assert _hops(t, 0, 1) == [0, 2, 1]
+    assert _hops(t, 0, 1) == [0, _third(0, 1, 8), 1]
 
 
 def test_torus_detours_by_a_parallel_line_or_the_other_dimension_first():
     t = with_faults(resolve_topology("torus:4x4"), "link=torus.0:0-1", "apr")
-    # the other way round (0 3 2 1) ties at distance 2 and goes back over 0 -> 1, so the
-    # parallel line of dimension 1 serves, as short: up, across, down
-    assert _hops(t, 0, 1) == [0, 4, 5, 1]
+    # the other way round (0 3 2 1) ties at distance 2 and goes back over 0 -> 1, so a
+    # parallel line of dimension 1 serves, as short: to a neighbouring row, across, back
+    row = 4 * (1 if spread(0, 1, 2) == 0 else 3)
+    assert _hops(t, 0, 1) == [0, row, row + 1, 1]
     assert _hops(t, 1, 3) == [1, 2, 3]  # intact
     assert _hops(t, 0, 5) == [0, 4, 5]  # dimension 1 first
     both = with_faults(resolve_topology("torus:4x4"),
@@ -50,9 +60,12 @@ def test_minimal_names_the_failed_link_and_apr_the_cut():
     cut = with_faults(resolve_topology("torus:4x4"), alone, "apr")
     with pytest.raises(UbemuError, match="faults cut NPU 0 off from every other NPU"):
         cut.route(np.array([0]), np.array([1]))
-    # a pair both ends of which still have links, but no candidate path: named as a pair
+    # a pair both ends of which still have links, but no path: the cut is named
     ring = with_faults(resolve_topology("ring:8"), "link=level0:0-1,link=level0:4-5", "apr")
-    with pytest.raises(UbemuError, match="faults cut NPU 0 off from NPU 2: no intact path"):
+    with pytest.raises(UbemuError, match=re.escape(
+            "faults cut NPU 0 off from NPU 2: NPUs 0, 5, 6, 7 (4) can no longer reach NPUs "
+            "1, 2, 3, 4 (4); the failed links between them: level0 link NPU 0 -> NPU 1, "
+            "level0 link NPU 5 -> NPU 4")):
         ring.route(np.array([0]), np.array([2]))  # the ring is cut in two halves
 
 

@@ -35,9 +35,12 @@ def _bidir_steps(axis, seg_off, seg_len, data, shift, reduce):
 
 
 def _cost(reduce):
+    """``p-1`` steps. Blocks of ``b`` or ``b+1`` elements have one half alike (``b`` even: the
+    second, else the first), so every step is a rotation of the first: the same figures."""
+
     def cost(model, ax, c, isz):
-        big = model.block_max(c, ax.p)
-        msgs = [(ax, 1, -(-big // 2) * isz), (ax, -1, (big // 2) * isz)]
+        blk = model.cut(c, ax.p)
+        msgs = [(ax, 1, model.sized((blk + 1) // 2, isz)), (ax, -1, model.sized(blk // 2, isz))]
         return (ax.p - 1) * model.step(msgs, reduce)
 
     return cost

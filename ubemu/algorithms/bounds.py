@@ -74,7 +74,7 @@ def closed_form_bounds(model, alg, count, isz, options):
         lo = float(alg.cost(model, count, isz, **options))
     finally:
         model.mode = "hi"
-    return lo, hi
+    return min(lo, hi), hi  # (equal terms summed in another order may round apart)
 
 
 def lower_bound_s(model, alg, count, isz, options):

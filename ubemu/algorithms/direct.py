@@ -30,6 +30,7 @@ root sends block j to rank j.
 import numpy as np
 
 from ..schedule import AllPairs, Schedule
+from ..timing.shapes import Sizes
 from .base import blocks, chain_cost, check_root, register, register_phase
 from .flat import flat_schedule, make_step
 
@@ -40,11 +41,20 @@ def _rs_windows(p):
 
 
 def _cost(reduce):
-    """The reduce-scatter's window and the all-gather's one step: every peer at once."""
+    """The reduce-scatter's window (position q sends block q+k to q+k) and the all-gather's
+    one step (block q to every peer): every peer at once, rank by rank where blocks differ."""
 
     def cost(model, ax, c, isz):
-        b = model.block_max(c, ax.p) * isz
-        return model.step([(ax, k, b) for k in range(1, ax.p)], reduce)
+        p = ax.p
+        blk = model.cut(c, p)
+        if not isinstance(blk, np.ndarray):
+            return model.step([(ax, k, blk * isz) for k in range(1, p)], reduce)
+        if not model.can_vector(ax, p * (p - 1)):
+            b = Sizes.between(c // p * isz, -(-c // p) * isz)  # bounds
+            return model.step([(ax, k, b) for k in range(1, p)], reduce)
+        vec = blk * isz  # one vector, rotated: the step is gathered at once
+        return model.step([(ax, k, Sizes(vec, k if reduce else 0)) for k in range(1, p)],
+                          reduce)
 
     return cost
 

@@ -19,7 +19,7 @@ block ``v + r``; the all-reduce splits the data into ``p2`` equal chunks instead
 
 import numpy as np
 
-from ..timing.costmodel import Xor
+from ..timing.shapes import Sizes, Xor
 from .base import blocks, register_phase
 from .flat import make_step
 
@@ -120,20 +120,30 @@ def unfold_all(fold, seg_off, seg_len, data):
 def hd_cost(kind):
     """Closed form of the phase ``kind`` for ``p = 2^k`` (the fold steps have none): step i of
     the halving moves ``p / 2^(i+1)`` blocks to the XOR partner at that distance, the
-    doubling ``2^i`` blocks."""
+    doubling ``2^i`` blocks (each rank its own run of blocks, rank by rank where they differ)."""
 
     def cost(model, ax, c, isz):
         p = ax.p
         k = model.pow2(p, "halving_doubling")
+        base, extra = divmod(c, p)
+        q = np.arange(p, dtype=np.int64)
+
+        def run(first, m):  # bytes of blocks first .. first+m-1 (blocks' rule), by position
+            if not extra:
+                return m * base * isz
+            return Sizes((m * base + np.minimum(first + m, extra) - np.minimum(first, extra))
+                         * isz)
+
         t = 0.0
         if kind in ("reduce_scatter", "all_reduce"):
-            for i in range(k):
+            for i in range(k):  # halving_steps: the half the partner keeps
                 m = p >> (i + 1)
-                t += model.step([(ax, Xor(m), model.chunk(c, p, m, isz, exact=True))], True)
+                lo = (q // (2 * m)) * (2 * m)
+                t += model.step([(ax, Xor(m), run(np.where(q & m, lo, lo + m), m))], True)
         if kind in ("all_gather", "all_reduce"):
-            for i in range(k):
+            for i in range(k):  # doubling_steps: the run gathered so far
                 m = 1 << i
-                t += model.step([(ax, Xor(m), model.chunk(c, p, m, isz, exact=True))], False)
+                t += model.step([(ax, Xor(m), run((q // m) * m, m))], False)
         return t
 
     return cost

@@ -1,8 +1,9 @@
 """The per-level plan of the hierarchical algorithms (names per axis, block order) and their
 closed forms: the per-level phases' costs chained.
 
-Each level's phase runs on the segment that the levels before it left (the largest block of
-the previous cut, an upper bound when counts do not divide). The inner-heavy reduce-scatter
+Each level's phase runs on the segment that the levels before it left; where a cut does not
+divide, the lines of the next level differ and the largest is costed
+(:meth:`~ubemu.timing.costmodel.CostModel.segment`). The inner-heavy reduce-scatter
 and all-gather add one permutation step in which every rank moves at most one block of
 ``b = count / n`` elements: its cost comes from routing that pattern once
 (:meth:`ubemu.timing.costmodel.CostModel.perm_partner`).
@@ -72,7 +73,7 @@ def all_reduce_cost(model, c, isz, per_level="ring"):
     for ax, name in live[:-1]:
         t += _phase_cost("reduce_scatter", name)(model, ax, seg, isz)
         t += _phase_cost("all_gather", name)(model, ax, seg, isz)
-        seg = model.block_max(seg, ax.p)
+        seg = model.segment(seg, ax.p)
     if live:
         ax, name = live[-1]
         t += _phase_cost("all_reduce", name)(model, ax, seg, isz)
@@ -90,7 +91,7 @@ def one_way_cost(model, c, isz, per_level="ring", heavy_axis="inner"):
     t, seg = 0.0, c
     for ax, name in (live if inner else live[::-1]):
         t += _phase_cost(kind, name)(model, ax, seg, isz)
-        seg = model.block_max(seg, ax.p)
+        seg = model.segment(seg, ax.p)
     if inner and len(live) > 1:  # rank r's block goes to rev(r) (all-gather: the inverse)
         rev = rev_blocks(model.comm)
         dst = rev if kind == "reduce_scatter" else np.argsort(rev)

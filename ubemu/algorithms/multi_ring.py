@@ -25,6 +25,7 @@ from math import gcd
 import numpy as np
 
 from ..errors import UbemuError
+from ..timing.shapes import Sizes
 from .base import blocks, register_phase
 from .flat import make_step
 
@@ -119,7 +120,9 @@ def _cost(model, ax, c, isz, n_rings=None):
     else:
         orders = _orders(model.dims, n_rings)
         partners = [model.ring_partner(order) for order in orders]
-    b = model.block(model.block(c, len(partners)), p) * isz
+    rings = len(partners)  # ring g's part, cut into p blocks: between the extremes
+    part = -(-c // rings)
+    b = Sizes.between(c // rings // p * isz, -(-part // p) * isz)
     msgs = [(ax, g, b) for g in partners]
     return (p - 1) * (model.step(msgs, True) + model.step(msgs, False))
 

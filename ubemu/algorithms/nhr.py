@@ -22,6 +22,7 @@ are not contiguous: a data schedule has one transfer per block, a timing-only sc
 
 import numpy as np
 
+from ..timing.shapes import Sizes
 from .base import blocks, chain_cost, register_phase
 from .flat import make_step
 
@@ -65,15 +66,20 @@ def _nhr_step(axis, seg_off, seg_len, data, dist, first, reduce):
 
 def _cost(reduce):
     """``ceil(log2 p)`` steps; step t moves ``ceil((p - 2^t) / 2^(t+1))`` blocks to the rank
-    ``2^t`` away. The heaviest run of that many blocks bounds an uneven count from above."""
+    ``2^t`` away (behind it in the reduce-scatter), rank by rank where blocks differ."""
 
     def cost(model, ax, c, isz):
         p = ax.p
+        pos = np.arange(p, dtype=np.int64) if c % p else None
         t = 0.0
         for s in range(nhr_steps(p)):
             d = 1 << s
             nsl = (p - 1 + d) // (2 * d)
-            t += model.step([(ax, d, model.chunk(c, p, nsl, isz))], reduce)
+            if pos is None:
+                b = nsl * (c // p) * isz
+            else:
+                b = Sizes(_sent(c, p, (pos - d) % p if reduce else pos, 2 * d, nsl) * isz)
+            t += model.step([(ax, -d if reduce else d, b)], reduce)
         return t
 
     return cost

@@ -22,7 +22,7 @@ at ``r & ~(2^i - 1)`` to ``r ^ 2^i`` (power-of-two ranks only, as nccl-tests req
 import numpy as np
 
 from ..schedule import Schedule
-from ..timing.costmodel import Xor
+from ..timing.shapes import Xor
 from .base import register, register_phase
 from .flat import make_step
 from .halving_doubling import Fold, fold_step, half_steps, hd_all_gather_phase, hd_cost, unfold_all

@@ -3,14 +3,14 @@
 On a ring of ``p`` ranks and ``S`` bytes: reduce-scatter and all-gather take ``p-1`` steps each,
 every rank sending ``S/p`` bytes per step; all-reduce chains them (``2(p-1)`` steps,
 ``2 S (p-1)/p`` bytes sent per rank). Uneven splits (``count % p != 0``, even ``count < p``)
-give blocks that differ by one element. Closed form: ``(p-1)`` steps of the largest block
-(the slowest link carries one every step, so the ceiling is exact).
+give blocks that differ by one element. Closed form: ``(p-1)`` steps, each sending every
+block once (rank by rank where they differ: :class:`~ubemu.timing.costmodel.Sizes`).
 """
 
 import numpy as np
 
 from ..schedule import ShiftSteps, Step
-from ..timing.costmodel import Cost
+from ..timing.shapes import Cost
 from .base import chain_cost, register_phase
 from .flat import make_step
 
@@ -41,9 +41,10 @@ def _ring_steps(axis, seg_off, seg_len, data, direction, first_shift, reduce):
 
 
 def _phase_cost(model, ax, c, isz, reduce):
-    """``p-1`` steps of the largest block; counting the work, a large ring's steps are
-    routed once (:class:`~ubemu.schedule.ShiftSteps`: the pattern, twice)."""
-    step = model.step([(ax, 1, model.block_max(c, ax.p) * isz)], reduce)
+    """``p-1`` steps, each a rotation of the first (every block sent once to the next rank:
+    the same figures); counting the work, a large ring's steps are routed once
+    (:class:`~ubemu.schedule.ShiftSteps`: the pattern, twice)."""
+    step = model.step([(ax, 1, model.sized(model.cut(c, ax.p), isz))], reduce)
     if model.counting and ShiftSteps.fits(ax.p, c):
         return Cost(float(step) * (ax.p - 1), 2 * step.transfers, step.peak, step.held,
                     (ax.p - 1) * step.transfers)

@@ -44,7 +44,8 @@ same schedule once more on ``int32`` values 1..3 from every rank in every elemen
 with ``sum`` and compared exactly, so any lost or doubled piece of any length at any rank
 count changes its elements. The schedule's data movement does not depend on the dtype or the
 op, so the shadow checks the very transfers of the run; the native run keeps checking the
-dtype's arithmetic.
+dtype's arithmetic. ``#wrong`` counts output elements: one that several runs (native, shadow,
+random) find wrong counts once (``check_rows``' ``seen``).
 
 ``make_inputs(..., kind="random")`` gives random data (uniform [0, 1) for sums) whose rounding
 error differs between algorithms; :func:`verify` reports it as the max and mean relative error
@@ -68,6 +69,8 @@ from .dtypes import (
     to_float64,
 )
 
+#: ``seen`` of :func:`check_rows` when no element is tracked across runs.
+_NO_MARKS = np.zeros((0, 0), np.bool_)
 #: Element type of the shadow run (:func:`exact_run_complete`).
 SHADOW_DTYPE = "int32"
 
@@ -160,18 +163,21 @@ def reference_from_parts(parts, n, op, dtype):
 
 
 def check_rows(collective, got_rows, row_lo, n, dtype, reference=None, inputs=None, root=0,
-               traffic=None):
+               traffic=None, seen=None):
     """Compare output rows ``row_lo : row_lo + len(got_rows)`` with the reference.
 
     ``reference``: :func:`reference_from_parts` (reducing collectives); ``inputs``: the
     inputs the copy collectives' outputs come from (every rank's; broadcast and scatter need
     only the root's row, at index ``root``; sendrecv the rows of ranks ``row_lo - 1 ..``,
     the senders of these rows; alltoallv also its ``traffic``, :class:`ubemu.traffic.Traffic`).
-    Where only the root has outputs (reduce, gather) pass the
-    root's output row (or none). Returns the raw ``(wrong, max_rel_err, rel_sums, n_rel)``:
-    ``wrong`` and ``n_rel`` add up over blocks of rows, ``max_rel_err`` by max, and the
-    relative errors' sum is :func:`fold` of the blocks' ``rel_sums`` concatenated in row
-    order (per-row sums for floats, so the mean is the same bits however the rows are split).
+    Where only the root has outputs (reduce, gather) pass the root's output row (or none).
+    ``seen``: a bool array of ``got_rows``' shape marking the elements earlier runs of the
+    check found wrong; they are not counted again, and this run's wrong elements are marked
+    (so an element is wrong once however many runs see it). Returns the raw
+    ``(wrong, max_rel_err, rel_sums, n_rel)``: ``wrong`` and ``n_rel`` add up over blocks of
+    rows, ``max_rel_err`` by max, and the relative errors' sum is :func:`fold` of the blocks'
+    ``rel_sums`` concatenated in row order (per-row sums for floats, so the mean is the same
+    bits however the rows are split).
     """
     dt = get_dtype(dtype)
     n_got = got_rows.shape[0]
@@ -183,17 +189,17 @@ def check_rows(collective, got_rows, row_lo, n, dtype, reference=None, inputs=No
         return per_element[None, :]
 
     if not coll.reducing:
-        return _exact_check(collective, got_rows, row_lo, inputs, root, dt, None, traffic)
+        return _exact_check(collective, got_rows, row_lo, inputs, root, dt, None, seen, traffic)
     if not dt.is_float:
         ref = mine(reference)
         return _exact_check(collective, got_rows, row_lo, None, root, dt,
-                            lambda rows: ref if ref.shape[0] == 1 else ref[rows])
+                            lambda rows: ref if ref.shape[0] == 1 else ref[rows], seen)
     from ..kernels.check import compare_rows
 
     ref, tol, exact = (np.ascontiguousarray(mine(a)) for a in reference)
     row_rel = np.empty(n_got)
     wrong, max_rel, n_rel = compare_rows(_kernel_view(got_rows, dt), dt.fmt, ref, tol, exact,
-                                         row_rel)
+                                         row_rel, _NO_MARKS if seen is None else seen)
     return int(wrong), float(max_rel), row_rel, int(n_rel)
 
 
@@ -239,7 +245,7 @@ def _alltoallv_rows(inputs, rows, traffic):
     return out
 
 
-def _exact_check(collective, got_rows, row_lo, inputs, root, dt, ref, traffic=None):
+def _exact_check(collective, got_rows, row_lo, inputs, root, dt, ref, seen, traffic=None):
     """Bit-exact comparison (integers and copies), streamed over row blocks; raw stats."""
     wrong, stats = 0, _RelErr()
     uint = np.dtype(f"u{dt.storage.itemsize}")
@@ -247,15 +253,20 @@ def _exact_check(collective, got_rows, row_lo, inputs, root, dt, ref, traffic=No
         got = got_rows[rows]
         want = _copy_rows(collective, inputs, slice(rows.start + row_lo, rows.stop + row_lo),
                           root, rows, got_rows.shape[1], traffic) if ref is None else ref(rows)
-        bad = int(np.count_nonzero(got.view(uint) != want.view(uint)))
-        if bad:  # relative errors only where something differs (else they are all 0)
-            stats.add(to_float64(got, dt), to_float64(want, dt))
-        wrong += bad
+        bad = got.view(uint) != want.view(uint)
+        if not bad.any():
+            continue
+        stats.add(to_float64(got, dt), to_float64(want, dt))  # only where something differs
+        if seen is not None:
+            bad &= ~seen[rows]
+            seen[rows] |= bad
+        wrong += int(np.count_nonzero(bad))
     return wrong, stats.max, np.array([stats.sum]), stats.count
 
 
-def verify(collective, outputs, inputs, op="sum", dtype=None, root=0, traffic=None):
-    """Compare ``outputs`` with the reference computed from ``inputs``.
+def verify(collective, outputs, inputs, op="sum", dtype=None, root=0, traffic=None, seen=None):
+    """Compare ``outputs`` with the reference computed from ``inputs`` (``seen``: as in
+    :func:`check_rows`, for the outputs' rows).
 
     Parameters
     ----------
@@ -302,7 +313,7 @@ def verify(collective, outputs, inputs, op="sum", dtype=None, root=0, traffic=No
     if reducing:
         reference = reference_from_parts(reference_parts(inputs, op, dt), n, op, dt)
     wrong, max_rel, rel_sums, n_rel = check_rows(collective, got_rows, 0, n, dt, reference,
-                                                 inputs, root, traffic)
+                                                 inputs, root, traffic, seen)
     return wrong, max_rel, (fold(rel_sums) / n_rel if n_rel else 0.0)
 
 

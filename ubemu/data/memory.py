@@ -20,6 +20,8 @@ of the parts that live at the same time:
   senders' rows for sendrecv), and the temporaries of drawing one tile of
   inputs (``CHECK_BYTES`` per element of ``verify.TILE_ELEMENTS``). A random run whose
   reference depends on the summation order holds every rank's inputs and outputs on process 0.
+  With more than one run, a flag per output element of this process marks those found wrong
+  (an element is counted once), on process 0 every rank's for such a random run.
 
 The budget is MemAvailable of ``/proc/meminfo`` shared by the job's processes on this host.
 """
@@ -110,6 +112,11 @@ def estimate(collective, comm, count, dt, op, topology, buf_count, data=False, n
             runs.append(_run_bytes(coll, n, n_local, count, buf_count, dt.itemsize, spread))
             if not spread and proc == 0:
                 runs[-1] += n * count * (CHECK_BYTES + 2 * dt.itemsize)
+        out_elems = n_local * coll.output_shape(n, count)[-1]  # the wrong-element flags
+        if len(runs) > 1:
+            runs = [r + out_elems for r in runs]
+            if vf.needs_random_run(collective, dt, op) and not spread and proc == 0:
+                runs[-1] += n * coll.output_shape(n, count)[-1]
         parts["data"] = max(runs)
     parts["total"] = sum(parts.values())
     return parts

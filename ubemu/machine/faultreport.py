@@ -3,7 +3,8 @@
 :func:`failures` lists what failed, :func:`summary` adds what it costs in bisection and
 per-NPU injection bandwidth; :func:`check_group` refuses a group with a failed, unserved
 member before anything runs; :func:`route_error` and :func:`explain` word a route the faults
-do not allow (codes of ``kernels/faultroute.py``).
+do not allow (codes of ``kernels/faultroute.py``), a disconnected pair by the cut between
+its two sides (:func:`cut`).
 """
 
 import numpy as np
@@ -30,13 +31,13 @@ def check_group(topology, npus):
 
 def route_error(topology, code, s, d, link):
     """The one-line error for a routing failure code of ``kernels/faultroute``."""
-    from ..kernels import faultroute as fr
+    from ..kernels import codes
 
-    what = linkmap.name(topology, link) if link >= 0 else "a spare's port"
-    if code == fr.CROSSES_FAILURE:
-        return UbemuError(f"routing minimal: NPU {s} -> NPU {d} crosses the failed {what}; "
-                          f"--routing apr detours around failures")
-    if code == fr.ENDPOINT_FAILED:
+    if code == codes.CROSSES_FAILURE:
+        return UbemuError(f"routing minimal: NPU {s} -> NPU {d} crosses the failed "
+                          f"{linkmap.name(topology, link)}; --routing apr detours around "
+                          f"failures")
+    if code == codes.ENDPOINT_FAILED:
         bad = s if topology.faults.state[s] == 1 else d
         return UbemuError(f"faults: NPU {bad} failed and no spare serves it: NPU "
                           f"{d if bad == s else s} can no longer reach it")
@@ -44,8 +45,48 @@ def route_error(topology, code, s, d, link):
     if alone:
         return UbemuError(f"faults cut NPU {alone[0]} off from every other NPU (all its links "
                           f"failed): NPU {s} can no longer reach NPU {d}")
-    return UbemuError(f"faults cut NPU {s} off from NPU {d}: no intact path under apr "
-                      f"(the direct route's first failed link: {what})")
+    if link == -2:
+        from ..kernels.pathsearch import BUDGET
+
+        return UbemuError(f"routing apr: no path from NPU {s} to NPU {d} found within the "
+                          f"search's {BUDGET:,} nodes (the failures are widespread)")
+    if link == -3:
+        return UbemuError(f"routing apr: NPU {s} reaches NPU {d} only by paths longer than the "
+                          f"{topology.route_hops} links a route holds")
+    return UbemuError(f"faults cut NPU {s} off from NPU {d}: {cut(topology, s, d)}")
+
+
+def cut(topology, s, d, budget=1 << 20):
+    """In words, the cut that separates NPU ``s`` from NPU ``d`` under the faults: the NPUs
+    on the smaller side, those on the other (when few), the failed links between."""
+    from ..kernels import moves
+    from ..kernels import pathsearch as ps
+
+    args = (topology.level_table, topology.lat_ns, float(topology.params.hop_lat_ns))
+    fs = topology.faults
+    geo = moves.layout(topology.level_table, fs.fp)
+    sides = []
+    for x in (s, d):
+        nodes = ps.component(int(moves.endpoint(x, fs.state, geo)), *args, fs.down_bits, fs.fp,
+                             fs.flat, budget)
+        complete = nodes[-1] >= 0
+        sides.append((nodes if complete else nodes[:-1], complete))
+    (a, a_done), (b, b_done) = sorted(sides, key=lambda sd: (not sd[1], sd[0].size))
+    if not a_done:
+        return f"no working path (the search from each end covered {budget:,} nodes)"
+    n = topology.n_npus
+
+    def npus(nodes):
+        x = np.sort(nodes[nodes < n])
+        shown = ", ".join(map(str, x[:8].tolist())) + (" ..." if x.size > 8 else "")
+        return f"NPU{'s' if x.size > 1 else ''} {shown} ({x.size})"
+
+    rest = npus(b) if b_done and b.size <= a.size * 4 else "the rest of the machine"
+    links = ps.cut_links(a, *args, fs.down_bits, fs.fp, fs.flat)
+    named = ", ".join(linkmap.name(topology, k) for k in links[:6].tolist())
+    more = f" ... ({links.size} in all)" if links.size > 6 else ""
+    return (f"{npus(a)} can no longer reach {rest}; the failed links between them: "
+            f"{named}{more}")
 
 
 def explain(topology, s, d):

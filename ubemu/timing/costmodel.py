@@ -22,89 +22,56 @@ permutation) are routed once with one byte per message by the real routing kerne
 a step of ``b`` bytes per message then costs ``b x (most messages per capacity on a link) +
 longest path``; "every peer at once" has a formula on grids of full-mesh and switch levels.
 
-Uneven counts: :meth:`CostModel.block` gives the largest block (an upper bound) and records
-that the count did not divide; the estimator then runs the cost a second time with the
-smallest blocks (``mode="lo"``), a lower bound, and reports both.
+Uneven counts (a count that does not divide, fewer elements than ranks): :meth:`CostModel.cut`
+gives each position's block and a step on one axis is evaluated rank by rank
+(:mod:`ubemu.timing.shapes`), which is exact. Where it cannot be (a :class:`GridFlat` pattern,
+parallel lines of different sizes sharing a trunk or a core pool after a hierarchical cut,
+sizes known only by their extremes), the step records ``uneven`` and takes every message as
+large as the largest (an upper bound); the estimator then runs the cost again with
+``mode="lo"``: every message as small as the smallest, or the largest alone on the fastest
+link, whichever is longer (a lower bound), and reports both.
 """
 
 import numpy as np
 
-from ..errors import UbemuError
 from ..kernels.codes import C_POOL_NPUS, C_RUN_FIRST
 from ..schedule import AllPairs
 from . import symmetry
+from .shapes import Cost, NoClosedForm, PermPartner, Sizes, Xor, line_figures
 
 #: Most transfers the patterns of one cost may need routed (cached or not, so that whether a
 #: closed form exists does not depend on what was asked before).
 PROFILE_BUDGET = 1 << 25
+#: Most sizes (entries x positions, summed over a cost's steps) evaluated rank by rank where
+#: ranks send different sizes; beyond, such steps are bounded.
+RAGGED_BUDGET = 1 << 22
 
 
-class NoClosedForm(UbemuError):
-    """The cost model has no closed form for this case (the step-level model answers)."""
-
-
-class Cost(float):
-    """A time in seconds that also counts the work of the steps it sums: ``transfers`` (each
-    step's transfers, summed, as the timing model routes them), ``peak`` (the largest
-    step's), ``held`` (the most a timing-only schedule holds at once: a compact all-pairs
-    step holds one part, :class:`ubemu.schedule.AllPairs`) and ``moved`` (the transfers a
-    data run applies: a ring's steps are timed from one routing of their pattern but
-    applied one by one; default ``transfers``). Sums and integer multiples carry them along;
-    the value is plain float arithmetic."""
-
-    def __new__(cls, value, transfers=0, peak=0, held=0, moved=None):
-        obj = super().__new__(cls, value)
-        obj.transfers, obj.peak, obj.held = transfers, peak, held
-        obj.moved = transfers if moved is None else moved
-        return obj
-
-    def __add__(self, other):
-        return Cost(float(self) + float(other), self.transfers + getattr(other, "transfers", 0),
-                    max(self.peak, getattr(other, "peak", 0)),
-                    max(self.held, getattr(other, "held", 0)),
-                    self.moved + getattr(other, "moved", 0))
-
-    __radd__ = __add__
-
-    def __mul__(self, k):
-        if isinstance(k, float) and not k.is_integer():
-            return float(self) * k
-        return Cost(float(self) * k, self.transfers * int(k), self.peak if k else 0,
-                    self.held if k else 0, self.moved * int(k))
-
-    __rmul__ = __mul__
-
-
-class Xor(int):
-    """An XOR partner: rank ``r``'s message goes to rank ``r ^ m``."""
-
-
-class PermPartner:
-    """An explicit partner per rank (``dst[r]``; ``dst[r] == r`` sends nothing), keyed by
-    ``key`` for caching."""
-
-    __slots__ = ("key", "dst")
-
-    def __init__(self, key, dst):
-        self.key, self.dst = key, dst
-
-    def __hash__(self):
-        return hash(self.key)
-
-    def __eq__(self, other):
-        return isinstance(other, PermPartner) and other.key == self.key
+def _bmax(b):
+    return b.max() if isinstance(b, Sizes) else b
 
 
 class AxisModel:
-    """Derived constants of one grid axis (see the module docstring)."""
+    """Derived constants of one grid axis (see the module docstring).
+
+    ``beta_link`` and ``beta_port`` are the uniform case's; a step whose ranks send blocks of
+    different sizes (:class:`Sizes`) reads the port term's parts: ``beta_rank`` (s/B) on one
+    rank's sum (its port, its access port, a trunk group's or a pool's port shared by ``par``
+    ranks on parallel lines, at the same position), ``beta_line`` (s/B) on the whole line's
+    sum (an oversubscribed switch whose one core pool holds the axis). ``par``: ranks on
+    parallel lines whose messages share one link (trunks, core pools), 1 if none.
+    """
 
     __slots__ = ("p", "level", "fabric", "trunk", "beta_link", "beta_port", "lat_s",
-                 "full_ring")
+                 "full_ring", "beta_rank", "beta_line", "par")
 
-    def __init__(self, p, level, fabric, trunk, beta_link, beta_port, lat_s, full_ring):
+    def __init__(self, p, level, fabric, trunk, beta_link, beta_port, lat_s, full_ring,
+                 beta_rank=None, beta_line=0.0, par=1):
         self.p, self.level, self.fabric, self.trunk = p, level, fabric, trunk
         self.beta_link, self.beta_port, self.lat_s = beta_link, beta_port, lat_s
         self.full_ring = full_ring
+        self.beta_rank = beta_port if beta_rank is None else beta_rank
+        self.beta_line, self.par = beta_line, par
 
     def check_hops(self, shift):
         """Refuse a message that is not one hop (ring levels: only neighbours of a whole
@@ -135,6 +102,7 @@ def _axis_model(topology, comm, d):
     caps = {c.name.rsplit(".", 1)[-1] if "." in c.name else "": c.bw_GBps * 1e9 * eff
             for c in topology.link_classes if c.level == i and "access" not in c.name}
     full_ring = True
+    beta_line, par = 0.0, m_trunk
     if lv.fabric in ("full_mesh", "ring"):
         beta_link, beta_port, links = m_trunk / min(caps.values()), 0.0, 1
         if lv.fabric == "ring":
@@ -146,15 +114,20 @@ def _axis_model(topology, comm, d):
         if "core_up" in caps:
             beta_port = max(beta_port, m_core / caps["core_up"])
             links = 4
+            own = strides[i] < pool  # the pool holds the whole line, else parallel lines
+            par = m_core // comm.dims[d] if own else m_core
+            beta_line = par / caps["core_up"] if own else 0.0
+    beta_rank = beta_port if not beta_line else 1.0 / caps["up"]
     lat_s = lv.lat_ns * 1e-9
     if lv.trunk:  # through the NPU's access port up and down (its run's, one per NPU)
         first = int(topology.level_table[i, C_RUN_FIRST])
         access = topology.access_GBps(i) * 1e9 * eff
         beta_port = max(beta_port, 1.0 / access)
+        beta_rank = max(beta_rank, 1.0 / access)
         lat_s += 2 * topology.lat_ns[first, 1] * 1e-9
         links += 2
     return AxisModel(int(comm.dims[d]), i, lv.fabric, lv.trunk, beta_link, beta_port,
-                     lat_s + hop_s * links, full_ring)
+                     lat_s + hop_s * links, full_ring, beta_rank, beta_line, int(par))
 
 
 def _ordered(topology, comm, d):
@@ -264,14 +237,15 @@ class CostModel:
         self.axes = None
         if comm.n > 1 and comm.levels:
             self.axes = [_axis_model(topology, comm, d) for d in range(len(self.dims))]
-        self._grid = None
+        self._grid = self._fastest = None
         self.collective, self.mode, self.uneven = "", "hi", False
         self.counting = False  # True: only the work is wanted (no pattern is routed)
         self.reset_call()
 
     def reset_call(self):
-        """Start costing one algorithm: no pattern asked for yet."""
+        """Start costing one algorithm: no pattern asked for yet, no line of another size."""
         self.routed, self.asked = 0, set()
+        self.lines_vary, self.vectored = False, 0
 
     # -- what the costs ask for -------------------------------------------------------------
     @staticmethod
@@ -297,28 +271,37 @@ class CostModel:
             self._grid = GridFlat(self)
         return self._grid
 
-    def block_max(self, c, parts):
-        """Elements of the largest of ``parts`` blocks of ``c`` (exact where the slowest
-        link always carries a largest block)."""
-        return -(-c // parts) if c > 0 else 0
+    def cut(self, c, parts):
+        """Elements of each position's block when ``c`` is cut into ``parts`` (the first
+        ``c % parts`` one longer, :func:`ubemu.algorithms.base.blocks`): a number when the
+        blocks are equal, else an int64 array by position."""
+        base, extra = divmod(int(c), parts)
+        return base + (np.arange(parts) < extra) if extra else base
 
-    def block(self, c, parts):
-        """Largest block (``mode="hi"``) or smallest (``"lo"``); records an uneven cut."""
-        if c % parts:
-            self.uneven = True
-            if self.mode == "lo":
-                return c // parts
-        return self.block_max(c, parts)
+    @staticmethod
+    def sized(blk, isz, rot=0):
+        """Bytes of blocks by position (from :meth:`cut`), position ``q`` sending block
+        ``q + rot``: a number where they are equal, else :class:`Sizes`."""
+        if not isinstance(blk, np.ndarray):
+            return blk * isz
+        return Sizes(blk * isz, rot) if blk.min() != blk.max() else int(blk[0]) * isz
 
-    def chunk(self, c, parts, m, isz, exact=False):
-        """Bytes of ``m`` consecutive blocks of ``c`` cut into ``parts``: the heaviest run
-        (``exact``: known to be what the slowest link carries), else as :meth:`block`."""
+    def can_vector(self, ax, elems):
+        """Whether a step on ``ax`` whose sizes differ by rank, ``elems`` of them (entries x
+        positions), is evaluated rank by rank (one axis, within :data:`RAGGED_BUDGET`)."""
+        return (not self.counting and isinstance(ax, AxisModel)
+                and self.vectored + elems <= RAGGED_BUDGET)
+
+    def segment(self, c, parts):
+        """Elements of the segment each line of the next level starts from after ``c`` is cut
+        into ``parts``: where it does not divide the lines differ (``lines_vary``) and the
+        largest line (``mode="hi"``) or the smallest (``"lo"``) is costed, exact where a
+        line's own links and NPUs decide, bounds where parallel lines share a link."""
         base, extra = divmod(c, parts)
-        if extra and not exact:
-            self.uneven = True
-            if self.mode == "lo":
-                return m * base * isz
-        return (m * base + min(m, extra)) * isz
+        if extra:
+            self.lines_vary = True
+            return base if self.mode == "lo" else base + 1
+        return base
 
     def pow2(self, p, name):
         """``log2 p``, refusing a ``p`` that is not a power of two."""
@@ -360,13 +343,16 @@ class CostModel:
         """A message's pipeline fill (:mod:`ubemu.timing.timer`)."""
         return min(nbytes, self.fill_bytes) * self.fill_s_per_byte
 
-    def _finish(self, bw_s, lat_s, reduced_bytes, reduce, n_msgs, held=None):
-        """A step's time: every rank sends and receives ``n_msgs`` messages; ``lat_s`` is
-        the largest path latency plus fill (the timing model's rule, :mod:`ubemu.timing.timer`).
-        As a :class:`Cost`: the step's transfers, one per message, of which ``held`` at
-        once (default all)."""
-        t = max(n_msgs * self.msg_s, bw_s + lat_s + (self.send_s + self.tail_s(n_msgs))) \
-            + self.overhead_s
+    def _finish(self, bw_s, lat_s, reduced_bytes, reduce, n_msgs, held=None, cpu_s=None,
+                tail_s=None):
+        """A step's time: every rank sends and receives ``n_msgs`` messages (``cpu_s`` and
+        ``tail_s``: the busiest NPU's message time and the longest receive tail, when ranks'
+        message counts differ); ``lat_s`` is the largest path latency plus fill (the timing
+        model's rule, :mod:`ubemu.timing.timer`). As a :class:`Cost`: the step's transfers,
+        one per message, of which ``held`` at once (default all)."""
+        cpu = n_msgs * self.msg_s if cpu_s is None else cpu_s
+        tail = self.tail_s(n_msgs) if tail_s is None else tail_s
+        t = max(cpu, bw_s + lat_s + (self.send_s + tail)) + self.overhead_s
         t = t + reduced_bytes * self.rho if reduce and self.rho else t
         work = self.n * n_msgs
         return Cost(t, work, work, work if held is None else min(work, held))
@@ -378,44 +364,107 @@ class CostModel:
         own message costs. ``transfers``: its messages, ``held`` of them at once."""
         if not transfers:
             return Cost(self.overhead_s)
-        cpu_s = tail_s = 0.0
-        if self.msg_s:
-            from ..kernels.timing import npu_message_figures
-
-            cpu_s, tail_s = npu_message_figures(np.asarray(received, np.float64),
-                                                np.asarray(sent, np.float64), self.send_s,
-                                                self.recv_s)
-        t = max(cpu_s, bw_s + lat_s + (self.send_s + max(self.recv_s, tail_s))) \
-            + self.overhead_s
+        cpu_s, tail_s = self.message_figures(received, sent)
+        t = max(cpu_s, bw_s + lat_s + (self.send_s + tail_s)) + self.overhead_s
         return Cost(t, transfers, transfers, transfers if held is None else min(transfers, held))
 
+    def message_figures(self, received, sent):
+        """``(busiest NPU's message time, longest receive tail)`` of ranks that receive and
+        send ``received[r]`` and ``sent[r]`` messages: the timing model's per-NPU rule
+        (:func:`ubemu.kernels.timing.npu_message_figures`; at least one receive cost)."""
+        if not self.msg_s:
+            return 0.0, 0.0
+        from ..kernels.timing import npu_message_figures
+
+        cpu_s, tail_s = npu_message_figures(np.asarray(received, np.float64),
+                                            np.asarray(sent, np.float64), self.send_s,
+                                            self.recv_s)
+        return cpu_s, max(self.recv_s, tail_s)
+
     def step(self, msgs, reduce=False):
-        """Time of one step; ``msgs`` is a list of (axis, partner, bytes) sent by each rank."""
-        msgs = [m for m in msgs if m[2] > 0]
+        """Time of one step; ``msgs`` is a list of (axis, partner, bytes) sent by each rank
+        (bytes: a number, or :class:`Sizes` where ranks send different sizes)."""
+        msgs = [m for m in msgs if _bmax(m[2]) > 0]
         if not msgs:
             return self.overhead_s
-        if isinstance(msgs[0][0], GridFlat):
-            return self._grid_step(msgs[0][0], msgs, reduce)
+        ax = msgs[0][0]
+        ragged = [b for _, _, b in msgs if isinstance(b, Sizes)]
+        if ragged:
+            if all(m[0] is ax for m in msgs) and all(b.exact for b in ragged) \
+                    and self.can_vector(ax, len(msgs) * ax.p):
+                return self._ragged_step(ax, msgs, reduce)
+            return self._bounded_step(msgs, reduce, ragged)
+        if isinstance(ax, GridFlat):
+            return self._grid_step(ax, msgs, reduce)
+        if self.lines_vary and any(m[0].par > 1 for m in msgs):
+            self.uneven = True  # parallel lines of different sizes share a link: bounds
         if len(msgs) == 1:  # the common case, kept fast
             ax, shift, b = msgs[0]
             ax.check_hops(shift)
             beta = ax.beta_link if ax.beta_link > ax.beta_port else ax.beta_port
             return self._finish(b * beta, ax.lat_s + self.fill_s(b), b, reduce, 1)
-        per_axis, merged = {}, {}
-        for ax, shift, b in msgs:
-            key = (id(ax), shift % ax.p)
-            merged[key] = (ax, shift, merged[key][2] + b if key in merged else b)
+        per_axis, links = {}, {}  # messages to one partner share its link, not their costs
         lat = red = 0.0
-        for ax, shift, b in merged.values():
+        for ax, shift, b in msgs:
             ax.check_hops(shift)
+            key = (id(ax), shift % ax.p)
+            links[key] = links.get(key, 0) + b
             mx, sm = per_axis.get(id(ax), (ax, 0.0, 0.0))[1:]
-            per_axis[id(ax)] = (ax, max(mx, b), sm + b)
+            per_axis[id(ax)] = (ax, max(mx, links[key]), sm + b)
             lat = max(lat, ax.lat_s + self.fill_s(b))
             red += b
         bw = max(max(ax.beta_link * mx, ax.beta_port * sm) for ax, mx, sm in per_axis.values())
-        every = len(per_axis) == 1 and len(merged) == self.n - 1  # a compact AllPairs step
-        return self._finish(bw, lat, red, reduce, len(merged),
+        every = len(per_axis) == 1 and len(links) == self.n - 1  # a compact AllPairs step
+        return self._finish(bw, lat, red, reduce, len(msgs),
                             AllPairs.PART_TRANSFERS if every else None)
+
+    def _bounded_step(self, msgs, reduce, ragged):
+        """Bounds of a step whose sizes differ by rank and are not followed rank by rank:
+        every message as large as the largest (``mode="hi"``); as small as the smallest, or
+        the largest message (which some rank sends) alone on the fastest link and the
+        shortest path, whichever is longer (``"lo"``)."""
+        lo = self.mode == "lo" and not self.counting
+        self.uneven = self.uneven or not self.counting
+        pick = Sizes.min if lo else Sizes.max
+        t = self.step([(a, q, pick(b) if isinstance(b, Sizes) else b) for a, q, b in msgs],
+                      reduce)
+        if lo:
+            if self._fastest is None:
+                topo = self.topology
+                cap = max(c.bw_GBps for c in topo.link_classes) * 1e9 * topo.params.efficiency
+                lat_ns = min(lv.lat_ns for lv in topo.levels if lv.size > 1)
+                self._fastest = (1.0 / cap, (lat_ns + topo.params.hop_lat_ns) * 1e-9)
+            s_per_B, lat_s = self._fastest
+            big = max(b.max() for b in ragged)
+            t = max(t, self._finish(big * s_per_B, lat_s + self.fill_s(big), big, reduce, 1))
+        return t
+
+    def _ragged_step(self, ax, msgs, reduce):
+        """A step on one axis whose ranks send different sizes, rank by rank: the largest
+        message on a link of its own, each rank's sums on its ports and at its end (messages,
+        reduction), the line's sum on a pool holding it. Exact for lines alike, and for the
+        largest line where they differ unless parallel lines share a link."""
+        p = ax.p
+        if self.lines_vary and ax.par > 1:
+            self.uneven = True
+        for _, q, _ in msgs:
+            ax.check_hops(q)
+        self.vectored += len(msgs) * p
+        if len(msgs) == 1:  # one message each: its largest and the sum decide
+            big, total = msgs[0][2].max(), int(msgs[0][2].vec.sum())
+            bw = max(ax.beta_link * big, ax.beta_rank * big, ax.beta_line * total)
+            return self._finish(bw, ax.lat_s + self.fill_s(big), big, reduce, 1)
+        pos = np.arange(p)
+        came = [pos ^ int(q) if isinstance(q, Xor) else (pos - int(q)) % p for _, q, _ in msgs]
+        links = [int(q) if isinstance(q, Xor) else int(q) % p - p for _, q, _ in msgs]
+        link, big, up, down, sends, recvs = line_figures(p, [b for _, _, b in msgs], came,
+                                                         links)
+        bw = max(ax.beta_link * link, ax.beta_rank * max(int(up.max()), int(down.max())),
+                 ax.beta_line * int(up.sum()))
+        cpu, tail = self.message_figures(recvs, sends)
+        every = len(set(links)) == self.n - 1
+        return self._finish(bw, ax.lat_s + self.fill_s(big), int(down.max()), reduce,
+                            len(msgs), AllPairs.PART_TRANSFERS if every else None, cpu, tail)
 
     def _grid_step(self, gf, msgs, reduce):
         sizes = [b for _, _, b in msgs]
