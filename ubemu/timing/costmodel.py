@@ -231,6 +231,7 @@ class CostModel:
         self.send_s, self.recv_s = p.send_overhead_ns * 1e-9, p.recv_overhead_ns * 1e-9
         self.msg_s = self.send_s + self.recv_s  # one message's ends
         self._tails = {}  # messages per rank -> receive tail
+        self.worst_tail = False  # bounds: the tail of messages all arriving at once
         self.fill_bytes = p.fill_bytes
         self.fill_s_per_byte = 1e-9 / p.fill_GBps if p.fill_GBps > 0 else 0.0
         self.rho = 1.0 / (p.reduce_GBps * 1e9) if p.reduce_GBps > 0 else 0.0
@@ -331,6 +332,8 @@ class CostModel:
             return 0.0
         if n_msgs <= 1:
             return self.recv_s
+        if self.worst_tail:  # the most the tail can be: every message arriving at once
+            return n_msgs * self.recv_s
         if n_msgs not in self._tails:
             from ..kernels.timing import receive_tail_s
 
@@ -426,8 +429,13 @@ class CostModel:
         lo = self.mode == "lo" and not self.counting
         self.uneven = self.uneven or not self.counting
         pick = Sizes.min if lo else Sizes.max
-        t = self.step([(a, q, pick(b) if isinstance(b, Sizes) else b) for a, q, b in msgs],
-                      reduce)
+        # where some ranks send nothing, one sending fewer than it receives waits longer
+        self.worst_tail = not lo and any(b.min() == 0 for b in ragged)
+        try:
+            t = self.step([(a, q, pick(b) if isinstance(b, Sizes) else b) for a, q, b in msgs],
+                          reduce)
+        finally:
+            self.worst_tail = False
         if lo:
             if self._fastest is None:
                 topo = self.topology
