@@ -10,6 +10,7 @@ copies. Buffer space past the output is scratch that a schedule may use.
 """
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -168,6 +169,79 @@ class ShiftSteps:
         """The steps one by one, as the ring builder makes them without this form."""
         for k in range(self.repeat):
             yield Step.make(self.src, self.dst, self.base + self.big(k), reduce=self.reduce)
+
+
+class PartnerStep:
+    """A compact timing-only step in which every rank sends at most one message, to a partner
+    given by a formula: built in O(1), its transfers made only when asked (``make``).
+
+    ``xor`` (rank r sends to ``r ^ xor``) or ``shift`` (to ``(r + shift) mod n_ranks``) name
+    the pattern where it is exactly that on ranks ``0..n_ranks-1``; ``sizes`` is the
+    multiset of the n_ranks message sizes in elements, ``(values, counts)`` (0 for a rank that
+    sends nothing), and ``both`` whether some rank both sends and receives a non-empty
+    message; ``summary()`` may give ``(values, counts, both)`` instead, on first use. With
+    them the timer times the step from one route where the machine's symmetry allows
+    (:mod:`ubemu.timing.partners`); otherwise, and for ``parts``, ``make()`` gives the
+    explicit ``(src, dst, n)``.
+    """
+
+    def __init__(self, n_ranks, make, reduce=False, xor=None, shift=None, sizes=None,
+                 both=None, summary=None):
+        self.n_ranks, self.make, self.red = int(n_ranks), make, bool(reduce)
+        self.xor, self.shift = xor, shift
+        self._summary = summary if sizes is None else (lambda: (*sizes, both))
+        self.repeat = 1
+        self.src_off = self.dst_off = None
+        self._explicit = None
+
+    @cached_property
+    def _summed(self):
+        return None if self._summary is None else self._summary()
+
+    @property
+    def sizes(self):
+        """``(values, counts)`` of the message sizes, or None (not known in closed form)."""
+        return None if self._summed is None else self._summed[:2]
+
+    @property
+    def both(self):
+        return None if self._summed is None else bool(self._summed[2])
+
+    @property
+    def n_transfers(self):
+        if self.sizes is None:
+            return self.explicit().n_transfers
+        values, counts = self.sizes
+        return int(np.sum(np.where(np.asarray(values) > 0, counts, 0)))
+
+    def explicit(self):
+        """The step as an explicit :class:`Step` (made once, then kept)."""
+        if self._explicit is None:
+            src, dst, n = self.make()
+            self._explicit = Step.make(src, dst, n, reduce=self.red)
+        return self._explicit
+
+    def parts(self):
+        """The explicit transfers, as one part."""
+        yield self.explicit()
+
+    src = property(lambda self: self.explicit().src)
+    dst = property(lambda self: self.explicit().dst)
+    n = property(lambda self: self.explicit().n)
+    reduce = property(lambda self: self.explicit().reduce)
+
+
+def even_runs(count, parts, width):
+    """The multiset ``(values, counts)`` of the elements in runs of ``width`` consecutive
+    blocks starting at every multiple of ``width`` below ``parts`` (each run counted once),
+    ``count`` elements cut into ``parts`` blocks by :func:`split_even`: runs wholly among the
+    larger blocks, the run holding the cut, the rest."""
+    base, extra = divmod(int(count), int(parts))
+    runs = parts // width
+    full, part = divmod(extra, width)
+    values = [width * (base + 1), width * base + part, width * base]
+    counts = [full, int(part > 0), runs - full - int(part > 0)]
+    return np.array(values, np.int64), np.array(counts, np.int64)
 
 
 def explicit_steps(step):

@@ -83,3 +83,23 @@ def test_broken_pipe_is_quiet():
     proc = subprocess.run(f"{sys.executable} -m ubemu topo list | head -1", shell=True,
                           capture_output=True, text=True, env=child_env(), timeout=120)
     assert proc.returncode == 0 and proc.stderr == ""
+
+
+HEAVY = ("numba", "mpi4py", "matplotlib")
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["topo", "list"],
+                                  ["topo", "show", "atlas950-superpod"],
+                                  ["all_reduce", "--topo", "switch:8@50GiBps/1us", "-b", "1K",
+                                   "-e", "1K"]])
+def test_light_commands_import_nothing_heavy(argv):
+    """The help, the topology listings and a small timing-only run start without Numba
+    (the NumPy twins time a small machine), MPI or plotting."""
+    code = ("import sys; from ubemu.cli import main; status = main(sys.argv[1:]); "
+            "sys.stdout.flush(); "
+            f"print('HEAVY', [m for m in {HEAVY!r} if m in sys.modules], file=sys.stderr)")
+    env = {k: v for k, v in child_env().items() if k != "UBEMU_KERNELS"}
+    out = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True,
+                         env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "HEAVY []" in out.stderr and out.stdout

@@ -15,12 +15,23 @@ pairs first hands its data to its even partner, ``p2`` virtual ranks run the pow
 algorithm, and the even rank finally copies the result back (2 extra steps).
 """
 
+from functools import partial
+
 import numpy as np
 
+from ..schedule import PartnerStep
 from ..timing.costmodel import Xor
 from .base import register_phase
 from .flat import make_step
-from .halving_doubling import Fold, fold_step, half_steps, hd_all_gather_phase, hd_cost, unfold_all
+from .halving_doubling import (
+    Fold,
+    compact_line,
+    fold_step,
+    half_steps,
+    hd_all_gather_phase,
+    hd_cost,
+    unfold_all,
+)
 
 
 def rd_all_reduce_steps(size):
@@ -47,10 +58,22 @@ def rd_all_reduce_phase(axis, seg_off, seg_len, data=True):
     fold = Fold(axis)
     if fold.r:
         yield fold_step(fold, seg_off, seg_len, data)
-    n = np.where(fold.active, seg_len, 0)
+    compact = compact_line(fold, seg_len, data)
+    count = fold.even_count(seg_len) if compact else None
+
+    def make(mask):
+        return axis.ranks, fold.rank_of(fold.v ^ mask), np.where(fold.active, seg_len, 0)
+
     for i in range(fold.k):
-        yield make_step(axis.ranks, fold.rank_of(fold.v ^ (1 << i)), n, seg_off, seg_off,
-                        True, data)
+        mask = 1 << i
+        if not compact:
+            src, dst, n = make(mask)
+            yield make_step(src, dst, n, seg_off, seg_off, True, data)
+        elif count is None:  # a fold: no closed form
+            yield PartnerStep(axis.size, partial(make, mask), True)
+        else:
+            yield PartnerStep(axis.size, partial(make, mask), True, xor=mask,
+                              sizes=([count], [axis.size]), both=count > 0)
     if fold.r:
         yield unfold_all(fold, seg_off, seg_len, data)
 
