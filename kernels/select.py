@@ -2,20 +2,23 @@
 
 Importing Numba and loading its cached kernels costs a process about half a second, more than
 a small run takes; the NumPy twins (:mod:`.numpy_routing`, :mod:`.numpy_timing`) give the
-same figures to the bit and cost a few array operations per level and step. So a topology of
-at most :data:`NUMPY_MAX_NPUS` NPUs without failures is routed and timed with NumPy, and Numba
-is imported only where a kernel runs (larger machines, faults, the data plane, MPI's load
-exchange). ``UBEMU_KERNELS=numba`` (or ``numpy``) forces one side where both can serve (the
-tests of the twins, the start-up benchmark); :func:`forced` does the same in a process.
+same figures to the bit and cost a few array operations per level and call, within a few
+times the kernels' per-transfer cost. So a machine of at most :data:`NUMPY_MAX_NPUS` NPUs,
+and on any machine a call of at most :data:`NUMPY_MAX_TRANSFERS` transfers, is routed and
+timed with NumPy (never under failures: the twins do not detour), and Numba is imported only
+where a kernel runs (large steps, faults, the data plane, MPI's load exchange).
+``UBEMU_KERNELS=numba`` (or ``numpy``) forces one side where both can serve (the tests of
+the twins, the start-up benchmark); :func:`forced` does the same in a process.
 """
 
 import contextlib
 import os
 
-#: Topologies of at most this many NPUs are routed and timed with NumPy (``auto``).
+#: Machines of at most this many NPUs are routed and timed with NumPy (``auto``).
 NUMPY_MAX_NPUS = 512
-#: A call routing at most this many transfers routes them with NumPy on any machine.
-NUMPY_MAX_TRANSFERS = 64
+#: A call of at most this many transfers (or links, for a drain) is served by NumPy on any
+#: machine (``auto``).
+NUMPY_MAX_TRANSFERS = 1 << 14
 #: The environment variable naming the side: ``auto`` (default), ``numba`` or ``numpy``.
 ENV = "UBEMU_KERNELS"
 MODES = ("auto", "numba", "numpy")
@@ -44,29 +47,29 @@ def forced(side):
         _forced.pop()
 
 
-def numpy_serves(n_npus, faulty):
-    """True when a topology of ``n_npus`` NPUs (``faulty``: with failures) is routed and
-    timed by the NumPy twins."""
+def numpy_serves(n_npus, faulty=False, n_items=None):
+    """True when a call on a machine of ``n_npus`` NPUs (``faulty``: with failures) over
+    ``n_items`` transfers (None: unknown) is served by the NumPy twins."""
     side = mode()
     if faulty or side == "numba":
         return False
-    return side == "numpy" or n_npus <= NUMPY_MAX_NPUS
+    return (side == "numpy" or n_npus <= NUMPY_MAX_NPUS
+            or (n_items is not None and n_items <= NUMPY_MAX_TRANSFERS))
 
 
-def timing(n_npus, faulty=False):
-    """The module of link-load kernels for such a topology (:mod:`.timing` or its twin)."""
-    if numpy_serves(n_npus, faulty):
+def timing(n_npus, faulty=False, n_items=None):
+    """The link-load kernels (:mod:`.timing`) or their twins (:mod:`.numpy_timing`) for
+    such a call."""
+    if numpy_serves(n_npus, faulty, n_items):
         from . import numpy_timing as module
     else:
         from . import timing as module
     return module
 
 
-def routing(n_npus, faulty=False, n_transfers=None):
-    """The module whose ``route_many`` routes such a topology (:mod:`.routing` or its twin),
-    or ``n_transfers`` on it."""
-    few = n_transfers is not None and n_transfers <= NUMPY_MAX_TRANSFERS
-    if numpy_serves(1 if few and mode() == "auto" else n_npus, faulty):
+def routing(n_npus, faulty=False, n_items=None):
+    """The module whose ``route_many`` routes such a call (:mod:`.routing` or its twin)."""
+    if numpy_serves(n_npus, faulty, n_items):
         from . import numpy_routing as module
     else:
         from . import routing as module

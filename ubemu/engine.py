@@ -33,6 +33,7 @@ from .errors import UbemuError
 from .parallel.block import Block, gather_rows, scatter_rows
 from .parallel.exchange import exchange
 from .parallel.loads import PartitionedLoads
+from .schedule import steps_counted
 from .timing.costmodel import CostModel
 from .timing.timer import LocalLoads, time_schedule
 
@@ -88,7 +89,7 @@ def _reporting(sched, n_walks, progress):
         walks[0] += 1
         for step in sched.steps():
             yield step
-            done += getattr(step, "repeat", 1)
+            done += steps_counted(step)
             progress(min((walk + done / max(sched.n_steps, 1)) / n_walks, 1.0))
 
     return replace(sched, steps=steps)

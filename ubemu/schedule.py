@@ -68,7 +68,11 @@ class Step:
 class AllPairs:
     """A compact timing-only step: each of the ``n_ranks`` ranks sends ``n[r]`` elements to
     every other rank (a one-shot all-to-all or all-gather), ``n_ranks (n_ranks - 1)``
-    transfers held in O(n_ranks) memory.
+    transfers held in O(n_ranks) memory; with ``to_receiver`` every rank r *receives* ``n[r]``
+    from every other (a one-shot reduce-scatter: block r goes to rank r).
+
+    ``span``: the schedule steps it stands for, a window of link-disjoint steps timed as one
+    (the direct reduce-scatter's ``p-1``; :func:`ubemu.timing.timer.time_steps`).
 
     The timer times it from the routes of one NPU where the topology allows
     (:meth:`ubemu.timing.timer.StepTimer.step_time`), else from :meth:`parts`, explicit steps of a
@@ -79,11 +83,12 @@ class AllPairs:
     #: Most transfers in one of :meth:`parts`.
     PART_TRANSFERS = 1 << 21
 
-    def __init__(self, n, reduce=False, repeat=1):
+    def __init__(self, n, reduce=False, repeat=1, to_receiver=False, span=1):
         self.sizes = np.ascontiguousarray(n, np.int64)
         self.n_ranks = int(self.sizes.size)
         self.red = bool(reduce)
-        self.repeat = int(repeat)
+        self.repeat, self.span = int(repeat), int(span)
+        self.to_receiver = bool(to_receiver)
         self.src_off = self.dst_off = None
         self._explicit = None
 
@@ -105,7 +110,9 @@ class AllPairs:
         for lo in range(0, p, rows):
             src = np.repeat(np.arange(lo, min(lo + rows, p), dtype=np.int64), p - 1)
             k = np.tile(np.arange(1, p, dtype=np.int64), src.size // max(p - 1, 1))
-            yield Step.make(src, (src + k) % p, self.sizes[src], reduce=self.red)
+            dst = (src + k) % p
+            yield Step.make(src, dst, self.sizes[dst if self.to_receiver else src],
+                            reduce=self.red)
 
     def _explicit_step(self):
         if self._explicit is None:
@@ -244,6 +251,12 @@ def even_runs(count, parts, width):
     return np.array(values, np.int64), np.array(counts, np.int64)
 
 
+def steps_counted(step):
+    """The schedule steps ``step`` counts for: its ``repeat``, times the ``span`` of a
+    compact step standing for a window (:class:`AllPairs`)."""
+    return step.repeat * getattr(step, "span", 1)
+
+
 def explicit_steps(step):
     """``step`` itself, or the steps of a :class:`ShiftSteps` one by one."""
     if isinstance(step, ShiftSteps):
@@ -260,7 +273,7 @@ class Replicas:
 
     def __init__(self, step, n_groups, n_ranks):
         self.base, self.n_groups, self.n_ranks = step, int(n_groups), int(n_ranks)
-        self.repeat = step.repeat
+        self.repeat, self.span = step.repeat, getattr(step, "span", 1)
         self.src_off = self.dst_off = None
 
     @property
@@ -344,7 +357,7 @@ class Schedule:
         """
         n, total = self.n_ranks, 0
         for k, step in enumerate(self.steps()):
-            total += step.repeat
+            total += steps_counted(step)
             if step.n_transfers == 0:
                 continue
             where = f"{self.algorithm} {self.collective} step {k}"

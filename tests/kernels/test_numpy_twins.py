@@ -162,6 +162,9 @@ def test_the_side_follows_size_faults_and_the_setting(monkeypatch):
     monkeypatch.delenv(select.ENV, raising=False)
     assert select.timing(64) is numpy_timing
     assert select.timing(select.NUMPY_MAX_NPUS + 1) is timing
+    big = select.NUMPY_MAX_NPUS * 10
+    assert select.routing(big, n_items=select.NUMPY_MAX_TRANSFERS) is numpy_routing
+    assert select.routing(big, n_items=select.NUMPY_MAX_TRANSFERS + 1) is routing
     assert select.timing(64, faulty=True) is timing  # the twins do not route around faults
     with select.forced("numba"):
         assert select.routing(8) is routing
@@ -182,5 +185,5 @@ def test_a_small_faulty_run_is_timed_by_the_kernels():
         with select.forced(side):
             res[side] = simulate("all_reduce", 1 << 20, topo, "ring",
                                  faults="link=board:0-1", routing="apr").time_s
-            assert StepTimer(topo).kernels is (numpy_timing if side == "numpy" else timing)
+            assert StepTimer(topo).kernels() is (numpy_timing if side == "numpy" else timing)
     assert res["numba"] == res["numpy"]

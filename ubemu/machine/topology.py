@@ -341,7 +341,7 @@ class Topology:
         out = (np.empty((src.size, self.route_hops), np.int64), np.empty(src.size, np.int64),
                np.empty(src.size, np.float64))
         if self.faults is None:
-            kernels = select.routing(self.n_npus, n_transfers=src.size)
+            kernels = select.routing(self.n_npus, n_items=src.size)
             kernels.route_many(src, dst, self.level_table, self.lat_ns,
                                float(self.params.hop_lat_ns), *out)
             return out

@@ -64,7 +64,7 @@ class PatternProfiles:
         tp = self.topology
         hops = np.zeros((len(self.class_names), src.size), np.int32)
         lat = np.empty(src.size)
-        timing = self.kernels  # the Numba kernels or their NumPy twins
+        timing = self.kernels(src.size)  # the Numba kernels or their NumPy twins
         timing.pattern_profile(src, dst, self.npus, tp.level_table, tp.lat_ns,
                                float(tp.params.hop_lat_ns), *self.faults, self.class_first,
                                self.path, hops, lat)
@@ -109,7 +109,7 @@ class PatternProfiles:
         mark[busy_links] = True
         tp = self.topology
         links, trans = np.empty(src.size, np.int64), np.empty(src.size, np.int64)
-        timing = self.kernels
+        timing = self.kernels(src.size)
         m = timing.shared_pairs(src, dst, self.npus, tp.level_table, tp.lat_ns,
                                 float(tp.params.hop_lat_ns), *self.faults, mark, self.path,
                                 links, trans)
@@ -135,7 +135,7 @@ class PatternProfiles:
         """The step's figures from a profile (:meth:`_profile`) of this process's transfers;
         links that carry several transfers (``shared``) add up their transfers' bytes."""
         _, _, n, red = self._own(step)
-        timing = self.kernels
+        timing = self.kernels(n.size)
         link_s, red_b = timing.pattern_step(n, itemsize, red, hops, used, self.class_cap_Bps,
                                             self._busy, self._bytes)
         if shared is not None:

@@ -157,13 +157,12 @@ class StepTimer(PatternProfiles, ReplicaSymmetry):
         """Per-class busy time so far (exact sums, rounded once)."""
         return np.array([float(b) for b in self._busy_total])
 
-    @property
-    def kernels(self):
-        """The link-load kernels (Numba) or their NumPy twins, by the machine's size
-        (:mod:`ubemu.kernels.select`; imported on first use: a step timed in closed form
-        needs neither)."""
+    def kernels(self, n_items=None):
+        """The link-load kernels (Numba) or their NumPy twins for a call over ``n_items``
+        transfers or links (:mod:`ubemu.kernels.select`; imported on first use: a step timed
+        in closed form needs neither)."""
         tp = self.topology
-        return select.timing(tp.n_npus, tp.faults is not None)
+        return select.timing(tp.n_npus, tp.faults is not None, n_items)
 
     def identity(self, n):
         """True when ranks ``0..n-1`` are NPUs ``0..n-1`` in order (checked once per n)."""
@@ -278,7 +277,7 @@ class StepTimer(PatternProfiles, ReplicaSymmetry):
         if src.size:
             self.ensure_room(nt + src.size * self.path.size, nr + 3 * src.size)
             tp = self.topology
-            nt, nr, step_lat = self.kernels.accumulate(  # the kernel or its NumPy twin
+            nt, nr, step_lat = self.kernels(src.size).accumulate(
                 src, dst, n, red, self.npus, int(itemsize), float(scale), tp.level_table,
                 tp.lat_ns, float(tp.params.hop_lat_ns), *self.faults, self.load, self.touched,
                 nt, self.red_bytes, self.red_touched, nr, self.path, self.messages, *self.fill,
@@ -304,7 +303,7 @@ class StepTimer(PatternProfiles, ReplicaSymmetry):
         if self.capture is not None:
             ids = self.touched[:nt].copy()
             self._loads = (ids, self.load[ids])
-        timing = self.kernels
+        timing = self.kernels(nt + nr)
         link_s, red_b, cpu_s = timing.drain(self.class_first, self.class_cap_Bps, self.load,
                                             self.touched, nt, self.red_bytes, self.red_touched,
                                             nr, self._busy, self._bytes, self.send_s,
@@ -375,10 +374,20 @@ class StepTimer(PatternProfiles, ReplicaSymmetry):
 
 def time_steps(schedule, steps, timer, itemsize):
     """Drive ``timer`` over ``steps`` (an iterable of ``schedule``'s steps), honouring the
-    schedule's windows; the steps' repeats are cut at window boundaries."""
+    schedule's windows; the steps' repeats are cut at window boundaries. A compact step with
+    a ``span`` stands for a whole window of that many steps, timed as one step."""
     windows = _windows(schedule)
     k = 0
     for step in _compact_rings(steps, timer, itemsize, not windows):
+        span = getattr(step, "span", 1)
+        if span > 1:
+            if (k, k + span) not in windows or step.repeat != 1:
+                raise UbemuError(f"{schedule.algorithm} {schedule.collective}: a step "
+                                 f"standing for steps {k}..{k + span - 1} is not a window")
+            timer.step_time(step, itemsize)
+            timer.n_steps += span - 1
+            k += span
+            continue
         if not windows:
             timer.step_time(step, itemsize)
             continue
