@@ -11,10 +11,14 @@ timing those that can no longer win.
 - :func:`candidate_bounds` brackets every registered algorithm of a collective on a group.
 """
 
+import hashlib
 import math
+
+import numpy as np
 
 from .. import collectives
 from ..errors import UbemuError
+from ..machine.comm import Comm
 from ..timing.costmodel import CostModel, NoClosedForm
 from . import REGISTRY, algorithm_names, build_schedule
 
@@ -25,12 +29,16 @@ _CACHE_MAX = 512
 def _group_key(group):
     if group is None or isinstance(group, str):
         return group
+    if isinstance(group, Comm):  # by content: the same group asked again (a new object)
+        npus = b"" if group.npus is None else np.ascontiguousarray(group.npus).tobytes()
+        return ("comm", group.dims, tuple(group.levels), tuple(group.fabrics or ()),
+                hashlib.blake2b(npus, digest_size=16).digest())
     if isinstance(group, dict):
         return tuple(sorted((k, tuple(v) if isinstance(v, list) else v)
                             for k, v in group.items()))
     if isinstance(group, (list, tuple)):
         return tuple(group)
-    return group  # a Comm (hashed by identity) or an array (unhashable -> no cache)
+    return group  # an array (unhashable -> no cache)
 
 
 def model_of(topology, group=None):
@@ -94,8 +102,9 @@ def lower_bound_s(model, alg, count, isz, options):
     return timed_steps * model.overhead_s + lat_s + send / inject_Bps
 
 
-def candidate_bounds(model, collective, count, isz, options):
-    """Bracket every algorithm registered for ``collective`` that can run on the model's group.
+def candidate_bounds(model, collective, count, isz, options, lower=True):
+    """Bracket every algorithm registered for ``collective`` that can run on the model's group
+    (``lower=False``: no lower bound for those without a closed form, 0).
 
     Returns
     -------
@@ -118,8 +127,8 @@ def candidate_bounds(model, collective, count, isz, options):
             bounds[name] = (*closed_form_bounds(model, alg, count, isz, options), None)
         except NoClosedForm as exc:
             try:
-                bounds[name] = (lower_bound_s(model, alg, count, isz, options), math.inf,
-                                str(exc))
+                low = lower_bound_s(model, alg, count, isz, options) if lower else 0.0
+                bounds[name] = (low, math.inf, str(exc))
             except UbemuError as exc2:
                 skipped[name] = str(exc2)
         except UbemuError as exc:

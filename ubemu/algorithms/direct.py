@@ -38,8 +38,7 @@ def _cost(reduce):
     """The reduce-scatter's window and the all-gather's one step: every peer at once."""
 
     def cost(model, ax, c, isz):
-        b = model.block_max(c, ax.p) * isz
-        return model.step([(ax, k, b) for k in range(1, ax.p)], reduce)
+        return model.every_peer(ax, model.block_max(c, ax.p) * isz, reduce)
 
     return cost
 
@@ -117,8 +116,7 @@ def _alltoall_phase(count):
 
 def _alltoall_cost(model, c, isz):
     ax = model.flat_axis()
-    b = (c // ax.p) * isz
-    return model.step([(ax, k, b) for k in range(1, ax.p)])  # the own block: a local copy
+    return model.every_peer(ax, (c // ax.p) * isz)  # the own block: a local copy
 
 
 @register("alltoall", "direct", "mesh one-shot all-to-all: 1 step", cost=_alltoall_cost)

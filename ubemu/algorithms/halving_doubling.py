@@ -23,7 +23,7 @@ import numpy as np
 
 from ..schedule import PartnerStep, even_runs
 from ..timing.costmodel import Xor
-from .base import blocks, register_phase
+from .base import blocks, cost_axis, register_phase
 from .flat import make_step
 
 
@@ -164,13 +164,62 @@ def unfold_all(fold, seg_off, seg_len, data):
     return make_step(ax.ranks, ax.peer(1), n, seg_off, seg_off, False, data)
 
 
+def fold_pattern(model, ax, key):
+    """Route once a step of the fold on ``ax``'s lines (``key``: ``("fold", 1)`` the odd
+    ranks of the first 2r to their even partners, ``("fold", -1)`` back, ``("xor", m)`` the
+    virtual ranks to ``v ^ m``) for :meth:`~ubemu.timing.costmodel.CostModel.profiled_step`:
+    one group of messages, in the step's order."""
+    from ..timing.groupcost import GroupProfile
+
+    fold = Fold(cost_axis(model, ax))
+    ranks = fold.axis.ranks
+    if key[0] == "fold":
+        send = fold.odd if key[1] == 1 else fold.active & (fold.axis.pos < 2 * fold.r)
+        dst = fold.axis.peer(-key[1])
+    else:
+        send, dst = fold.active, fold.rank_of(fold.v ^ key[1])
+    npus = model.comm.npus
+    src, dst = npus[ranks[send]], npus[dst[send]]
+    return GroupProfile(model.topology, src, dst, np.zeros(src.size, np.int64), 1)
+
+
+def fold_step_cost(model, ax, key, size_hi, size_lo, reduce):
+    """One step of a fold (:func:`fold_pattern`) of ``size_hi`` bytes per message, or
+    ``size_lo`` when the model asks for the smallest blocks (an uneven count)."""
+    fold_r = fold_sizes(ax.p)[1]
+    n = fold_r if key[0] == "fold" else ax.p - fold_r  # messages on one line
+    if size_hi != size_lo:
+        model.uneven = True
+    size = size_lo if model.mode == "lo" else size_hi
+    return model.profiled_step(("hd", id(ax)) + key, n * (model.n // ax.p),
+                               lambda: fold_pattern(model, ax, key), (size,), reduce)
+
+
+def fold_costs(model, ax, c, isz, xor_steps):
+    """The all-reduce over a fold (p not a power of two): the odd ranks' segments folded in,
+    the XOR steps over the virtual ranks (``xor_steps``: (mask, bytes hi, bytes lo, reduce)
+    each), the result handed back; each step from one routing of its pattern."""
+    t = fold_step_cost(model, ax, ("fold", 1), c * isz, c * isz, True)
+    for mask, hi, lo, reduce in xor_steps:
+        t += fold_step_cost(model, ax, ("xor", mask), hi, lo, reduce)
+    return t + fold_step_cost(model, ax, ("fold", -1), c * isz, c * isz, False)
+
+
 def hd_cost(kind):
-    """Closed form of the phase ``kind`` for ``p = 2^k`` (the fold steps have none): step i of
-    the halving moves ``p / 2^(i+1)`` blocks to the XOR partner at that distance, the
-    doubling ``2^i`` blocks."""
+    """Closed form of the phase ``kind``: for ``p = 2^k`` step i of the halving moves ``p /
+    2^(i+1)`` blocks to the XOR partner at that distance, the doubling ``2^i`` blocks; the
+    all-reduce on other ``p`` folds (:func:`fold_costs`; the reduce-scatter's and
+    all-gather's folds have none)."""
 
     def cost(model, ax, c, isz):
         p = ax.p
+        if kind == "all_reduce" and p & (p - 1):
+            p2, _, k = fold_sizes(p)
+            base, extra = divmod(c, p2)
+            runs = [p2 >> (i + 1) for i in range(k)] + [1 << i for i in range(k)]
+            return fold_costs(model, ax, c, isz, [
+                (m, (m * base + min(m, extra)) * isz, m * base * isz, i < k)
+                for i, m in enumerate(runs)])
         k = model.pow2(p, "halving_doubling")
         t = 0.0
         if kind in ("reduce_scatter", "all_reduce"):

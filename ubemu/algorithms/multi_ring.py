@@ -117,8 +117,8 @@ def _cost(model, ax, c, isz, n_rings=None):
         shifts = [g for g in stride_classes(p) for g in ((g, -g) if p > 2 else (g,))]
         partners = shifts[:None if n_rings is None else int(n_rings)]
     else:
-        orders = _orders(model.dims, n_rings)
-        partners = [model.ring_partner(order) for order in orders]
+        partners = model.memo(("multi_ring", n_rings), lambda: [
+            model.ring_partner(order) for order in _orders(model.dims, n_rings)])
     b = model.block(model.block(c, len(partners)), p) * isz
     msgs = [(ax, g, b) for g in partners]
     return (p - 1) * (model.step(msgs, True) + model.step(msgs, False))

@@ -26,6 +26,8 @@ from .flat import make_step
 from .halving_doubling import (
     Fold,
     compact_line,
+    fold_costs,
+    fold_sizes,
     fold_step,
     half_steps,
     hd_all_gather_phase,
@@ -40,6 +42,10 @@ def rd_all_reduce_steps(size):
 
 
 def _rd_cost(model, ax, c, isz):
+    if ax.p & (ax.p - 1):  # a fold: each step from one routing of its pattern
+        k = fold_sizes(ax.p)[2]
+        return fold_costs(model, ax, c, isz, [(1 << i, c * isz, c * isz, True)
+                                              for i in range(k)])
     k = model.pow2(ax.p, "recursive_doubling")
     return sum(model.step([(ax, Xor(1 << i), c * isz)], True) for i in range(k))
 

@@ -22,6 +22,7 @@ from ..data.dtypes import DTYPES, OPS
 from ..errors import UbemuError
 from ..machine.spec import PARAM_FIELDS
 from ..parallel import env
+from ..parallel.spread import in_order
 from ..units import format_size
 from . import table
 from .faults import add_fault_options, fault_lines
@@ -143,12 +144,15 @@ def run_sweep(plan, out=None, progress=None, on_row=None, simulate=None):
 
     ``on_row(requested_algorithm, result)`` is called after each row is printed. The header
     and a table's title lines are printed only with its first row, so bad input that only
-    ``simulate`` detects before the first row leaves stdout empty.
+    ``simulate`` detects before the first row leaves stdout empty. In an MPI job the rows of
+    a timing-only sweep are spread over the processes (:func:`spreads_rows`) and process 0
+    prints them in order as they land (``on_row`` runs there only).
 
     Returns
     -------
     list of (str, Result)
-        The requested algorithm and the result of every row.
+        The requested algorithm and the result of every row (none on the other processes
+        when the rows were spread).
     """
     if simulate is None:
         from .. import api
@@ -159,15 +163,8 @@ def run_sweep(plan, out=None, progress=None, on_row=None, simulate=None):
     print("\n".join(header_lines(plan)), file=out, flush=True)  # before the first long row
     results, table_rows = [], []
     shared_screen = getattr(out, "isatty", lambda: False)()
-    for done, (algo, dt, op, nbytes) in enumerate(plan.jobs):
-        progress.update(done, f"{algo} {dt} {op} {format_size(nbytes)}")
-        t0_s = time.perf_counter()
-        res = simulate(plan.collective, nbytes, topology=plan.topology, algorithm=algo,
-                       dtype=dt, op=op, group=plan.group, verify=plan.check, seed=plan.seed,
-                       max_work=plan.max_work, every=plan.n_groups > 1,
-                       progress=progress.within, **plan.options)
-        if res.wall_s is None:
-            res.wall_s = time.perf_counter() - t0_s
+    for done, res in _rows(plan, simulate, progress):
+        algo = plan.jobs[done][0]
         with progress.hold(clear=shared_screen):  # a bar on the same terminal: cleared first
             if table_rows and table_rows[0][0] != algo:
                 _close_table(table_rows, plan.check, out)
@@ -185,6 +182,45 @@ def run_sweep(plan, out=None, progress=None, on_row=None, simulate=None):
         if table_rows:
             _close_table(table_rows, plan.check, out)
     return results
+
+
+def spreads_rows(plan):
+    """The rows of ``plan`` are spread over an MPI job's processes: several of them, timing
+    only (a checked row spreads its own data and timing over the processes instead)."""
+    return env.active() and not plan.check and len(plan.jobs) > 1
+
+
+def _rows(plan, simulate, progress):
+    """``(index, Result)`` of every row in order: run here one after the other, or spread
+    over the processes (:func:`spreads_rows`; process 0 gets them as they land)."""
+    jobs = list(plan.jobs)
+    apart = spreads_rows(plan)
+
+    def label(k):
+        algo, dt, op, nbytes = jobs[k]
+        return f"{algo} {dt} {op} {format_size(nbytes)}"
+
+    def row(job):
+        algo, dt, op, nbytes = job
+        t0_s = time.perf_counter()
+        res = simulate(plan.collective, nbytes, topology=plan.topology, algorithm=algo,
+                       dtype=dt, op=op, group=plan.group, verify=plan.check, seed=plan.seed,
+                       max_work=plan.max_work, every=plan.n_groups > 1,
+                       progress=None if apart else progress.within, **plan.options)
+        if res.wall_s is None:
+            res.wall_s = time.perf_counter() - t0_s
+        return res
+
+    if not apart:
+        for done, job in enumerate(jobs):
+            progress.update(done, label(done))
+            yield done, row(job)
+        return
+    progress.update(0, label(0))
+    for done, res in in_order(jobs, row):  # each row timed alone on one process
+        yield done, res
+        if done + 1 < len(jobs):
+            progress.update(done + 1, label(done + 1))
 
 
 def _close_table(rows, check, out):
@@ -237,7 +273,7 @@ def run_collective(args, out=None, err=None):
     err = err if err is not None else sys.stderr
     progress = Progress(row_weights(plan), stream=err, mode=args.progress if root else "off")
     progress.start()
-    track = plan.output_file is not None
+    track = plan.output_file is not None and not spreads_rows(plan)  # a collective per row
 
     def on_row(algo, res):
         writer.add(algo, res, peak_memory_mib() if track else None)

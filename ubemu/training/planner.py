@@ -45,6 +45,7 @@ from .. import collectives
 from ..data.dtypes import DTYPES
 from ..errors import UbemuError
 from ..machine.spec import resolve_topology
+from ..parallel.spread import spread
 from ..workloads.intervals import length_outside, union
 from ..workloads.ops import COMPUTE, SENDRECV, Op
 from . import formulas, layout, model
@@ -375,13 +376,21 @@ def sweep(model, topology, flops_per_npu=None, on_plan=None, **constraints):
         raise UbemuError(f"sweep: no valid plan of model {model.name!r} on the "
                          f"{topo.n_npus:,} NPUs of {topo.name!r}"
                          + (f" ({too_big} need more memory)" if too_big else ""))
-    reports, failed = [], []
-    for k, pl in enumerate(plans):
-        if on_plan is not None:
-            on_plan(k, len(plans), pl)
+    def one(pl):
         try:
-            reports.append(plan(model, pl, topo, flops_per_npu))
+            return plan(model, pl, topo, flops_per_npu)
         except UbemuError as exc:
-            failed.append((pl, str(exc)))
+            return str(exc)
+
+    def landed(k, _):  # in order: the next plan is the one running
+        if on_plan is not None and k + 1 < len(plans):
+            on_plan(k + 1, len(plans), plans[k + 1])
+
+    if on_plan is not None:
+        on_plan(0, len(plans), plans[0])
+    # independent plans: spread over an MPI job's processes, each timed alone
+    done = spread(plans, one, on_result=landed)
+    reports = [r for r in done if not isinstance(r, str)]
+    failed = [(pl, r) for pl, r in zip(plans, done) if isinstance(r, str)]
     reports.sort(key=lambda r: (r.step_s, r.plan.tp, r.plan.pp, r.plan.ep))
     return SweepResult(reports, failed, len(plans), too_big, time.perf_counter() - wall0)

@@ -23,6 +23,7 @@ import numpy as np
 from ..engine import on_root
 from ..machine.faults import with_faults
 from ..machine.spec import resolve_topology
+from ..parallel.spread import spread
 from ..result import ClassUsage
 from .intervals import intersect, measure, union
 from .ops import check_ops
@@ -140,8 +141,9 @@ class _Running:
 def run_workload(ops, topology=None, max_work=None, faults=None, routing="minimal"):
     """Time the operations ``ops`` together on ``topology`` (see the module docstring).
 
-    In an MPI job process 0 times the workload and every process returns its result (the
-    others would only repeat the same work, competing for memory bandwidth).
+    In an MPI job the operations are timed alone on the processes in turn
+    (:func:`ubemu.parallel.spread.spread`), process 0 plays them on one clock, and every
+    process returns its result.
 
     Parameters
     ----------
@@ -157,13 +159,20 @@ def run_workload(ops, topology=None, max_work=None, faults=None, routing="minima
     -------
     WorkloadResult
     """
-    return on_root(lambda: _run(ops, topology, max_work, faults, routing))
-
-
-def _run(ops, topology, max_work, faults, routing):
     topo = with_faults(resolve_topology(topology), faults, routing)
     order = check_ops(list(ops))
-    profiles = [None if op.is_compute else _profile(op, topo, max_work) for op in order]
+    timed = spread([op for op in order if not op.is_compute],
+                   lambda op: _profile(op, topo, max_work), everywhere=False)
+    profiles = None  # on process 0 only, which plays them
+    if timed is not None:
+        alone = iter(timed)
+        profiles = [None if op.is_compute else next(alone) for op in order]
+    return on_root(lambda: _run(topo, order, profiles))
+
+
+def _run(topo, order, profiles):
+    """Play the operations ``order`` (checked), each timed alone (``profiles``), on one
+    clock."""
     classes = topo.link_classes
     cap = np.array([c.bw_GBps * 1e9 * topo.params.efficiency * c.count for c in classes])
     class_first = np.array([c.first_id for c in classes], np.int64)

@@ -1,0 +1,81 @@
+"""A step whose messages fall in a few groups, each of one size, timed from one routing.
+
+The double binary tree sends the first half of the data up (or down) tree A and the second
+half along tree B in the same steps; the fold of a halving-doubling on ``p`` ranks that are
+not a power of two sends whole segments between pairs, then chunks among the virtual ranks.
+Which NPUs talk does not depend on the size, only the bytes of each group do. So the
+pattern is routed once (one byte per message, the real routing) and kept as the few
+distinct rows of (messages of each group, capacity) over the links it loads, and of
+(messages each group sends, receives) over the NPUs; a size then costs a few dot products.
+The terms are those of the step-level model (:mod:`ubemu.timing.timer`): the busiest link's
+bytes over its capacity, the longest path of a group that moves plus its fill, the busiest
+NPU's message costs, the largest reduction at one NPU.
+"""
+
+import numpy as np
+
+from .costmodel import NoClosedForm
+
+
+class GroupProfile:
+    """One routing of a step's messages ``src[k] -> dst[k]`` (NPU ids, in the step's order),
+    message k in group ``group[k]`` of ``n_groups``.
+
+    Parameters
+    ----------
+    topology : Topology
+        Fault-free (the closed forms' machine).
+    """
+
+    def __init__(self, topology, src, dst, group, n_groups):
+        src, dst = np.asarray(src, np.int64), np.asarray(dst, np.int64)
+        group = np.asarray(group, np.int64)
+        if src.size > 1 and ((src[1:] == src[:-1]) & (dst[1:] == dst[:-1])).any():
+            raise NoClosedForm("no closed form: consecutive transfers of one pair (one "
+                               "message of several parts)")
+        if (src == dst).any():
+            raise NoClosedForm("no closed form: a message to itself")
+        self.n_groups = n_groups
+        self.group_messages = [int(m) for m in np.bincount(group, minlength=n_groups)]
+        paths, hops, lat_ns = topology.route(src, dst)
+        classes = topology.link_classes
+        eff = topology.params.efficiency
+        on = paths >= 0
+        links, owner = paths[on], np.repeat(group, hops)
+        counts = np.zeros((n_groups, topology.n_links), np.int64)
+        for g in range(n_groups):
+            counts[g] = np.bincount(links[owner == g], minlength=topology.n_links)
+        used = np.flatnonzero(counts.any(axis=0))
+        cls = topology.link_class_of(used)
+        rows = np.unique(np.vstack([counts[:, used], cls[None, :]]).T, axis=0)
+        # a few distinct rows: plain tuples, so a size costs a few multiplications
+        self.links = [(tuple(map(int, r[:n_groups])), classes[r[-1]].bw_GBps * 1e9 * eff)
+                      for r in rows]
+        self.lat_ns = [float(lat_ns[group == g].max(initial=-np.inf)) for g in range(n_groups)]
+        n_npus = topology.n_npus
+        ends = [np.bincount(src[group == g], minlength=n_npus) for g in range(n_groups)]
+        ends += [np.bincount(dst[group == g], minlength=n_npus) for g in range(n_groups)]
+        ends = np.vstack(ends)
+        self.npus = [(tuple(map(int, r[:n_groups])), tuple(map(int, r[n_groups:])))
+                     for r in np.unique(ends[:, ends.any(axis=0)].T, axis=0)]
+
+    def terms(self, sizes, send_s, recv_s, fill_bytes, fill_ns_per_byte):
+        """``(link_s, lat_s, cpu_s, most bytes reduced at one NPU, messages)`` of the step
+        with ``sizes[g]`` bytes per message of group g (a group of 0 bytes sends nothing)."""
+        sizes = [int(b) for b in sizes]
+        live = [b > 0 and m > 0 for b, m in zip(sizes, self.group_messages)]
+        if not any(live):
+            return 0.0, 0.0, 0.0, 0, 0
+
+        def dot(counts, weights):
+            return sum(c * w for c, w in zip(counts, weights))
+
+        link_s = max(float(dot(c, sizes)) / cap for c, cap in self.links)
+        lat_ns = max(lat + min(float(b), fill_bytes) * fill_ns_per_byte
+                     for lat, b, on in zip(self.lat_ns, sizes, live) if on)
+        cpu_s = max(float(dot(s, live)) * send_s + float(dot(r, live)) * recv_s
+                    for s, r in self.npus)
+        reduced = max(dot(r, [b if on else 0 for b, on in zip(sizes, live)])
+                      for _, r in self.npus)
+        return (link_s, lat_ns * 1e-9, cpu_s, reduced,
+                int(sum(m for m, on in zip(self.group_messages, live) if on)))
