@@ -161,8 +161,8 @@ def choose(collective, comm, count, topology, itemsize, options=None, ex=None,
     candidate's time, each pruned one's bound, each skipped one's reason)."""
     options = options or {}
     prune = prune and topology.faults is None  # a detour can unload a bottleneck: no bound
-    bounds, skipped = candidate_bounds(model_of(topology, comm), collective, count, itemsize,
-                                       options)
+    bounds, skipped, cheap = candidate_bounds(model_of(topology, comm), collective, count,
+                                              itemsize, options, prune)
     order = list(algorithm_names(collective))  # ties go to the first name, as before pruning
     ranked = sorted(bounds, key=lambda k: (bounds[k][0], order.index(k)))
     width = exchange().size if ex is None else 1
@@ -190,7 +190,8 @@ def choose(collective, comm, count, topology, itemsize, options=None, ex=None,
     time_s, usage, bottleneck = known[best]
     sched = build_schedule(collective, best, comm, count, data=False, **options)
     return best, Timed(sched, time_s, usage, bottleneck), {
-        "auto_candidates": times, "auto_pruned": pruned, "auto_skipped": {**skipped, **left}}
+        "auto_candidates": times, "auto_pruned": {**pruned, **cheap},
+        "auto_skipped": {**skipped, **left}}
 
 
 def _replay(ranked, bounds, known, prune, order):

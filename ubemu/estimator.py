@@ -147,11 +147,12 @@ def _answer(model, collective, algorithm, count, isz, fallback, options):
                                    f"(as simulate does)") from None
             t, _ = _step_model(model, alg, count, isz, options)
             return Estimate(t, algorithm, "step model", True, t, note=str(exc))
-    bounds, skipped = candidate_bounds(model, collective, count, isz, options,
-                                       lower=bool(fallback))
+    bounds, skipped, pruned = candidate_bounds(model, collective, count, isz, options)
     forms = {k: (lo, hi) for k, (lo, hi, why) in bounds.items() if why is None}
     pending = {k: (lo, why) for k, (lo, _, why) in bounds.items() if why is not None}
     best = min(hi for _, hi in forms.values()) if forms else None
+    for name, bound in pruned.items():
+        skipped[name] = f"cannot beat {best:.4g} s (lower bound {bound:.4g} s)"
     for name, (bound, why) in sorted(pending.items(), key=lambda kv: kv[1][0]):
         if not fallback:
             skipped[name] = f"{why} (fallback=True times it with the step-level model)"

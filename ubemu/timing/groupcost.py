@@ -17,6 +17,24 @@ import numpy as np
 from .costmodel import NoClosedForm
 
 
+def _per_key(keys, column, width):
+    """(the distinct ``keys``, a (len, width) table counting each key's items per
+    ``column``), over the keys present only."""
+    uniq, inv = np.unique(keys, return_inverse=True)
+    table = np.zeros((uniq.size, width), np.int64)
+    np.add.at(table, (inv.reshape(-1), column), 1)
+    return uniq, table
+
+
+def _top(rows, kind):
+    """The rows no other row of the same ``kind`` covers element by element (they alone can
+    hold a maximum of a weighted sum with weights >= 0)."""
+    keep = [r for i, r in enumerate(rows)
+            if not any(kind[j] == kind[i] and j != i and (rows[j] >= r).all()
+                       and (rows[j] > r).any() for j in range(len(rows)))]
+    return keep
+
+
 class GroupProfile:
     """One routing of a step's messages ``src[k] -> dst[k]`` (NPU ids, in the step's order),
     message k in group ``group[k]`` of ``n_groups``.
@@ -40,24 +58,19 @@ class GroupProfile:
         paths, hops, lat_ns = topology.route(src, dst)
         classes = topology.link_classes
         eff = topology.params.efficiency
-        on = paths >= 0
-        links, owner = paths[on], np.repeat(group, hops)
-        counts = np.zeros((n_groups, topology.n_links), np.int64)
-        for g in range(n_groups):
-            counts[g] = np.bincount(links[owner == g], minlength=topology.n_links)
-        used = np.flatnonzero(counts.any(axis=0))
-        cls = topology.link_class_of(used)
-        rows = np.unique(np.vstack([counts[:, used], cls[None, :]]).T, axis=0)
-        # a few distinct rows: plain tuples, so a size costs a few multiplications
+        links = paths[paths >= 0]
+        used, counts = _per_key(links, np.repeat(group, hops), n_groups)
+        rows = np.unique(np.hstack([counts, topology.link_class_of(used)[:, None]]), axis=0)
+        # a few distinct rows, none below another of its class: plain tuples, so a size
+        # costs a few multiplications
         self.links = [(tuple(map(int, r[:n_groups])), classes[r[-1]].bw_GBps * 1e9 * eff)
-                      for r in rows]
+                      for r in _top(rows, rows[:, -1])]
         self.lat_ns = [float(lat_ns[group == g].max(initial=-np.inf)) for g in range(n_groups)]
-        n_npus = topology.n_npus
-        ends = [np.bincount(src[group == g], minlength=n_npus) for g in range(n_groups)]
-        ends += [np.bincount(dst[group == g], minlength=n_npus) for g in range(n_groups)]
-        ends = np.vstack(ends)
+        # per NPU: messages of each group sent (first columns) and received
+        _, ends = _per_key(np.concatenate([src, dst]),
+                           np.concatenate([group, group + n_groups]), 2 * n_groups)
         self.npus = [(tuple(map(int, r[:n_groups])), tuple(map(int, r[n_groups:])))
-                     for r in np.unique(ends[:, ends.any(axis=0)].T, axis=0)]
+                     for r in _top(np.unique(ends, axis=0), np.zeros(len(ends), np.int64))]
 
     def terms(self, sizes, send_s, recv_s, fill_bytes, fill_ns_per_byte):
         """``(link_s, lat_s, cpu_s, most bytes reduced at one NPU, messages)`` of the step
