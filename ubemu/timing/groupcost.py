@@ -17,13 +17,32 @@ import numpy as np
 from .costmodel import NoClosedForm
 
 
-def _per_key(keys, column, width):
-    """(the distinct ``keys``, a (len, width) table counting each key's items per
-    ``column``), over the keys present only."""
+def _per_key(keys, column, width, n_keys):
+    """(the distinct ``keys`` (ids below ``n_keys``), a (len, width) table counting each
+    key's items per ``column``), over the keys present only: counted per id when they are
+    many, else sorted."""
+    if keys.size * 8 > n_keys:
+        table = np.vstack([np.bincount(keys[column == c], minlength=n_keys)
+                           for c in range(width)]).T
+        uniq = np.flatnonzero(table.any(axis=1))
+        return uniq, table[uniq]
     uniq, inv = np.unique(keys, return_inverse=True)
     table = np.zeros((uniq.size, width), np.int64)
     np.add.at(table, (inv.reshape(-1), column), 1)
     return uniq, table
+
+
+def _distinct(rows):
+    """The distinct rows of a table of small counts (one integer key per row where the
+    columns' ranges allow, else NumPy's row compare)."""
+    if rows.size == 0:
+        return rows
+    radix = rows.max(axis=0) + 1
+    if float(np.prod(radix.astype(np.float64))) >= 2.0**62:
+        return np.unique(rows, axis=0)
+    weights = np.r_[np.cumprod(radix[::-1])[::-1][1:], 1]  # the first column leads
+    keys = np.unique(rows @ weights)
+    return (keys[:, None] // weights) % radix
 
 
 def _top(rows, kind):
@@ -59,8 +78,8 @@ class GroupProfile:
         classes = topology.link_classes
         eff = topology.params.efficiency
         links = paths[paths >= 0]
-        used, counts = _per_key(links, np.repeat(group, hops), n_groups)
-        rows = np.unique(np.hstack([counts, topology.link_class_of(used)[:, None]]), axis=0)
+        used, counts = _per_key(links, np.repeat(group, hops), n_groups, topology.n_links)
+        rows = _distinct(np.hstack([counts, topology.link_class_of(used)[:, None]]))
         # a few distinct rows, none below another of its class: plain tuples, so a size
         # costs a few multiplications
         self.links = [(tuple(map(int, r[:n_groups])), classes[r[-1]].bw_GBps * 1e9 * eff)
@@ -68,9 +87,11 @@ class GroupProfile:
         self.lat_ns = [float(lat_ns[group == g].max(initial=-np.inf)) for g in range(n_groups)]
         # per NPU: messages of each group sent (first columns) and received
         _, ends = _per_key(np.concatenate([src, dst]),
-                           np.concatenate([group, group + n_groups]), 2 * n_groups)
+                           np.concatenate([group, group + n_groups]), 2 * n_groups,
+                           topology.n_npus)
+        ends = _distinct(ends)
         self.npus = [(tuple(map(int, r[:n_groups])), tuple(map(int, r[n_groups:])))
-                     for r in _top(np.unique(ends, axis=0), np.zeros(len(ends), np.int64))]
+                     for r in _top(ends, np.zeros(len(ends), np.int64))]
 
     def terms(self, sizes, send_s, recv_s, fill_bytes, fill_ns_per_byte):
         """``(link_s, lat_s, cpu_s, most bytes reduced at one NPU, messages)`` of the step
