@@ -107,3 +107,12 @@ def test_auto_candidates_spread_choose_as_one_process(topo, collective, prune):
     assert (got[0], got[1].time_s, got[1].usage, got[1].bottleneck) == \
         (want[0], want[1].time_s, want[1].usage, want[1].bottleneck)
     assert json.dumps(got[2]) == json.dumps(want[2])  # the same notes, in the same order
+
+
+def test_weighted_tasks_go_heaviest_first_to_the_least_loaded_process():
+    from ubemu.parallel.spread import owners
+
+    assert owners(5, 2) == [0, 1, 0, 1, 0]
+    # the heaviest alone on one process, the rest on the other
+    assert owners(5, 2, weights=[8, 8, 1, 8, 100]) == [1, 1, 1, 1, 0]
+    assert owners(3, 4, weights=[1, 1, 1]) == [0, 1, 2]

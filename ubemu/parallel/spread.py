@@ -2,7 +2,8 @@
 
 A sweep of plans, the seeds and counts of ``ubemu faults``, the rows of a timing-only
 collective sweep, the operations of a workload: many runs, each one process's work. Task
-``i`` goes to process ``i mod P``, which runs it alone (:func:`ubemu.parallel.env.alone`:
+``i`` goes to process ``i mod P`` (or, given weights, the heaviest first each to the least
+loaded process), which runs it alone (:func:`ubemu.parallel.env.alone`:
 every collective inside sees a job of one process) and sends its result to process 0.
 Process 0 runs its own tasks and, between them, takes in the others' results, handing them
 on in task order as soon as every earlier one is in: rows are printed and written as they
@@ -19,10 +20,24 @@ from .exchange import exchange
 TAG = 7701
 
 
-def in_order(tasks, run):
+def owners(n_tasks, n_procs, weights=None):
+    """The process of each task: in turn, or with ``weights`` (a rough cost per task) the
+    heaviest first, each to the least loaded process (ties: the first task, the lowest
+    process), alike on every process."""
+    if weights is None:
+        return [i % n_procs for i in range(n_tasks)]
+    load, out = [0.0] * n_procs, [0] * n_tasks
+    for i in sorted(range(n_tasks), key=lambda k: (-float(weights[k]), k)):
+        p = min(range(n_procs), key=lambda q: (load[q], q))
+        out[i] = p
+        load[p] += float(weights[i])
+    return out
+
+
+def in_order(tasks, run, weights=None):
     """Yield ``(i, run(tasks[i]))`` in task order on process 0 (on the others nothing: they
-    run their share), the tasks spread over the job's processes; every process then raises
-    the first task's error, if one failed."""
+    run their share), the tasks spread over the job's processes (:func:`owners`); every
+    process then raises the first task's error, if one failed."""
     tasks = list(tasks)
     ex = exchange()
     if ex.size == 1:
@@ -30,7 +45,7 @@ def in_order(tasks, run):
             yield i, run(task)
         return
     comm, mpi = ex.comm, ex.MPI
-    mine = range(ex.rank, len(tasks), ex.size)
+    mine = [i for i, p in enumerate(owners(len(tasks), ex.size, weights)) if p == ex.rank]
     if ex.rank != 0:
         for i in mine:
             comm.send((i, *_attempt(run, tasks[i])), dest=0, tag=TAG)
@@ -54,12 +69,12 @@ def in_order(tasks, run):
     _raise(ex.bcast(next((got[k][1] for k in sorted(got) if got[k][1] is not None), None)))
 
 
-def spread(tasks, run, on_result=None, everywhere=True):
+def spread(tasks, run, on_result=None, everywhere=True, weights=None):
     """``[run(t) for t in tasks]``, the tasks spread over the job's processes
     (:func:`in_order`); ``on_result(i, result)`` on process 0 as they land. Returns the
     results on every process (``everywhere``), else on process 0 (None elsewhere)."""
     out = []
-    for i, result in in_order(tasks, run):
+    for i, result in in_order(tasks, run, weights):
         out.append(result)
         if on_result is not None:
             on_result(i, result)

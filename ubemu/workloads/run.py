@@ -161,13 +161,23 @@ def run_workload(ops, topology=None, max_work=None, faults=None, routing="minima
     """
     topo = with_faults(resolve_topology(topology), faults, routing)
     order = check_ops(list(ops))
-    timed = spread([op for op in order if not op.is_compute],
-                   lambda op: _profile(op, topo, max_work), everywhere=False)
+    comm_ops = [op for op in order if not op.is_compute]
+    timed = spread(comm_ops, lambda op: _profile(op, topo, max_work), everywhere=False,
+                   weights=[_weight(op, topo) for op in comm_ops])
     profiles = None  # on process 0 only, which plays them
     if timed is not None:
         alone = iter(timed)
         profiles = [None if op.is_compute else next(alone) for op in order]
     return on_root(lambda: _run(topo, order, profiles))
+
+
+def _weight(op, topology):
+    """A rough cost of timing ``op`` alone, to share the operations out over processes:
+    the NPUs it runs on times its group size (steps and peers grow with it)."""
+    if op.npus is not None:
+        rows = np.atleast_2d(op.npus)
+        return rows.size * rows.shape[1]
+    return topology.n_npus * topology.n_npus if op.every else topology.n_npus
 
 
 def _run(topo, order, profiles):
