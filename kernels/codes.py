@@ -13,6 +13,10 @@ FMT_NATIVE, FMT_BF16, FMT_FP16 = 0, 1, 2
 #: (``kernels/faultroute.py``).
 MINIMAL, APR = 0, 1
 OK, CROSSES_FAILURE, UNREACHABLE, ENDPOINT_FAILED = 0, 1, 2, 3
+#: Messages received by one NPU are counted in units of this in its message entry of the
+#: timing kernels, those it sends in units of 1: both whole numbers in float64, exact however
+#: they are summed.
+RECV_UNIT = float(1 << 26)
 #: Fabric kinds of a level.
 FULL_MESH, RING, SWITCH = 0, 1, 2
 KIND_OF_FABRIC = {"full_mesh": FULL_MESH, "ring": RING, "switch": SWITCH}

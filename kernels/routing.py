@@ -7,8 +7,6 @@ crossing of the run's access port. Link ids are computed from coordinates, never
 (``ubemu/links.py`` gives the scheme).
 """
 
-import numpy as np
-
 from ._jit import kernel
 from .codes import (
     C_ACCESS,
@@ -173,7 +171,3 @@ def route_many(src, dst, lv, lat_ns, hop_lat_ns, paths, n_hops, path_lat_ns):
         n_hops[k] = h
         path_lat_ns[k] = lat
 
-
-def empty_routes(n, max_hops):
-    """Allocate the outputs of :func:`route_many` for ``n`` transfers."""
-    return (np.empty((n, max_hops), np.int64), np.empty(n, np.int64), np.empty(n, np.float64))

@@ -12,6 +12,7 @@ afterwards, so a step costs time in proportion to its transfers and hops, not to
 import numpy as np
 
 from ._jit import kernel
+from .codes import RECV_UNIT
 from .faultroute import route_ft
 from .routing import route_one
 
@@ -23,11 +24,6 @@ def _class_of(link, class_first):
     while c > 0 and class_first[c] > link:
         c -= 1
     return c
-
-
-#: Messages received by one NPU are counted in units of this in its message entry, those it
-#: sends in units of 1: both whole numbers in float64, exact however they are summed.
-RECV_UNIT = float(1 << 26)
 
 
 @kernel(inline="always")

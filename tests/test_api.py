@@ -10,6 +10,7 @@ import pytest
 import ubemu
 from tests.helpers import refuses
 from tests.reference import emulate_verify, expected
+from ubemu import engine
 from ubemu.algorithms import REGISTRY, algorithm_names
 from ubemu.api import emulate
 from ubemu.collectives import get
@@ -49,10 +50,16 @@ def test_nccl_tests_count_rounding():
 
 def test_auto_picks_the_fastest_and_records_the_candidates():
     res = ubemu.simulate("all_reduce", 2**16, "full_mesh:8@56GBps/150ns")
-    cands = res.notes["auto_candidates"]
-    assert set(cands) <= set(algorithm_names("all_reduce")) and len(cands) > 1
+    cands, pruned = res.notes["auto_candidates"], res.notes["auto_pruned"]
+    assert set(cands) | set(pruned) | set(res.notes["auto_skipped"]) == set(
+        algorithm_names("all_reduce"))
     assert res.algorithm == min(cands, key=cands.get)
-    assert res.time_s == cands[res.algorithm]
+    assert res.time_s == cands[res.algorithm] and min(pruned.values()) >= res.time_s
+    topo = ubemu.load_topology("full_mesh:8@56GBps/150ns")
+    _, _, every = engine.choose("all_reduce", ubemu.group_of(topo), 2**14, topo, 4,
+                                prune=False)  # timing every candidate: the same pick
+    assert len(every["auto_candidates"]) > 1
+    assert min(every["auto_candidates"], key=every["auto_candidates"].get) == res.algorithm
     explicit = ubemu.simulate("all_reduce", 2**16, "full_mesh:8@56GBps/150ns", res.algorithm)
     assert explicit.time_s == res.time_s
 

@@ -138,28 +138,34 @@ def test_closed_form_by_hand():
         pytest.approx(want, rel=1e-12)
 
 
-def test_without_a_closed_form_it_says_so_and_runs_the_step_model():
-    est = estimate("all_reduce", 2**20, "ring:8", "halving_doubling")  # multi-hop contention
+def test_without_a_closed_form_it_runs_the_step_model_only_when_asked_and_says_so():
+    args = ("reduce_scatter", 12 * 2**16, "switch:12", "halving_doubling")  # a fold
+    with pytest.raises(NoClosedForm, match="not a power of two.* pass fallback=True"):
+        estimate(*args)
+    est = estimate(*args, fallback=True)
     assert est.method == "step model" and "no closed form" in est.note
-    assert est.time_s == simulate("all_reduce", 2**20, "ring:8", "halving_doubling").time_s
-    with pytest.raises(NoClosedForm, match="not a power of two"):
-        estimate("all_reduce", 2**20, "switch:12", "halving_doubling", fallback=False)
+    assert est.time_s == simulate(*args).time_s
+    est = estimate("all_reduce", 2**20, "ring:8", "halving_doubling")  # multi-hop: routed
+    assert est.method == "closed form" and est.exact
+    assert est.time_s == pytest.approx(simulate("all_reduce", 2**20, "ring:8",
+                                                "halving_doubling").time_s, rel=1e-9)
     with pytest.raises(UbemuError, match="valid: .*ring"):
         estimate("all_reduce", 2**20, "switch:8", "rign")
-    est = estimate("all_reduce", 2**20, "switch:12", fallback=False)
-    assert "double_binary_tree" in est.skipped and est.method == "closed form"
+    est = estimate("all_gather", 2**20, "switch:12")
+    assert "fallback=True" in est.skipped["halving_doubling"] and est.method == "closed form"
 
 
-def test_auto_prunes_what_cannot_win():
-    """With a software cost per step, the double binary tree (no closed form) cannot beat
-    the one-shot direct all-reduce at 1 KiB: its 20 steps' overheads alone are slower."""
+def test_auto_with_fallback_prunes_what_cannot_win():
+    """With a software cost per step, halving-doubling's all-gather on 12 ranks (its fold
+    has no closed form) cannot beat the one-shot direct all-gather at 1.5 KiB: its 5 steps'
+    overheads alone are slower, so even with ``fallback`` it is not timed."""
     from ubemu.machine.topology import Topology, TopologyParams
 
-    rack = ubemu.load_topology("ub-mesh-rack")
-    topo = Topology(rack.levels, "rack-2us", TopologyParams(overhead_ns=2000))
-    est = estimate("all_reduce", 2**10, topo)
-    assert est.algorithm == simulate("all_reduce", 2**10, topo).algorithm
-    assert "cannot beat" in est.skipped["double_binary_tree"]
+    topo = Topology(ubemu.load_topology("switch:12").levels, "s12-2us",
+                    TopologyParams(overhead_ns=2000))
+    est = estimate("all_gather", 12 * 128, topo, fallback=True)
+    assert est.algorithm == simulate("all_gather", 12 * 128, topo).algorithm
+    assert "cannot beat" in est.skipped["halving_doubling"]
 
 
 def test_single_rank_and_zero_bytes():
@@ -342,3 +348,37 @@ def test_uneven_counts_exact_where_each_rank_is_followed(args, exact):
     assert est.low_s * (1 - 1e-9) <= sim <= est.time_s * (1 + 1e-9)
     if exact:
         assert est.time_s == pytest.approx(sim, rel=1e-9)
+
+
+def _no_step_model(*args, **kwargs):
+    raise AssertionError("estimate ran the step-level model")
+
+
+@pytest.mark.parametrize("topo", ["ub-mesh-rack", "dgx-h100", "nvl72", "torus-8x8", "ring-8",
+                                  pytest.param("cloudmatrix384", marks=pytest.mark.slow),
+                                  pytest.param("atlas950-superpod", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("collective", ["all_reduce", "all_gather", "alltoall"])
+def test_auto_picks_what_simulate_picks_from_closed_forms_alone(topo, collective,
+                                                                 monkeypatch):
+    """Over sizes from 1 KiB to 256 MiB: the same algorithm and time as ``simulate`` (within
+    its bounds where a count does not divide), and no candidate timed step by step."""
+    from ubemu import engine
+
+    big = ubemu.load_topology(topo).n_npus > 1000
+    for nbytes in (2**10, 2**17, 2**24, 2**28)[: 2 if big and collective != "all_reduce"
+                                                 else 4]:
+        monkeypatch.setattr(engine, "time_only", _no_step_model)
+        est = estimate(collective, nbytes, topo)
+        monkeypatch.undo()
+        sim = simulate(collective, nbytes, topo)
+        assert est.algorithm == sim.algorithm or est.time_s == pytest.approx(sim.time_s,
+                                                                             rel=1e-9)
+        assert est.low_s * (1 - 1e-9) <= sim.time_s <= est.time_s * (1 + 1e-9)
+        assert est.method == "closed form"
+
+
+def test_answers_are_kept_and_handed_out_as_copies():
+    first = estimate("all_reduce", 2**20, "ub-mesh-rack")
+    first.candidates.clear()
+    again = estimate("all_reduce", 2**20, "ub-mesh-rack")
+    assert again.candidates and again == estimate("all_reduce", 2**20, "ub-mesh-rack")

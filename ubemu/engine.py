@@ -23,7 +23,7 @@ import numpy as np
 
 from . import collectives
 from .algorithms import algorithm_names, build_schedule, work
-from .algorithms.bounds import candidate_bounds
+from .algorithms.bounds import candidate_bounds, model_of
 from .algorithms.work import MAX_WORK
 from .data import check as vf
 from .data.dtypes import finish_avg, get_dtype
@@ -33,7 +33,8 @@ from .errors import UbemuError
 from .parallel.block import Block, gather_rows, scatter_rows
 from .parallel.exchange import exchange
 from .parallel.loads import PartitionedLoads
-from .timing.costmodel import CostModel
+from .parallel.spread import spread
+from .schedule import steps_counted
 from .timing.timer import LocalLoads, time_schedule
 
 
@@ -88,7 +89,7 @@ def _reporting(sched, n_walks, progress):
         walks[0] += 1
         for step in sched.steps():
             yield step
-            done += getattr(step, "repeat", 1)
+            done += steps_counted(step)
             progress(min((walk + done / max(sched.n_steps, 1)) / n_walks, 1.0))
 
     return replace(sched, steps=steps)
@@ -152,37 +153,68 @@ def choose(collective, comm, count, topology, itemsize, options=None, ex=None,
     closed form's, else :func:`~ubemu.algorithms.bounds.lower_bound_s`); one whose bound exceeds
     the fastest time so far (by more than rounding) cannot win and is not timed. The choice is the
     one timing every candidate would make (``prune=False`` times every one: the baseline; so do
-    faults, under which the intact machine's bounds are no bounds). Returns (the
-    fastest's name, its Timed, notes: each timed candidate's time, each pruned one's bound,
-    each skipped one's reason)."""
+    faults, under which the intact machine's bounds are no bounds). In an MPI job (``ex``
+    None) the candidates are timed in rounds, one per process, each alone
+    (:func:`ubemu.parallel.spread.spread`): the next candidates the choice may need, then the
+    choice is replayed in bound order from what is known, so the result and the notes are
+    those of one process. Returns (the fastest's name, its Timed, notes: each timed
+    candidate's time, each pruned one's bound, each skipped one's reason)."""
     options = options or {}
     prune = prune and topology.faults is None  # a detour can unload a bottleneck: no bound
-    bounds, skipped = candidate_bounds(CostModel(topology, comm), collective, count, itemsize,
-                                       options)
+    bounds, skipped, cheap = candidate_bounds(model_of(topology, comm), collective, count,
+                                              itemsize, options, prune)
     order = list(algorithm_names(collective))  # ties go to the first name, as before pruning
-    best, times, pruned = None, {}, {}
-    for name in sorted(bounds, key=lambda k: (bounds[k][0], order.index(k))):
-        low_s = bounds[name][0]
-        if prune and best is not None and low_s > best[1].time_s * (1 + 1e-9):
-            pruned[name] = low_s
-            continue
+    ranked = sorted(bounds, key=lambda k: (bounds[k][0], order.index(k)))
+    width = exchange().size if ex is None else 1
+    known = {}  # name -> (time_s, usage, bottleneck) or the reason it was left out
+
+    def attempt(name):
         try:
             work.refuse_if_too_big(collective, name, comm, work.predict(
                 collective, name, comm, count, topology, itemsize, options), max_work)
             timed = time_only(collective, name, comm, count, topology, itemsize, options, ex)
         except UbemuError as exc:
-            skipped[name] = str(exc)
-            continue
-        times[name] = timed.time_s
-        if best is None or (timed.time_s, order.index(name)) < (best[1].time_s,
-                                                                 order.index(best[0])):
-            best = (name, timed)
+            return str(exc)
+        return timed.time_s, timed.usage, timed.bottleneck
+
+    while True:
+        best, times, pruned, left, wanted = _replay(ranked, bounds, known, prune, order)
+        if not wanted:
+            break
+        batch = wanted[:width]
+        known.update(zip(batch, spread(batch, attempt) if width > 1 else map(attempt, batch)))
     if best is None:
-        why = "; ".join(f"{k}: {v}" for k, v in skipped.items()) or "none registered"
+        why = "; ".join(f"{k}: {v}" for k, v in {**skipped, **left}.items()) or "none registered"
         raise UbemuError(f"algorithm auto: no {collective} algorithm can run on {comm.n} ranks "
                          f"{comm.shape_label} ({why})")
-    return best[0], best[1], {"auto_candidates": times, "auto_pruned": pruned,
-                              "auto_skipped": skipped}
+    time_s, usage, bottleneck = known[best]
+    sched = build_schedule(collective, best, comm, count, data=False, **options)
+    return best, Timed(sched, time_s, usage, bottleneck), {
+        "auto_candidates": times, "auto_pruned": {**pruned, **cheap},
+        "auto_skipped": {**skipped, **left}}
+
+
+def _replay(ranked, bounds, known, prune, order):
+    """The one-process choice over the candidates ``ranked`` (in bound order) from the
+    outcomes ``known``: (best name, times, pruned, left out, candidates still to time: the
+    first it needs, then those after it that the best so far does not rule out)."""
+    best, times, pruned, left, wanted = None, {}, {}, {}, []
+    for name in ranked:
+        low_s = bounds[name][0]
+        if prune and best is not None and low_s > times[best] * (1 + 1e-9):
+            pruned[name] = low_s
+            continue
+        if wanted or name not in known:  # unknown: this one is needed, the rest may be
+            if name not in known:
+                wanted.append(name)
+            continue
+        if isinstance(known[name], str):
+            left[name] = known[name]
+            continue
+        times[name] = known[name][0]
+        if best is None or (times[name], order.index(name)) < (times[best], order.index(best)):
+            best = name
+    return best, times, pruned, left, wanted
 
 
 # -- the check -------------------------------------------------------------------------------

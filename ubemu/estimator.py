@@ -2,22 +2,27 @@
 
 ``estimate("all_reduce", 1 << 20, "ub-mesh-rack", "hierarchical")`` evaluates the algorithm's
 registered closed form (:mod:`ubemu.timing.costmodel`) in microseconds; per (topology, group) the
-model's constants are computed once and cached. The answer says how it was obtained:
+model's constants and the route patterns its costs ask for are computed once and cached, and
+so is each answer (a loop asking again costs a dictionary lookup). The answer says how it was
+obtained:
 
 - ``method="closed form"``, ``exact=True``: equal to the step-level model of ``simulate``
   (to rounding, 1e-9);
 - ``method="closed form"``, ``exact=False``: a count that does not divide gives blocks of two
   sizes; ``time_s`` is then the closed form with the largest blocks and ``low_s`` with the
   smallest, and the step-level model lies between them (``rel_error_bound``);
-- ``method="step model"``: no closed form exists (it says why in ``note``); the step-level
-  model itself was run (as ``simulate`` would, so not in microseconds).
+- ``method="step model"``: only with ``fallback=True``, where no closed form exists (it says
+  why in ``note``): the step-level model itself was run (as ``simulate`` would, so not in
+  microseconds). Without ``fallback`` such an algorithm raises
+  :class:`~ubemu.timing.costmodel.NoClosedForm`.
 
-``algorithm="auto"`` chooses from the same registered algorithms as ``simulate``: every closed
-form is evaluated; an algorithm without one is timed by the step-level model only when a
-lower bound on its time (:func:`ubemu.algorithms.bounds.lower_bound_s`) leaves it a chance to win.
+``algorithm="auto"`` chooses from the same registered algorithms as ``simulate``, each by its
+closed form; one without (``skipped`` says why) is left out, or with ``fallback=True`` timed by
+the step-level model when a lower bound on its time
+(:func:`ubemu.algorithms.bounds.lower_bound_s`) leaves it a chance to win.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 from . import collectives
@@ -26,6 +31,11 @@ from .errors import UbemuError, keyword_names
 from .machine.faults import with_faults
 from .machine.spec import resolve_topology
 from .timing.costmodel import NoClosedForm
+
+#: Answers kept (per model, collective, count, dtype, algorithm and options): a planning loop
+#: asking again gets its answer back at once.
+ANSWERS_MAX = 1 << 14
+_ANSWERS = {}
 
 
 @dataclass(frozen=True)
@@ -64,7 +74,8 @@ def _under_faults(model, collective, algorithm, count, isz, fallback, options):
 
     why = "failed links or NPUs: the closed forms assume every link of a class alike"
     if not fallback:
-        raise NoClosedForm(f"estimate: {why}; fallback=False forbids the step model")
+        raise NoClosedForm(f"estimate: {why}; pass fallback=True to run the step-level "
+                           f"model (as simulate does)")
     check_group(model.topology, model.comm.npus)
     if algorithm == "auto":
         algorithm, timed, _ = choose(collective, model.comm, count, model.topology, isz, options)
@@ -87,20 +98,21 @@ def _step_model(model, alg, count, isz, options):
 
 
 def estimate(collective, nbytes, topology=None, algorithm="auto", group=None, dtype="float32",
-             fallback=True, faults=None, routing="minimal", **options):
+             fallback=False, faults=None, routing="minimal", **options):
     """Modelled time of one collective in closed form; see the module docstring.
 
     Parameters are those of :func:`ubemu.simulate` (sizes in nccl-tests' convention).
-    ``fallback=False``: never run the step-level model (an algorithm without a closed form
-    raises :class:`~ubemu.timing.costmodel.NoClosedForm`; ``auto`` leaves it out and says so).
+    ``fallback=True``: run the step-level model where no closed form exists (the answer's
+    ``method`` then says ``step model``); by default an algorithm without one raises
+    :class:`~ubemu.timing.costmodel.NoClosedForm` and ``auto`` leaves it out and says so.
     ``faults``: failed switch planes keep the closed forms (the planes are fewer); failed
-    links or NPUs have none (the loads are no longer alike), so the step model runs.
+    links or NPUs have none (the loads are no longer alike): only the step model answers.
 
     Returns
     -------
     Estimate
     """
-    from .algorithms import REGISTRY, check_keywords, get_algorithm
+    from .algorithms import check_keywords
 
     coll = collectives.get(collective)
     check_keywords("estimate", ESTIMATE_KEYWORDS, collective, algorithm, options)
@@ -111,6 +123,21 @@ def estimate(collective, nbytes, topology=None, algorithm="auto", group=None, dt
     count = coll.element_count(nbytes, isz, model.n)
     if model.topology.faults is not None:
         return _under_faults(model, collective, algorithm, count, isz, fallback, options)
+    key = (model, collective, count, isz, algorithm, bool(fallback),
+           repr(sorted(options.items())))
+    est = _ANSWERS.get(key)
+    if est is None:
+        est = _answer(model, collective, algorithm, count, isz, fallback, options)
+        if len(_ANSWERS) >= ANSWERS_MAX:
+            _ANSWERS.clear()
+        _ANSWERS[key] = est
+    return replace(est, candidates=dict(est.candidates), skipped=dict(est.skipped))
+
+
+def _answer(model, collective, algorithm, count, isz, fallback, options):
+    """The :class:`Estimate` of ``estimate`` for a resolved model and count."""
+    from .algorithms import REGISTRY, get_algorithm
+
     if algorithm != "auto":
         alg = get_algorithm(collective, algorithm)
         alg.check_fits(model.comm, options)
@@ -119,16 +146,19 @@ def estimate(collective, nbytes, topology=None, algorithm="auto", group=None, dt
             return Estimate(hi, algorithm, "closed form", lo == hi, lo)
         except NoClosedForm as exc:
             if not fallback:
-                raise
+                raise NoClosedForm(f"{exc}; pass fallback=True to run the step-level model "
+                                   f"(as simulate does)") from None
             t, _ = _step_model(model, alg, count, isz, options)
             return Estimate(t, algorithm, "step model", True, t, note=str(exc))
-    bounds, skipped = candidate_bounds(model, collective, count, isz, options)
+    bounds, skipped, pruned = candidate_bounds(model, collective, count, isz, options)
     forms = {k: (lo, hi) for k, (lo, hi, why) in bounds.items() if why is None}
     pending = {k: (lo, why) for k, (lo, _, why) in bounds.items() if why is not None}
     best = min(hi for _, hi in forms.values()) if forms else None
+    for name, bound in pruned.items():
+        skipped[name] = f"cannot beat {best:.4g} s (lower bound {bound:.4g} s)"
     for name, (bound, why) in sorted(pending.items(), key=lambda kv: kv[1][0]):
         if not fallback:
-            skipped[name] = why
+            skipped[name] = f"{why} (fallback=True times it with the step-level model)"
         elif best is not None and bound >= best:
             skipped[name] = f"{why}; cannot beat {best:.4g} s (lower bound {bound:.4g} s)"
         else:

@@ -10,6 +10,7 @@ copies. Buffer space past the output is scratch that a schedule may use.
 """
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -68,7 +69,11 @@ class AllPairs:
     """A compact timing-only step: each of the ``n_ranks`` ranks sends ``n[r]`` elements to
     every other rank (a one-shot all-to-all or all-gather), ``n_ranks (n_ranks - 1)``
     transfers held in O(n_ranks) memory; or, ``n`` a square matrix, ``n[r, j]`` to rank j
-    (an uneven all-to-all; pairs of 0 elements send nothing).
+    (an uneven all-to-all; pairs of 0 elements send nothing); with ``to_receiver`` every rank
+    r *receives* ``n[r]`` from every other (a one-shot reduce-scatter: block r goes to rank r).
+
+    ``span``: the schedule steps it stands for, a window of link-disjoint steps timed as one
+    (the direct reduce-scatter's ``p-1``; :func:`ubemu.timing.timer.time_steps`).
 
     The timer times it from the routes of one NPU where the topology allows
     (:meth:`ubemu.timing.timer.StepTimer.step_time`), else from :meth:`parts`, explicit steps of a
@@ -79,11 +84,12 @@ class AllPairs:
     #: Most transfers in one of :meth:`parts`.
     PART_TRANSFERS = 1 << 21
 
-    def __init__(self, n, reduce=False, repeat=1):
+    def __init__(self, n, reduce=False, repeat=1, to_receiver=False, span=1):
         self.sizes = np.ascontiguousarray(n, np.int64)
         self.n_ranks = int(self.sizes.shape[0]) if self.sizes.ndim else 0
         self.red = bool(reduce)
-        self.repeat = int(repeat)
+        self.repeat, self.span = int(repeat), int(span)
+        self.to_receiver = bool(to_receiver)
         self.src_off = self.dst_off = None
         self._explicit = None
 
@@ -112,7 +118,10 @@ class AllPairs:
             src = np.repeat(np.arange(lo, min(lo + rows, p), dtype=np.int64), p - 1)
             k = np.tile(np.arange(1, p, dtype=np.int64), src.size // max(p - 1, 1))
             dst = (src + k) % p
-            n = self.sizes[src, dst] if self.sizes.ndim == 2 else self.sizes[src]
+            if self.sizes.ndim == 2:
+                n = self.sizes[src, dst]
+            else:
+                n = self.sizes[dst if self.to_receiver else src]
             yield Step.make(src, dst, n, reduce=self.red)
 
     def _explicit_step(self):
@@ -179,6 +188,85 @@ class ShiftSteps:
             yield Step.make(self.src, self.dst, self.base + self.big(k), reduce=self.reduce)
 
 
+class PartnerStep:
+    """A compact timing-only step in which every rank sends at most one message, to a partner
+    given by a formula: built in O(1), its transfers made only when asked (``make``).
+
+    ``xor`` (rank r sends to ``r ^ xor``) or ``shift`` (to ``(r + shift) mod n_ranks``) name
+    the pattern where it is exactly that on ranks ``0..n_ranks-1``; ``sizes`` is the
+    multiset of the n_ranks message sizes in elements, ``(values, counts)`` (0 for a rank that
+    sends nothing), and ``both`` whether some rank both sends and receives a non-empty
+    message; ``summary()`` may give ``(values, counts, both)`` instead, on first use. With
+    them the timer times the step from one route where the machine's symmetry allows
+    (:mod:`ubemu.timing.partners`); otherwise, and for ``parts``, ``make()`` gives the
+    explicit ``(src, dst, n)``.
+    """
+
+    def __init__(self, n_ranks, make, reduce=False, xor=None, shift=None, sizes=None,
+                 both=None, summary=None):
+        self.n_ranks, self.make, self.red = int(n_ranks), make, bool(reduce)
+        self.xor, self.shift = xor, shift
+        self._summary = summary if sizes is None else (lambda: (*sizes, both))
+        self.repeat = 1
+        self.src_off = self.dst_off = None
+        self._explicit = None
+
+    @cached_property
+    def _summed(self):
+        return None if self._summary is None else self._summary()
+
+    @property
+    def sizes(self):
+        """``(values, counts)`` of the message sizes, or None (not known in closed form)."""
+        return None if self._summed is None else self._summed[:2]
+
+    @property
+    def both(self):
+        return None if self._summed is None else bool(self._summed[2])
+
+    @property
+    def n_transfers(self):
+        if self.sizes is None:
+            return self.explicit().n_transfers
+        values, counts = self.sizes
+        return int(np.sum(np.where(np.asarray(values) > 0, counts, 0)))
+
+    def explicit(self):
+        """The step as an explicit :class:`Step` (made once, then kept)."""
+        if self._explicit is None:
+            src, dst, n = self.make()
+            self._explicit = Step.make(src, dst, n, reduce=self.red)
+        return self._explicit
+
+    def parts(self):
+        """The explicit transfers, as one part."""
+        yield self.explicit()
+
+    src = property(lambda self: self.explicit().src)
+    dst = property(lambda self: self.explicit().dst)
+    n = property(lambda self: self.explicit().n)
+    reduce = property(lambda self: self.explicit().reduce)
+
+
+def even_runs(count, parts, width):
+    """The multiset ``(values, counts)`` of the elements in runs of ``width`` consecutive
+    blocks starting at every multiple of ``width`` below ``parts`` (each run counted once),
+    ``count`` elements cut into ``parts`` blocks by :func:`split_even`: runs wholly among the
+    larger blocks, the run holding the cut, the rest."""
+    base, extra = divmod(int(count), int(parts))
+    runs = parts // width
+    full, part = divmod(extra, width)
+    values = [width * (base + 1), width * base + part, width * base]
+    counts = [full, int(part > 0), runs - full - int(part > 0)]
+    return np.array(values, np.int64), np.array(counts, np.int64)
+
+
+def steps_counted(step):
+    """The schedule steps ``step`` counts for: its ``repeat``, times the ``span`` of a
+    compact step standing for a window (:class:`AllPairs`)."""
+    return step.repeat * getattr(step, "span", 1)
+
+
 def explicit_steps(step):
     """``step`` itself, or the steps of a :class:`ShiftSteps` one by one."""
     if isinstance(step, ShiftSteps):
@@ -195,7 +283,7 @@ class Replicas:
 
     def __init__(self, step, n_groups, n_ranks):
         self.base, self.n_groups, self.n_ranks = step, int(n_groups), int(n_ranks)
-        self.repeat = step.repeat
+        self.repeat, self.span = step.repeat, getattr(step, "span", 1)
         self.src_off = self.dst_off = None
 
     @property
@@ -280,7 +368,7 @@ class Schedule:
         """
         n, total = self.n_ranks, 0
         for k, step in enumerate(self.steps()):
-            total += step.repeat
+            total += steps_counted(step)
             if step.n_transfers == 0:
                 continue
             where = f"{self.algorithm} {self.collective} step {k}"

@@ -15,7 +15,7 @@ from tests.reference import reduce_rows
 from ubemu.algorithms import build_schedule
 from ubemu.algorithms.base import PHASES, blocks
 from ubemu.machine.comm import Comm
-from ubemu.schedule import Schedule
+from ubemu.schedule import Schedule, steps_counted
 
 MINE = ("ring_bidir", "halving_doubling", "recursive_doubling", "nhr", "direct", "multi_ring")
 
@@ -60,7 +60,7 @@ def test_step_counts(key, p):
     for data in (True, False):
         sched = build_schedule(coll, name, Comm.flat(p), count, data=data)
         assert sched.n_steps == expected_steps(coll, name, p)
-        assert sum(st.repeat for st in sched.steps()) == sched.n_steps
+        assert sum(steps_counted(st) for st in sched.steps()) == sched.n_steps
 
 
 @pytest.mark.parametrize("p", [2, 4, 8, 16, 64])
@@ -85,17 +85,26 @@ def test_more_rank_counts(key, p):
 
 
 def _step_bytes(sched):
-    """Per step occurrence: Counter of (src, dst, reduce) -> elements (local copies, which
-    cross no link, left out: a compact all-pairs step does not list them)."""
-    out = []
+    """Per step occurrence, a window's steps summed (they are timed as one; a compact
+    all-pairs step may stand for a whole window): Counter of (src, dst, reduce) -> elements
+    (local copies, which cross no link, left out: a compact all-pairs step does not list
+    them)."""
+    units, k, stop = [], 0, -1
+    ends = dict(sched.windows)
     for st in sched.steps():
         c = Counter()
         for s, d, n, r in zip(st.src.tolist(), st.dst.tolist(), st.n.tolist(),
                               st.reduce.tolist()):
             if s != d or r:
                 c[(s, d, r)] += n
-        out += [c] * st.repeat
-    return out
+        for _ in range(st.repeat):
+            if k < stop:
+                units[-1].update(c)
+            else:
+                units.append(Counter(c))
+                stop = ends.get(k, -1)
+            k += getattr(st, "span", 1)
+    return units
 
 
 @pytest.mark.parametrize("p", [6, 8])

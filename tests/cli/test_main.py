@@ -120,3 +120,23 @@ def test_every_command_refuses_an_output_that_is_an_input_or_another_output(tmp_
         assert_one_error_line(status, out, err)
         assert message in err and "overwrite" in err, (argv, err)
         assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before  # untouched
+
+
+HEAVY = ("numba", "mpi4py", "matplotlib")
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["topo", "list"],
+                                  ["topo", "show", "atlas950-superpod"],
+                                  ["all_reduce", "--topo", "switch:8@50GiBps/1us", "-b", "1K",
+                                   "-e", "1K"]])
+def test_light_commands_import_nothing_heavy(argv):
+    """The help, the topology listings and a small timing-only run start without Numba
+    (the NumPy twins time a small machine), MPI or plotting."""
+    code = ("import sys; from ubemu.cli import main; status = main(sys.argv[1:]); "
+            "sys.stdout.flush(); "
+            f"print('HEAVY', [m for m in {HEAVY!r} if m in sys.modules], file=sys.stderr)")
+    env = {k: v for k, v in child_env().items() if k != "UBEMU_KERNELS"}
+    out = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True,
+                         env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "HEAVY []" in out.stderr and out.stdout

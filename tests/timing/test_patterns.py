@@ -1,6 +1,8 @@
 """Repeated patterns timed from one routing (ubemu.timing.patterns) equal routing every step."""
 
 import pytest
+from ubemu.kernels import numpy_timing
+from ubemu.kernels import timing as timing_kernels
 
 from ubemu.algorithms import build_schedule
 from ubemu.api import simulate
@@ -28,10 +30,10 @@ def test_repeated_pattern_shortcut_equals_routing_every_step(monkeypatch, topo, 
     sched = build_schedule("all_reduce", alg, comm, count, data=False)
     monkeypatch.setattr(patterns, "PATTERN_MIN_TRANSFERS", 10**12)
     want = timing_mod.time_schedule(sched, tp, comm.npus, 2)
-    from ubemu.kernels import timing as kernels
-
-    calls, real = [], kernels.pattern_step
-    monkeypatch.setattr(kernels, "pattern_step", lambda *a: calls.append(1) or real(*a))
+    calls = []
+    for kernels in (timing_kernels, numpy_timing):  # the Numba kernels or their NumPy twins
+        monkeypatch.setattr(kernels, "pattern_step",
+                            lambda *a, real=kernels.pattern_step: calls.append(1) or real(*a))
     monkeypatch.setattr(patterns, "PATTERN_MIN_TRANSFERS", 1)
     got = timing_mod.time_schedule(sched, tp, comm.npus, 2)
     assert got == want
@@ -44,10 +46,10 @@ def test_repeated_pattern_shortcut_equals_routing_every_step(monkeypatch, topo, 
 def test_shortcuts_under_faults_equal_timing_every_step(topo, min_ranks, monkeypatch):
     """Repeated patterns and compact rings that detours make share links are timed as the
     steps one by one (a recording timer routes every transfer)."""
-    from ubemu.kernels import timing as kernels
-
-    calls, real = [], kernels.shared_pairs
-    monkeypatch.setattr(kernels, "shared_pairs", lambda *a: calls.append(1) or real(*a))
+    calls = []
+    for kernels in (timing_kernels, numpy_timing):
+        monkeypatch.setattr(kernels, "shared_pairs",
+                            lambda *a, real=kernels.shared_pairs: calls.append(1) or real(*a))
     monkeypatch.setattr(patterns, "PATTERN_MIN_TRANSFERS", 1)
     monkeypatch.setattr(ShiftSteps, "MIN_RANKS", min_ranks)
     t = with_faults(resolve_topology(topo), "links=0.2%,seed=3" if "atlas" in topo or "pod"
@@ -73,6 +75,7 @@ def test_repeated_patterns_with_receive_queues_equal_routing_every_step(monkeypa
     from ubemu.machine.spec import with_params
     from ubemu.timing.timer import time_schedule
 
+    monkeypatch.setenv("UBEMU_KERNELS", "numba")  # the kernel spied on below serves
     tp = with_params(load_topology(topo), ["send_overhead_ns=500", "recv_overhead_ns=3000"])
     comm = group_of(tp)
     options = {"per_level": ["direct", "ring"]} if alg == "hierarchical" else {}

@@ -231,7 +231,8 @@ def _steps_per_op(res):
 def test_repeats_played_at_once_take_the_times_of_playing_them_one_by_one(monkeypatch):
     from ubemu.workloads import run
 
-    ops = [Op("tp", "all_reduce", 1 << 20, group="unit=board", every=True, algorithm="direct",
+    ops = [Op("tp", "all_reduce", 1 << 20, group="unit=board", every=True,
+              algorithm="halving_doubling",  # several segments per repeat
               repeat=40),
            Op("ep", "alltoall", 4 << 20, algorithm="direct"),  # shares the first repeats
            Op("late", "all_gather", 1 << 20, algorithm="ring", at_s=2e-3, repeat=3),

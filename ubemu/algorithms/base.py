@@ -264,6 +264,15 @@ def get_phase(kind, name):
     return PHASES[(kind, name)]
 
 
+def cost_axis(model, ax):
+    """The communicator axis (every line of it) that a phase costed on ``ax`` runs on: one
+    axis of the group's grid, or the whole group as one line (a flat algorithm); for costs
+    that route their patterns (:meth:`~ubemu.timing.costmodel.CostModel.profiled_step`)."""
+    if model.is_axis(ax) and len(model.axes) > 1:
+        return Comm(model.dims).axis(model.axes.index(ax))
+    return Comm((model.n,)).axis(0)
+
+
 def chain_cost(first, second):
     """The cost of a phase that runs phase cost ``first`` then ``second`` on one segment."""
 

@@ -11,10 +11,14 @@ timing those that can no longer win.
 - :func:`candidate_bounds` brackets every registered algorithm of a collective on a group.
 """
 
+import hashlib
 import math
+
+import numpy as np
 
 from .. import collectives
 from ..errors import UbemuError
+from ..machine.comm import Comm
 from ..timing.costmodel import CostModel, NoClosedForm
 from . import REGISTRY, algorithm_names, build_schedule
 
@@ -25,12 +29,16 @@ _CACHE_MAX = 512
 def _group_key(group):
     if group is None or isinstance(group, str):
         return group
+    if isinstance(group, Comm):  # by content: the same group asked again (a new object)
+        npus = b"" if group.npus is None else np.ascontiguousarray(group.npus).tobytes()
+        return ("comm", group.dims, tuple(group.levels), tuple(group.fabrics or ()),
+                hashlib.blake2b(npus, digest_size=16).digest())
     if isinstance(group, dict):
         return tuple(sorted((k, tuple(v) if isinstance(v, list) else v)
                             for k, v in group.items()))
     if isinstance(group, (list, tuple)):
         return tuple(group)
-    return group  # a Comm (hashed by identity) or an array (unhashable -> no cache)
+    return group  # an array (unhashable -> no cache)
 
 
 def model_of(topology, group=None):
@@ -81,21 +89,30 @@ def lower_bound_s(model, alg, count, isz, options):
     """A time ``alg`` cannot beat: an overhead per timed step (a window counts once), the
     cheapest level's latency once, and the bytes a rank must send
     (:meth:`~ubemu.collectives.Collective.min_send_bytes`) at its whole injection rate
-    (:meth:`~ubemu.machine.topology.Topology.injection_GBps`). Builds the schedule's outline only
-    (its steps are never made)."""
+    (:meth:`~ubemu.machine.topology.Topology.injection_GBps`). From the registered step count
+    of a flat phase, else the schedule's outline (its steps are never made)."""
     topo = model.topology
     if model.n <= 1:
         return 0.0
-    sched = build_schedule(alg.collective, alg.name, model.comm, count, data=False, **options)
-    timed_steps = sched.n_steps - sum(b - a - 1 for a, b in sched.windows)
+    if alg.phase is not None:
+        n_steps, windows = alg.phase.n_steps(model.n), alg.phase.windows_of(model.n)
+    else:
+        sched = build_schedule(alg.collective, alg.name, model.comm, count, data=False,
+                               **options)
+        n_steps, windows = sched.n_steps, sched.windows
+    timed_steps = n_steps - sum(b - a - 1 for a, b in windows)
     inject_Bps = topo.injection_GBps() * 1e9 * topo.params.efficiency
     lat_s = min(lv.lat_ns for lv in topo.levels if lv.size > 1) * 1e-9
     send = collectives.get(alg.collective).min_send_bytes(count * isz, model.n)
     return timed_steps * model.overhead_s + lat_s + send / inject_Bps
 
 
-def candidate_bounds(model, collective, count, isz, options):
+def candidate_bounds(model, collective, count, isz, options, prune=True):
     """Bracket every algorithm registered for ``collective`` that can run on the model's group.
+
+    The candidates are taken in the order of their :func:`lower_bound_s` (cheap: no pattern
+    routed); with ``prune`` one whose lower bound exceeds the best closed form so far (by
+    more than rounding) cannot win, and its closed form is not evaluated.
 
     Returns
     -------
@@ -104,24 +121,36 @@ def candidate_bounds(model, collective, count, isz, options):
         for an algorithm without one its :func:`lower_bound_s`, ``high_s = inf`` and why not.
     skipped : dict
         name -> why it cannot run (options it does not take, the group's shape, its limits).
+    pruned : dict
+        name -> its lower bound, for those that cannot beat the best closed form.
     """
-    bounds, skipped = {}, {}
+    bounds, skipped, pruned, low = {}, {}, {}, {}
     for name in algorithm_names(collective):
         alg = REGISTRY[(collective, name)]
         bad = [k for k in options if k not in alg.options]
         why = f"takes no option {bad[0]!r}" if bad else (
             alg.check(model.comm) if alg.check else None)
+        try:
+            low[name] = None if why else lower_bound_s(model, alg, count, isz, options)
+        except UbemuError as exc:
+            why = str(exc)
         if why:
             skipped[name] = why
+    best = math.inf
+    order = list(low)
+    for name in sorted((k for k in low if k not in skipped),
+                       key=lambda k: (low[k], order.index(k))):
+        if prune and low[name] > best * (1 + 1e-9):
+            pruned[name] = low[name]
             continue
         try:
-            bounds[name] = (*closed_form_bounds(model, alg, count, isz, options), None)
+            lo, hi = closed_form_bounds(model, REGISTRY[(collective, name)], count, isz,
+                                        options)
+            bounds[name] = (lo, hi, None)
+            best = min(best, hi)
         except NoClosedForm as exc:
-            try:
-                bounds[name] = (lower_bound_s(model, alg, count, isz, options), math.inf,
-                                str(exc))
-            except UbemuError as exc2:
-                skipped[name] = str(exc2)
+            bounds[name] = (low[name], math.inf, str(exc))
         except UbemuError as exc:
             skipped[name] = str(exc)
-    return bounds, skipped
+    bounds = {k: bounds[k] for k in order if k in bounds}  # registry order, as before
+    return bounds, skipped, pruned

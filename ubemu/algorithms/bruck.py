@@ -8,7 +8,7 @@ end; the Step format has no local operation, so here every block is stored at it
 
 import numpy as np
 
-from ..schedule import Schedule
+from ..schedule import PartnerStep, Schedule
 from .base import register
 from .moves import moves_step, own_block_part
 
@@ -16,6 +16,21 @@ from .moves import moves_step, own_block_part
 def log2_ceil(p):
     """``ceil(log2 p)`` for ``p >= 1``."""
     return int(p - 1).bit_length()
+
+
+def with_bit(p, k):
+    """Indices ``1..p-1`` with bit k set (the blocks Bruck's all-to-all moves at step k):
+    whole periods of ``2^(k+1)``, then the partial one."""
+    return ((p >> (k + 1)) << k) + max(0, (p & ((2 << k) - 1)) - (1 << k))
+
+
+def uniform_shift(p, shift, n):
+    """Timing only: every rank sends ``n`` elements to the rank ``shift`` further on."""
+    def make():
+        ranks = np.arange(p, dtype=np.int64)
+        return ranks, (ranks + shift) % p, np.full(p, n, np.int64)
+
+    return PartnerStep(p, make, shift=shift, sizes=([n], [p]), both=n > 0)
 
 
 def _all_gather_cost(model, c, isz):
@@ -32,9 +47,7 @@ def _alltoall_cost(model, c, isz):
     b = (c // p) * isz
     t = 0.0
     for k in range(log2_ceil(p)):
-        # ranks 1..p-1 with bit k set: whole periods of 2^(k+1), then the partial one
-        n_blocks = ((p >> (k + 1)) << k) + max(0, (p & ((2 << k) - 1)) - (1 << k))
-        t += model.step([(ax, 1 << k, n_blocks * b)])
+        t += model.step([(ax, 1 << k, with_bit(p, k) * b)])
     return t
 
 
@@ -58,6 +71,9 @@ def bruck_all_gather(comm, count, data=True):
         for k in range(n_steps):
             dist = 1 << k
             m = min(dist, p - dist)
+            if not data:  # every rank sends its m blocks to one rank: one message
+                yield uniform_shift(p, -dist, m * b)
+                continue
             dst = (ranks - dist) % p
             first = np.minimum(m, p - ranks)  # blocks before the wrap at p
             parts = [(ranks, dst, first * b, ranks * b, ranks * b),
@@ -103,6 +119,9 @@ def bruck_alltoall(comm, count, data=True):
 
     def steps():
         for k in range(n_steps):
+            if not data and k < n_log:  # the own block's local copy uses no link
+                yield uniform_shift(p, 1 << k, with_bit(p, k) * b)
+                continue
             parts = [bruck_parts(k)] if k < n_log else []
             if k == 0:
                 parts.append(own)

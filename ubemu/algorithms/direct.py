@@ -48,7 +48,7 @@ def _cost(reduce):
         p = ax.p
         blk = model.cut(c, p)
         if not isinstance(blk, np.ndarray):
-            return model.step([(ax, k, blk * isz) for k in range(1, p)], reduce)
+            return model.every_peer(ax, blk * isz, reduce)
         if not model.can_vector(ax, p * (p - 1)):
             b = Sizes.between(c // p * isz, -(-c // p) * isz)  # bounds
             return model.step([(ax, k, b) for k in range(1, p)], reduce)
@@ -64,8 +64,14 @@ def _cost(reduce):
                 flat="mesh one-shot reduce-scatter: p-1 link-disjoint steps")
 def direct_reduce_scatter_phase(axis, seg_off, seg_len, data=True):
     """Direct reduce-scatter along ``axis``: ``p-1`` link-disjoint steps (one window), ``S
-    (p-1)/p`` bytes sent per rank; at step k position q sends block q+k to q+k."""
+    (p-1)/p`` bytes sent per rank; at step k position q sends block q+k to q+k. Timing only on
+    a whole line: the window as one compact :class:`~ubemu.schedule.AllPairs` (each rank
+    receives its block from every other)."""
     s = axis.size
+    if not data and _one_line(axis) and s > 1:  # the window as one compact step
+        yield AllPairs(blocks(seg_off, seg_len, s, axis.pos)[1], reduce=True, to_receiver=True,
+                       span=s - 1)
+        return
     for k in range(1, s):
         off, ln = blocks(seg_off, seg_len, s, (axis.pos + k) % s)
         yield make_step(axis.ranks, axis.peer(k), ln, off, off, True, data)
@@ -104,7 +110,7 @@ def direct_all_reduce_phase(axis, seg_off, seg_len, data=True):
 
 def _one_line(axis):
     """The axis is the whole communicator as one line, ranks ``0..p-1`` in order."""
-    return axis.stride == 1 and axis.ranks.size == axis.size
+    return axis.stride == 1 and axis.n_ranks == axis.size
 
 
 def _alltoall_phase(count):
@@ -126,8 +132,7 @@ def _alltoall_phase(count):
 
 def _alltoall_cost(model, c, isz):
     ax = model.flat_axis()
-    b = (c // ax.p) * isz
-    return model.step([(ax, k, b) for k in range(1, ax.p)])  # the own block: a local copy
+    return model.every_peer(ax, (c // ax.p) * isz)  # the own block: a local copy
 
 
 @register("alltoall", "direct", "mesh one-shot all-to-all: 1 step", cost=_alltoall_cost)

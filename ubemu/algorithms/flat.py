@@ -26,8 +26,8 @@ def flat_schedule(comm, count, collective, name, phases, n_steps, data=True, buf
     """
     n = comm.n
     axis = Comm((n,), local=comm.local).axis(0)
-    zero = np.zeros(axis.ranks.size, np.int64)
-    full = np.full(axis.ranks.size, count, np.int64)
+    zero = np.broadcast_to(np.int64(0), (axis.n_ranks,))  # read-only views, O(1) memory
+    full = np.broadcast_to(np.int64(count), (axis.n_ranks,))
 
     def steps():
         gen = (st for ph in phases for st in ph(axis, zero, full, data))

@@ -17,10 +17,13 @@ of the contract: virtual rank ``v < r`` owns blocks ``2v, 2v+1``, virtual rank `
 block ``v + r``; the all-reduce splits the data into ``p2`` equal chunks instead.
 """
 
+from functools import cached_property
+
 import numpy as np
 
+from ..schedule import PartnerStep, even_runs
 from ..timing.shapes import Sizes, Xor
-from .base import blocks, register_phase
+from .base import blocks, cost_axis, register_phase
 from .flat import make_step
 
 
@@ -57,10 +60,29 @@ class Fold:
     def __init__(self, axis):
         self.axis = axis
         self.p2, self.r, self.k = fold_sizes(axis.size)
-        pos, r = axis.pos, self.r
-        self.v = np.where(pos < 2 * r, pos // 2, pos - r)
-        self.active = (pos >= 2 * r) | (pos % 2 == 0)
-        self.odd = ~self.active
+
+    @cached_property
+    def v(self):
+        pos, r = self.axis.pos, self.r
+        return np.where(pos < 2 * r, pos // 2, pos - r)
+
+    @cached_property
+    def active(self):
+        pos, r = self.axis.pos, self.r
+        return (pos >= 2 * r) | (pos % 2 == 0)
+
+    @property
+    def odd(self):
+        return ~self.active
+
+    def even_count(self, seg_len):
+        """The one segment length of a whole line without fold (the closed forms of a
+        :class:`~ubemu.schedule.PartnerStep`), else None; decided once per phase."""
+        if not hasattr(self, "_even"):
+            self._even = None
+            if self.r == 0 and seg_len.size and (seg_len == seg_len[0]).all():
+                self._even = int(seg_len[0])
+        return self._even
 
     def rank_of(self, v):
         """Rank (on each rank's line) of virtual rank ``v``."""
@@ -82,32 +104,57 @@ def fold_step(fold, seg_off, seg_len, data, reduce=True):
     return make_step(ax.ranks, ax.peer(-1), n, seg_off, seg_off, reduce, data)
 
 
+def compact_line(fold, seg_len, data):
+    """Timing-only steps of a whole line are :class:`~ubemu.schedule.PartnerStep` s: built in
+    closed form, their transfers made only if the timer needs them."""
+    ax = fold.axis
+    return (not data and ax.comm.local is None and ax.stride == 1
+            and ax.n_ranks == ax.size and ax.size > 1)
+
+
+def _xor_step(fold, seg_off, seg_len, data, mask, first, reduce, start):
+    """Every active virtual rank v sends chunks ``first(v) .. first(v) + mask`` (``start``
+    gives a chunk's element offset) to virtual rank ``v ^ mask``."""
+    v = fold.v
+
+    def make():
+        c0 = first(v)
+        a, b = start(seg_off, seg_len, c0), start(seg_off, seg_len, c0 + mask)
+        return fold.axis.ranks, fold.rank_of(v ^ mask), np.where(fold.active, b - a, 0), a
+
+    if not compact_line(fold, seg_len, data):
+        src, dst, n, a = make()
+        return make_step(src, dst, n, a, a, reduce, data)
+    sizes = both = xor = None
+    count = fold.even_count(seg_len)
+    if count is not None:  # the runs of an even cut, in closed form
+        values, runs = even_runs(count, fold.p2, mask)
+        xor, sizes = mask, (values, runs * mask)  # each run is sent by ``mask`` ranks
+        both = count // fold.p2 > 0 or mask < count % fold.p2
+    return PartnerStep(fold.axis.size, lambda: make()[:3], reduce, xor=xor, sizes=sizes,
+                       both=both)
+
+
 def halving_steps(fold, seg_off, seg_len, data, start):
     """Recursive halving over the virtual ranks; virtual rank v ends with chunk v reduced.
 
     ``start(seg_off, seg_len, c)`` gives the element offset of chunk ``c`` (``c = p2`` is the
-    segment's end).
+    segment's end). Step i hands the partner ``v ^ mask`` (``mask = p2 / 2^(i+1)``) its half:
+    the ``mask`` chunks from ``(v ^ mask)`` with the bits below ``mask`` cleared.
     """
-    v = fold.v
     for i in range(fold.k):
         mask = fold.p2 >> (i + 1)
-        lo = (v // (2 * mask)) * (2 * mask)
-        upper = (v & mask) != 0
-        c0 = np.where(upper, lo, lo + mask)  # the half handed to the partner
-        a, b = start(seg_off, seg_len, c0), start(seg_off, seg_len, c0 + mask)
-        n = np.where(fold.active, b - a, 0)
-        yield make_step(fold.axis.ranks, fold.rank_of(v ^ mask), n, a, a, True, data)
+        yield _xor_step(fold, seg_off, seg_len, data, mask,
+                        lambda v, m=mask: (v ^ m) & ~(m - 1), True, start)
 
 
 def doubling_steps(fold, seg_off, seg_len, data, start):
-    """Recursive doubling over the virtual ranks: virtual rank v starts with chunk v."""
-    v = fold.v
+    """Recursive doubling over the virtual ranks: virtual rank v starts with chunk v; step i
+    sends the ``2^i`` chunks it holds (from v with the bits below ``2^i`` cleared)."""
     for i in range(fold.k):
         mask = 1 << i
-        lo = (v // mask) * mask
-        a, b = start(seg_off, seg_len, lo), start(seg_off, seg_len, lo + mask)
-        n = np.where(fold.active, b - a, 0)
-        yield make_step(fold.axis.ranks, fold.rank_of(v ^ mask), n, a, a, False, data)
+        yield _xor_step(fold, seg_off, seg_len, data, mask, lambda v, m=mask: v & ~(m - 1),
+                        False, start)
 
 
 def unfold_all(fold, seg_off, seg_len, data):
@@ -117,13 +164,62 @@ def unfold_all(fold, seg_off, seg_len, data):
     return make_step(ax.ranks, ax.peer(1), n, seg_off, seg_off, False, data)
 
 
+def fold_pattern(model, ax, key):
+    """Route once a step of the fold on ``ax``'s lines (``key``: ``("fold", 1)`` the odd
+    ranks of the first 2r to their even partners, ``("fold", -1)`` back, ``("xor", m)`` the
+    virtual ranks to ``v ^ m``) for :meth:`~ubemu.timing.costmodel.CostModel.profiled_step`:
+    one group of messages, in the step's order."""
+    from ..timing.groupcost import GroupProfile
+
+    fold = Fold(cost_axis(model, ax))
+    ranks = fold.axis.ranks
+    if key[0] == "fold":
+        send = fold.odd if key[1] == 1 else fold.active & (fold.axis.pos < 2 * fold.r)
+        dst = fold.axis.peer(-key[1])
+    else:
+        send, dst = fold.active, fold.rank_of(fold.v ^ key[1])
+    npus = model.comm.npus
+    src, dst = npus[ranks[send]], npus[dst[send]]
+    return GroupProfile(model.topology, src, dst, np.zeros(src.size, np.int64), 1)
+
+
+def fold_step_cost(model, ax, key, size_hi, size_lo, reduce):
+    """One step of a fold (:func:`fold_pattern`) of ``size_hi`` bytes per message, or
+    ``size_lo`` when the model asks for the smallest blocks (an uneven count)."""
+    fold_r = fold_sizes(ax.p)[1]
+    n = fold_r if key[0] == "fold" else ax.p - fold_r  # messages on one line
+    if size_hi != size_lo:
+        model.uneven = True
+    size = size_lo if model.mode == "lo" else size_hi
+    return model.profiled_step(("hd", id(ax)) + key, n * (model.n // ax.p),
+                               lambda: fold_pattern(model, ax, key), (size,), reduce)
+
+
+def fold_costs(model, ax, c, isz, xor_steps):
+    """The all-reduce over a fold (p not a power of two): the odd ranks' segments folded in,
+    the XOR steps over the virtual ranks (``xor_steps``: (mask, bytes hi, bytes lo, reduce)
+    each), the result handed back; each step from one routing of its pattern."""
+    t = fold_step_cost(model, ax, ("fold", 1), c * isz, c * isz, True)
+    for mask, hi, lo, reduce in xor_steps:
+        t += fold_step_cost(model, ax, ("xor", mask), hi, lo, reduce)
+    return t + fold_step_cost(model, ax, ("fold", -1), c * isz, c * isz, False)
+
+
 def hd_cost(kind):
-    """Closed form of the phase ``kind`` for ``p = 2^k`` (the fold steps have none): step i of
-    the halving moves ``p / 2^(i+1)`` blocks to the XOR partner at that distance, the
-    doubling ``2^i`` blocks (each rank its own run of blocks, rank by rank where they differ)."""
+    """Closed form of the phase ``kind``: for ``p = 2^k`` step i of the halving moves ``p /
+    2^(i+1)`` blocks to the XOR partner at that distance, the doubling ``2^i`` blocks (each
+    rank its own run of blocks, rank by rank where they differ); the all-reduce on other
+    ``p`` folds (:func:`fold_costs`; the reduce-scatter's and all-gather's folds have none)."""
 
     def cost(model, ax, c, isz):
         p = ax.p
+        if kind == "all_reduce" and p & (p - 1):
+            p2, _, k = fold_sizes(p)
+            base, extra = divmod(c, p2)
+            runs = [p2 >> (i + 1) for i in range(k)] + [1 << i for i in range(k)]
+            return fold_costs(model, ax, c, isz, [
+                (m, (m * base + min(m, extra)) * isz, m * base * isz, i < k)
+                for i, m in enumerate(runs)])
         k = model.pow2(p, "halving_doubling")
         base, extra = divmod(c, p)
         q = np.arange(p, dtype=np.int64)

@@ -21,9 +21,11 @@ destination has that peer's axis-0 coordinate, then along axis 1, and so on, in 
 the output; each axis is a pairwise exchange (``d-1`` steps) or ``direct`` (one step).
 """
 
+from functools import cache
+
 import numpy as np
 
-from ..schedule import Schedule, Step
+from ..schedule import Schedule
 from .base import blocks, get_phase, register
 from .flat import make_step, merge_repeats
 from .hier_cost import (
@@ -39,23 +41,26 @@ from .moves import moves_step, own_block_part
 
 
 def _walk(comm, count, kind, names, order):
-    """``(phase, axis, seg_off, seg_len)`` for the axes ``order``, each on the segment that
-    the reduce-scatters along the axes before it leave; and the segment left after the last."""
-    off = np.zeros(comm.senders.size, np.int64)
-    ln = np.full(comm.senders.size, count, np.int64)
+    """``(phase, axis, segment)`` for the axes ``order``, each on the segment that the
+    reduce-scatters along the axes before it leave, and the segment left after the last;
+    ``segment()`` cuts its ``(seg_off, seg_len)`` on first use (the schedule's outline, its
+    step count, needs none)."""
+    cuts = [cache(lambda: (np.zeros(comm.senders.size, np.int64),
+                           np.full(comm.senders.size, count, np.int64)))]
     plan = []
     for d in order:
-        ax = comm.axis(d)
-        plan.append((get_phase(kind, names[d]), ax, off, ln))
-        off, ln = blocks(off, ln, ax.size, ax.pos)
-    return plan, off, ln
+        ax, prev = comm.axis(d), cuts[-1]
+        plan.append((get_phase(kind, names[d]), ax, prev))
+        cuts.append(cache(lambda prev=prev, ax=ax: blocks(*prev(), ax.size, ax.pos)))
+    return plan, cuts[-1]
 
 
 def _schedule(comm, count, collective, plan, data, notes=None):
-    """Schedule running ``plan``: a list of (phase, axis, seg_off, seg_len) or ready Steps."""
+    """Schedule running ``plan``: a list of (phase, axis, segment) or functions making one
+    Step (on first use)."""
     n_steps, windows = 0, []
     for item in plan:  # the phases' concurrent windows, at their place in the schedule
-        if isinstance(item, Step):
+        if callable(item):
             n_steps += 1
             continue
         phase, axis = item[0], item[1]
@@ -65,11 +70,11 @@ def _schedule(comm, count, collective, plan, data, notes=None):
     def steps():
         def gen():
             for item in plan:
-                if isinstance(item, Step):
-                    yield item
+                if callable(item):
+                    yield item()
                 else:
-                    phase, axis, off, ln = item
-                    yield from phase.steps(axis, off, ln, data)
+                    phase, axis, segment = item
+                    yield from phase.steps(axis, *segment(), data)
 
         return gen() if data or comm.local is not None else merge_repeats(gen())
 
@@ -111,11 +116,11 @@ def hierarchical_all_reduce(comm, count, data=True, per_level="ring"):
     needed += [("all_reduce", names[d]) for d in axes[-1:]]
     if not all(get_phase(*kn).local_ok for kn in needed):
         comm = comm.whole()  # build every rank's transfers
-    plan, off, ln = _walk(comm, count, "reduce_scatter", names, axes[:-1])
-    gather, _, _ = _walk(comm, count, "all_gather", names, axes[:-1])
+    plan, left = _walk(comm, count, "reduce_scatter", names, axes[:-1])
+    gather, _ = _walk(comm, count, "all_gather", names, axes[:-1])
     if axes:
         top = axes[-1]
-        plan.append((get_phase("all_reduce", names[top]), comm.axis(top), off, ln))
+        plan.append((get_phase("all_reduce", names[top]), comm.axis(top), left))
     plan += gather[::-1]
     return _schedule(comm, count, "all_reduce", plan, data, notes={"per_level": names})
 
@@ -133,9 +138,9 @@ def hierarchical_reduce_scatter(comm, count, data=True, per_level="ring", heavy_
     names = level_names(comm, per_level)
     axes = _axes(comm)
     inner = heavy_axis == "inner"
-    plan, _, _ = _walk(comm, count, "reduce_scatter", names, axes if inner else axes[::-1])
+    plan, _ = _walk(comm, count, "reduce_scatter", names, axes if inner else axes[::-1])
     if inner and len(axes) > 1:
-        plan.append(_perm_step(comm, count, data, to_rev=True))
+        plan.append(lambda: _perm_step(comm, count, data, to_rev=True))
     return _schedule(comm, count, "reduce_scatter", plan, data,
                      notes={"per_level": names, "heavy_axis": heavy_axis})
 
@@ -154,10 +159,10 @@ def hierarchical_all_gather(comm, count, data=True, per_level="ring", heavy_axis
     axes = _axes(comm)
     inner = heavy_axis == "inner"
     # the segments as the reduce-scatter cuts them, gathered back in the opposite order
-    plan, _, _ = _walk(comm, count, "all_gather", names, axes if inner else axes[::-1])
+    plan, _ = _walk(comm, count, "all_gather", names, axes if inner else axes[::-1])
     plan = plan[::-1]
     if inner and len(axes) > 1:
-        plan.insert(0, _perm_step(comm, count, data, to_rev=False))
+        plan.insert(0, lambda: _perm_step(comm, count, data, to_rev=False))
     return _schedule(comm, count, "all_gather", plan, data,
                      notes={"per_level": names, "heavy_axis": heavy_axis})
 

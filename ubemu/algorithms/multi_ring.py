@@ -118,8 +118,8 @@ def _cost(model, ax, c, isz, n_rings=None):
         shifts = [g for g in stride_classes(p) for g in ((g, -g) if p > 2 else (g,))]
         partners = shifts[:None if n_rings is None else int(n_rings)]
     else:
-        orders = _orders(model.dims, n_rings)
-        partners = [model.ring_partner(order) for order in orders]
+        partners = model.memo(("multi_ring", n_rings), lambda: [
+            model.ring_partner(order) for order in _orders(model.dims, n_rings)])
     rings = len(partners)  # ring g's part, cut into p blocks: between the extremes
     part = -(-c // rings)
     b = Sizes.between(c // rings // p * isz, -(-part // p) * isz)

@@ -22,6 +22,7 @@ are not contiguous: a data schedule has one transfer per block, a timing-only sc
 
 import numpy as np
 
+from ..schedule import PartnerStep
 from ..timing.shapes import Sizes
 from .base import blocks, chain_cost, register_phase
 from .flat import make_step
@@ -49,19 +50,44 @@ def _sent(seg_len, s, f, gap, nsl):
 
 
 def _nhr_step(axis, seg_off, seg_len, data, dist, first, reduce):
-    """Every rank sends the blocks ``first - j*2*dist`` (mod p) to ``q + dist`` (mod p)."""
+    """Every rank sends the blocks ``first(pos) - j*2*dist`` (mod p) to ``q + dist`` (mod
+    p); ``first`` maps the ranks' positions to their first block."""
     s, gap = axis.size, 2 * abs(dist)
     nsl = (s - 1 + abs(dist)) // gap
+    if not data and axis.comm.local is None and axis.stride == 1 and axis.n_ranks == s:
+        return _compact_step(axis, seg_len, dist, first, reduce, gap, nsl)
     dst = axis.peer(dist)
     if not data:
-        return make_step(axis.ranks, dst, _sent(seg_len, s, first % s, gap, nsl), None, None,
-                         reduce, False)
+        return make_step(axis.ranks, dst, _sent(seg_len, s, first(axis.pos) % s, gap, nsl),
+                         None, None, reduce, False)
     j = np.arange(nsl, dtype=np.int64)
-    blk = (first[:, None] - j * gap) % s
+    blk = (first(axis.pos)[:, None] - j * gap) % s
     off, ln = blocks(seg_off[:, None], seg_len[:, None], s, blk)
     src = np.repeat(axis.ranks, nsl)
     return make_step(src, np.repeat(dst, nsl), ln.ravel(), off.ravel(), off.ravel(), reduce,
                      True)
+
+
+def _compact_step(axis, seg_len, dist, first, reduce, gap, nsl):
+    """The timing-only step of a whole line: a shift by ``dist``, built in closed form; the
+    sizes are known without a pass over the ranks when every block is equal, else summed on
+    first use (no routing)."""
+    s = axis.size
+
+    def make():
+        return axis.ranks, axis.peer(dist), _sent(seg_len, s, first(axis.pos) % s, gap, nsl)
+
+    def summary():  # sizes differ by at most nsl elements: counted, not sorted
+        n = _sent(seg_len, s, first(np.arange(s, dtype=np.int64)) % s, gap, nsl)
+        low = int(n.min(initial=0))
+        counts = np.bincount(n - low)
+        return np.arange(low, low + counts.size), counts, ((n > 0) & (np.roll(n, dist) > 0)).any()
+
+    count = int(seg_len[0]) if seg_len.size else 0
+    if (seg_len == count).all() and count % s == 0:  # equal blocks: one size
+        n = nsl * (count // s)
+        return PartnerStep(s, make, reduce, shift=dist, sizes=([n], [s]), both=n > 0)
+    return PartnerStep(s, make, reduce, shift=dist, summary=summary)
 
 
 def _cost(reduce):
@@ -92,7 +118,7 @@ def nhr_reduce_scatter_phase(axis, seg_off, seg_len, data=True):
     rank; the rank at position q ends with block q."""
     for t in range(nhr_steps(axis.size)):
         d = 1 << t
-        yield _nhr_step(axis, seg_off, seg_len, data, -d, axis.pos - d, True)
+        yield _nhr_step(axis, seg_off, seg_len, data, -d, lambda pos, d=d: pos - d, True)
 
 
 @register_phase("all_gather", "nhr", n_steps=nhr_steps, local_ok=True, cost=_cost(False),
@@ -103,7 +129,7 @@ def nhr_all_gather_phase(axis, seg_off, seg_len, data=True):
     k = nhr_steps(axis.size)
     for t in range(k):
         d = 1 << (k - 1 - t)
-        yield _nhr_step(axis, seg_off, seg_len, data, d, axis.pos, False)
+        yield _nhr_step(axis, seg_off, seg_len, data, d, lambda pos: pos, False)
 
 
 @register_phase("all_reduce", "nhr", n_steps=lambda s: 2 * nhr_steps(s), local_ok=True,

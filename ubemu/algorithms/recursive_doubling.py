@@ -19,13 +19,25 @@ own order, nearest partner first: at step ``i`` rank ``r`` sends the ``2^i`` blo
 at ``r & ~(2^i - 1)`` to ``r ^ 2^i`` (power-of-two ranks only, as nccl-tests requires).
 """
 
+from functools import partial
+
 import numpy as np
 
-from ..schedule import Schedule
+from ..schedule import PartnerStep, Schedule
 from ..timing.shapes import Xor
 from .base import register, register_phase
 from .flat import make_step
-from .halving_doubling import Fold, fold_step, half_steps, hd_all_gather_phase, hd_cost, unfold_all
+from .halving_doubling import (
+    Fold,
+    compact_line,
+    fold_costs,
+    fold_sizes,
+    fold_step,
+    half_steps,
+    hd_all_gather_phase,
+    hd_cost,
+    unfold_all,
+)
 
 
 def rd_all_reduce_steps(size):
@@ -34,6 +46,10 @@ def rd_all_reduce_steps(size):
 
 
 def _rd_cost(model, ax, c, isz):
+    if ax.p & (ax.p - 1):  # a fold: each step from one routing of its pattern
+        k = fold_sizes(ax.p)[2]
+        return fold_costs(model, ax, c, isz, [(1 << i, c * isz, c * isz, True)
+                                              for i in range(k)])
     k = model.pow2(ax.p, "recursive_doubling")
     return sum(model.step([(ax, Xor(1 << i), c * isz)], True) for i in range(k))
 
@@ -52,10 +68,22 @@ def rd_all_reduce_phase(axis, seg_off, seg_len, data=True):
     fold = Fold(axis)
     if fold.r:
         yield fold_step(fold, seg_off, seg_len, data)
-    n = np.where(fold.active, seg_len, 0)
+    compact = compact_line(fold, seg_len, data)
+    count = fold.even_count(seg_len) if compact else None
+
+    def make(mask):
+        return axis.ranks, fold.rank_of(fold.v ^ mask), np.where(fold.active, seg_len, 0)
+
     for i in range(fold.k):
-        yield make_step(axis.ranks, fold.rank_of(fold.v ^ (1 << i)), n, seg_off, seg_off,
-                        True, data)
+        mask = 1 << i
+        if not compact:
+            src, dst, n = make(mask)
+            yield make_step(src, dst, n, seg_off, seg_off, True, data)
+        elif count is None:  # a fold: no closed form
+            yield PartnerStep(axis.size, partial(make, mask), True)
+        else:
+            yield PartnerStep(axis.size, partial(make, mask), True, xor=mask,
+                              sizes=([count], [axis.size]), both=count > 0)
     if fold.r:
         yield unfold_all(fold, seg_off, seg_len, data)
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..schedule import ShiftSteps, Step
 from ..timing.shapes import Cost
-from .base import chain_cost, register_phase
+from .base import blocks, chain_cost, register_phase
 from .flat import make_step
 
 
@@ -19,8 +19,6 @@ def _ring_steps(axis, seg_off, seg_len, data, direction, first_shift, reduce):
     """Ring steps along ``axis``: at step k the rank at position q sends block
     ``q - direction * (k + first_shift)`` of its segment to its neighbour at ``q + direction``.
     """
-    from ..kernels.blocks import shifted_blocks
-
     s = axis.size
     nxt = axis.peer(direction)
     seg_len = np.ascontiguousarray(np.broadcast_to(seg_len, axis.pos.shape), np.int64)
@@ -35,9 +33,25 @@ def _ring_steps(axis, seg_off, seg_len, data, direction, first_shift, reduce):
                          first_shift, direction, reduce)
         return
     for k in range(s - 1):
-        off, ln = np.empty_like(seg_off), np.empty_like(seg_len)  # fresh: steps may be kept
-        shifted_blocks(axis.pos, direction * (k + first_shift), s, seg_off, seg_len, off, ln)
+        off, ln = shifted_blocks(axis.pos, direction * (k + first_shift), s, seg_off, seg_len)
         yield make_step(axis.ranks, nxt, ln, off, off, reduce, data)
+
+
+#: Lines of fewer ranks cut their blocks with NumPy (:func:`blocks`), larger ones with the
+#: kernel of the same rule (one pass instead of several).
+KERNEL_MIN_RANKS = 4096
+
+
+def shifted_blocks(pos, shift, parts, seg_off, seg_len):
+    """(offset, length) of block ``(pos - shift) mod parts`` of every rank's segment (fresh
+    arrays: steps may be kept)."""
+    if pos.size < KERNEL_MIN_RANKS:
+        return blocks(seg_off, seg_len, parts, (pos - shift) % parts)
+    from ..kernels.blocks import shifted_blocks as kernel
+
+    off, ln = np.empty_like(seg_off), np.empty_like(seg_len)
+    kernel(pos, shift, parts, seg_off, seg_len, off, ln)
+    return off, ln
 
 
 def _phase_cost(model, ax, c, isz, reduce):

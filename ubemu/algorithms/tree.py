@@ -15,7 +15,7 @@ each tree moves its whole share in one message per edge and direction.
 import numpy as np
 
 from ..schedule import Schedule, Step
-from .base import blocks, check_root, register, register_phase
+from .base import blocks, check_root, cost_axis, register, register_phase
 
 
 def inorder_tree(p):
@@ -158,7 +158,51 @@ def tree_reduce(comm, count, data=True, root=0):
                     root=root, data=data)
 
 
-@register_phase("all_reduce", "double_binary_tree", n_steps=dbt_steps,
+def _dbt_steps(model, ax):
+    """Per step of the double binary tree on ``ax``: (key, up, t, messages); computed once."""
+    def make():
+        axis = cost_axis(model, ax)
+        trees = (Tree(ax.p), Tree(ax.p, shift=1))
+        lines = axis.n_ranks // ax.p
+        out = []
+        for up, ts in ((True, range(max(tr.n_up for tr in trees))),
+                       (False, range(1, max(tr.n_down for tr in trees) + 1))):
+            for t in ts:
+                field = [tr.up_step if up else tr.depth for tr in trees]
+                sent = sum(int((f == t).sum()) for f in field) * lines
+                out.append((("dbt", id(ax), up, t), up, t, sent))
+        return axis, trees, out
+
+    return model.memo(("dbt", id(ax)), make)
+
+
+def _dbt_profile(model, axis, trees, up, t):
+    """Route step ``t`` of the reduction (``up``) or the broadcast once: tree A's messages
+    in group 0, tree B's in group 1, in the order the step lists them."""
+    from ..timing.groupcost import GroupProfile
+
+    zero = np.zeros(axis.n_ranks, np.int64)
+    parts = [tr.up_parts(t, zero, zero, axis) if up else tr.down_parts(t, zero, zero, axis)
+             for tr in trees]
+    npus = model.comm.npus
+    return GroupProfile(model.topology, np.concatenate([npus[p[0]] for p in parts]),
+                        np.concatenate([npus[p[1]] for p in parts]),
+                        np.concatenate([np.full(p[0].size, g) for g, p in enumerate(parts)]),
+                        len(parts))
+
+
+def _dbt_cost(model, ax, c, isz):
+    """Every step's two groups of messages (tree A's first half of the data, tree B's
+    second) from one routing of its pattern (:mod:`ubemu.timing.groupcost`)."""
+    if ax.p < 2:
+        return 0.0
+    axis, trees, steps = _dbt_steps(model, ax)
+    sizes = (((c + 1) // 2) * isz, (c // 2) * isz)  # blocks(.., 2, h): the larger first
+    return sum(model.profiled_step(key, sent, lambda up=up, t=t: _dbt_profile(
+        model, axis, trees, up, t), sizes, reduce=up) for key, up, t, sent in steps)
+
+
+@register_phase("all_reduce", "double_binary_tree", n_steps=dbt_steps, cost=_dbt_cost,
                 flat="two complementary binary trees, each reducing and broadcasting half the "
                      "data")
 def dbt_all_reduce_phase(axis, seg_off, seg_len, data=True):

@@ -14,6 +14,8 @@ from .. import __version__, collectives
 from ..errors import UbemuError
 from ..machine.faultreport import failures
 from ..machine.faults import ROUTINGS, with_faults
+from ..parallel import env
+from ..parallel.spread import spread
 from ..units import parse_size_bytes
 from .csvout import CsvWriter, add_csv_option
 from .names import parse_names
@@ -135,17 +137,19 @@ def table_rows(records, counts, routings):
 
 
 def run(args, out=None):
-    """``ubemu faults ...``; returns 0."""
+    """``ubemu faults ...``; returns 0. In an MPI job the runs are spread over the processes
+    (each timed alone) and process 0 writes, in order, as they land."""
     from ..machine.spec import load_topology
 
     out = out if out is not None else sys.stdout
+    root = env.is_root()
     nbytes = parse_size_bytes(args.nbytes, field="-b/--nbytes")
     counts = _counts(args.links)
     routings = parse_names(args.routing, list(ROUTINGS), "--routing", "routing")
     if args.seeds < 1:
         raise UbemuError(f"--seeds must be >= 1, got {args.seeds}")
     check_outputs([("-J/--output_file", args.output_file), ("--csv", args.csv)],
-                  [("the --topo file", args.topo)])
+                  [("the --topo file", args.topo)], writable=root)
     topology = load_topology(args.topo)
     with_faults(topology, f"{'npus' if args.npus else 'links'}={max(counts)}", "apr")
     runs = [(c, s, r) for c in counts for r in routings for s in (range(args.seeds) if c else [0])]
@@ -153,22 +157,34 @@ def run(args, out=None):
            "nbytes": nbytes, "algorithm": args.algo, "group": args.group,
            "what": "npus" if args.npus else "links", "topology": topology_record(topology),
            "records": [], "complete": False}
-    csv_out = CsvWriter(args.csv, CSV_COLUMNS)
-    progress = Progress([1.0] * len(runs), mode=args.progress)
+    csv_out = CsvWriter(args.csv if root else None, CSV_COLUMNS)
+    progress = Progress([1.0] * len(runs), mode=args.progress if root else "off")
     progress.start()
+
+    def label(k):
+        count, seed, routing = runs[k]
+        return f"{count} failed, seed {seed}, {routing}"
+
+    def landed(k, rec):
+        doc["records"].append(rec)
+        if args.output_file:
+            write_json_atomic(args.output_file, doc)
+        count, _, routing = runs[k]
+        if k + 1 == len(runs) or runs[k + 1][::2] != (count, routing):  # its row is done
+            _, _, n, refused, med, worst = table_rows(doc["records"], [count], [routing])[0]
+            csv_out.add((count, doc["what"], routing, n, refused, *(
+                None if t is None else t * 1e6 for t in (med, worst)), args.collective,
+                nbytes, args.algo, topology.name))
+        progress.update(k + 1, label(k + 1) if k + 1 < len(runs) else "")
+
     try:
-        for k, (count, seed, routing) in enumerate(runs):
-            progress.update(k, f"{count} failed, seed {seed}, {routing}")
-            doc["records"].append(_run_one(args, topology, nbytes, count, seed, routing))
-            if args.output_file:
-                write_json_atomic(args.output_file, doc)
-            if k + 1 == len(runs) or runs[k + 1][::2] != (count, routing):  # its row is done
-                _, _, n, refused, med, worst = table_rows(doc["records"], [count], [routing])[0]
-                csv_out.add((count, doc["what"], routing, n, refused, *(
-                    None if t is None else t * 1e6 for t in (med, worst)), args.collective,
-                    nbytes, args.algo, topology.name))
+        progress.update(0, label(0))
+        spread(runs, lambda run: _run_one(args, topology, nbytes, *run), on_result=landed,
+               everywhere=False)
     finally:
         progress.close()
+    if not root:
+        return 0
     doc["complete"] = True
     if args.output_file:
         write_json_atomic(args.output_file, doc)

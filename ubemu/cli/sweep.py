@@ -24,6 +24,7 @@ from ..data.dtypes import DTYPES, OPS
 from ..errors import UbemuError
 from ..machine.spec import PARAM_FIELDS
 from ..parallel import env
+from ..parallel.spread import in_order
 from ..units import format_size
 from . import ncclflags, table
 from .csvout import CsvWriter, add_csv_option
@@ -201,12 +202,16 @@ def run_sweep(plan, style, out=None, progress=None, on_row=None, simulate=None):
 
     ``on_row(requested_algorithm, result)`` is called after each row is printed. The header
     is printed before the first row runs and a table's title lines with its first row, so
-    bad input that only ``simulate`` detects before the first row leaves only the header.
+    bad input that only ``simulate`` detects before the first row leaves only the header. In
+    an MPI job the rows of a timing-only sweep are spread over the processes
+    (:func:`spreads_rows`) and process 0 prints them in order as they land (``on_row`` runs
+    there only).
 
     Returns
     -------
     list of (str, Result)
-        The requested algorithm and the result of every row.
+        The requested algorithm and the result of every row (none on the other processes
+        when the rows were spread).
     """
     if simulate is None:
         from .. import api
@@ -218,17 +223,8 @@ def run_sweep(plan, style, out=None, progress=None, on_row=None, simulate=None):
     with progress.hold(clear=shared_screen):  # whole lines, before the first long row
         print("\n".join(style.head()), file=out, flush=True)
     results, table_rows = [], []
-    for done, job in enumerate(plan.jobs):
-        algo = job.algorithm
-        progress.update(done, f"{algo} {job.dtype} {job.op} {format_size(job.nbytes)}")
-        t0_s = time.perf_counter()
-        res = simulate(plan.collective, job.nbytes, topology=plan.topology, algorithm=algo,
-                       dtype=job.dtype, op=job.op, group=plan.group, verify=plan.check,
-                       seed=plan.seed, max_work=plan.max_work, every=plan.n_groups > 1,
-                       progress=progress.within, **plan.options,
-                       **({} if job.root is None else {"root": job.root}))
-        if res.wall_s is None:
-            res.wall_s = time.perf_counter() - t0_s
+    for done, res in _rows(plan, simulate, progress):
+        algo = plan.jobs[done].algorithm
         with progress.hold(clear=shared_screen):  # a bar on the same terminal: cleared first
             if table_rows and table_rows[0][0] != algo:
                 print("\n".join(style.table_end([r for _, r in table_rows])), file=out)
@@ -245,6 +241,45 @@ def run_sweep(plan, style, out=None, progress=None, on_row=None, simulate=None):
         lines = (style.table_end([r for _, r in table_rows]) if table_rows else [])
         print("\n".join(lines + style.tail()), file=out, flush=True)
     return results
+
+
+def spreads_rows(plan):
+    """The rows of ``plan`` are spread over an MPI job's processes: several of them, timing
+    only (a checked row spreads its own data and timing over the processes instead)."""
+    return env.active() and not plan.check and len(plan.jobs) > 1
+
+
+def _rows(plan, simulate, progress):
+    """``(index, Result)`` of every row in order: run here one after the other, or spread
+    over the processes (:func:`spreads_rows`; process 0 gets them as they land)."""
+    jobs = list(plan.jobs)
+    apart = spreads_rows(plan)
+
+    def label(k):
+        job = jobs[k]
+        return f"{job.algorithm} {job.dtype} {job.op} {format_size(job.nbytes)}"
+
+    def row(job):
+        t0_s = time.perf_counter()
+        res = simulate(plan.collective, job.nbytes, topology=plan.topology,
+                       algorithm=job.algorithm, dtype=job.dtype, op=job.op, group=plan.group,
+                       verify=plan.check, seed=plan.seed, max_work=plan.max_work,
+                       every=plan.n_groups > 1, progress=None if apart else progress.within,
+                       **plan.options, **({} if job.root is None else {"root": job.root}))
+        if res.wall_s is None:
+            res.wall_s = time.perf_counter() - t0_s
+        return res
+
+    if not apart:
+        for done, job in enumerate(jobs):
+            progress.update(done, label(done))
+            yield done, row(job)
+        return
+    progress.update(0, label(0))
+    for done, res in in_order(jobs, row, weights=plan.row_s or None):  # each alone
+        yield done, res
+        if done + 1 < len(jobs):
+            progress.update(done + 1, label(done + 1))
 
 
 @contextlib.contextmanager
@@ -295,7 +330,7 @@ def run_collective(args, out=None, err=None, style=None):
     progress = Progress(plan.row_s, stream=err, mode=args.progress if root else "off",
                         out=out, predicted_s=True)
     progress.start()
-    track = plan.output_file is not None
+    track = plan.output_file is not None and not spreads_rows(plan)  # a collective per row
 
     def on_row(algo, res):
         writer.add(algo, res, peak_memory_mib() if track else None)

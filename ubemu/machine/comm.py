@@ -13,6 +13,7 @@ axis's lines at once. ``local=(lo, hi)`` asks a builder for only the transfers t
 """
 
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 import numpy as np
 
@@ -84,8 +85,17 @@ class Axis:
         self.comm, self.d = comm, d
         self.size = int(comm.dims[d])
         self.stride = int(np.prod(comm.dims[:d], dtype=np.int64))
-        self.ranks = comm.senders
-        self.pos = (self.ranks // self.stride) % self.size
+        lo, hi = comm.local if comm.local is not None else (0, comm.n)
+        self.n_ranks = hi - lo  # ranks and positions are made on first use (a compact
+        # step built in closed form never asks)
+
+    @cached_property
+    def ranks(self):
+        return self.comm.senders
+
+    @cached_property
+    def pos(self):
+        return (self.ranks // self.stride) % self.size
 
     def rank_at(self, pos):
         """Rank on the same line as each rank, at position ``pos`` (array or scalar)."""

@@ -332,7 +332,7 @@ class Topology:
         n_hops : int64 array (n,)
         lat_ns : float64 array (n,), path latency
         """
-        from ..kernels import routing
+        from ..kernels import select
 
         src = np.ascontiguousarray(src, np.int64)
         dst = np.ascontiguousarray(dst, np.int64)
@@ -341,9 +341,11 @@ class Topology:
         for name, a in (("src", src), ("dst", dst)):
             if a.size and (a.min() < 0 or a.max() >= self.n_npus):
                 raise UbemuError(f"route: {name} NPU out of range 0..{self.n_npus - 1}")
-        out = routing.empty_routes(src.size, self.route_hops)
+        out = (np.empty((src.size, self.route_hops), np.int64), np.empty(src.size, np.int64),
+               np.empty(src.size, np.float64))
         if self.faults is None:
-            routing.route_many(src, dst, self.level_table, self.lat_ns,
+            kernels = select.routing(self.n_npus, n_items=src.size)
+            kernels.route_many(src, dst, self.level_table, self.lat_ns,
                                float(self.params.hop_lat_ns), *out)
             return out
         from ..kernels import faultroute

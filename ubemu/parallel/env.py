@@ -5,6 +5,7 @@ MPICH's hydra sets ``PMI_SIZE`` / ``PMI_RANK`` / ``MPI_LOCALNRANKS``, Open MPI
 one.
 """
 
+import contextlib
 import os
 
 _SIZE_VARS = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE")
@@ -20,19 +21,34 @@ def _env_int(names, default):
     return default
 
 
+_alone = [0]
+
+
+@contextlib.contextmanager
+def alone():
+    """Inside: this process works by itself, a job of one (a task given to it by
+    :func:`ubemu.parallel.spread.spread`); every collective is its own."""
+    _alone[0] += 1
+    try:
+        yield
+    finally:
+        _alone[0] -= 1
+
+
 def world_size():
-    """Processes in the MPI job (1 outside MPI)."""
-    return _env_int(_SIZE_VARS, 1)
+    """Processes in the MPI job (1 outside MPI, and inside :func:`alone`)."""
+    return 1 if _alone[0] else _env_int(_SIZE_VARS, 1)
 
 
 def world_rank():
-    """This process's rank (0 outside MPI)."""
-    return _env_int(_RANK_VARS, 0)
+    """This process's rank (0 outside MPI, and inside :func:`alone`)."""
+    return 0 if _alone[0] else _env_int(_RANK_VARS, 0)
 
 
 def local_size():
-    """Processes of the job on this host (the world size when the launcher does not say)."""
-    return max(_env_int(_LOCAL_SIZE_VARS, world_size()), 1)
+    """Processes of the job on this host (the world size when the launcher does not say;
+    also inside :func:`alone`: the others still use the host's memory)."""
+    return max(_env_int(_LOCAL_SIZE_VARS, _env_int(_SIZE_VARS, 1)), 1)
 
 
 def active():

@@ -111,12 +111,15 @@ class LocalExchange:
 
 
 _EXCHANGE = None
+_LOCAL = LocalExchange()
 
 
 def exchange():
     """The job's exchange: :class:`MPIExchange` in a multi-process job (mpi4py imported on
-    first use), else :class:`LocalExchange`."""
+    first use), else (also inside :func:`ubemu.parallel.env.alone`) :class:`LocalExchange`."""
     global _EXCHANGE
+    if not active():
+        return _LOCAL
     if _EXCHANGE is None:
-        _EXCHANGE = MPIExchange() if active() else LocalExchange()
+        _EXCHANGE = MPIExchange()
     return _EXCHANGE

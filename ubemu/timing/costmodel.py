@@ -35,6 +35,7 @@ link, whichever is longer (a lower bound), and reports both.
 import numpy as np
 
 from ..kernels.codes import C_POOL_NPUS, C_RUN_FIRST
+from ..machine.comm import Comm
 from ..schedule import AllPairs
 from . import symmetry
 from .shapes import Cost, NoClosedForm, PermPartner, Sizes, Xor, line_figures
@@ -73,15 +74,13 @@ class AxisModel:
         self.beta_rank = beta_port if beta_rank is None else beta_rank
         self.beta_line, self.par = beta_line, par
 
-    def check_hops(self, shift):
-        """Refuse a message that is not one hop (ring levels: only neighbours of a whole
-        ring are modelled)."""
+    def one_hop(self, shift):
+        """A message to ``shift`` takes one link of its own (on a ring level: a neighbour
+        of a whole ring; others are routed, :meth:`CostModel.lines`)."""
         if self.fabric != "ring":
-            return
+            return True
         t = shift % self.p
-        if not self.full_ring or min(t, self.p - t) != 1:
-            raise NoClosedForm("no closed form: on a ring level only neighbour messages of a "
-                               "whole ring are modelled in closed form")
+        return self.full_ring and min(t, self.p - t) == 1
 
 
 def _axis_model(topology, comm, d):
@@ -141,14 +140,23 @@ def _ordered(topology, comm, d):
 
 class GridFlat:
     """The whole communicator as one line of ``n`` ranks over several levels (module
-    docstring): partner patterns are routed once and cached."""
+    docstring), or with ``d`` every line of grid axis ``d`` (a ring level's messages that are
+    not neighbours): partner patterns are routed once and cached."""
 
-    def __init__(self, model):
-        self.model, self.p = model, model.n
+    def __init__(self, model, d=None):
+        self.model, self.d = model, d
+        self.p = model.n if d is None else model.dims[d]
+        self._lines = None if d is None else Comm(model.dims).axis(d)
         self._profiles = {}
 
     def _dst(self, partner, ranks):
         n = self.p
+        if self._lines is not None:  # along the axis, on every line
+            pos = self._lines.pos
+            if isinstance(partner, PermPartner) or (isinstance(partner, Xor) and n & (n - 1)):
+                raise NoClosedForm("no closed form: this partner pattern on a ring level")
+            return self._lines.rank_at(pos ^ int(partner) if isinstance(partner, Xor)
+                                       else pos + int(partner))
         if isinstance(partner, PermPartner):
             return np.asarray(partner.dst, np.int64)
         if isinstance(partner, Xor):
@@ -162,20 +170,21 @@ class GridFlat:
         if isinstance(partner, PermPartner):
             return ("perm", partner.key)
         if isinstance(partner, Xor):
-            return ("xor", int(partner))
-        return ("shift", int(partner) % self.p)
+            return ("xor", self.d, int(partner))
+        return ("shift", self.d, int(partner) % self.p)
 
     def profile(self, partners):
         """(most messages per capacity on one link in s/B, longest path in s) of the step in
         which every rank sends one message to each of ``partners``."""
         key = tuple(self._key(q) for q in partners)
-        n, m = self.p, self.model
+        m = self.model
+        n = m.n
         if key not in m.asked:
             m.asked.add(key)
             m.routed += n * len(key)
         if m.routed > PROFILE_BUDGET:
             raise NoClosedForm(f"no closed form: the patterns of this algorithm on {n} ranks "
-                               f"over several levels take too long to profile")
+                               f"take too long to profile")
         if key not in self._profiles:
             ranks = np.arange(n, dtype=np.int64)
             src = np.concatenate([ranks] * len(key))
@@ -192,6 +201,8 @@ class GridFlat:
         every axis; other groups route the pattern once."""
         m = self.model
         axes = m.axes
+        if self.d is not None:
+            return self.profile(range(1, self.p))
         if axes is None or any(ax.fabric == "ring" or ax.trunk for ax in axes if ax.p > 1):
             topo = m.topology
             if self.p == topo.n_npus and symmetry.interchangeable(topo) \
@@ -234,11 +245,13 @@ class CostModel:
         self.worst_tail = False  # bounds: the tail of messages all arriving at once
         self.fill_bytes = p.fill_bytes
         self.fill_s_per_byte = 1e-9 / p.fill_GBps if p.fill_GBps > 0 else 0.0
+        self.fill_ns_per_byte = 1.0 / p.fill_GBps if p.fill_GBps > 0 else 0.0
         self.rho = 1.0 / (p.reduce_GBps * 1e9) if p.reduce_GBps > 0 else 0.0
         self.axes = None
         if comm.n > 1 and comm.levels:
             self.axes = [_axis_model(topology, comm, d) for d in range(len(self.dims))]
         self._grid = self._fastest = None
+        self._memo = {}
         self.collective, self.mode, self.uneven = "", "hi", False
         self.counting = False  # True: only the work is wanted (no pattern is routed)
         self.reset_call()
@@ -335,7 +348,7 @@ class CostModel:
         if self.worst_tail:  # the most the tail can be: every message arriving at once
             return n_msgs * self.recv_s
         if n_msgs not in self._tails:
-            from ..kernels.timing import receive_tail_s
+            from ..kernels.numpy_timing import receive_tail_s
 
             n = float(n_msgs)
             self._tails[n_msgs] = max(self.recv_s, receive_tail_s(n, n, self.send_s,
@@ -377,7 +390,7 @@ class CostModel:
         (:func:`ubemu.kernels.timing.npu_message_figures`; at least one receive cost)."""
         if not self.msg_s:
             return 0.0, 0.0
-        from ..kernels.timing import npu_message_figures
+        from ..kernels.numpy_timing import npu_message_figures
 
         cpu_s, tail_s = npu_message_figures(np.asarray(received, np.float64),
                                             np.asarray(sent, np.float64), self.send_s,
@@ -399,17 +412,20 @@ class CostModel:
             return self._bounded_step(msgs, reduce, ragged)
         if isinstance(ax, GridFlat):
             return self._grid_step(ax, msgs, reduce)
+        if not all(a.one_hop(q) for a, q, _ in msgs):  # a ring level: route the pattern
+            if any(a is not ax for a, _, _ in msgs):
+                raise NoClosedForm("no closed form: messages on a ring level and another")
+            lines = self.lines(ax)
+            return self._grid_step(lines, [(lines, q, b) for _, q, b in msgs], reduce)
         if self.lines_vary and any(m[0].par > 1 for m in msgs):
             self.uneven = True  # parallel lines of different sizes share a link: bounds
         if len(msgs) == 1:  # the common case, kept fast
             ax, shift, b = msgs[0]
-            ax.check_hops(shift)
             beta = ax.beta_link if ax.beta_link > ax.beta_port else ax.beta_port
             return self._finish(b * beta, ax.lat_s + self.fill_s(b), b, reduce, 1)
         per_axis, links = {}, {}  # messages to one partner share its link, not their costs
         lat = red = 0.0
         for ax, shift, b in msgs:
-            ax.check_hops(shift)
             key = (id(ax), shift % ax.p)
             links[key] = links.get(key, 0) + b
             mx, sm = per_axis.get(id(ax), (ax, 0.0, 0.0))[1:]
@@ -455,8 +471,9 @@ class CostModel:
         p = ax.p
         if self.lines_vary and ax.par > 1:
             self.uneven = True
-        for _, q, _ in msgs:
-            ax.check_hops(q)
+        if not all(ax.one_hop(q) for _, q, _ in msgs):
+            raise NoClosedForm("no closed form: on a ring level only neighbour messages of a "
+                               "whole ring are followed rank by rank")
         self.vectored += len(msgs) * p
         if len(msgs) == 1:  # one message each: its largest and the sum decide
             big, total = msgs[0][2].max(), int(msgs[0][2].vec.sum())
@@ -473,6 +490,60 @@ class CostModel:
         every = len(set(links)) == self.n - 1
         return self._finish(bw, ax.lat_s + self.fill_s(big), int(down.max()), reduce,
                             len(msgs), AllPairs.PART_TRANSFERS if every else None, cpu, tail)
+
+    def every_peer(self, ax, b, reduce=False):
+        """Time of the step in which every rank sends ``b`` bytes to every other rank of
+        ``ax`` (what :meth:`step` gives for the ``p-1`` shifts, without listing them)."""
+        p = ax.p
+        if b <= 0 or p < 2:
+            return self.overhead_s
+        if isinstance(ax, GridFlat):
+            beta, lat = (0.0, 0.0) if self.counting else ax.every_peer()
+            return self._finish(b * beta, lat + self.fill_s(b), (p - 1) * b, reduce, p - 1,
+                                AllPairs.PART_TRANSFERS)
+        if not (ax.one_hop(1) and ax.one_hop(2)):  # a ring level: route the pattern
+            return self.step([(ax, k, b) for k in range(1, p)], reduce)
+        bw = max(ax.beta_link * b, ax.beta_port * float((p - 1) * b))
+        every = p == self.n
+        return self._finish(bw, ax.lat_s + self.fill_s(b), float((p - 1) * b), reduce, p - 1,
+                            AllPairs.PART_TRANSFERS if every else None)
+
+    def profiled_step(self, key, n_messages, make_profile, sizes, reduce=False):
+        """Time of a step whose messages fall in groups of one size each (``sizes[g]``
+        bytes): ``make_profile()`` routes its pattern once per model and ``key`` into an
+        object whose ``terms(sizes, send_s, recv_s, fill_bytes, fill_ns_per_byte)`` gives
+        ``(link_s, lat_s, cpu_s, receive tail, bytes reduced at one NPU, messages)``
+        (:class:`ubemu.timing.groupcost.GroupProfile`); ``n_messages`` counts against
+        :data:`PROFILE_BUDGET` and the work."""
+        if not any(b > 0 for b in sizes):
+            return self.overhead_s
+        if key not in self.asked:
+            self.asked.add(key)
+            self.routed += n_messages
+        if self.counting:
+            return Cost(0.0, n_messages, n_messages, n_messages)
+        if self.routed > PROFILE_BUDGET:
+            raise NoClosedForm(f"no closed form: the patterns of this algorithm on {self.n} "
+                               f"ranks take too long to profile")
+        profile = self.memo(("profiled",) + tuple(key), make_profile)
+        link_s, lat_s, cpu_s, tail_s, red, moved = profile.terms(
+            sizes, self.send_s, self.recv_s, float(self.fill_bytes), self.fill_ns_per_byte)
+        if not moved:
+            return self.overhead_s
+        t = max(cpu_s, link_s + lat_s + self.send_s + max(self.recv_s, tail_s)) \
+            + self.overhead_s
+        t = t + red * self.rho if reduce and self.rho else t
+        return Cost(t, moved, moved, moved)
+
+    def lines(self, ax):
+        """Every line of grid axis ``ax`` as a :class:`GridFlat` (its patterns routed)."""
+        return self.memo(("lines", id(ax)), lambda: GridFlat(self, self.axes.index(ax)))
+
+    def memo(self, key, make):
+        """``make()``, computed once per model and ``key`` (a cost's partners, rings...)."""
+        if key not in self._memo:
+            self._memo[key] = make()
+        return self._memo[key]
 
     def _grid_step(self, gf, msgs, reduce):
         sizes = [b for _, _, b in msgs]

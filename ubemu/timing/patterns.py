@@ -59,12 +59,11 @@ class PatternProfiles:
         """Route this process's transfers of ``step`` once; the profile if every NPU reduces
         at most once and every link (over all processes) carries at most one transfer, or, in
         one process, the links that carry several are few (:meth:`_shared`, a detour's)."""
-        from ..kernels import timing
-
         src, dst, _, red = self._own(step)
         tp = self.topology
         hops = np.zeros((len(self.class_names), src.size), np.int32)
         lat = np.empty(src.size)
+        timing = self.kernels(src.size)  # the Numba kernels or their NumPy twins
         timing.pattern_profile(src, dst, self.npus, tp.level_table, tp.lat_ns,
                                float(tp.params.hop_lat_ns), *self.faults, self.class_first,
                                self.path, hops, lat)
@@ -106,12 +105,11 @@ class PatternProfiles:
         of their planes), as ``(class of each link, transfers sorted by link, start of each
         link's run, each link's time weight or None)``; None when they are too many to pay
         (more link crossings than transfers)."""
-        from ..kernels import timing
-
         mark = np.zeros(self.topology.n_links, bool)
         mark[busy_links] = True
         tp = self.topology
         links, trans = np.empty(src.size, np.int64), np.empty(src.size, np.int64)
+        timing = self.kernels(src.size)
         m = timing.shared_pairs(src, dst, self.npus, tp.level_table, tp.lat_ns,
                                 float(tp.params.hop_lat_ns), *self.faults, mark, self.path,
                                 links, trans)
@@ -136,9 +134,8 @@ class PatternProfiles:
     def _pattern_figures(self, step, itemsize, hops, used, lat_ns, cpu_s, tail_s, shared):
         """The step's figures from a profile (:meth:`_profile`) of this process's transfers;
         links that carry several transfers (``shared``) add up their transfers' bytes."""
-        from ..kernels import timing
-
         _, _, n, red = self._own(step)
+        timing = self.kernels(n.size)
         link_s, red_b = timing.pattern_step(n, itemsize, red, hops, used, self.class_cap_Bps,
                                             self._busy, self._bytes)
         if shared is not None:

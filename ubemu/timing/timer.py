@@ -42,10 +42,11 @@ from fractions import Fraction
 import numpy as np
 
 from ..errors import UbemuError
+from ..kernels import select
 from ..machine.faults import kernel_arrays, link_weights
 from ..result import ClassUsage
-from ..schedule import AllPairs, ShiftSteps, explicit_steps
-from . import symmetry
+from ..schedule import AllPairs, PartnerStep, ShiftSteps, explicit_steps
+from . import partners, symmetry
 from .patterns import PatternProfiles
 from .replicas import ReplicaSymmetry
 from .shifts import time_shift_steps
@@ -119,6 +120,9 @@ class StepTimer(PatternProfiles, ReplicaSymmetry):
         self.faults = kernel_arrays(topology)
         self.weight = link_weights(topology)
         self.err = np.zeros(4, np.int64)
+        #: Routes of compact partner patterns (:mod:`ubemu.timing.partners`), by pattern.
+        self.partner_routes = {}
+        self._identity = {}
         self.touched = np.empty(0, np.int64)
         self.red_touched = np.empty(0, np.int64)
         self._busy = np.zeros(len(classes))
@@ -165,12 +169,31 @@ class StepTimer(PatternProfiles, ReplicaSymmetry):
         """Per-class busy time so far (exact sums, rounded once)."""
         return np.array([float(b) for b in self._busy_total])
 
+    def mark_classes_used(self, classes):
+        """Remember every link of the classes ``classes`` as carrying bytes (a step that loads
+        them all, found without routing it)."""
+        self._class_used[classes] = True
+
     def mark_used(self, ids):
         """Remember the links ``ids`` (this process's) as carrying bytes: the links the run's
         group uses, however many steps load them (counted per class by :meth:`links_used`)."""
         if self._used is None:
             self._used = np.zeros(self.topology.n_links, bool)
         self._used[ids] = True
+
+    def kernels(self, n_items=None):
+        """The link-load kernels (Numba) or their NumPy twins for a call over ``n_items``
+        transfers or links (:mod:`ubemu.kernels.select`; imported on first use: a step timed
+        in closed form needs neither)."""
+        tp = self.topology
+        return select.timing(tp.n_npus, tp.faults is not None, n_items)
+
+    def identity(self, n):
+        """True when ranks ``0..n-1`` are NPUs ``0..n-1`` in order (checked once per n)."""
+        if n not in self._identity:
+            self._identity[n] = bool(self.npus.size == n and np.array_equal(
+                self.npus, np.arange(n, dtype=np.int64)))
+        return self._identity[n]
 
     def ensure_room(self, n_touched, n_red):
         """Room for ``n_touched`` / ``n_red`` entries in the touched lists (kept in front)."""
@@ -232,10 +255,15 @@ class StepTimer(PatternProfiles, ReplicaSymmetry):
             self._bytes[:] = 0.0
             self._add(self.overhead_s, k)
             return self.overhead_s
+        closed = partners.figures(self, step, int(itemsize))
+        if closed is None and isinstance(step, PartnerStep):
+            step = step.explicit()  # no closed form here: timed as any explicit step
         compact = hasattr(step, "parts") or self.capture is not None
-        profile = None if compact else self._profile(step)
+        profile = None if compact or closed else self._profile(step)
         if isinstance(step, AllPairs) and self.capture is None and self._symmetric(step):
             figures = self._all_pairs_figures(step, int(itemsize))
+        elif closed is not None:
+            self._busy[:], self._bytes[:], figures = closed
         elif profile is None:
             figures = self.figures(step, itemsize)
         else:
@@ -269,8 +297,6 @@ class StepTimer(PatternProfiles, ReplicaSymmetry):
     def _accumulate(self, acc, step, itemsize, scale):
         """``acc`` = [touched links, touched NPUs, max path latency] after adding ``step``'s
         bytes (times ``scale``) of this process's transfers."""
-        from ..kernels import timing
-
         if hasattr(step, "parts"):  # a compact step (AllPairs, Replicas)
             shapes = self._replica_plan(step, scale)
             if shapes is not None:
@@ -283,7 +309,7 @@ class StepTimer(PatternProfiles, ReplicaSymmetry):
         if src.size:
             self.ensure_room(nt + src.size * self.path.size, nr + 3 * src.size)
             tp = self.topology
-            nt, nr, step_lat = timing.accumulate(
+            nt, nr, step_lat = self.kernels(src.size).accumulate(
                 src, dst, n, red, self.npus, int(itemsize), float(scale), tp.level_table,
                 tp.lat_ns, float(tp.params.hop_lat_ns), *self.faults, self.load, self.touched,
                 nt, self.red_bytes, self.red_touched, nr, self.path, self.messages, *self.fill,
@@ -303,8 +329,6 @@ class StepTimer(PatternProfiles, ReplicaSymmetry):
     def _drain(self, acc):
         """Settle, drain and gather accumulated loads:
         (link_s, lat_ns, red_bytes, cpu_s, tail_s, moved)."""
-        from ..kernels import timing
-
         nt, nr, lat = acc
         moved = nt + nr > 0
         nt, nr = self.spread.settle(self, nt, nr)
@@ -312,6 +336,7 @@ class StepTimer(PatternProfiles, ReplicaSymmetry):
         if self.capture is not None:
             ids = self.touched[:nt].copy()
             self._loads = (ids, self.load[ids])
+        timing = self.kernels(nt + nr)
         link_s, red_b, cpu_s, tail_s = timing.drain(
             self.class_first, self.class_cap_Bps, self.load, self.touched, nt, self.red_bytes,
             self.red_touched, nr, self._busy, self._bytes, self.send_s, self.recv_s, self.weight)
@@ -337,7 +362,7 @@ class StepTimer(PatternProfiles, ReplicaSymmetry):
         self._bytes[:] = (crossings * p).astype(np.float64) * b
         fill_bytes, ns_per_byte = self.fill
         lat = lat_ns + min(b, fill_bytes) * ns_per_byte
-        from ..kernels.timing import receive_tail_s
+        from ..kernels.numpy_timing import receive_tail_s
 
         cpu_s = tail_s = 0.0
         if self.messages:  # every NPU sends and receives p - 1 messages
@@ -408,10 +433,20 @@ class StepTimer(PatternProfiles, ReplicaSymmetry):
 
 def time_steps(schedule, steps, timer, itemsize):
     """Drive ``timer`` over ``steps`` (an iterable of ``schedule``'s steps), honouring the
-    schedule's windows; the steps' repeats are cut at window boundaries."""
+    schedule's windows; the steps' repeats are cut at window boundaries. A compact step with
+    a ``span`` stands for a whole window of that many steps, timed as one step."""
     windows = _windows(schedule)
     k = 0
     for step in _compact_rings(steps, timer, itemsize, not windows):
+        span = getattr(step, "span", 1)
+        if span > 1:
+            if (k, k + span) not in windows or step.repeat != 1:
+                raise UbemuError(f"{schedule.algorithm} {schedule.collective}: a step "
+                                 f"standing for steps {k}..{k + span - 1} is not a window")
+            timer.step_time(step, itemsize)
+            timer.n_steps += span - 1
+            k += span
+            continue
         if not windows:
             timer.step_time(step, itemsize)
             continue

@@ -12,6 +12,7 @@ from dataclasses import dataclass, fields, replace
 
 from ..errors import UbemuError, keyword_names, unknown_keyword
 from ..machine.spec import resolve_topology
+from ..parallel.spread import spread
 from . import layout
 from .memory import memory_of
 from .model import model_of
@@ -99,14 +100,21 @@ def sweep(model, topology, flops_per_npu=None, on_plan=None, mfu=None, capacity_
     if not plans:
         raise UbemuError(f"sweep: no valid plan of model {model.name!r} on the "
                          f"{topo.n_npus:,} NPUs of {topo.name!r}")
-    reports, failed = [], []
-    for k, pl in enumerate(plans):
-        if on_plan is not None:
-            on_plan(k, len(plans), pl)
+
+    def one(pl):
         try:
-            reports.append(plan(model, pl, topo, flops_per_npu, mfu, capacity,
-                                check_memory=False))
+            return plan(model, pl, topo, flops_per_npu, mfu, capacity, check_memory=False)
         except UbemuError as exc:
-            failed.append((pl, str(exc)))
+            return str(exc)
+
+    def landed(k, _):  # in order: the next plan is the one running
+        if on_plan is not None and k + 1 < len(plans):
+            on_plan(k + 1, len(plans), plans[k + 1])
+
+    if on_plan is not None:
+        on_plan(0, len(plans), plans[0])
+    done = spread(plans, one, on_result=landed)  # independent plans: over an MPI job
+    reports = [r for r in done if not isinstance(r, str)]
+    failed = [(pl, r) for pl, r in zip(plans, done) if isinstance(r, str)]
     reports.sort(key=lambda r: (not r.fits, r.step_s, r.plan.tp, r.plan.pp, r.plan.ep))
     return SweepResult(reports, failed, len(plans), too_big, time.perf_counter() - wall0)

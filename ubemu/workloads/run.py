@@ -38,6 +38,7 @@ from ..errors import keywords_checked
 from ..kernels import occupancy
 from ..machine.faults import with_faults
 from ..machine.spec import resolve_topology
+from ..parallel.spread import spread
 from ..result import ClassUsage
 from . import predict
 from .intervals import intersect, measure, union
@@ -209,8 +210,9 @@ def run_workload(ops, topology=None, max_work=None, faults=None, routing="minima
                  progress=None):
     """Time the operations ``ops`` together on ``topology`` (see the module docstring).
 
-    In an MPI job process 0 times the workload and every process returns its result (the
-    others would only repeat the same work, competing for memory bandwidth).
+    In an MPI job the operations are timed alone on the processes in turn
+    (:func:`ubemu.parallel.spread.spread`), process 0 plays them on one clock, and every
+    process returns its result.
 
     Parameters
     ----------
@@ -231,33 +233,58 @@ def run_workload(ops, topology=None, max_work=None, faults=None, routing="minima
     -------
     WorkloadResult
     """
-    return on_root(lambda: _run(ops, topology, max_work, faults, routing, progress))
+    topo = with_faults(resolve_topology(topology), faults, routing)
+    order = check_ops(list(ops))
+    timed = _profiles(order, topo, max_work, progress)  # on process 0 (None elsewhere)
+    return on_root(lambda: _run(topo, order, *timed, max_work, progress))
+
+
+def _weight(op, topology):
+    """A rough cost of timing ``op`` alone, to share the operations out over processes:
+    the NPUs it runs on times its group size (steps and peers grow with it)."""
+    if op.npus is not None:
+        rows = np.atleast_2d(op.npus)
+        return rows.size * rows.shape[1]
+    return topology.n_npus * topology.n_npus if op.every else topology.n_npus
 
 
 def _profiles(order, topo, max_work, progress):
     """Every operation timed alone (None for compute), once the work is predicted and found
-    within the limits; tells ``progress`` the fraction done. Returns the profiles, the links
-    each loads (by the profile's id), and the predicted seconds done and in all (the play's
-    predicted events included)."""
+    within the limits, spread over an MPI job's processes (:func:`ubemu.parallel.spread.spread`,
+    the heaviest first); tells ``progress`` the fraction done. Returns, on process 0, the
+    profiles, the prediction and the predicted seconds they took; Nones elsewhere."""
     pred = predict.check_before_timing(order, topo, max_work)
     total_s = pred.wall_s + sum(4 * w.units for w in pred.works if w) * predict.EVENT_S
-    profiles, done_s, timed = [], 0.0, set()
-    for op, w in zip(order, pred.works):
-        if progress is not None and w is not None:
-            progress(min(done_s / total_s, 1.0), f"timing {op.name} alone")
-        profiles.append(None if op.is_compute else _profile(op, topo, max_work))
-        if w is not None and id(w) not in timed:
-            done_s += w.wall_s
-            timed.add(id(w))
+    comm = [(op, w) for op, w in zip(order, pred.works) if not op.is_compute]
+    done_s, counted = [0.0], set()
+
+    def landed(k, _):
+        w = comm[k][1]
+        if w is not None and id(w) not in counted:
+            done_s[0] += w.wall_s
+            counted.add(id(w))
+        if progress is not None and k + 1 < len(comm):
+            progress(min(done_s[0] / total_s, 1.0), f"timing {comm[k + 1][0].name} alone")
+
+    if progress is not None and comm:
+        progress(0.0, f"timing {comm[0][0].name} alone")
+    timed = spread([op for op, _ in comm], lambda op: _profile(op, topo, max_work),
+                   on_result=landed, everywhere=False,
+                   weights=[_weight(op, topo) for op, _ in comm])
+    if timed is None:
+        return None, None, None
+    alone = iter(timed)
+    profiles = [None if op.is_compute else next(alone) for op in order]
+    return profiles, pred, done_s[0]
+
+
+def _run(topo, order, profiles, pred, done_s, max_work, progress=None):
+    """Play the operations ``order`` (checked), each timed alone (``profiles``; ``pred``
+    their predicted work, ``done_s`` the predicted seconds spent timing them), on one clock,
+    once the play's work is predicted and found within ``max_work``."""
     links = {id(p): predict.links_of(p, topo.n_links) for p in profiles if p is not None}
     events = predict.check_play(order, pred, profiles, links, topo, max_work)
-    return profiles, links, done_s, done_s + events * predict.EVENT_S
-
-
-def _run(ops, topology, max_work, faults, routing, progress=None):
-    topo = with_faults(resolve_topology(topology), faults, routing)
-    order = check_ops(list(ops))
-    profiles, links, done_s, total_s = _profiles(order, topo, max_work, progress)
+    total_s = done_s + events * predict.EVENT_S
     classes = topo.link_classes
     cap = np.array([c.bw_GBps * 1e9 * topo.params.efficiency * c.count for c in classes])
     class_first = np.array([c.first_id for c in classes], np.int64)

@@ -1,0 +1,118 @@
+"""Independent work spread over the job's processes (``ubemu/parallel/spread.py``): the same
+output as one process, at any world size.
+
+Run under MPI (``make test-mpi``: 2 and 4 processes); in a single-process pytest the same
+checks hold trivially. Each command runs twice in the job: spread over every process, and on
+each process alone (:func:`ubemu.parallel.env.alone`, a job of one); process 0 compares
+what the two printed and wrote.
+"""
+
+import json
+import re
+
+import pytest
+
+from ubemu.cli import main
+from ubemu.errors import UbemuError
+from ubemu.parallel import env
+from ubemu.parallel.exchange import exchange
+from ubemu.parallel.spread import in_order, spread
+
+#: Wall-clock figures, the only part allowed to differ between runs.
+WALL = re.compile(r"timed in [0-9.]+ s")
+
+
+def _run(argv, capsys, path):
+    """stdout (wall clock masked) and the -J document (wall clock and memory dropped) of
+    ``ubemu argv``; the document on process 0 only."""
+    capsys.readouterr()
+    assert main([*argv, "-J", str(path)]) == 0
+    out = WALL.sub("timed in _ s", capsys.readouterr().out)
+    if not env.is_root():
+        return out, None
+    doc = json.loads(path.read_text())
+    for key in ("wall_s", "peak_memory_mib", "n_procs"):
+        doc.pop(key, None)
+    for rec in doc.get("records", []) + doc.get("plans", []) + [doc.get("report", {})]:
+        rec.pop("wall_s", None)
+    return out, json.dumps(doc, sort_keys=True)
+
+
+@pytest.mark.parametrize("argv", [
+    ["plan", "--sweep", "--model", "gpt3-175b", "--topo", "ub-mesh-rack", "--flops", "400e12",
+     "--progress", "off"],
+    ["plan", "--model", "gpt3-175b", "--topo", "ub-mesh-pod", "--tp", "8", "--pp", "8",
+     "--flops", "400e12"],
+    ["faults", "all_reduce", "--topo", "ub-mesh-rack", "-b", "1M", "--algo", "ring",
+     "--links", "0,1,2,4", "--seeds", "3", "--progress", "off"],
+    ["all_reduce", "--topo", "ub-mesh-rack", "-b", "1K", "-e", "16M", "-f", "8",
+     "--algo", "auto,ring,direct", "--progress", "off"]],
+    ids=["plan-sweep", "plan", "faults", "rows"])
+def test_spread_output_equals_one_process(argv, capsys, tmp_path):
+    job = _run(argv, capsys, tmp_path / "out.json")
+    with env.alone():
+        one = _run(argv, capsys, tmp_path / "out.json")
+    if env.is_root():
+        assert job == one
+    else:
+        assert job[0] == ""  # only process 0 prints
+
+
+def test_results_in_task_order_everywhere_and_each_task_run_alone():
+    ex = exchange()
+    seen = []
+
+    def run(k):
+        return k * k, exchange().size, env.world_size(), ex.rank
+
+    out = spread(range(11), run, on_result=lambda i, r: seen.append(i))
+    assert [r[0] for r in out] == [k * k for k in range(11)]
+    assert all(r[1] == 1 and r[2] == 1 for r in out)  # alone: a job of one
+    assert sorted({r[3] for r in out}) == list(range(min(ex.size, 11)))
+    assert seen == (list(range(11)) if ex.rank == 0 else [])
+    assert spread(range(3), run, everywhere=False) is None or ex.rank == 0
+
+
+def test_a_task_error_reaches_every_process_in_task_order():
+    def run(k):
+        if k in (3, 5):
+            raise UbemuError(f"task {k} failed")
+        return k
+
+    got = []
+    with pytest.raises(UbemuError, match="task 3 failed"):
+        for _, result in in_order(range(8), run):
+            got.append(result)
+    assert got == ([0, 1, 2] if exchange().rank == 0 else [])
+
+
+@pytest.mark.parametrize("prune", [True, False])
+@pytest.mark.parametrize("topo,collective", [("ub-mesh-rack", "all_reduce"),
+                                             ("switch:12", "all_gather")])
+def test_auto_candidates_spread_choose_as_one_process(topo, collective, prune):
+    """``auto`` times its candidates in rounds over the processes: the same pick, time and
+    notes (which were timed, pruned, left out) as one process."""
+    from ubemu import engine
+    from ubemu.machine.groups import group_of
+    from ubemu.machine.spec import load_topology
+
+    tp = load_topology(topo)
+    comm = group_of(tp)
+    count = comm.n * 300
+    got = engine.choose(collective, comm, count, tp, 4, prune=prune)
+    with env.alone():
+        want = engine.choose(collective, comm, count, tp, 4, prune=prune)
+    for name, timed, _ in (got, want):
+        assert timed.schedule.algorithm == name
+    assert (got[0], got[1].time_s, got[1].usage, got[1].bottleneck) == \
+        (want[0], want[1].time_s, want[1].usage, want[1].bottleneck)
+    assert json.dumps(got[2]) == json.dumps(want[2])  # the same notes, in the same order
+
+
+def test_weighted_tasks_go_heaviest_first_to_the_least_loaded_process():
+    from ubemu.parallel.spread import owners
+
+    assert owners(5, 2) == [0, 1, 0, 1, 0]
+    # the heaviest alone on one process, the rest on the other
+    assert owners(5, 2, weights=[8, 8, 1, 8, 100]) == [1, 1, 1, 1, 0]
+    assert owners(3, 4, weights=[1, 1, 1]) == [0, 1, 2]
