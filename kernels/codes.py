@@ -9,6 +9,9 @@ first) that the routing kernels read.
 OP_SUM, OP_PROD, OP_MAX, OP_MIN = 0, 1, 2, 3
 #: Element formats: the buffer type's own arithmetic, or 16-bit patterns via float32.
 FMT_NATIVE, FMT_BF16, FMT_FP16 = 0, 1, 2
+#: How a switch carries an in-network step's transfers (``Step.innet``): reduced on the way
+#: to each destination, or multicast from each sender.
+INNET_REDUCE, INNET_MULTICAST = 1, 2
 #: Fabric kinds of a level.
 FULL_MESH, RING, SWITCH = 0, 1, 2
 KIND_OF_FABRIC = {"full_mesh": FULL_MESH, "ring": RING, "switch": SWITCH}

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from . import collectives
-from .algorithms.bounds import candidate_bounds, closed_form_bounds, model_of
+from .algorithms.bounds import candidate_bounds, closed_form, model_of
 from .errors import UbemuError
 from .machine.faults import with_faults
 from .machine.spec import resolve_topology
@@ -40,6 +40,7 @@ class Estimate:
     note: str = ""
     candidates: dict = field(default_factory=dict)
     skipped: dict = field(default_factory=dict)
+    protocol: str = "simple"
 
     @property
     def rel_error_bound(self):
@@ -57,7 +58,8 @@ def _itemsize(dtype):
     return get_dtype(dtype).itemsize
 
 
-def _under_faults(model, collective, algorithm, count, isz, fallback, options):
+def _under_faults(model, collective, algorithm, count, isz, fallback, options,
+                  protocol="auto"):
     """The step model's time under failed links or NPUs (no closed form sees them)."""
     from .engine import choose
     from .machine.faultreport import check_group
@@ -67,30 +69,32 @@ def _under_faults(model, collective, algorithm, count, isz, fallback, options):
         raise NoClosedForm(f"estimate: {why}; fallback=False forbids the step model")
     check_group(model.topology, model.comm.npus)
     if algorithm == "auto":
-        algorithm, timed, _ = choose(collective, model.comm, count, model.topology, isz, options)
-        t = timed.time_s
+        algorithm, timed, _ = choose(collective, model.comm, count, model.topology, isz, options,
+                                     protocol=protocol)
+        t, proto = timed.time_s, timed.protocol
     else:
         from .algorithms import get_algorithm
 
         alg = get_algorithm(collective, algorithm)
         alg.check_fits(model.comm, options)
-        t, _ = _step_model(model, alg, count, isz, options)
-    return Estimate(t, algorithm, "step model", True, t, note=why)
+        t, _, proto = _step_model(model, alg, count, isz, options, protocol)
+    return Estimate(t, algorithm, "step model", True, t, note=why, protocol=proto)
 
 
-def _step_model(model, alg, count, isz, options):
+def _step_model(model, alg, count, isz, options, protocol="auto"):
     from .engine import time_only
 
-    t = time_only(alg.collective, alg.name, model.comm, count, model.topology, isz,
-                  options).time_s
-    return t, t
+    timed = time_only(alg.collective, alg.name, model.comm, count, model.topology, isz, options,
+                      protocol=protocol)
+    return timed.time_s, timed.time_s, timed.protocol
 
 
 def estimate(collective, nbytes, topology=None, algorithm="auto", group=None, dtype="float32",
-             fallback=True, faults=None, routing="minimal", **options):
+             fallback=True, faults=None, routing="minimal", protocol="auto", **options):
     """Modelled time of one collective in closed form; see the module docstring.
 
-    Parameters are those of :func:`ubemu.simulate` (sizes in nccl-tests' convention).
+    Parameters are those of :func:`ubemu.simulate` (sizes in nccl-tests' convention;
+    ``protocol``: ``auto`` keeps the fastest the topology offers, ``Estimate.protocol``).
     ``fallback=False``: never run the step-level model (an algorithm without a closed form
     raises :class:`~ubemu.timing.costmodel.NoClosedForm`; ``auto`` leaves it out and says so).
     ``faults``: failed switch planes keep the closed forms (the planes are fewer); failed
@@ -109,19 +113,20 @@ def estimate(collective, nbytes, topology=None, algorithm="auto", group=None, dt
     isz = _itemsize(dtype) if isinstance(dtype, str) else _itemsize.__wrapped__(dtype)
     count = coll.element_count(nbytes, isz, model.n)
     if model.topology.faults is not None:
-        return _under_faults(model, collective, algorithm, count, isz, fallback, options)
+        return _under_faults(model, collective, algorithm, count, isz, fallback, options,
+                             protocol)
     if algorithm != "auto":
         alg = get_algorithm(collective, algorithm)
         alg.check_fits(model.comm, options)
         try:
-            lo, hi = closed_form_bounds(model, alg, count, isz, options)
-            return Estimate(hi, algorithm, "closed form", lo == hi, lo)
+            lo, hi, proto = closed_form(model, alg, count, isz, options, protocol)
+            return Estimate(hi, algorithm, "closed form", lo == hi, lo, protocol=proto)
         except NoClosedForm as exc:
             if not fallback:
                 raise
-            t, _ = _step_model(model, alg, count, isz, options)
-            return Estimate(t, algorithm, "step model", True, t, note=str(exc))
-    bounds, skipped = candidate_bounds(model, collective, count, isz, options)
+            t, _, proto = _step_model(model, alg, count, isz, options, protocol)
+            return Estimate(t, algorithm, "step model", True, t, note=str(exc), protocol=proto)
+    bounds, skipped = candidate_bounds(model, collective, count, isz, options, protocol)
     forms = {k: (lo, hi) for k, (lo, hi, why) in bounds.items() if why is None}
     pending = {k: (lo, why) for k, (lo, _, why) in bounds.items() if why is not None}
     best = min(hi for _, hi in forms.values()) if forms else None
@@ -131,7 +136,8 @@ def estimate(collective, nbytes, topology=None, algorithm="auto", group=None, dt
         elif best is not None and bound >= best:
             skipped[name] = f"{why}; cannot beat {best:.4g} s (lower bound {bound:.4g} s)"
         else:
-            forms[name] = _step_model(model, REGISTRY[(collective, name)], count, isz, options)
+            forms[name] = _step_model(model, REGISTRY[(collective, name)], count, isz, options,
+                                      protocol)[:2]
             best = min(best, forms[name][1]) if best is not None else forms[name][1]
     if not forms:
         raise UbemuError(f"estimate: no {collective} algorithm can be estimated on "
@@ -140,5 +146,8 @@ def estimate(collective, nbytes, topology=None, algorithm="auto", group=None, dt
     name = min(forms, key=lambda k: forms[k][1])
     lo, hi = forms[name]
     method = "step model" if name in pending else "closed form"
-    return Estimate(hi, name, method, lo == hi, lo,
+    proto = (_step_model(model, REGISTRY[(collective, name)], count, isz, options, protocol)[2]
+             if name in pending else closed_form(model, REGISTRY[(collective, name)], count,
+                                                 isz, options, protocol)[2])
+    return Estimate(hi, name, method, lo == hi, lo, protocol=proto,
                     candidates={k: v[1] for k, v in forms.items()}, skipped=skipped)

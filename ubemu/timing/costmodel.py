@@ -28,78 +28,33 @@ smallest blocks (``mode="lo"``), a lower bound, and reports both.
 
 import numpy as np
 
-from ..errors import UbemuError
 from ..kernels.codes import C_POOL_NPUS, C_RUN_FIRST
-from ..schedule import AllPairs
 from . import symmetry
+from .stepcost import Cost, NoClosedForm, PermPartner, StepArithmetic, Xor  # noqa: F401
 
 #: Most transfers the patterns of one cost may need routed (cached or not, so that whether a
 #: closed form exists does not depend on what was asked before).
 PROFILE_BUDGET = 1 << 25
 
 
-class NoClosedForm(UbemuError):
-    """The cost model has no closed form for this case (the step-level model answers)."""
-
-
-class Cost(float):
-    """A time in seconds that also counts the work of the steps it sums: ``transfers`` (each
-    step's transfers, summed), ``peak`` (the largest step's) and ``held`` (the most a
-    timing-only schedule holds at once: a compact all-pairs step holds one part,
-    :class:`ubemu.schedule.AllPairs`). Sums and integer multiples carry them along; the value
-    is plain float arithmetic."""
-
-    def __new__(cls, value, transfers=0, peak=0, held=0):
-        obj = super().__new__(cls, value)
-        obj.transfers, obj.peak, obj.held = transfers, peak, held
-        return obj
-
-    def __add__(self, other):
-        return Cost(float(self) + float(other), self.transfers + getattr(other, "transfers", 0),
-                    max(self.peak, getattr(other, "peak", 0)),
-                    max(self.held, getattr(other, "held", 0)))
-
-    __radd__ = __add__
-
-    def __mul__(self, k):
-        if isinstance(k, float) and not k.is_integer():
-            return float(self) * k
-        return Cost(float(self) * k, self.transfers * int(k), self.peak if k else 0,
-                    self.held if k else 0)
-
-    __rmul__ = __mul__
-
-
-class Xor(int):
-    """An XOR partner: rank ``r``'s message goes to rank ``r ^ m``."""
-
-
-class PermPartner:
-    """An explicit partner per rank (``dst[r]``; ``dst[r] == r`` sends nothing), keyed by
-    ``key`` for caching."""
-
-    __slots__ = ("key", "dst")
-
-    def __init__(self, key, dst):
-        self.key, self.dst = key, dst
-
-    def __hash__(self):
-        return hash(self.key)
-
-    def __eq__(self, other):
-        return isinstance(other, PermPartner) and other.key == self.key
-
-
 class AxisModel:
     """Derived constants of one grid axis (see the module docstring)."""
 
     __slots__ = ("p", "level", "fabric", "trunk", "beta_link", "beta_port", "lat_s",
-                 "full_ring")
+                 "full_ring", "res", "innet")
 
-    def __init__(self, p, level, fabric, trunk, beta_link, beta_port, lat_s, full_ring):
+    def __init__(self, p, level, fabric, trunk, res, lat_s, full_ring, innet=None):
         self.p, self.level, self.fabric, self.trunk = p, level, fabric, trunk
-        self.beta_link, self.beta_port, self.lat_s = beta_link, beta_port, lat_s
+        #: ``(link classes, s/B, per_message)``: a message crossing the axis loads these
+        #: classes' links with its bytes (``per_message``: one link per message, loaded by
+        #: the largest; else per rank, loaded by the sum of its messages), ``s/B`` each.
+        self.res = tuple(res)
+        self.beta_link = max([b for _, b, one in self.res if one], default=0.0)
+        self.beta_port = max([b for _, b, one in self.res if not one], default=0.0)
+        self.lat_s = lat_s
         self.full_ring = full_ring
+        #: A reducing switch: ``(up classes, down classes, s/B up and down, core s/B)``.
+        self.innet = innet
 
     def check_hops(self, shift):
         """Refuse a message that is not one hop (ring levels: only neighbours of a whole
@@ -116,7 +71,7 @@ def _axis_model(topology, comm, d):
     """AxisModel of grid axis ``d`` of ``comm`` (see the module docstring)."""
     i = comm.levels[d]
     lv = topology.levels[i]
-    eff = topology.params.efficiency
+    eff = topology.level_efficiency(i)
     hop_s = topology.params.hop_lat_ns * 1e-9
     strides = topology.strides
     trunk_g = topology.trunk_group_npus[i]
@@ -127,29 +82,40 @@ def _axis_model(topology, comm, d):
             m_trunk *= comm.dims[e]
         if strides[j] < pool:
             m_core *= comm.dims[e]
-    caps = {c.name.rsplit(".", 1)[-1] if "." in c.name else "": c.bw_GBps * 1e9 * eff
-            for c in topology.link_classes if c.level == i and "access" not in c.name}
-    full_ring = True
+    label = lv.name or f"level{i}"
+    role = {c.name: "" if c.name == label else c.name[len(label) + 1:]
+            for c in topology.link_classes if c.level == i}
+    mine = [c for c in topology.link_classes if c.level == i
+            and role[c.name] in ("", "up", "down", "core_up", "core_down")]
+    caps = {role[c.name]: c.bw_GBps * 1e9 * eff for c in mine}
+    names = {role[c.name]: c.name for c in mine}
+    full_ring, innet = True, None
     if lv.fabric in ("full_mesh", "ring"):
-        beta_link, beta_port, links = m_trunk / min(caps.values()), 0.0, 1
+        res, links = [((names[""],), m_trunk / min(caps.values()), True)], 1
         if lv.fabric == "ring":
             full_ring = comm.dims[d] == lv.size and _ordered(topology, comm, d)
-    elif lv.trunk:
-        beta_link, beta_port, links = 0.0, m_trunk / caps["up"], 2
     else:
-        beta_link, beta_port, links = 0.0, 1.0 / caps["up"], 2
-        if "core_up" in caps:
-            beta_port = max(beta_port, m_core / caps["core_up"])
+        ports = (names["up"], names["down"])
+        res, links = [(ports, (m_trunk if lv.trunk else 1.0) / caps["up"], False)], 2
+        core = None
+        if "core_up" in caps and not lv.trunk:
+            core = ((names["core_up"],), (names["core_down"],), m_core / caps["core_up"])
+            res.append(((names["core_up"], names["core_down"]), core[2], False))
             links = 4
+        if lv.reduces:
+            ratio = eff / lv.innet_efficiency
+            innet = (ports, ratio / caps["up"],
+                     None if core is None else (core[0], core[1], core[2] * ratio))
     lat_s = lv.lat_ns * 1e-9
     if lv.trunk:  # through the NPU's access port up and down (its run's, one per NPU)
         first = int(topology.level_table[i, C_RUN_FIRST])
-        access = topology.access_GBps(i) * 1e9 * eff
-        beta_port = max(beta_port, 1.0 / access)
+        access = topology.access_GBps(i) * 1e9 * topology.level_efficiency(first)
+        run = topology.levels[first].name or f"level{first}"
+        res.append(((f"{run}.access_up", f"{run}.access_down"), 1.0 / access, False))
         lat_s += 2 * topology.lat_ns[first, 1] * 1e-9
         links += 2
-    return AxisModel(int(comm.dims[d]), i, lv.fabric, lv.trunk, beta_link, beta_port,
-                     lat_s + hop_s * links, full_ring)
+    return AxisModel(int(comm.dims[d]), i, lv.fabric, lv.trunk, res, lat_s + hop_s * links,
+                     full_ring, innet)
 
 
 def _ordered(topology, comm, d):
@@ -226,8 +192,9 @@ class GridFlat:
         return beta, sum(ax.lat_s for ax in axes if ax.p > 1)
 
 
-class CostModel:
-    """Per (topology, group) constants and the step arithmetic of the closed forms.
+class CostModel(StepArithmetic):
+    """Per (topology, group) constants and the step arithmetic of the closed forms
+    (:class:`ubemu.timing.stepcost.StepArithmetic`).
 
     Attributes
     ----------
@@ -260,6 +227,9 @@ class CostModel:
         self._grid = None
         self.collective, self.mode, self.uneven = "", "hi", False
         self.counting = False  # True: only the work is wanted (no pattern is routed)
+        self.launch_s = p.launch_ns * 1e-9
+        self.proto = (1.0, 1.0)  # the protocol's (sw, bw) factors (ubemu.timing.protocols)
+        self._recording = 0
         self.reset_call()
 
     def reset_call(self):
@@ -332,77 +302,6 @@ class CostModel:
         """An explicit partner per rank (``dst[r]``), cached under ``key``."""
         return PermPartner(key, dst)
 
-    # -- step arithmetic ----------------------------------------------------------------------
-    def fill_s(self, nbytes):
-        """A message's pipeline fill (:mod:`ubemu.timing.timer`)."""
-        return min(nbytes, self.fill_bytes) * self.fill_s_per_byte
-
-    def _finish(self, bw_s, lat_s, reduced_bytes, reduce, n_msgs, held=None):
-        """A step's time: every rank sends and receives ``n_msgs`` messages; ``lat_s`` is
-        the largest path latency plus fill (the timing model's rule, :mod:`ubemu.timing.timer`).
-        As a :class:`Cost`: the step's transfers, one per message, of which ``held`` at
-        once (default all)."""
-        t = max(n_msgs * self.msg_s, bw_s + lat_s + self.msg_s) + self.overhead_s
-        t = t + reduced_bytes * self.rho if reduce and self.rho else t
-        work = self.n * n_msgs
-        return Cost(t, work, work, work if held is None else min(work, held))
-
-    def step(self, msgs, reduce=False):
-        """Time of one step; ``msgs`` is a list of (axis, partner, bytes) sent by each rank."""
-        msgs = [m for m in msgs if m[2] > 0]
-        if not msgs:
-            return self.overhead_s
-        if isinstance(msgs[0][0], GridFlat):
-            return self._grid_step(msgs[0][0], msgs, reduce)
-        if len(msgs) == 1:  # the common case, kept fast
-            ax, shift, b = msgs[0]
-            ax.check_hops(shift)
-            beta = ax.beta_link if ax.beta_link > ax.beta_port else ax.beta_port
-            return self._finish(b * beta, ax.lat_s + self.fill_s(b), b, reduce, 1)
-        per_axis, merged = {}, {}
-        for ax, shift, b in msgs:
-            key = (id(ax), shift % ax.p)
-            merged[key] = (ax, shift, merged[key][2] + b if key in merged else b)
-        lat = red = 0.0
-        for ax, shift, b in merged.values():
-            ax.check_hops(shift)
-            mx, sm = per_axis.get(id(ax), (ax, 0.0, 0.0))[1:]
-            per_axis[id(ax)] = (ax, max(mx, b), sm + b)
-            lat = max(lat, ax.lat_s + self.fill_s(b))
-            red += b
-        bw = max(max(ax.beta_link * mx, ax.beta_port * sm) for ax, mx, sm in per_axis.values())
-        every = len(per_axis) == 1 and len(merged) == self.n - 1  # a compact AllPairs step
-        return self._finish(bw, lat, red, reduce, len(merged),
-                            AllPairs.PART_TRANSFERS if every else None)
-
-    def _grid_step(self, gf, msgs, reduce):
-        sizes = [b for _, _, b in msgs]
-        b_hi, b_lo = max(sizes), min(sizes)
-        if b_hi != b_lo:
-            self.uneven = True
-        b = b_hi if self.mode == "hi" else b_lo
-        partners = [q for _, q, _ in msgs]
-        every = (len(partners) == gf.p - 1 and not any(isinstance(q, (Xor, PermPartner))
-                                                        for q in partners)
-                 and sorted(int(q) % gf.p for q in partners) == list(range(1, gf.p)))
-        if self.counting:
-            beta = lat = 0.0
-        else:
-            beta, lat = gf.every_peer() if every else gf.profile(partners)
-        return self._finish(b * beta, lat + self.fill_s(b), sum(sizes), reduce, len(partners),
-                            AllPairs.PART_TRANSFERS if every else None)
-
-    def link_step(self, loads, n_msgs):
-        """Time of a step given, per full-mesh axis, the bytes on its busiest link and its
-        largest message (``loads``: list of (axis, link bytes, message bytes)) and the
-        messages each rank sends and receives."""
-        loads = [x for x in loads if x[1] > 0]
-        if not loads:
-            return self.overhead_s
-        return self._finish(max(ax.beta_link * b for ax, b, _ in loads),
-                            max(ax.lat_s + self.fill_s(m) for ax, _, m in loads), 0.0,
-                            False, n_msgs)
-
 
 def pattern_cost(topology, src_npus, dst_npus):
     """Route one message from each ``src_npus[k]`` to ``dst_npus[k]`` (NPU ids) once:
@@ -421,6 +320,8 @@ def pattern_cost(topology, src_npus, dst_npus):
 
 class _Transfers:
     """The few fields of a Step the timer routes."""
+
+    innet, channels = 0, 1
 
     def __init__(self, src, dst, n, reduce):
         self.src, self.dst, self.n, self.reduce = src, dst, n, reduce
