@@ -52,11 +52,15 @@ class Timed:
     protocol_times: dict = None
 
 
-def _timed(sched, topology, npus, itemsize, protocol, loads=None, steps=None):
-    """Time ``sched`` under the protocols ``protocol`` admits: a :class:`Timed`."""
+def _timed(sched, topology, npus, itemsize, protocol, loads=None, steps=None, ex=None):
+    """Time ``sched`` under the protocols ``protocol`` admits: a :class:`Timed` (with
+    ``ex``: timed by process 0 of ``ex`` alone, :func:`on_root`)."""
     chosen = protos.resolve(protocol, topology.params, sched.protocols)
-    name, t, usage, bottleneck, times = time_protocols(sched, topology, npus, itemsize, loads,
-                                                       steps, chosen)
+
+    def run():
+        return time_protocols(sched, topology, npus, itemsize, loads, steps, chosen)
+
+    name, t, usage, bottleneck, times = run() if ex is None else on_root(run, ex)
     return Timed(sched, t, usage, bottleneck, name, times)
 
 
@@ -75,6 +79,11 @@ def _setup(comm, ex):
 
 def _loads(topology, block, ex):
     return LocalLoads() if block.whole else PartitionedLoads(topology, block, ex)
+
+
+def exchange_of(ex):
+    """``ex``, or the job's exchange when None."""
+    return ex if ex is not None else exchange()
 
 
 def on_root(fn, ex=None):
@@ -127,7 +136,7 @@ def time_only(collective, name, comm, count, topology, itemsize, options=None, e
     options = resolved_options(collective, name, topology, count, itemsize, options)
     sched = _reporting(build_schedule(collective, name, comm, count, data=False, **options), 1,
                        progress)
-    return on_root(lambda: _timed(sched, topology, comm.npus, itemsize, protocol), ex)
+    return _timed(sched, topology, comm.npus, itemsize, protocol, ex=exchange_of(ex))
 
 
 def run_checked(collective, name, comm, count, topology, dtype, op="sum", seed=0,

@@ -281,8 +281,9 @@ class Schedule:
     schedule's (blocks moved one by one), or moves its data otherwise than the timing-only
     schedule times it (in-switch reduction); a checked run times the timing-only schedule
     and only applies these (the two time alike: ``tests/test_engine.py``).
-    ``pipelines``: ``(start, stop, chunks)`` ranges of steps whose data moves in ``chunks``
-    chunks, each going on to the next step as soon as it arrived (:mod:`ubemu.timing.pipeline`).
+    ``pipelines``: ``(start, stop, chunk, elements)``: the steps ``start..stop-1`` move their
+    data (``elements`` per channel) in chunks of at most ``chunk`` bytes, each going on to the
+    next step as soon as it arrived (:mod:`ubemu.timing.pipeline`).
     ``protocols``: the protocols the schedule can run with (None: every one the topology
     offers; in-switch reduction runs ``simple`` only).
     """
@@ -348,10 +349,10 @@ class Schedule:
             if not 0 <= a < b <= total:
                 raise UbemuError(f"{self.algorithm} {self.collective}: window ({a}, {b}) "
                                  f"outside the {total} steps")
-        for a, b, c in self.pipelines:
-            if not (0 <= a < b <= total and c >= 1):
-                raise UbemuError(f"{self.algorithm} {self.collective}: pipeline ({a}, {b}, "
-                                 f"{c}) outside the {total} steps or without chunks")
+        for a, b, c, n in self.pipelines:
+            if not (0 <= a < b <= total and c > 0 and n >= 0):
+                raise UbemuError(f"{self.algorithm} {self.collective}: pipeline ({a}, {b}) "
+                                 f"outside the {total} steps, or chunk {c} not > 0")
         return self
 
 

@@ -120,3 +120,35 @@ def axis_stride(fabric, size, c):
     if fabric == "ring" and size > 2:
         return 1 if c % 2 == 0 else -1
     return 1
+
+
+def zip_channels(gens, channels):
+    """Step i of every channel's steps (``gens``: one iterable each, the same steps) joined
+    into one step: their transfers together, ``Step.channels = channels``; repeats that
+    every channel shares stay one step."""
+    from ..schedule import AllPairs, Step, explicit_steps
+
+    def singles(gen):
+        for st in gen:
+            for one in explicit_steps(st):
+                if isinstance(one, AllPairs):
+                    one = Step(one.src, one.dst, one.n, None, None, one.reduce, one.repeat)
+                yield one
+
+    iters = [singles(g) for g in gens]
+    current = [[next(it, None), 0] for it in iters]  # (step, repeats already used)
+    while current[0][0] is not None:
+        if any(st is None for st, _ in current):
+            raise UbemuError("channels: the channels' schedules differ in length")
+        run = min(st.repeat - used for st, used in current)
+        steps = [st for st, _ in current]
+        data = steps[0].src_off is not None
+        yield Step(*(np.concatenate([getattr(st, f) for st in steps])
+                     for f in ("src", "dst", "n")),
+                   np.concatenate([st.src_off for st in steps]) if data else None,
+                   np.concatenate([st.dst_off for st in steps]) if data else None,
+                   np.concatenate([st.reduce for st in steps]), run, steps[0].innet,
+                   steps[0].via, channels)
+        for i, (st, used) in enumerate(current):
+            used += run
+            current[i] = [next(iters[i], None), 0] if used == st.repeat else [st, used]

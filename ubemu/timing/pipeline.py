@@ -1,7 +1,8 @@
 """Pipelined runs of steps: the data moves in chunks, each going on as soon as it arrived.
 
-A schedule's ``pipelines`` (``(start, stop, chunks)``, :class:`ubemu.schedule.Schedule`) name
-runs of steps whose data is cut into ``C = chunks`` chunks: while chunk 2 crosses step 1,
+A schedule's ``pipelines`` (``(start, stop, chunk bytes, elements)``,
+:class:`ubemu.schedule.Schedule`) name runs of steps whose data (``elements`` per channel) is cut
+into ``C`` chunks of at most ``chunk`` bytes (:func:`chunk_count`): while chunk 2 crosses step 1,
 chunk 1 crosses step 2, so consecutive steps, and the phases of a hierarchical algorithm on
 different link classes, overlap. The run lasts::
 
@@ -29,6 +30,14 @@ The sums are exact (Fractions), so merged repeats and steps one by one give the 
 from fractions import Fraction
 
 import numpy as np
+
+
+def chunk_count(elements, itemsize, chunk_bytes):
+    """Chunks a pipeline cuts ``elements`` elements (of ``itemsize`` bytes) into: as many
+    as chunks of at most ``chunk_bytes`` need (at least 1; ``chunk_bytes`` 0: 1)."""
+    if chunk_bytes <= 0 or elements <= 0:
+        return 1
+    return max(1, -(-int(elements) * int(itemsize) // int(chunk_bytes)))
 
 
 class PipelineRuns:

@@ -51,7 +51,7 @@ from ..result import ClassUsage
 from ..schedule import AllPairs, ShiftSteps, explicit_steps
 from . import symmetry
 from .patterns import PatternProfiles
-from .pipeline import PipelineRuns
+from .pipeline import PipelineRuns, chunk_count
 from .protocols import SIMPLE
 from .replicas import ReplicaSymmetry
 from .shifts import time_shift_steps
@@ -454,7 +454,7 @@ def time_steps(schedule, steps, timer, itemsize, launch=True):
     schedule's windows and pipelines (the steps' repeats are cut at their boundaries), and
     count the collective's launch cost (unless ``launch`` is False)."""
     windows = _windows(schedule)
-    pipes = _pipelines(schedule)
+    pipes = _pipelines(schedule, itemsize)
     cuts = sorted({x for w in windows for x in w} | {x for a, b, _ in pipes for x in (a, b)})
     for k, step in _compact_rings(steps, timer, itemsize, not windows, pipes):
         if not cuts:
@@ -564,10 +564,12 @@ def time_protocols(schedule, topology, npus=None, itemsize=4, loads=None, steps=
     return protocols[best][0], float(timer._times[best]), usage, bottleneck, times
 
 
-def _pipelines(schedule):
-    """The schedule's pipelines of more than one chunk, sorted and checked."""
-    out = sorted((int(a), int(b), int(c)) for a, b, c in getattr(schedule, "pipelines", ())
-                 if int(c) > 1)
+def _pipelines(schedule, itemsize):
+    """The schedule's pipelines of more than one chunk as ``(start, stop, chunks)``, sorted
+    and checked."""
+    out = sorted((int(a), int(b), chunk_count(n, itemsize, c))
+                 for a, b, c, n in getattr(schedule, "pipelines", ()))
+    out = [x for x in out if x[2] > 1]
     for (a0, b0, _), (a1, _, _) in zip(out, out[1:]):
         if a1 < b0:
             raise UbemuError(f"{schedule.algorithm} {schedule.collective}: overlapping "
