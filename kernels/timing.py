@@ -254,7 +254,7 @@ def _add_load(load, touched, nt, link, x):
 
 
 @kernel
-def accumulate_innet(src, dst, n, npus, itemsize, scale, load_scale, mode, via, lv, lat_ns,
+def accumulate_innet(src, dst, n, npus, itemsize, scale, load_scale, mode, via, lv, op_lat_ns,
                      hop_lat_ns, load, touched, nt, red_bytes, red_touched, nr, messages,
                      fill_bytes, fill_ns_per_byte):
     """Add one in-network step's bytes to the link and NPU accumulators (``Step.innet``).
@@ -267,8 +267,9 @@ def accumulate_innet(src, dst, n, npus, itemsize, scale, load_scale, mode, via, 
     times the bytes (the level's point-to-point efficiency over its in-network one), so a
     link's time is its load over its point-to-point capacity. Each destination (reduce) or
     sender (multicast) posts one operation: one message, sent and completed at that NPU; its
-    latency is the level's plus ``hop_lat_ns`` per link, plus the fill of one block. The NPUs
-    reduce nothing themselves. Parameters otherwise as :func:`accumulate`.
+    latency is ``op_lat_ns`` (the level's in-network latency) plus ``hop_lat_ns`` per link,
+    plus the fill of one block. The NPUs reduce nothing themselves. Parameters otherwise as
+    :func:`accumulate`.
 
     Returns
     -------
@@ -279,7 +280,7 @@ def accumulate_innet(src, dst, n, npus, itemsize, scale, load_scale, mode, via, 
     total = lv[via, C_NPUS]
     pool = lv[via, C_POOL_NPUS]
     pools = lv[via, C_POOLS]
-    lat = lat_ns[via, 0] + hop_lat_ns * (4 if pool else 2)
+    lat = op_lat_ns + hop_lat_ns * (4 if pool else 2)
     max_lat = 0.0
     for k in range(src.shape[0]):
         if n[k] <= 0:
@@ -308,3 +309,24 @@ def accumulate_innet(src, dst, n, npus, itemsize, scale, load_scale, mode, via, 
                 nr = _add_npu(red_bytes, red_touched, nr, n_npus + owner, scale)
                 nr = _add_npu(red_bytes, red_touched, nr, n_npus + owner, RECV_UNIT * scale)
     return nt, nr, max_lat
+
+
+@kernel
+def route_pairs(src, dst, npus, lv, lat_ns, hop_lat_ns, down, state, fp, flat, path, links,
+                transfers, lat, err):
+    """Every (link, transfer) of a pattern's routes, in transfer order (``links`` and
+    ``transfers`` need room for one per hop), and each transfer's path latency in ``lat``.
+    Returns the count, or -1 when a route cannot be made (``err`` as :func:`accumulate`)."""
+    m = 0
+    for k in range(src.shape[0]):
+        h, lt, code, bad = route_ft(npus[src[k]], npus[dst[k]], lv, lat_ns, hop_lat_ns, down,
+                                    state, fp, flat, path)
+        if code:
+            err[0], err[1], err[2], err[3] = code, npus[src[k]], npus[dst[k]], bad
+            return -1
+        lat[k] = lt
+        for j in range(h):
+            links[m] = path[j]
+            transfers[m] = k
+            m += 1
+    return m

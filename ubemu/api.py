@@ -91,7 +91,7 @@ def simulate(collective, nbytes, topology=None, algorithm="auto", dtype="float32
     from .machine.groups import every_group, group_of
     from .parallel import env
     from .result import Result
-    from .timing.protocols import check_name
+    from .timing.protocols import check_name, offered
 
     wall0 = time.perf_counter()
     coll = collectives.get(collective)
@@ -139,7 +139,7 @@ def simulate(collective, nbytes, topology=None, algorithm="auto", dtype="float32
                                  progress=progress, protocol=protocol)
     sched = timed.schedule
     notes.update({k: v for k, v in sched.notes.items() if k not in notes})
-    if timed.protocol != "simple" or len(timed.protocol_times or ()) > 1:
+    if timed.protocol != "simple" or len(offered(topo.params)) > 1:
         notes["protocol"] = timed.protocol  # (topologies offering simple alone: left out)
         notes["protocol_times"] = timed.protocol_times
     if sched.windows:

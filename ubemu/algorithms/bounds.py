@@ -20,6 +20,7 @@ from ..timing.costmodel import CostModel, NoClosedForm
 from ..timing.stepcost import ProtocolNotRun
 from . import REGISTRY, algorithm_names, build_schedule
 from .channels import library_options
+from .libraries import library_algorithms
 
 _CACHE = {}
 _CACHE_MAX = 512
@@ -74,13 +75,16 @@ def closed_form(model, alg, count, isz, options, protocol="auto"):
     best, why = None, None
     for name, sw, bw in protos.resolve(protocol, model.topology.params):
         model.proto = (sw, bw)
+        factors = protos.class_factors(model.topology, name, bw)
+        if factors is not None:
+            model.class_bw = {c.name: f for c, f in zip(model.topology.link_classes, factors)}
         try:
             lo, hi = _bounds(model, alg, count, isz, options)
         except ProtocolNotRun as exc:
             why = exc
             continue
         finally:
-            model.proto = (1.0, 1.0)
+            model.proto, model.class_bw = (1.0, 1.0), None
         if best is None or hi < best[1]:
             best = (lo, hi, name)
     if best is None:
@@ -144,7 +148,7 @@ def candidate_bounds(model, collective, count, isz, options, protocol="auto"):
         name -> why it cannot run (options it does not take, the group's shape, its limits).
     """
     bounds, skipped = {}, {}
-    for name in algorithm_names(collective):
+    for name in library_algorithms(model.topology, collective, algorithm_names(collective)):
         alg = REGISTRY[(collective, name)]
         bad = [k for k in options if k not in alg.options]
         why = f"takes no option {bad[0]!r}" if bad else (

@@ -77,7 +77,7 @@ def _schedule(comm, count, collective, plans, data, notes=None, chunk=0, element
     (phase, axis, seg_off, seg_len) or ready Steps; ``chunk``: its steps pipelined in chunks
     of that many bytes of ``elements`` per channel."""
     plan = plans[0]
-    n_steps, windows, innet = 0, [], False
+    n_steps, windows, innet = 0, [], set()
     for item in plan:  # the phases' concurrent windows, at their place in the schedule
         if isinstance(item, Step):
             n_steps += 1
@@ -85,7 +85,8 @@ def _schedule(comm, count, collective, plans, data, notes=None, chunk=0, element
         phase, axis = item[0], item[1]
         windows += [(n_steps + a, n_steps + b) for a, b in phase.windows_of(axis.size)]
         n_steps += phase.n_steps(axis.size)
-        innet |= phase.name == "innet"
+        if phase.name == "innet" and comm.reduces(axis.d):
+            innet.add(int(comm.levels[axis.d]))
     k = len(plans)
 
     def steps():
@@ -106,16 +107,21 @@ def _schedule(comm, count, collective, plans, data, notes=None, chunk=0, element
         return gen() if data or comm.local is not None else merge_repeats(gen())
 
     notes = dict(notes or {})
+    if innet:
+        notes["in_switch"] = sorted(innet)  # levels whose switches reduce
     if k > 1:
         notes["channels"] = k
     if chunk:
         notes["chunk_B"] = int(chunk)
     return Schedule(collective, name, comm.n, count, None, steps,
                     n_steps=int(n_steps), data=data, notes=notes,
-                    windows=tuple(windows), time_apart=data and innet,
+                    windows=tuple(windows),
+                    time_apart=data and any(it[0].name == "innet" for it in plan
+                                            if not isinstance(it, Step)),
                     pipelines=((0, int(n_steps), int(chunk), int(elements)),)
                     if chunk and n_steps else (),
-                    protocols=("simple",) if innet else None)
+                    protocols=("simple",) if any(it[0].name == "innet" for it in plan
+                                                 if not isinstance(it, Step)) else None)
 
 
 def _axes(comm):
@@ -152,11 +158,8 @@ def all_reduce_schedule(comm, count, data, names, channels, chunk, name="hierarc
             top = axes[-1]
             plan.append((get_phase("all_reduce", names[top]), comm.axis(top), off, ln))
         plans.append(plan + gather[::-1])
-    notes = {"per_level": names}
-    innet = [d for d in axes if names[d] == "innet"]
-    if innet and all(comm.reduces(d) for d in innet):
-        notes["in_switch"] = [int(comm.levels[d]) for d in innet]
-    return _schedule(comm, count, "all_reduce", plans, data, notes, chunk, max(lens), name)
+    return _schedule(comm, count, "all_reduce", plans, data, {"per_level": names}, chunk,
+                     max(lens), name)
 
 
 @register("all_reduce", "hierarchical",

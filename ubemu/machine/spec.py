@@ -8,7 +8,8 @@ String form (levels innermost first, comma-separated)::
 
 Options: ``links=N``, ``planes=N``, ``oversub=X``, ``trunk``, ``name=TEXT``,
 ``efficiency=X`` (the level's point-to-point efficiency), ``innet_efficiency=X`` (its switches
-reduce in the network); two levels may not have the same name (groups and reports name levels).
+reduce in the network), ``innet_lat_ns=X`` (their latency), ``ll_bw_factor=X`` and
+``ll128_bw_factor=X`` (the protocols' bandwidth on this level); two levels may not have the same name (groups and reports name levels).
 TOML: a top-level ``name``, ``description``, optional ``[params]`` (see
 :class:`ubemu.machine.topology.TopologyParams`) and one ``[[level]]`` table per level with
 ``fabric``, ``size``, ``bw_GBps`` (or ``bw = "56GBps"``), ``lat_ns`` (or ``lat = "150ns"``) and the
@@ -36,15 +37,19 @@ KINDS = (*FABRICS, "torus")
 DEFAULTS = {"full_mesh": (56.0, 150.0), "ring": (56.0, 150.0), "switch": (56.0, 1000.0)}
 LEVEL_FIELDS = ("fabric", "size", "bw_GBps", "bw", "lat_ns", "lat", "links", "trunk",
                 "planes", "oversub", "access_GBps", "access", "access_lat_ns", "access_lat",
-                "name", "note", "efficiency", "innet_efficiency")
+                "name", "note", "efficiency", "innet_efficiency", "innet_lat_ns",
+                "ll_bw_factor", "ll128_bw_factor")
 PARAM_FIELDS = ("overhead_ns", "send_overhead_ns", "recv_overhead_ns", "fill_bytes",
                 "fill_GBps", "hop_lat_ns", "reduce_GBps", "efficiency", "launch_ns",
                 "ll_sw_factor", "ll_bw_factor", "ll128_sw_factor", "ll128_bw_factor",
                 "channels", "channel_bytes", "chunk_bytes")
-TOP_FIELDS = ("name", "description", "notes", "params", "level", "source", "spare")
+TOP_FIELDS = ("name", "description", "notes", "params", "level", "source", "spare", "library")
+#: Libraries a topology may name (``ubemu.algorithms.libraries`` holds their algorithms).
+LIBRARIES = ("nccl",)
 SPARE_FIELDS = ("level", "bw_GBps", "lat_ns")
 STRING_OPTIONS = ("links", "planes", "oversub", "trunk", "access", "access_lat", "name",
-                  "efficiency", "innet_efficiency")
+                  "efficiency", "innet_efficiency", "innet_lat_ns", "ll_bw_factor",
+                  "ll128_bw_factor")
 
 
 def _int_field(value, where, key, minimum=1):
@@ -124,6 +129,9 @@ def level_from_fields(fields, where):
                                 maximum=1),
         innet_efficiency=_float_field(fields.get("innet_efficiency", 0.0), where,
                                       "innet_efficiency", 0, maximum=1),
+        innet_lat_ns=_float_field(fields.get("innet_lat_ns", 0.0), where, "innet_lat_ns", 0),
+        **{key: _float_field(fields.get(key, 0.0), where, key, 0, maximum=1)
+           for key in ("ll_bw_factor", "ll128_bw_factor")},
     )
     if base != "switch" and (common["planes"] != 1 or common["oversub"] != 1.0):
         raise UbemuError(f"{where}: planes and oversub apply to fabric 'switch' only")
@@ -212,16 +220,19 @@ def topology_from_dict(data, source):
     raw_params = data.get("params", {})
     if not isinstance(raw_params, dict):
         raise UbemuError(f"{source}: params must be a table")
-    for key in ("name", "description", "source"):
+    for key in ("name", "description", "source", "library"):
         if not isinstance(data.get(key, ""), str):
             raise UbemuError(f"{source}: {key} must be a string")
+    if data.get("library", "") not in ("",) + LIBRARIES:
+        raise choices_error("library", data["library"], LIBRARIES, source)
     notes = data.get("notes", [])
     if not isinstance(notes, list) or not all(isinstance(x, str) for x in notes):
         raise UbemuError(f"{source}: notes must be a list of strings")
     return Topology(tuple(levels), name=data.get("name") or Path(source).stem,
                     params=TopologyParams(**_params(raw_params, f"{source}: params")),
                     description=data.get("description", ""), source=source,
-                    notes=tuple(notes), spare=_spare(data.get("spare"), levels, source))
+                    notes=tuple(notes), spare=_spare(data.get("spare"), levels, source),
+                    library=data.get("library", ""))
 
 
 def _spare(raw, levels, source):

@@ -68,6 +68,12 @@ class Level:
         A switch level whose switches reduce in the network (NVLink SHARP, InfiniBand SHARP)
         declares the fraction of its link bandwidth that in-switch reduction and multicast get
         (0: it does not reduce; :mod:`ubemu.algorithms.innet`).
+    innet_lat_ns : float
+        Latency of one in-switch reduction or multicast across the level (it replaces
+        ``lat_ns`` for them; 0: ``lat_ns``).
+    ll_bw_factor, ll128_bw_factor : float
+        The level's own bandwidth factor of the low-latency protocols (0: the topology's,
+        :mod:`ubemu.timing.protocols`).
     """
 
     fabric: str
@@ -83,6 +89,9 @@ class Level:
     access_lat_ns: float = 0.0
     efficiency: float = 0.0
     innet_efficiency: float = 0.0
+    innet_lat_ns: float = 0.0
+    ll_bw_factor: float = 0.0
+    ll128_bw_factor: float = 0.0
 
     @property
     def reduces(self):
@@ -115,7 +124,8 @@ class Level:
             s += f":access={_num(self.access_GBps)}GBps"
         if self.access_lat_ns:
             s += f":access_lat={_num(self.access_lat_ns)}ns"
-        for key in ("efficiency", "innet_efficiency"):
+        for key in ("efficiency", "innet_efficiency", "innet_lat_ns", "ll_bw_factor",
+                    "ll128_bw_factor"):
             if getattr(self, key):
                 s += f":{key}={_num(getattr(self, key))}"
         return s + (f":name={self.name}" if self.name else "")
@@ -131,7 +141,8 @@ class Level:
         for key, lo, strict in (("bw_GBps", 0, True), ("lat_ns", 0, False),
                                 ("oversub", 1, False), ("access_GBps", 0, False),
                                 ("access_lat_ns", 0, False), ("efficiency", 0, False),
-                                ("innet_efficiency", 0, False)):
+                                ("innet_efficiency", 0, False), ("innet_lat_ns", 0, False),
+                                ("ll_bw_factor", 0, False), ("ll128_bw_factor", 0, False)):
             v = getattr(self, key)
             ok = isinstance(v, (int, float, np.number)) and not isinstance(v, bool)
             if not ok or not math.isfinite(v) or (v <= lo if strict else v < lo):
@@ -146,12 +157,14 @@ class Level:
             raise UbemuError(f"{where}: planes and oversub apply to fabric 'switch' only")
         if not self.trunk and (self.access_GBps or self.access_lat_ns):
             raise UbemuError(f"{where}: access and access_lat apply to trunk levels only")
-        for key in ("efficiency", "innet_efficiency"):
+        for key in ("efficiency", "innet_efficiency", "ll_bw_factor", "ll128_bw_factor"):
             if getattr(self, key) > 1:
                 raise UbemuError(f"{where}: {key} must be <= 1, got {getattr(self, key)!r}")
         if self.innet_efficiency and (self.fabric != "switch" or self.trunk):
             raise UbemuError(f"{where}: innet_efficiency applies to non-trunk switch levels "
                              f"only (the switches reduce)")
+        if self.innet_lat_ns and not self.innet_efficiency:
+            raise UbemuError(f"{where}: innet_lat_ns applies to a level with innet_efficiency")
 
     @property
     def max_hops(self):
@@ -249,7 +262,9 @@ class Topology:
 
     ``spare`` (a :class:`Spare`) gives every unit of a level a hot spare; ``faults`` (a
     :class:`ubemu.machine.faults.FaultSet`, set by :func:`ubemu.machine.faults.with_faults`) marks
-    what failed and adds the spares' links once one serves.
+    what failed and adds the spares' links once one serves. ``library`` names the collective
+    library that runs on the machine (``auto`` chooses among its algorithms,
+    :mod:`ubemu.algorithms.libraries`; empty: every algorithm).
     """
 
     levels: tuple
@@ -260,6 +275,7 @@ class Topology:
     notes: tuple = ()
     spare: Spare = None
     faults: object = None
+    library: str = ""
 
     def __post_init__(self):
         if not isinstance(self.levels, tuple) or not self.levels:

@@ -53,7 +53,8 @@ class AxisModel:
         self.beta_port = max([b for _, b, one in self.res if not one], default=0.0)
         self.lat_s = lat_s
         self.full_ring = full_ring
-        #: A reducing switch: ``(up classes, down classes, s/B up and down, core s/B)``.
+        #: A reducing switch: ``(port classes (up, down), their s/B, core pool classes and
+        #: s/B or None, an operation's latency in s)``.
         self.innet = innet
 
     def check_hops(self, shift):
@@ -105,7 +106,8 @@ def _axis_model(topology, comm, d):
         if lv.reduces:
             ratio = eff / lv.innet_efficiency
             innet = (ports, ratio / caps["up"],
-                     None if core is None else (core[0], core[1], core[2] * ratio))
+                     None if core is None else (core[0], core[1], core[2] * ratio),
+                     (lv.innet_lat_ns or lv.lat_ns) * 1e-9 + hop_s * links)
     lat_s = lv.lat_ns * 1e-9
     if lv.trunk:  # through the NPU's access port up and down (its run's, one per NPU)
         first = int(topology.level_table[i, C_RUN_FIRST])
@@ -229,6 +231,7 @@ class CostModel(StepArithmetic):
         self.counting = False  # True: only the work is wanted (no pattern is routed)
         self.launch_s = p.launch_ns * 1e-9
         self.proto = (1.0, 1.0)  # the protocol's (sw, bw) factors (ubemu.timing.protocols)
+        self.class_bw = None  # its factor per link class name where levels differ
         self._recording = 0
         self.reset_call()
 

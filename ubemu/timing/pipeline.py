@@ -63,9 +63,12 @@ class PipelineRuns:
         pipe = self._pipe
         share = 1.0 / pipe["chunks"]
         dts = []
-        for i, proto in enumerate(self._factors):
-            dt = self.overhead_s * proto[0] if figures is None else \
-                self._combine(*figures, proto, share)
+        for i in range(len(self._factors)):
+            if figures is None:
+                dt = self.overhead_s * self._factors[i][0]
+            else:
+                dt = self._combine(*self._under(i, figures)[0], self._under(i, figures)[1],
+                                   share)
             pipe["fill"][i] += Fraction(dt) * k
             dts.append(dt)
         if figures is not None:
@@ -90,11 +93,14 @@ class PipelineRuns:
         busiest = max(pipe["busy"], default=Fraction(0))
         first = None
         for i, (sw, bw) in enumerate(self._factors):
-            pace = max(busiest / Fraction(bw) / chunks, pipe["cpu"] * Fraction(sw),
-                       red / chunks)
+            vec = self._class_bw[i]
+            links = busiest / Fraction(bw) if vec is None else \
+                max((b / Fraction(float(f)) for b, f in zip(pipe["busy"], vec)),
+                    default=Fraction(0))
+            pace = max(links / chunks, pipe["cpu"] * Fraction(sw), red / chunks)
             total = pipe["fill"][i] + (chunks - 1) * pace
             self._times[i] += total
-            if pace == pipe["cpu"] * Fraction(sw) and pace > busiest / Fraction(bw) / chunks:
+            if pace == pipe["cpu"] * Fraction(sw) and pace > links / chunks:
                 self._message_totals[i] += (chunks - 1) * pace
             first = total if first is None else first
         for c, b in enumerate(pipe["busy"]):

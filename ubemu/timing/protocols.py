@@ -12,7 +12,10 @@ a protocol changes two terms of every step of the timing rule (:mod:`ubemu.timin
   handshake and moves at most half the bytes). Wire latencies and the first-chunk fill stay.
 
 A topology offers ``ll`` and ``ll128`` when its params give both of their factors
-(``ll_sw_factor``, ``ll_bw_factor``, ...); ``simple`` is always offered. ``auto`` times every
+(``ll_sw_factor``, ``ll_bw_factor``, ...); ``simple`` is always offered. A level may give the
+protocol a bandwidth factor of its own (``Level.ll_bw_factor``: NCCL's LL is far slower across
+the network than over NVLink), so a step's link term is the most over its link classes of the
+busiest link's time over its level's factor (:func:`class_factors`). ``auto`` times every
 offered protocol the schedule allows in one walk over its steps and keeps the fastest.
 """
 
@@ -51,6 +54,17 @@ def resolve(protocol, params, allowed=None):
         raise UbemuError(f"protocol {protocol!r}: this algorithm runs only "
                          f"{', '.join(allowed)}")
     return ((protocol, *have[protocol]),)
+
+
+def class_factors(topology, protocol, bw):
+    """The bandwidth factor of ``protocol`` on each link class of ``topology`` (its level's
+    own, else ``bw``), or None when every class has ``bw``."""
+    if protocol == "simple":
+        return None
+    n = len(topology.levels)
+    out = [getattr(topology.levels[c.level], f"{protocol}_bw_factor", 0.0) or bw
+           if c.level < n else bw for c in topology.link_classes]
+    return None if all(f == bw for f in out) else out
 
 
 def check_name(protocol):

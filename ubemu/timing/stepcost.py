@@ -204,12 +204,15 @@ class StepArithmetic:
             per_axis[id(ax)] = (ax, max(mx, b), sm + b)
             lats.append((ax.lat_s, b))
             red += b
+        n_msgs = len(merged)
+        if spec.engines > 1:  # the channels' messages to one peer stay apart (own fill)
+            lats, n_msgs = [(ax.lat_s, b) for ax, _, b in msgs], len(msgs)
         for ax, mx, sm in per_axis.values():
             for classes, beta, one in ax.res:
                 _busy(busy, classes, beta * (mx if one else sm))
         bw = max(max(ax.beta_link * mx, ax.beta_port * sm) for ax, mx, sm in per_axis.values())
         every = len(per_axis) == 1 and len(merged) == self.n - 1  # a compact AllPairs step
-        return self._figs(busy, bw, lats, red, spec.reduce, len(merged), spec.engines,
+        return self._figs(busy, bw, lats, red, spec.reduce, n_msgs, spec.engines,
                           AllPairs.PART_TRANSFERS if every else None)
 
     def _figs(self, busy, link_s, lats, red, reduce, n_msgs, engines, held=None):
@@ -238,33 +241,43 @@ class StepArithmetic:
     def _innet_figures(self, spec):
         """Per rank: a reduce-scatter sends ``p`` blocks up and receives one, a multicast
         sends one and receives ``p``; each entry is one operation (message) of the rank."""
-        busy, up, down = {}, {}, {}
+        sums = {}  # axis -> [axis, bytes up, bytes down]
         for ax, mode, b in spec.items:
-            key = id(ax)
-            u, d = (ax.p * b, b) if mode == INNET_REDUCE else (b, ax.p * b)
-            up[key], down[key] = up.get(key, (ax, 0.0))[1] + u, down.get(key, (ax, 0.0))[1] + d
-            up[key], down[key] = (ax, up[key]), (ax, down[key])
-        for key, (ax, u) in up.items():
-            d = down[key][1]
-            ports, beta, core = ax.innet
-            _busy(busy, ports[:1], u * beta)
-            _busy(busy, ports[1:], d * beta)
+            entry = sums.setdefault(id(ax), [ax, 0.0, 0.0])
+            entry[1] += ax.p * b if mode == INNET_REDUCE else b
+            entry[2] += b if mode == INNET_REDUCE else ax.p * b
+        busy = {}
+        for ax, up, down in sums.values():
+            ports, beta, core, _ = ax.innet
+            _busy(busy, ports[:1], up * beta)
+            _busy(busy, ports[1:], down * beta)
             if core is not None:
-                _busy(busy, core[0], u * core[2])
-                _busy(busy, core[1], d * core[2])
-        lats = [(ax.lat_s, b) for ax, _, b in spec.items]
+                _busy(busy, core[0], up * core[2])
+                _busy(busy, core[1], down * core[2])
+        lats = [(ax.innet[3], b) for ax, _, b in spec.items]
         return self._figs(busy, max(busy.values()), lats, 0.0, False, len(spec.items),
                           spec.engines)
+
+    def _link_s(self, busy, link_s):
+        """The link term under the model's protocol: ``link_s`` over its bandwidth factor, or
+        where the factor differs by level (``class_bw``) the most of each class's busy time
+        over its own."""
+        if self.class_bw is None:
+            return link_s / self.proto[1]
+        if busy is None:
+            raise NoClosedForm("no closed form: the protocol's bandwidth differs by level and "
+                               "this flat axis's link classes are not known apart")
+        return max((t / self.class_bw[c] for c, t in busy.items()), default=0.0)
 
     def time_of(self, fig, engines=1, share=1.0):
         """A step's time from its figures under the model's protocol; ``share``: the part of
         its bytes one pipeline chunk moves."""
-        sw, bw = self.proto
+        sw = self.proto[0]
         if not fig.moved:
             return self.overhead_s * sw
         lat = max((lat + self.fill_s(b * share) for lat, b in fig.lats), default=0.0)
-        t = max(fig.cpu_s * sw, fig.link_s * share / bw + lat + self.msg_s * sw) \
-            + self.overhead_s * sw
+        link_s = self._link_s(fig.busy, fig.link_s)
+        t = max(fig.cpu_s * sw, link_s * share + lat + self.msg_s * sw) + self.overhead_s * sw
         return t + fig.red * share * self.rho if fig.reduce and self.rho else t
 
     # -- channels and pipelines ------------------------------------------------------------------
@@ -293,7 +306,7 @@ class StepArithmetic:
         chunks = int(chunks)
         if chunks <= 1:
             return cost
-        sw, bw = self.proto
+        sw = self.proto[0]
         fill, busy, cpu, red = 0.0, {}, 0.0, 0.0
         for spec, mult in cost.parts:
             fig = self.figures(spec)
@@ -307,6 +320,6 @@ class StepArithmetic:
                 busy[c] = busy.get(c, 0.0) + t * mult
             cpu += fig.cpu_s * mult
             red += (fig.red if fig.reduce else 0.0) * mult
-        pace = max(max(busy.values(), default=0.0) / bw / chunks, cpu * sw,
+        pace = max(self._link_s(busy, max(busy.values(), default=0.0)) / chunks, cpu * sw,
                    red * self.rho / chunks)
         return Cost(fill + (chunks - 1) * pace, cost.transfers, cost.peak, cost.held)

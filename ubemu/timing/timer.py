@@ -52,7 +52,7 @@ from ..schedule import AllPairs, ShiftSteps, explicit_steps
 from . import symmetry
 from .patterns import PatternProfiles
 from .pipeline import PipelineRuns, chunk_count
-from .protocols import SIMPLE
+from .protocols import SIMPLE, class_factors
 from .replicas import ReplicaSymmetry
 from .shifts import time_shift_steps
 
@@ -140,6 +140,9 @@ class StepTimer(PatternProfiles, ReplicaSymmetry, PipelineRuns):
         self.launch_s = p.launch_ns * 1e-9
         self.protocols = tuple(protocols)
         self._factors = [(float(sw), float(bw)) for _, sw, bw in self.protocols]
+        # per protocol: each link class's bandwidth factor where the levels differ, else None
+        self._class_bw = [None if f is None else np.array(f) for f in
+                          (class_factors(topology, name, bw) for name, _, bw in self.protocols)]
         self._pipe = None  # PipelineRuns' state while a pipeline is being timed
         #: A list to record every timed unit in (a step, or a window timed as one):
         #: ``(link ids, bytes on each, link_s, dt, k, bytes per class)``; None: no record.
@@ -210,18 +213,28 @@ class StepTimer(PatternProfiles, ReplicaSymmetry, PipelineRuns):
         if self._pipe is not None:
             return self._pipe_count(figures, k)
         dts = []
-        for i, proto in enumerate(self._factors):
+        for i in range(len(self._factors)):
             if figures is None:
-                dt, message_s = self.overhead_s * proto[0], 0.0
+                dt, message_s = self.overhead_s * self._factors[i][0], 0.0
             else:
-                dt, message_s = self._combine(*figures, proto), self._message_bound(*figures,
-                                                                                      proto)
+                fig, proto = self._under(i, figures)
+                dt, message_s = self._combine(*fig, proto), self._message_bound(*fig, proto)
             self._times[i] += Fraction(dt) * k
             if message_s:
                 self._message_totals[i] += Fraction(message_s) * k
             dts.append(dt)
         self._add(dts[0], k, figures[0] if figures is not None else 0.0)
         return dts[0]
+
+    def _under(self, i, figures):
+        """``(figures, (sw, bw))`` of protocol ``i``: where its bandwidth factor differs by
+        level, the link term is the most over the classes of :attr:`_busy` over the class's
+        factor (the figures then carry it, and bw is 1)."""
+        vec = self._class_bw[i]
+        if vec is None:
+            return figures, self._factors[i]
+        link_s = float((self._busy / vec).max(initial=0.0))
+        return (link_s, *figures[1:]), (self._factors[i][0], 1.0)
 
     def _add(self, dt, k, link_s=0.0):
         """Count ``k`` occurrences of a unit of ``dt`` seconds in the usage (the times are
@@ -347,8 +360,8 @@ class StepTimer(PatternProfiles, ReplicaSymmetry, PipelineRuns):
             ratio = tp.level_efficiency(step.via) / lv.innet_efficiency
             nt, nr, step_lat = timing.accumulate_innet(
                 step.src, step.dst, step.n, self.npus, int(itemsize), float(scale), ratio,
-                int(step.innet), int(step.via), tp.level_table, tp.lat_ns,
-                float(tp.params.hop_lat_ns), self.load, self.touched, nt, self.red_bytes,
+                int(step.innet), int(step.via), tp.level_table,
+                float(lv.innet_lat_ns or lv.lat_ns), float(tp.params.hop_lat_ns), self.load, self.touched, nt, self.red_bytes,
                 self.red_touched, nr, self.messages, *self.fill)
             lat = max(lat, step_lat)
         return [nt, nr, lat]
@@ -434,6 +447,8 @@ class StepTimer(PatternProfiles, ReplicaSymmetry, PipelineRuns):
         of the class sent at full (efficiency-derated) speed for the whole collective.
         """
         bw = self._factors[protocol][1]
+        if self._class_bw[protocol] is not None:
+            bw = self._class_bw[protocol]
         busy = self.busy_s / bw
         time_s = float(self._times[protocol])
         denom = self.class_cap_Bps * bw * self.class_count * time_s

@@ -8,11 +8,15 @@ and are not read.
 
 Registered here: the collectives (``all_reduce``, ``all_gather``, ``reduce_scatter``,
 ``alltoall``, ``broadcast``, ``reduce``), timed by :func:`ubemu.simulate`; settings
-``algorithm`` (default ``auto``), ``dtype`` (default ``float32``), ``op`` (``sum``) and
-``option.KEY`` (an algorithm option, ``-O KEY=VALUE``).
+``algorithm`` (default ``auto``), ``dtype`` (default ``float32``), ``op`` (``sum``),
+``protocol`` (default ``auto``), ``channels`` and ``chunk`` (the algorithm options of that
+name, :mod:`ubemu.algorithms.channels`; left out: the library's defaults) and ``option.KEY``
+(any algorithm option, ``-O KEY=VALUE``). The note says what ubemu chose: the algorithm,
+its channels and pipeline chunk where it has them, and the protocol.
 """
 
 from ..errors import UbemuError, choices_error
+from ..units import format_size
 
 #: kind -> function(row) -> (figure in row.metric, note).
 KINDS = {}
@@ -58,13 +62,27 @@ def collective_figure(row):
     """A collective of ``row.size_B`` bytes (nccl-tests' size) on the row's group."""
     from ..api import simulate
 
-    given = inputs(row, ("algorithm", "dtype", "op", "option."))
+    given = inputs(row, ("algorithm", "dtype", "op", "protocol", "channels", "chunk",
+                         "option."))
     options = {k.split(".", 1)[1]: _value(v) for k, v in given.items()
                if k.startswith("option.")}
+    options.update({k: _value(given[k]) for k in ("channels", "chunk") if k in given})
     res = simulate(row.kind, row.size_B, row.topo, given.get("algorithm", "auto"),
                    dtype=given.get("dtype", "float32"), op=given.get("op", "sum"),
-                   group=row.group or None, **options)
-    return metric(row, COLLECTIVE_METRICS)(res), res.algorithm
+                   group=row.group or None, protocol=given.get("protocol", "auto"), **options)
+    return metric(row, COLLECTIVE_METRICS)(res), how(res)
+
+
+def how(res):
+    """What ubemu chose for a result, in a few words: ``ring ch=24 simple``."""
+    notes = res.notes or {}
+    words = [res.algorithm]
+    if notes.get("channels"):
+        words.append(f"ch={notes['channels']}")
+    if notes.get("chunk_B"):
+        words.append(f"chunk={format_size(notes['chunk_B'])}")
+    words.append(notes.get("protocol", "simple"))
+    return " ".join(words)
 
 
 def _value(text):
