@@ -156,8 +156,9 @@ class GridFlat:
         return ("shift", int(partner) % self.p)
 
     def profile(self, partners):
-        """(most messages per capacity on one link in s/B, longest path in s) of the step in
-        which every rank sends one message to each of ``partners``."""
+        """(most messages per capacity on one link in s/B, longest path in s, that of each
+        link class) of the step in which every rank sends one message to each of
+        ``partners``."""
         key = tuple(self._key(q) for q in partners)
         n, m = self.p, self.model
         if key not in m.asked:
@@ -176,10 +177,10 @@ class GridFlat:
         return self._profiles[key]
 
     def every_peer(self):
-        """(s/B, s) of the step in which every rank sends to every other rank: on a grid of
-        full-mesh and switch levels without trunks a full-mesh link of axis i carries
-        ``n / d_i`` messages and a port ``n (d_i - 1) / d_i``, and the longest path crosses
-        every axis; other groups route the pattern once."""
+        """(s/B, s, s/B of each link class) of the step in which every rank sends to every
+        other rank: on a grid of full-mesh and switch levels without trunks a full-mesh link
+        of axis i carries ``n / d_i`` messages and a port ``n (d_i - 1) / d_i``, and the
+        longest path crosses every axis; other groups route the pattern once."""
         m = self.model
         axes = m.axes
         if axes is None or any(ax.fabric == "ring" or ax.trunk for ax in axes if ax.p > 1):
@@ -191,7 +192,14 @@ class GridFlat:
         n = self.p
         beta = max(max(ax.beta_link * (n // ax.p), ax.beta_port * (n // ax.p) * (ax.p - 1))
                    for ax in axes if ax.p > 1)
-        return beta, sum(ax.lat_s for ax in axes if ax.p > 1)
+        classes = {}
+        for ax in axes:
+            if ax.p > 1:
+                for names, b, one in ax.res:
+                    for c in names:
+                        classes[c] = max(classes.get(c, 0.0),
+                                         b * (n // ax.p) * (1 if one else ax.p - 1))
+        return beta, sum(ax.lat_s for ax in axes if ax.p > 1), classes
 
 
 class CostModel(StepArithmetic):
@@ -308,8 +316,9 @@ class CostModel(StepArithmetic):
 
 def pattern_cost(topology, src_npus, dst_npus):
     """Route one message from each ``src_npus[k]`` to ``dst_npus[k]`` (NPU ids) once:
-    ``(seconds per byte on the busiest link, longest path in seconds)``, the two terms of a
-    step in which every message has the same size."""
+    ``(seconds per byte on the busiest link, longest path in seconds, {link class: seconds
+    per byte on its busiest link})``, the terms of a step in which every message has the same
+    size."""
     from .timer import StepTimer
 
     timer = StepTimer(topology)
@@ -318,7 +327,8 @@ def pattern_cost(topology, src_npus, dst_npus):
     dst = np.ascontiguousarray(dst_npus, np.int64)
     step = _Transfers(src, dst, np.ones(src.size, np.int64), np.zeros(src.size, bool))
     link_s, lat_ns = timer.figures(step, 1)[:2]
-    return link_s, lat_ns * 1e-9
+    classes = {name: float(b) for name, b in zip(timer.class_names, timer._busy) if b}
+    return link_s, lat_ns * 1e-9, classes
 
 
 class _Transfers:

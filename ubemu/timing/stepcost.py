@@ -97,8 +97,8 @@ class Spec:
 
 
 class Figures:
-    """A step's figures at full size: ``busy`` (link class -> s; None where the classes are
-    not known apart: a flat axis over several levels), ``link_s`` (the busiest link's s),
+    """A step's figures at full size: ``busy`` (link class -> its busiest link's s),
+    ``link_s`` (the busiest link's s),
     ``lats`` (``(path latency s, message bytes)`` of its messages), ``cpu_s`` (the busiest
     NPU's message time, shared by the engines), ``red`` (bytes an NPU reduces), and the
     work (transfers, of which ``held`` at once)."""
@@ -232,10 +232,11 @@ class StepArithmetic:
                                                         for q in partners)
                  and sorted(int(q) % gf.p for q in partners) == list(range(1, gf.p)))
         if self.counting:
-            beta = lat = 0.0
+            beta, lat, classes = 0.0, 0.0, {}
         else:
-            beta, lat = gf.every_peer() if every else gf.profile(partners)
-        return self._figs(None, b * beta, [(lat, b)], sum(sizes), spec.reduce, len(partners),
+            beta, lat, classes = gf.every_peer() if every else gf.profile(partners)
+        busy = {c: b * v for c, v in classes.items()}
+        return self._figs(busy, b * beta, [(lat, b)], sum(sizes), spec.reduce, len(partners),
                           spec.engines, AllPairs.PART_TRANSFERS if every else None)
 
     def _innet_figures(self, spec):
@@ -264,9 +265,6 @@ class StepArithmetic:
         over its own."""
         if self.class_bw is None:
             return link_s / self.proto[1]
-        if busy is None:
-            raise NoClosedForm("no closed form: the protocol's bandwidth differs by level and "
-                               "this flat axis's link classes are not known apart")
         return max((t / self.class_bw[c] for c, t in busy.items()), default=0.0)
 
     def time_of(self, fig, engines=1, share=1.0):
@@ -313,9 +311,6 @@ class StepArithmetic:
             fill += self.time_of(fig, spec.engines, 1.0 / chunks) * mult
             if not fig.moved:
                 continue
-            if fig.busy is None:
-                raise NoClosedForm("no closed form: a pipeline over a flat axis of several "
-                                   "levels (its link classes are not known apart)")
             for c, t in fig.busy.items():
                 busy[c] = busy.get(c, 0.0) + t * mult
             cpu += fig.cpu_s * mult
