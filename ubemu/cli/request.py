@@ -25,7 +25,7 @@ RESERVED_OPTIONS = {"collective": "the command", "nbytes": "-b/-e", "topology": 
                     "algorithm": "--algo", "dtype": "-d", "op": "-o", "group": "--group",
                     "verify": "-c", "seed": "--seed", "root": "-r/--root",
                     "per_level": "--per-level", "every": "--every",
-                    "faults": "--faults", "routing": "--routing"}
+                    "faults": "--faults", "routing": "--routing", "protocol": "--protocol"}
 
 
 @dataclass(frozen=True)
@@ -83,6 +83,8 @@ class SweepPlan:
         ``--every``: the groups of the kind ``--group`` names, run at once (1 otherwise).
     faults, routing : str
         ``--faults`` (None: none) and ``--routing``; ``topology`` carries them applied.
+    protocol : str
+        ``--protocol``: ``auto`` or one protocol (:mod:`ubemu.timing.protocols`).
     """
 
     collective: str
@@ -106,6 +108,7 @@ class SweepPlan:
     n_groups: int = 1
     faults: str | None = None
     routing: str = "minimal"
+    protocol: str = "auto"
     jobs: tuple = field(init=False, repr=False)
 
     def __post_init__(self):
@@ -126,7 +129,8 @@ class SweepPlan:
                 "min_nbytes": self.min_nbytes, "max_nbytes": self.max_nbytes,
                 "stepfactor": self.stepfactor, "step_nbytes": self.step_nbytes,
                 "options": dict(self.options), "max_work": self.max_work,
-                "every": self.n_groups > 1, "faults": self.faults, "routing": self.routing}
+                "every": self.n_groups > 1, "faults": self.faults, "routing": self.routing,
+                "protocol": self.protocol}
 
 
 # -- pieces ------------------------------------------------------------------------------------
@@ -335,4 +339,4 @@ def plan_from_args(args):
                      min_nbytes=min_nbytes, max_nbytes=max_nbytes, stepfactor=args.stepfactor,
                      step_nbytes=step_nbytes, output_file=args.output_file,
                      max_work=max_work, n_groups=n_groups, faults=args.faults,
-                     routing=args.routing)
+                     routing=args.routing, protocol=args.protocol)

@@ -21,6 +21,8 @@ from ..api import DEFAULT_TOPOLOGY
 from ..data.dtypes import DTYPES, OPS
 from ..errors import UbemuError
 from ..machine.spec import PARAM_FIELDS
+from ..machine.topology import TopologyParams
+from ..timing.protocols import PROTOCOLS
 from ..parallel import env
 from ..units import format_size
 from . import table
@@ -73,6 +75,9 @@ def add_sweep_options(p):
                         "once in lockstep (groups sharing a link share it); the time is the "
                         "slowest group's")
     add_fault_options(u)
+    u.add_argument("--protocol", choices=("auto",) + PROTOCOLS, default="auto",
+                   help="the library's protocol: auto picks the fastest the topology offers "
+                        "per size (default auto)")
     u.add_argument("--per-level", default=None, metavar="NAME[,NAME...]",
                    help="per-level algorithms of hierarchical, innermost first (default ring "
                         "on every level; one name: every level)")
@@ -117,10 +122,12 @@ def header_lines(plan):
                                                        else "")]
     for i, lv in enumerate(t.levels):
         lines.append(f"#   level {i}: {table.human_spec(lv)}")
-    costs = {k: v for k, v in asdict(t.params).items() if v != (1.0 if k == "efficiency" else 0)}
-    if costs:
-        lines.append("#   params: " + "  ".join(f"{k}={table.format_number(v)}"
-                                               for k, v in costs.items()))
+    default = asdict(TopologyParams())
+    costs = {k: v for k, v in asdict(t.params).items() if v != default[k]}
+    if costs:  # whole numbers in full (bytes), the others rounded for reading
+        lines.append("#   params: " + "  ".join(
+            f"{k}={int(v) if float(v).is_integer() else table.format_number(v)}"
+            for k, v in costs.items()))
     lines += fault_lines(t)
     lines.append(f"# Group: {plan.group if plan.group is not None else 'all NPUs'}"
                  f" ({plan.n_ranks} ranks)" + (f", every group at once ({plan.n_groups} groups)"
@@ -165,7 +172,7 @@ def run_sweep(plan, out=None, progress=None, on_row=None, simulate=None):
         res = simulate(plan.collective, nbytes, topology=plan.topology, algorithm=algo,
                        dtype=dt, op=op, group=plan.group, verify=plan.check, seed=plan.seed,
                        max_work=plan.max_work, every=plan.n_groups > 1,
-                       progress=progress.within, **plan.options)
+                       progress=progress.within, protocol=plan.protocol, **plan.options)
         if res.wall_s is None:
             res.wall_s = time.perf_counter() - t0_s
         with progress.hold(clear=shared_screen):  # a bar on the same terminal: cleared first

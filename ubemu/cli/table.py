@@ -54,6 +54,10 @@ def human_spec(level, digits=HUMAN_DIGITS):
         if getattr(level, key) != default:
             text += f":{key}={format_number(getattr(level, key), digits)}"
     text += ":trunk" if level.trunk else ""
+    for key in ("efficiency", "innet_efficiency", "innet_lat_ns", "ll_bw_factor",
+                "ll128_bw_factor"):
+        if getattr(level, key):
+            text += f":{key}={format_number(getattr(level, key), digits)}"
     return text + (f":name={level.name}" if level.name else "")
 
 
@@ -95,7 +99,7 @@ def format_row(result, check=False):
     if check:
         err = result.max_rel_err
         row += f"  {'N/A' if err is None else f'{err:.2e}':>9}"
-    return f"{row}  {result.bottleneck or '-':<16}  {result.algorithm}"
+    return f"{row}  {result.bottleneck or '-':<16}  {result.choice}"
 
 
 def avg_busbw(results):

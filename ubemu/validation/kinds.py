@@ -16,7 +16,6 @@ its channels and pipeline chunk where it has them, and the protocol.
 """
 
 from ..errors import UbemuError, choices_error
-from ..units import format_size
 
 #: kind -> function(row) -> (figure in row.metric, note).
 KINDS = {}
@@ -70,19 +69,7 @@ def collective_figure(row):
     res = simulate(row.kind, row.size_B, row.topo, given.get("algorithm", "auto"),
                    dtype=given.get("dtype", "float32"), op=given.get("op", "sum"),
                    group=row.group or None, protocol=given.get("protocol", "auto"), **options)
-    return metric(row, COLLECTIVE_METRICS)(res), how(res)
-
-
-def how(res):
-    """What ubemu chose for a result, in a few words: ``ring ch=24 simple``."""
-    notes = res.notes or {}
-    words = [res.algorithm]
-    if notes.get("channels"):
-        words.append(f"ch={notes['channels']}")
-    if notes.get("chunk_B"):
-        words.append(f"chunk={format_size(notes['chunk_B'])}")
-    words.append(notes.get("protocol", "simple"))
-    return " ".join(words)
+    return metric(row, COLLECTIVE_METRICS)(res), res.choice
 
 
 def _value(text):
