@@ -330,3 +330,22 @@ def route_pairs(src, dst, npus, lv, lat_ns, hop_lat_ns, down, state, fp, flat, p
             transfers[m] = k
             m += 1
     return m
+
+
+@kernel
+def shared_busy(n, itemsize, trans, starts, cls, weight, class_cap_Bps, class_busy_s):
+    """The busy time of each link of a profiled pattern that carries several transfers: the
+    sum of its transfers' elements (``trans[starts[j]:starts[j+1]]``) times ``itemsize``, times
+    its ``weight`` (or empty: 1), over its class's capacity; raises ``class_busy_s`` to it.
+    The same arithmetic as :func:`drain` on those links."""
+    m = starts.shape[0]
+    for j in range(m):
+        end = starts[j + 1] if j + 1 < m else trans.shape[0]
+        total = 0
+        for i in range(starts[j], end):
+            total += n[trans[i]]
+        c = cls[j]
+        x = float(total * itemsize)
+        t = x / class_cap_Bps[c] if weight.shape[0] == 0 else x * weight[j] / class_cap_Bps[c]
+        if t > class_busy_s[c]:
+            class_busy_s[c] = t
