@@ -85,7 +85,7 @@ def _schedule(comm, count, collective, plans, data, notes=None, chunk=0, element
         phase, axis = item[0], item[1]
         windows += [(n_steps + a, n_steps + b) for a, b in phase.windows_of(axis.size)]
         n_steps += phase.n_steps(axis.size)
-        if phase.name == "innet" and comm.reduces(axis.d):
+        if phase.name == "innet" and comm.reduces(axis.d) and comm.levels:
             innet.add(int(comm.levels[axis.d]))
     k = len(plans)
 

@@ -327,8 +327,7 @@ def pattern_cost(topology, src_npus, dst_npus):
     dst = np.ascontiguousarray(dst_npus, np.int64)
     step = _Transfers(src, dst, np.ones(src.size, np.int64), np.zeros(src.size, bool))
     link_s, lat_ns = timer.figures(step, 1)[:2]
-    classes = {name: float(b) for name, b in zip(timer.class_names, timer._busy) if b}
-    return link_s, lat_ns * 1e-9, classes
+    return link_s, lat_ns * 1e-9, timer.class_busy()
 
 
 class _Transfers:

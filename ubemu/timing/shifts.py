@@ -194,10 +194,10 @@ def time_steady_shift_steps(timer, step, itemsize):
     # the constant loads: steady transfers, sliding ones at their smaller block
     timer.ensure_room((st.src.size + step.src.size) * timer.path.size,
                       3 * (st.src.size + step.src.size))
-    acc = timer._accumulate([0, 0, 0.0], _Transfers(st.src, st.dst, st.n, st.reduce), isz, 1.0)
+    acc = timer.accumulate([0, 0, 0.0], _Transfers(st.src, st.dst, st.n, st.reduce), isz, 1.0)
     lat_steady = acc[2]
     base = np.full(step.src.size, step.base, np.int64)
-    acc = timer._accumulate([acc[0], acc[1], 0.0], _Transfers(step.src, step.dst, base,
+    acc = timer.accumulate([acc[0], acc[1], 0.0], _Transfers(step.src, step.dst, base,
                                                               step.reduce), isz, 1.0)
     nt, nr = acc[0], acc[1]
     links = timer.touched[:nt].copy()
@@ -218,7 +218,7 @@ def time_steady_shift_steps(timer, step, itemsize):
                            timer.err)
     if m < 0:
         timer.load[links] = 0.0
-        timer._check_routes()
+        timer.check_routes()
     pl, pt = pl[:m], pt[:m]
     at = timer.load[pl].astype(np.int64)  # the index in ``links`` of each pair's link
     timer.load[links] = 0.0

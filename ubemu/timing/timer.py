@@ -292,6 +292,21 @@ class StepTimer(PatternProfiles, ReplicaSymmetry, PipelineRuns):
         moved)`` without adding it to the totals."""
         return self._drain(self._accumulate([0, 0, 0.0], step, itemsize, 1.0))
 
+    def class_busy(self):
+        """``{link class name: seconds its busiest link is busy}`` of the figures last
+        computed (:meth:`figures`), the classes with any."""
+        return {name: float(b) for name, b in zip(self.class_names, self._busy) if b}
+
+    def accumulate(self, acc, step, itemsize, scale=1.0):
+        """Add ``step``'s bytes (times ``scale``) to the accumulated loads (``acc`` =
+        [touched links, touched NPUs, max path latency]); the updated ``acc``. A route the
+        faults do not allow raises its one-line error."""
+        return self._accumulate(acc, step, itemsize, scale)
+
+    def check_routes(self):
+        """Raise the one-line error of the last route the faults did not allow, if any."""
+        self._check_routes()
+
     def add_figures(self, busy_s, lat_ns, red_bytes, cpu_s, k, engines=1):
         """Count ``k`` steps whose busiest link per class is busy ``busy_s`` (an array, one
         per class) with the other figures given: a shortcut's steps, timed by the rule."""
