@@ -17,6 +17,9 @@ OK, CROSSES_FAILURE, UNREACHABLE, ENDPOINT_FAILED = 0, 1, 2, 3
 #: timing kernels, those it sends in units of 1: both whole numbers in float64, exact however
 #: they are summed.
 RECV_UNIT = float(1 << 26)
+#: How a switch carries an in-network step's transfers (``Step.innet``): reduced on the way
+#: to each destination, or multicast from each sender.
+INNET_REDUCE, INNET_MULTICAST = 1, 2
 #: Fabric kinds of a level.
 FULL_MESH, RING, SWITCH = 0, 1, 2
 KIND_OF_FABRIC = {"full_mesh": FULL_MESH, "ring": RING, "switch": SWITCH}

@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 
-from .codes import RECV_UNIT
+from .codes import C_NPUS, C_OFFSET, C_POOL_NPUS, C_POOLS, INNET_REDUCE, RECV_UNIT
 from .numpy_routing import route_arrays
 
 
@@ -202,3 +202,63 @@ def pattern_step(n, itemsize, reduce, hops, used, class_cap_Bps, class_busy_s, c
         class_busy_s[c] = float(biggest * itemsize) / class_cap_Bps[c]
         max_t = max(max_t, class_busy_s[c])
     return max_t, float(int(n[reduce].max(initial=0)) * itemsize)
+
+
+def accumulate_innet(src, dst, n, npus, itemsize, scale, load_scale, mode, via, lv, op_lat_ns,
+                     hop_lat_ns, load, touched, nt, red_bytes, red_touched, nr, messages,
+                     fill_bytes, fill_ns_per_byte):
+    """:func:`.timing.accumulate_innet`: one in-network step's bytes onto the switch ports of
+    level ``via`` (reduced towards each destination, or multicast from each sender) and its
+    operations onto their owners; returns ``(nt, nr, max latency in ns)``."""
+    n_npus = red_bytes.shape[0] // 2
+    off, total = int(lv[via, C_OFFSET]), int(lv[via, C_NPUS])
+    pool, pools = int(lv[via, C_POOL_NPUS]), int(lv[via, C_POOLS])
+    lat = op_lat_ns + hop_lat_ns * (4 if pool else 2)
+    reduce = mode == INNET_REDUCE
+    key = dst if reduce else src
+    first = np.ones(src.size, bool)
+    first[1:] = key[1:] != key[:-1]
+    k = np.flatnonzero(n > 0)
+    if k.size == 0:
+        return nt, nr, 0.0
+    first = first[k]
+    s, d = npus[src[k]], npus[dst[k]]
+    b = (n[k] * itemsize).astype(np.float64) * scale * load_scale
+    up = np.ones(k.size, bool) if reduce else first
+    down = first if reduce else np.ones(k.size, bool)
+    # the kernel's order per transfer: up port, up pool, down pool, down port
+    slots = np.stack([off + s, off + 2 * total + s // max(pool, 1),
+                      off + 2 * total + pools + d // max(pool, 1), off + total + d], axis=1)
+    on = np.stack([up, up & bool(pool), down & bool(pool), down], axis=1)
+    nt = _append_new(load, touched, nt, slots[on], np.repeat(b, on.sum(axis=1)))
+    if not first.any():
+        return nt, nr, 0.0
+    if messages:
+        owner = n_npus + (d if reduce else s)[first]
+        keys = np.repeat(owner, 2)
+        values = np.tile([scale, RECV_UNIT * scale], owner.size)
+        nr = _append_new(red_bytes, red_touched, nr, keys, values)
+    longest = lat + np.minimum((n[k][first] * itemsize).astype(np.float64), fill_bytes) \
+        * fill_ns_per_byte
+    return nt, nr, float(longest.max())
+
+
+def route_pairs(src, dst, npus, lv, lat_ns, hop_lat_ns, down, state, fp, flat, path, links,
+                transfers, lat, err):
+    """:func:`.timing.route_pairs`: every (link, transfer) of a pattern's routes in transfer
+    order, each transfer's path latency in ``lat``; returns the count."""
+    paths, n_hops, lat[:] = _routes(src, dst, npus, lv, lat_ns, hop_lat_ns, down, path)
+    on = paths[paths >= 0]
+    links[:on.size] = on
+    transfers[:on.size] = np.repeat(np.arange(src.size), n_hops)
+    return on.size
+
+
+def shared_busy(n, itemsize, trans, starts, cls, weight, class_cap_Bps, class_busy_s):
+    """:func:`.timing.shared_busy`: raises ``class_busy_s`` to the busy time of each link
+    carrying several transfers of a profiled pattern (the sum of their elements)."""
+    if not starts.size:
+        return
+    x = (np.add.reduceat(n[trans], starts) * itemsize).astype(np.float64)
+    t = x / class_cap_Bps[cls] if weight.shape[0] == 0 else x * weight / class_cap_Bps[cls]
+    np.maximum.at(class_busy_s, cls, t)

@@ -12,7 +12,7 @@ afterwards, so a step costs time in proportion to its transfers and hops, not to
 import numpy as np
 
 from ._jit import kernel
-from .codes import RECV_UNIT
+from .codes import C_NPUS, C_OFFSET, C_POOL_NPUS, C_POOLS, INNET_MULTICAST, INNET_REDUCE, RECV_UNIT
 from .faultroute import route_ft
 from .routing import route_one
 
@@ -303,3 +303,110 @@ def pattern_step(n, itemsize, reduce, hops, used, class_cap_Bps, class_busy_s, c
         if reduce[k]:
             max_red = max(max_red, n[k])
     return max_t, float(max_red * itemsize)
+
+
+@kernel(inline="always")
+def _add_load(load, touched, nt, link, x):
+    if load[link] == 0.0:
+        touched[nt] = link
+        nt += 1
+    load[link] += x
+    return nt
+
+
+@kernel
+def accumulate_innet(src, dst, n, npus, itemsize, scale, load_scale, mode, via, lv, op_lat_ns,
+                     hop_lat_ns, load, touched, nt, red_bytes, red_touched, nr, messages,
+                     fill_bytes, fill_ns_per_byte):
+    """Add one in-network step's bytes to the link and NPU accumulators (``Step.innet``).
+
+    Every transfer crosses the switch of level ``via`` (a switch level, not a trunk): up the
+    sender's port (and its leaf's core pool), down the receiver's. ``mode`` ``INNET_REDUCE``:
+    the transfers to one destination (consecutive) are reduced in the switch, so the down
+    side carries one of them; ``INNET_MULTICAST``: a sender's transfers (consecutive) go up
+    once and the switch copies them down to each destination. Loads count ``load_scale``
+    times the bytes (the level's point-to-point efficiency over its in-network one), so a
+    link's time is its load over its point-to-point capacity. Each destination (reduce) or
+    sender (multicast) posts one operation: one message, sent and completed at that NPU; its
+    latency is ``op_lat_ns`` (the level's in-network latency) plus ``hop_lat_ns`` per link,
+    plus the fill of one block. The NPUs reduce nothing themselves. Parameters otherwise as
+    :func:`accumulate`.
+
+    Returns
+    -------
+    (nt, nr, max latency in ns)
+    """
+    n_npus = red_bytes.shape[0] // 2
+    off = lv[via, C_OFFSET]
+    total = lv[via, C_NPUS]
+    pool = lv[via, C_POOL_NPUS]
+    pools = lv[via, C_POOLS]
+    lat = op_lat_ns + hop_lat_ns * (4 if pool else 2)
+    max_lat = 0.0
+    for k in range(src.shape[0]):
+        if n[k] <= 0:
+            continue
+        b = float(n[k] * itemsize) * scale * load_scale
+        s = npus[src[k]]
+        d = npus[dst[k]]
+        if mode == INNET_REDUCE:
+            first = k == 0 or dst[k] != dst[k - 1]
+            owner = d
+        else:
+            first = k == 0 or src[k] != src[k - 1]
+            owner = s
+        if mode == INNET_REDUCE or first:  # the up side
+            nt = _add_load(load, touched, nt, off + s, b)
+            if pool:
+                nt = _add_load(load, touched, nt, off + 2 * total + s // pool, b)
+        if mode == INNET_MULTICAST or first:  # the down side
+            if pool:
+                nt = _add_load(load, touched, nt, off + 2 * total + pools + d // pool, b)
+            nt = _add_load(load, touched, nt, off + total + d, b)
+        if first:
+            max_lat = max(max_lat, lat + min(float(n[k] * itemsize), fill_bytes)
+                          * fill_ns_per_byte)
+            if messages:
+                nr = _add_npu(red_bytes, red_touched, nr, n_npus + owner, scale)
+                nr = _add_npu(red_bytes, red_touched, nr, n_npus + owner, RECV_UNIT * scale)
+    return nt, nr, max_lat
+
+
+@kernel
+def route_pairs(src, dst, npus, lv, lat_ns, hop_lat_ns, down, state, fp, flat, path, links,
+                transfers, lat, err):
+    """Every (link, transfer) of a pattern's routes, in transfer order (``links`` and
+    ``transfers`` need room for one per hop), and each transfer's path latency in ``lat``.
+    Returns the count, or -1 when a route cannot be made (``err`` as :func:`accumulate`)."""
+    m = 0
+    for k in range(src.shape[0]):
+        h, lt, code, bad = route_ft(npus[src[k]], npus[dst[k]], lv, lat_ns, hop_lat_ns, down,
+                                    state, fp, flat, path)
+        if code:
+            err[0], err[1], err[2], err[3] = code, npus[src[k]], npus[dst[k]], bad
+            return -1
+        lat[k] = lt
+        for j in range(h):
+            links[m] = path[j]
+            transfers[m] = k
+            m += 1
+    return m
+
+
+@kernel
+def shared_busy(n, itemsize, trans, starts, cls, weight, class_cap_Bps, class_busy_s):
+    """The busy time of each link of a profiled pattern that carries several transfers: the
+    sum of its transfers' elements (``trans[starts[j]:starts[j+1]]``) times ``itemsize``, times
+    its ``weight`` (or empty: 1), over its class's capacity; raises ``class_busy_s`` to it.
+    The same arithmetic as :func:`drain` on those links."""
+    m = starts.shape[0]
+    for j in range(m):
+        end = starts[j + 1] if j + 1 < m else trans.shape[0]
+        total = 0
+        for i in range(starts[j], end):
+            total += n[trans[i]]
+        c = cls[j]
+        x = float(total * itemsize)
+        t = x / class_cap_Bps[c] if weight.shape[0] == 0 else x * weight[j] / class_cap_Bps[c]
+        if t > class_busy_s[c]:
+            class_busy_s[c] = t

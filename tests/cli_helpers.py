@@ -21,7 +21,7 @@ MPIEXEC = str(Path(sys.executable).with_name("mpiexec"))
 
 def fake_simulate(collective, nbytes, topology=None, algorithm="auto", dtype="float32",
                   op="sum", group=None, verify=False, seed=0, max_work=None, every=False,
-                  progress=None, **options):
+                  progress=None, protocol="auto", **options):
     """time = 2 us + nbytes / 50 GB/s; fails above ``fail_above`` bytes when that is set.
 
     ``auto`` picks ``ring`` below 4 KiB and ``direct`` from there (to see picks change).

@@ -49,6 +49,16 @@ def cases():
         for topo in ("ub-mesh-rack", "switch:12"):
             out.append(dict(collective=coll, algorithm=algo, topology=topo, group=None,
                             nbytes=24_576, dtype=dtype, op=op, verify=True))
+    # channels, pipelines, in-switch reduction and protocols on two DGX H100 nodes (issue 18)
+    nvidia = [("all_reduce", "auto", {}), ("all_reduce", "ring", {"channels": 8}),
+              ("all_reduce", "innet", {}), ("all_reduce", "hierarchical", {"chunk": 1 << 18}),
+              ("all_reduce", "ring", {"protocol": "ll"}), ("all_gather", "auto", {}),
+              ("reduce_scatter", "innet", {"chunk": 1 << 18})]
+    for coll, algo, options in nvidia:
+        for nbytes in (1 << 20, 100_000 * 16):
+            out.append(dict(collective=coll, algorithm=algo, topology="dgx-h100-multinode",
+                            group="start=0,count=16", nbytes=nbytes, dtype="float32", op="sum",
+                            verify=False, **options))
     return out
 
 

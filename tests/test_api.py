@@ -198,15 +198,17 @@ _VALID = "collective, nbytes, topology, algorithm, dtype, op, group, verify, see
 
 
 @pytest.mark.parametrize("algorithm, options", [
-    ("auto", "options of the all_reduce algorithms: n_rings, per_level"),
-    ("ring", "all_reduce algorithm 'ring' takes no options"),
-    ("hierarchical", "options of all_reduce algorithm 'hierarchical': per_level"),
+    ("auto", "options of the all_reduce algorithms: channels, chunk, n_rings, per_level"),
+    ("ring", "options of all_reduce algorithm 'ring': channels"),
+    ("hierarchical", "options of all_reduce algorithm 'hierarchical': per_level, channels, "
+                     "chunk"),
 ])
 def test_a_misspelt_keyword_of_simulate_is_named(algorithm, options):
     with pytest.raises(UbemuError) as info:
         ubemu.simulate("all_reduce", 1024, algorithm=algorithm, verfy=True)
     assert str(info.value) == (f"simulate(): unknown keyword 'verfy'; did you mean 'verify'? "
-                               f"valid: {_VALID}, every, faults, routing, progress; {options}")
+                               f"valid: {_VALID}, every, faults, routing, progress, protocol; "
+                               f"{options}")
 
 
 def test_builder_options_still_reach_the_algorithm():

@@ -16,6 +16,7 @@ from ubemu.api import simulate
 from ubemu.errors import UbemuError
 from ubemu.estimator import estimate
 from ubemu.timing.costmodel import NoClosedForm
+from ubemu.timing.protocols import offered
 
 # (topology, group): single levels, grids, trunks, oversubscription, subsets, rings
 CASES = [
@@ -257,7 +258,7 @@ def test_a_misspelt_keyword_is_named_and_builder_options_pass():
     with pytest.raises(UbemuError, match=r"^estimate\(\): unknown keyword 'topolgy'; did you "
                                          r"mean 'topology'\? valid: collective, nbytes, "
                                          r"topology, .*; options of the all_reduce algorithms: "
-                                         r"n_rings, per_level$"):
+                                         r"channels, chunk, n_rings, per_level$"):
         estimate("all_reduce", 1024, topolgy="ub-mesh-pod")
     assert estimate("all_reduce", 1 << 20, "ub-mesh-rack", "hierarchical",
                     per_level="direct").time_s == pytest.approx(simulate(
@@ -276,6 +277,7 @@ PROPERTY_TOPOS = [
     ("switch:8:oversub=2,switch:4:oversub=2", [None]),
     ("full_mesh:4,full_mesh:4:trunk,switch:4:trunk", [None]),
     ("full_mesh:4@100GBps/100ns,ring:4,switch:2", [None]), ("switch:4,full_mesh:3:trunk", [None]),
+    ("dgx-h100-multinode", ["start=0,count=16"]),  # channels, in-switch steps, LL by level
 ]
 PROPERTY_COSTS = dict(overhead_ns=700, send_overhead_ns=900, recv_overhead_ns=400,
                       hop_lat_ns=30, efficiency=0.9, fill_bytes=4096, fill_GBps=20,
@@ -298,6 +300,13 @@ def _closed_form_case(draw):
         options["per_level"] = draw(st.sampled_from(sorted(names)))
         if key[0] != "all_reduce":
             options["heavy_axis"] = draw(st.sampled_from(["inner", "outer"]))
+    takes = REGISTRY[key].options  # channels, pipeline chunks, protocols (issue 18)
+    if "channels" in takes and draw(st.booleans()):
+        options["channels"] = draw(st.integers(1, 4))
+    if "chunk" in takes and draw(st.booleans()):
+        options["chunk"] = draw(st.sampled_from([0, 64, 4096, 1 << 16]))
+    params = ubemu.load_topology(topo).params
+    options["protocol"] = draw(st.sampled_from(["auto", *offered(params)]))
     n = comm.n
     if collectives.get(key[0]).blocked:
         count = n * draw(st.integers(1, 40))

@@ -24,7 +24,7 @@ def check_seed(seed):
 
 def simulate(collective, nbytes, topology=None, algorithm="auto", dtype="float32", op="sum",
              group=None, verify=False, seed=0, max_work=None, every=False, faults=None,
-             routing="minimal", progress=None, **options):
+             routing="minimal", progress=None, protocol="auto", **options):
     """Model (and optionally emulate) one collective.
 
     Parameters
@@ -71,11 +71,16 @@ def simulate(collective, nbytes, topology=None, algorithm="auto", dtype="float32
         this (summed over its steps; default :data:`ubemu.algorithms.work.MAX_WORK`); ``auto``
         leaves such candidates out. The refusal gives the prediction
         (:func:`ubemu.algorithms.work.predict`).
+    protocol : {'auto', 'simple', 'll128', 'll'}
+        The library's protocol (:mod:`ubemu.timing.protocols`): ``auto`` times every one the
+        topology offers and keeps the fastest (``notes["protocol"]``).
     **options
-        Passed to the algorithm's builder (for example ``hierarchical``'s ``per_level``;
-        alltoallv's ``traffic``: ``"uniform"``, a square matrix of weights or a file holding
-        one, or MoE routing ``"moe:tokens=4096,experts=256,topk=8,seed=1"``, see
-        :mod:`ubemu.traffic`).
+        Passed to the algorithm's builder (for example ``hierarchical``'s ``per_level``,
+        ``channels``, ``chunk``; alltoallv's ``traffic``: ``"uniform"``, a square matrix of
+        weights or a file holding one, or MoE routing
+        ``"moe:tokens=4096,experts=256,topk=8,seed=1"``, see :mod:`ubemu.traffic`);
+        ``channels`` and ``chunk`` left out take the library's defaults
+        (:mod:`ubemu.algorithms.channels`).
 
     Returns
     -------
@@ -88,11 +93,13 @@ def simulate(collective, nbytes, topology=None, algorithm="auto", dtype="float32
     from .machine.faults import with_faults
     from .machine.groups import every_group, group_of
     from .result import Result
+    from .timing.protocols import check_name, offered
     from .traffic import resolve as resolve_traffic
 
     wall0 = time.perf_counter()
     coll = collectives.get(collective)
     check_keywords("simulate", SIMULATE_KEYWORDS, collective, algorithm, options)
+    check_name(protocol)
     topo = with_faults(resolve_topology(topology), faults, routing)
     dt = get_dtype(dtype)
     check_op(dt, op)
@@ -115,7 +122,7 @@ def simulate(collective, nbytes, topology=None, algorithm="auto", dtype="float32
                                seed, max_work, options, comm, count, notes, wall0)
     if algorithm == "auto":
         name, timed, auto_notes = engine.choose(collective, comm, count, topo, dt.itemsize,
-                                                options, max_work=max_work)
+                                                options, max_work=max_work, protocol=protocol)
         notes.update(auto_notes)
         if verify:
             checks = engine.run_checked(collective, name, comm, count, topo, dt.name, op, seed,
@@ -123,13 +130,16 @@ def simulate(collective, nbytes, topology=None, algorithm="auto", dtype="float32
     elif verify:  # one walk over the steps times and checks them
         name = algorithm
         timed, checks = engine.run_checked(collective, name, comm, count, topo, dt.name, op,
-                                           seed, options, progress=progress)
+                                           seed, options, progress=progress, protocol=protocol)
     else:
         name = algorithm
         timed = engine.time_only(collective, name, comm, count, topo, dt.itemsize, options,
-                                 progress=progress)
+                                 progress=progress, protocol=protocol)
     sched = timed.schedule
     notes.update({k: v for k, v in sched.notes.items() if k not in notes})
+    if timed.protocol != "simple" or len(offered(topo.params)) > 1:
+        notes["protocol"] = timed.protocol  # (topologies offering simple alone: left out)
+        notes["protocol_times"] = timed.protocol_times
     if sched.windows:
         notes["concurrent_steps"] = [tuple(w) for w in sched.windows]
     if coll.rooted:

@@ -22,8 +22,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from . import collectives
-from .algorithms import algorithm_names, build_schedule, work
+from .algorithms import algorithm_names, build_schedule, get_algorithm, work
 from .algorithms.bounds import candidate_bounds, model_of
+from .algorithms.channels import library_options
 from .algorithms.work import MAX_WORK
 from .data import check as vf
 from .data.dtypes import finish_avg, get_dtype
@@ -35,17 +36,39 @@ from .parallel.exchange import exchange
 from .parallel.loads import PartitionedLoads
 from .parallel.spread import spread
 from .schedule import steps_counted
-from .timing.timer import LocalLoads, time_schedule
+from .timing import protocols as protos
+from .timing.timer import LocalLoads, time_protocols
 
 
 @dataclass
 class Timed:
-    """The timing of one schedule: what ``simulate`` reports."""
+    """The timing of one schedule: what ``simulate`` reports (``protocol``: the one it ran
+    with, the fastest of those timed; ``protocol_times``: each one's time)."""
 
     schedule: object
     time_s: float
     usage: list
     bottleneck: str
+    protocol: str = "simple"
+    protocol_times: dict = None
+
+
+def _timed(sched, topology, npus, itemsize, protocol, loads=None, steps=None, ex=None):
+    """Time ``sched`` under the protocols ``protocol`` admits: a :class:`Timed` (with
+    ``ex``: timed by process 0 of ``ex`` alone, :func:`on_root`)."""
+    chosen = protos.resolve(protocol, topology.params, sched.protocols)
+
+    def run():
+        return time_protocols(sched, topology, npus, itemsize, loads, steps, chosen)
+
+    name, t, usage, bottleneck, times = run() if ex is None else on_root(run, ex)
+    return Timed(sched, t, usage, bottleneck, name, times)
+
+
+def resolved_options(collective, name, topology, count, itemsize, options):
+    """The algorithm's options with the library's defaults of ``channels`` and ``chunk``
+    (:func:`ubemu.algorithms.channels.library_options`)."""
+    return library_options(get_algorithm(collective, name), topology, count, itemsize, options)
 
 
 def _setup(comm, ex):
@@ -57,6 +80,11 @@ def _setup(comm, ex):
 
 def _loads(topology, block, ex):
     return LocalLoads() if block.whole else PartitionedLoads(topology, block, ex)
+
+
+def exchange_of(ex):
+    """``ex``, or the job's exchange when None."""
+    return ex if ex is not None else exchange()
 
 
 def on_root(fn, ex=None):
@@ -96,7 +124,7 @@ def _reporting(sched, n_walks, progress):
 
 
 def time_only(collective, name, comm, count, topology, itemsize, options=None, ex=None,
-              progress=None):
+              progress=None, protocol="auto"):
     """Build the timing-only schedule of ``name`` and time it.
 
     In a job of several processes, process 0 times the whole schedule and the others wait
@@ -104,15 +132,16 @@ def time_only(collective, name, comm, count, topology, itemsize, options=None, e
     shifts) a timing-only run costs O(p) per distinct step, so spreading it saved nothing
     while the exchanges cost time; this way an MPI job is never slower than one process.
     Checked runs (:func:`run_checked`) spread their data and timing over the processes.
-    ``progress``: called with the fraction of the steps timed (a long row's ETA)."""
-    sched = _reporting(build_schedule(collective, name, comm, count, data=False,
-                                      **(options or {})), 1, progress)
-    return Timed(sched, *on_root(lambda: time_schedule(sched, topology, comm.npus, itemsize),
-                                 ex))
+    ``progress``: called with the fraction of the steps timed (a long row's ETA);
+    ``protocol``: ``auto`` (the fastest the topology offers) or one protocol's name."""
+    options = resolved_options(collective, name, topology, count, itemsize, options)
+    sched = _reporting(build_schedule(collective, name, comm, count, data=False, **options), 1,
+                       progress)
+    return _timed(sched, topology, comm.npus, itemsize, protocol, ex=exchange_of(ex))
 
 
 def run_checked(collective, name, comm, count, topology, dtype, op="sum", seed=0,
-                options=None, ex=None, timed=True, progress=None):
+                options=None, ex=None, timed=True, progress=None, protocol="auto"):
     """Run ``name`` on real data over the processes of ``ex`` and check it; with ``timed``
     the exact run's steps are timed as they are applied (a ``time_apart`` schedule's
     timing-only twin is timed instead); ``progress`` as in :func:`time_only`, over every
@@ -124,13 +153,16 @@ def run_checked(collective, name, comm, count, topology, dtype, op="sum", seed=0
     """
     ex, block, built = _setup(comm, ex)
     dt = get_dtype(dtype)
-    sched = build_schedule(collective, name, built, count, data=True, **(options or {}))
+    options = resolved_options(collective, name, topology, count, dt.itemsize, options)
+    sched = build_schedule(collective, name, built, count, data=True, **options)
     n_runs = (1 + (not vf.exact_run_complete(collective, comm.n, dt, op))
               + vf.needs_random_run(collective, dt, op))  # as _verify_runs runs them
     sched = _reporting(sched, n_runs, progress)
     out = []
-    if timed and sched.time_apart:
-        out.append(time_only(collective, name, comm, count, topology, dt.itemsize, options, ex))
+    if timed and (sched.time_apart or (sched.pipelines and not block.whole)):
+        # timed apart: its timing-only twin, or a pipeline (timed in one process)
+        out.append(time_only(collective, name, comm, count, topology, dt.itemsize, options, ex,
+                             protocol=protocol))
         timed = False
 
     def walk(steps):
@@ -138,15 +170,15 @@ def run_checked(collective, name, comm, count, topology, dtype, op="sum", seed=0
             for _ in steps:
                 pass
             return
-        out.append(Timed(sched, *time_schedule(sched, topology, comm.npus, dt.itemsize,
-                                               _loads(topology, block, ex), steps=steps)))
+        out.append(_timed(sched, topology, comm.npus, dt.itemsize, protocol,
+                          _loads(topology, block, ex), steps))
 
     checks = _verify_runs(collective, comm.n, count, dt, op, seed, sched, block, ex, walk)
     return (out[0] if out else None), checks
 
 
 def choose(collective, comm, count, topology, itemsize, options=None, ex=None,
-           max_work=MAX_WORK, prune=True):
+           max_work=MAX_WORK, prune=True, protocol="auto"):
     """``algorithm="auto"``: the fastest registered algorithm that can run on ``comm``.
 
     Candidates are timed in the order of their lower bounds (:mod:`ubemu.algorithms.bounds`: the
@@ -162,7 +194,7 @@ def choose(collective, comm, count, topology, itemsize, options=None, ex=None,
     options = options or {}
     prune = prune and topology.faults is None  # a detour can unload a bottleneck: no bound
     bounds, skipped, cheap = candidate_bounds(model_of(topology, comm), collective, count,
-                                              itemsize, options, prune)
+                                              itemsize, options, prune, protocol)
     order = list(algorithm_names(collective))  # ties go to the first name, as before pruning
     ranked = sorted(bounds, key=lambda k: (bounds[k][0], order.index(k)))
     width = exchange().size if ex is None else 1
@@ -172,10 +204,12 @@ def choose(collective, comm, count, topology, itemsize, options=None, ex=None,
         try:
             work.refuse_if_too_big(collective, name, comm, work.predict(
                 collective, name, comm, count, topology, itemsize, options), max_work)
-            timed = time_only(collective, name, comm, count, topology, itemsize, options, ex)
+            timed = time_only(collective, name, comm, count, topology, itemsize, options, ex,
+                              protocol=protocol)
         except UbemuError as exc:
             return str(exc)
-        return timed.time_s, timed.usage, timed.bottleneck
+        return (timed.time_s, timed.usage, timed.bottleneck, timed.protocol,
+                timed.protocol_times)
 
     while True:
         best, times, pruned, left, wanted = _replay(ranked, bounds, known, prune, order)
@@ -187,9 +221,9 @@ def choose(collective, comm, count, topology, itemsize, options=None, ex=None,
         why = "; ".join(f"{k}: {v}" for k, v in {**skipped, **left}.items()) or "none registered"
         raise UbemuError(f"algorithm auto: no {collective} algorithm can run on {comm.n} ranks "
                          f"{comm.shape_label} ({why})")
-    time_s, usage, bottleneck = known[best]
-    sched = build_schedule(collective, best, comm, count, data=False, **options)
-    return best, Timed(sched, time_s, usage, bottleneck), {
+    sched = build_schedule(collective, best, comm, count, data=False, **resolved_options(
+        collective, best, topology, count, itemsize, options))
+    return best, Timed(sched, *known[best]), {
         "auto_candidates": times, "auto_pruned": {**pruned, **cheap},
         "auto_skipped": {**skipped, **left}}
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 from . import collectives
-from .algorithms.bounds import candidate_bounds, closed_form_bounds, model_of
+from .algorithms.bounds import candidate_bounds, closed_form, model_of
 from .errors import UbemuError, keyword_names
 from .machine.faults import with_faults
 from .machine.spec import resolve_topology
@@ -50,6 +50,7 @@ class Estimate:
     note: str = ""
     candidates: dict = field(default_factory=dict)
     skipped: dict = field(default_factory=dict)
+    protocol: str = "simple"
 
     @property
     def rel_error_bound(self):
@@ -67,7 +68,8 @@ def _itemsize(dtype):
     return get_dtype(dtype).itemsize
 
 
-def _under_faults(model, collective, algorithm, count, isz, fallback, options):
+def _under_faults(model, collective, algorithm, count, isz, fallback, options,
+                  protocol="auto"):
     """The step model's time under failed links or NPUs (no closed form sees them)."""
     from .engine import choose
     from .machine.faultreport import check_group
@@ -78,30 +80,32 @@ def _under_faults(model, collective, algorithm, count, isz, fallback, options):
                            f"model (as simulate does)")
     check_group(model.topology, model.comm.npus)
     if algorithm == "auto":
-        algorithm, timed, _ = choose(collective, model.comm, count, model.topology, isz, options)
-        t = timed.time_s
+        algorithm, timed, _ = choose(collective, model.comm, count, model.topology, isz, options,
+                                     protocol=protocol)
+        t, proto = timed.time_s, timed.protocol
     else:
         from .algorithms import get_algorithm
 
         alg = get_algorithm(collective, algorithm)
         alg.check_fits(model.comm, options)
-        t, _ = _step_model(model, alg, count, isz, options)
-    return Estimate(t, algorithm, "step model", True, t, note=why)
+        t, _, proto = _step_model(model, alg, count, isz, options, protocol)
+    return Estimate(t, algorithm, "step model", True, t, note=why, protocol=proto)
 
 
-def _step_model(model, alg, count, isz, options):
+def _step_model(model, alg, count, isz, options, protocol="auto"):
     from .engine import time_only
 
-    t = time_only(alg.collective, alg.name, model.comm, count, model.topology, isz,
-                  options).time_s
-    return t, t
+    timed = time_only(alg.collective, alg.name, model.comm, count, model.topology, isz, options,
+                      protocol=protocol)
+    return timed.time_s, timed.time_s, timed.protocol
 
 
 def estimate(collective, nbytes, topology=None, algorithm="auto", group=None, dtype="float32",
-             fallback=False, faults=None, routing="minimal", **options):
+             fallback=False, faults=None, routing="minimal", protocol="auto", **options):
     """Modelled time of one collective in closed form; see the module docstring.
 
-    Parameters are those of :func:`ubemu.simulate` (sizes in nccl-tests' convention).
+    Parameters are those of :func:`ubemu.simulate` (sizes in nccl-tests' convention;
+    ``protocol``: ``auto`` keeps the fastest the topology offers, ``Estimate.protocol``).
     ``fallback=True``: run the step-level model where no closed form exists (the answer's
     ``method`` then says ``step model``); by default an algorithm without one raises
     :class:`~ubemu.timing.costmodel.NoClosedForm` and ``auto`` leaves it out and says so.
@@ -122,19 +126,20 @@ def estimate(collective, nbytes, topology=None, algorithm="auto", group=None, dt
     isz = _itemsize(dtype) if isinstance(dtype, str) else _itemsize.__wrapped__(dtype)
     count = coll.element_count(nbytes, isz, model.n)
     if model.topology.faults is not None:
-        return _under_faults(model, collective, algorithm, count, isz, fallback, options)
-    key = (model, collective, count, isz, algorithm, bool(fallback),
+        return _under_faults(model, collective, algorithm, count, isz, fallback, options,
+                             protocol)
+    key = (model, collective, count, isz, algorithm, bool(fallback), protocol,
            repr(sorted(options.items())))
     est = _ANSWERS.get(key)
     if est is None:
-        est = _answer(model, collective, algorithm, count, isz, fallback, options)
+        est = _answer(model, collective, algorithm, count, isz, fallback, options, protocol)
         if len(_ANSWERS) >= ANSWERS_MAX:
             _ANSWERS.clear()
         _ANSWERS[key] = est
     return replace(est, candidates=dict(est.candidates), skipped=dict(est.skipped))
 
 
-def _answer(model, collective, algorithm, count, isz, fallback, options):
+def _answer(model, collective, algorithm, count, isz, fallback, options, protocol):
     """The :class:`Estimate` of ``estimate`` for a resolved model and count."""
     from .algorithms import REGISTRY, get_algorithm
 
@@ -142,15 +147,16 @@ def _answer(model, collective, algorithm, count, isz, fallback, options):
         alg = get_algorithm(collective, algorithm)
         alg.check_fits(model.comm, options)
         try:
-            lo, hi = closed_form_bounds(model, alg, count, isz, options)
-            return Estimate(hi, algorithm, "closed form", lo == hi, lo)
+            lo, hi, proto = closed_form(model, alg, count, isz, options, protocol)
+            return Estimate(hi, algorithm, "closed form", lo == hi, lo, protocol=proto)
         except NoClosedForm as exc:
             if not fallback:
                 raise NoClosedForm(f"{exc}; pass fallback=True to run the step-level model "
                                    f"(as simulate does)") from None
-            t, _ = _step_model(model, alg, count, isz, options)
-            return Estimate(t, algorithm, "step model", True, t, note=str(exc))
-    bounds, skipped, pruned = candidate_bounds(model, collective, count, isz, options)
+            t, _, proto = _step_model(model, alg, count, isz, options, protocol)
+            return Estimate(t, algorithm, "step model", True, t, note=str(exc), protocol=proto)
+    bounds, skipped, pruned = candidate_bounds(model, collective, count, isz, options,
+                                               protocol=protocol)
     forms = {k: (lo, hi) for k, (lo, hi, why) in bounds.items() if why is None}
     pending = {k: (lo, why) for k, (lo, _, why) in bounds.items() if why is not None}
     best = min(hi for _, hi in forms.values()) if forms else None
@@ -162,7 +168,8 @@ def _answer(model, collective, algorithm, count, isz, fallback, options):
         elif best is not None and bound >= best:
             skipped[name] = f"{why}; cannot beat {best:.4g} s (lower bound {bound:.4g} s)"
         else:
-            forms[name] = _step_model(model, REGISTRY[(collective, name)], count, isz, options)
+            forms[name] = _step_model(model, REGISTRY[(collective, name)], count, isz, options,
+                                      protocol)[:2]
             best = min(best, forms[name][1]) if best is not None else forms[name][1]
     if not forms:
         raise UbemuError(f"estimate: no {collective} algorithm can be estimated on "
@@ -171,7 +178,10 @@ def _answer(model, collective, algorithm, count, isz, fallback, options):
     name = min(forms, key=lambda k: forms[k][1])
     lo, hi = forms[name]
     method = "step model" if name in pending else "closed form"
-    return Estimate(hi, name, method, lo == hi, lo,
+    proto = (_step_model(model, REGISTRY[(collective, name)], count, isz, options, protocol)[2]
+             if name in pending else closed_form(model, REGISTRY[(collective, name)], count,
+                                                 isz, options, protocol)[2])
+    return Estimate(hi, name, method, lo == hi, lo, protocol=proto,
                     candidates={k: v[1] for k, v in forms.items()}, skipped=skipped)
 
 

@@ -61,6 +61,22 @@ class Result:
         """algbw times nccl-tests' factor: comparable to one rank's link bandwidth."""
         return self.algbw_GBps * get(self.collective).busbw_factor(self.n_ranks)
 
+    @property
+    def choice(self):
+        """What ran, in a few words: the algorithm, its channels and pipeline chunk where it
+        has them, the protocol where the topology offers several (``ring ch=24 simple``)."""
+        from .units import format_size
+
+        notes = self.notes or {}
+        words = [self.algorithm]
+        if notes.get("channels"):
+            words.append(f"ch={notes['channels']}")
+        if notes.get("chunk_B"):
+            words.append(f"chunk={format_size(notes['chunk_B'])}")
+        if notes.get("protocol"):
+            words.append(notes["protocol"])
+        return " ".join(words)
+
     def to_dict(self):
         d = asdict(self)
         d["algbw_GBps"], d["busbw_GBps"] = self.algbw_GBps, self.busbw_GBps

@@ -36,6 +36,22 @@ class Step:
     repeat : int
         The step occurs this many times in a row with the same src, dst and n (only in
         timing-only schedules; data schedules always use 1).
+    innet : int
+        0, or how the switch of topology level ``via`` carries every transfer
+        (:data:`ubemu.kernels.codes.INNET_REDUCE`: the switch reduces the transfers to one
+        destination, which receives the result once; ``INNET_MULTICAST``: a sender's block
+        goes up once and the switch copies it to every destination). Transfers to one
+        destination (reduce) or from one sender (multicast) are consecutive; a transfer may
+        have ``src == dst`` (the own block also crosses the switch). Timing-only schedules.
+    via : int
+        The topology level whose switch reduces or multicasts (``innet``), else -1.
+    channels : int
+        The step's transfers belong to this many channels, run by as many engines of each
+        NPU at once: an NPU's per-message costs are shared among them
+        (:mod:`ubemu.algorithms.channels`).
+    span : int
+        Timing-only: the schedule steps it stands for, a window of link-disjoint steps
+        timed as one (the channels' join of compact :class:`AllPairs` steps); 1 otherwise.
     """
 
     src: np.ndarray
@@ -45,9 +61,14 @@ class Step:
     dst_off: np.ndarray | None
     reduce: np.ndarray
     repeat: int = 1
+    innet: int = 0
+    via: int = -1
+    channels: int = 1
+    span: int = 1
 
     @classmethod
-    def make(cls, src, dst, n, src_off=None, dst_off=None, reduce=False, repeat=1):
+    def make(cls, src, dst, n, src_off=None, dst_off=None, reduce=False, repeat=1, innet=0,
+             via=-1, channels=1):
         """Build a step, broadcasting scalars and dropping transfers of 0 elements."""
         arrays = np.broadcast_arrays(*(np.asarray(a, np.int64) for a in (src, dst, n)),
                                      np.asarray(reduce, bool),
@@ -58,7 +79,8 @@ class Step:
         if not keep.all():
             src, dst, n, red, so, do = (a[keep] for a in (src, dst, n, red, so, do))
         return cls(src, dst, n, so if src_off is not None else None,
-                   do if dst_off is not None else None, red, int(repeat))
+                   do if dst_off is not None else None, red, int(repeat), int(innet), int(via),
+                   int(channels))
 
     @property
     def n_transfers(self):
@@ -83,6 +105,8 @@ class AllPairs:
 
     #: Most transfers in one of :meth:`parts`.
     PART_TRANSFERS = 1 << 21
+
+    innet, via, channels = 0, -1, 1
 
     def __init__(self, n, reduce=False, repeat=1, to_receiver=False, span=1):
         self.sizes = np.ascontiguousarray(n, np.int64)
@@ -152,6 +176,7 @@ class ShiftSteps:
 
     #: Rings of fewer ranks are built step by step (the explicit steps are cheap there).
     MIN_RANKS = 4096
+    innet, via = 0, -1
 
     @classmethod
     def fits(cls, parts, count):
@@ -159,13 +184,18 @@ class ShiftSteps:
         (large, and at least one element per block)."""
         return parts >= cls.MIN_RANKS and count >= parts
 
-    def __init__(self, src, dst, pos, parts, base, extra, first_shift, direction, reduce):
+    def __init__(self, src, dst, pos, parts, base, extra, first_shift, direction, reduce,
+                 steady=None, channels=1):
         self.src, self.dst, self.pos = src, dst, pos
         self.parts, self.base, self.extra = int(parts), int(base), int(extra)
         self.first_shift, self.direction = int(first_shift), int(direction)
         self.reduce = np.broadcast_to(np.asarray(reduce, bool), src.shape)
         self.repeat = self.parts - 1
         self.src_off = self.dst_off = None
+        #: Transfers sent unchanged alongside in every step (the channels whose blocks are
+        #: all of one size), a :class:`Step`, or None.
+        self.steady = steady
+        self.channels = int(channels)
 
     @property
     def n(self):
@@ -183,9 +213,19 @@ class ShiftSteps:
         return (self.pos - self.shift(k)) % self.parts < self.extra
 
     def explicit(self):
-        """The steps one by one, as the ring builder makes them without this form."""
+        """The steps one by one, as the ring builder makes them without this form (the
+        steady transfers first)."""
+        st = self.steady
         for k in range(self.repeat):
-            yield Step.make(self.src, self.dst, self.base + self.big(k), reduce=self.reduce)
+            n = self.base + self.big(k)
+            if st is None:
+                yield Step.make(self.src, self.dst, n, reduce=self.reduce,
+                                channels=self.channels)
+            else:
+                yield Step.make(np.concatenate((st.src, self.src)),
+                                np.concatenate((st.dst, self.dst)), np.concatenate((st.n, n)),
+                                reduce=np.concatenate((st.reduce, self.reduce)),
+                                channels=self.channels)
 
 
 class PartnerStep:
@@ -201,6 +241,8 @@ class PartnerStep:
     (:mod:`ubemu.timing.partners`); otherwise, and for ``parts``, ``make()`` gives the
     explicit ``(src, dst, n)``.
     """
+
+    innet, via, channels = 0, -1, 1
 
     def __init__(self, n_ranks, make, reduce=False, xor=None, shift=None, sizes=None,
                  both=None, summary=None):
@@ -285,6 +327,7 @@ class Replicas:
         self.base, self.n_groups, self.n_ranks = step, int(n_groups), int(n_ranks)
         self.repeat, self.span = step.repeat, getattr(step, "span", 1)
         self.src_off = self.dst_off = None
+        self.innet, self.via, self.channels = step.innet, step.via, step.channels
 
     @property
     def n_transfers(self):
@@ -311,7 +354,8 @@ def replicated(step, groups, n_ranks):
     shift = (np.arange(groups.start, groups.stop, dtype=np.int64) * n_ranks)[:, None]
     g = len(groups)
     return Step((step.src[None, :] + shift).reshape(-1), (step.dst[None, :] + shift).reshape(-1),
-                np.tile(step.n, g), None, None, np.tile(step.reduce, g), step.repeat)
+                np.tile(step.n, g), None, None, np.tile(step.reduce, g), step.repeat,
+                step.innet, step.via, step.channels)
 
 
 def replicate(step, n_groups, n_ranks, compact=False):
@@ -337,8 +381,14 @@ class Schedule:
     times as one step (their link loads add up; latency, overhead and reduction are charged
     once), e.g. the ``p-1`` link-disjoint steps of a one-shot reduce-scatter.
     ``time_apart``: a data schedule whose steps hold far more transfers than the timing-only
-    schedule's (blocks moved one by one); a checked run times the timing-only schedule and
-    only applies these (the two time alike: ``tests/test_engine.py``).
+    schedule's (blocks moved one by one), or moves its data otherwise than the timing-only
+    schedule times it (in-switch reduction); a checked run times the timing-only schedule
+    and only applies these (the two time alike: ``tests/test_engine.py``).
+    ``pipelines``: ``(start, stop, chunk, elements)``: the steps ``start..stop-1`` move their
+    data (``elements`` per channel) in chunks of at most ``chunk`` bytes, each going on to the
+    next step as soon as it arrived (:mod:`ubemu.timing.pipeline`).
+    ``protocols``: the protocols the schedule can run with (None: every one the topology
+    offers; in-switch reduction runs ``simple`` only).
     """
 
     collective: str
@@ -354,6 +404,8 @@ class Schedule:
     windows: tuple = ()
     time_apart: bool = False
     traffic: object = None  # alltoallv: its ubemu.traffic.Traffic (where blocks sit)
+    pipelines: tuple = ()
+    protocols: tuple = None
 
     def __iter__(self):
         return iter(self.steps())
@@ -401,6 +453,10 @@ class Schedule:
             if not 0 <= a < b <= total:
                 raise UbemuError(f"{self.algorithm} {self.collective}: window ({a}, {b}) "
                                  f"outside the {total} steps")
+        for a, b, c, n in self.pipelines:
+            if not (0 <= a < b <= total and c > 0 and n >= 0):
+                raise UbemuError(f"{self.algorithm} {self.collective}: pipeline ({a}, {b}) "
+                                 f"outside the {total} steps, or chunk {c} not > 0")
         return self
 
 

@@ -152,9 +152,14 @@ def test_flat_algorithms_are_generated_from_their_phases():
 
 
 def test_options_are_the_builders_keywords():
-    assert REGISTRY[("all_reduce", "ring")].options == []
+    assert REGISTRY[("all_reduce", "ring")].options == ["channels"]
+    assert REGISTRY[("all_reduce", "direct")].options == []
     assert REGISTRY[("all_reduce", "multi_ring")].options == ["n_rings"]
-    assert REGISTRY[("all_gather", "hierarchical")].options == ["per_level", "heavy_axis"]
+    assert REGISTRY[("all_gather", "hierarchical")].options == ["per_level", "heavy_axis",
+                                                                "chunk"]
     with pytest.raises(UbemuError, match="option of all_reduce algorithm 'ring' 'x'; valid: "
-                                         r"\(none\)"):
+                                         "channels"):
         build_schedule("all_reduce", "ring", 4, 8, x=1)
+    with pytest.raises(UbemuError, match="option of all_reduce algorithm 'direct' 'x'; "
+                                         r"valid: \(none\)"):
+        build_schedule("all_reduce", "direct", 4, 8, x=1)

@@ -75,7 +75,7 @@ def test_plan_is_a_typed_dataclass():
     assert set(p.command_record()) == {"collective", "dtypes", "ops", "algorithms", "check",
                                        "group", "seed", "min_nbytes", "max_nbytes",
                                        "stepfactor", "step_nbytes", "options", "max_work",
-                                       "every", "faults", "routing", "roots"}
+                                       "every", "faults", "routing", "roots", "protocol"}
     with pytest.raises(dataclasses.FrozenInstanceError):
         p.seed = 3
 

@@ -152,10 +152,16 @@ def test_json_document_fields(fake_api, capsys, tmp_path):
                                        "lat_ns": 150.0, "links": 1, "trunk": False,
                                        "planes": 1, "oversub": 1.0, "name": "rack",
                                        "access_GBps": 0.0, "access_lat_ns": 0.0,
+                                       "efficiency": 0.0, "innet_efficiency": 0.0,
+                                       "innet_lat_ns": 0.0, "ll_bw_factor": 0.0,
+                                       "ll128_bw_factor": 0.0,
                                        "spec": "full_mesh:8@56GBps/150ns:name=rack"}
     assert topo["params"] == {"overhead_ns": 2700.0, "send_overhead_ns": 1110.0,
                               "recv_overhead_ns": 165.0, "fill_bytes": 0, "fill_GBps": 0.0,
-                              "hop_lat_ns": 0.0, "reduce_GBps": 0.0, "efficiency": 1.0}
+                              "hop_lat_ns": 0.0, "reduce_GBps": 0.0, "efficiency": 1.0,
+                              "launch_ns": 0.0, "ll_sw_factor": 0.0, "ll_bw_factor": 0.0,
+                              "ll128_sw_factor": 0.0, "ll128_bw_factor": 0.0,
+                              "channels": 1.0, "channel_bytes": 0.0, "chunk_bytes": 0.0}
     assert set(doc) == {"ubemu", "command", "topology", "n_ranks", "n_procs", "records",
                         "peak_memory_mib", "n_rows_planned", "complete"}
 

@@ -5,6 +5,7 @@ every registered algorithm timed on several machines; and the side is chosen as 
 import numpy as np
 import pytest
 from ubemu.kernels import numpy_routing, numpy_timing, routing, select, timing
+from ubemu.kernels.codes import INNET_MULTICAST, INNET_REDUCE
 
 from ubemu import simulate
 from ubemu.algorithms import REGISTRY
@@ -115,6 +116,47 @@ def test_pattern_kernels_are_the_kernels(spec):
         fig = module.pattern_step(n, 4, red, hops, used, cap, busy, nbytes)
         got.append((hops, lat, links[:m], trans[:m], short, fig, busy, nbytes))
     for a, b in zip(*got):
+        assert np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("spec", ["switch:8,switch:4", "switch:8:oversub=2,switch:4"])
+@pytest.mark.parametrize("mode", [INNET_REDUCE, INNET_MULTICAST])
+def test_innet_and_channel_kernels_are_the_kernels(spec, mode):
+    """In-switch steps (sorted by destination or by sender, so runs form), channel patterns'
+    routes, and the busy time of links carrying several transfers."""
+    topo = load_topology(spec)
+    src, dst, n, _ = _pairs(topo, 3000, 11)
+    order = np.lexsort((src, dst) if mode == INNET_REDUCE else (dst, src))
+    src, dst, n = src[order], dst[order], n[order]
+    npus = np.random.default_rng(4).permutation(topo.n_npus).astype(np.int64)
+    classes = topo.link_classes
+    cap = np.array([c.bw_GBps * 1e9 * 0.9 for c in classes])
+    trans = np.random.default_rng(5).integers(0, src.size, 400)
+    starts = np.array([0, 3, 3 + 50, 200, 399], np.int64)
+    cls = np.array([0, 1, 0, 2, 1], np.int64) % len(classes)
+    got = []
+    for module in (timing, numpy_timing):
+        acc = _accumulators(topo)
+        nt, nr, lat = module.accumulate_innet(
+            src, dst, n, npus, 2, 3.0, 1.25, mode, 0, topo.level_table, 700.0, 4.0,
+            acc["load"], acc["touched"], 0, acc["red_bytes"], acc["red_touched"], 0, True,
+            1024.0, 0.05)
+        state = (nt, nr, lat, acc["touched"][:nt].copy(), acc["load"].copy(),
+                 acc["red_bytes"].copy(), np.sort(acc["red_touched"][:nr]))
+        room = src.size * topo.route_hops
+        links, which, path_lat = (np.empty(room, np.int64), np.empty(room, np.int64),
+                                  np.empty(src.size))
+        m = module.route_pairs(src, dst, npus, topo.level_table, topo.lat_ns, 1.0, *NO_FAULTS,
+                               np.empty(topo.route_hops, np.int64), links, which, path_lat,
+                               np.zeros(4, np.int64))
+        busy = np.zeros(len(classes))
+        module.shared_busy(n, 4, trans, starts, cls, np.full(starts.size, 1.5), cap, busy)
+        plain = np.zeros(len(classes))
+        module.shared_busy(n, 4, trans, starts, cls, np.zeros(0), cap, plain)
+        got.append((state, links[:m].copy(), which[:m].copy(), path_lat, busy, plain))
+    (s0, *rest0), (s1, *rest1) = got
+    assert s0[:3] == s1[:3]
+    for a, b in zip(s0[3:] + tuple(rest0), s1[3:] + tuple(rest1)):
         assert np.array_equal(a, b)
 
 

@@ -4,14 +4,12 @@ The sources of every figure: docs/sources.md (figures quoted in the comments bel
 dgx-h100 curve the NVLink costs are fitted to: docs/data/nccl-tests-h100.csv.
 """
 
-import csv
 import re
 from importlib import resources
 from pathlib import Path
 
 import pytest
 
-import ubemu
 from ubemu.machine.spec import load_preset, preset_names
 
 EXPECTED = {
@@ -24,7 +22,9 @@ TAG = re.compile(r"#.*(\([^)]*\b[PVCMIA]\b[^)]*\)|\bA:|assumed|ASSUMED|CHOICE|ex
                  r"fit\b)")
 FIGURES = ("size", "bw_GBps", "lat_ns", "links", "planes", "oversub", "efficiency",
            "overhead_ns", "send_overhead_ns", "recv_overhead_ns", "fill_bytes", "fill_GBps",
-           "hop_lat_ns", "reduce_GBps", "access_GBps", "access_lat_ns")
+           "hop_lat_ns", "reduce_GBps", "access_GBps", "access_lat_ns", "launch_ns",
+           "ll_sw_factor", "ll_bw_factor", "ll128_sw_factor", "ll128_bw_factor", "channels",
+           "channel_bytes", "chunk_bytes", "innet_efficiency", "innet_lat_ns", "library")
 
 
 def _text(name):
@@ -83,23 +83,49 @@ def test_atlas960_total_io_close_to_the_claim():
 
 
 CURVE = Path(__file__).resolve().parents[2] / "docs" / "data" / "nccl-tests-h100.csv"
+#: The table's two single-sample outliers (their in-place columns: 13.5 and 16.5 us).
+OUTLIERS = {"h100x1_ar_s1_32", "h100x1_ar_s1_4096"}
+#: The other 8 x H100 rows the fitted model misses by more than 10 %, each with why
+#: (docs/sources.md, "NCCL on H100"): within 25 %.
+MISSED = {
+    "h100x1_ar_s1_8": "NCCL's floor rises 25 % from 16 B to 2 KiB; ubemu's is flat",
+    "h100x1_ar_s1_16": "the same",
+    "h100x1_ar_s1_16384": "the LL plateau of 8 to 64 KiB: ubemu is 10-15 % fast there",
+    "h100x1_ar_s1_32768": "the same",
+    "h100x1_ar_s1_65536": "the same",
+    "h100x1_ar_s1_2097152": "ring LL vs NVLS at the switch-over: 10 % fast",
+    "h100x1_ar_s1_4194304": "the same, 11 % slow",
+}
 
 
 def test_dgx_h100_reproduces_the_published_nccl_tests_curve():
-    """NVIDIA's all_reduce_perf on 8 x H100 (source S1 of docs/data), 8 B to 16 GiB: auto's
-    time within 15 % from 1 MiB up and within 30 % below. The 32 B row (68 us between 13 and
-    15 us neighbours) is the table's outlier and is left out."""
-    rows = [r for r in csv.DictReader(CURVE.open()) if r["source_id"] == "S1"]
-    checked = 0
-    for r in rows:
-        nbytes, t_us = int(r["size_B"]), float(r["time_us"])
-        if nbytes == 32:
+    """NVIDIA's all_reduce_perf on 8 x H100 (docs/data/nccl-tests-h100.csv, a training
+    curve): auto's time within 10 % on every row but :data:`MISSED` (within 25 %) and the
+    two :data:`OUTLIERS`."""
+    from ubemu.validation.kinds import figure
+    from ubemu.validation.rows import read_rows
+
+    rows = read_rows(CURVE)
+    off = {}
+    for row in rows:
+        if row.id in OUTLIERS:
             continue
-        res = ubemu.simulate("all_reduce", nbytes, "dgx-h100")
-        tolerance = 0.15 if nbytes >= 2**20 else 0.30
-        assert abs(res.time_s * 1e6 / t_us - 1) <= tolerance, (nbytes, res.algorithm)
-        checked += 1
-    assert checked == 31
+        ratio = figure(row)[0] / row.published
+        assert abs(ratio - 1) <= (0.25 if row.id in MISSED else 0.10), (row.id, ratio)
+        if abs(ratio - 1) > 0.10:
+            off[row.id] = ratio
+    assert len(rows) == 38 and set(off) <= set(MISSED)
+
+
+def test_two_dgx_h100_nodes_reproduce_the_training_tables():
+    """The 2-node tables of nccl-tests#309 (a training curve, busbw): within 15 % from 16 MiB
+    up (the issue's bar), within 13 % at 1 MiB."""
+    from ubemu.validation.kinds import figure
+    from ubemu.validation.rows import read_rows
+
+    for row in read_rows(CURVE.with_name("nccl-tests-309-h100x2.csv")):
+        ratio = figure(row)[0] / row.published
+        assert abs(ratio - 1) <= (0.15 if row.size_B >= 16 << 20 else 0.13), (row.id, ratio)
 
 
 def test_the_product_and_the_paper_superpod_differ():

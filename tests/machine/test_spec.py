@@ -285,3 +285,46 @@ def test_with_npus_resizes_the_outermost_level():
         with_npus(t, 8196)
     with pytest.raises(UbemuError, match="--npus: must be an integer >= 1"):
         with_npus(t, 0)
+
+
+def test_in_network_and_per_level_fields_parse_and_print_back():
+    from ubemu.machine.spec import parse_topology_string
+
+    text = ("switch:8@25GBps/1us:links=18:efficiency=0.8:innet_efficiency=0.6:"
+            "innet_lat_ns=20000:ll_bw_factor=0.5,switch:4@50GBps/2us:ll128_bw_factor=0.2")
+    t = parse_topology_string(text)
+    lv = t.levels[0]
+    assert (lv.efficiency, lv.innet_efficiency, lv.innet_lat_ns, lv.ll_bw_factor) == (
+        0.8, 0.6, 20000.0, 0.5)
+    assert lv.reduces and not t.levels[1].reduces
+    assert parse_topology_string(",".join(x.spec for x in t.levels)).levels == t.levels
+    assert t.class_efficiency().tolist() == [0.8, 0.8, 1.0, 1.0]
+
+
+@pytest.mark.parametrize("text, match", [
+    ("switch:8:efficiency=1.5", "efficiency must be >= 0 and <= 1"),
+    ("ring:8:innet_efficiency=0.5", "innet_efficiency applies to non-trunk switch levels"),
+    ("switch:8:innet_lat_ns=10", "innet_lat_ns applies to a level with innet_efficiency"),
+    ("switch:8:ll_bw_factor=2", "ll_bw_factor must be >= 0 and <= 1"),
+])
+def test_bad_in_network_fields_are_one_line(text, match):
+    from ubemu.machine.spec import parse_topology_string
+
+    with pytest.raises(UbemuError, match=match):
+        parse_topology_string(text)
+
+
+def test_library_and_protocol_params():
+    from ubemu.algorithms.libraries import LIBRARIES
+    from ubemu.machine.spec import LIBRARIES as NAMES
+    from ubemu.machine.spec import topology_from_toml_text
+
+    assert set(NAMES) == set(LIBRARIES)
+    base = '[[level]]\nfabric = "switch"\nsize = 4\n'
+    assert topology_from_toml_text('library = "nccl"\n' + base).library == "nccl"
+    with pytest.raises(UbemuError, match="library 'mpi'.*valid: nccl"):
+        topology_from_toml_text('library = "mpi"\n' + base)
+    with pytest.raises(UbemuError, match="channels must be an integer >= 1"):
+        topology_from_toml_text("[params]\nchannels = 2.5\n" + base)
+    with pytest.raises(UbemuError, match="ll_sw_factor must be >= 0 and <= 1"):
+        topology_from_toml_text("[params]\nll_sw_factor = 3\n" + base)

@@ -136,6 +136,22 @@ def test_checked_run_matches_single_process(ex, coll, alg, count, dtype, op):
     assert got == want and got[0] == 0
 
 
+@pytest.mark.parametrize("alg,options", [("innet", {}), ("ring", {"channels": 8}),
+                                         ("hierarchical", {"channels": 2, "chunk": 65536})])
+def test_channels_pipelines_and_in_switch_reduction_alike_at_any_size(ex, alg, options):
+    """A checked run on 2 DGX H100 nodes: the same data check and the same timing (in-switch
+    steps and pipelines are timed in one process) in the job as in one process."""
+    tp = load_topology("dgx-h100-multinode")
+    comm = group_of(tp, "start=0,count=16")
+    got = engine.run_checked("all_reduce", alg, comm, 16 * 1031, tp, "float32", seed=5,
+                             options=options, ex=ex)
+    want = engine.run_checked("all_reduce", alg, comm, 16 * 1031, tp, "float32", seed=5,
+                              options=options, ex=LocalExchange())
+    assert got[1] == want[1] and got[1][0] == 0
+    assert (got[0].time_s, got[0].usage, got[0].bottleneck, got[0].protocol) == (
+        want[0].time_s, want[0].usage, want[0].bottleneck, want[0].protocol)
+
+
 def test_a_broken_transfer_is_counted(ex, monkeypatch):
     """A lost cross-process message must show up as wrong elements (the check can fail)."""
     tp = load_topology("ub-mesh-rack")

@@ -57,3 +57,29 @@ def test_the_compact_form_holds_the_builders_steps(monkeypatch):
     for a, b in zip(steps, ref):
         for f in ("src", "dst", "n", "reduce"):
             assert np.array_equal(getattr(a, f), getattr(b, f))
+
+
+@pytest.mark.parametrize("topo,faults", [
+    ("dgx-h100-multinode", None),  # rail-aligned channels over NVSwitch and the NICs
+    ("switch:8@25GBps/1us:links=18,switch:3@50GBps/2us", None),  # an odd ring of nodes
+    ("full_mesh:8@56GBps/150ns,full_mesh:8@56GBps/150ns:name=b", None),
+    ("switch:8:oversub=2,switch:4:oversub=2", None),
+    ("ring:6@56GBps/100ns,switch:8@50GBps/1us", None),
+    ("ub-mesh-rack", "link=board:0-1"),  # detours: links carrying several sliding transfers
+    ("cloudmatrix384", "plane=superpod:3"),  # a port short of planes
+])
+@pytest.mark.parametrize("k", [2, 3, 8])
+def test_compact_channel_rings_time_as_their_explicit_steps(topo, faults, k, monkeypatch):
+    """Channels of a large ring: the first channels' blocks all of one size (steady), the
+    last one's sliding; timed at once they give the explicit steps' figures bit for bit."""
+    t = resolve_topology(topo)
+    n = t.n_npus if topo != "dgx-h100-multinode" else 32
+    group = None if topo != "dgx-h100-multinode" else "start=0,count=32"
+    for count in (n * k * 5 + 7, n * 11 + 3, n * k * 3, 3 * n + n // 2):
+        kw = dict(group=group, channels=k, faults=faults,
+                  routing="apr" if faults and "link" in faults else "minimal")
+        monkeypatch.setattr(ShiftSteps, "MIN_RANKS", 2)
+        compact = simulate("all_reduce", count * 4, t, "ring", **kw)
+        monkeypatch.setattr(ShiftSteps, "MIN_RANKS", 10**9)
+        assert _figures(compact) == _figures(simulate("all_reduce", count * 4, t, "ring",
+                                                      **kw)), count

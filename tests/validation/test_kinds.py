@@ -44,3 +44,18 @@ def test_bad_rows_are_one_line(kw, match):
 def test_a_kind_registers_once():
     with pytest.raises(ValueError, match="registered twice"):
         kinds.register("all_reduce")(lambda r: (0, ""))
+
+
+def test_channels_chunk_and_protocol_settings_reach_simulate():
+    """``channels=``, ``chunk=``, ``protocol=`` are the algorithm options and the protocol;
+    the note says what ran (algorithm, channels, chunk, protocol)."""
+    topo = "dgx-h100-multinode"
+    value, note = kinds.figure(row(topo=topo, group="start=0,stride=1,count=16",
+                                   settings={"algorithm": "ring", "channels": "8",
+                                             "protocol": "simple"}))
+    want = ubemu.simulate("all_reduce", 1 << 20, topo, "ring", group="start=0,count=16",
+                          channels=8, protocol="simple")
+    assert value == want.busbw_GBps and note == "ring ch=8 simple"
+    _, note = kinds.figure(row(topo=topo, group="start=0,stride=1,count=16", size_B=1 << 30,
+                               settings={"algorithm": "innet", "chunk": "1048576"}))
+    assert note == "innet ch=16 chunk=1M simple"

@@ -16,6 +16,7 @@ from . import (  # noqa: F401
     direct,
     halving_doubling,
     hierarchical,
+    innet,
     multi_ring,
     multipath,
     nhr,

@@ -58,6 +58,11 @@ def _one_level(model):
     return ax
 
 
+def _classes(ax):
+    """The link classes of the axis's level (its one level's protocol factor applies)."""
+    return tuple(c for names, _, _ in ax.res for c in names)
+
+
 def _direct_cost(model, c, isz, traffic=None):
     ax = _one_level(model)
     off = resolve(traffic, model.n, c).off_diagonal()
@@ -68,7 +73,7 @@ def _direct_cost(model, c, isz, traffic=None):
     lat = ax.lat_s + model.fill_s(float(off.max(initial=0) * isz))
     moving = off > 0
     return model.uneven_step(bw, lat, moving.sum(axis=1), moving.sum(axis=0),
-                             int(moving.sum()), AllPairs.PART_TRANSFERS)
+                             int(moving.sum()), AllPairs.PART_TRANSFERS, _classes(ax))
 
 
 @register("alltoallv", "direct", "one step: every rank sends every block at once (MoE "
@@ -99,7 +104,8 @@ def _pairwise_cost(model, c, isz, traffic=None):
         moving = b > 0
         biggest = float(b.max(initial=0) * isz)
         total = total + model.uneven_step(biggest * beta, ax.lat_s + model.fill_s(biggest),
-                                          moving, np.roll(moving, k), int(moving.sum()))
+                                          moving, np.roll(moving, k), int(moving.sum()),
+                                          classes=_classes(ax))
     return total
 
 

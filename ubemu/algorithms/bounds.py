@@ -19,8 +19,12 @@ import numpy as np
 from .. import collectives
 from ..errors import UbemuError
 from ..machine.comm import Comm
+from ..timing import protocols as protos
 from ..timing.costmodel import CostModel, NoClosedForm
+from ..timing.stepcost import ProtocolNotRun
 from . import REGISTRY, algorithm_names, build_schedule
+from .channels import library_options
+from .libraries import library_algorithms
 
 _CACHE = {}
 _CACHE_MAX = 512
@@ -62,24 +66,57 @@ def model_of(topology, group=None):
     return model
 
 
-def closed_form_bounds(model, alg, count, isz, options):
-    """(low_s, high_s) of ``alg``'s closed form; raises NoClosedForm."""
+def closed_form_bounds(model, alg, count, isz, options, protocol="auto"):
+    """(low_s, high_s) of ``alg``'s closed form with the fastest of the protocols
+    ``protocol`` names (:func:`closed_form`); raises NoClosedForm."""
+    return closed_form(model, alg, count, isz, options, protocol)[:2]
+
+
+def closed_form(model, alg, count, isz, options, protocol="auto"):
+    """(low_s, high_s, protocol) of ``alg``'s closed form, its options completed with the
+    library's defaults (:func:`~ubemu.algorithms.channels.library_options`), under each
+    protocol ``protocol`` admits (:func:`ubemu.timing.protocols.resolve`) that the algorithm
+    runs, the fastest kept; raises NoClosedForm."""
     if alg.cost is None:
         raise NoClosedForm(f"no closed form for {alg.collective} algorithm {alg.name!r}")
+    options = library_options(alg, model.topology, count, isz, options)
+    best, why = None, None
+    for name, sw, bw in protos.resolve(protocol, model.topology.params):
+        model.proto = (sw, bw)
+        factors = protos.class_factors(model.topology, name, bw)
+        if factors is not None:
+            model.class_bw = {c.name: f for c, f in zip(model.topology.link_classes, factors)}
+        try:
+            lo, hi = _bounds(model, alg, count, isz, options)
+        except ProtocolNotRun as exc:
+            why = exc
+            continue
+        finally:
+            model.proto, model.class_bw = (1.0, 1.0), None
+        if best is None or hi < best[1]:
+            best = (lo, hi, name)
+    if best is None:
+        raise why
+    return best
+
+
+def _bounds(model, alg, count, isz, options):
+    """(low_s, high_s) of the closed form under the model's protocol, with the launch."""
     model.collective = alg.collective
+    launch = model.launch_s
     if model.n == 1:  # no link is crossed: every step costs the overhead alone
         t = build_schedule(alg.collective, alg.name, 1, count, data=False,
-                           **options).n_steps * model.overhead_s
+                           **options).n_steps * model.overhead_s * model.proto[0] + launch
         return t, t
     model.mode, model.uneven = "hi", False
     model.reset_call()
-    hi = float(alg.cost(model, count, isz, **options))
+    hi = float(alg.cost(model, count, isz, **options)) + launch
     if not model.uneven:
         return hi, hi
     model.mode = "lo"
     model.reset_call()
     try:
-        lo = float(alg.cost(model, count, isz, **options))
+        lo = float(alg.cost(model, count, isz, **options)) + launch
     finally:
         model.mode = "hi"
     return min(lo, hi), hi  # (equal terms summed in another order may round apart)
@@ -94,20 +131,28 @@ def lower_bound_s(model, alg, count, isz, options):
     topo = model.topology
     if model.n <= 1:
         return 0.0
+    options = library_options(alg, topo, count, isz, options)
+    in_switch = False  # the switches reduce: a rank may send less
     if alg.phase is not None:
         n_steps, windows = alg.phase.n_steps(model.n), alg.phase.windows_of(model.n)
+        in_switch = alg.phase.name == "innet"
     else:
         sched = build_schedule(alg.collective, alg.name, model.comm, count, data=False,
                                **options)
         n_steps, windows = sched.n_steps, sched.windows
+        in_switch = bool(sched.notes.get("in_switch"))
     timed_steps = n_steps - sum(b - a - 1 for a, b in windows)
-    inject_Bps = topo.injection_GBps() * 1e9 * topo.params.efficiency
+    eff = max([topo.params.efficiency] + [lv.efficiency for lv in topo.levels])
+    inject_Bps = topo.injection_GBps() * 1e9 * eff
     lat_s = min(lv.lat_ns for lv in topo.levels if lv.size > 1) * 1e-9
     send = collectives.get(alg.collective).min_send_bytes(count * isz, model.n)
-    return timed_steps * model.overhead_s + lat_s + send / inject_Bps
+    if in_switch:
+        send = 0.0
+    sw = min(sw for _, sw, _ in protos.resolve("auto", topo.params))
+    return timed_steps * model.overhead_s * sw + lat_s + send / inject_Bps + model.launch_s
 
 
-def candidate_bounds(model, collective, count, isz, options, prune=True):
+def candidate_bounds(model, collective, count, isz, options, prune=True, protocol="auto"):
     """Bracket every algorithm registered for ``collective`` that can run on the model's group.
 
     The candidates are taken in the order of their :func:`lower_bound_s` (cheap: no pattern
@@ -125,7 +170,7 @@ def candidate_bounds(model, collective, count, isz, options, prune=True):
         name -> its lower bound, for those that cannot beat the best closed form.
     """
     bounds, skipped, pruned, low = {}, {}, {}, {}
-    for name in algorithm_names(collective):
+    for name in library_algorithms(model.topology, collective, algorithm_names(collective)):
         alg = REGISTRY[(collective, name)]
         bad = [k for k in options if k not in alg.options]
         why = f"takes no option {bad[0]!r}" if bad else (
@@ -145,7 +190,7 @@ def candidate_bounds(model, collective, count, isz, options, prune=True):
             continue
         try:
             lo, hi = closed_form_bounds(model, REGISTRY[(collective, name)], count, isz,
-                                        options)
+                                        options, protocol)
             bounds[name] = (lo, hi, None)
             best = min(best, hi)
         except NoClosedForm as exc:

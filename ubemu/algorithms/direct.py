@@ -35,7 +35,7 @@ from .base import blocks, chain_cost, check_root, register, register_phase
 from .flat import flat_schedule, make_step
 
 
-def _rs_windows(p):
+def rs_windows(p):
     """The reduce-scatter's ``p-1`` link-disjoint steps, one concurrent window (p > 2)."""
     return [(0, p - 1)] if p > 2 else []
 
@@ -60,7 +60,7 @@ def _cost(reduce):
 
 
 @register_phase("reduce_scatter", "direct", n_steps=lambda s: s - 1, local_ok=True,
-                windows=_rs_windows, cost=_cost(True),
+                windows=rs_windows, cost=_cost(True),
                 flat="mesh one-shot reduce-scatter: p-1 link-disjoint steps")
 def direct_reduce_scatter_phase(axis, seg_off, seg_len, data=True):
     """Direct reduce-scatter along ``axis``: ``p-1`` link-disjoint steps (one window), ``S
@@ -98,7 +98,7 @@ def direct_all_gather_phase(axis, seg_off, seg_len, data=True):
 
 
 @register_phase("all_reduce", "direct", n_steps=lambda s: s - 1 + int(s > 1), local_ok=True,
-                windows=_rs_windows, cost=chain_cost(_cost(True), _cost(False)),
+                windows=rs_windows, cost=chain_cost(_cost(True), _cost(False)),
                 flat="mesh one-shot: direct reduce-scatter (p-1 link-disjoint steps) + direct "
                      "all-gather")
 def direct_all_reduce_phase(axis, seg_off, seg_len, data=True):

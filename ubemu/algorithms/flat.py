@@ -48,6 +48,8 @@ def merge_repeats(steps):
             yield st
             continue
         if (prev is not None and prev.src_off is None and st.src_off is None
+                and (prev.innet, prev.via, prev.channels) == (st.innet, st.via, st.channels)
+                and prev.span == st.span == 1  # a step standing for a window stays one
                 and same_array(prev.n, st.n) and same_array(prev.src, st.src)
                 and same_array(prev.dst, st.dst) and same_array(prev.reduce, st.reduce)):
             prev.repeat += st.repeat
@@ -59,8 +61,8 @@ def merge_repeats(steps):
         yield prev
 
 
-def make_step(src, dst, n, src_off, dst_off, reduce, data):
+def make_step(src, dst, n, src_off, dst_off, reduce, data, channels=1):
     """:meth:`Step.make` keeping the offsets only in data schedules (``data=True``)."""
     if data:
-        return Step.make(src, dst, n, src_off, dst_off, reduce=reduce)
-    return Step.make(src, dst, n, reduce=reduce)
+        return Step.make(src, dst, n, src_off, dst_off, reduce=reduce, channels=channels)
+    return Step.make(src, dst, n, reduce=reduce, channels=channels)

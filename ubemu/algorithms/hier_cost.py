@@ -9,10 +9,14 @@ and all-gather add one permutation step in which every rank moves at most one bl
 (:meth:`ubemu.timing.costmodel.CostModel.perm_partner`).
 """
 
+import inspect
+
 import numpy as np
 
 from ..errors import UbemuError, choices_error
+from ..timing.pipeline import chunk_count
 from .base import NoClosedForm, get_phase
+from .channels import axis_stride, check_channels, check_chunk, split
 
 A2A_LEVELS = ("direct", "pairwise")
 HEAVY = ("inner", "outer")
@@ -65,25 +69,52 @@ def _phase_cost(kind, name):
     return phase.cost
 
 
-def all_reduce_cost(model, c, isz, per_level="ring"):
+def _phase_step_cost(model, kind, name, ax, seg, isz, c):
+    """Channel ``c``'s cost of the phase ``(kind, name)`` along ``ax`` on ``seg`` elements
+    (a ring phase with the channel's stride, :func:`~.channels.axis_stride`)."""
+    cost = _phase_cost(kind, name)
+    if c and "direction" in inspect.signature(cost).parameters:
+        return cost(model, ax, seg, isz, direction=axis_stride(ax.fabric, ax.p, c))
+    return cost(model, ax, seg, isz)
+
+
+def _all_reduce_plan(model, c, isz, names, ch=0):
     """Reduce-scatter and all-gather on every axis but the top one, all-reduce on the top."""
-    live = [(ax, n) for ax, n in zip(model.require_axes(), _names(model, per_level))
-            if ax.p > 1]
+    live = [(ax, n) for ax, n in zip(model.require_axes(), names) if ax.p > 1]
     t, seg = 0.0, c
     for ax, name in live[:-1]:
-        t += _phase_cost("reduce_scatter", name)(model, ax, seg, isz)
-        t += _phase_cost("all_gather", name)(model, ax, seg, isz)
+        t += _phase_step_cost(model, "reduce_scatter", name, ax, seg, isz, ch)
+        t += _phase_step_cost(model, "all_gather", name, ax, seg, isz, ch)
         seg = model.segment(seg, ax.p)
     if live:
         ax, name = live[-1]
-        t += _phase_cost("all_reduce", name)(model, ax, seg, isz)
+        t += _phase_step_cost(model, "all_reduce", name, ax, seg, isz, ch)
     return t
 
 
-def one_way_cost(model, c, isz, per_level="ring", heavy_axis="inner"):
+def all_reduce_cost(model, c, isz, per_level="ring", channels=1, chunk=0):
+    """The hierarchical all-reduce's closed form: its channels joined step by step and, with
+    a ``chunk``, pipelined (:mod:`ubemu.timing.stepcost`)."""
+    names = _names(model, per_level)
+    k, chunk = check_channels(channels), check_chunk(chunk)
+    if k == 1 and not chunk:
+        return _all_reduce_plan(model, c, isz, names)
+    lens = split(c, k, model.n)[1] if k > 1 else [c]
+    with model.recorded():
+        costs = [_all_reduce_plan(model, int(n), isz, names, ch) for ch, n in enumerate(lens)]
+        cost = model.union(costs) if len(costs) > 1 else costs[0]
+    return model.pipelined(cost, chunk_count(max(lens), isz, chunk)) if chunk else cost
+
+
+def one_way_cost(model, c, isz, per_level="ring", heavy_axis="inner", chunk=0):
     """Reduce-scatter or all-gather: one phase per axis (``model.collective`` says which),
-    plus the permutation step of ``heavy_axis="inner"`` on two or more live axes."""
+    plus the permutation step of ``heavy_axis="inner"`` on two or more live axes; with a
+    ``chunk``, pipelined."""
     check_heavy(heavy_axis)
+    if check_chunk(chunk):
+        with model.recorded():
+            cost = one_way_cost(model, c, isz, per_level, heavy_axis)
+        return model.pipelined(cost, chunk_count(c, isz, chunk))
     kind = model.collective
     axes = model.require_axes()
     live = [(ax, n) for ax, n in zip(axes, _names(model, per_level)) if ax.p > 1]

@@ -16,17 +16,27 @@ elements per rank, the ranks with ``rev(r) = r`` idle); ``heavy_axis="outer"`` r
 from the top axis down instead (all-gather: from axis 0 up), which lands every block in place
 with no extra step but puts the largest share on the outermost axis.
 
+All-reduce takes ``channels=k`` (:mod:`.channels`): channel c all-reduces its share of the
+buffer with its own plan, ring phases along an axis with the stride
+:func:`~.channels.axis_stride` gives it, step i of every channel joined in one step. Every
+all-reduce, reduce-scatter and all-gather takes ``chunk=B`` (bytes): its steps form one
+pipeline of chunks of at most B bytes (:mod:`ubemu.timing.pipeline`), so the phases on
+different levels overlap. A per-level name ``innet`` runs the in-switch phases of
+:mod:`.innet` on a level whose switches reduce.
+
 All-to-all is dimension-ordered: along axis 0 every rank sends each peer the blocks whose
 destination has that peer's axis-0 coordinate, then along axis 1, and so on, in scratch past
 the output; each axis is a pairwise exchange (``d-1`` steps) or ``direct`` (one step).
 """
 
+import inspect
 from functools import cache
 
 import numpy as np
 
 from ..schedule import Schedule
 from .base import blocks, get_phase, register
+from .channels import axis_stride, check_channels, check_chunk, split, zip_channels
 from .flat import make_step, merge_repeats
 from .hier_cost import (
     all_reduce_cost,
@@ -40,12 +50,12 @@ from .hier_cost import (
 from .moves import moves_step, own_block_part
 
 
-def _walk(comm, count, kind, names, order):
+def _walk(comm, count, kind, names, order, start=0):
     """``(phase, axis, segment)`` for the axes ``order``, each on the segment that the
-    reduce-scatters along the axes before it leave, and the segment left after the last;
-    ``segment()`` cuts its ``(seg_off, seg_len)`` on first use (the schedule's outline, its
-    step count, needs none)."""
-    cuts = [cache(lambda: (np.zeros(comm.senders.size, np.int64),
+    reduce-scatters along the axes before it leave (first: ``start..start+count``), and the
+    segment left after the last; ``segment()`` cuts its ``(seg_off, seg_len)`` on first use
+    (the schedule's outline, its step count, needs none)."""
+    cuts = [cache(lambda: (np.full(comm.senders.size, start, np.int64),
                            np.full(comm.senders.size, count, np.int64)))]
     plan = []
     for d in order:
@@ -55,10 +65,21 @@ def _walk(comm, count, kind, names, order):
     return plan, cuts[-1]
 
 
-def _schedule(comm, count, collective, plan, data, notes=None):
-    """Schedule running ``plan``: a list of (phase, axis, segment) or functions making one
-    Step (on first use)."""
-    n_steps, windows = 0, []
+def _kwargs(phase, comm, axis, c):
+    """Channel ``c``'s arguments of ``phase`` along ``axis``: a ring phase's stride."""
+    if "direction" not in inspect.signature(phase.steps).parameters:
+        return {}
+    fabric = comm.fabrics[axis.d] if comm.fabrics else None
+    return {"direction": axis_stride(fabric, axis.size, c)} if c else {}
+
+
+def _schedule(comm, count, collective, plans, data, notes=None, chunk=0, elements=0,
+              name="hierarchical"):
+    """Schedule running ``plans`` (one per channel, the same phases): each a list of
+    (phase, axis, segment) or functions making one Step (on first use); ``chunk``: its
+    steps pipelined in chunks of that many bytes of ``elements`` per channel."""
+    plan = plans[0]
+    n_steps, windows, innet = 0, [], set()
     for item in plan:  # the phases' concurrent windows, at their place in the schedule
         if callable(item):
             n_steps += 1
@@ -66,21 +87,42 @@ def _schedule(comm, count, collective, plan, data, notes=None):
         phase, axis = item[0], item[1]
         windows += [(n_steps + a, n_steps + b) for a, b in phase.windows_of(axis.size)]
         n_steps += phase.n_steps(axis.size)
+        if phase.name == "innet" and comm.reduces(axis.d) and comm.levels:
+            innet.add(int(comm.levels[axis.d]))
+    k = len(plans)
 
     def steps():
         def gen():
-            for item in plan:
+            for i, item in enumerate(plan):
                 if callable(item):
                     yield item()
-                else:
+                elif k == 1:
                     phase, axis, segment = item
                     yield from phase.steps(axis, *segment(), data)
+                else:
+                    phase, axis = item[0], item[1]
+                    yield from zip_channels(
+                        [phase.steps(axis, *p[i][2](), data, **_kwargs(phase, comm, axis, c))
+                         for c, p in enumerate(plans)], k)
 
         return gen() if data or comm.local is not None else merge_repeats(gen())
 
-    return Schedule(collective, "hierarchical", comm.n, count, None, steps,
-                    n_steps=int(n_steps), data=data, notes=dict(notes or {}),
-                    windows=tuple(windows))
+    notes = dict(notes or {})
+    if innet:
+        notes["in_switch"] = sorted(innet)  # levels whose switches reduce
+    if k > 1:
+        notes["channels"] = k
+    if chunk:
+        notes["chunk_B"] = int(chunk)
+    return Schedule(collective, name, comm.n, count, None, steps,
+                    n_steps=int(n_steps), data=data, notes=notes,
+                    windows=tuple(windows),
+                    time_apart=data and any(it[0].name == "innet" for it in plan
+                                            if not callable(it)),
+                    pipelines=((0, int(n_steps), int(chunk), int(elements)),)
+                    if chunk and n_steps else (),
+                    protocols=("simple",) if any(it[0].name == "innet" for it in plan
+                                                 if not callable(it)) else None)
 
 
 def _axes(comm):
@@ -99,35 +141,48 @@ def _perm_step(comm, count, data, to_rev):
     return make_step(src, dst, b, off, off, False, data)
 
 
+def all_reduce_schedule(comm, count, data, names, channels, chunk, name="hierarchical"):
+    """The hierarchical all-reduce of ``names`` (one per-level algorithm per axis) in
+    ``channels`` channels, pipelined in ``chunk`` bytes (0: not)."""
+    k, chunk = check_channels(channels), check_chunk(chunk)
+    axes = _axes(comm)
+    needed = [(kd, names[d]) for d in axes[:-1] for kd in ("reduce_scatter", "all_gather")]
+    needed += [("all_reduce", names[d]) for d in axes[-1:]]
+    if not all(get_phase(*kn).local_ok for kn in needed) or k > 1:
+        comm = comm.whole()  # build every rank's transfers
+    offs, lens = split(count, k, comm.n) if k > 1 else (np.zeros(1, np.int64), [count])
+    plans = []
+    for start, length in zip(offs.tolist(), list(lens)):
+        plan, left = _walk(comm, int(length), "reduce_scatter", names, axes[:-1], start)
+        gather, _ = _walk(comm, int(length), "all_gather", names, axes[:-1], start)
+        if axes:
+            top = axes[-1]
+            plan.append((get_phase("all_reduce", names[top]), comm.axis(top), left))
+        plans.append(plan + gather[::-1])
+    return _schedule(comm, count, "all_reduce", plans, data, {"per_level": names}, chunk,
+                     max(lens), name)
+
+
 @register("all_reduce", "hierarchical",
           "reduce-scatter up the axes, all-reduce on the top axis, all-gather down",
           local_ok=True, cost=all_reduce_cost)
-def hierarchical_all_reduce(comm, count, data=True, per_level="ring"):
+def hierarchical_all_reduce(comm, count, data=True, per_level="ring", channels=1, chunk=0):
     """Hierarchical all-reduce: ``sum_{a<top} (RS_a + AG_a) + AR_top`` steps.
 
     Per axis a of size ``d_a`` the phase named ``per_level[a]`` runs on the segment the lower
     levels left, ``S / (d_0 .. d_{a-1})``; with ring phases a rank sends
     ``2 S (d_a - 1) / (d_0 .. d_a)`` on axis a, ``2 S (p-1)/p`` in total (Patarasuk & Yuan
-    per level; docs/sources.md, "Algorithm references").
+    per level; docs/sources.md, "Algorithm references"). ``channels``, ``chunk``: the module
+    docstring.
     """
-    names = level_names(comm, per_level)
-    axes = _axes(comm)
-    needed = [(k, names[d]) for d in axes[:-1] for k in ("reduce_scatter", "all_gather")]
-    needed += [("all_reduce", names[d]) for d in axes[-1:]]
-    if not all(get_phase(*kn).local_ok for kn in needed):
-        comm = comm.whole()  # build every rank's transfers
-    plan, left = _walk(comm, count, "reduce_scatter", names, axes[:-1])
-    gather, _ = _walk(comm, count, "all_gather", names, axes[:-1])
-    if axes:
-        top = axes[-1]
-        plan.append((get_phase("all_reduce", names[top]), comm.axis(top), left))
-    plan += gather[::-1]
-    return _schedule(comm, count, "all_reduce", plan, data, notes={"per_level": names})
+    return all_reduce_schedule(comm, count, data, level_names(comm, per_level), channels,
+                               chunk)
 
 
 @register("reduce_scatter", "hierarchical", "reduce-scatter phases over the axes",
           cost=one_way_cost)
-def hierarchical_reduce_scatter(comm, count, data=True, per_level="ring", heavy_axis="inner"):
+def hierarchical_reduce_scatter(comm, count, data=True, per_level="ring", heavy_axis="inner",
+                                chunk=0):
     """Hierarchical reduce-scatter: ``sum_a RS_a`` steps, plus one permutation step.
 
     ``heavy_axis="inner"``: axis 0 first, then the permutation step (only when two or more
@@ -141,12 +196,13 @@ def hierarchical_reduce_scatter(comm, count, data=True, per_level="ring", heavy_
     plan, _ = _walk(comm, count, "reduce_scatter", names, axes if inner else axes[::-1])
     if inner and len(axes) > 1:
         plan.append(lambda: _perm_step(comm, count, data, to_rev=True))
-    return _schedule(comm, count, "reduce_scatter", plan, data,
-                     notes={"per_level": names, "heavy_axis": heavy_axis})
+    return _schedule(comm, count, "reduce_scatter", [plan], data,
+                     {"per_level": names, "heavy_axis": heavy_axis}, check_chunk(chunk), count)
 
 
 @register("all_gather", "hierarchical", "all-gather phases over the axes", cost=one_way_cost)
-def hierarchical_all_gather(comm, count, data=True, per_level="ring", heavy_axis="inner"):
+def hierarchical_all_gather(comm, count, data=True, per_level="ring", heavy_axis="inner",
+                            chunk=0):
     """Hierarchical all-gather: ``sum_a AG_a`` steps, plus one permutation step.
 
     ``heavy_axis="inner"``: a permutation step first (block r to the rank whose reduce-scatter
@@ -163,8 +219,8 @@ def hierarchical_all_gather(comm, count, data=True, per_level="ring", heavy_axis
     plan = plan[::-1]
     if inner and len(axes) > 1:
         plan.insert(0, lambda: _perm_step(comm, count, data, to_rev=False))
-    return _schedule(comm, count, "all_gather", plan, data,
-                     notes={"per_level": names, "heavy_axis": heavy_axis})
+    return _schedule(comm, count, "all_gather", [plan], data,
+                     {"per_level": names, "heavy_axis": heavy_axis}, check_chunk(chunk), count)
 
 
 def _alltoall_buffer(comm, count, per_level="pairwise"):

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from ..errors import UbemuError
 from ..timing.costmodel import Cost, CostModel, NoClosedForm
 from . import build_schedule, get_algorithm
+from .channels import library_options
 
 #: Transfers (summed over steps) above which a run is refused unless the limit is raised.
 MAX_WORK = 2_000_000_000
@@ -71,8 +72,8 @@ class Work:
 
 def predict(collective, name, comm, count, topology, itemsize, options=None):
     """The :class:`Work` of timing ``name`` on ``comm`` (its schedule is never built)."""
-    options = options or {}
     alg = get_algorithm(collective, name)
+    options = library_options(alg, topology, count, itemsize, options)
     if comm.n > 1 and alg.cost is not None:
         model = CostModel(topology, comm)
         model.collective, model.counting = collective, True

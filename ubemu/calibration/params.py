@@ -1,7 +1,8 @@
 """A topology's fittable numbers, by dotted key, and the topology with some of them changed.
 
 Keys are found, not listed: every float field of
-:class:`~ubemu.machine.topology.TopologyParams` (``params.overhead_ns``; a dict field's numbers
+:class:`~ubemu.machine.topology.TopologyParams` but the library's settings (:data:`SETTINGS`)
+(``params.overhead_ns``; a dict field's numbers
 as ``params.FIELD.KEY``), every bandwidth and latency of every level (the float fields whose
 names end in ``_GBps`` or ``_ns``: ``level.node.bw_GBps``, ``level.node.lat_ns``), and every
 number of the ``[npu]`` table (``npu.matmul_fraction``). A field another change adds to
@@ -17,6 +18,9 @@ from ..machine.topology import Level
 
 #: Keys whose values are fractions (fitted below 1).
 FRACTION_WORDS = ("efficiency", "fraction")
+#: ``[params]`` fields that are the library's settings, whole numbers choosing how a
+#: collective runs (:mod:`ubemu.algorithms.channels`), not costs: never fitted.
+SETTINGS = ("channels", "channel_bytes", "chunk_bytes")
 
 
 def _level_label(lv, i):
@@ -38,7 +42,7 @@ def _numbers(obj):
 
 def fittable(topo):
     """{dotted key: value} of every number of ``topo`` a fit may change (module docstring)."""
-    out = {f"params.{k}": v for k, v in _numbers(topo.params).items()}
+    out = {f"params.{k}": v for k, v in _numbers(topo.params).items() if k not in SETTINGS}
     for i, lv in enumerate(topo.levels):
         for f in fields(Level):
             v = getattr(lv, f.name)

@@ -26,7 +26,8 @@ RESERVED_OPTIONS = {"collective": "the command", "nbytes": "-b/-e", "topology": 
                     "algorithm": "--algo", "dtype": "-d", "op": "-o", "group": "--group",
                     "verify": "-c", "seed": "--seed", "root": "-r/--root",
                     "per_level": "--per-level", "every": "--every",
-                    "faults": "--faults", "routing": "--routing", "traffic": "--traffic"}
+                    "faults": "--faults", "routing": "--routing", "traffic": "--traffic",
+                    "protocol": "--protocol"}
 
 
 class Job(NamedTuple):
@@ -112,6 +113,8 @@ class SweepPlan:
     row_s : tuple of float
         Each job's predicted wall seconds (:func:`ubemu.algorithms.work.predicted_wall_s`): the
         progress estimate's weights.
+    protocol : str
+        ``--protocol``: ``auto`` or one protocol (:mod:`ubemu.timing.protocols`).
     """
 
     collective: str
@@ -142,6 +145,7 @@ class SweepPlan:
     csv_file: str | None = None
     left_out: tuple = ()
     row_s: tuple = ()
+    protocol: str = "auto"
     jobs: tuple = field(init=False, repr=False)
 
     def __post_init__(self):
@@ -166,7 +170,7 @@ class SweepPlan:
                 "stepfactor": self.stepfactor, "step_nbytes": self.step_nbytes,
                 "options": dict(self.options), "max_work": self.max_work,
                 "every": self.n_groups > 1, "faults": self.faults, "routing": self.routing,
-                "roots": list(self.roots)}
+                "roots": list(self.roots), "protocol": self.protocol}
 
 
 # -- pieces ------------------------------------------------------------------------------------
@@ -474,7 +478,7 @@ def plan_from_args(args):
                      routing=args.routing, roots=roots, ranks_from=ranks_from,
                      extra=bool(getattr(args, "extra", False)),
                      timestamps=bool(getattr(args, "report_timestamps", 0)),
-                     csv_file=getattr(args, "csv", None))
+                     csv_file=getattr(args, "csv", None), protocol=args.protocol)
     return preflight(plan, comm)
 
 

@@ -23,8 +23,10 @@ from ..api import DEFAULT_TOPOLOGY
 from ..data.dtypes import DTYPES, OPS
 from ..errors import UbemuError
 from ..machine.spec import PARAM_FIELDS
+from ..machine.topology import TopologyParams
 from ..parallel import env
 from ..parallel.spread import in_order
+from ..timing.protocols import PROTOCOLS
 from ..units import format_size
 from . import ncclflags, table
 from .csvout import CsvWriter, add_csv_option
@@ -89,6 +91,9 @@ def add_ubemu_options(u):
                         "once in lockstep (groups sharing a link share it); the time is the "
                         "slowest group's")
     add_fault_options(u)
+    u.add_argument("--protocol", choices=("auto",) + PROTOCOLS, default="auto",
+                   help="the library's protocol: auto picks the fastest the topology offers "
+                        "per size (default auto)")
     u.add_argument("--per-level", default=None, metavar="NAME[,NAME...]",
                    help="per-level algorithms of hierarchical, innermost first (default ring "
                         "on every level; one name: every level)")
@@ -142,10 +147,12 @@ def header_lines(plan):
                                                        else "")]
     for i, lv in enumerate(t.levels):
         lines.append(f"#   level {i}: {table.human_spec(lv)}")
-    costs = {k: v for k, v in asdict(t.params).items() if v != (1.0 if k == "efficiency" else 0)}
-    if costs:
-        lines.append("#   params: " + "  ".join(f"{k}={table.format_number(v)}"
-                                               for k, v in costs.items()))
+    default = asdict(TopologyParams())
+    costs = {k: v for k, v in asdict(t.params).items() if v != default[k]}
+    if costs:  # whole numbers in full (bytes), the others rounded for reading
+        lines.append("#   params: " + "  ".join(
+            f"{k}={int(v) if float(v).is_integer() else table.format_number(v)}"
+            for k, v in costs.items()))
     lines += fault_lines(t)
     why = f": {plan.ranks_from}" if plan.ranks_from else ""
     lines.append(f"# Group: {plan.group if plan.group is not None else 'all NPUs'}"
@@ -265,7 +272,8 @@ def _rows(plan, simulate, progress):
                        algorithm=job.algorithm, dtype=job.dtype, op=job.op, group=plan.group,
                        verify=plan.check, seed=plan.seed, max_work=plan.max_work,
                        every=plan.n_groups > 1, progress=None if apart else progress.within,
-                       **plan.options, **({} if job.root is None else {"root": job.root}))
+                       protocol=plan.protocol, **plan.options,
+                       **({} if job.root is None else {"root": job.root}))
         if res.wall_s is None:
             res.wall_s = time.perf_counter() - t0_s
         return res

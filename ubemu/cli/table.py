@@ -92,6 +92,10 @@ def human_spec(level, digits=HUMAN_DIGITS):
         if getattr(level, key) != default:
             text += f":{key}={format_number(getattr(level, key), digits)}"
     text += ":trunk" if level.trunk else ""
+    for key in ("efficiency", "innet_efficiency", "innet_lat_ns", "ll_bw_factor",
+                "ll128_bw_factor"):
+        if getattr(level, key):
+            text += f":{key}={format_number(getattr(level, key), digits)}"
     return text + (f":name={level.name}" if level.name else "")
 
 
@@ -148,7 +152,7 @@ def format_row(result, layout=Layout(), timestamp=None):
         if layout.check:
             err = result.max_rel_err
             row += f"  {'N/A' if err is None else f'{err:.2e}':>9}"
-        row += f"  {result.bottleneck or '-':<16}  {result.algorithm}"
+        row += f"  {result.bottleneck or '-':<16}  {result.choice}"
     return row
 
 

@@ -16,10 +16,17 @@ from dataclasses import asdict
 from ..machine.faultreport import summary as fault_summary
 from ..machine.npu import to_dict as npu_dict
 from ..machine.spec import load_preset, load_topology, preset_names
+from ..machine.topology import TopologyParams
 from ..units import format_bandwidth
 from .csvout import CsvWriter, add_csv_option
 from .faults import add_fault_options, apply, failed_links_text
 from .table import HUMAN_DIGITS, human_spec
+
+#: The step-level costs, always shown; the library's settings (launch, protocols, channels)
+#: are shown where a topology sets them.
+COST_PARAMS = ("overhead_ns", "send_overhead_ns", "recv_overhead_ns", "fill_bytes", "fill_GBps",
+               "hop_lat_ns", "reduce_GBps", "efficiency")
+DEFAULTS = asdict(TopologyParams())
 
 #: The string form, as shown by ``topo list`` (see :mod:`ubemu.machine.spec`).
 STRING_SYNTAX = """\
@@ -213,7 +220,8 @@ def show_text(topo):
     lines.append(f"total IO     {bw(s['total_npu_io_GBps'])} = {s['n_npus']:,} NPUs x "
                  f"{bw(s['injection_bi_GBps'])} bi (compare with a published aggregate)")
     p = s["params"]
-    lines.append("params       " + "  ".join(f"{k}={v:g}" for k, v in p.items()))
+    lines.append("params       " + "  ".join(f"{k}={v:g}" for k, v in p.items()
+                                            if k in COST_PARAMS or v != DEFAULTS[k]))
     if p["efficiency"] != 1:
         lines.append(f"             effective per-NPU injection {bw(inj_eff(s))} uni "
                      f"(x efficiency)")

@@ -37,6 +37,8 @@ class Comm:
     local : (int, int), optional
         Build only the transfers sent by ranks ``lo..hi-1`` (builders registered with
         ``local_ok=True``; the others build every rank's).
+    reducing : tuple of bool
+        Per grid axis: its topology level's switches reduce in the network (empty: none).
     """
 
     dims: tuple
@@ -45,6 +47,7 @@ class Comm:
     levels: tuple = ()
     label: str = ""
     local: tuple = None
+    reducing: tuple = ()
 
     @classmethod
     def flat(cls, n, fabric=None):
@@ -71,6 +74,10 @@ class Comm:
     def whole(self):
         """The same communicator asking builders for every rank's sends."""
         return self if self.local is None else replace(self, local=None)
+
+    def reduces(self, d):
+        """Axis ``d``'s switches reduce in the network."""
+        return bool(self.reducing) and bool(self.reducing[d])
 
     @property
     def shape_label(self):

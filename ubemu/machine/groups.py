@@ -237,7 +237,8 @@ def group_of(topology, spec=None, **keys):
         dims, fabrics, levels = grid_of(topology, npus)
     npus = np.ascontiguousarray(npus, np.int64)
     npus.setflags(write=False)
-    return Comm(dims, fabrics, npus, levels, label)
+    reducing = tuple(topology.levels[i].reduces for i in levels)
+    return Comm(dims, fabrics, npus, levels, label, reducing=reducing if any(reducing) else ())
 
 
 def every_group(topology, spec):

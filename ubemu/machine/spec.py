@@ -6,8 +6,11 @@ String form (levels innermost first, comma-separated)::
     full_mesh:8@56GBps/150ns,full_mesh:8,switch:16@224GBps/1us:planes=7:oversub=2
     torus:4x4x4@50GBps        (one ring level per dimension)
 
-Options: ``links=N``, ``planes=N``, ``oversub=X``, ``trunk``, ``name=TEXT``; two levels may
-not have the same name (groups and reports name levels).
+Options: ``links=N``, ``planes=N``, ``oversub=X``, ``trunk``, ``name=TEXT``,
+``efficiency=X`` (the level's point-to-point efficiency), ``innet_efficiency=X`` (its switches
+reduce in the network), ``innet_lat_ns=X`` (their latency), ``ll_bw_factor=X`` and
+``ll128_bw_factor=X`` (the protocols' bandwidth on this level); two levels may not have
+the same name (groups and reports name levels).
 TOML: a top-level ``name``, ``description``, optional ``[params]`` (see
 :class:`ubemu.machine.topology.TopologyParams`), optional ``[npu]`` (see
 :mod:`ubemu.machine.npu`) and one ``[[level]]`` table per level with
@@ -37,13 +40,20 @@ KINDS = (*FABRICS, "torus")
 DEFAULTS = {"full_mesh": (56.0, 150.0), "ring": (56.0, 150.0), "switch": (56.0, 1000.0)}
 LEVEL_FIELDS = ("fabric", "size", "bw_GBps", "bw", "lat_ns", "lat", "links", "trunk",
                 "planes", "oversub", "access_GBps", "access", "access_lat_ns", "access_lat",
-                "name", "note")
+                "name", "note", "efficiency", "innet_efficiency", "innet_lat_ns",
+                "ll_bw_factor", "ll128_bw_factor")
 PARAM_FIELDS = ("overhead_ns", "send_overhead_ns", "recv_overhead_ns", "fill_bytes",
-                "fill_GBps", "hop_lat_ns", "reduce_GBps", "efficiency")
-TOP_FIELDS = ("name", "description", "notes", "params", "level", "source", "spare",
-              "npu")
+                "fill_GBps", "hop_lat_ns", "reduce_GBps", "efficiency", "launch_ns",
+                "ll_sw_factor", "ll_bw_factor", "ll128_sw_factor", "ll128_bw_factor",
+                "channels", "channel_bytes", "chunk_bytes")
+TOP_FIELDS = ("name", "description", "notes", "params", "level", "source", "spare", "npu",
+              "library")
+#: Libraries a topology may name (``ubemu.algorithms.libraries`` holds their algorithms).
+LIBRARIES = ("nccl",)
 SPARE_FIELDS = ("level", "bw_GBps", "lat_ns")
-STRING_OPTIONS = ("links", "planes", "oversub", "trunk", "access", "access_lat", "name")
+STRING_OPTIONS = ("links", "planes", "oversub", "trunk", "access", "access_lat", "name",
+                  "efficiency", "innet_efficiency", "innet_lat_ns", "ll_bw_factor",
+                  "ll128_bw_factor")
 
 
 def _int_field(value, where, key, minimum=1):
@@ -119,6 +129,13 @@ def level_from_fields(fields, where):
         oversub=_float_field(fields.get("oversub", 1.0), where, "oversub", 1.0),
         access_GBps=_quantity(fields, where, "access", parse_bandwidth_GBps, "GBps", 0.0),
         access_lat_ns=_quantity(fields, where, "access_lat", parse_latency_ns, "ns", 0.0),
+        efficiency=_float_field(fields.get("efficiency", 0.0), where, "efficiency", 0,
+                                maximum=1),
+        innet_efficiency=_float_field(fields.get("innet_efficiency", 0.0), where,
+                                      "innet_efficiency", 0, maximum=1),
+        innet_lat_ns=_float_field(fields.get("innet_lat_ns", 0.0), where, "innet_lat_ns", 0),
+        **{key: _float_field(fields.get(key, 0.0), where, key, 0, maximum=1)
+           for key in ("ll_bw_factor", "ll128_bw_factor")},
     )
     if base != "switch" and (common["planes"] != 1 or common["oversub"] != 1.0):
         raise UbemuError(f"{where}: planes and oversub apply to fabric 'switch' only")
@@ -207,9 +224,11 @@ def topology_from_dict(data, source):
     raw_params = data.get("params", {})
     if not isinstance(raw_params, dict):
         raise UbemuError(f"{source}: params must be a table")
-    for key in ("name", "description", "source"):
+    for key in ("name", "description", "source", "library"):
         if not isinstance(data.get(key, ""), str):
             raise UbemuError(f"{source}: {key} must be a string")
+    if data.get("library", "") not in ("",) + LIBRARIES:
+        raise choices_error("library", data["library"], LIBRARIES, source)
     notes = data.get("notes", [])
     if not isinstance(notes, list) or not all(isinstance(x, str) for x in notes):
         raise UbemuError(f"{source}: notes must be a list of strings")
@@ -218,7 +237,8 @@ def topology_from_dict(data, source):
                     description=data.get("description", ""), source=source,
                     notes=tuple(notes), spare=_spare(data.get("spare"), levels, source),
                     npu=None if "npu" not in data else npu_from_dict(data["npu"],
-                                                                    f"{source}: npu"))
+                                                                    f"{source}: npu"),
+                    library=data.get("library", ""))
 
 
 def _spare(raw, levels, source):
@@ -247,6 +267,13 @@ def _params(raw, where):
     if "efficiency" in params:
         params["efficiency"] = _float_field(params["efficiency"], where, "efficiency", 0,
                                             strict=True, maximum=1)
+    for key in ("ll_sw_factor", "ll_bw_factor", "ll128_sw_factor", "ll128_bw_factor"):
+        if key in params:
+            params[key] = _float_field(params[key], where, key, 0, maximum=1)
+    if "channels" in params:
+        params["channels"] = float(_int_field(int(params["channels"])
+                                              if float(params["channels"]).is_integer()
+                                              else raw["channels"], where, "channels"))
     return params
 
 

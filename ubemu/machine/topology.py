@@ -61,6 +61,19 @@ class Level:
         one port, so the ones that give it must agree.
     access_lat_ns : float
         Trunk levels: latency of one crossing of that port (up or down).
+    efficiency : float
+        Fraction of this level's link bandwidth that point-to-point copies get (0: the
+        topology's ``params.efficiency``).
+    innet_efficiency : float
+        A switch level whose switches reduce in the network (NVLink SHARP, InfiniBand SHARP)
+        declares the fraction of its link bandwidth that in-switch reduction and multicast get
+        (0: it does not reduce; :mod:`ubemu.algorithms.innet`).
+    innet_lat_ns : float
+        Latency of one in-switch reduction or multicast across the level (it replaces
+        ``lat_ns`` for them; 0: ``lat_ns``).
+    ll_bw_factor, ll128_bw_factor : float
+        The level's own bandwidth factor of the low-latency protocols (0: the topology's,
+        :mod:`ubemu.timing.protocols`).
     """
 
     fabric: str
@@ -74,6 +87,16 @@ class Level:
     name: str = ""
     access_GBps: float = 0.0
     access_lat_ns: float = 0.0
+    efficiency: float = 0.0
+    innet_efficiency: float = 0.0
+    innet_lat_ns: float = 0.0
+    ll_bw_factor: float = 0.0
+    ll128_bw_factor: float = 0.0
+
+    @property
+    def reduces(self):
+        """The level's switches reduce in the network."""
+        return self.innet_efficiency > 0
 
     @property
     def link_GBps(self):
@@ -102,6 +125,10 @@ class Level:
             s += f":access={exact_text(self.access_GBps)}GBps"
         if self.access_lat_ns:
             s += f":access_lat={exact_text(self.access_lat_ns)}ns"
+        for key in ("efficiency", "innet_efficiency", "innet_lat_ns", "ll_bw_factor",
+                    "ll128_bw_factor"):
+            if getattr(self, key):
+                s += f":{key}={exact_text(getattr(self, key))}"
         return s + (f":name={self.name}" if self.name else "")
 
     def check(self, where):
@@ -114,7 +141,9 @@ class Level:
                 raise UbemuError(f"{where}: {key} must be an integer >= {lo}, got {v!r}")
         for key, lo, strict in (("bw_GBps", 0, True), ("lat_ns", 0, False),
                                 ("oversub", 1, False), ("access_GBps", 0, False),
-                                ("access_lat_ns", 0, False)):
+                                ("access_lat_ns", 0, False), ("efficiency", 0, False),
+                                ("innet_efficiency", 0, False), ("innet_lat_ns", 0, False),
+                                ("ll_bw_factor", 0, False), ("ll128_bw_factor", 0, False)):
             v = getattr(self, key)
             ok = isinstance(v, (int, float, np.number)) and not isinstance(v, bool)
             if not ok or not math.isfinite(v) or (v <= lo if strict else v < lo):
@@ -129,6 +158,14 @@ class Level:
             raise UbemuError(f"{where}: planes and oversub apply to fabric 'switch' only")
         if not self.trunk and (self.access_GBps or self.access_lat_ns):
             raise UbemuError(f"{where}: access and access_lat apply to trunk levels only")
+        for key in ("efficiency", "innet_efficiency", "ll_bw_factor", "ll128_bw_factor"):
+            if getattr(self, key) > 1:
+                raise UbemuError(f"{where}: {key} must be <= 1, got {getattr(self, key)!r}")
+        if self.innet_efficiency and (self.fabric != "switch" or self.trunk):
+            raise UbemuError(f"{where}: innet_efficiency applies to non-trunk switch levels "
+                             f"only (the switches reduce)")
+        if self.innet_lat_ns and not self.innet_efficiency:
+            raise UbemuError(f"{where}: innet_lat_ns applies to a level with innet_efficiency")
 
     @property
     def max_hops(self):
@@ -161,7 +198,23 @@ class TopologyParams:
     reduce_GBps : float
         Rate at which an NPU reduces incoming data (bytes of input per second); 0 = free.
     efficiency : float
-        Fraction of link bandwidth left after protocol overhead (0 < efficiency <= 1).
+        Fraction of link bandwidth left after protocol overhead (0 < efficiency <= 1); a
+        level's own ``efficiency`` replaces it there.
+    launch_ns : float
+        Cost of launching one collective (kernel launch, setup), paid once per collective.
+    ll_sw_factor, ll_bw_factor, ll128_sw_factor, ll128_bw_factor : float
+        The low-latency protocols (NCCL's LL and LL128; :mod:`ubemu.timing.protocols`): a
+        step's software costs (``overhead_ns`` and the per-message overheads) times the
+        ``sw`` factor, its link bandwidth times the ``bw`` factor. 0: the protocol is not
+        offered (only ``simple``, the costs as given).
+    channels : float
+        Most channels the library runs an algorithm on (an integer >= 1): the default of the
+        algorithms' ``channels`` option (:mod:`ubemu.algorithms.channels`).
+    channel_bytes : float
+        Fewest bytes per channel before the default uses fewer channels (NCCL's rule).
+    chunk_bytes : float
+        Pipeline chunk of the algorithms that pipeline (their ``chunk`` option's default;
+        0: not pipelined).
     """
 
     overhead_ns: float = 0.0
@@ -172,6 +225,14 @@ class TopologyParams:
     hop_lat_ns: float = 0.0
     reduce_GBps: float = 0.0
     efficiency: float = 1.0
+    launch_ns: float = 0.0
+    ll_sw_factor: float = 0.0
+    ll_bw_factor: float = 0.0
+    ll128_sw_factor: float = 0.0
+    ll128_bw_factor: float = 0.0
+    channels: float = 1.0
+    channel_bytes: float = 0.0
+    chunk_bytes: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -204,6 +265,8 @@ class Topology:
     :class:`ubemu.machine.faults.FaultSet`, set by :func:`ubemu.machine.faults.with_faults`) marks
     what failed and adds the spares' links once one serves; ``npu`` (a
     :class:`ubemu.machine.npu.NPU`, the ``[npu]`` table) is what one NPU computes and holds.
+    ``library`` names the collective library that runs on the machine (``auto`` chooses
+    among its algorithms, :mod:`ubemu.algorithms.libraries`; empty: every algorithm).
     """
 
     levels: tuple
@@ -215,6 +278,7 @@ class Topology:
     spare: Spare = None
     faults: object = None
     npu: object = None
+    library: str = ""
 
     def __post_init__(self):
         if not isinstance(self.levels, tuple) or not self.levels:
@@ -311,6 +375,17 @@ class Topology:
         """Index into :attr:`link_classes` of each link id."""
         firsts = np.array([c.first_id for c in self.link_classes], np.int64)
         return np.searchsorted(firsts, np.asarray(link_ids, np.int64), side="right") - 1
+
+    def level_efficiency(self, level):
+        """Point-to-point efficiency of ``level``'s links (its own, else the topology's)."""
+        return self.levels[level].efficiency or self.params.efficiency
+
+    def class_efficiency(self):
+        """Point-to-point efficiency of each link class (an access port: its run's first
+        level's; a spare's port: the topology's)."""
+        spare = ("spare_up", "spare_down", "lrs_up", "lrs_down")
+        return np.array([self.params.efficiency if c.name.rsplit(".", 1)[-1] in spare
+                         else self.level_efficiency(c.level) for c in self.link_classes])
 
     def link_capacity_GBps(self):
         """Per-link capacity, GB/s per direction, as a flat array indexed by link id."""

@@ -15,7 +15,8 @@ from .topology import Level, TopologyParams, exact_text
 
 #: Level fields written, in this order (the TOML names of :class:`Level`'s fields).
 LEVEL_KEYS = ("name", "fabric", "size", "bw_GBps", "lat_ns", "links", "trunk", "planes",
-              "oversub", "access_GBps", "access_lat_ns")
+              "oversub", "access_GBps", "access_lat_ns", "efficiency", "innet_efficiency",
+              "innet_lat_ns", "ll_bw_factor", "ll128_bw_factor")
 
 
 def _value(v):
@@ -56,6 +57,8 @@ def topology_toml(topo, header=(), comments=None):
         out.append(_line("description", topo.description, comments, "description"))
     if topo.notes:
         out.append(_line("notes", list(topo.notes), comments, "notes"))
+    if topo.library:
+        out.append(_line("library", topo.library, comments, "library"))
     out += ["", "[params]"]
     for f in fields(TopologyParams):
         out.append(_line(f.name, getattr(topo.params, f.name), comments, f"params.{f.name}"))

@@ -36,20 +36,13 @@ import numpy as np
 
 from ..kernels.codes import C_POOL_NPUS, C_RUN_FIRST
 from ..machine.comm import Comm
-from ..schedule import AllPairs
 from . import symmetry
-from .shapes import Cost, NoClosedForm, PermPartner, Sizes, Xor, line_figures
+from .shapes import NoClosedForm, PermPartner, Sizes, Xor
+from .stepcost import PROFILE_BUDGET, Cost, StepArithmetic  # noqa: F401
 
-#: Most transfers the patterns of one cost may need routed (cached or not, so that whether a
-#: closed form exists does not depend on what was asked before).
-PROFILE_BUDGET = 1 << 25
 #: Most sizes (entries x positions, summed over a cost's steps) evaluated rank by rank where
 #: ranks send different sizes; beyond, such steps are bounded.
 RAGGED_BUDGET = 1 << 22
-
-
-def _bmax(b):
-    return b.max() if isinstance(b, Sizes) else b
 
 
 class AxisModel:
@@ -64,15 +57,28 @@ class AxisModel:
     """
 
     __slots__ = ("p", "level", "fabric", "trunk", "beta_link", "beta_port", "lat_s",
-                 "full_ring", "beta_rank", "beta_line", "par")
+                 "full_ring", "res", "innet", "beta_rank", "beta_line", "par", "line")
 
-    def __init__(self, p, level, fabric, trunk, beta_link, beta_port, lat_s, full_ring,
-                 beta_rank=None, beta_line=0.0, par=1):
+    def __init__(self, p, level, fabric, trunk, res, lat_s, full_ring, innet=None,
+                 beta_line=0.0, par=1, line=()):
         self.p, self.level, self.fabric, self.trunk = p, level, fabric, trunk
-        self.beta_link, self.beta_port, self.lat_s = beta_link, beta_port, lat_s
+        #: ``(link classes, s/B, per_message)``: a message crossing the axis loads these
+        #: classes' links with its bytes (``per_message``: one link per message, loaded by
+        #: the largest; else per rank, loaded by the sum of its messages), ``s/B`` each.
+        self.res = tuple(res)
+        self.beta_link = max([b for _, b, one in self.res if one], default=0.0)
+        self.beta_port = max([b for _, b, one in self.res if not one], default=0.0)
+        self.lat_s = lat_s
         self.full_ring = full_ring
-        self.beta_rank = beta_port if beta_rank is None else beta_rank
-        self.beta_line, self.par = beta_line, par
+        #: A reducing switch: ``(port classes (up, down), their s/B, core pool classes and
+        #: s/B or None, an operation's latency in s)``.
+        self.innet = innet
+        #: Ranks sending different sizes: a rank's port term is ``beta_rank`` (s/B) on its
+        #: sum, the core pool that holds the whole line (its classes ``line``) ``beta_line``
+        #: on the line's sum.
+        self.beta_line, self.par, self.line = beta_line, par, tuple(line)
+        self.beta_rank = max([b for names, b, one in self.res
+                              if not one and names[0] not in self.line], default=0.0)
 
     def one_hop(self, shift):
         """A message to ``shift`` takes one link of its own (on a ring level: a neighbour
@@ -87,7 +93,7 @@ def _axis_model(topology, comm, d):
     """AxisModel of grid axis ``d`` of ``comm`` (see the module docstring)."""
     i = comm.levels[d]
     lv = topology.levels[i]
-    eff = topology.params.efficiency
+    eff = topology.level_efficiency(i)
     hop_s = topology.params.hop_lat_ns * 1e-9
     strides = topology.strides
     trunk_g = topology.trunk_group_npus[i]
@@ -98,35 +104,46 @@ def _axis_model(topology, comm, d):
             m_trunk *= comm.dims[e]
         if strides[j] < pool:
             m_core *= comm.dims[e]
-    caps = {c.name.rsplit(".", 1)[-1] if "." in c.name else "": c.bw_GBps * 1e9 * eff
-            for c in topology.link_classes if c.level == i and "access" not in c.name}
-    full_ring = True
-    beta_line, par = 0.0, m_trunk
+    label = lv.name or f"level{i}"
+    role = {c.name: "" if c.name == label else c.name[len(label) + 1:]
+            for c in topology.link_classes if c.level == i}
+    mine = [c for c in topology.link_classes if c.level == i
+            and role[c.name] in ("", "up", "down", "core_up", "core_down")]
+    caps = {role[c.name]: c.bw_GBps * 1e9 * eff for c in mine}
+    names = {role[c.name]: c.name for c in mine}
+    full_ring, innet = True, None
+    beta_line, par, line = 0.0, m_trunk, ()
     if lv.fabric in ("full_mesh", "ring"):
-        beta_link, beta_port, links = m_trunk / min(caps.values()), 0.0, 1
+        res, links = [((names[""],), m_trunk / min(caps.values()), True)], 1
         if lv.fabric == "ring":
             full_ring = comm.dims[d] == lv.size and _ordered(topology, comm, d)
-    elif lv.trunk:
-        beta_link, beta_port, links = 0.0, m_trunk / caps["up"], 2
     else:
-        beta_link, beta_port, links = 0.0, 1.0 / caps["up"], 2
-        if "core_up" in caps:
-            beta_port = max(beta_port, m_core / caps["core_up"])
+        ports = (names["up"], names["down"])
+        res, links = [(ports, (m_trunk if lv.trunk else 1.0) / caps["up"], False)], 2
+        core = None
+        if "core_up" in caps and not lv.trunk:
+            core = ((names["core_up"],), (names["core_down"],), m_core / caps["core_up"])
+            res.append(((names["core_up"], names["core_down"]), core[2], False))
             links = 4
             own = strides[i] < pool  # the pool holds the whole line, else parallel lines
             par = m_core // comm.dims[d] if own else m_core
-            beta_line = par / caps["core_up"] if own else 0.0
-    beta_rank = beta_port if not beta_line else 1.0 / caps["up"]
+            if own:
+                beta_line, line = par / caps["core_up"], res[-1][0]
+        if lv.reduces:
+            ratio = eff / lv.innet_efficiency
+            innet = (ports, ratio / caps["up"],
+                     None if core is None else (core[0], core[1], core[2] * ratio),
+                     (lv.innet_lat_ns or lv.lat_ns) * 1e-9 + hop_s * links)
     lat_s = lv.lat_ns * 1e-9
     if lv.trunk:  # through the NPU's access port up and down (its run's, one per NPU)
         first = int(topology.level_table[i, C_RUN_FIRST])
-        access = topology.access_GBps(i) * 1e9 * eff
-        beta_port = max(beta_port, 1.0 / access)
-        beta_rank = max(beta_rank, 1.0 / access)
+        access = topology.access_GBps(i) * 1e9 * topology.level_efficiency(first)
+        run = topology.levels[first].name or f"level{first}"
+        res.append(((f"{run}.access_up", f"{run}.access_down"), 1.0 / access, False))
         lat_s += 2 * topology.lat_ns[first, 1] * 1e-9
         links += 2
-    return AxisModel(int(comm.dims[d]), i, lv.fabric, lv.trunk, beta_link, beta_port,
-                     lat_s + hop_s * links, full_ring, beta_rank, beta_line, int(par))
+    return AxisModel(int(comm.dims[d]), i, lv.fabric, lv.trunk, res, lat_s + hop_s * links,
+                     full_ring, innet, beta_line, int(par), line)
 
 
 def _ordered(topology, comm, d):
@@ -174,8 +191,9 @@ class GridFlat:
         return ("shift", self.d, int(partner) % self.p)
 
     def profile(self, partners):
-        """(most messages per capacity on one link in s/B, longest path in s) of the step in
-        which every rank sends one message to each of ``partners``."""
+        """(most messages per capacity on one link in s/B, longest path in s, that of each
+        link class) of the step in which every rank sends one message to each of
+        ``partners``."""
         key = tuple(self._key(q) for q in partners)
         m = self.model
         n = m.n
@@ -195,10 +213,10 @@ class GridFlat:
         return self._profiles[key]
 
     def every_peer(self):
-        """(s/B, s) of the step in which every rank sends to every other rank: on a grid of
-        full-mesh and switch levels without trunks a full-mesh link of axis i carries
-        ``n / d_i`` messages and a port ``n (d_i - 1) / d_i``, and the longest path crosses
-        every axis; other groups route the pattern once."""
+        """(s/B, s, s/B of each link class) of the step in which every rank sends to every
+        other rank: on a grid of full-mesh and switch levels without trunks a full-mesh link
+        of axis i carries ``n / d_i`` messages and a port ``n (d_i - 1) / d_i``, and the
+        longest path crosses every axis; other groups route the pattern once."""
         m = self.model
         axes = m.axes
         if self.d is not None:
@@ -212,11 +230,19 @@ class GridFlat:
         n = self.p
         beta = max(max(ax.beta_link * (n // ax.p), ax.beta_port * (n // ax.p) * (ax.p - 1))
                    for ax in axes if ax.p > 1)
-        return beta, sum(ax.lat_s for ax in axes if ax.p > 1)
+        classes = {}
+        for ax in axes:
+            if ax.p > 1:
+                for names, b, one in ax.res:
+                    for c in names:
+                        classes[c] = max(classes.get(c, 0.0),
+                                         b * (n // ax.p) * (1 if one else ax.p - 1))
+        return beta, sum(ax.lat_s for ax in axes if ax.p > 1), classes
 
 
-class CostModel:
-    """Per (topology, group) constants and the step arithmetic of the closed forms.
+class CostModel(StepArithmetic):
+    """Per (topology, group) constants and the step arithmetic of the closed forms
+    (:class:`ubemu.timing.stepcost.StepArithmetic`).
 
     Attributes
     ----------
@@ -254,6 +280,10 @@ class CostModel:
         self._memo = {}
         self.collective, self.mode, self.uneven = "", "hi", False
         self.counting = False  # True: only the work is wanted (no pattern is routed)
+        self.launch_s = p.launch_ns * 1e-9
+        self.proto = (1.0, 1.0)  # the protocol's (sw, bw) factors (ubemu.timing.protocols)
+        self.class_bw = None  # its factor per link class name where levels differ
+        self._recording = 0
         self.reset_call()
 
     def reset_call(self):
@@ -336,205 +366,6 @@ class CostModel:
         """An explicit partner per rank (``dst[r]``), cached under ``key``."""
         return PermPartner(key, dst)
 
-    # -- step arithmetic ----------------------------------------------------------------------
-    def tail_s(self, n_msgs):
-        """How long the receive costs of ``n_msgs`` messages per rank outlast the data (the
-        timing model's receive tail, :func:`ubemu.kernels.timing.receive_tail_s`; one
-        message: ``o_r``)."""
-        if not self.msg_s:
-            return 0.0
-        if n_msgs <= 1:
-            return self.recv_s
-        if self.worst_tail:  # the most the tail can be: every message arriving at once
-            return n_msgs * self.recv_s
-        if n_msgs not in self._tails:
-            from ..kernels.numpy_timing import receive_tail_s
-
-            n = float(n_msgs)
-            self._tails[n_msgs] = max(self.recv_s, receive_tail_s(n, n, self.send_s,
-                                                                  self.recv_s))
-        return self._tails[n_msgs]
-
-    def fill_s(self, nbytes):
-        """A message's pipeline fill (:mod:`ubemu.timing.timer`)."""
-        return min(nbytes, self.fill_bytes) * self.fill_s_per_byte
-
-    def _finish(self, bw_s, lat_s, reduced_bytes, reduce, n_msgs, held=None, cpu_s=None,
-                tail_s=None):
-        """A step's time: every rank sends and receives ``n_msgs`` messages (``cpu_s`` and
-        ``tail_s``: the busiest NPU's message time and the longest receive tail, when ranks'
-        message counts differ); ``lat_s`` is the largest path latency plus fill (the timing
-        model's rule, :mod:`ubemu.timing.timer`). As a :class:`Cost`: the step's transfers,
-        one per message, of which ``held`` at once (default all)."""
-        cpu = n_msgs * self.msg_s if cpu_s is None else cpu_s
-        tail = self.tail_s(n_msgs) if tail_s is None else tail_s
-        t = max(cpu, bw_s + lat_s + (self.send_s + tail)) + self.overhead_s
-        t = t + reduced_bytes * self.rho if reduce and self.rho else t
-        work = self.n * n_msgs
-        return Cost(t, work, work, work if held is None else min(work, held))
-
-    def uneven_step(self, bw_s, lat_s, sent, received, transfers, held=None):
-        """Time of a step whose ranks send ``sent[r]`` and receive ``received[r]`` messages
-        (arrays; an uneven all-to-all), ``bw_s`` on its busiest link, ``lat_s`` its longest
-        path plus fill: the timing model's rule (:mod:`ubemu.timing.timer`) with each rank's
-        own message costs. ``transfers``: its messages, ``held`` of them at once."""
-        if not transfers:
-            return Cost(self.overhead_s)
-        cpu_s, tail_s = self.message_figures(received, sent)
-        t = max(cpu_s, bw_s + lat_s + (self.send_s + tail_s)) + self.overhead_s
-        return Cost(t, transfers, transfers, transfers if held is None else min(transfers, held))
-
-    def message_figures(self, received, sent):
-        """``(busiest NPU's message time, longest receive tail)`` of ranks that receive and
-        send ``received[r]`` and ``sent[r]`` messages: the timing model's per-NPU rule
-        (:func:`ubemu.kernels.timing.npu_message_figures`; at least one receive cost)."""
-        if not self.msg_s:
-            return 0.0, 0.0
-        from ..kernels.numpy_timing import npu_message_figures
-
-        cpu_s, tail_s = npu_message_figures(np.asarray(received, np.float64),
-                                            np.asarray(sent, np.float64), self.send_s,
-                                            self.recv_s)
-        return cpu_s, max(self.recv_s, tail_s)
-
-    def step(self, msgs, reduce=False):
-        """Time of one step; ``msgs`` is a list of (axis, partner, bytes) sent by each rank
-        (bytes: a number, or :class:`Sizes` where ranks send different sizes)."""
-        msgs = [m for m in msgs if _bmax(m[2]) > 0]
-        if not msgs:
-            return self.overhead_s
-        ax = msgs[0][0]
-        ragged = [b for _, _, b in msgs if isinstance(b, Sizes)]
-        if ragged:
-            if all(m[0] is ax for m in msgs) and all(b.exact for b in ragged) \
-                    and self.can_vector(ax, len(msgs) * ax.p):
-                return self._ragged_step(ax, msgs, reduce)
-            return self._bounded_step(msgs, reduce, ragged)
-        if isinstance(ax, GridFlat):
-            return self._grid_step(ax, msgs, reduce)
-        if not all(a.one_hop(q) for a, q, _ in msgs):  # a ring level: route the pattern
-            if any(a is not ax for a, _, _ in msgs):
-                raise NoClosedForm("no closed form: messages on a ring level and another")
-            lines = self.lines(ax)
-            return self._grid_step(lines, [(lines, q, b) for _, q, b in msgs], reduce)
-        if self.lines_vary and any(m[0].par > 1 for m in msgs):
-            self.uneven = True  # parallel lines of different sizes share a link: bounds
-        if len(msgs) == 1:  # the common case, kept fast
-            ax, shift, b = msgs[0]
-            beta = ax.beta_link if ax.beta_link > ax.beta_port else ax.beta_port
-            return self._finish(b * beta, ax.lat_s + self.fill_s(b), b, reduce, 1)
-        per_axis, links = {}, {}  # messages to one partner share its link, not their costs
-        lat = red = 0.0
-        for ax, shift, b in msgs:
-            key = (id(ax), shift % ax.p)
-            links[key] = links.get(key, 0) + b
-            mx, sm = per_axis.get(id(ax), (ax, 0.0, 0.0))[1:]
-            per_axis[id(ax)] = (ax, max(mx, links[key]), sm + b)
-            lat = max(lat, ax.lat_s + self.fill_s(b))
-            red += b
-        bw = max(max(ax.beta_link * mx, ax.beta_port * sm) for ax, mx, sm in per_axis.values())
-        every = len(per_axis) == 1 and len(links) == self.n - 1  # a compact AllPairs step
-        return self._finish(bw, lat, red, reduce, len(msgs),
-                            AllPairs.PART_TRANSFERS if every else None)
-
-    def _bounded_step(self, msgs, reduce, ragged):
-        """Bounds of a step whose sizes differ by rank and are not followed rank by rank:
-        every message as large as the largest (``mode="hi"``); as small as the smallest, or
-        the largest message (which some rank sends) alone on the fastest link and the
-        shortest path, whichever is longer (``"lo"``)."""
-        lo = self.mode == "lo" and not self.counting
-        self.uneven = self.uneven or not self.counting
-        pick = Sizes.min if lo else Sizes.max
-        # where some ranks send nothing, one sending fewer than it receives waits longer
-        self.worst_tail = not lo and any(b.min() == 0 for b in ragged)
-        try:
-            t = self.step([(a, q, pick(b) if isinstance(b, Sizes) else b) for a, q, b in msgs],
-                          reduce)
-        finally:
-            self.worst_tail = False
-        if lo:
-            if self._fastest is None:
-                topo = self.topology
-                cap = max(c.bw_GBps for c in topo.link_classes) * 1e9 * topo.params.efficiency
-                lat_ns = min(lv.lat_ns for lv in topo.levels if lv.size > 1)
-                self._fastest = (1.0 / cap, (lat_ns + topo.params.hop_lat_ns) * 1e-9)
-            s_per_B, lat_s = self._fastest
-            big = max(b.max() for b in ragged)
-            t = max(t, self._finish(big * s_per_B, lat_s + self.fill_s(big), big, reduce, 1))
-        return t
-
-    def _ragged_step(self, ax, msgs, reduce):
-        """A step on one axis whose ranks send different sizes, rank by rank: the largest
-        message on a link of its own, each rank's sums on its ports and at its end (messages,
-        reduction), the line's sum on a pool holding it. Exact for lines alike, and for the
-        largest line where they differ unless parallel lines share a link."""
-        p = ax.p
-        if self.lines_vary and ax.par > 1:
-            self.uneven = True
-        if not all(ax.one_hop(q) for _, q, _ in msgs):
-            raise NoClosedForm("no closed form: on a ring level only neighbour messages of a "
-                               "whole ring are followed rank by rank")
-        self.vectored += len(msgs) * p
-        if len(msgs) == 1:  # one message each: its largest and the sum decide
-            big, total = msgs[0][2].max(), int(msgs[0][2].vec.sum())
-            bw = max(ax.beta_link * big, ax.beta_rank * big, ax.beta_line * total)
-            return self._finish(bw, ax.lat_s + self.fill_s(big), big, reduce, 1)
-        pos = np.arange(p)
-        came = [pos ^ int(q) if isinstance(q, Xor) else (pos - int(q)) % p for _, q, _ in msgs]
-        links = [int(q) if isinstance(q, Xor) else int(q) % p - p for _, q, _ in msgs]
-        link, big, up, down, sends, recvs = line_figures(p, [b for _, _, b in msgs], came,
-                                                         links)
-        bw = max(ax.beta_link * link, ax.beta_rank * max(int(up.max()), int(down.max())),
-                 ax.beta_line * int(up.sum()))
-        cpu, tail = self.message_figures(recvs, sends)
-        every = len(set(links)) == self.n - 1
-        return self._finish(bw, ax.lat_s + self.fill_s(big), int(down.max()), reduce,
-                            len(msgs), AllPairs.PART_TRANSFERS if every else None, cpu, tail)
-
-    def every_peer(self, ax, b, reduce=False):
-        """Time of the step in which every rank sends ``b`` bytes to every other rank of
-        ``ax`` (what :meth:`step` gives for the ``p-1`` shifts, without listing them)."""
-        p = ax.p
-        if b <= 0 or p < 2:
-            return self.overhead_s
-        if isinstance(ax, GridFlat):
-            beta, lat = (0.0, 0.0) if self.counting else ax.every_peer()
-            return self._finish(b * beta, lat + self.fill_s(b), (p - 1) * b, reduce, p - 1,
-                                AllPairs.PART_TRANSFERS)
-        if not (ax.one_hop(1) and ax.one_hop(2)):  # a ring level: route the pattern
-            return self.step([(ax, k, b) for k in range(1, p)], reduce)
-        bw = max(ax.beta_link * b, ax.beta_port * float((p - 1) * b))
-        every = p == self.n
-        return self._finish(bw, ax.lat_s + self.fill_s(b), float((p - 1) * b), reduce, p - 1,
-                            AllPairs.PART_TRANSFERS if every else None)
-
-    def profiled_step(self, key, n_messages, make_profile, sizes, reduce=False):
-        """Time of a step whose messages fall in groups of one size each (``sizes[g]``
-        bytes): ``make_profile()`` routes its pattern once per model and ``key`` into an
-        object whose ``terms(sizes, send_s, recv_s, fill_bytes, fill_ns_per_byte)`` gives
-        ``(link_s, lat_s, cpu_s, receive tail, bytes reduced at one NPU, messages)``
-        (:class:`ubemu.timing.groupcost.GroupProfile`); ``n_messages`` counts against
-        :data:`PROFILE_BUDGET` and the work."""
-        if not any(b > 0 for b in sizes):
-            return self.overhead_s
-        if key not in self.asked:
-            self.asked.add(key)
-            self.routed += n_messages
-        if self.counting:
-            return Cost(0.0, n_messages, n_messages, n_messages)
-        if self.routed > PROFILE_BUDGET:
-            raise NoClosedForm(f"no closed form: the patterns of this algorithm on {self.n} "
-                               f"ranks take too long to profile")
-        profile = self.memo(("profiled",) + tuple(key), make_profile)
-        link_s, lat_s, cpu_s, tail_s, red, moved = profile.terms(
-            sizes, self.send_s, self.recv_s, float(self.fill_bytes), self.fill_ns_per_byte)
-        if not moved:
-            return self.overhead_s
-        t = max(cpu_s, link_s + lat_s + self.send_s + max(self.recv_s, tail_s)) \
-            + self.overhead_s
-        t = t + red * self.rho if reduce and self.rho else t
-        return Cost(t, moved, moved, moved)
-
     def lines(self, ax):
         """Every line of grid axis ``ax`` as a :class:`GridFlat` (its patterns routed)."""
         return self.memo(("lines", id(ax)), lambda: GridFlat(self, self.axes.index(ax)))
@@ -545,39 +376,25 @@ class CostModel:
             self._memo[key] = make()
         return self._memo[key]
 
-    def _grid_step(self, gf, msgs, reduce):
-        sizes = [b for _, _, b in msgs]
-        b_hi, b_lo = max(sizes), min(sizes)
-        if b_hi != b_lo:
-            self.uneven = True
-        b = b_hi if self.mode == "hi" else b_lo
-        partners = [q for _, q, _ in msgs]
-        every = (len(partners) == gf.p - 1 and not any(isinstance(q, (Xor, PermPartner))
-                                                        for q in partners)
-                 and sorted(int(q) % gf.p for q in partners) == list(range(1, gf.p)))
-        if self.counting:
-            beta = lat = 0.0
-        else:
-            beta, lat = gf.every_peer() if every else gf.profile(partners)
-        return self._finish(b * beta, lat + self.fill_s(b), sum(sizes), reduce, len(partners),
-                            AllPairs.PART_TRANSFERS if every else None)
-
-    def link_step(self, loads, n_msgs):
-        """Time of a step given, per full-mesh axis, the bytes on its busiest link and its
-        largest message (``loads``: list of (axis, link bytes, message bytes)) and the
-        messages each rank sends and receives."""
-        loads = [x for x in loads if x[1] > 0]
-        if not loads:
-            return self.overhead_s
-        return self._finish(max(ax.beta_link * b for ax, b, _ in loads),
-                            max(ax.lat_s + self.fill_s(m) for ax, _, m in loads), 0.0,
-                            False, n_msgs)
+    def fastest(self):
+        """``(s/B of the fastest link, its class name, the shortest path in s)``: what the
+        lower bound of a step with one large message takes (:mod:`.stepcost`)."""
+        if self._fastest is None:
+            topo = self.topology
+            caps = [c.bw_GBps * 1e9 * e for c, e in
+                    zip(topo.link_classes, topo.class_efficiency())]
+            best = int(np.argmax(caps))
+            lat_ns = min(lv.lat_ns for lv in topo.levels if lv.size > 1)
+            self._fastest = (1.0 / caps[best], topo.link_classes[best].name,
+                             (lat_ns + topo.params.hop_lat_ns) * 1e-9)
+        return self._fastest
 
 
 def pattern_cost(topology, src_npus, dst_npus):
     """Route one message from each ``src_npus[k]`` to ``dst_npus[k]`` (NPU ids) once:
-    ``(seconds per byte on the busiest link, longest path in seconds)``, the two terms of a
-    step in which every message has the same size."""
+    ``(seconds per byte on the busiest link, longest path in seconds, {link class: seconds
+    per byte on its busiest link})``, the terms of a step in which every message has the same
+    size."""
     from .timer import StepTimer
 
     timer = StepTimer(topology)
@@ -586,11 +403,13 @@ def pattern_cost(topology, src_npus, dst_npus):
     dst = np.ascontiguousarray(dst_npus, np.int64)
     step = _Transfers(src, dst, np.ones(src.size, np.int64), np.zeros(src.size, bool))
     link_s, lat_ns = timer.figures(step, 1)[:2]
-    return link_s, lat_ns * 1e-9
+    return link_s, lat_ns * 1e-9, timer.class_busy()
 
 
 class _Transfers:
     """The few fields of a Step the timer routes."""
+
+    innet, channels = 0, 1
 
     def __init__(self, src, dst, n, reduce):
         self.src, self.dst, self.n, self.reduce = src, dst, n, reduce

@@ -77,13 +77,14 @@ class GroupProfile:
         self.group_messages = [int(m) for m in np.bincount(group, minlength=n_groups)]
         paths, hops, lat_ns = topology.route(src, dst)
         classes = topology.link_classes
-        eff = topology.params.efficiency
+        eff = topology.class_efficiency()
         links = paths[paths >= 0]
         used, counts = _per_key(links, np.repeat(group, hops), n_groups, topology.n_links)
         rows = _distinct(np.hstack([counts, topology.link_class_of(used)[:, None]]))
         # a few distinct rows, none below another of its class: plain tuples, so a size
         # costs a few multiplications
-        self.links = [(tuple(map(int, r[:n_groups])), classes[r[-1]].bw_GBps * 1e9 * eff)
+        self.links = [(tuple(map(int, r[:n_groups])),
+                       classes[r[-1]].bw_GBps * 1e9 * eff[r[-1]], classes[r[-1]].name)
                       for r in _top(rows, rows[:, -1])]
         self.lat_ns = [float(lat_ns[group == g].max(initial=-np.inf)) for g in range(n_groups)]
         # per NPU: messages of each group sent (first columns) and received
@@ -106,7 +107,7 @@ class GroupProfile:
         def dot(counts, weights):
             return sum(c * w for c, w in zip(counts, weights))
 
-        link_s = max(float(dot(c, sizes)) / cap for c, cap in self.links)
+        link_s = max(float(dot(c, sizes)) / cap for c, cap, _ in self.links)
         lat_ns = max(lat + min(float(b), fill_bytes) * fill_ns_per_byte
                      for lat, b, on in zip(self.lat_ns, sizes, live) if on)
         cpu_s = max(float(dot(s, live)) * send_s + float(dot(r, live)) * recv_s
@@ -117,3 +118,14 @@ class GroupProfile:
                       for _, r in self.npus)
         return (link_s, lat_ns * 1e-9, cpu_s, tail_s, reduced,
                 int(sum(m for m, on in zip(self.group_messages, live) if on)))
+
+    def class_busy(self, sizes):
+        """``{link class name: its busiest link's seconds}`` of the step with ``sizes[g]``
+        bytes per message of group g (what a protocol whose bandwidth differs by level
+        reads)."""
+        sizes = [int(b) if m > 0 else 0 for b, m in zip(sizes, self.group_messages)]
+        out = {}
+        for counts, cap, name in self.links:
+            t = float(sum(c * b for c, b in zip(counts, sizes))) / cap
+            out[name] = max(out.get(name, 0.0), t)
+        return out

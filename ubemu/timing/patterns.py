@@ -43,7 +43,7 @@ class PatternProfiles:
             return None
         if not self._profiled:  # second sight of these pairs: worth profiling
             self._pattern_key = (step.src, step.dst, step.reduce)
-            self._pattern, self._profiled = self._build_profile(step), True
+            self._pattern, self._profiled = self._build_profile(step, every_link=True), True
         elif not red_same:
             return None  # the one-reduce-per-NPU check was made for other reduce flags
         return self._pattern
@@ -55,10 +55,11 @@ class PatternProfiles:
         self._profiled = False
         return self._build_profile(step)
 
-    def _build_profile(self, step):
+    def _build_profile(self, step, every_link=False):
         """Route this process's transfers of ``step`` once; the profile if every NPU reduces
         at most once and every link (over all processes) carries at most one transfer, or, in
-        one process, the links that carry several are few (:meth:`_shared`, a detour's)."""
+        one process, the links that carry several are few (:meth:`_shared`, a detour's) or,
+        with ``every_link``, any number (channels sharing ports: every step then sums them)."""
         src, dst, _, red = self._own(step)
         tp = self.topology
         hops = np.zeros((len(self.class_names), src.size), np.int32)
@@ -95,20 +96,21 @@ class PatternProfiles:
             return None
         shared = None
         if most[3]:
-            shared = None if self.spread.collective else self._shared(src, dst, busy_links)
+            shared = None if self.spread.collective else self._shared(
+                src, dst, busy_links, int(hops.sum()) if every_link else src.size)
             if shared is None:
                 return None
         return hops, np.flatnonzero(hops.any(axis=1)), lat, most[1], most[2], shared
 
-    def _shared(self, src, dst, busy_links):
+    def _shared(self, src, dst, busy_links, room):
         """The links of a profiled pattern that carry several of its transfers (or lost some
         of their planes), as ``(class of each link, transfers sorted by link, start of each
         link's run, each link's time weight or None)``; None when they are too many to pay
-        (more link crossings than transfers)."""
+        (more link crossings than ``room``)."""
         mark = np.zeros(self.topology.n_links, bool)
         mark[busy_links] = True
         tp = self.topology
-        links, trans = np.empty(src.size, np.int64), np.empty(src.size, np.int64)
+        links, trans = np.empty(room, np.int64), np.empty(room, np.int64)
         timing = self.kernels(src.size)
         m = timing.shared_pairs(src, dst, self.npus, tp.level_table, tp.lat_ns,
                                 float(tp.params.hop_lat_ns), *self.faults, mark, self.path,
@@ -139,9 +141,10 @@ class PatternProfiles:
         link_s, red_b = timing.pattern_step(n, itemsize, red, hops, used, self.class_cap_Bps,
                                             self._busy, self._bytes)
         if shared is not None:
-            cls, trans, starts, _ = shared
-            link_busy = self.shared_link_s(shared, np.add.reduceat(n[trans], starts), itemsize)
-            np.maximum.at(self._busy, cls, link_busy)
+            cls, trans, starts, weight = shared
+            timing.shared_busy(n, int(itemsize), trans, starts, cls,
+                               np.empty(0) if weight is None else weight, self.class_cap_Bps,
+                               self._busy)
             link_s = float(self._busy.max(initial=0.0))
         fill_bytes, ns_per_byte = self.fill
         path = lat_ns + np.minimum(n * itemsize, fill_bytes) * ns_per_byte if ns_per_byte \

@@ -27,28 +27,35 @@ class Cost(float):
     step's), ``held`` (the most a timing-only schedule holds at once: a compact all-pairs
     step holds one part, :class:`ubemu.schedule.AllPairs`) and ``moved`` (the transfers a
     data run applies: a ring's steps are timed from one routing of their pattern but
-    applied one by one; default ``transfers``). Sums and integer multiples carry them along;
-    the value is plain float arithmetic."""
+    applied one by one; default ``transfers``). While the model records
+    (:meth:`ubemu.timing.stepcost.StepArithmetic.recorded`) it also carries ``parts``: each
+    step's shape and how many times it occurs, so that channels can be joined step by step
+    and a pipeline timed. Sums and integer multiples carry them along; the value is plain
+    float arithmetic."""
 
-    def __new__(cls, value, transfers=0, peak=0, held=0, moved=None):
+    def __new__(cls, value, transfers=0, peak=0, held=0, moved=None, parts=()):
         obj = super().__new__(cls, value)
         obj.transfers, obj.peak, obj.held = transfers, peak, held
         obj.moved = transfers if moved is None else moved
+        obj.parts = parts
         return obj
 
     def __add__(self, other):
         return Cost(float(self) + float(other), self.transfers + getattr(other, "transfers", 0),
                     max(self.peak, getattr(other, "peak", 0)),
                     max(self.held, getattr(other, "held", 0)),
-                    self.moved + getattr(other, "moved", 0))
+                    self.moved + getattr(other, "moved", 0),
+                    self.parts + getattr(other, "parts", ()))
 
     __radd__ = __add__
 
     def __mul__(self, k):
         if isinstance(k, float) and not k.is_integer():
             return float(self) * k
-        return Cost(float(self) * k, self.transfers * int(k), self.peak if k else 0,
-                    self.held if k else 0, self.moved * int(k))
+        k = int(k)
+        return Cost(float(self) * k, self.transfers * k, self.peak if k else 0,
+                    self.held if k else 0, self.moved * k,
+                    tuple((spec, m * k) for spec, m in self.parts if k))
 
     __rmul__ = __mul__
 
@@ -71,7 +78,6 @@ class PermPartner:
 
     def __eq__(self, other):
         return isinstance(other, PermPartner) and other.key == self.key
-
 
 
 class Sizes:

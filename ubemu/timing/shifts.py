@@ -24,6 +24,8 @@ figures equal timing the steps one by one, bit for bit (tested).
 
 import numpy as np
 
+from ..kernels.codes import RECV_UNIT
+
 
 def _window_sums(values, starts, length):
     """Sums of ``values`` over the circular windows ``[start, start + length)``."""
@@ -87,6 +89,8 @@ def time_shift_steps(timer, step, itemsize):
     """Add the steps of ``step`` (a ShiftSteps) to ``timer``; False when the rule above does
     not hold (too many links carry several transfers, or several processes share the work)
     and the steps must be timed one by one."""
+    if step.steady is not None:
+        return time_steady_shift_steps(timer, step, itemsize)
     profile = timer.profile_once(step)
     if profile is None:
         return False
@@ -122,7 +126,171 @@ def time_shift_steps(timer, step, itemsize):
         busy = np.maximum(busy, _shared_busy_s(timer, step, shared, starts, itemsize))
     firsts, counts = _distinct_columns(np.vstack([busy, lat.reshape(1, -1)]))
     for first, count in zip(firsts.tolist(), counts.tolist()):
-        timer.add_figures(busy[:, first], float(lat[first]), red_b, cpu_s, tail_s, count)
+        timer.add_figures(busy[:, first], float(lat[first]), red_b, cpu_s, tail_s, count,
+                          step.channels)
+    timer.bytes += nbytes
+    timer.n_steps += step.repeat
+    return True
+
+
+#: Most (link, step) pairs worth computing for links that carry several sliding transfers.
+MULTI_BUDGET = 1 << 24
+
+
+class _Transfers:
+    """The few fields of a Step the timer routes."""
+
+    innet, channels = 0, 1
+
+    def __init__(self, src, dst, n, reduce):
+        self.src, self.dst, self.n, self.reduce = src, dst, n, reduce
+
+
+def _group_max(keys, const, weight, members, pos, starts, extra, parts, itemsize, floor):
+    """``{key: per step, the most of (const + itemsize if the entry's sliding transfer is in
+    the window) x weight}`` over the entries (links or NPUs) with that key whose most can
+    exceed ``floor[key]`` (the key's most without a block in the window); entry i has the
+    sliding transfer ``members[i]``. A key's step value is ``floor`` or the largest
+    ``(const + itemsize) x weight`` among its entries whose transfer is in the window, so
+    entries are grouped by that value (usually one per key), each group timed from the
+    positions of its transfers."""
+    keys, floor = np.asarray(keys, np.int64), np.asarray(floor)
+    value = (const + itemsize) * weight
+    live = value > floor[keys]  # can be the busiest
+    keys, value, members = keys[live], value[live], members[live]
+    out = {}
+    if not keys.size:
+        return out
+    counts = np.bincount(keys)
+    present = np.flatnonzero(counts)
+    order = np.argsort(keys.astype(np.int16), kind="stable")  # a radix sort: keys are few
+    top = np.zeros(counts.size)
+    top[present] = np.maximum.reduceat(value[order], np.cumsum(counts)[present] - counts[present])
+    if np.array_equal(value, top[keys]):  # one value per key: one group each, at once
+        groups, levels = keys, top
+    else:  # several values of a key (lost switch planes): one group per (key, value)
+        levels, groups = np.unique(value, return_inverse=True)
+        groups = groups.reshape(-1) + levels.size * keys
+        levels = np.tile(levels, int(keys.max()) + 1)
+    per_pos = np.bincount(groups * parts + pos[members],
+                          minlength=(int(groups.max()) + 1) * parts).reshape(-1, parts) > 0
+    for g in np.flatnonzero(per_pos.any(axis=1)).tolist():
+        key = g if groups is keys else g // (levels.size // (int(keys.max()) + 1))
+        big = _window_sums(per_pos[g].astype(np.int64), starts, extra) > 0
+        step = np.where(big, levels[g], floor[key])
+        out[key] = np.maximum(out[key], step) if key in out else step
+    return out
+
+
+def time_steady_shift_steps(timer, step, itemsize):
+    """:func:`time_shift_steps` of a ShiftSteps with steady transfers alongside (the channels
+    whose blocks are all of one size): every link's load is its steady bytes plus, where a
+    sliding transfer crosses it, that transfer's block (one element more when in the
+    window). False where it cannot (several processes, or too many links carrying several
+    sliding transfers)."""
+    tp, isz, s = timer.topology, int(itemsize), step.parts
+    st = step.steady
+    if timer.spread.collective:
+        return False
+    n_npus, n_cls = tp.n_npus, len(timer.class_names)
+    # the constant loads: steady transfers, sliding ones at their smaller block
+    timer.ensure_room((st.src.size + step.src.size) * timer.path.size,
+                      3 * (st.src.size + step.src.size))
+    acc = timer.accumulate([0, 0, 0.0], _Transfers(st.src, st.dst, st.n, st.reduce), isz, 1.0)
+    lat_steady = acc[2]
+    base = np.full(step.src.size, step.base, np.int64)
+    acc = timer.accumulate([acc[0], acc[1], 0.0], _Transfers(step.src, step.dst, base,
+                                                              step.reduce), isz, 1.0)
+    nt, nr = acc[0], acc[1]
+    links = timer.touched[:nt].copy()
+    loads = timer.load[links].copy()
+    keys = timer.red_touched[:nr].copy()
+    vals = timer.red_bytes[keys].copy()
+    timer.red_bytes[keys] = 0.0
+    timer.load[links] = np.arange(links.size, dtype=np.float64)  # each link's index, briefly
+    cls = tp.link_class_of(links)
+    weight = timer.weight[links] if timer.weight.size else np.ones(links.size)
+    weighed = loads * weight
+    # the sliding transfers' routes
+    room = step.src.size * timer.path.size
+    pl, pt = np.empty(room, np.int64), np.empty(room, np.int64)
+    lat = np.empty(step.src.size)
+    m = timer.kernels(step.src.size).route_pairs(
+        step.src, step.dst, timer.npus, tp.level_table, tp.lat_ns, float(tp.params.hop_lat_ns),
+        *timer.faults, timer.path, pl, pt, lat, timer.err)
+    if m < 0:
+        timer.load[links] = 0.0
+        timer.check_routes()
+    pl, pt = pl[:m], pt[:m]
+    timer.mark_used(links)
+    timer.mark_used(pl)
+    at = timer.load[pl].astype(np.int64)  # the index in ``links`` of each pair's link
+    timer.load[links] = 0.0
+    n_slide = np.bincount(at, minlength=links.size)
+    k = np.arange(step.repeat, dtype=np.int64)
+    starts = step.shift(k) % s
+    # busy per class and step: the constant loads, then the links a sliding transfer crosses
+    busy = np.zeros((n_cls, step.repeat))
+    floor = np.zeros(n_cls)  # the most bytes x weight on a class's links, no block in the window
+    for c in range(n_cls):
+        floor[c] = weighed[cls == c].max(initial=0.0)
+    busy[:] = (floor / timer.class_cap_Bps)[:, None]
+    cls_at = cls[at]
+    one = n_slide[at] == 1
+    if step.extra and one.any():
+        top = _group_max(cls_at[one], loads[at[one]], weight[at[one]], pt[one], step.pos,
+                         starts, step.extra, s, isz, floor)
+        for c, value in top.items():
+            busy[c] = np.maximum(busy[c], value / timer.class_cap_Bps[c])
+    multi = np.flatnonzero(n_slide > 1)
+    if step.extra and multi.size:
+        if multi.size * step.repeat > MULTI_BUDGET:
+            return False
+        sel = n_slide[at] > 1
+        inside = ((step.pos[pt[sel]][:, None] - starts[None, :]) % s) < step.extra
+        counts = np.zeros((multi.size, step.repeat), np.int64)
+        np.add.at(counts, np.searchsorted(multi, at[sel]), inside.astype(np.int64))
+        for i, j in enumerate(multi.tolist()):
+            t = (loads[j] + isz * counts[i]) * weight[j] / timer.class_cap_Bps[cls[j]]
+            busy[cls[j]] = np.maximum(busy[cls[j]], t)
+    # bytes per class: the constant loads every step, one element per crossing in the window
+    nbytes = np.bincount(cls, weights=loads, minlength=n_cls) * step.repeat
+    if step.extra:
+        per_pos = np.bincount(cls_at * s + step.pos[pt], minlength=n_cls * s).reshape(n_cls, s)
+        for c in np.flatnonzero(per_pos.any(axis=1)).tolist():
+            nbytes[c] += float(_window_sums(per_pos[c], starts, step.extra).sum() * isz)
+    # latency: the steady transfers' (with their fill), the sliding ones' window maxima
+    fill_bytes, ns_per_byte = timer.fill
+    longest = np.full(s, -np.inf)
+    np.maximum.at(longest, step.pos, lat)
+    fill = [min(b * isz, fill_bytes) * ns_per_byte for b in (step.base + 1, step.base)]
+    slide_lat = np.maximum(_window_max(longest, starts, step.extra) + fill[0]
+                           if step.extra else -np.inf,
+                           _window_max(longest, (starts + step.extra) % s, s - step.extra)
+                           + fill[1] if step.extra < s else -np.inf)
+    path_lat = np.maximum(slide_lat, lat_steady)
+    # the NPUs: messages (the same every step), bytes reduced (+1 element into a big block)
+    npu_key = keys < n_npus
+    received = np.floor(vals[~npu_key] / RECV_UNIT)
+    sent = vals[~npu_key] - received * RECV_UNIT
+    cpu_s = tail_s = 0.0
+    if timer.messages:
+        cpu_s, tail_s = timer.kernels(received.size).npu_message_figures(
+            received, sent, timer.send_s, timer.recv_s)
+    red = np.full(step.repeat, float(vals[npu_key].max(initial=0.0)))
+    if step.extra and step.reduce.any():
+        red_of = np.zeros(n_npus)
+        red_of[keys[npu_key]] = vals[npu_key]
+        mine = np.flatnonzero(step.reduce)
+        d = timer.npus[step.dst[mine]]
+        top = _group_max(np.zeros(d.size, np.int64), red_of[d], np.ones(d.size), mine,
+                         step.pos, starts, step.extra, s, isz, red[:1])
+        red = top.get(0, red)
+    firsts, counts = _distinct_columns(np.vstack([busy, path_lat.reshape(1, -1),
+                                                  red.reshape(1, -1)]))
+    for first, count in zip(firsts.tolist(), counts.tolist()):
+        timer.add_figures(busy[:, first], float(path_lat[first]), float(red[first]), cpu_s,
+                          tail_s, count, step.channels)
     timer.bytes += nbytes
     timer.n_steps += step.repeat
     return True

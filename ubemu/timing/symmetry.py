@@ -44,10 +44,10 @@ def link_messages(topology):
 
 
 def every_peer_cost(topology):
-    """``(seconds per byte on the busiest link, longest path in s)`` of the step in which every
-    NPU sends one message to every other (:func:`ubemu.timing.costmodel.pattern_cost`'s figures)."""
+    """``(seconds per byte on the busiest link, longest path in s, {link class: seconds per
+    byte})`` of the step in which every NPU sends one message to every other
+    (:func:`ubemu.timing.costmodel.pattern_cost`'s figures)."""
     per_link = link_messages(topology)
-    eff = topology.params.efficiency
-    link_s = max(float(m) / (c.bw_GBps * 1e9 * eff)
-                 for m, c in zip(per_link, topology.link_classes) if m)
-    return link_s, npu0_routes(topology)[1] * 1e-9
+    classes = {c.name: float(m) / (c.bw_GBps * 1e9 * eff) for m, c, eff in
+               zip(per_link, topology.link_classes, topology.class_efficiency()) if m}
+    return max(classes.values()), npu0_routes(topology)[1] * 1e-9, classes

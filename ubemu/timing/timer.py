@@ -24,6 +24,18 @@ when they were posted together, less when their senders' send costs staggered th
 reproduces SimGrid SMPI's timing of its ring and its linear and pairwise all-to-all with
 per-message overheads from 8 to 256 ranks (``peer/``).
 
+A link's capacity is its class's bandwidth times its level's point-to-point efficiency
+(``Topology.class_efficiency``). A protocol (:mod:`ubemu.timing.protocols`) multiplies the
+software terms (``overhead_ns``, the per-message overheads) by its ``sw`` factor and the link
+bandwidth by its ``bw`` factor; a timer times several protocols in one walk. A step whose
+transfers belong to ``channels`` channels shares each NPU's message costs among that many
+engines (the busiest NPU's message time and the longest receive tail are divided by it;
+a protocol's ``sw`` then scales ``send_overhead_ns + max(recv_overhead_ns, tail)``). An
+in-network step (``Step.innet``) loads the switch ports as
+:func:`ubemu.kernels.timing.accumulate_innet` says, at the level's in-network efficiency.
+Every collective costs ``launch_ns`` once, at its end. A schedule's ``pipelines`` are timed
+by :mod:`ubemu.timing.pipeline`.
+
 Links are full duplex (each direction, and a switch's up and down links, are separate ids).
 A step with ``repeat = k`` is timed once and counted ``k`` times. The steps of a schedule's
 ``windows`` (half-open ranges of step indices, e.g. the ``p-1`` link-disjoint steps of a
@@ -45,9 +57,11 @@ from ..errors import UbemuError
 from ..kernels import select
 from ..machine.faults import kernel_arrays, link_weights
 from ..result import ClassUsage
-from ..schedule import AllPairs, PartnerStep, ShiftSteps, explicit_steps
+from ..schedule import AllPairs, PartnerStep, ShiftSteps, explicit_steps, steps_counted
 from . import partners, symmetry
 from .patterns import PatternProfiles
+from .pipeline import PipelineRuns, chunk_count
+from .protocols import SIMPLE, class_factors
 from .replicas import ReplicaSymmetry
 from .shifts import time_shift_steps
 
@@ -86,7 +100,7 @@ class LocalLoads:
         return np.asarray(values, np.float64)
 
 
-class StepTimer(PatternProfiles, ReplicaSymmetry):
+class StepTimer(PatternProfiles, ReplicaSymmetry, PipelineRuns):
     """Times steps on one topology, reusing its per-link scratch arrays between steps.
 
     Parameters
@@ -96,9 +110,12 @@ class StepTimer(PatternProfiles, ReplicaSymmetry):
         Topology NPU id of each communicator rank (default: rank = NPU id).
     loads : LocalLoads or PartitionedLoads, optional
         Where loads are summed (default: :class:`LocalLoads`).
+    protocols : sequence of (name, sw factor, bw factor), optional
+        The protocols to time (:func:`ubemu.timing.protocols.resolve`; default ``simple``);
+        :attr:`time_s` and :meth:`usage` are the first one's, :meth:`protocol_times` all.
     """
 
-    def __init__(self, topology, npus=None, loads=None):
+    def __init__(self, topology, npus=None, loads=None, protocols=(SIMPLE,)):
         self.topology = topology
         n_npus = topology.n_npus
         if npus is None:
@@ -112,7 +129,8 @@ class StepTimer(PatternProfiles, ReplicaSymmetry):
         self.class_names = [c.name for c in classes]
         self.class_first = np.array([c.first_id for c in classes], np.int64)
         self.class_count = np.array([c.count for c in classes], np.float64)
-        self.class_cap_Bps = np.array([c.bw_GBps * 1e9 * p.efficiency for c in classes])
+        self.class_cap_Bps = np.array([c.bw_GBps * 1e9 for c in classes]) \
+            * topology.class_efficiency()
         self.level_of_class = [c.level for c in classes]
         self.load = np.zeros(topology.n_links, np.float64)
         self.red_bytes = np.zeros(2 * n_npus, np.float64)  # reduced bytes, then messages
@@ -135,6 +153,13 @@ class StepTimer(PatternProfiles, ReplicaSymmetry):
         self.messages = bool(self.send_s or self.recv_s)
         self.fill = (float(p.fill_bytes), 1.0 / p.fill_GBps if p.fill_GBps > 0 else 0.0)
         self.reduce_Bps = p.reduce_GBps * 1e9
+        self.launch_s = p.launch_ns * 1e-9
+        self.protocols = tuple(protocols)
+        self._factors = [(float(sw), float(bw)) for _, sw, bw in self.protocols]
+        # per protocol: each link class's bandwidth factor where the levels differ, else None
+        self._class_bw = [None if f is None else np.array(f) for f in
+                          (class_factors(topology, name, bw) for name, _, bw in self.protocols)]
+        self._pipe = None  # PipelineRuns' state while a pipeline is being timed
         #: A list to record every timed unit in (a step, or a window timed as one):
         #: ``(link ids, bytes on each, link_s, dt, k, bytes per class)``; None: no record.
         #: Recording takes no repeated-pattern or every-peer shortcut (replicas: one routed
@@ -145,24 +170,40 @@ class StepTimer(PatternProfiles, ReplicaSymmetry):
 
     def reset(self):
         """Zero the accumulated time and usage."""
-        self._time = Fraction(0)
+        n_proto = len(self.protocols)
+        self._times = [Fraction(0)] * n_proto
         self._used = None  # per link: carried bytes in some step (allocated when first needed)
         self._class_used = np.zeros(len(self.class_names), bool)  # every link of the class
         self._busy_total = [Fraction(0)] * len(self.class_names)
-        self._message_total = Fraction(0)  # steps' busiest-NPU message time, where it rules
+        # per protocol: steps' busiest-NPU message time, where it rules
+        self._message_totals = [Fraction(0)] * n_proto
         self.n_steps = 0
         self._window = None
+        self._window_engines = 1
         self.bytes = np.zeros(len(self.class_names))
 
     @property
     def time_s(self):
         """Total time so far: the exact sum of the step times, rounded once."""
-        return float(self._time)
+        return float(self._times[0])
 
     @property
     def exact_time(self):
         """Total time so far as the exact :class:`~fractions.Fraction` sum of the steps."""
-        return self._time
+        return self._times[0]
+
+    def protocol_times(self):
+        """``{protocol name: total time so far in s}`` of every protocol timed."""
+        return {name: float(t) for (name, _, _), t in zip(self.protocols, self._times)}
+
+    def add_launch(self):
+        """Count the collective's launch cost (``launch_ns``) once."""
+        if self.launch_s:
+            for i in range(len(self._times)):
+                self._times[i] += Fraction(self.launch_s)
+            if self.capture is not None:
+                self.capture.append((np.zeros(0, np.int64), np.zeros(0), 0.0, self.launch_s,
+                                     1, np.zeros(len(self.class_names))))
 
     @property
     def busy_s(self):
@@ -205,15 +246,46 @@ class StepTimer(PatternProfiles, ReplicaSymmetry):
                 grown[:arr.size] = arr
                 setattr(self, name, grown)
 
-    def _add(self, dt, k, message_s=0.0, link_s=0.0):
-        """Count ``k`` occurrences of a step of ``dt`` seconds (``message_s``: its busiest NPU's
-        message time when that, not the network, set its length). Sums are exact (Fractions of
-        the float terms), so a step counted k times or k steps of the same time give the same
-        total: timing-only schedules merge repeats, per-process ones (MPI) do not. Bytes are
-        whole numbers, exact in float64."""
-        self._time += Fraction(dt) * k
-        if message_s:
-            self._message_total += Fraction(message_s) * k
+    def _count(self, figures, k, engines=1):
+        """Count ``k`` occurrences of a timed unit (a step, or a window timed as one) with
+        ``figures`` ``(link_s, lat_ns, red_bytes, cpu_s, tail_s, moved)`` (None: it moved
+        nothing) and :attr:`_busy` / :attr:`_bytes` its per-class figures, under every
+        protocol; ``engines``: the NPUs' message costs (their busy time and their receive
+        tails) are shared by that many channels. Returns the first protocol's time of one
+        occurrence."""
+        if figures is not None and engines > 1:
+            figures = (*figures[:3], figures[3] / engines, figures[4] / engines, figures[5])
+        if self._pipe is not None:
+            return self._pipe_count(figures, k)
+        dts = []
+        for i in range(len(self._factors)):
+            if figures is None:
+                dt, message_s = self.overhead_s * self._factors[i][0], 0.0
+            else:
+                fig, proto = self._under(i, figures)
+                dt, message_s = self._combine(*fig, proto), self._message_bound(*fig, proto)
+            self._times[i] += Fraction(dt) * k
+            if message_s:
+                self._message_totals[i] += Fraction(message_s) * k
+            dts.append(dt)
+        self._add(dts[0], k, figures[0] if figures is not None else 0.0)
+        return dts[0]
+
+    def _under(self, i, figures):
+        """``(figures, (sw, bw))`` of protocol ``i``: where its bandwidth factor differs by
+        level, the link term is the most over the classes of :attr:`_busy` over the class's
+        factor (the figures then carry it, and bw is 1)."""
+        vec = self._class_bw[i]
+        if vec is None:
+            return figures, self._factors[i]
+        link_s = float((self._busy / vec).max(initial=0.0))
+        return (link_s, *figures[1:]), (self._factors[i][0], 1.0)
+
+    def _add(self, dt, k, link_s=0.0):
+        """Count ``k`` occurrences of a unit of ``dt`` seconds in the usage (the times are
+        :meth:`_count`'s). Sums are exact (Fractions of the float terms), so a step counted k
+        times or k steps of the same time give the same total: timing-only schedules merge
+        repeats, per-process ones (MPI) do not. Bytes are whole numbers, exact in float64."""
         for c, b in enumerate(self._busy.tolist()):
             if b:
                 self._busy_total[c] += Fraction(b) * k
@@ -228,21 +300,26 @@ class StepTimer(PatternProfiles, ReplicaSymmetry):
         (at least one receive)."""
         return self.send_s + max(self.recv_s, tail_s) if moved else 0.0
 
-    def _combine(self, link_s, lat_ns, red_bytes, cpu_s, tail_s, moved):
-        """A step's time from its figures (the module docstring's rule)."""
-        dt = max(cpu_s, link_s + lat_ns * 1e-9 + self._message_s(tail_s, moved)) \
-            + self.overhead_s
+    def _combine(self, link_s, lat_ns, red_bytes, cpu_s, tail_s, moved, proto=(1.0, 1.0),
+                 share=1.0):
+        """A step's time from its figures (the module docstring's rule) under a protocol's
+        ``(sw, bw)`` factors; ``share``: the part of its bytes moved (a pipeline's chunk)."""
+        sw, bw = proto
+        dt = max(cpu_s * sw, link_s * share / bw + lat_ns * 1e-9
+                 + self._message_s(tail_s, moved) * sw) + self.overhead_s * sw
         if self.reduce_Bps > 0:
-            dt += red_bytes / self.reduce_Bps
+            dt += red_bytes * share / self.reduce_Bps
         return dt
 
-    def _message_bound(self, link_s, lat_ns, red_bytes, cpu_s, tail_s, moved):
+    def _message_bound(self, link_s, lat_ns, red_bytes, cpu_s, tail_s, moved,
+                       proto=(1.0, 1.0)):
         """The busiest NPU's message time where it outlasts the network (its whole busy time,
         or a queue of receives after the data that lasts longer than the data), else 0."""
-        message_s = self._message_s(tail_s, moved)
-        if cpu_s > link_s + lat_ns * 1e-9 + message_s:
-            return cpu_s
-        return message_s if tail_s > self.recv_s and message_s > link_s else 0.0
+        sw, bw = proto
+        message_s = self._message_s(tail_s, moved) * sw
+        if cpu_s * sw > link_s / bw + lat_ns * 1e-9 + message_s:
+            return cpu_s * sw
+        return message_s if tail_s > self.recv_s and message_s > link_s / bw else 0.0
 
     # -- one step ---------------------------------------------------------------------------
     def step_time(self, step, itemsize, repeat=None):
@@ -253,12 +330,11 @@ class StepTimer(PatternProfiles, ReplicaSymmetry):
         if step.n_transfers == 0 and not self.spread.collective:
             self._busy[:] = 0.0
             self._bytes[:] = 0.0
-            self._add(self.overhead_s, k)
-            return self.overhead_s
-        closed = partners.figures(self, step, int(itemsize))
+            return self._count(None, k)
+        closed = None if step.innet else partners.figures(self, step, int(itemsize))
         if closed is None and isinstance(step, PartnerStep):
             step = step.explicit()  # no closed form here: timed as any explicit step
-        compact = hasattr(step, "parts") or self.capture is not None
+        compact = hasattr(step, "parts") or self.capture is not None or step.innet
         profile = None if compact or closed else self._profile(step)
         if isinstance(step, AllPairs) and self.capture is None and self._symmetric(step):
             figures = self._all_pairs_figures(step, int(itemsize))
@@ -268,24 +344,35 @@ class StepTimer(PatternProfiles, ReplicaSymmetry):
             figures = self.figures(step, itemsize)
         else:
             figures = self._pattern_figures(step, int(itemsize), *profile)
-        dt = self._combine(*figures)
-        self._add(dt, k, self._message_bound(*figures), figures[0])
-        return dt
+        return self._count(figures, k, step.channels)
 
     def figures(self, step, itemsize):
         """Route ``step`` alone and return its figures ``(link_s, lat_ns, red_bytes, cpu_s,
         tail_s, moved)`` without adding it to the totals."""
         return self._drain(self._accumulate([0, 0, 0.0], step, itemsize, 1.0))
 
-    def add_figures(self, busy_s, lat_ns, red_bytes, cpu_s, tail_s, k):
+    def class_busy(self):
+        """``{link class name: seconds its busiest link is busy}`` of the figures last
+        computed (:meth:`figures`), the classes with any."""
+        return {name: float(b) for name, b in zip(self.class_names, self._busy) if b}
+
+    def accumulate(self, acc, step, itemsize, scale=1.0):
+        """Add ``step``'s bytes (times ``scale``) to the accumulated loads (``acc`` =
+        [touched links, touched NPUs, max path latency]); the updated ``acc``. A route the
+        faults do not allow raises its one-line error."""
+        return self._accumulate(acc, step, itemsize, scale)
+
+    def check_routes(self):
+        """Raise the one-line error of the last route the faults did not allow, if any."""
+        self._check_routes()
+
+    def add_figures(self, busy_s, lat_ns, red_bytes, cpu_s, tail_s, k, engines=1):
         """Count ``k`` steps whose busiest link per class is busy ``busy_s`` (an array, one
         per class) with the other figures given: a shortcut's steps, timed by the rule."""
         self._busy[:] = busy_s
         self._bytes[:] = 0.0
         fig = (float(self._busy.max(initial=0.0)), lat_ns, red_bytes, cpu_s, tail_s, True)
-        dt = self._combine(*fig)
-        self._add(dt, k, self._message_bound(*fig), fig[0])
-        return dt
+        return self._count(fig, k, engines)
 
     def _own(self, step):
         """(src, dst, n, reduce) of the transfers of ``step`` this process routes."""
@@ -297,6 +384,8 @@ class StepTimer(PatternProfiles, ReplicaSymmetry):
     def _accumulate(self, acc, step, itemsize, scale):
         """``acc`` = [touched links, touched NPUs, max path latency] after adding ``step``'s
         bytes (times ``scale``) of this process's transfers."""
+        if step.innet:
+            return self._accumulate_innet(acc, step, itemsize, scale)
         if hasattr(step, "parts"):  # a compact step (AllPairs, Replicas)
             shapes = self._replica_plan(step, scale)
             if shapes is not None:
@@ -315,6 +404,36 @@ class StepTimer(PatternProfiles, ReplicaSymmetry):
                 nt, self.red_bytes, self.red_touched, nr, self.path, self.messages, *self.fill,
                 self.err)
             self._check_routes()
+            lat = max(lat, step_lat)
+        return [nt, nr, lat]
+
+    def _accumulate_innet(self, acc, step, itemsize, scale):
+        """:meth:`_accumulate` of an in-network step (:class:`~ubemu.schedule.Step` ``innet``),
+        explicit or the parts of compact replicas."""
+        if hasattr(step, "parts"):
+            for part in step.parts():
+                acc = self._accumulate_innet(acc, part, itemsize, scale)
+            return acc
+        tp = self.topology
+        if tp.faults is not None:
+            raise UbemuError("in-switch reduction under failed links or NPUs is not modelled; "
+                             "use an algorithm without it")
+        if self.spread.collective:
+            raise UbemuError("in-switch reduction steps are timed in one process")
+        lv = tp.levels[step.via]
+        if not lv.reduces:
+            raise UbemuError(f"level {lv.name or step.via}: its switches do not reduce in the "
+                             f"network (no innet_efficiency)")
+        nt, nr, lat = acc
+        if step.src.size:
+            self.ensure_room(nt + 4 * step.src.size, nr + 2 * step.src.size)
+            ratio = tp.level_efficiency(step.via) / lv.innet_efficiency
+            nt, nr, step_lat = self.kernels(step.src.size).accumulate_innet(
+                step.src, step.dst, step.n, self.npus, int(itemsize), float(scale), ratio,
+                int(step.innet), int(step.via), tp.level_table,
+                float(lv.innet_lat_ns or lv.lat_ns), float(tp.params.hop_lat_ns), self.load,
+                self.touched, nt, self.red_bytes, self.red_touched, nr, self.messages,
+                *self.fill)
             lat = max(lat, step_lat)
         return [nt, nr, lat]
 
@@ -379,20 +498,24 @@ class StepTimer(PatternProfiles, ReplicaSymmetry):
     def begin_window(self):
         """Start adding steps' loads together; :meth:`end_window` times them as one step."""
         self._window = [0, 0, 0.0]
+        self._window_engines = 0
 
     def add_to_window(self, step, itemsize, repeat=None):
         """Add ``repeat`` (default ``step.repeat``) occurrences of ``step`` to the window."""
         k = step.repeat if repeat is None else int(repeat)
         self.n_steps += k
         self._window = self._accumulate(self._window, step, itemsize, float(k))
+        if step.n_transfers:
+            engines = self._window_engines
+            self._window_engines = step.channels if not engines else min(engines, step.channels)
 
     def end_window(self):
         """Time the window's summed loads as one step (one latency, one overhead)."""
         acc, self._window = self._window, None
         figures = self._drain(acc)
-        dt = self._combine(*figures) if figures[-1] else self.overhead_s
-        self._add(dt, 1, self._message_bound(*figures) if figures[-1] else 0.0, figures[0])
-        return dt
+        if not figures[-1]:
+            self._busy[:] = 0.0
+        return self._count(figures if figures[-1] else None, 1, max(self._window_engines, 1))
 
     def links_used(self):
         """Links of each class that carried bytes so far (int64 per class), over every
@@ -405,83 +528,121 @@ class StepTimer(PatternProfiles, ReplicaSymmetry):
         each = self.spread.gather_sum(mine).astype(np.int64)
         return np.where(self._class_used, self.class_count.astype(np.int64), each)
 
-    def usage(self):
-        """Per-class usage so far (:class:`ubemu.result.ClassUsage` list) and the bottleneck.
+    def usage(self, protocol=0):
+        """Per-class usage so far (:class:`ubemu.result.ClassUsage` list) and the bottleneck,
+        under the protocol of index ``protocol``.
 
         Utilisation is bytes / (effective capacity x links x total time): 1.0 means every link
         of the class sent at full (efficiency-derated) speed for the whole collective. The
         group's utilisation divides by the links that carried bytes instead of all of them.
         """
+        bw = self._factors[protocol][1]
+        if self._class_bw[protocol] is not None:
+            bw = self._class_bw[protocol]
+        busy = self.busy_s / bw
+        time_s = float(self._times[protocol])
         used = self.links_used()
         out = [ClassUsage(name, lvl, float(b), float(s), float(u), int(n), int(k), float(g))
                for name, lvl, b, s, u, n, k, g in
-               zip(self.class_names, self.level_of_class, self.bytes, self.busy_s,
-                   self._per_link(self.class_count), self.class_count, used,
-                   self._per_link(used))]
+               zip(self.class_names, self.level_of_class, self.bytes, busy,
+                   self._per_link(self.class_count, bw, time_s), self.class_count, used,
+                   self._per_link(used, bw, time_s))]
         bottleneck = ""
-        if self.busy_s.size and self.busy_s.max() > 0:
-            bottleneck = self.class_names[int(np.argmax(self.busy_s))]
-        if self._message_total > 0 and float(self._message_total) > self.busy_s.max(initial=0):
+        if busy.size and busy.max() > 0:
+            bottleneck = self.class_names[int(np.argmax(busy))]
+        messages = self._message_totals[protocol]
+        if messages > 0 and float(messages) > busy.max(initial=0):
             bottleneck = MESSAGES
         return out, bottleneck
 
-    def _per_link(self, links):
-        """Each class's bytes over (effective capacity x ``links`` x total time)."""
-        denom = self.class_cap_Bps * links * self.time_s
+    def _per_link(self, links, bw, time_s):
+        """Each class's bytes over (effective capacity x the protocol's bandwidth factor
+        ``bw`` x ``links`` x total time ``time_s``)."""
+        denom = self.class_cap_Bps * bw * links * time_s
         return np.divide(self.bytes, denom, out=np.zeros_like(self.bytes), where=denom > 0)
 
 
-def time_steps(schedule, steps, timer, itemsize):
+def time_steps(schedule, steps, timer, itemsize, launch=True):
     """Drive ``timer`` over ``steps`` (an iterable of ``schedule``'s steps), honouring the
-    schedule's windows; the steps' repeats are cut at window boundaries. A compact step with
-    a ``span`` stands for a whole window of that many steps, timed as one step."""
+    schedule's windows and pipelines (the steps' repeats are cut at their boundaries), and
+    count the collective's launch cost (unless ``launch`` is False). A compact step with a
+    ``span`` stands for a whole window of that many steps, timed as one step."""
     windows = _windows(schedule)
-    k = 0
-    for step in _compact_rings(steps, timer, itemsize, not windows):
+    pipes = _pipelines(schedule, itemsize)
+    cuts = sorted({x for w in windows for x in w} | {x for a, b, _ in pipes for x in (a, b)})
+    for k, step in _compact_rings(steps, timer, itemsize, not windows, pipes):
         span = getattr(step, "span", 1)
         if span > 1:
             if (k, k + span) not in windows or step.repeat != 1:
                 raise UbemuError(f"{schedule.algorithm} {schedule.collective}: a step "
                                  f"standing for steps {k}..{k + span - 1} is not a window")
+            for a, _, chunks in pipes:
+                if a == k and not timer.in_pipeline:
+                    timer.begin_pipeline(chunks)
             timer.step_time(step, itemsize)
             timer.n_steps += span - 1
-            k += span
+            if any(b == k + span for _, b, _ in pipes) and timer.in_pipeline:
+                timer.end_pipeline()
             continue
-        if not windows:
+        if not cuts:
             timer.step_time(step, itemsize)
             continue
         pos, end = k, k + step.repeat
         while pos < end:
+            for a, _, chunks in pipes:
+                if a == pos and not timer.in_pipeline:
+                    timer.begin_pipeline(chunks)
+            stop = min([end] + [x for x in cuts if x > pos])
             inside = [w for w in windows if w[0] <= pos < w[1]]
             if inside:
-                stop = min(end, inside[0][1])
                 if not timer.in_window:
                     timer.begin_window()
                 timer.add_to_window(step, itemsize, stop - pos)
                 if stop == inside[0][1]:
                     timer.end_window()
             else:
-                stop = min([end] + [a for a, _ in windows if a > pos])
                 timer.step_time(step, itemsize, stop - pos)
             pos = stop
-        k = end
+            if any(b == pos for _, b, _ in pipes) and timer.in_pipeline:
+                if timer.in_window:
+                    timer.end_window()
+                timer.end_pipeline()
     if timer.in_window:
         timer.end_window()
+    if timer.in_pipeline:
+        timer.end_pipeline()
+    if launch:
+        timer.add_launch()
 
 
-def _compact_rings(steps, timer, itemsize, allowed):
-    """``steps`` with every :class:`~ubemu.schedule.ShiftSteps` timed at once where it can be
-    (:mod:`ubemu.timing.shifts`; not while recording or spread over processes), else given
-    one by one."""
+def _compact_rings(steps, timer, itemsize, allowed, pipes):
+    """``(position, step)`` of ``steps`` with every :class:`~ubemu.schedule.ShiftSteps` timed at
+    once where it can be (:mod:`ubemu.timing.shifts`; not while recording or spread over
+    processes, nor inside a window, nor across a pipeline's boundary), else given one by
+    one."""
+    k = 0
     for step in steps:
-        if isinstance(step, ShiftSteps) and allowed and timer.capture is None \
-                and not timer.spread.collective and time_shift_steps(timer, step, itemsize):
-            continue
-        yield from explicit_steps(step)
+        n = step.repeat
+        whole = not any(a < k + n and k < b and not (a <= k and k + n <= b)
+                        for a, b, _ in pipes)
+        if isinstance(step, ShiftSteps) and allowed and whole and timer.capture is None \
+                and not timer.spread.collective:
+            starting = [c for a, _, c in pipes if a == k]
+            if starting and not timer.in_pipeline:
+                timer.begin_pipeline(starting[0])
+            if time_shift_steps(timer, step, itemsize):
+                k += n
+                if any(b == k for _, b, _ in pipes) and timer.in_pipeline:
+                    timer.end_pipeline()
+                continue
+        for one in explicit_steps(step):
+            yield k, one
+            k += steps_counted(one)
 
 
-def time_schedule(schedule, topology, npus=None, itemsize=4, loads=None, steps=None):
-    """Modelled time of ``schedule`` on ``topology``.
+def time_schedule(schedule, topology, npus=None, itemsize=4, loads=None, steps=None,
+                  protocols=(SIMPLE,)):
+    """Modelled time of ``schedule`` on ``topology`` (with the fastest of ``protocols``).
 
     Parameters
     ----------
@@ -497,6 +658,8 @@ def time_schedule(schedule, topology, npus=None, itemsize=4, loads=None, steps=N
     steps : iterable of Step, optional
         The steps to time (default ``schedule.steps()``): a data run passes its steps as it
         applies them.
+    protocols : sequence of (name, sw, bw)
+        The protocols to time (:func:`ubemu.timing.protocols.resolve`).
 
     Returns
     -------
@@ -505,6 +668,13 @@ def time_schedule(schedule, topology, npus=None, itemsize=4, loads=None, steps=N
     bottleneck : str
         Name of the link class whose busiest link was busy longest ("" if nothing moved).
     """
+    return time_protocols(schedule, topology, npus, itemsize, loads, steps, protocols)[1:4]
+
+
+def time_protocols(schedule, topology, npus=None, itemsize=4, loads=None, steps=None,
+                   protocols=(SIMPLE,)):
+    """:func:`time_schedule` under every one of ``protocols`` in one walk: ``(the fastest's
+    name, its time_s, usage, bottleneck, {name: time_s} of all)`` (ties: the first)."""
     if npus is None:
         if schedule.n_ranks > topology.n_npus:
             raise UbemuError(f"timing: {schedule.n_ranks} ranks do not fit on topology "
@@ -513,10 +683,25 @@ def time_schedule(schedule, topology, npus=None, itemsize=4, loads=None, steps=N
     elif len(npus) != schedule.n_ranks:
         raise UbemuError(f"timing: the communicator maps {len(npus)} ranks, the schedule has "
                          f"{schedule.n_ranks}")
-    timer = StepTimer(topology, npus, loads)
+    timer = StepTimer(topology, npus, loads, protocols)
     time_steps(schedule, schedule.steps() if steps is None else steps, timer, itemsize)
-    usage, bottleneck = timer.usage()
-    return timer.time_s, usage, bottleneck
+    times = timer.protocol_times()
+    best = min(range(len(protocols)), key=lambda i: (timer.protocol_times()[protocols[i][0]], i))
+    usage, bottleneck = timer.usage(best)
+    return protocols[best][0], float(timer._times[best]), usage, bottleneck, times
+
+
+def _pipelines(schedule, itemsize):
+    """The schedule's pipelines of more than one chunk as ``(start, stop, chunks)``, sorted
+    and checked."""
+    out = sorted((int(a), int(b), chunk_count(n, itemsize, c))
+                 for a, b, c, n in getattr(schedule, "pipelines", ()))
+    out = [x for x in out if x[2] > 1]
+    for (a0, b0, _), (a1, _, _) in zip(out, out[1:]):
+        if a1 < b0:
+            raise UbemuError(f"{schedule.algorithm} {schedule.collective}: overlapping "
+                             f"pipelines ({a0}, {b0}) and ({a1}, ...)")
+    return out
 
 
 def _windows(schedule):

@@ -8,8 +8,11 @@ and are not read.
 
 Registered here: the collectives (``all_reduce``, ``all_gather``, ``reduce_scatter``,
 ``alltoall``, ``broadcast``, ``reduce``), timed by :func:`ubemu.simulate`; settings
-``algorithm`` (default ``auto``), ``dtype`` (default ``float32``), ``op`` (``sum``) and
-``option.KEY`` (an algorithm option, ``-O KEY=VALUE``).
+``algorithm`` (default ``auto``), ``dtype`` (default ``float32``), ``op`` (``sum``),
+``protocol`` (default ``auto``), ``channels`` and ``chunk`` (the algorithm options of that
+name, :mod:`ubemu.algorithms.channels`; left out: the library's defaults) and ``option.KEY``
+(any algorithm option, ``-O KEY=VALUE``). The note says what ubemu chose: the algorithm,
+its channels and pipeline chunk where it has them, and the protocol.
 """
 
 from ..errors import UbemuError, choices_error
@@ -58,13 +61,15 @@ def collective_figure(row):
     """A collective of ``row.size_B`` bytes (nccl-tests' size) on the row's group."""
     from ..api import simulate
 
-    given = inputs(row, ("algorithm", "dtype", "op", "option."))
+    given = inputs(row, ("algorithm", "dtype", "op", "protocol", "channels", "chunk",
+                         "option."))
     options = {k.split(".", 1)[1]: _value(v) for k, v in given.items()
                if k.startswith("option.")}
+    options.update({k: _value(given[k]) for k in ("channels", "chunk") if k in given})
     res = simulate(row.kind, row.size_B, row.topo, given.get("algorithm", "auto"),
                    dtype=given.get("dtype", "float32"), op=given.get("op", "sum"),
-                   group=row.group or None, **options)
-    return metric(row, COLLECTIVE_METRICS)(res), res.algorithm
+                   group=row.group or None, protocol=given.get("protocol", "auto"), **options)
+    return metric(row, COLLECTIVE_METRICS)(res), res.choice
 
 
 def _value(text):

@@ -21,6 +21,7 @@ from ..errors import UbemuError
 from ..machine.groups import every_group, group_of
 from ..parallel.exchange import LocalExchange
 from ..schedule import explicit_steps, replicate
+from ..timing.protocols import offered, resolve
 from ..timing.timer import StepTimer, time_steps
 from .ops import SENDRECV
 
@@ -100,6 +101,7 @@ def profile_op(op, topology, record=True, max_work=None):
     dt = get_dtype(op.dtype)
     options = dict(op.options)
     notes = {}
+    protocol = "simple"
     if op.collective == SENDRECV:
         if op.algorithm not in ("auto", "direct"):
             raise UbemuError(f"op {op.name!r}: sendrecv has one algorithm, 'direct', "
@@ -114,15 +116,24 @@ def profile_op(op, topology, record=True, max_work=None):
         name = op.algorithm
         max_work = work.MAX_WORK if max_work is None else max_work
         if name == "auto":
-            name, _, auto = engine.choose(op.collective, comm, count, topology, dt.itemsize,
-                                          options, ex=LocalExchange(), max_work=max_work // g)
+            name, alone, auto = engine.choose(op.collective, comm, count, topology,
+                                              dt.itemsize, options, ex=LocalExchange(),
+                                              max_work=max_work // g)
             notes["auto_candidates"] = auto["auto_candidates"]
         get_algorithm(op.collective, name).check_fits(comm, options)
         predicted = work.predict(op.collective, name, comm, count, topology, dt.itemsize,
                                  options)
         work.refuse_if_too_big(op.collective, name, comm, predicted.times(g), max_work)
+        if len(offered(topology.params)) > 1:  # the fastest protocol for one group alone
+            if op.algorithm != "auto":
+                alone = engine.time_only(op.collective, name, comm, count, topology,
+                                         dt.itemsize, options, ex=LocalExchange())
+            protocol = alone.protocol
+        options = engine.resolved_options(op.collective, name, topology, count, dt.itemsize,
+                                          options)
         sched = build_schedule(op.collective, name, comm, count, data=False, **options)
-    timer = StepTimer(topology, rows.reshape(-1))
+    timer = StepTimer(topology, rows.reshape(-1),
+                      protocols=resolve(protocol, topology.params, sched.protocols))
     if record:
         timer.capture = []
     # recording routes every transfer (no repeated patterns), so replicas stay compact: the

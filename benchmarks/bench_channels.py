@@ -1,0 +1,84 @@
+"""Channels and pipelining at 8,192 and 1,006,720 NPUs (issue 18): each run next to the same
+run without them, in this run; the bar is 1.5x.
+
+Run: ``python benchmarks/bench_channels.py`` (or within ``make bench``). Every case runs in a
+fresh process (wall time and peak RSS its own), the kernels warmed first:
+
+- ring all-reduce of 1 GiB in 2 and in 4 rail-aligned channels, against one ring: the
+  channels' rings are one compact step (the first channels' blocks steady, the last one's
+  sliding, :func:`ubemu.timing.shifts.time_steady_shift_steps`), routed once: k times the
+  transfers of one ring;
+- hierarchical all-reduce of 1 GiB pipelined in chunks of 1 MiB (every phase overlapping the
+  next), and in 2 channels as well, against the plain hierarchical all-reduce: 2 channels
+  give every step twice the transfers (the repeated patterns then sum the links the
+  channels share, :meth:`ubemu.timing.patterns.PatternProfiles._build_profile`).
+"""
+
+import os
+import subprocess
+import sys
+import time
+
+import targets
+
+ENV = {**os.environ, "NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+RSS = ("print('RSS_KB', next(int(x.split()[1]) for x in open('/proc/self/status') "
+       "if x.startswith('VmHWM')))")
+SIM = ("import ubemu; r = ubemu.simulate('all_reduce', 1 << 30, {topo!r}, {alg!r}{opts}); "
+       "print(r.choice, f'{{r.time_s * 1e6:.1f}} us', r.bottleneck)")
+#: Most time a run with channels or pipelining may take, over the same run without.
+BAR = 1.5
+CASES = [  # (label, algorithm, options)
+    ("ring, 2 channels", "ring", {"channels": 2}),
+    ("ring, 4 channels", "ring", {"channels": 4}),
+    ("hierarchical, 1 MiB chunks", "hierarchical", {"chunk": 1 << 20}),
+    ("hierarchical, 2 channels, 1 MiB chunks", "hierarchical",
+     {"channels": 2, "chunk": 1 << 20}),
+]
+
+
+def run(label, code):
+    """Run ``code`` in a fresh Python; print wall time, peak RSS and what it said."""
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", f"{code}; {RSS}"], capture_output=True,
+                          text=True, env=ENV, timeout=3600)
+    wall = time.perf_counter() - t0
+    out = proc.stdout.splitlines()
+    rss = [int(x.split()[1]) for x in out if x.startswith("RSS_KB")]
+    said = [x for x in out if not x.startswith("RSS_KB")] or proc.stderr.strip().splitlines()
+    gb = rss[0] * 1024 / 1e9 if rss else float("nan")
+    print(f"{label:58s} {wall:7.2f} s {gb:6.2f} GB  {said[-1][:90] if said else ''}",
+          flush=True)
+    return wall
+
+
+def sim(topo, alg, options):
+    opts = "".join(f", {k}={v!r}" for k, v in options.items())
+    return SIM.format(topo=topo, alg=alg, opts=opts)
+
+
+def main():
+    run("warm-up (compile or load the kernels)", sim("switch:64", "ring", {"channels": 2}))
+    ratios = []
+    for topo, npus in (("atlas950-superpod", "8,192"), ("atlas960-supercluster", "1,006,720")):
+        base = {}
+        for label, alg, options in CASES:
+            if alg not in base:
+                base[alg] = run(f"{npus} NPUs {alg}, plain", sim(topo, alg, {"channels": 1}))
+            got = run(f"{npus} NPUs {label}", sim(topo, alg, options))
+            base_s = base[alg]
+            ratios.append(got / base_s)
+            print(f"  {got / base_s:.2f}x the plain run (bar {BAR}x)"
+                  + ("" if got / base_s <= BAR else "  OVER"), flush=True)
+            targets.target(f"{npus} NPUs {label}, wall over the plain run", got / base_s,
+                           "<=", BAR, "x", baseline=f"{base_s:.2f} s plain")
+    return ratios
+
+
+def test_bench_channels(benchmark):
+    """pytest-benchmark entry: every case once (run with -s to see the table)."""
+    benchmark.pedantic(main, rounds=1, iterations=1)
+
+
+if __name__ == "__main__":
+    targets.run_script(main)

@@ -1,0 +1,79 @@
+"""Pipelined runs (ubemu.timing.pipeline): the rule by hand on a two-level machine, one chunk
+is the plain sum, steps one by one equal merged repeats, and the closed forms agree."""
+
+from fractions import Fraction
+
+import pytest
+
+import ubemu
+from ubemu.algorithms import build_schedule
+from ubemu.estimator import estimate
+from ubemu.machine.groups import group_of
+from ubemu.machine.spec import load_topology, with_params
+from ubemu.timing.pipeline import chunk_count
+from ubemu.timing.timer import StepTimer, time_schedule, time_steps
+
+TWO = "switch:4@100GBps/1us,switch:2@10GBps/2us"
+
+
+def test_chunk_count():
+    assert chunk_count(1000, 4, 0) == 1 and chunk_count(0, 4, 64) == 1
+    assert chunk_count(1000, 4, 4000) == 1 and chunk_count(1000, 4, 3999) == 2
+    assert chunk_count(1 << 20, 4, 1 << 16) == 64
+
+
+def test_a_pipeline_by_hand():
+    """hierarchical all-reduce on 4 x 2 ranks, ring phases: reduce-scatter on the fast level
+    (3 steps), all-reduce on the slow one (2 steps), all-gather (3 steps). In chunks: the
+    fill (each step on a chunk), then every further chunk at the slow level's pace."""
+    t = load_topology(TWO)
+    S, C = 4 * 8 * 1024, 16  # bytes a rank, chunks
+    plain = ubemu.simulate("all_reduce", S, t, "hierarchical").time_s
+    piped = ubemu.simulate("all_reduce", S, t, "hierarchical", chunk=S // C).time_s
+    b0 = S / 4  # a ring block on level 0 (of S), on level 1 (of S / 4)
+    b1 = S / 4 / 2
+    step0, step1 = b0 / 100e9, b1 / 10e9
+    assert plain == pytest.approx(6 * (step0 + 1e-6) + 2 * (step1 + 2e-6), rel=1e-12)
+    fill = 6 * (step0 / C + 1e-6) + 2 * (step1 / C + 2e-6)
+    pace = max(6 * step0, 2 * step1) / C  # the slow level's links, per chunk
+    assert piped == pytest.approx(fill + (C - 1) * pace, rel=1e-12)
+    assert piped < plain
+
+
+def test_one_chunk_is_the_plain_sum_and_repeats_do_not_matter():
+    t = with_params(load_topology(TWO), ["overhead_ns=300", "send_overhead_ns=200",
+                                         "reduce_GBps=50", "fill_bytes=4096",
+                                         "fill_GBps=5"])
+    comm = group_of(t)
+    for chunk in (0, 1 << 30):  # no pipeline, or one chunk
+        sched = build_schedule("all_reduce", "hierarchical", comm, 8 * 777, data=False,
+                               chunk=chunk)
+        assert time_schedule(sched, t, comm.npus, 4) == time_schedule(
+            build_schedule("all_reduce", "hierarchical", comm, 8 * 777, data=False), t,
+            comm.npus, 4)
+    timed = build_schedule("all_reduce", "hierarchical", comm, 8 * 777, data=False, chunk=256)
+    data = build_schedule("all_reduce", "hierarchical", comm, 8 * 777, data=True, chunk=256)
+    assert time_schedule(timed, t, comm.npus, 4) == time_schedule(data, t, comm.npus, 4)
+    timer = StepTimer(t, comm.npus)
+    time_steps(timed, timed.steps(), timer, 4)
+    assert isinstance(timer.exact_time, Fraction)
+
+
+@pytest.mark.parametrize("topo,group,key,options", [
+    (TWO, None, "hierarchical", {"chunk": 1024}),
+    (TWO, None, "hierarchical", {"chunk": 1024, "channels": 3}),
+    (TWO, None, "hierarchical", {"chunk": 1024, "per_level": "direct"}),
+    ("ub-mesh-rack", None, "hierarchical", {"chunk": 4096, "channels": 2}),
+    ("switch:8:oversub=2,switch:4:oversub=2", None, "hierarchical", {"chunk": 2048}),
+    ("full_mesh:4,full_mesh:4:trunk,switch:4:trunk", None, "hierarchical", {"chunk": 4096}),
+    ("dgx-h100-multinode", "start=0,count=32", "innet", {}),
+    ("dgx-h100-multinode", "start=0,count=16", "innet", {"channels": 3, "chunk": 65536}),
+    ("dgx-h100-multinode", "start=0,count=16", "ring", {"channels": 8}),
+    (TWO, None, "ring", {"channels": 3}),
+    ("dgx-h100", None, "ring", {"channels": 5}),
+])
+def test_closed_forms_of_pipelines_and_channels_are_exact(topo, group, key, options):
+    for nbytes in (3 << 20, 3 << 16):  # the channels' shares divide evenly
+        est = estimate("all_reduce", nbytes, topo, key, group=group, fallback=False, **options)
+        sim = ubemu.simulate("all_reduce", nbytes, topo, key, group=group, **options)
+        assert est.exact and est.time_s == pytest.approx(sim.time_s, rel=1e-9), nbytes

@@ -1,0 +1,494 @@
+"""The closed forms' step arithmetic: a step's shape, its figures, its time.
+
+:mod:`ubemu.timing.costmodel` explains the shapes (``model.step([(axis, partner, bytes)])``)
+and the per-axis constants. Here a step's shape (:class:`Spec`) becomes its figures
+(:class:`Figures`: each link class's busy time, the paths' latencies with their messages'
+sizes, the busiest NPU's message time and longest receive tail, the bytes it reduces) and
+those its time, by the rule of :mod:`ubemu.timing.timer` under the model's protocol
+(:mod:`ubemu.timing.protocols`): ``max(sw cpu, link / bw + lat + sw (o_s + max(o_r,
+tail))) + sw overhead`` (+ the reduction), a step of ``engines`` channels sharing each
+NPU's message time and receive tail among that many engines.
+
+Sizes that differ by rank (:class:`~ubemu.timing.shapes.Sizes`) are followed rank by rank
+where the step is on one axis (exact), else bounded (module docstring of
+:mod:`ubemu.timing.costmodel`).
+
+While the model *records* (:meth:`StepArithmetic.recorded`), every :class:`Cost` carries its
+steps' shapes, so that
+
+- :meth:`~StepArithmetic.union` joins k channels step by step (step i of every channel is one
+  step: their messages share links as the timer's loads do), and
+- :meth:`~StepArithmetic.pipelined` times a pipelined run by :mod:`ubemu.timing.pipeline`'s
+  rule from the steps' figures.
+"""
+
+from contextlib import contextmanager
+
+import numpy as np
+
+from ..kernels.codes import INNET_REDUCE
+from ..schedule import AllPairs
+from .shapes import Cost, NoClosedForm, PermPartner, Sizes, Xor, line_figures
+
+#: Most transfers the patterns of one cost may need routed (cached or not, so that whether a
+#: closed form exists does not depend on what was asked before).
+PROFILE_BUDGET = 1 << 25
+
+
+class ProtocolNotRun(NoClosedForm):
+    """The algorithm does not run under the model's protocol (in-switch reduction: simple)."""
+
+
+class Spec:
+    """A step's shape. ``kind``: ``"msgs"`` (``items``: ``(axis, partner, bytes)`` each rank
+    sends; bytes a number or :class:`Sizes`), ``"every"`` (``(axis, bytes)``: every rank sends
+    ``bytes`` to every other rank of the axis), ``"link"`` (``(axis, link bytes, message
+    bytes)``, ``n_msgs`` messages a rank), ``"innet"`` (``(axis, mode, block bytes)``: one
+    in-switch reduce-scatter or all-gather per entry,
+    :func:`ubemu.kernels.timing.accumulate_innet`) or ``"none"`` (nothing moves);
+    ``engines``: channels sharing the NPUs' message costs."""
+
+    __slots__ = ("kind", "items", "reduce", "engines", "n_msgs")
+
+    def __init__(self, kind, items, reduce=False, engines=1, n_msgs=0):
+        self.kind, self.items, self.reduce = kind, list(items), bool(reduce)
+        self.engines, self.n_msgs = int(engines), int(n_msgs)
+
+
+class Figures:
+    """A step's figures at full size: ``busy`` (link class -> its busiest link's s),
+    ``link_s`` (the busiest link's s), ``lats`` (``(path latency s, message bytes)`` of its
+    messages), ``cpu_s`` (the busiest NPU's message time) and ``tail_s`` (the longest receive
+    tail), both shared by the engines, ``red`` (bytes an NPU reduces), and the work
+    (transfers, of which ``held`` at once)."""
+
+    __slots__ = ("busy", "link_s", "lats", "cpu_s", "tail_s", "red", "reduce", "moved", "work",
+                 "held")
+
+    def __init__(self, busy, link_s, lats, cpu_s, tail_s, red, reduce, moved, work=0,
+                 held=None):
+        self.busy, self.link_s, self.lats, self.cpu_s = busy, link_s, lats, cpu_s
+        self.tail_s, self.red, self.reduce, self.moved = tail_s, red, reduce, moved
+        self.work, self.held = work, work if held is None else min(work, held)
+
+
+_NONE = Figures({}, 0.0, [], 0.0, 0.0, 0.0, False, False)
+
+
+def _busy(busy, classes, value):
+    for c in classes:
+        if value > busy.get(c, 0.0):
+            busy[c] = value
+
+
+def _bmax(b):
+    return b.max() if isinstance(b, Sizes) else b
+
+
+class StepArithmetic:
+    """The step arithmetic of :class:`ubemu.timing.costmodel.CostModel` (the attributes it
+    reads: ``proto``, ``class_bw``, ``send_s``, ``recv_s``, ``msg_s``, ``overhead_s``,
+    ``rho``, ``fill_bytes``, ``fill_s_per_byte``, ``fill_ns_per_byte``, ``n``, ``mode``,
+    ``uneven``, ``counting``, ``worst_tail``, ``lines_vary``, ``_tails``, ``_recording``)."""
+
+    # -- what the costs call ------------------------------------------------------------------
+    def fill_s(self, nbytes):
+        """A message's pipeline fill (:mod:`ubemu.timing.timer`)."""
+        return min(nbytes, self.fill_bytes) * self.fill_s_per_byte
+
+    def tail_s(self, n_msgs):
+        """How long the receive costs of ``n_msgs`` messages per rank outlast the data (the
+        timing model's receive tail, :func:`ubemu.kernels.timing.receive_tail_s`; one
+        message: ``o_r``)."""
+        if not self.msg_s:
+            return 0.0
+        if n_msgs <= 1:
+            return self.recv_s
+        if self.worst_tail:  # the most the tail can be: every message arriving at once
+            return n_msgs * self.recv_s
+        if n_msgs not in self._tails:
+            from ..kernels.numpy_timing import receive_tail_s
+
+            n = float(n_msgs)
+            self._tails[n_msgs] = max(self.recv_s, receive_tail_s(n, n, self.send_s,
+                                                                  self.recv_s))
+        return self._tails[n_msgs]
+
+    def message_figures(self, received, sent):
+        """``(busiest NPU's message time, longest receive tail)`` of ranks that receive and
+        send ``received[r]`` and ``sent[r]`` messages: the timing model's per-NPU rule
+        (:func:`ubemu.kernels.timing.npu_message_figures`; at least one receive cost)."""
+        if not self.msg_s:
+            return 0.0, 0.0
+        from ..kernels.numpy_timing import npu_message_figures
+
+        cpu_s, tail_s = npu_message_figures(np.asarray(received, np.float64),
+                                            np.asarray(sent, np.float64), self.send_s,
+                                            self.recv_s)
+        return cpu_s, max(self.recv_s, tail_s)
+
+    def step(self, msgs, reduce=False, engines=1):
+        """Time of one step; ``msgs`` is a list of (axis, partner, bytes) sent by each rank
+        (bytes: a number, or :class:`Sizes` where ranks send different sizes); ``engines``:
+        the channels sharing each NPU's message costs."""
+        msgs = [m for m in msgs if _bmax(m[2]) > 0]
+        return self._cost_of(Spec("msgs" if msgs else "none", msgs, reduce, engines))
+
+    def every_peer(self, ax, b, reduce=False):
+        """Time of the step in which every rank sends ``b`` bytes to every other rank of
+        ``ax`` (what :meth:`step` gives for the ``p-1`` shifts, without listing them)."""
+        live = b > 0 and ax.p > 1
+        return self._cost_of(Spec("every" if live else "none", [(ax, b)] if live else [],
+                                  reduce))
+
+    def link_step(self, loads, n_msgs):
+        """Time of a step given, per full-mesh axis, the bytes on its busiest link and its
+        largest message (``loads``: list of (axis, link bytes, message bytes)) and the
+        messages each rank sends and receives."""
+        loads = [x for x in loads if x[1] > 0]
+        return self._cost_of(Spec("link" if loads else "none", loads, n_msgs=n_msgs))
+
+    def innet_step(self, ax, mode, block_bytes):
+        """Time of an in-switch reduce-scatter (``mode`` INNET_REDUCE: every rank sends its
+        ``p`` blocks up, receives its reduced block) or multicast all-gather (sends its block
+        up once, receives all ``p``) along the reducing switch axis ``ax``."""
+        if ax.innet is None:
+            raise NoClosedForm("no closed form: the level does not reduce in the network")
+        if self.proto != (1.0, 1.0):
+            raise ProtocolNotRun("in-switch reduction runs the simple protocol only")
+        items = [(ax, int(mode), block_bytes)] if block_bytes > 0 else []
+        return self._cost_of(Spec("innet" if items else "none", items))
+
+    def uneven_step(self, bw_s, lat_s, sent, received, transfers, held=None, classes=()):
+        """Time of a step whose ranks send ``sent[r]`` and receive ``received[r]`` messages
+        (arrays; an uneven all-to-all), ``bw_s`` on its busiest link, ``lat_s`` its longest
+        path plus fill: the timing model's rule (:mod:`ubemu.timing.timer`) with each rank's
+        own message costs. ``transfers``: its messages, ``held`` of them at once;
+        ``classes``: the link classes of its one level (its busiest link is of one)."""
+        if not transfers:
+            return self._cost_of(Spec("none", []))
+        cpu_s, tail_s = self.message_figures(received, sent)
+        return self._direct(Figures({c: bw_s for c in classes}, bw_s, [(lat_s, 0)], cpu_s,
+                                    tail_s, 0.0, False, True, transfers, held))
+
+    def profiled_step(self, key, n_messages, make_profile, sizes, reduce=False):
+        """Time of a step whose messages fall in groups of one size each (``sizes[g]``
+        bytes): ``make_profile()`` routes its pattern once per model and ``key`` into an
+        object whose ``terms(sizes, send_s, recv_s, fill_bytes, fill_ns_per_byte)`` gives
+        ``(link_s, lat_s, cpu_s, receive tail, bytes reduced at one NPU, messages)``
+        (:class:`ubemu.timing.groupcost.GroupProfile`); ``n_messages`` counts against
+        :data:`PROFILE_BUDGET` and the work."""
+        if not any(b > 0 for b in sizes):
+            return self._cost_of(Spec("none", []))
+        if key not in self.asked:
+            self.asked.add(key)
+            self.routed += n_messages
+        if self.counting:
+            return Cost(0.0, n_messages, n_messages, n_messages)
+        if self.routed > PROFILE_BUDGET:
+            raise NoClosedForm(f"no closed form: the patterns of this algorithm on {self.n} "
+                               f"ranks take too long to profile")
+        profile = self.memo(("profiled",) + tuple(key), make_profile)
+        link_s, lat_s, cpu_s, tail_s, red, moved = profile.terms(
+            sizes, self.send_s, self.recv_s, float(self.fill_bytes), self.fill_ns_per_byte)
+        if not moved:
+            return self._cost_of(Spec("none", []))
+        busy = profile.class_busy(sizes) if self.class_bw is not None else {}
+        return self._direct(Figures(busy, link_s, [(lat_s, 0)], cpu_s, tail_s, red, reduce,
+                                    True, moved))
+
+    @contextmanager
+    def recorded(self):
+        """Within the block every :class:`Cost` carries its steps' shapes (``parts``)."""
+        self._recording += 1
+        try:
+            yield
+        finally:
+            self._recording -= 1
+
+    # -- shapes to figures to times -----------------------------------------------------------
+    def _cost_of(self, spec):
+        fig = self.figures(spec)
+        return Cost(self.time_of(fig), fig.work, fig.work, fig.held,
+                    parts=((spec, 1),) if self._recording else ())
+
+    def _direct(self, fig):
+        """The Cost of figures computed whole (a routed pattern's, an uneven all-to-all's):
+        not joined into channels or a pipeline (they take the steps' shapes)."""
+        if self._recording:
+            raise NoClosedForm("no closed form: a routed pattern's step joined into channels "
+                               "or a pipeline")
+        if self.class_bw is not None and not fig.busy:
+            raise NoClosedForm("no closed form: a step known by its busiest link only, under a "
+                               "protocol whose bandwidth differs by level")
+        return Cost(self.time_of(fig), fig.work, fig.work, fig.held)
+
+    def figures(self, spec):
+        """The :class:`Figures` of a step's shape."""
+        if spec.kind == "none":
+            return _NONE
+        if spec.kind == "link":
+            busy = {}
+            for ax, b, _ in spec.items:
+                for classes, beta, one in ax.res:
+                    if one:
+                        _busy(busy, classes, beta * b)
+            return self._figs(busy, max(ax.beta_link * b for ax, b, _ in spec.items),
+                              [(ax.lat_s, m) for ax, _, m in spec.items], 0.0, False,
+                              spec.n_msgs, spec.engines)
+        if spec.kind == "innet":
+            return self._innet_figures(spec)
+        if spec.kind == "every":
+            return self._every_figures(spec)
+        return self._msgs_figures(spec)
+
+    def _msgs_figures(self, spec):
+        msgs = spec.items
+        ax = msgs[0][0]
+        ragged = [b for _, _, b in msgs if isinstance(b, Sizes)]
+        if ragged:
+            if all(m[0] is ax for m in msgs) and all(b.exact for b in ragged) \
+                    and self.can_vector(ax, len(msgs) * ax.p):
+                return self._ragged_figures(ax, spec)
+            return self._bounded_figures(spec, ragged)
+        if not hasattr(ax, "res"):  # a GridFlat
+            return self._grid_figures(ax, spec)
+        if not all(a.one_hop(q) for a, q, _ in msgs):  # a ring level: route the pattern
+            if any(a is not ax for a, _, _ in msgs):
+                raise NoClosedForm("no closed form: messages on a ring level and another")
+            lines = self.lines(ax)
+            return self._grid_figures(lines, Spec("msgs", [(lines, q, b) for _, q, b in msgs],
+                                                  spec.reduce, spec.engines))
+        if self.lines_vary and any(m[0].par > 1 for m in msgs):
+            self.uneven = True  # parallel lines of different sizes share a link: bounds
+        busy = {}
+        if len(msgs) == 1:  # the common case, kept fast
+            ax, shift, b = msgs[0]
+            for classes, beta, _ in ax.res:
+                _busy(busy, classes, beta * b)
+            beta = ax.beta_link if ax.beta_link > ax.beta_port else ax.beta_port
+            return self._figs(busy, b * beta, [(ax.lat_s, b)], b, spec.reduce, 1,
+                              spec.engines)
+        per_axis, links = {}, {}  # messages to one partner share its link, not their costs
+        lats, red = [], 0.0
+        for ax, shift, b in msgs:
+            key = (id(ax), shift % ax.p)
+            links[key] = links.get(key, 0) + b
+            mx, sm = per_axis.get(id(ax), (ax, 0.0, 0.0))[1:]
+            per_axis[id(ax)] = (ax, max(mx, links[key]), sm + b)
+            lats.append((ax.lat_s, b))
+            red += b
+        for ax, mx, sm in per_axis.values():
+            for classes, beta, one in ax.res:
+                _busy(busy, classes, beta * (mx if one else sm))
+        bw = max(max(ax.beta_link * mx, ax.beta_port * sm) for ax, mx, sm in per_axis.values())
+        every = len(per_axis) == 1 and len(links) == self.n - 1  # a compact AllPairs step
+        return self._figs(busy, bw, lats, red, spec.reduce, len(msgs), spec.engines,
+                          AllPairs.PART_TRANSFERS if every else None)
+
+    def _figs(self, busy, link_s, lats, red, reduce, n_msgs, engines, held=None, cpu_s=None,
+              tail_s=None):
+        """Figures of a step in which every rank sends and receives ``n_msgs`` messages
+        (``cpu_s`` and ``tail_s``: the busiest NPU's message time and the longest receive
+        tail, when the ranks' message counts differ)."""
+        work = self.n * n_msgs
+        cpu = n_msgs * self.msg_s if cpu_s is None else cpu_s
+        tail = self.tail_s(n_msgs) if tail_s is None else tail_s
+        return Figures(busy, link_s, lats, cpu / engines, tail / engines, red, reduce, True,
+                       work, held)
+
+    def _grid_figures(self, gf, spec):
+        sizes = [b for _, _, b in spec.items]
+        b_hi, b_lo = max(sizes), min(sizes)
+        if b_hi != b_lo:
+            self.uneven = True
+        b = b_hi if self.mode == "hi" else b_lo
+        partners = [q for _, q, _ in spec.items]
+        every = (len(partners) == gf.p - 1 and not any(isinstance(q, (Xor, PermPartner))
+                                                        for q in partners)
+                 and sorted(int(q) % gf.p for q in partners) == list(range(1, gf.p)))
+        if self.counting:
+            beta, lat, classes = 0.0, 0.0, {}
+        else:
+            beta, lat, classes = gf.every_peer() if every else gf.profile(partners)
+        busy = {c: b * v for c, v in classes.items()}
+        return self._figs(busy, b * beta, [(lat, b)], sum(sizes), spec.reduce, len(partners),
+                          spec.engines, AllPairs.PART_TRANSFERS if every else None)
+
+    def _every_figures(self, spec):
+        """Every rank to every other rank of one axis, ``b`` bytes each (one entry per
+        channel joined: their bytes share the links, their messages stay apart)."""
+        ax = spec.items[0][0]
+        if any(a is not ax for a, _ in spec.items):
+            raise NoClosedForm("no closed form: every-peer steps on different axes at once")
+        p, k = ax.p, len(spec.items)
+        total = sum(b for _, b in spec.items)
+        lats_of = [b for _, b in spec.items]
+        if not hasattr(ax, "res"):  # a GridFlat
+            beta, lat, classes = (0.0, 0.0, {}) if self.counting else ax.every_peer()
+            busy = {c: total * v for c, v in classes.items()}
+            return self._figs(busy, total * beta, [(lat, b) for b in lats_of],
+                              (p - 1) * total, spec.reduce, (p - 1) * k, spec.engines,
+                              AllPairs.PART_TRANSFERS)
+        if not (ax.one_hop(1) and ax.one_hop(2)):  # a ring level: route the pattern
+            return self._msgs_figures(Spec("msgs", [(ax, j, b) for _, b in spec.items
+                                                    for j in range(1, p)],
+                                           spec.reduce, spec.engines))
+        busy = {}
+        for classes, beta, one in ax.res:
+            _busy(busy, classes, beta * (total if one else float((p - 1) * total)))
+        bw = max(ax.beta_link * total, ax.beta_port * float((p - 1) * total))
+        return self._figs(busy, bw, [(ax.lat_s, b) for b in lats_of], float((p - 1) * total),
+                          spec.reduce, (p - 1) * k, spec.engines,
+                          AllPairs.PART_TRANSFERS if p == self.n else None)
+
+    def _ragged_busy(self, ax, link, up, down, line):
+        """Each class's busy time of a step on ``ax`` whose busiest pair link carries
+        ``link`` bytes, busiest rank sends ``up`` and receives ``down``, the line ``line``."""
+        busy = {}
+        for classes, beta, one in ax.res:
+            if one:
+                _busy(busy, classes, beta * link)
+            elif classes[0] in ax.line:  # the core pool holding the whole line
+                _busy(busy, classes, ax.beta_line * line)
+            else:
+                _busy(busy, classes[:1], beta * up)
+                _busy(busy, classes[1:], beta * down)
+        return busy
+
+    def _ragged_figures(self, ax, spec):
+        """A step on one axis whose ranks send different sizes, rank by rank: the largest
+        message on a link of its own, each rank's sums on its ports and at its end (messages,
+        reduction), the line's sum on a pool holding it. Exact for lines alike, and for the
+        largest line where they differ unless parallel lines share a link."""
+        p, msgs = ax.p, spec.items
+        if self.lines_vary and ax.par > 1:
+            self.uneven = True
+        if not all(ax.one_hop(q) for _, q, _ in msgs):
+            raise NoClosedForm("no closed form: on a ring level only neighbour messages of a "
+                               "whole ring are followed rank by rank")
+        self.vectored += len(msgs) * p
+        if len(msgs) == 1:  # one message each: its largest and the sum decide
+            big, total = msgs[0][2].max(), int(msgs[0][2].vec.sum())
+            bw = max(ax.beta_link * big, ax.beta_rank * big, ax.beta_line * total)
+            return self._figs(self._ragged_busy(ax, big, big, big, total), bw,
+                              [(ax.lat_s, big)], big, spec.reduce, 1, spec.engines)
+        pos = np.arange(p)
+        came = [pos ^ int(q) if isinstance(q, Xor) else (pos - int(q)) % p for _, q, _ in msgs]
+        links = [int(q) if isinstance(q, Xor) else int(q) % p - p for _, q, _ in msgs]
+        link, big, up, down, sends, recvs = line_figures(p, [b for _, _, b in msgs], came,
+                                                         links)
+        top_up, top_down, line = int(up.max()), int(down.max()), int(up.sum())
+        bw = max(ax.beta_link * link, ax.beta_rank * max(top_up, top_down), ax.beta_line * line)
+        cpu, tail = self.message_figures(recvs, sends)
+        every = len(set(links)) == self.n - 1
+        return self._figs(self._ragged_busy(ax, link, top_up, top_down, line), bw,
+                          [(ax.lat_s, big)], top_down, spec.reduce, len(msgs), spec.engines,
+                          AllPairs.PART_TRANSFERS if every else None, cpu, tail)
+
+    def _bounded_figures(self, spec, ragged):
+        """Bounds of a step whose sizes differ by rank and are not followed rank by rank:
+        every message as large as the largest (``mode="hi"``); as small as the smallest, or
+        the largest message (which some rank sends) alone on the fastest link and the
+        shortest path, whichever is longer (``"lo"``)."""
+        lo = self.mode == "lo" and not self.counting
+        self.uneven = self.uneven or not self.counting
+        pick = Sizes.min if lo else Sizes.max
+        # where some ranks send nothing, one sending fewer than it receives waits longer
+        self.worst_tail = not lo and any(b.min() == 0 for b in ragged)
+        try:
+            msgs = [(a, q, pick(b) if isinstance(b, Sizes) else b) for a, q, b in spec.items]
+            msgs = [m for m in msgs if m[2] > 0]
+            fig = self._msgs_figures(Spec("msgs", msgs, spec.reduce, spec.engines)) \
+                if msgs else _NONE
+        finally:
+            self.worst_tail = False
+        if not lo:
+            return fig
+        s_per_B, name, lat_s = self.fastest()
+        big = max(b.max() for b in ragged)
+        alone = self._figs({name: big * s_per_B}, big * s_per_B, [(lat_s, big)], big,
+                           spec.reduce, 1, spec.engines)
+        return alone if self.time_of(alone) > self.time_of(fig) else fig
+
+    def _innet_figures(self, spec):
+        """Per rank: a reduce-scatter sends ``p`` blocks up and receives one, a multicast
+        sends one and receives ``p``; each entry is one operation (message) of the rank."""
+        sums = {}  # axis -> [axis, bytes up, bytes down]
+        for ax, mode, b in spec.items:
+            entry = sums.setdefault(id(ax), [ax, 0.0, 0.0])
+            entry[1] += ax.p * b if mode == INNET_REDUCE else b
+            entry[2] += b if mode == INNET_REDUCE else ax.p * b
+        busy = {}
+        for ax, up, down in sums.values():
+            ports, beta, core, _ = ax.innet
+            _busy(busy, ports[:1], up * beta)
+            _busy(busy, ports[1:], down * beta)
+            if core is not None:
+                _busy(busy, core[0], up * core[2])
+                _busy(busy, core[1], down * core[2])
+        lats = [(ax.innet[3], b) for ax, _, b in spec.items]
+        return self._figs(busy, max(busy.values()), lats, 0.0, False, len(spec.items),
+                          spec.engines)
+
+    def _link_s(self, busy, link_s):
+        """The link term under the model's protocol: ``link_s`` over its bandwidth factor, or
+        where the factor differs by level (``class_bw``) the most of each class's busy time
+        over its own."""
+        if self.class_bw is None:
+            return link_s / self.proto[1]
+        return max((t / self.class_bw[c] for c, t in busy.items()), default=0.0)
+
+    def time_of(self, fig, share=1.0):
+        """A step's time from its figures under the model's protocol; ``share``: the part of
+        its bytes one pipeline chunk moves."""
+        sw = self.proto[0]
+        if not fig.moved:
+            return self.overhead_s * sw
+        lat = max((lat + self.fill_s(b * share) for lat, b in fig.lats), default=0.0)
+        link_s = self._link_s(fig.busy, fig.link_s)
+        message_s = (self.send_s + max(self.recv_s, fig.tail_s)) * sw
+        t = max(fig.cpu_s * sw, link_s * share + lat + message_s) + self.overhead_s * sw
+        return t + fig.red * share * self.rho if fig.reduce and self.rho else t
+
+    # -- channels and pipelines ------------------------------------------------------------------
+    def union(self, costs):
+        """The channels ``costs`` (recorded :class:`Cost` s, one per channel, the same
+        steps) run together: step i of each is one step."""
+        parts = [c.parts for c in costs]
+        if len({len(p) for p in parts}) != 1:
+            raise NoClosedForm("no closed form: channels with different steps")
+        total = Cost(0.0)
+        for specs in zip(*parts):
+            first, mult = specs[0]
+            if any(s.kind != first.kind or s.reduce != first.reduce or m != mult
+                   for s, m in specs):
+                raise NoClosedForm("no closed form: channels with different steps")
+            spec = Spec(first.kind, [x for s, _ in specs for x in s.items], first.reduce,
+                        sum(s.engines for s, _ in specs), sum(s.n_msgs for s, _ in specs))
+            if spec.kind != "none" and not spec.items:
+                spec.kind = "none"
+            total = total + self._cost_of(spec) * mult
+        return total
+
+    def pipelined(self, cost, chunks):
+        """The recorded steps of ``cost`` as a pipelined run of ``chunks`` chunks
+        (:mod:`ubemu.timing.pipeline`)."""
+        chunks = int(chunks)
+        if chunks <= 1:
+            return cost
+        sw = self.proto[0]
+        fill, busy, cpu, red = 0.0, {}, 0.0, 0.0
+        for spec, mult in cost.parts:
+            fig = self.figures(spec)
+            fill += self.time_of(fig, 1.0 / chunks) * mult
+            if not fig.moved:
+                continue
+            for c, t in fig.busy.items():
+                busy[c] = busy.get(c, 0.0) + t * mult
+            cpu += fig.cpu_s * mult
+            red += (fig.red if fig.reduce else 0.0) * mult
+        pace = max(self._link_s(busy, max(busy.values(), default=0.0)) / chunks, cpu * sw,
+                   red * self.rho / chunks)
+        return Cost(fill + (chunks - 1) * pace, cost.transfers, cost.peak, cost.held,
+                    cost.moved)
