@@ -438,18 +438,34 @@ class CostModel:
                             AllPairs.PART_TRANSFERS if every else None)
 
     def _bounded_step(self, msgs, reduce, ragged):
-        """Bounds of a step whose sizes differ by rank and are not followed rank by rank:
-        every message as large as the largest (``mode="hi"``); as small as the smallest, or
-        the largest message (which some rank sends) alone on the fastest link and the
-        shortest path, whichever is longer (``"lo"``)."""
+        """Bounds of a step whose sizes differ by rank and are not followed rank by rank
+        (:meth:`_bounded`)."""
+        def time_at(hi):
+            pick = Sizes.max if hi else Sizes.min
+            return self.step([(a, q, pick(b) if isinstance(b, Sizes) else b)
+                              for a, q, b in msgs], reduce)
+
+        return self._bounded(time_at, lambda: any(b.min() == 0 for b in ragged),
+                             max(b.max() for b in ragged), reduce)
+
+    def every_peer_between(self, ax, lo_b, hi_b, reduce=False):
+        """Bounds of :meth:`every_peer` where each message has between ``lo_b`` and ``hi_b``
+        bytes (:meth:`_bounded`)."""
+        return self._bounded(lambda hi: self.every_peer(ax, hi_b if hi else lo_b, reduce),
+                             lambda: lo_b == 0, hi_b, reduce)
+
+    def _bounded(self, time_at, some_empty, big, reduce):
+        """A step's bound where ranks send different sizes: ``time_at(True)`` with every
+        message as large as the largest (``mode="hi"``; where ``some_empty()``, some ranks
+        send nothing, and a rank sending fewer than it receives waits longer: the receive
+        tail of messages arriving at once); ``time_at(False)`` with every message as small as
+        the smallest, or the largest (``big`` bytes, which some rank sends) alone on the
+        fastest link and the shortest path, whichever is longer (``"lo"``)."""
         lo = self.mode == "lo" and not self.counting
         self.uneven = self.uneven or not self.counting
-        pick = Sizes.min if lo else Sizes.max
-        # where some ranks send nothing, one sending fewer than it receives waits longer
-        self.worst_tail = not lo and any(b.min() == 0 for b in ragged)
+        self.worst_tail = not lo and some_empty()
         try:
-            t = self.step([(a, q, pick(b) if isinstance(b, Sizes) else b) for a, q, b in msgs],
-                          reduce)
+            t = time_at(not lo)
         finally:
             self.worst_tail = False
         if lo:
@@ -459,7 +475,6 @@ class CostModel:
                 lat_ns = min(lv.lat_ns for lv in topo.levels if lv.size > 1)
                 self._fastest = (1.0 / cap, (lat_ns + topo.params.hop_lat_ns) * 1e-9)
             s_per_B, lat_s = self._fastest
-            big = max(b.max() for b in ragged)
             t = max(t, self._finish(big * s_per_B, lat_s + self.fill_s(big), big, reduce, 1))
         return t
 
