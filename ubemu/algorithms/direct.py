@@ -49,9 +49,8 @@ def _cost(reduce):
         blk = model.cut(c, p)
         if not isinstance(blk, np.ndarray):
             return model.every_peer(ax, blk * isz, reduce)
-        if not model.can_vector(ax, p * (p - 1)):
-            b = Sizes.between(c // p * isz, -(-c // p) * isz)  # bounds
-            return model.step([(ax, k, b) for k in range(1, p)], reduce)
+        if not model.can_vector(ax, p * (p - 1)):  # bounds
+            return model.every_peer_between(ax, c // p * isz, -(-c // p) * isz, reduce)
         vec = blk * isz  # one vector, rotated: the step is gathered at once
         return model.step([(ax, k, Sizes(vec, k if reduce else 0)) for k in range(1, p)],
                           reduce)

@@ -77,11 +77,15 @@ def _compact_step(axis, seg_len, dist, first, reduce, gap, nsl):
     def make():
         return axis.ranks, axis.peer(dist), _sent(seg_len, s, first(axis.pos) % s, gap, nsl)
 
-    def summary():  # sizes differ by at most nsl elements: counted, not sorted
+    def summary():  # sizes of a line's ranks differ by at most nsl elements: counted
         n = _sent(seg_len, s, first(np.arange(s, dtype=np.int64)) % s, gap, nsl)
+        both = ((n > 0) & (np.roll(n, dist) > 0)).any()
         low = int(n.min(initial=0))
+        if int(n.max(initial=0)) - low > 4 * n.size:  # lines of different lengths: sorted
+            values, counts = np.unique(n, return_counts=True)
+            return values, counts, both
         counts = np.bincount(n - low)
-        return np.arange(low, low + counts.size), counts, ((n > 0) & (np.roll(n, dist) > 0)).any()
+        return np.arange(low, low + counts.size), counts, both
 
     count = int(seg_len[0]) if seg_len.size else 0
     if (seg_len == count).all() and count % s == 0:  # equal blocks: one size

@@ -42,7 +42,8 @@ class ProtocolNotRun(NoClosedForm):
 class Spec:
     """A step's shape. ``kind``: ``"msgs"`` (``items``: ``(axis, partner, bytes)`` each rank
     sends; bytes a number or :class:`Sizes`), ``"every"`` (``(axis, bytes)``: every rank sends
-    ``bytes`` to every other rank of the axis), ``"link"`` (``(axis, link bytes, message
+    ``bytes`` to every other rank of the axis; ``"every_between"``: ``(axis, lo, hi)``, each
+    message between ``lo`` and ``hi`` bytes, bounded), ``"link"`` (``(axis, link bytes, message
     bytes)``, ``n_msgs`` messages a rank), ``"innet"`` (``(axis, mode, block bytes)``: one
     in-switch reduce-scatter or all-gather per entry,
     :func:`ubemu.kernels.timing.accumulate_innet`) or ``"none"`` (nothing moves);
@@ -140,6 +141,13 @@ class StepArithmetic:
         live = b > 0 and ax.p > 1
         return self._cost_of(Spec("every" if live else "none", [(ax, b)] if live else [],
                                   reduce))
+
+    def every_peer_between(self, ax, lo_b, hi_b, reduce=False):
+        """Bounds of :meth:`every_peer` where each message has between ``lo_b`` and ``hi_b``
+        bytes (ranks' blocks differ, not followed rank by rank)."""
+        live = hi_b > 0 and ax.p > 1
+        return self._cost_of(Spec("every_between" if live else "none",
+                                  [(ax, lo_b, hi_b)] if live else [], reduce))
 
     def link_step(self, loads, n_msgs):
         """Time of a step given, per full-mesh axis, the bytes on its busiest link and its
@@ -240,6 +248,8 @@ class StepArithmetic:
             return self._innet_figures(spec)
         if spec.kind == "every":
             return self._every_figures(spec)
+        if spec.kind == "every_between":
+            return self._every_between_figures(spec)
         return self._msgs_figures(spec)
 
     def _msgs_figures(self, spec):
@@ -387,26 +397,47 @@ class StepArithmetic:
                           AllPairs.PART_TRANSFERS if every else None, cpu, tail)
 
     def _bounded_figures(self, spec, ragged):
-        """Bounds of a step whose sizes differ by rank and are not followed rank by rank:
-        every message as large as the largest (``mode="hi"``); as small as the smallest, or
-        the largest message (which some rank sends) alone on the fastest link and the
-        shortest path, whichever is longer (``"lo"``)."""
-        lo = self.mode == "lo" and not self.counting
-        self.uneven = self.uneven or not self.counting
-        pick = Sizes.min if lo else Sizes.max
-        # where some ranks send nothing, one sending fewer than it receives waits longer
-        self.worst_tail = not lo and any(b.min() == 0 for b in ragged)
-        try:
+        """Bounds of a step whose sizes differ by rank and are not followed rank by rank
+        (:meth:`_bounded`)."""
+        def figures_at(hi):
+            pick = Sizes.max if hi else Sizes.min
             msgs = [(a, q, pick(b) if isinstance(b, Sizes) else b) for a, q, b in spec.items]
             msgs = [m for m in msgs if m[2] > 0]
-            fig = self._msgs_figures(Spec("msgs", msgs, spec.reduce, spec.engines)) \
+            return self._msgs_figures(Spec("msgs", msgs, spec.reduce, spec.engines)) \
                 if msgs else _NONE
+
+        return self._bounded(figures_at, lambda: any(b.min() == 0 for b in ragged),
+                             max(b.max() for b in ragged), spec)
+
+    def _every_between_figures(self, spec):
+        """Bounds of every-peer steps whose messages have between ``lo`` and ``hi`` bytes
+        (items ``(axis, lo, hi)``; an uneven count not followed rank by rank)."""
+        def figures_at(hi):
+            items = [(ax, b_hi if hi else b_lo) for ax, b_lo, b_hi in spec.items]
+            items = [x for x in items if x[1] > 0]
+            return self._every_figures(Spec("every", items, spec.reduce, spec.engines)) \
+                if items else _NONE
+
+        return self._bounded(figures_at, lambda: any(b_lo == 0 for _, b_lo, _ in spec.items),
+                             max(b_hi for _, _, b_hi in spec.items), spec)
+
+    def _bounded(self, figures_at, some_empty, big, spec):
+        """A step's bounds where ranks send different sizes: ``figures_at(True)`` with every
+        message as large as the largest (``mode="hi"``; where ``some_empty()`` some ranks send
+        nothing, and one sending fewer than it receives waits longer: the receive tail of
+        messages arriving at once); ``figures_at(False)`` with every message as small as the
+        smallest, or the largest (``big`` bytes, which some rank sends) alone on the fastest
+        link and the shortest path, whichever is longer (``"lo"``)."""
+        lo = self.mode == "lo" and not self.counting
+        self.uneven = self.uneven or not self.counting
+        self.worst_tail = not lo and some_empty()
+        try:
+            fig = figures_at(not lo)
         finally:
             self.worst_tail = False
         if not lo:
             return fig
         s_per_B, name, lat_s = self.fastest()
-        big = max(b.max() for b in ragged)
         alone = self._figs({name: big * s_per_B}, big * s_per_B, [(lat_s, big)], big,
                            spec.reduce, 1, spec.engines)
         return alone if self.time_of(alone) > self.time_of(fig) else fig
