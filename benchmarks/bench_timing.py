@@ -23,7 +23,7 @@ from ubemu.estimator import estimate  # noqa: E402
 from ubemu.machine.comm import Comm  # noqa: E402
 from ubemu.machine.groups import group_of  # noqa: E402
 from ubemu.machine.spec import load_topology  # noqa: E402
-from ubemu.timing.timer import time_schedule  # noqa: E402
+from ubemu.timing.walk import time_schedule  # noqa: E402
 
 
 def timed(label, fn, target_s):

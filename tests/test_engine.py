@@ -11,7 +11,7 @@ from ubemu.data.dtypes import get_dtype
 from ubemu.errors import UbemuError
 from ubemu.machine.groups import group_of
 from ubemu.machine.spec import load_topology
-from ubemu.timing.timer import time_schedule
+from ubemu.timing.walk import time_schedule
 
 RACK = load_topology("ub-mesh-rack")
 

@@ -3,7 +3,7 @@
 The path of a run: build the algorithm's schedule (:func:`ubemu.algorithms.build_schedule`;
 in a job of several processes each builds only its own senders' transfers where the builder
 can), apply it to real data (:func:`ubemu.data.plane.apply_steps`, exchanging what crosses
-processes), time it (:func:`ubemu.timing.timer.time_schedule`, with the loads spread over the
+processes), time it (:func:`ubemu.timing.walk.time_schedule`, with the loads spread over the
 processes), and check the outputs (:mod:`ubemu.data.check`). A checked run times the steps as the
 data plane applies them, so each step is built once.
 
@@ -37,7 +37,8 @@ from .parallel.loads import PartitionedLoads
 from .parallel.spread import spread
 from .schedule import steps_counted
 from .timing import protocols as protos
-from .timing.timer import LocalLoads, time_protocols
+from .timing.loads import LocalLoads
+from .timing.walk import time_protocols
 
 
 @dataclass

@@ -95,7 +95,7 @@ class AllPairs:
     r *receives* ``n[r]`` from every other (a one-shot reduce-scatter: block r goes to rank r).
 
     ``span``: the schedule steps it stands for, a window of link-disjoint steps timed as one
-    (the direct reduce-scatter's ``p-1``; :func:`ubemu.timing.timer.time_steps`).
+    (the direct reduce-scatter's ``p-1``; :func:`ubemu.timing.walk.time_steps`).
 
     The timer times it from the routes of one NPU where the topology allows
     (:meth:`ubemu.timing.timer.StepTimer.step_time`), else from :meth:`parts`, explicit steps of a

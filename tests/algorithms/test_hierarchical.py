@@ -100,7 +100,7 @@ def test_hierarchical_alltoall_data_steps_time_as_their_timing_twin(dims, per_le
     (``time_apart``): both give the same time, usage and bottleneck; and the closed-form
     moves deliver every block, also when only one block of senders is built."""
     from ubemu.machine.spec import load_topology
-    from ubemu.timing.timer import time_schedule
+    from ubemu.timing.walk import time_schedule
 
     topo = load_topology(",".join(f"full_mesh:{d}" if d > 1 else "ring:1" for d in dims))
     comm = Comm(dims)

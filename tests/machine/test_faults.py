@@ -13,7 +13,8 @@ from ubemu.machine import linkmap
 from ubemu.machine.faultreport import summary
 from ubemu.machine.faults import parse_faults, with_faults
 from ubemu.machine.spec import resolve_topology
-from ubemu.timing.timer import StepTimer, time_steps
+from ubemu.timing.timer import StepTimer
+from ubemu.timing.walk import time_steps
 
 
 def _usage(res):

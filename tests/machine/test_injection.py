@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 
 import ubemu
 from ubemu.algorithms import REGISTRY, algorithm_names, build_schedule
-from ubemu.timing.timer import StepTimer, _windows
+from ubemu.timing.timer import StepTimer
+from ubemu.timing.walk import _windows
 
 LEVEL = st.fixed_dictionaries({
     "fabric": st.sampled_from(["full_mesh", "ring", "switch"]),

@@ -26,7 +26,7 @@ from ubemu.parallel import env  # noqa: E402
 from ubemu.parallel.block import Block  # noqa: E402
 from ubemu.parallel.exchange import LocalExchange, MPIExchange  # noqa: E402
 from ubemu.parallel.loads import PartitionedLoads  # noqa: E402
-from ubemu.timing.timer import time_schedule  # noqa: E402
+from ubemu.timing.walk import time_schedule  # noqa: E402
 
 
 @pytest.fixture(scope="module")

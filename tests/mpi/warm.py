@@ -34,7 +34,7 @@ def warm_cache():
     from ubemu.parallel.block import Block
     from ubemu.parallel.exchange import LocalExchange
     from ubemu.parallel.loads import PartitionedLoads
-    from ubemu.timing.timer import time_schedule
+    from ubemu.timing.walk import time_schedule
 
     tp = ubemu.load_topology("ub-mesh-rack")
     for count in (1 << 10, 1 << 20):

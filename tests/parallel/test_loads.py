@@ -9,7 +9,7 @@ from ubemu.machine.groups import group_of
 from ubemu.machine.spec import load_topology
 from ubemu.parallel.block import Block
 from ubemu.parallel.loads import PartitionedLoads, key_owners
-from ubemu.timing.timer import time_schedule
+from ubemu.timing.walk import time_schedule
 
 TIMED = [("ub-mesh-rack", "all_reduce", "hierarchical", 4096, {}),
          ("ub-mesh-rack", "all_reduce", "ring", 1 << 20, {}),  # repeated-pattern profiles

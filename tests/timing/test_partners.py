@@ -11,7 +11,8 @@ from ubemu.machine.groups import group_of
 from ubemu.machine.spec import load_topology
 from ubemu.schedule import PartnerStep
 from ubemu.timing import partners
-from ubemu.timing.timer import StepTimer, time_steps
+from ubemu.timing.timer import StepTimer
+from ubemu.timing.walk import time_steps
 
 PARAMS = dict(overhead_ns=700.0, send_overhead_ns=300.0, recv_overhead_ns=90.0,
               fill_bytes=4096.0, fill_GBps=20.0, hop_lat_ns=11.0, reduce_GBps=80.0,

@@ -10,7 +10,8 @@ from ubemu.machine.faults import with_faults
 from ubemu.machine.spec import load_topology, resolve_topology
 from ubemu.schedule import ShiftSteps
 from ubemu.timing import patterns
-from ubemu.timing.timer import StepTimer, time_steps
+from ubemu.timing.timer import StepTimer
+from ubemu.timing.walk import time_steps
 
 
 @pytest.mark.parametrize("topo,alg,count", [
@@ -20,7 +21,7 @@ from ubemu.timing.timer import StepTimer, time_steps
     ("full_mesh:8,switch:16@224GBps/1us", "nhr", 4096 + 7)])
 def test_repeated_pattern_shortcut_equals_routing_every_step(monkeypatch, topo, alg, count):
     """Steps that repeat their (src, dst) pairs are profiled once; figures must not change."""
-    import ubemu.timing.timer as timing_mod
+    import ubemu.timing.walk as timing_mod
     from ubemu.machine.groups import group_of
     from ubemu.machine.topology import TopologyParams
 
@@ -73,7 +74,7 @@ def test_repeated_patterns_with_receive_queues_equal_routing_every_step(monkeypa
     step: the profiled pattern carries the receive tail as routing every step gives it."""
     from ubemu.machine.groups import group_of
     from ubemu.machine.spec import with_params
-    from ubemu.timing.timer import time_schedule
+    from ubemu.timing.walk import time_schedule
 
     monkeypatch.setenv("UBEMU_KERNELS", "numba")  # the kernel spied on below serves
     tp = with_params(load_topology(topo), ["send_overhead_ns=500", "recv_overhead_ns=3000"])

@@ -11,7 +11,8 @@ from ubemu.estimator import estimate
 from ubemu.machine.groups import group_of
 from ubemu.machine.spec import load_topology, with_params
 from ubemu.timing.pipeline import chunk_count
-from ubemu.timing.timer import StepTimer, time_schedule, time_steps
+from ubemu.timing.timer import StepTimer
+from ubemu.timing.walk import time_schedule, time_steps
 
 TWO = "switch:4@100GBps/1us,switch:2@10GBps/2us"
 

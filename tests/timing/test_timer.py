@@ -13,7 +13,9 @@ from ubemu.collectives import get
 from ubemu.machine.comm import Comm
 from ubemu.machine.spec import load_topology, topology_from_dict, with_params
 from ubemu.schedule import AllPairs, ShiftSteps, Step
-from ubemu.timing.timer import MESSAGES, StepTimer, time_schedule
+from ubemu.timing.timer import StepTimer
+from ubemu.timing.usage import MESSAGES
+from ubemu.timing.walk import time_schedule
 
 GIB = 2**30
 B_REF = 50 * GIB  # 50 GiB/s in B/s

@@ -21,7 +21,7 @@ from ..errors import UbemuError
 from ..machine.comm import Comm
 from ..timing import protocols as protos
 from ..timing.costmodel import CostModel, NoClosedForm
-from ..timing.stepcost import ProtocolNotRun
+from ..timing.stepshape import ProtocolNotRun
 from . import REGISTRY, algorithm_names, build_schedule
 from .channels import library_options
 from .libraries import library_algorithms

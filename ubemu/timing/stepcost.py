@@ -29,61 +29,11 @@ import numpy as np
 from ..kernels.codes import INNET_REDUCE
 from ..schedule import AllPairs
 from .shapes import Cost, NoClosedForm, PermPartner, Sizes, Xor, line_figures
+from .stepshape import NO_FIGURES, Figures, ProtocolNotRun, Spec, raise_busy, size_max
 
 #: Most transfers the patterns of one cost may need routed (cached or not, so that whether a
 #: closed form exists does not depend on what was asked before).
 PROFILE_BUDGET = 1 << 25
-
-
-class ProtocolNotRun(NoClosedForm):
-    """The algorithm does not run under the model's protocol (in-switch reduction: simple)."""
-
-
-class Spec:
-    """A step's shape. ``kind``: ``"msgs"`` (``items``: ``(axis, partner, bytes)`` each rank
-    sends; bytes a number or :class:`Sizes`), ``"every"`` (``(axis, bytes)``: every rank sends
-    ``bytes`` to every other rank of the axis; ``"every_between"``: ``(axis, lo, hi)``, each
-    message between ``lo`` and ``hi`` bytes, bounded), ``"link"`` (``(axis, link bytes, message
-    bytes)``, ``n_msgs`` messages a rank), ``"innet"`` (``(axis, mode, block bytes)``: one
-    in-switch reduce-scatter or all-gather per entry,
-    :func:`ubemu.kernels.timing.accumulate_innet`) or ``"none"`` (nothing moves);
-    ``engines``: channels sharing the NPUs' message costs."""
-
-    __slots__ = ("kind", "items", "reduce", "engines", "n_msgs")
-
-    def __init__(self, kind, items, reduce=False, engines=1, n_msgs=0):
-        self.kind, self.items, self.reduce = kind, list(items), bool(reduce)
-        self.engines, self.n_msgs = int(engines), int(n_msgs)
-
-
-class Figures:
-    """A step's figures at full size: ``busy`` (link class -> its busiest link's s),
-    ``link_s`` (the busiest link's s), ``lats`` (``(path latency s, message bytes)`` of its
-    messages), ``cpu_s`` (the busiest NPU's message time) and ``tail_s`` (the longest receive
-    tail), both shared by the engines, ``red`` (bytes an NPU reduces), and the work
-    (transfers, of which ``held`` at once)."""
-
-    __slots__ = ("busy", "link_s", "lats", "cpu_s", "tail_s", "red", "reduce", "moved", "work",
-                 "held")
-
-    def __init__(self, busy, link_s, lats, cpu_s, tail_s, red, reduce, moved, work=0,
-                 held=None):
-        self.busy, self.link_s, self.lats, self.cpu_s = busy, link_s, lats, cpu_s
-        self.tail_s, self.red, self.reduce, self.moved = tail_s, red, reduce, moved
-        self.work, self.held = work, work if held is None else min(work, held)
-
-
-_NONE = Figures({}, 0.0, [], 0.0, 0.0, 0.0, False, False)
-
-
-def _busy(busy, classes, value):
-    for c in classes:
-        if value > busy.get(c, 0.0):
-            busy[c] = value
-
-
-def _bmax(b):
-    return b.max() if isinstance(b, Sizes) else b
 
 
 class StepArithmetic:
@@ -132,7 +82,7 @@ class StepArithmetic:
         """Time of one step; ``msgs`` is a list of (axis, partner, bytes) sent by each rank
         (bytes: a number, or :class:`Sizes` where ranks send different sizes); ``engines``:
         the channels sharing each NPU's message costs."""
-        msgs = [m for m in msgs if _bmax(m[2]) > 0]
+        msgs = [m for m in msgs if size_max(m[2]) > 0]
         return self._cost_of(Spec("msgs" if msgs else "none", msgs, reduce, engines))
 
     def every_peer(self, ax, b, reduce=False):
@@ -234,13 +184,13 @@ class StepArithmetic:
     def figures(self, spec):
         """The :class:`Figures` of a step's shape."""
         if spec.kind == "none":
-            return _NONE
+            return NO_FIGURES
         if spec.kind == "link":
             busy = {}
             for ax, b, _ in spec.items:
                 for classes, beta, one in ax.res:
                     if one:
-                        _busy(busy, classes, beta * b)
+                        raise_busy(busy, classes, beta * b)
             return self._figs(busy, max(ax.beta_link * b for ax, b, _ in spec.items),
                               [(ax.lat_s, m) for ax, _, m in spec.items], 0.0, False,
                               spec.n_msgs, spec.engines)
@@ -275,7 +225,7 @@ class StepArithmetic:
         if len(msgs) == 1:  # the common case, kept fast
             ax, shift, b = msgs[0]
             for classes, beta, _ in ax.res:
-                _busy(busy, classes, beta * b)
+                raise_busy(busy, classes, beta * b)
             beta = ax.beta_link if ax.beta_link > ax.beta_port else ax.beta_port
             return self._figs(busy, b * beta, [(ax.lat_s, b)], b, spec.reduce, 1,
                               spec.engines)
@@ -290,7 +240,7 @@ class StepArithmetic:
             red += b
         for ax, mx, sm in per_axis.values():
             for classes, beta, one in ax.res:
-                _busy(busy, classes, beta * (mx if one else sm))
+                raise_busy(busy, classes, beta * (mx if one else sm))
         bw = max(max(ax.beta_link * mx, ax.beta_port * sm) for ax, mx, sm in per_axis.values())
         every = len(per_axis) == 1 and len(links) == self.n - 1  # a compact AllPairs step
         return self._figs(busy, bw, lats, red, spec.reduce, len(msgs), spec.engines,
@@ -346,7 +296,7 @@ class StepArithmetic:
                                            spec.reduce, spec.engines))
         busy = {}
         for classes, beta, one in ax.res:
-            _busy(busy, classes, beta * (total if one else float((p - 1) * total)))
+            raise_busy(busy, classes, beta * (total if one else float((p - 1) * total)))
         bw = max(ax.beta_link * total, ax.beta_port * float((p - 1) * total))
         return self._figs(busy, bw, [(ax.lat_s, b) for b in lats_of], float((p - 1) * total),
                           spec.reduce, (p - 1) * k, spec.engines,
@@ -358,12 +308,12 @@ class StepArithmetic:
         busy = {}
         for classes, beta, one in ax.res:
             if one:
-                _busy(busy, classes, beta * link)
+                raise_busy(busy, classes, beta * link)
             elif classes[0] in ax.line:  # the core pool holding the whole line
-                _busy(busy, classes, ax.beta_line * line)
+                raise_busy(busy, classes, ax.beta_line * line)
             else:
-                _busy(busy, classes[:1], beta * up)
-                _busy(busy, classes[1:], beta * down)
+                raise_busy(busy, classes[:1], beta * up)
+                raise_busy(busy, classes[1:], beta * down)
         return busy
 
     def _ragged_figures(self, ax, spec):
@@ -404,7 +354,7 @@ class StepArithmetic:
             msgs = [(a, q, pick(b) if isinstance(b, Sizes) else b) for a, q, b in spec.items]
             msgs = [m for m in msgs if m[2] > 0]
             return self._msgs_figures(Spec("msgs", msgs, spec.reduce, spec.engines)) \
-                if msgs else _NONE
+                if msgs else NO_FIGURES
 
         return self._bounded(figures_at, lambda: any(b.min() == 0 for b in ragged),
                              max(b.max() for b in ragged), spec)
@@ -416,7 +366,7 @@ class StepArithmetic:
             items = [(ax, b_hi if hi else b_lo) for ax, b_lo, b_hi in spec.items]
             items = [x for x in items if x[1] > 0]
             return self._every_figures(Spec("every", items, spec.reduce, spec.engines)) \
-                if items else _NONE
+                if items else NO_FIGURES
 
         return self._bounded(figures_at, lambda: any(b_lo == 0 for _, b_lo, _ in spec.items),
                              max(b_hi for _, _, b_hi in spec.items), spec)
@@ -453,11 +403,11 @@ class StepArithmetic:
         busy = {}
         for ax, up, down in sums.values():
             ports, beta, core, _ = ax.innet
-            _busy(busy, ports[:1], up * beta)
-            _busy(busy, ports[1:], down * beta)
+            raise_busy(busy, ports[:1], up * beta)
+            raise_busy(busy, ports[1:], down * beta)
             if core is not None:
-                _busy(busy, core[0], up * core[2])
-                _busy(busy, core[1], down * core[2])
+                raise_busy(busy, core[0], up * core[2])
+                raise_busy(busy, core[1], down * core[2])
         lats = [(ax.innet[3], b) for ax, _, b in spec.items]
         return self._figs(busy, max(busy.values()), lats, 0.0, False, len(spec.items),
                           spec.engines)

@@ -56,51 +56,17 @@ import numpy as np
 from ..errors import UbemuError
 from ..kernels import select
 from ..machine.faults import kernel_arrays, link_weights
-from ..result import ClassUsage
-from ..schedule import AllPairs, PartnerStep, ShiftSteps, explicit_steps, steps_counted
+from ..schedule import AllPairs, PartnerStep
 from . import partners, symmetry
+from .loads import LocalLoads
 from .patterns import PatternProfiles
-from .pipeline import PipelineRuns, chunk_count
+from .pipeline import PipelineRuns
 from .protocols import SIMPLE, class_factors
 from .replicas import ReplicaSymmetry
-from .shifts import time_shift_steps
-
-#: The bottleneck when the NPUs' per-message costs, not a link class, took most of the time.
-MESSAGES = "npu.messages"
+from .usage import LinkUsage
 
 
-class LocalLoads:
-    """Every transfer routed and every load summed in this one process."""
-
-    collective = False
-
-    def senders(self, step):
-        """Transfers of ``step`` this process routes (None: all of them)."""
-        return None
-
-    def agree(self, same, red_same, n_transfers):
-        """The facts every process must decide on alike (one process: as they are)."""
-        return same, red_same, n_transfers
-
-    def settle(self, timer, nt, nr):
-        """Sum the accumulated loads where they are owned; (links, NPUs) now held here."""
-        return nt, nr
-
-    def gather(self, figures, busy, nbytes):
-        """Combine every process's step figures ``(link_s, lat_ns, red_bytes, cpu_s, tail_s,
-        moved)`` and per-class ``busy`` (max) and ``nbytes`` (sum, in place)."""
-        return figures
-
-    def gather_max(self, values):
-        """Element-wise maximum over the processes."""
-        return np.asarray(values, np.float64)
-
-    def gather_sum(self, values):
-        """Element-wise sum over the processes."""
-        return np.asarray(values, np.float64)
-
-
-class StepTimer(PatternProfiles, ReplicaSymmetry, PipelineRuns):
+class StepTimer(PatternProfiles, ReplicaSymmetry, PipelineRuns, LinkUsage):
     """Times steps on one topology, reusing its per-link scratch arrays between steps.
 
     Parameters
@@ -209,18 +175,6 @@ class StepTimer(PatternProfiles, ReplicaSymmetry, PipelineRuns):
     def busy_s(self):
         """Per-class busy time so far (exact sums, rounded once)."""
         return np.array([float(b) for b in self._busy_total])
-
-    def mark_classes_used(self, classes):
-        """Remember every link of the classes ``classes`` as carrying bytes (a step that loads
-        them all, found without routing it)."""
-        self._class_used[classes] = True
-
-    def mark_used(self, ids):
-        """Remember the links ``ids`` (this process's) as carrying bytes: the links the run's
-        group uses, however many steps load them (counted per class by :meth:`links_used`)."""
-        if self._used is None:
-            self._used = np.zeros(self.topology.n_links, bool)
-        self._used[ids] = True
 
     def kernels(self, n_items=None):
         """The link-load kernels (Numba) or their NumPy twins for a call over ``n_items``
@@ -517,198 +471,4 @@ class StepTimer(PatternProfiles, ReplicaSymmetry, PipelineRuns):
             self._busy[:] = 0.0
         return self._count(figures if figures[-1] else None, 1, max(self._window_engines, 1))
 
-    def links_used(self):
-        """Links of each class that carried bytes so far (int64 per class), over every
-        process: the links the run's group actually uses."""
-        ends = np.append(self.class_first[1:], self.topology.n_links)
-        mine = np.zeros(len(self.class_names))
-        if self._used is not None:  # a popcount per class, not a loop over links
-            mine[:] = [np.count_nonzero(self._used[a:b])
-                       for a, b in zip(self.class_first.tolist(), ends.tolist())]
-        each = self.spread.gather_sum(mine).astype(np.int64)
-        return np.where(self._class_used, self.class_count.astype(np.int64), each)
 
-    def usage(self, protocol=0):
-        """Per-class usage so far (:class:`ubemu.result.ClassUsage` list) and the bottleneck,
-        under the protocol of index ``protocol``.
-
-        Utilisation is bytes / (effective capacity x links x total time): 1.0 means every link
-        of the class sent at full (efficiency-derated) speed for the whole collective. The
-        group's utilisation divides by the links that carried bytes instead of all of them.
-        """
-        bw = self._factors[protocol][1]
-        if self._class_bw[protocol] is not None:
-            bw = self._class_bw[protocol]
-        busy = self.busy_s / bw
-        time_s = float(self._times[protocol])
-        used = self.links_used()
-        out = [ClassUsage(name, lvl, float(b), float(s), float(u), int(n), int(k), float(g))
-               for name, lvl, b, s, u, n, k, g in
-               zip(self.class_names, self.level_of_class, self.bytes, busy,
-                   self._per_link(self.class_count, bw, time_s), self.class_count, used,
-                   self._per_link(used, bw, time_s))]
-        bottleneck = ""
-        if busy.size and busy.max() > 0:
-            bottleneck = self.class_names[int(np.argmax(busy))]
-        messages = self._message_totals[protocol]
-        if messages > 0 and float(messages) > busy.max(initial=0):
-            bottleneck = MESSAGES
-        return out, bottleneck
-
-    def _per_link(self, links, bw, time_s):
-        """Each class's bytes over (effective capacity x the protocol's bandwidth factor
-        ``bw`` x ``links`` x total time ``time_s``)."""
-        denom = self.class_cap_Bps * bw * links * time_s
-        return np.divide(self.bytes, denom, out=np.zeros_like(self.bytes), where=denom > 0)
-
-
-def time_steps(schedule, steps, timer, itemsize, launch=True):
-    """Drive ``timer`` over ``steps`` (an iterable of ``schedule``'s steps), honouring the
-    schedule's windows and pipelines (the steps' repeats are cut at their boundaries), and
-    count the collective's launch cost (unless ``launch`` is False). A compact step with a
-    ``span`` stands for a whole window of that many steps, timed as one step."""
-    windows = _windows(schedule)
-    pipes = _pipelines(schedule, itemsize)
-    cuts = sorted({x for w in windows for x in w} | {x for a, b, _ in pipes for x in (a, b)})
-    for k, step in _compact_rings(steps, timer, itemsize, not windows, pipes):
-        span = getattr(step, "span", 1)
-        if span > 1:
-            if (k, k + span) not in windows or step.repeat != 1:
-                raise UbemuError(f"{schedule.algorithm} {schedule.collective}: a step "
-                                 f"standing for steps {k}..{k + span - 1} is not a window")
-            for a, _, chunks in pipes:
-                if a == k and not timer.in_pipeline:
-                    timer.begin_pipeline(chunks)
-            timer.step_time(step, itemsize)
-            timer.n_steps += span - 1
-            if any(b == k + span for _, b, _ in pipes) and timer.in_pipeline:
-                timer.end_pipeline()
-            continue
-        if not cuts:
-            timer.step_time(step, itemsize)
-            continue
-        pos, end = k, k + step.repeat
-        while pos < end:
-            for a, _, chunks in pipes:
-                if a == pos and not timer.in_pipeline:
-                    timer.begin_pipeline(chunks)
-            stop = min([end] + [x for x in cuts if x > pos])
-            inside = [w for w in windows if w[0] <= pos < w[1]]
-            if inside:
-                if not timer.in_window:
-                    timer.begin_window()
-                timer.add_to_window(step, itemsize, stop - pos)
-                if stop == inside[0][1]:
-                    timer.end_window()
-            else:
-                timer.step_time(step, itemsize, stop - pos)
-            pos = stop
-            if any(b == pos for _, b, _ in pipes) and timer.in_pipeline:
-                if timer.in_window:
-                    timer.end_window()
-                timer.end_pipeline()
-    if timer.in_window:
-        timer.end_window()
-    if timer.in_pipeline:
-        timer.end_pipeline()
-    if launch:
-        timer.add_launch()
-
-
-def _compact_rings(steps, timer, itemsize, allowed, pipes):
-    """``(position, step)`` of ``steps`` with every :class:`~ubemu.schedule.ShiftSteps` timed at
-    once where it can be (:mod:`ubemu.timing.shifts`; not while recording or spread over
-    processes, nor inside a window, nor across a pipeline's boundary), else given one by
-    one."""
-    k = 0
-    for step in steps:
-        n = step.repeat
-        whole = not any(a < k + n and k < b and not (a <= k and k + n <= b)
-                        for a, b, _ in pipes)
-        if isinstance(step, ShiftSteps) and allowed and whole and timer.capture is None \
-                and not timer.spread.collective:
-            starting = [c for a, _, c in pipes if a == k]
-            if starting and not timer.in_pipeline:
-                timer.begin_pipeline(starting[0])
-            if time_shift_steps(timer, step, itemsize):
-                k += n
-                if any(b == k for _, b, _ in pipes) and timer.in_pipeline:
-                    timer.end_pipeline()
-                continue
-        for one in explicit_steps(step):
-            yield k, one
-            k += steps_counted(one)
-
-
-def time_schedule(schedule, topology, npus=None, itemsize=4, loads=None, steps=None,
-                  protocols=(SIMPLE,)):
-    """Modelled time of ``schedule`` on ``topology`` (with the fastest of ``protocols``).
-
-    Parameters
-    ----------
-    schedule : Schedule
-        Preferably timing-only (``data=False``: repeated steps merged); data schedules work too.
-    topology : Topology
-    npus : int64 array, optional
-        Topology NPU id of each rank (a communicator's ``npus``); default: rank = NPU id.
-    itemsize : int
-        Bytes per element.
-    loads : LocalLoads or PartitionedLoads, optional
-        Where link loads are summed (see :class:`StepTimer`).
-    steps : iterable of Step, optional
-        The steps to time (default ``schedule.steps()``): a data run passes its steps as it
-        applies them.
-    protocols : sequence of (name, sw, bw)
-        The protocols to time (:func:`ubemu.timing.protocols.resolve`).
-
-    Returns
-    -------
-    time_s : float
-    usage : list of ClassUsage
-    bottleneck : str
-        Name of the link class whose busiest link was busy longest ("" if nothing moved).
-    """
-    return time_protocols(schedule, topology, npus, itemsize, loads, steps, protocols)[1:4]
-
-
-def time_protocols(schedule, topology, npus=None, itemsize=4, loads=None, steps=None,
-                   protocols=(SIMPLE,)):
-    """:func:`time_schedule` under every one of ``protocols`` in one walk: ``(the fastest's
-    name, its time_s, usage, bottleneck, {name: time_s} of all)`` (ties: the first)."""
-    if npus is None:
-        if schedule.n_ranks > topology.n_npus:
-            raise UbemuError(f"timing: {schedule.n_ranks} ranks do not fit on topology "
-                             f"{topology.name!r} of {topology.n_npus} NPUs")
-        npus = np.arange(schedule.n_ranks, dtype=np.int64)
-    elif len(npus) != schedule.n_ranks:
-        raise UbemuError(f"timing: the communicator maps {len(npus)} ranks, the schedule has "
-                         f"{schedule.n_ranks}")
-    timer = StepTimer(topology, npus, loads, protocols)
-    time_steps(schedule, schedule.steps() if steps is None else steps, timer, itemsize)
-    times = timer.protocol_times()
-    best = min(range(len(protocols)), key=lambda i: (timer.protocol_times()[protocols[i][0]], i))
-    usage, bottleneck = timer.usage(best)
-    return protocols[best][0], float(timer._times[best]), usage, bottleneck, times
-
-
-def _pipelines(schedule, itemsize):
-    """The schedule's pipelines of more than one chunk as ``(start, stop, chunks)``, sorted
-    and checked."""
-    out = sorted((int(a), int(b), chunk_count(n, itemsize, c))
-                 for a, b, c, n in getattr(schedule, "pipelines", ()))
-    out = [x for x in out if x[2] > 1]
-    for (a0, b0, _), (a1, _, _) in zip(out, out[1:]):
-        if a1 < b0:
-            raise UbemuError(f"{schedule.algorithm} {schedule.collective}: overlapping "
-                             f"pipelines ({a0}, {b0}) and ({a1}, ...)")
-    return out
-
-
-def _windows(schedule):
-    """The schedule's windows of more than one step, sorted and checked."""
-    out = sorted((int(a), int(b)) for a, b in schedule.windows if int(b) - int(a) > 1)
-    for (a0, b0), (a1, _) in zip(out, out[1:]):
-        if a1 < b0:
-            raise UbemuError(f"{schedule.algorithm} {schedule.collective}: overlapping "
-                             f"windows ({a0}, {b0}) and ({a1}, ...)")
-    return out

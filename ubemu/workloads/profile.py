@@ -22,7 +22,8 @@ from ..machine.groups import every_group, group_of
 from ..parallel.exchange import LocalExchange
 from ..schedule import explicit_steps, replicate
 from ..timing.protocols import offered, resolve
-from ..timing.timer import StepTimer, time_steps
+from ..timing.timer import StepTimer
+from ..timing.walk import time_steps
 from .ops import SENDRECV
 
 
