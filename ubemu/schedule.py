@@ -239,15 +239,16 @@ class PartnerStep:
     message; ``summary()`` may give ``(values, counts, both)`` instead, on first use. With
     them the timer times the step from one route where the machine's symmetry allows
     (:mod:`ubemu.timing.partners`); otherwise, and for ``parts``, ``make()`` gives the
-    explicit ``(src, dst, n)``.
+    explicit ``(src, dst, n)``; ``live()``, where given, the bool mask of the ranks whose
+    message is not empty (cheaper than ``make``: the links a step loads).
     """
 
     innet, via, channels = 0, -1, 1
 
     def __init__(self, n_ranks, make, reduce=False, xor=None, shift=None, sizes=None,
-                 both=None, summary=None):
+                 both=None, summary=None, live=None):
         self.n_ranks, self.make, self.red = int(n_ranks), make, bool(reduce)
-        self.xor, self.shift = xor, shift
+        self.xor, self.shift, self.live = xor, shift, live
         self._summary = summary if sizes is None else (lambda: (*sizes, both))
         self.repeat = 1
         self.src_off = self.dst_off = None

@@ -125,14 +125,19 @@ def _xor_step(fold, seg_off, seg_len, data, mask, first, reduce, start):
     if not compact_line(fold, seg_len, data):
         src, dst, n, a = make()
         return make_step(src, dst, n, a, a, reduce, data)
-    sizes = both = xor = None
+    sizes = both = xor = live = None
     count = fold.even_count(seg_len)
     if count is not None:  # the runs of an even cut, in closed form
         values, runs = even_runs(count, fold.p2, mask)
         xor, sizes = mask, (values, runs * mask)  # each run is sent by ``mask`` ranks
         both = count // fold.p2 > 0 or mask < count % fold.p2
+
+        def live():  # a run is empty where every chunk is: base 0 and from ``extra`` on
+            base, extra = divmod(count, fold.p2)
+            return np.ones(fold.p2, bool) if base else first(v) < extra
+
     return PartnerStep(fold.axis.size, lambda: make()[:3], reduce, xor=xor, sizes=sizes,
-                       both=both)
+                       both=both, live=live)
 
 
 def halving_steps(fold, seg_off, seg_len, data, start):

@@ -113,12 +113,22 @@ def _mark_used(timer, step, hops, used, n_live):
     """Mark the links ``step``'s non-empty messages load (the group utilisation's count):
     whole classes where they load every link of each class they cross; else, on levels whose
     links are ports of one NPU (a switch's up and down ports), each sender's and receiver's
-    port, from the step's explicit ranks; else, up to :data:`ROUTE_MARKS_MAX` messages, their
+    port, from the step's mask of live senders (``live``) or its explicit ranks; else, up to :data:`ROUTE_MARKS_MAX` messages, their
     routes. False otherwise (route the step)."""
     if (hops[used] * n_live == timer.class_count[used]).all():
         timer.mark_classes_used(used)
         return True
     roles = _port_roles(timer, step)
+    if roles is not None and step.live is not None:  # the senders' mask, no transfers made
+        send = step.live()
+        if step.xor:  # receiver d gets from d ^ xor: swap the halves of every 2 xor block
+            m = int(step.xor)
+            recv = send.reshape(-1, 2, m)[:, ::-1, :].reshape(-1)
+        else:
+            recv = np.roll(send, int(step.shift) % step.n_ranks)
+        for first, role in roles:
+            timer.mark_ports(first, send if role == "src" else recv)
+        return True
     if roles is None and n_live > ROUTE_MARKS_MAX:
         return False
     src, dst, n = step.make()

@@ -22,6 +22,13 @@ class LinkUsage:
         them all, found without routing it)."""
         self._class_used[classes] = True
 
+    def mark_ports(self, first, senders):
+        """Remember link ``first + i`` as carrying bytes for every ``i`` where ``senders[i]``
+        (a class laid out one link per NPU, the NPUs in order)."""
+        if self._used is None:
+            self._used = np.zeros(self.topology.n_links, bool)
+        self._used[first:first + senders.size] |= senders
+
     def mark_used(self, ids):
         """Remember the links ``ids`` (this process's) as carrying bytes: the links the run's
         group uses, however many steps load them (counted per class by :meth:`links_used`)."""
