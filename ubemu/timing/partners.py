@@ -113,8 +113,8 @@ def _mark_used(timer, step, hops, used, n_live):
     """Mark the links ``step``'s non-empty messages load (the group utilisation's count):
     whole classes where they load every link of each class they cross; else, on levels whose
     links are ports of one NPU (a switch's up and down ports), each sender's and receiver's
-    port, from the step's mask of live senders (``live``) or its explicit ranks; else, up to :data:`ROUTE_MARKS_MAX` messages, their
-    routes. False otherwise (route the step)."""
+    port, from the step's mask of live senders (``live``) or its explicit ranks; else, up to
+    :data:`ROUTE_MARKS_MAX` messages, their routes. False otherwise (route the step)."""
     if (hops[used] * n_live == timer.class_count[used]).all():
         timer.mark_classes_used(used)
         return True
