@@ -14,16 +14,10 @@ fresh process (wall time and peak RSS its own), the kernels warmed first:
   channels share, :meth:`ubemu.timing.patterns.PatternProfiles._build_profile`).
 """
 
-import os
-import subprocess
-import sys
-import time
 
 import targets
+from bench_scale import run
 
-ENV = {**os.environ, "NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
-RSS = ("print('RSS_KB', next(int(x.split()[1]) for x in open('/proc/self/status') "
-       "if x.startswith('VmHWM')))")
 SIM = ("import ubemu; r = ubemu.simulate('all_reduce', 1 << 30, {topo!r}, {alg!r}{opts}); "
        "print(r.choice, f'{{r.time_s * 1e6:.1f}} us', r.bottleneck)")
 #: Most time a run with channels or pipelining may take, over the same run without.
@@ -35,21 +29,6 @@ CASES = [  # (label, algorithm, options)
     ("hierarchical, 2 channels, 1 MiB chunks", "hierarchical",
      {"channels": 2, "chunk": 1 << 20}),
 ]
-
-
-def run(label, code):
-    """Run ``code`` in a fresh Python; print wall time, peak RSS and what it said."""
-    t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", f"{code}; {RSS}"], capture_output=True,
-                          text=True, env=ENV, timeout=3600)
-    wall = time.perf_counter() - t0
-    out = proc.stdout.splitlines()
-    rss = [int(x.split()[1]) for x in out if x.startswith("RSS_KB")]
-    said = [x for x in out if not x.startswith("RSS_KB")] or proc.stderr.strip().splitlines()
-    gb = rss[0] * 1024 / 1e9 if rss else float("nan")
-    print(f"{label:58s} {wall:7.2f} s {gb:6.2f} GB  {said[-1][:90] if said else ''}",
-          flush=True)
-    return wall
 
 
 def sim(topo, alg, options):
@@ -64,8 +43,8 @@ def main():
         base = {}
         for label, alg, options in CASES:
             if alg not in base:
-                base[alg] = run(f"{npus} NPUs {alg}, plain", sim(topo, alg, {"channels": 1}))
-            got = run(f"{npus} NPUs {label}", sim(topo, alg, options))
+                base[alg] = run(f"{npus} NPUs {alg}, plain", sim(topo, alg, {"channels": 1})).wall_s
+            got = run(f"{npus} NPUs {label}", sim(topo, alg, options)).wall_s
             base_s = base[alg]
             ratios.append(got / base_s)
             print(f"  {got / base_s:.2f}x the plain run (bar {BAR}x)"
