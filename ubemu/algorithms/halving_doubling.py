@@ -195,6 +195,7 @@ def fold_step_cost(model, ax, key, size_hi, size_lo, reduce):
     n = fold_r if key[0] == "fold" else ax.p - fold_r  # messages on one line
     if size_hi != size_lo:
         model.uneven = True
+    model.on_lines(ax)
     size = size_lo if model.mode == "lo" else size_hi
     return model.profiled_step(("hd", id(ax)) + key, n * (model.n // ax.p),
                                lambda: fold_pattern(model, ax, key), (size,), reduce)

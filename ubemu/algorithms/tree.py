@@ -197,6 +197,7 @@ def _dbt_cost(model, ax, c, isz):
     if ax.p < 2:
         return 0.0
     axis, trees, steps = _dbt_steps(model, ax)
+    model.on_lines(ax)
     sizes = (((c + 1) // 2) * isz, (c // 2) * isz)  # blocks(.., 2, h): the larger first
     return sum(model.profiled_step(key, sent, lambda up=up, t=t: _dbt_profile(
         model, axis, trees, up, t), sizes, reduce=up) for key, up, t, sent in steps)

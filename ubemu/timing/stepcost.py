@@ -47,6 +47,17 @@ class StepArithmetic:
         """A message's pipeline fill (:mod:`ubemu.timing.timer`)."""
         return min(nbytes, self.fill_bytes) * self.fill_s_per_byte
 
+    def on_lines(self, ax):
+        """Note a step on the lines of ``ax``: where the lines' sizes differ
+        (``lines_vary``) and parallel lines share a link, the largest line's figures only
+        bound the step (``uneven``; returns True). The bound then takes the receive tail of
+        messages arriving at once: a smaller line's rank, sending fewer messages than the
+        largest line's, waits longer, and the step model keeps the longest tail of any."""
+        shared = bool(self.lines_vary and ax.par > 1)
+        if shared:
+            self.uneven = True
+        return shared and self.mode == "hi"
+
     def tail_s(self, n_msgs):
         """How long the receive costs of ``n_msgs`` messages per rank outlast the data (the
         timing model's receive tail, :func:`ubemu.kernels.timing.receive_tail_s`; one
@@ -219,8 +230,12 @@ class StepArithmetic:
             lines = self.lines(ax)
             return self._grid_figures(lines, Spec("msgs", [(lines, q, b) for _, q, b in msgs],
                                                   spec.reduce, spec.engines))
-        if self.lines_vary and any(m[0].par > 1 for m in msgs):
-            self.uneven = True  # parallel lines of different sizes share a link: bounds
+        if any([self.on_lines(m[0]) for m in msgs]) and not self.worst_tail:
+            self.worst_tail = True
+            try:
+                return self._msgs_figures(spec)
+            finally:
+                self.worst_tail = False
         busy = {}
         if len(msgs) == 1:  # the common case, kept fast
             ax, shift, b = msgs[0]
@@ -322,8 +337,7 @@ class StepArithmetic:
         reduction), the line's sum on a pool holding it. Exact for lines alike, and for the
         largest line where they differ unless parallel lines share a link."""
         p, msgs = ax.p, spec.items
-        if self.lines_vary and ax.par > 1:
-            self.uneven = True
+        worst_tail = self.on_lines(ax)
         if not all(ax.one_hop(q) for _, q, _ in msgs):
             raise NoClosedForm("no closed form: on a ring level only neighbour messages of a "
                                "whole ring are followed rank by rank")
@@ -341,6 +355,8 @@ class StepArithmetic:
         top_up, top_down, line = int(up.max()), int(down.max()), int(up.sum())
         bw = max(ax.beta_link * link, ax.beta_rank * max(top_up, top_down), ax.beta_line * line)
         cpu, tail = self.message_figures(recvs, sends)
+        if worst_tail and self.msg_s:
+            tail = max(tail, int(recvs.max()) * self.recv_s)
         every = len(set(links)) == self.n - 1
         return self._figs(self._ragged_busy(ax, link, top_up, top_down, line), bw,
                           [(ax.lat_s, big)], top_down, spec.reduce, len(msgs), spec.engines,
