@@ -20,6 +20,21 @@ def test_every_float_parameter_and_level_bandwidth_and_latency():
     assert not any(k.endswith((".size", ".links", ".planes", ".oversub")) for k in keys)
 
 
+def test_efficiency_per_traffic_kind_and_protocol_factors_of_a_level():
+    """Issue 19: efficiency per traffic kind is fittable: a level's copies and its in-switch
+    reduction, and its protocols' bandwidth factors."""
+    topo = load_topology("dgx-h100-multinode")
+    keys = pm.fittable(topo)
+    assert keys["level.node.innet_efficiency"] == 0.645
+    assert keys["level.cluster.efficiency"] == 0.98
+    assert keys["level.cluster.ll_bw_factor"] == 0.05
+    assert pm.is_fraction("level.node.innet_efficiency")
+    assert pm.resolve(topo, ["node.innet_efficiency", "cluster.efficiency"]) == [
+        "level.node.innet_efficiency", "level.cluster.efficiency"]
+    new = pm.with_values(topo, {"level.node.innet_efficiency": 0.7})
+    assert new.levels[0].innet_efficiency == 0.7 and new.levels[1] == topo.levels[1]
+
+
 def test_short_forms_and_errors():
     topo = load_topology("dgx-h100-multinode")
     assert pm.resolve(topo, ["efficiency", "node.lat_ns", "params.fill_GBps"]) == [

@@ -3,11 +3,11 @@
 Keys are found, not listed: every float field of
 :class:`~ubemu.machine.topology.TopologyParams` but the library's settings (:data:`SETTINGS`)
 (``params.overhead_ns``; a dict field's numbers
-as ``params.FIELD.KEY``), every bandwidth and latency of every level (the float fields whose
-names end in ``_GBps`` or ``_ns``: ``level.node.bw_GBps``, ``level.node.lat_ns``), and every
+as ``params.FIELD.KEY``), every bandwidth, latency, protocol factor and efficiency of every
+level (``level.node.bw_GBps``, ``level.node.lat_ns``, ``level.node.innet_efficiency``), and every
 number of the ``[npu]`` table (``npu.matmul_fraction``). A field another change adds to
 those records is fittable without touching this module. Short forms are accepted where they
-are unambiguous (``efficiency``, ``node.lat_ns``).
+are unambiguous (``node.lat_ns``; a bare name is ``[params]``' own: ``efficiency``).
 """
 
 from dataclasses import fields, replace
@@ -18,6 +18,9 @@ from ..machine.topology import Level
 
 #: Keys whose values are fractions (fitted below 1).
 FRACTION_WORDS = ("efficiency", "fraction")
+#: A level's numbers that are fittable: bandwidths, latencies, protocol factors and (by
+#: :data:`FRACTION_WORDS`) efficiencies (per traffic kind: copies, in-switch reduction).
+LEVEL_SUFFIXES = ("_GBps", "_ns", "_factor")
 #: ``[params]`` fields that are the library's settings, whole numbers choosing how a
 #: collective runs (:mod:`ubemu.algorithms.channels`), not costs: never fitted.
 SETTINGS = ("channels", "channel_bytes", "chunk_bytes")
@@ -46,7 +49,7 @@ def fittable(topo):
     for i, lv in enumerate(topo.levels):
         for f in fields(Level):
             v = getattr(lv, f.name)
-            if isinstance(v, float) and f.name.endswith(("_GBps", "_ns")):
+            if isinstance(v, float) and (f.name.endswith(LEVEL_SUFFIXES) or is_fraction(f.name)):
                 out[f"level.{_level_label(lv, i)}.{f.name}"] = v
     if topo.npu is not None:
         out.update({f"npu.{k}": v for k, v in npu_mod.numeric_keys(topo.npu).items()})
@@ -63,6 +66,8 @@ def resolve(topo, names, where="--fit"):
             out.append(name)
             continue
         hits = [k for k in keys if k.endswith("." + name)]
+        if f"params.{name}" in hits:  # a bare name is [params]' (``efficiency``)
+            hits = [f"params.{name}"]
         if len(hits) == 1:
             out.append(hits[0])
         elif hits:

@@ -86,7 +86,9 @@ def start_values(topo, keys):
     out = {}
     for k in keys:
         if values[k] <= 0:
-            out[k] = next((v for suffix, v in START.items() if k.endswith(suffix)), 0.5)
+            inherited = values.get("params." + k.rsplit(".", 1)[-1], 0.0)  # a level's 0
+            out[k] = inherited if inherited > 0 else next(                  # takes [params]'
+                (v for suffix, v in START.items() if k.endswith(suffix)), 0.5)
     return out
 
 
