@@ -127,3 +127,14 @@ def test_measurement_rows_of_docs_data(capsys):
     rms = out.split("rms of log(model/measured): before ")[1].split(";")[0]
     before, after = float(rms.split(",")[0]), float(rms.split("after ")[1])
     assert after < before
+
+
+def test_a_level_key_at_zero_starts_from_the_value_it_inherits():
+    """A level's efficiency of 0 means [params]' (0.82 on dgx-h100): fitting it starts there;
+    a key with nothing to inherit starts from its unit's default."""
+    from ubemu.cli.calibrate import start_values
+
+    topo = load_topology("dgx-h100")
+    assert start_values(topo, ["level.node.efficiency", "level.node.access_lat_ns",
+                               "params.efficiency"]) == {"level.node.efficiency": 0.82,
+                                                         "level.node.access_lat_ns": 1000.0}
