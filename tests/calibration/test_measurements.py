@@ -69,3 +69,26 @@ def test_points_are_distinct_and_checked():
         measurements.points_of([table(8, collective="multicast")], MULTI)
     with pytest.raises(UbemuError, match="--collective"):
         measurements.points_of([table(8, collective=None)], MULTI)
+
+
+def test_a_row_of_a_smaller_topology_runs_on_as_many_npus():
+    """The one-node rows of docs/data (dgx-h100, no group) on dgx-h100-multinode: the first
+    node, 8 NPUs, not all 128; a row with a group keeps it; too large a row is refused."""
+    from pathlib import Path
+
+    from ubemu.validation.rows import read_all
+
+    data = Path(__file__).resolve().parents[2] / "docs" / "data"
+    rows = read_all([data / "nccl-tests-h100.csv", data / "nccl-tests-309-h100x2.csv"])
+    multi = load_topology("dgx-h100-multinode")
+    one_node = next(r for r in rows if r.topo == "dgx-h100")
+    two_nodes = next(r for r in rows if r.topo == "dgx-h100-multinode")
+    assert measurements.place_row(one_node, multi).group == "start=0,stride=1,count=8"
+    assert measurements.place_row(two_nodes, multi) is two_nodes
+    assert measurements.place_row(one_node, load_topology("dgx-h100")) is one_node
+    with pytest.raises(UbemuError, match=r"measured on 'dgx-h100' \(8 NPUs\), more than "
+                                         r"topology 'switch:4'"):
+        measurements.place_row(one_node, load_topology("switch:4"))
+    points, entries = measurements.entries_of_rows([one_node], multi)
+    est = points[0].evaluate(multi)[0] * 1e6
+    assert est == pytest.approx(15.52, abs=0.01)  # the validate row's ubemu figure

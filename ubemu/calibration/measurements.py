@@ -13,13 +13,14 @@ element count in the log that says another rank count), a collective or data typ
 does not have.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from .. import collectives
 from ..data.dtypes import get_dtype
 from ..errors import UbemuError
+from ..machine.spec import load_topology
 
 
 @dataclass(frozen=True)
@@ -91,9 +92,7 @@ class RowPoint:
         if self.row.kind == "train_step":
             value, note = kind(self.row, topo)
         else:
-            from dataclasses import replace as _with
-
-            value, note = kind(_with(self.row, topo=topo))
+            value, note = kind(replace(self.row, topo=topo))
         return (1.0 / value if _is_rate(self.row.metric) else value * 1e-6), note
 
 
@@ -179,9 +178,27 @@ def _check_size(coll, row, itemsize, n, where):
                          f"{said}, not {n} ranks of {coll.name}; check --ranks")
 
 
-def entries_of_rows(rows):
-    """(points, entries) of measurement rows (:mod:`ubemu.validation.rows`): one
-    :class:`RowPoint` each."""
+def place_row(row, topo):
+    """``row`` as it runs on ``topo``: a collective row without a group ran on the whole of
+    its own topology; on a ``topo`` of another size it runs on as many NPUs, packed from NPU
+    0 (as a log without hosts: the 8 NPUs of ``dgx-h100`` are the first node of
+    ``dgx-h100-multinode``). One line where they do not fit."""
+    if row.kind == "train_step" or row.group or not row.topo:
+        return row
+    n = load_topology(row.topo).n_npus
+    if n == topo.n_npus:
+        return row
+    if n > topo.n_npus:
+        raise UbemuError(f"{row.path}:{row.id}: measured on {row.topo!r} ({n:,} NPUs), more "
+                         f"than topology {topo.name!r} has ({topo.n_npus:,}); give the row a "
+                         f"group or a larger --topo")
+    return replace(row, group=f"start=0,stride=1,count={n}")
+
+
+def entries_of_rows(rows, topo):
+    """(points, entries) of measurement rows (:mod:`ubemu.validation.rows`) on ``topo``:
+    one :class:`RowPoint` each (:func:`place_row`)."""
+    rows = [place_row(r, topo) for r in rows]
     points = [RowPoint(r) for r in rows]
     entries = [Entry(f"{r.path}:{r.id}", f"{r.kind} {r.id}", r.metric, r.published, k,
                      _is_rate(r.metric)) for k, r in enumerate(rows)]

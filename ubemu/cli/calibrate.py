@@ -192,7 +192,7 @@ def gather(args, base):
                       for t, pl in zip(tables, placements)]
     if csvs:
         rows = read_all(csvs)
-        more, extra = measurements.entries_of_rows(rows)
+        more, extra = measurements.entries_of_rows(rows, base)
         shift = len(points)
         points += more
         entries += [replace(e, point=e.point + shift) for e in extra]
