@@ -227,11 +227,15 @@ def hd_cost(kind):
                 for i, m in enumerate(runs)])
         k = model.pow2(p, "halving_doubling")
         base, extra = divmod(c, p)
-        q = np.arange(p, dtype=np.int64)
+        q = np.arange(p, dtype=np.int64) if extra and model.can_vector(ax, p) else None
 
         def run(first, m):  # bytes of blocks first .. first+m-1 (blocks' rule), by position
             if not extra:
                 return m * base * isz
+            if q is None:  # only the extremes are read: the runs from 0 and from p - m
+                return Sizes.between((m * base + max(0, extra - (p - m))) * isz,
+                                     (m * base + min(m, extra)) * isz)
+            first = first()
             return Sizes((m * base + np.minimum(first + m, extra) - np.minimum(first, extra))
                          * isz)
 
@@ -239,12 +243,12 @@ def hd_cost(kind):
         if kind in ("reduce_scatter", "all_reduce"):
             for i in range(k):  # halving_steps: the half the partner keeps
                 m = p >> (i + 1)
-                lo = (q // (2 * m)) * (2 * m)
-                t += model.step([(ax, Xor(m), run(np.where(q & m, lo, lo + m), m))], True)
+                t += model.step([(ax, Xor(m), run(
+                    lambda m=m: np.where(q & m, 0, m) + (q // (2 * m)) * (2 * m), m))], True)
         if kind in ("all_gather", "all_reduce"):
             for i in range(k):  # doubling_steps: the run gathered so far
                 m = 1 << i
-                t += model.step([(ax, Xor(m), run((q // m) * m, m))], False)
+                t += model.step([(ax, Xor(m), run(lambda m=m: (q // m) * m, m))], False)
         return t
 
     return cost

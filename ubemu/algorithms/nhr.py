@@ -100,16 +100,25 @@ def _cost(reduce):
 
     def cost(model, ax, c, isz):
         p = ax.p
-        pos = np.arange(p, dtype=np.int64) if c % p else None
+        base, extra = divmod(c, p)
+        by_rank = extra and (p & (p - 1) or model.can_vector(ax, p))
+        pos = np.arange(p, dtype=np.int64) if by_rank else None
+        if by_rank:  # patterns past the routing budget: stop before the sizes' work
+            for s in range(nhr_steps(p)):
+                model.ask(ax, [-(1 << s) if reduce else 1 << s])
         t = 0.0
         for s in range(nhr_steps(p)):
             d = 1 << s
             nsl = (p - 1 + d) // (2 * d)
-            if pos is None:
-                b = nsl * (c // p) * isz
+            shift = -d if reduce else d
+            if not extra:
+                b = nsl * base * isz
+            elif not by_rank:  # p = 2^k: a rank's blocks are one residue class mod 2d
+                b = Sizes.between((nsl * base + extra // (2 * d)) * isz,
+                                  (nsl * base + -(-extra // (2 * d))) * isz)
             else:
                 b = Sizes(_sent(c, p, (pos - d) % p if reduce else pos, 2 * d, nsl) * isz)
-            t += model.step([(ax, -d if reduce else d, b)], reduce)
+            t += model.step([(ax, shift, b)], reduce)
         return t
 
     return cost
