@@ -24,7 +24,7 @@ import numpy as np
 
 from ..schedule import PartnerStep
 from ..timing.shapes import Sizes
-from .base import blocks, chain_cost, register_phase
+from .base import blocks, register_phase
 from .flat import make_step
 
 
@@ -94,6 +94,21 @@ def _compact_step(axis, seg_len, dist, first, reduce, gap, nsl):
     return PartnerStep(s, make, reduce, shift=dist, summary=summary)
 
 
+def _ask(model, ax, phases):
+    """Count the shifts of the phases (``True``: the reduce-scatter's, ``False``: the
+    all-gather's) against the routing budget before their sizes are worked out (O(p) a step
+    where blocks differ): a cost past it stops at once."""
+    for reduce in phases:
+        for s in range(nhr_steps(ax.p)):
+            model.ask(ax, [-(1 << s) if reduce else 1 << s])
+
+
+def _all_reduce_cost(model, ax, c, isz):
+    if c % ax.p:
+        _ask(model, ax, (True, False))
+    return _cost(True)(model, ax, c, isz) + _cost(False)(model, ax, c, isz)
+
+
 def _cost(reduce):
     """``ceil(log2 p)`` steps; step t moves ``ceil((p - 2^t) / 2^(t+1))`` blocks to the rank
     ``2^t`` away (behind it in the reduce-scatter), rank by rank where blocks differ."""
@@ -103,9 +118,8 @@ def _cost(reduce):
         base, extra = divmod(c, p)
         by_rank = extra and (p & (p - 1) or model.can_vector(ax, p))
         pos = np.arange(p, dtype=np.int64) if by_rank else None
-        if by_rank:  # patterns past the routing budget: stop before the sizes' work
-            for s in range(nhr_steps(p)):
-                model.ask(ax, [-(1 << s) if reduce else 1 << s])
+        if by_rank:
+            _ask(model, ax, (reduce,))
         t = 0.0
         for s in range(nhr_steps(p)):
             d = 1 << s
@@ -146,7 +160,7 @@ def nhr_all_gather_phase(axis, seg_off, seg_len, data=True):
 
 
 @register_phase("all_reduce", "nhr", n_steps=lambda s: 2 * nhr_steps(s), local_ok=True,
-                cost=chain_cost(_cost(True), _cost(False)),
+                cost=_all_reduce_cost,
                 flat="HCCL nonuniform hierarchical ring, 2 ceil(log2 p) steps")
 def nhr_all_reduce_phase(axis, seg_off, seg_len, data=True):
     """NHR all-reduce along ``axis``: NHR reduce-scatter, then NHR all-gather;
