@@ -48,7 +48,7 @@ def test_candidates_ranked_by_their_tops_alone():
     tops, _, _ = candidate_bounds(model, "all_reduce", count, 4, {}, low=False)
     full, _, _ = candidate_bounds(model, "all_reduce", count, 4, {})
     assert tops["halving_doubling"][0] is None
-    for name, (lo, hi, why, proto) in tops.items():
+    for name, (lo, hi, _why, proto) in tops.items():
         assert hi == full[name][1] and proto == full[name][3]
         if lo is not None:
             assert lo == full[name][0]
