@@ -4,7 +4,8 @@ Both ``auto``s use this: :func:`ubemu.estimator.estimate` answers from the brack
 :func:`ubemu.engine.choose` times the candidates in the order of their lower bounds and stops
 timing those that can no longer win.
 
-- :func:`closed_form_bounds` gives ``(low_s, high_s)`` from an algorithm's registered closed form
+- :func:`closed_form` gives ``(low_s, high_s, protocol)`` from an algorithm's registered closed
+  form
   (:mod:`ubemu.timing.costmodel`); equal when the count divides evenly, else the step-level model's
   time lies between them.
 - :func:`lower_bound_s` is a time any algorithm without a closed form cannot beat.
@@ -64,12 +65,6 @@ def model_of(topology, group=None):
             _CACHE.clear()
         _CACHE[key] = model
     return model
-
-
-def closed_form_bounds(model, alg, count, isz, options, protocol="auto"):
-    """(low_s, high_s) of ``alg``'s closed form with the fastest of the protocols
-    ``protocol`` names (:func:`closed_form`); raises NoClosedForm."""
-    return closed_form(model, alg, count, isz, options, protocol)[:2]
 
 
 def closed_form(model, alg, count, isz, options, protocol="auto", low=True, high_s=None):
