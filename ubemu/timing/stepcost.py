@@ -155,6 +155,34 @@ class StepArithmetic:
         return self._direct(Figures(busy, link_s, [(lat_s, 0)], cpu_s, tail_s, red, reduce,
                                     True, moved))
 
+    def run_step(self, key, n_messages, make_profile, kind, big_run, sizes, reduce=False):
+        """Time of a step whose messages carry runs of chunks
+        (:class:`ubemu.timing.runcost.RunProfile`, routed once per model and ``key`` by
+        ``make_profile()``): under assignment ``kind``, runs below ``big_run`` carry
+        ``sizes[0]`` bytes, run ``big_run`` ``sizes[1]``, the others ``sizes[2]``. Exact, or
+        bounded (``uneven``; ``mode`` picks the end) where its messages differ in size and
+        share links."""
+        if not any(b > 0 for b in sizes):
+            return self._cost_of(Spec("none", []))
+        if key not in self.asked:
+            self.asked.add(key)
+            self.routed += n_messages
+        if self.counting:
+            return Cost(0.0, n_messages, n_messages, n_messages)
+        if self.routed > PROFILE_BUDGET:
+            raise NoClosedForm(f"no closed form: the patterns of this algorithm on {self.n} "
+                               f"ranks take too long to profile")
+        profile = self.memo(("profiled",) + tuple(key), make_profile)
+        link_s, busy, lat_s, cpu_s, tail_s, red, moved, exact = profile.terms(
+            kind, big_run, sizes, self.send_s, self.recv_s, float(self.fill_bytes),
+            self.fill_ns_per_byte, upper=self.mode != "lo", per_message=self.class_bw is None)
+        if not exact:
+            self.uneven = True
+        if not moved:
+            return self._cost_of(Spec("none", []))
+        return self._direct(Figures(busy or {}, link_s, [(lat_s, 0)], cpu_s, tail_s, red,
+                                    reduce, True, moved))
+
     @contextmanager
     def recorded(self):
         """Within the block every :class:`Cost` carries its steps' shapes (``parts``)."""
