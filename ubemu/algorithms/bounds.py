@@ -138,29 +138,39 @@ def lower_bound_s(model, alg, count, isz, options):
     topo = model.topology
     if model.n <= 1:
         return 0.0
-    options = library_options(alg, topo, count, isz, options)
-    in_switch = False  # the switches reduce: a rank may send less
-    if alg.phase is not None:
-        n_steps, windows = alg.phase.n_steps(model.n), alg.phase.windows_of(model.n)
-        in_switch = alg.phase.name == "innet"
+    if alg.phase is not None:  # its outline does not depend on the count: kept per model
+        timed_steps, in_switch = model.memo(("outline", alg.collective, alg.name),
+                                            lambda: _phase_outline(alg.phase, model.n))
     else:
+        options = library_options(alg, topo, count, isz, options)
         sched = build_schedule(alg.collective, alg.name, model.comm, count, data=False,
                                **options)
-        n_steps, windows = sched.n_steps, sched.windows
+        timed_steps = sched.n_steps - sum(b - a - 1 for a, b in sched.windows)
         in_switch = bool(sched.notes.get("in_switch"))
-    timed_steps = n_steps - sum(b - a - 1 for a, b in windows)
-    eff = max([topo.params.efficiency] + [lv.efficiency for lv in topo.levels])
-    inject_Bps = topo.injection_GBps() * 1e9 * eff
-    lat_s = min(lv.lat_ns for lv in topo.levels if lv.size > 1) * 1e-9
-    send = collectives.get(alg.collective).min_send_bytes(count * isz, model.n)
-    if in_switch:
-        send = 0.0
-    sw = min(sw for _, sw, _ in protos.resolve("auto", topo.params))
+    inject_Bps, lat_s, sw = model.memo(("rates",), lambda: _rates(topo))
+    # the switches reduce: a rank may send less
+    send = 0.0 if in_switch else collectives.get(alg.collective).min_send_bytes(count * isz,
+                                                                                model.n)
     step_s = model.overhead_s * sw
     if alg.phase is not None and not in_switch and count >= model.n and timed_steps:
         step_s += model.msg_s * sw + lat_s
         lat_s = 0.0  # counted in every step
     return timed_steps * step_s + lat_s + send / inject_Bps + model.launch_s
+
+
+def _phase_outline(phase, n):
+    """(timed steps, whether the switches reduce) of a flat phase on ``n`` ranks."""
+    windows = phase.windows_of(n)
+    return phase.n_steps(n) - sum(b - a - 1 for a, b in windows), phase.name == "innet"
+
+
+def _rates(topo):
+    """(a rank's whole injection rate in B/s, the cheapest level's latency in s, the least
+    software factor of the protocols offered)."""
+    eff = max([topo.params.efficiency] + [lv.efficiency for lv in topo.levels])
+    return (topo.injection_GBps() * 1e9 * eff,
+            min(lv.lat_ns for lv in topo.levels if lv.size > 1) * 1e-9,
+            min(sw for _, sw, _ in protos.resolve("auto", topo.params)))
 
 
 def candidate_bounds(model, collective, count, isz, options, prune=True, protocol="auto",

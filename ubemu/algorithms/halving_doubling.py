@@ -195,6 +195,18 @@ def fold_pattern(model, ax, key):
                       fold.p2 // m)
 
 
+def line_pattern(model, mask):
+    """Route once the XOR step ``mask`` of the whole group as one line of ``2^k`` ranks for
+    :meth:`~ubemu.timing.costmodel.CostModel.run_step`: rank q sends run ``(q ^ mask) //
+    mask`` of ``mask`` blocks in a halving, run ``q // mask`` in a doubling."""
+    from ..timing.runcost import RunProfile
+
+    q = np.arange(model.n, dtype=np.int64)
+    npus = model.comm.npus
+    return RunProfile(model.topology, npus, npus[q ^ mask],
+                      {"halving": (q ^ mask) // mask, "doubling": q // mask}, model.n // mask)
+
+
 def fold_step_cost(model, ax, key, size, reduce):
     """The step ``("fold", 1)`` or ``("fold", -1)`` of a fold (:func:`fold_pattern`),
     ``size`` bytes per message."""
@@ -236,6 +248,18 @@ def hd_cost(kind):
                 for i, m in enumerate(masks)])
         k = model.pow2(p, "halving_doubling")
         base, extra = divmod(c, p)
+        steps = ([(p >> (i + 1), "halving", True) for i in range(k)]  # the half the partner
+                 if kind in ("reduce_scatter", "all_reduce") else [])  # keeps, then the run
+        steps += ([(1 << i, "doubling", False) for i in range(k)]  # gathered so far
+                  if kind in ("all_gather", "all_reduce") else [])
+        t = 0.0
+        if extra and not model.is_axis(ax):  # the group as one line: runs of blocks
+            for m, how, reduce in steps:
+                t += model.run_step(("hd", "line", m), model.n,
+                                    lambda m=m: line_pattern(model, m), how, extra // m,
+                                    ((m * base + m) * isz, (m * base + extra % m) * isz,
+                                     m * base * isz), reduce)
+            return t
         q = np.arange(p, dtype=np.int64) if extra and model.can_vector(ax, p) else None
 
         def run(first, m):  # bytes of blocks first .. first+m-1 (blocks' rule), by position
@@ -248,16 +272,10 @@ def hd_cost(kind):
             return Sizes((m * base + np.minimum(first + m, extra) - np.minimum(first, extra))
                          * isz)
 
-        t = 0.0
-        if kind in ("reduce_scatter", "all_reduce"):
-            for i in range(k):  # halving_steps: the half the partner keeps
-                m = p >> (i + 1)
-                t += model.step([(ax, Xor(m), run(
-                    lambda m=m: np.where(q & m, 0, m) + (q // (2 * m)) * (2 * m), m))], True)
-        if kind in ("all_gather", "all_reduce"):
-            for i in range(k):  # doubling_steps: the run gathered so far
-                m = 1 << i
-                t += model.step([(ax, Xor(m), run(lambda m=m: (q // m) * m, m))], False)
+        for m, how, reduce in steps:
+            first = ((lambda m=m: np.where(q & m, 0, m) + (q // (2 * m)) * (2 * m))
+                     if how == "halving" else (lambda m=m: (q // m) * m))
+            t += model.step([(ax, Xor(m), run(first, m))], reduce)
         return t
 
     return cost

@@ -70,9 +70,28 @@ class RunProfile:
         self.one_per_link = bool(carried.max(initial=0) <= 1)
         self.n_runs = int(n_runs)
         dear = inv.max(axis=1, initial=0.0)
-        self._kinds = {kind: self._aggregate(np.asarray(r, np.int64), src, dst, lat_ns, dear,
-                                             topology.n_npus)
-                       for kind, r in runs.items()}
+        shared = carried[links] > 1  # the entries (message, link) of links shared
+        of_msg = np.nonzero(on)[0][shared]
+        self._kinds = {}
+        for kind, r in runs.items():
+            r = np.asarray(r, np.int64)
+            self._kinds[kind] = self._aggregate(r, src, dst, lat_ns, dear, topology.n_npus)
+            self._kinds[kind]["busiest"] = self._busiest(r, dear, links[shared], r[of_msg],
+                                                         inv[on][shared])
+
+    def _busiest(self, run, dear, link, link_run, link_inv):
+        """``out[k]``: s/B of the busiest link when the messages of runs below ``k`` send one
+        byte each (a link's messages counted in the order of their runs)."""
+        n = self.n_runs
+        best = np.zeros(n)
+        np.maximum.at(best, run, dear)  # a message alone on a link
+        if link.size:
+            order = np.lexsort((link_run, link))
+            link, link_run, link_inv = link[order], link_run[order], link_inv[order]
+            starts = np.r_[0, np.flatnonzero(link[1:] != link[:-1]) + 1]
+            first = np.repeat(starts, np.diff(np.r_[starts, link.size]))
+            np.maximum.at(best, link_run, (np.arange(link.size) - first + 1) * link_inv)
+        return np.r_[0.0, np.maximum.accumulate(best)]
 
     def _aggregate(self, run, src, dst, lat_ns, dear, n_npus):
         n = self.n_runs
@@ -127,17 +146,23 @@ class RunProfile:
 
         lat_ns = max(seg_max(a["lat_pre"], a["lat_suf"], lo, hi)
                      + min(float(b), fill_bytes) * fill_ns_per_byte for b, lo, hi in segs)
-        top = segs[0][0]
-        same = len({b for b, _, _ in segs}) == 1 and moving == n  # every message, one size
-        exact = same or (self.one_per_link and per_message)
-        if same or (upper and not exact):
-            link_s = top * self.uniform_s_per_B
-            busy = {c: top * v for c, v in self.class_s_per_B.items()}
-        elif per_message:
-            link_s = max(b * seg_max(a["cost_pre"], a["cost_suf"], lo, hi) for b, lo, hi in segs)
-            busy = None
+        top, low = segs[0][0], segs[-1][0]
+        if not per_message:  # each class's busiest link: that of the whole pattern
+            exact = top == low and moving == n
+            if exact or upper:
+                link_s = top * self.uniform_s_per_B
+                busy = {c: top * v for c, v in self.class_s_per_B.items()}
+            else:
+                link_s, busy = 0.0, dict.fromkeys(self.class_s_per_B, 0.0)
         else:
-            link_s, busy = 0.0, dict.fromkeys(self.class_s_per_B, 0.0)
+            busy = None
+            exact = top == low or self.one_per_link
+            own = max(b * seg_max(a["cost_pre"], a["cost_suf"], lo, hi) for b, lo, hi in segs)
+            if self.one_per_link:
+                link_s = own
+            else:  # the moving messages' busiest link, each as large as the largest/smallest
+                link_s = (top if upper else low) * a["busiest"][moving]
+                link_s = link_s if upper else max(link_s, own)
         ends = []  # (sent, received) messages of the kinds of NPU present
         if a["both"] < moving:
             ends.append((1.0, 1.0))
