@@ -253,7 +253,7 @@ def hd_cost(kind):
         steps += ([(1 << i, "doubling", False) for i in range(k)]  # gathered so far
                   if kind in ("all_gather", "all_reduce") else [])
         t = 0.0
-        if extra and not model.is_axis(ax):  # the group as one line: runs of blocks
+        if not model.is_axis(ax) and not model.recording:  # one line: runs of blocks
             for m, how, reduce in steps:
                 t += model.run_step(("hd", "line", m), model.n,
                                     lambda m=m: line_pattern(model, m), how, extra // m,

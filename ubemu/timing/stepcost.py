@@ -183,6 +183,12 @@ class StepArithmetic:
         return self._direct(Figures(busy or {}, link_s, [(lat_s, 0)], cpu_s, tail_s, red,
                                     reduce, True, moved))
 
+    @property
+    def recording(self):
+        """Whether the costs carry their steps' shapes (:meth:`recorded`): a step computed
+        whole (a routed pattern's) cannot be joined into channels or a pipeline."""
+        return self._recording > 0
+
     @contextmanager
     def recorded(self):
         """Within the block every :class:`Cost` carries its steps' shapes (``parts``)."""
