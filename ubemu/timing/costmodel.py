@@ -29,7 +29,10 @@ parallel lines of different sizes sharing a trunk or a core pool after a hierarc
 sizes known only by their extremes), the step records ``uneven`` and takes every message as
 large as the largest (an upper bound); the estimator then runs the cost again with
 ``mode="lo"``: every message as small as the smallest, or the largest alone on the fastest
-link, whichever is longer (a lower bound), and reports both.
+link, whichever is longer (a lower bound), and reports both. Steps whose messages carry runs
+of chunks (a halving-doubling's XOR steps over a fold or several levels) are routed once and
+followed run by run at any count (:meth:`StepArithmetic.run_step`,
+:mod:`ubemu.timing.runcost`).
 """
 
 import numpy as np
