@@ -134,8 +134,7 @@ class StepArithmetic:
         bytes): ``make_profile()`` routes its pattern once per model and ``key`` (a
         :class:`ubemu.timing.groupcost.GroupProfile`); ``n_messages`` counts against
         :data:`PROFILE_BUDGET` and the work."""
-        profile = self._profile(key, n_messages, make_profile, sizes)
-        if isinstance(profile, Cost):
+        if isinstance(profile := self._profile(key, n_messages, make_profile, sizes), Cost):
             return profile
         link_s, lat_s, cpu_s, tail_s, red, moved = profile.terms(
             sizes, self.send_s, self.recv_s, float(self.fill_bytes), self.fill_ns_per_byte)
@@ -146,11 +145,9 @@ class StepArithmetic:
                                     True, moved))
 
     def run_step(self, key, n_messages, make_profile, kind, big_run, sizes, reduce=False):
-        """Time of a step whose messages carry runs of chunks (``make_profile()`` routes a
-        :class:`ubemu.timing.runcost.RunProfile` once per model and ``key``; its ``terms``
-        read ``kind``, ``big_run``, ``sizes``); bounded (``uneven``) where it says so."""
-        profile = self._profile(key, n_messages, make_profile, sizes)
-        if isinstance(profile, Cost):
+        """Time of a step whose messages carry runs of chunks (as :meth:`profiled_step`, a
+        :class:`ubemu.timing.runcost.RunProfile`); bounded (``uneven``) where it says so."""
+        if isinstance(profile := self._profile(key, n_messages, make_profile, sizes), Cost):
             return profile
         link_s, busy, lat_s, cpu_s, tail_s, red, moved, exact = profile.terms(
             kind, big_run, sizes, self.send_s, self.recv_s, float(self.fill_bytes),
