@@ -55,13 +55,13 @@ class RunProfile:
         caps = np.array([c.bw_GBps * 1e9 for c in topology.link_classes]) * eff
         on = paths >= 0
         links = paths[on]
+        cls = topology.link_class_of(links)
         inv = np.zeros(paths.shape)
-        inv[on] = 1.0 / caps[topology.link_class_of(links)]
+        inv[on] = 1.0 / caps[cls]
         carried = np.bincount(links, minlength=1) if links.size else np.zeros(1, np.int64)
         #: s/B of the busiest link of each class when every message has one byte; whether no
         #: link carries two messages (then each message's own dearest link decides)
         load = carried[links] * inv[on]
-        cls = topology.link_class_of(links)
         per_class = np.zeros(len(topology.link_classes))
         np.maximum.at(per_class, cls, load)
         self.class_s_per_B = {topology.link_classes[c].name: float(per_class[c])
@@ -84,7 +84,7 @@ class RunProfile:
         byte each (a link's messages counted in the order of their runs)."""
         n = self.n_runs
         best = np.zeros(n)
-        np.maximum.at(best, run, dear)  # a message alone on a link
+        np.maximum.at(best, run, dear)  # each message's dearest link, its own bytes alone
         if link.size:
             order = np.lexsort((link_run, link))
             link, link_run, link_inv = link[order], link_run[order], link_inv[order]
@@ -109,9 +109,9 @@ class RunProfile:
         busy = (js < none) | (jr < none)
         js, jr = js[busy], jr[busy]
         pm_jr = np.full(n + 1, -1, np.int64)  # max receive run of the NPUs sending below k
-        np.maximum.at(pm_jr, js + 1, jr)
+        np.maximum.at(pm_jr, js[js < none] + 1, jr[js < none])
         pm_js = np.full(n + 1, -1, np.int64)
-        np.maximum.at(pm_js, jr + 1, js)
+        np.maximum.at(pm_js, jr[jr < none] + 1, js[jr < none])
         return {"lat_pre": _prefix_max(lat, n), "lat_suf": _suffix_max(lat),
                 "cost_pre": _prefix_max(cost, n), "cost_suf": _suffix_max(cost),
                 "moved": np.concatenate([[0], np.cumsum(count)]),
