@@ -53,31 +53,31 @@ class RunProfile:
         paths, hops, lat_ns = topology.route(src, dst)
         eff = topology.class_efficiency()
         caps = np.array([c.bw_GBps * 1e9 for c in topology.link_classes]) * eff
-        on = paths >= 0
-        links = paths[on]
+        links = paths[paths >= 0]  # each message's links in turn (a row's first ``hops``)
         cls = topology.link_class_of(links)
-        inv = np.zeros(paths.shape)
-        inv[on] = 1.0 / caps[cls]
-        carried = np.bincount(links, minlength=1) if links.size else np.zeros(1, np.int64)
+        inv = 1.0 / caps[cls]
+        carried = np.bincount(links)
+        on_link = carried[links]
         #: s/B of the busiest link of each class when every message has one byte; whether no
         #: link carries two messages (then each message's own dearest link decides)
-        load = carried[links] * inv[on]
+        load = on_link * inv
         per_class = np.zeros(len(topology.link_classes))
         np.maximum.at(per_class, cls, load)
         self.class_s_per_B = {topology.link_classes[c].name: float(per_class[c])
-                              for c in np.unique(cls)}
+                              for c in np.flatnonzero(np.bincount(cls))}
         self.uniform_s_per_B = float(load.max(initial=0.0))
         self.one_per_link = bool(carried.max(initial=0) <= 1)
         self.n_runs = int(n_runs)
-        dear = inv.max(axis=1, initial=0.0)
-        shared = carried[links] > 1  # the entries (message, link) of links shared
-        of_msg = np.nonzero(on)[0][shared]
+        dear = np.maximum.reduceat(inv, np.r_[0, np.cumsum(hops)[:-1]]) if links.size \
+            else np.zeros(src.size)
+        shared = on_link > 1  # the entries (message, link) of links shared
+        of_msg = np.searchsorted(np.cumsum(hops), np.flatnonzero(shared), side="right")
         self._kinds = {}
         for kind, r in runs.items():
             r = np.asarray(r, np.int64)
             self._kinds[kind] = self._aggregate(r, src, dst, lat_ns, dear, topology.n_npus)
             self._kinds[kind]["busiest"] = self._busiest(r, dear, links[shared], r[of_msg],
-                                                         inv[on][shared])
+                                                         inv[shared])
 
     def _busiest(self, run, dear, link, link_run, link_inv):
         """``out[k]``: s/B of the busiest link when the messages of runs below ``k`` send one
