@@ -156,9 +156,9 @@ def _answer(model, collective, algorithm, count, isz, fallback, options, protoco
             t, _, proto = _step_model(model, alg, count, isz, options, protocol)
             return Estimate(t, algorithm, "step model", True, t, note=str(exc), protocol=proto)
     bounds, skipped, pruned = candidate_bounds(model, collective, count, isz, options,
-                                               protocol=protocol)
-    forms = {k: (lo, hi) for k, (lo, hi, why) in bounds.items() if why is None}
-    pending = {k: (lo, why) for k, (lo, _, why) in bounds.items() if why is not None}
+                                               protocol=protocol, low=False)
+    forms = {k: (lo, hi) for k, (lo, hi, why, _) in bounds.items() if why is None}
+    pending = {k: (lo, why) for k, (lo, _, why, _) in bounds.items() if why is not None}
     best = min(hi for _, hi in forms.values()) if forms else None
     for name, bound in pruned.items():
         skipped[name] = f"cannot beat {best:.4g} s (lower bound {bound:.4g} s)"
@@ -177,10 +177,15 @@ def _answer(model, collective, algorithm, count, isz, fallback, options, protoco
                          + "; ".join(f"{k}: {v}" for k, v in skipped.items()) + ")")
     name = min(forms, key=lambda k: forms[k][1])
     lo, hi = forms[name]
+    if name in pending:
+        proto = _step_model(model, REGISTRY[(collective, name)], count, isz, options,
+                            protocol)[2]
+    else:
+        proto = bounds[name][3]
+        if lo is None:  # the winner's low end (the candidates were ranked by their tops)
+            lo = closed_form(model, REGISTRY[(collective, name)], count, isz, options, proto,
+                             high_s=hi)[0]
     method = "step model" if name in pending else "closed form"
-    proto = (_step_model(model, REGISTRY[(collective, name)], count, isz, options, protocol)[2]
-             if name in pending else closed_form(model, REGISTRY[(collective, name)], count,
-                                                 isz, options, protocol)[2])
     return Estimate(hi, name, method, lo == hi, lo, protocol=proto,
                     candidates={k: v[1] for k, v in forms.items()}, skipped=skipped)
 

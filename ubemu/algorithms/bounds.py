@@ -4,7 +4,8 @@ Both ``auto``s use this: :func:`ubemu.estimator.estimate` answers from the brack
 :func:`ubemu.engine.choose` times the candidates in the order of their lower bounds and stops
 timing those that can no longer win.
 
-- :func:`closed_form_bounds` gives ``(low_s, high_s)`` from an algorithm's registered closed form
+- :func:`closed_form` gives ``(low_s, high_s, protocol)`` from an algorithm's registered closed
+  form
   (:mod:`ubemu.timing.costmodel`); equal when the count divides evenly, else the step-level model's
   time lies between them.
 - :func:`lower_bound_s` is a time any algorithm without a closed form cannot beat.
@@ -66,17 +67,14 @@ def model_of(topology, group=None):
     return model
 
 
-def closed_form_bounds(model, alg, count, isz, options, protocol="auto"):
-    """(low_s, high_s) of ``alg``'s closed form with the fastest of the protocols
-    ``protocol`` names (:func:`closed_form`); raises NoClosedForm."""
-    return closed_form(model, alg, count, isz, options, protocol)[:2]
-
-
-def closed_form(model, alg, count, isz, options, protocol="auto"):
+def closed_form(model, alg, count, isz, options, protocol="auto", low=True, high_s=None):
     """(low_s, high_s, protocol) of ``alg``'s closed form, its options completed with the
     library's defaults (:func:`~ubemu.algorithms.channels.library_options`), under each
     protocol ``protocol`` admits (:func:`ubemu.timing.protocols.resolve`) that the algorithm
-    runs, the fastest kept; raises NoClosedForm."""
+    runs, the fastest kept; raises NoClosedForm. ``low=False``: ``low_s`` is None where the
+    bracket is not one time (the lower pass is not made: what ranks candidates is
+    ``high_s``); ``high_s``: the high end such a call gave under ``protocol`` (one
+    protocol's name), the lower pass alone is made."""
     if alg.cost is None:
         raise NoClosedForm(f"no closed form for {alg.collective} algorithm {alg.name!r}")
     options = library_options(alg, model.topology, count, isz, options)
@@ -87,7 +85,7 @@ def closed_form(model, alg, count, isz, options, protocol="auto"):
         if factors is not None:
             model.class_bw = {c.name: f for c, f in zip(model.topology.link_classes, factors)}
         try:
-            lo, hi = _bounds(model, alg, count, isz, options)
+            lo, hi = _bounds(model, alg, count, isz, options, low, high_s)
         except ProtocolNotRun as exc:
             why = exc
             continue
@@ -100,19 +98,26 @@ def closed_form(model, alg, count, isz, options, protocol="auto"):
     return best
 
 
-def _bounds(model, alg, count, isz, options):
-    """(low_s, high_s) of the closed form under the model's protocol, with the launch."""
+def _bounds(model, alg, count, isz, options, low=True, high_s=None):
+    """(low_s, high_s) of the closed form under the model's protocol, with the launch
+    (``low=False``: ``low_s`` None unless equal to ``high_s``; ``high_s`` given: the lower
+    pass alone)."""
     model.collective = alg.collective
     launch = model.launch_s
     if model.n == 1:  # no link is crossed: every step costs the overhead alone
         t = build_schedule(alg.collective, alg.name, 1, count, data=False,
                            **options).n_steps * model.overhead_s * model.proto[0] + launch
         return t, t
-    model.mode, model.uneven = "hi", False
-    model.reset_call()
-    hi = float(alg.cost(model, count, isz, **options)) + launch
-    if not model.uneven:
-        return hi, hi
+    if high_s is None:
+        model.mode, model.uneven = "hi", False
+        model.reset_call()
+        hi = float(alg.cost(model, count, isz, **options)) + launch
+        if not model.uneven:
+            return hi, hi
+    else:
+        hi = high_s
+    if not low:
+        return None, hi
     model.mode = "lo"
     model.reset_call()
     try:
@@ -127,74 +132,94 @@ def lower_bound_s(model, alg, count, isz, options):
     cheapest level's latency once, and the bytes a rank must send
     (:meth:`~ubemu.collectives.Collective.min_send_bytes`) at its whole injection rate
     (:meth:`~ubemu.machine.topology.Topology.injection_GBps`). From the registered step count
-    of a flat phase, else the schedule's outline (its steps are never made)."""
+    of a flat phase, else the schedule's outline (its steps are never made). A flat phase
+    with at least one element per rank moves data in every timed step: each then also
+    costs a message's two ends and the cheapest level's latency."""
     topo = model.topology
     if model.n <= 1:
         return 0.0
-    options = library_options(alg, topo, count, isz, options)
-    in_switch = False  # the switches reduce: a rank may send less
-    if alg.phase is not None:
-        n_steps, windows = alg.phase.n_steps(model.n), alg.phase.windows_of(model.n)
-        in_switch = alg.phase.name == "innet"
+    if alg.phase is not None:  # its outline does not depend on the count: kept per model
+        timed_steps, in_switch = model.memo(("outline", alg.collective, alg.name),
+                                            lambda: _phase_outline(alg.phase, model.n))
     else:
+        options = library_options(alg, topo, count, isz, options)
         sched = build_schedule(alg.collective, alg.name, model.comm, count, data=False,
                                **options)
-        n_steps, windows = sched.n_steps, sched.windows
+        timed_steps = sched.n_steps - sum(b - a - 1 for a, b in sched.windows)
         in_switch = bool(sched.notes.get("in_switch"))
-    timed_steps = n_steps - sum(b - a - 1 for a, b in windows)
+    inject_Bps, lat_s, sw = model.memo(("rates",), lambda: _rates(topo))
+    # the switches reduce: a rank may send less
+    send = 0.0 if in_switch else collectives.get(alg.collective).min_send_bytes(count * isz,
+                                                                                model.n)
+    step_s = model.overhead_s * sw
+    if alg.phase is not None and not in_switch and count >= model.n and timed_steps:
+        step_s += model.msg_s * sw + lat_s
+        lat_s = 0.0  # counted in every step
+    return timed_steps * step_s + lat_s + send / inject_Bps + model.launch_s
+
+
+def _phase_outline(phase, n):
+    """(timed steps, whether the switches reduce) of a flat phase on ``n`` ranks."""
+    windows = phase.windows_of(n)
+    return phase.n_steps(n) - sum(b - a - 1 for a, b in windows), phase.name == "innet"
+
+
+def _rates(topo):
+    """(a rank's whole injection rate in B/s, the cheapest level's latency in s, the least
+    software factor of the protocols offered)."""
     eff = max([topo.params.efficiency] + [lv.efficiency for lv in topo.levels])
-    inject_Bps = topo.injection_GBps() * 1e9 * eff
-    lat_s = min(lv.lat_ns for lv in topo.levels if lv.size > 1) * 1e-9
-    send = collectives.get(alg.collective).min_send_bytes(count * isz, model.n)
-    if in_switch:
-        send = 0.0
-    sw = min(sw for _, sw, _ in protos.resolve("auto", topo.params))
-    return timed_steps * model.overhead_s * sw + lat_s + send / inject_Bps + model.launch_s
+    return (topo.injection_GBps() * 1e9 * eff,
+            min(lv.lat_ns for lv in topo.levels if lv.size > 1) * 1e-9,
+            min(sw for _, sw, _ in protos.resolve("auto", topo.params)))
 
 
-def candidate_bounds(model, collective, count, isz, options, prune=True, protocol="auto"):
+def candidate_bounds(model, collective, count, isz, options, prune=True, protocol="auto",
+                     low=True):
     """Bracket every algorithm registered for ``collective`` that can run on the model's group.
 
     The candidates are taken in the order of their :func:`lower_bound_s` (cheap: no pattern
     routed); with ``prune`` one whose lower bound exceeds the best closed form so far (by
-    more than rounding) cannot win, and its closed form is not evaluated.
+    more than rounding) cannot win, and its closed form is not evaluated. ``low=False``: a
+    bracket's low end is None where the count does not divide (the closed form's lower pass
+    is not made).
 
     Returns
     -------
     bounds : dict
-        name -> ``(low_s, high_s, why)``: the closed form's bracket with ``why = None``, or
-        for an algorithm without one its :func:`lower_bound_s`, ``high_s = inf`` and why not.
+        name -> ``(low_s, high_s, why, protocol)``: the closed form's bracket with ``why =
+        None`` and its fastest protocol, or for an algorithm without one its
+        :func:`lower_bound_s`, ``high_s = inf``, why not and None.
     skipped : dict
         name -> why it cannot run (options it does not take, the group's shape, its limits).
     pruned : dict
         name -> its lower bound, for those that cannot beat the best closed form.
     """
-    bounds, skipped, pruned, low = {}, {}, {}, {}
+    bounds, skipped, pruned, floor = {}, {}, {}, {}
     for name in library_algorithms(model.topology, collective, algorithm_names(collective)):
         alg = REGISTRY[(collective, name)]
         bad = [k for k in options if k not in alg.options]
         why = f"takes no option {bad[0]!r}" if bad else (
             alg.check(model.comm) if alg.check else None)
         try:
-            low[name] = None if why else lower_bound_s(model, alg, count, isz, options)
+            floor[name] = None if why else lower_bound_s(model, alg, count, isz, options)
         except UbemuError as exc:
             why = str(exc)
         if why:
             skipped[name] = why
     best = math.inf
-    order = list(low)
-    for name in sorted((k for k in low if k not in skipped),
-                       key=lambda k: (low[k], order.index(k))):
-        if prune and low[name] > best * (1 + 1e-9):
-            pruned[name] = low[name]
+    order = list(floor)
+    for name in sorted((k for k in floor if k not in skipped),
+                       key=lambda k: (floor[k], order.index(k))):
+        if prune and floor[name] > best * (1 + 1e-9):
+            pruned[name] = floor[name]
             continue
         try:
-            lo, hi = closed_form_bounds(model, REGISTRY[(collective, name)], count, isz,
-                                        options, protocol)
-            bounds[name] = (lo, hi, None)
+            lo, hi, proto = closed_form(model, REGISTRY[(collective, name)], count, isz,
+                                        options, protocol, low)
+            bounds[name] = (lo, hi, None, proto)
             best = min(best, hi)
         except NoClosedForm as exc:
-            bounds[name] = (low[name], math.inf, str(exc))
+            bounds[name] = (floor[name], math.inf, str(exc), None)
         except UbemuError as exc:
             skipped[name] = str(exc)
     bounds = {k: bounds[k] for k in order if k in bounds}  # registry order, as before

@@ -171,10 +171,13 @@ def unfold_all(fold, seg_off, seg_len, data):
 
 def fold_pattern(model, ax, key):
     """Route once a step of the fold on ``ax``'s lines (``key``: ``("fold", 1)`` the odd
-    ranks of the first 2r to their even partners, ``("fold", -1)`` back, ``("xor", m)`` the
-    virtual ranks to ``v ^ m``) for :meth:`~ubemu.timing.costmodel.CostModel.profiled_step`:
-    one group of messages, in the step's order."""
+    ranks of the first 2r to their even partners, ``("fold", -1)`` back) for
+    :meth:`~ubemu.timing.costmodel.CostModel.profiled_step`: one group of messages, in the
+    step's order; ``("xor", m)``, the virtual ranks to ``v ^ m``, for
+    :meth:`~ubemu.timing.costmodel.CostModel.run_step`: virtual rank v sends run ``(v ^ m)
+    // m`` of ``m`` chunks in a halving, run ``v // m`` in a doubling."""
     from ..timing.groupcost import GroupProfile
+    from ..timing.runcost import RunProfile
 
     fold = Fold(cost_axis(model, ax))
     ranks = fold.axis.ranks
@@ -185,30 +188,47 @@ def fold_pattern(model, ax, key):
         send, dst = fold.active, fold.rank_of(fold.v ^ key[1])
     npus = model.comm.npus
     src, dst = npus[ranks[send]], npus[dst[send]]
-    return GroupProfile(model.topology, src, dst, np.zeros(src.size, np.int64), 1)
+    if key[0] == "fold":
+        return GroupProfile(model.topology, src, dst, np.zeros(src.size, np.int64), 1)
+    m, v = key[1], fold.v[send]
+    return RunProfile(model.topology, src, dst, {"halving": (v ^ m) // m, "doubling": v // m},
+                      fold.p2 // m)
 
 
-def fold_step_cost(model, ax, key, size_hi, size_lo, reduce):
-    """One step of a fold (:func:`fold_pattern`) of ``size_hi`` bytes per message, or
-    ``size_lo`` when the model asks for the smallest blocks (an uneven count)."""
-    fold_r = fold_sizes(ax.p)[1]
-    n = fold_r if key[0] == "fold" else ax.p - fold_r  # messages on one line
-    if size_hi != size_lo:
-        model.uneven = True
-    model.on_lines(ax)
-    size = size_lo if model.mode == "lo" else size_hi
-    return model.profiled_step(("hd", id(ax)) + key, n * (model.n // ax.p),
+def line_pattern(model, mask):
+    """Route once the XOR step ``mask`` of the whole group as one line of ``2^k`` ranks for
+    :meth:`~ubemu.timing.costmodel.CostModel.run_step`: rank q sends run ``(q ^ mask) //
+    mask`` of ``mask`` blocks in a halving, run ``q // mask`` in a doubling."""
+    from ..timing.runcost import RunProfile
+
+    q = np.arange(model.n, dtype=np.int64)
+    npus = model.comm.npus
+    return RunProfile(model.topology, npus, npus[q ^ mask],
+                      {"halving": (q ^ mask) // mask, "doubling": q // mask}, model.n // mask)
+
+
+def fold_step_cost(model, ax, key, size, reduce):
+    """The step ``("fold", 1)`` or ``("fold", -1)`` of a fold (:func:`fold_pattern`),
+    ``size`` bytes per message."""
+    n = fold_sizes(ax.p)[1] * (model.n // ax.p)  # messages: r per line
+    return model.profiled_step(("hd", id(ax)) + key, n,
                                lambda: fold_pattern(model, ax, key), (size,), reduce)
 
 
 def fold_costs(model, ax, c, isz, xor_steps):
     """The all-reduce over a fold (p not a power of two): the odd ranks' segments folded in,
-    the XOR steps over the virtual ranks (``xor_steps``: (mask, bytes hi, bytes lo, reduce)
-    each), the result handed back; each step from one routing of its pattern."""
-    t = fold_step_cost(model, ax, ("fold", 1), c * isz, c * isz, True)
-    for mask, hi, lo, reduce in xor_steps:
-        t += fold_step_cost(model, ax, ("xor", mask), hi, lo, reduce)
-    return t + fold_step_cost(model, ax, ("fold", -1), c * isz, c * isz, False)
+    the XOR steps over the virtual ranks (``xor_steps``: ``(mask, "halving" or "doubling",
+    J, (bytes of runs below J, of run J, of the others), reduce)`` each), the result handed
+    back; each step from one routing of its pattern."""
+    model.on_lines(ax)  # lines of different sizes sharing links: bounds
+    t = fold_step_cost(model, ax, ("fold", 1), c * isz, True)
+    n = (ax.p - fold_sizes(ax.p)[1]) * (model.n // ax.p)  # messages: p2 per line
+    for mask, kind, big_run, sizes, reduce in xor_steps:
+        key = ("xor", mask)
+        t += model.run_step(("hd", id(ax)) + key, n,
+                            lambda key=key: fold_pattern(model, ax, key), kind, big_run, sizes,
+                            reduce)
+    return t + fold_step_cost(model, ax, ("fold", -1), c * isz, False)
 
 
 def hd_cost(kind):
@@ -221,31 +241,42 @@ def hd_cost(kind):
         p = ax.p
         if kind == "all_reduce" and p & (p - 1):
             p2, _, k = fold_sizes(p)
-            base, extra = divmod(c, p2)
-            runs = [p2 >> (i + 1) for i in range(k)] + [1 << i for i in range(k)]
+            base, extra = divmod(c, p2)  # chunks below ``extra`` one element longer
+            masks = [p2 >> (i + 1) for i in range(k)] + [1 << i for i in range(k)]
             return fold_costs(model, ax, c, isz, [
-                (m, (m * base + min(m, extra)) * isz, m * base * isz, i < k)
-                for i, m in enumerate(runs)])
+                (m, "halving" if i < k else "doubling", extra // m,
+                 ((m * base + m) * isz, (m * base + extra % m) * isz, m * base * isz), i < k)
+                for i, m in enumerate(masks)])
         k = model.pow2(p, "halving_doubling")
         base, extra = divmod(c, p)
-        q = np.arange(p, dtype=np.int64)
+        steps = ([(p >> (i + 1), "halving", True) for i in range(k)]  # the half the partner
+                 if kind in ("reduce_scatter", "all_reduce") else [])  # keeps, then the run
+        steps += ([(1 << i, "doubling", False) for i in range(k)]  # gathered so far
+                  if kind in ("all_gather", "all_reduce") else [])
+        t = 0.0
+        if not model.is_axis(ax) and not model.recording:  # one line: runs of blocks
+            for m, how, reduce in steps:
+                t += model.run_step(("hd", "line", m), model.n,
+                                    lambda m=m: line_pattern(model, m), how, extra // m,
+                                    ((m * base + m) * isz, (m * base + extra % m) * isz,
+                                     m * base * isz), reduce)
+            return t
+        q = np.arange(p, dtype=np.int64) if extra and model.can_vector(ax, p) else None
 
         def run(first, m):  # bytes of blocks first .. first+m-1 (blocks' rule), by position
             if not extra:
                 return m * base * isz
+            if q is None:  # only the extremes are read: the runs from 0 and from p - m
+                return Sizes.between((m * base + max(0, extra - (p - m))) * isz,
+                                     (m * base + min(m, extra)) * isz)
+            first = first()
             return Sizes((m * base + np.minimum(first + m, extra) - np.minimum(first, extra))
                          * isz)
 
-        t = 0.0
-        if kind in ("reduce_scatter", "all_reduce"):
-            for i in range(k):  # halving_steps: the half the partner keeps
-                m = p >> (i + 1)
-                lo = (q // (2 * m)) * (2 * m)
-                t += model.step([(ax, Xor(m), run(np.where(q & m, lo, lo + m), m))], True)
-        if kind in ("all_gather", "all_reduce"):
-            for i in range(k):  # doubling_steps: the run gathered so far
-                m = 1 << i
-                t += model.step([(ax, Xor(m), run((q // m) * m, m))], False)
+        for m, how, reduce in steps:
+            first = ((lambda m=m: np.where(q & m, 0, m) + (q // (2 * m)) * (2 * m))
+                     if how == "halving" else (lambda m=m: (q // m) * m))
+            t += model.step([(ax, Xor(m), run(first, m))], reduce)
         return t
 
     return cost

@@ -24,7 +24,7 @@ import numpy as np
 
 from ..schedule import PartnerStep
 from ..timing.shapes import Sizes
-from .base import blocks, chain_cost, register_phase
+from .base import blocks, register_phase
 from .flat import make_step
 
 
@@ -94,22 +94,45 @@ def _compact_step(axis, seg_len, dist, first, reduce, gap, nsl):
     return PartnerStep(s, make, reduce, shift=dist, summary=summary)
 
 
+def _ask(model, ax, phases):
+    """Count the shifts of the phases (``True``: the reduce-scatter's, ``False``: the
+    all-gather's) against the routing budget before their sizes are worked out (O(p) a step
+    where blocks differ): a cost past it stops at once."""
+    for reduce in phases:
+        for s in range(nhr_steps(ax.p)):
+            model.ask(ax, [-(1 << s) if reduce else 1 << s])
+
+
+def _all_reduce_cost(model, ax, c, isz):
+    if c % ax.p:
+        _ask(model, ax, (True, False))
+    return _cost(True)(model, ax, c, isz) + _cost(False)(model, ax, c, isz)
+
+
 def _cost(reduce):
     """``ceil(log2 p)`` steps; step t moves ``ceil((p - 2^t) / 2^(t+1))`` blocks to the rank
     ``2^t`` away (behind it in the reduce-scatter), rank by rank where blocks differ."""
 
     def cost(model, ax, c, isz):
         p = ax.p
-        pos = np.arange(p, dtype=np.int64) if c % p else None
+        base, extra = divmod(c, p)
+        by_rank = extra and (p & (p - 1) or model.can_vector(ax, p))
+        pos = np.arange(p, dtype=np.int64) if by_rank else None
+        if by_rank:
+            _ask(model, ax, (reduce,))
         t = 0.0
         for s in range(nhr_steps(p)):
             d = 1 << s
             nsl = (p - 1 + d) // (2 * d)
-            if pos is None:
-                b = nsl * (c // p) * isz
+            shift = -d if reduce else d
+            if not extra:
+                b = nsl * base * isz
+            elif not by_rank:  # p = 2^k: a rank's blocks are one residue class mod 2d
+                b = Sizes.between((nsl * base + extra // (2 * d)) * isz,
+                                  (nsl * base + -(-extra // (2 * d))) * isz)
             else:
                 b = Sizes(_sent(c, p, (pos - d) % p if reduce else pos, 2 * d, nsl) * isz)
-            t += model.step([(ax, -d if reduce else d, b)], reduce)
+            t += model.step([(ax, shift, b)], reduce)
         return t
 
     return cost
@@ -137,7 +160,7 @@ def nhr_all_gather_phase(axis, seg_off, seg_len, data=True):
 
 
 @register_phase("all_reduce", "nhr", n_steps=lambda s: 2 * nhr_steps(s), local_ok=True,
-                cost=chain_cost(_cost(True), _cost(False)),
+                cost=_all_reduce_cost,
                 flat="HCCL nonuniform hierarchical ring, 2 ceil(log2 p) steps")
 def nhr_all_reduce_phase(axis, seg_off, seg_len, data=True):
     """NHR all-reduce along ``axis``: NHR reduce-scatter, then NHR all-gather;

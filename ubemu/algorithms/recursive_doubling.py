@@ -48,7 +48,7 @@ def rd_all_reduce_steps(size):
 def _rd_cost(model, ax, c, isz):
     if ax.p & (ax.p - 1):  # a fold: each step from one routing of its pattern
         k = fold_sizes(ax.p)[2]
-        return fold_costs(model, ax, c, isz, [(1 << i, c * isz, c * isz, True)
+        return fold_costs(model, ax, c, isz, [(1 << i, "doubling", ax.p, (c * isz,) * 3, True)
                                               for i in range(k)])
     k = model.pow2(ax.p, "recursive_doubling")
     return sum(model.step([(ax, Xor(1 << i), c * isz)], True) for i in range(k))

@@ -29,7 +29,10 @@ parallel lines of different sizes sharing a trunk or a core pool after a hierarc
 sizes known only by their extremes), the step records ``uneven`` and takes every message as
 large as the largest (an upper bound); the estimator then runs the cost again with
 ``mode="lo"``: every message as small as the smallest, or the largest alone on the fastest
-link, whichever is longer (a lower bound), and reports both.
+link, whichever is longer (a lower bound), and reports both. Steps whose messages carry runs
+of chunks (a halving-doubling's XOR steps over a fold or several levels) are routed once and
+followed run by run at any count (:meth:`StepArithmetic.run_step`,
+:mod:`ubemu.timing.runcost`).
 """
 
 import numpy as np
@@ -190,19 +193,26 @@ class GridFlat:
             return ("xor", self.d, int(partner))
         return ("shift", self.d, int(partner) % self.p)
 
+    def ask(self, partners):
+        """Count the pattern of :meth:`profile` against the model's routing budget (raise
+        NoClosedForm beyond it) without routing it; its cache key."""
+        key = tuple(self._key(q) for q in partners)
+        m = self.model
+        if key not in m.asked:
+            m.asked.add(key)
+            m.routed += m.n * len(key)
+        if m.routed > PROFILE_BUDGET:
+            raise NoClosedForm(f"no closed form: the patterns of this algorithm on {m.n} ranks "
+                               f"take too long to profile")
+        return key
+
     def profile(self, partners):
         """(most messages per capacity on one link in s/B, longest path in s, that of each
         link class) of the step in which every rank sends one message to each of
         ``partners``."""
-        key = tuple(self._key(q) for q in partners)
+        key = self.ask(partners)
         m = self.model
         n = m.n
-        if key not in m.asked:
-            m.asked.add(key)
-            m.routed += n * len(key)
-        if m.routed > PROFILE_BUDGET:
-            raise NoClosedForm(f"no closed form: the patterns of this algorithm on {n} ranks "
-                               f"take too long to profile")
         if key not in self._profiles:
             ranks = np.arange(n, dtype=np.int64)
             src = np.concatenate([ranks] * len(key))
@@ -329,6 +339,13 @@ class CostModel(StepArithmetic):
         if not isinstance(blk, np.ndarray):
             return blk * isz
         return Sizes(blk * isz, rot) if blk.min() != blk.max() else int(blk[0]) * isz
+
+    def ask(self, ax, partners):
+        """Say before its sizes are worked out that a step on ``ax`` will send to
+        ``partners``: a pattern to be routed (:class:`GridFlat`) counts against the budget now,
+        so that a cost beyond it stops before doing the work."""
+        if isinstance(ax, GridFlat) and not self.counting:
+            ax.ask(partners)
 
     def can_vector(self, ax, elems):
         """Whether a step on ``ax`` whose sizes differ by rank, ``elems`` of them (entries x

@@ -86,16 +86,20 @@ class Sizes:
     ``exact=False`` (:meth:`between`): only the largest and the smallest are known, and the
     step is bounded."""
 
-    __slots__ = ("vec", "rot", "exact", "_top")
+    __slots__ = ("vec", "rot", "exact", "_top", "_low")
 
     def __init__(self, vec, rot=0, exact=True):
-        self.vec, self.rot, self.exact, self._top = vec, int(rot), exact, None
+        self.vec, self.rot, self.exact, self._top, self._low = vec, int(rot), exact, None, None
 
     @classmethod
     def between(cls, lo, hi):
         """Sizes from ``lo`` to ``hi`` bytes, the largest sent by some rank (a number when
         equal)."""
-        return hi if lo == hi else cls(np.array([hi, lo], np.int64), exact=False)
+        if lo == hi:
+            return hi
+        out = cls(np.array([hi, lo], np.int64), exact=False)
+        out._top, out._low = int(hi), int(lo)
+        return out
 
     def max(self):
         if self._top is None:
@@ -103,7 +107,9 @@ class Sizes:
         return self._top
 
     def min(self):
-        return int(self.vec.min())
+        if self._low is None:
+            self._low = int(self.vec.min())
+        return self._low
 
     def row(self):
         """Each position's bytes, in position order."""

@@ -142,11 +142,37 @@ class StepArithmetic:
 
     def profiled_step(self, key, n_messages, make_profile, sizes, reduce=False):
         """Time of a step whose messages fall in groups of one size each (``sizes[g]``
-        bytes): ``make_profile()`` routes its pattern once per model and ``key`` into an
-        object whose ``terms(sizes, send_s, recv_s, fill_bytes, fill_ns_per_byte)`` gives
-        ``(link_s, lat_s, cpu_s, receive tail, bytes reduced at one NPU, messages)``
-        (:class:`ubemu.timing.groupcost.GroupProfile`); ``n_messages`` counts against
+        bytes): ``make_profile()`` routes its pattern once per model and ``key`` (a
+        :class:`ubemu.timing.groupcost.GroupProfile`); ``n_messages`` counts against
         :data:`PROFILE_BUDGET` and the work."""
+        if isinstance(profile := self._profile(key, n_messages, make_profile, sizes), Cost):
+            return profile
+        link_s, lat_s, cpu_s, tail_s, red, moved = profile.terms(
+            sizes, self.send_s, self.recv_s, float(self.fill_bytes), self.fill_ns_per_byte)
+        if not moved:
+            return self._cost_of(Spec("none", []))
+        busy = profile.class_busy(sizes) if self.class_bw is not None else {}
+        return self._direct(Figures(busy, link_s, [(lat_s, 0)], cpu_s, tail_s, red, reduce,
+                                    True, moved))
+
+    def run_step(self, key, n_messages, make_profile, kind, big_run, sizes, reduce=False):
+        """Time of a step whose messages carry runs of chunks (as :meth:`profiled_step`, a
+        :class:`ubemu.timing.runcost.RunProfile`); bounded (``uneven``) where it says so."""
+        if isinstance(profile := self._profile(key, n_messages, make_profile, sizes), Cost):
+            return profile
+        link_s, busy, lat_s, cpu_s, tail_s, red, moved, exact = profile.terms(
+            kind, big_run, sizes, self.send_s, self.recv_s, float(self.fill_bytes),
+            self.fill_ns_per_byte, upper=self.mode != "lo", per_message=self.class_bw is None)
+        if not exact:
+            self.uneven = True
+        if not moved:
+            return self._cost_of(Spec("none", []))
+        return self._direct(Figures(busy or {}, link_s, [(lat_s, 0)], cpu_s, tail_s, red,
+                                    reduce, True, moved))
+
+    def _profile(self, key, n_messages, make_profile, sizes):
+        """A step's routed profile, or its Cost where none is needed (nothing moves, or
+        ``counting``)."""
         if not any(b > 0 for b in sizes):
             return self._cost_of(Spec("none", []))
         if key not in self.asked:
@@ -157,14 +183,12 @@ class StepArithmetic:
         if self.routed > PROFILE_BUDGET:
             raise NoClosedForm(f"no closed form: the patterns of this algorithm on {self.n} "
                                f"ranks take too long to profile")
-        profile = self.memo(("profiled",) + tuple(key), make_profile)
-        link_s, lat_s, cpu_s, tail_s, red, moved = profile.terms(
-            sizes, self.send_s, self.recv_s, float(self.fill_bytes), self.fill_ns_per_byte)
-        if not moved:
-            return self._cost_of(Spec("none", []))
-        busy = profile.class_busy(sizes) if self.class_bw is not None else {}
-        return self._direct(Figures(busy, link_s, [(lat_s, 0)], cpu_s, tail_s, red, reduce,
-                                    True, moved))
+        return self.memo(("profiled",) + tuple(key), make_profile)
+
+    @property
+    def recording(self):
+        """Whether the costs carry their steps' shapes (:meth:`recorded`)."""
+        return self._recording > 0
 
     @contextmanager
     def recorded(self):
