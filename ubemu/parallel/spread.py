@@ -1,43 +1,82 @@
 """Independent tasks spread over the job's processes, results back in order on process 0.
 
 A sweep of plans, the seeds and counts of ``ubemu faults``, the rows of a timing-only
-collective sweep, the operations of a workload: many runs, each one process's work. Task
-``i`` goes to process ``i mod P`` (or, given weights, the heaviest first each to the least
-loaded process), which runs it alone (:func:`ubemu.parallel.env.alone`:
-every collective inside sees a job of one process) and sends its result to process 0.
-Process 0 runs its own tasks and, between them, takes in the others' results, handing them
-on in task order as soon as every earlier one is in: rows are printed and written as they
-land, and the output is the same for any number of processes. A task that raises
-:class:`~ubemu.errors.UbemuError` raises it on every process once all are done (its error
-travels like a result); any other exception ends the job (``python -m mpi4py``).
+collective sweep, the operation profiles of a workload: many runs, each one process's work.
+The tasks are dealt as the processes free up: each process takes the next task not yet taken
+(in task order, or with weights, a rough cost per task, the heaviest first: greedy list
+scheduling, so a process that drew quick tasks takes more of them), runs it alone
+(:func:`ubemu.parallel.env.alone`: every collective inside sees a job of one process) and
+sends its result to process 0 with the request for its next task. Process 0 runs tasks too;
+a thread of it hands out the tasks and takes in the others' results (waiting without
+spinning, so it costs no core), and process 0 hands them on in task order as soon as every
+earlier one is in: rows are printed and written as they land, and the output is the same for
+any number of processes. A task that raises :class:`~ubemu.errors.UbemuError` raises it on
+every process once all are done (its error travels like a result); any other exception ends
+the job (``python -m mpi4py``).
 """
+
+import queue
+import threading
+import time
 
 from ..errors import UbemuError
 from . import env
 from .exchange import exchange
 
-#: MPI tag of a task's result.
-TAG = 7701
+#: MPI tags: a worker's result (and request for its next task), the task it is given, what
+#: process 0 sends every process at the end.
+TAG, TAG_GIVE, TAG_END = 7701, 7702, 7703
+#: Seconds process 0's dealing thread sleeps between looks for a request (no busy wait).
+POLL_S = 0.002
 
 
-def owners(n_tasks, n_procs, weights=None):
-    """The process of each task: in turn, or with ``weights`` (a rough cost per task) the
-    heaviest first, each to the least loaded process (ties: the first task, the lowest
-    process), alike on every process."""
+def claim_order(n_tasks, weights=None):
+    """The order in which the tasks are taken: task order, or with ``weights`` the heaviest
+    first (ties: task order)."""
     if weights is None:
-        return [i % n_procs for i in range(n_tasks)]
-    load, out = [0.0] * n_procs, [0] * n_tasks
-    for i in sorted(range(n_tasks), key=lambda k: (-float(weights[k]), k)):
-        p = min(range(n_procs), key=lambda q: (load[q], q))
-        out[i] = p
-        load[p] += float(weights[i])
-    return out
+        return list(range(n_tasks))
+    return sorted(range(n_tasks), key=lambda k: (-float(weights[k]), k))
+
+
+class _Dealer:
+    """Process 0's hand-out of the tasks: the next in :func:`claim_order` to whoever asks
+    (its own main thread, or a worker through the thread :meth:`serve`)."""
+
+    def __init__(self, order, comm, mpi, n_workers):
+        self.order, self.comm, self.mpi = order, comm, mpi
+        self.next, self.lock = 0, threading.Lock()
+        self.results = queue.Queue()
+        self.thread = threading.Thread(target=self.serve, args=(n_workers,), daemon=True)
+        self.thread.start()
+
+    def take(self):
+        """The next task's index, or None when all are taken."""
+        with self.lock:
+            if self.next >= len(self.order):
+                return None
+            self.next += 1
+            return self.order[self.next - 1]
+
+    def serve(self, n_workers):
+        status = self.mpi.Status()
+        while n_workers:
+            if not self.comm.Iprobe(source=self.mpi.ANY_SOURCE, tag=TAG, status=status):
+                time.sleep(POLL_S)
+                continue
+            src = status.Get_source()
+            done = self.comm.recv(source=src, tag=TAG)
+            if done is not None:
+                self.results.put(done)
+            i = self.take()
+            self.comm.send(i, dest=src, tag=TAG_GIVE)
+            n_workers -= i is None
 
 
 def in_order(tasks, run, weights=None):
     """Yield ``(i, run(tasks[i]))`` in task order on process 0 (on the others nothing: they
-    run their share), the tasks spread over the job's processes (:func:`owners`); every
-    process then raises the first task's error, if one failed."""
+    run their share), the tasks dealt to the job's processes as they free up (module
+    docstring; ``weights``: see :func:`claim_order`); every process then raises the first
+    task's error, if one failed."""
     tasks = list(tasks)
     ex = exchange()
     if ex.size == 1:
@@ -45,28 +84,49 @@ def in_order(tasks, run, weights=None):
             yield i, run(task)
         return
     comm, mpi = ex.comm, ex.MPI
-    mine = [i for i, p in enumerate(owners(len(tasks), ex.size, weights)) if p == ex.rank]
     if ex.rank != 0:
-        for i in mine:
-            comm.send((i, *_attempt(run, tasks[i])), dest=0, tag=TAG)
-        _raise(ex.bcast(None))
+        done = None
+        while True:
+            comm.send(done, dest=0, tag=TAG)
+            i = comm.recv(source=0, tag=TAG_GIVE)
+            if i is None:
+                break
+            done = (i, *_attempt(run, tasks[i]))
+        _raise(share(None))
         return
-    got, shown, status = {}, 0, mpi.Status()
-    todo = iter(mine)
+    dealer = _Dealer(claim_order(len(tasks), weights), comm, mpi, ex.size - 1)
+    got, shown = {}, 0
     while len(got) < len(tasks):
-        i = next(todo, None)
+        i = dealer.take()
         if i is not None:  # my next task, then whatever has come in meanwhile
             got[i] = _attempt(run, tasks[i])
-            while comm.Iprobe(source=mpi.ANY_SOURCE, tag=TAG, status=status):
-                k, *outcome = comm.recv(source=status.Get_source(), tag=TAG)
+            while not dealer.results.empty():
+                k, *outcome = dealer.results.get()
                 got[k] = outcome
-        else:  # mine are done: the others' results, as they come
-            k, *outcome = comm.recv(source=mpi.ANY_SOURCE, tag=TAG)
+        else:  # all taken: the others' results, as they come
+            k, *outcome = dealer.results.get()
             got[k] = outcome
         while shown in got and got[shown][1] is None:  # in order, up to an error
             yield shown, got[shown][0]
             shown += 1
-    _raise(ex.bcast(next((got[k][1] for k in sorted(got) if got[k][1] is not None), None)))
+    dealer.thread.join()
+    _raise(share(next((got[k][1] for k in sorted(got) if got[k][1] is not None), None)))
+
+
+def share(obj):
+    """Process 0's ``obj`` on every process: a broadcast whose receivers wait asleep, not
+    spinning (they may wait long for process 0's last task, on a core it needs)."""
+    ex = exchange()
+    if ex.size == 1:
+        return obj
+    comm = ex.comm
+    if ex.rank == 0:
+        for q in range(1, ex.size):
+            comm.send(obj, dest=q, tag=TAG_END)
+        return obj
+    while not comm.Iprobe(source=0, tag=TAG_END):
+        time.sleep(POLL_S)
+    return comm.recv(source=0, tag=TAG_END)
 
 
 def spread(tasks, run, on_result=None, everywhere=True, weights=None):
@@ -82,7 +142,7 @@ def spread(tasks, run, on_result=None, everywhere=True, weights=None):
     if ex.size == 1:
         return out
     if everywhere:
-        return ex.bcast(out if ex.rank == 0 else None)
+        return share(out if ex.rank == 0 else None)
     return out if ex.rank == 0 else None
 
 
