@@ -6,7 +6,8 @@ The tasks are dealt as the processes free up: each process takes the next task n
 (in task order, or with weights, a rough cost per task, the heaviest first: greedy list
 scheduling, so a process that drew quick tasks takes more of them), runs it alone
 (:func:`ubemu.parallel.env.alone`: every collective inside sees a job of one process) and
-sends its result to process 0 with the request for its next task. Process 0 runs tasks too;
+sends its result to process 0 (each asks for its next task as it starts one, so none waits
+between tasks). Process 0 runs tasks too;
 a thread of it hands out the tasks and takes in the others' results (waiting without
 spinning, so it costs no core), and process 0 hands them on in task order as soon as every
 earlier one is in: rows are printed and written as they land, and the output is the same for
@@ -58,18 +59,24 @@ class _Dealer:
             return self.order[self.next - 1]
 
     def serve(self, n_workers):
-        status = self.mpi.Status()
-        while n_workers:
+        """Answer the workers until each has been told there is nothing left and every task
+        given out has come back: a message is (a finished task's outcome or None, whether
+        it asks for a task); the answer is ``[index]``, or ``[]`` when all are taken."""
+        status, out = self.mpi.Status(), 0
+        while n_workers or out:
             if not self.comm.Iprobe(source=self.mpi.ANY_SOURCE, tag=TAG, status=status):
                 time.sleep(POLL_S)
                 continue
             src = status.Get_source()
-            done = self.comm.recv(source=src, tag=TAG)
+            done, asks = self.comm.recv(source=src, tag=TAG)
             if done is not None:
                 self.results.put(done)
-            i = self.take()
-            self.comm.send(i, dest=src, tag=TAG_GIVE)
-            n_workers -= i is None
+                out -= 1
+            if asks:
+                i = self.take()
+                self.comm.send([] if i is None else [i], dest=src, tag=TAG_GIVE)
+                n_workers -= i is None
+                out += i is not None
 
 
 def in_order(tasks, run, weights=None):
@@ -84,14 +91,14 @@ def in_order(tasks, run, weights=None):
             yield i, run(task)
         return
     comm, mpi = ex.comm, ex.MPI
-    if ex.rank != 0:
-        done = None
-        while True:
-            comm.send(done, dest=0, tag=TAG)
-            i = comm.recv(source=0, tag=TAG_GIVE)
-            if i is None:
-                break
-            done = (i, *_attempt(run, tasks[i]))
+    if ex.rank != 0:  # ask for the next task before running this one: no wait between
+        comm.send((None, True), dest=0, tag=TAG)
+        given = comm.recv(source=0, tag=TAG_GIVE)
+        while given:
+            comm.send((None, True), dest=0, tag=TAG)
+            ask = comm.irecv(source=0, tag=TAG_GIVE)
+            comm.send(((given[0], *_attempt(run, tasks[given[0]])), False), dest=0, tag=TAG)
+            given = ask.wait()
         _raise(share(None))
         return
     dealer = _Dealer(claim_order(len(tasks), weights), comm, mpi, ex.size - 1)

@@ -29,12 +29,13 @@ links' capacity) and over the links the operations use (the group's figure: over
 any operation loads at some time; over time, the links carrying a bandwidth term now).
 """
 
+import contextlib
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from ..engine import on_root
-from ..errors import keywords_checked
+from ..errors import UbemuError, keywords_checked
 from ..kernels import occupancy
 from ..machine.faults import with_faults
 from ..machine.spec import resolve_topology
@@ -53,6 +54,8 @@ CACHE_SIZE = 64
 #: Play the repeats of an operation alone at once (False: one by one; the same times).
 SKIP_REPEATS = True
 _cache = {}
+#: Profiles of :func:`shared_profiles`, while it lasts.
+_shared = {}
 
 
 @dataclass
@@ -130,19 +133,73 @@ class WorkloadResult:
                              "utilisation": util, "group_utilisation": group}}
 
 
-def _profile(op, topology, max_work):
+def _key(op, topology, max_work):
+    """What makes two operations' profiles the same."""
     if op.npus is not None:  # the shape too: groups of 2 and of 4 can list the same ids
         npus_key = (op.npus.shape, hash(np.ascontiguousarray(op.npus, np.int64).tobytes()))
     else:
         npus_key = None
-    key = (id(topology), op.collective, op.nbytes, str(op.group), op.every, npus_key,
-           op.algorithm, op.dtype, op.reduction, repr(sorted(op.options.items())), max_work)
+    return (id(topology), op.collective, op.nbytes, str(op.group), op.every, npus_key,
+            op.algorithm, op.dtype, op.reduction, repr(sorted(op.options.items())), max_work)
+
+
+def _profile(op, topology, max_work):
+    key = _key(op, topology, max_work)
+    shared = _shared.get(key)
+    if shared is not None and shared[0] is topology:
+        if isinstance(shared[1], UbemuError):
+            raise shared[1]
+        return shared[1]
     hit = _cache.get(key)
     if hit is None or hit[0] is not topology:
         if len(_cache) >= CACHE_SIZE:
             _cache.pop(next(iter(_cache)))
         hit = _cache[key] = (topology, profile_op(op, topology, max_work=max_work))
     return hit[1]
+
+
+@contextlib.contextmanager
+def shared_profiles(workloads, topology, max_work=None, on_op=None):
+    """Inside: every distinct operation of ``workloads`` (lists of operations on
+    ``topology``, a Topology) timed alone once, the operations dealt over the job's processes
+    (the heaviest first, :func:`ubemu.parallel.spread.spread`) and their profiles (or the
+    one-line error of timing them) known on every process, where :func:`run_workload` then
+    finds them. A sweep of workloads that share operations (the plans of a machine) times
+    each once in the whole job, whichever process then runs which workload. Workloads
+    refused before timing (:func:`ubemu.workloads.predict.check_before_timing`) are left out:
+    they are refused again when they run. ``on_op(k, n, op)``: on process 0, before the
+    k-th of the n distinct operations lands."""
+    distinct = {}
+    for ops in workloads:
+        try:
+            order = check_ops(list(ops))
+            predict.check_before_timing(order, topology, max_work)
+        except UbemuError:
+            continue
+        for op in order:
+            if not op.is_compute:
+                distinct.setdefault(_key(op, topology, max_work), op)
+    keys, ops = list(distinct), list(distinct.values())
+
+    def one(op):
+        try:
+            return profile_op(op, topology, max_work=max_work)
+        except UbemuError as exc:
+            return exc
+
+    def landed(k, _):
+        if on_op is not None and k + 1 < len(ops):
+            on_op(k + 1, len(ops), ops[k + 1])
+
+    if on_op is not None and ops:
+        on_op(0, len(ops), ops[0])
+    got = spread(ops, one, on_result=landed, weights=[_weight(op, topology) for op in ops])
+    _shared.update((k, (topology, p)) for k, p in zip(keys, got))
+    try:
+        yield
+    finally:
+        for k in keys:
+            _shared.pop(k, None)
 
 
 class _Running:
