@@ -307,12 +307,19 @@ def _weight(op, topology):
 
 def _profiles(order, topo, max_work, progress):
     """Every operation timed alone (None for compute), once the work is predicted and found
-    within the limits, spread over an MPI job's processes (:func:`ubemu.parallel.spread.spread`,
-    the heaviest first); tells ``progress`` the fraction done. Returns, on process 0, the
+    within the limits: each distinct one once, spread over an MPI job's processes
+    (:func:`ubemu.parallel.spread.spread`, the heaviest first); tells ``progress`` the
+    fraction done. Returns, on process 0, the
     profiles, the prediction and the predicted seconds they took; Nones elsewhere."""
     pred = predict.check_before_timing(order, topo, max_work)
     total_s = pred.wall_s + sum(4 * w.units for w in pred.works if w) * predict.EVENT_S
-    comm = [(op, w) for op, w in zip(order, pred.works) if not op.is_compute]
+    comm, first, where = [], {}, []  # the distinct operations; each one's among them
+    for op, w in zip(order, pred.works):
+        key = None if op.is_compute else _key(op, topo, max_work)
+        if key is not None and key not in first:
+            first[key] = len(comm)
+            comm.append((op, w))
+        where.append(first.get(key))
     done_s, counted = [0.0], set()
 
     def landed(k, _):
@@ -330,9 +337,7 @@ def _profiles(order, topo, max_work, progress):
                    weights=[_weight(op, topo) for op, _ in comm])
     if timed is None:
         return None, None, None
-    alone = iter(timed)
-    profiles = [None if op.is_compute else next(alone) for op in order]
-    return profiles, pred, done_s[0]
+    return [None if k is None else timed[k] for k in where], pred, done_s[0]
 
 
 def _run(topo, order, profiles, pred, done_s, max_work, progress=None):
