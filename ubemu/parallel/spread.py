@@ -48,7 +48,6 @@ class _Dealer:
         self.next, self.lock = 0, threading.Lock()
         self.results = queue.Queue()
         self.thread = threading.Thread(target=self.serve, args=(n_workers,), daemon=True)
-        self.thread.start()
 
     def take(self):
         """The next task's index, or None when all are taken."""
@@ -70,7 +69,7 @@ class _Dealer:
             src = status.Get_source()
             done, asks = self.comm.recv(source=src, tag=TAG)
             if done is not None:
-                self.results.put(done)
+                self.results.put((src, *done))
                 out -= 1
             if asks:
                 i = self.take()
@@ -79,12 +78,14 @@ class _Dealer:
                 out += i is not None
 
 
-def in_order(tasks, run, weights=None):
+def in_order(tasks, run, weights=None, ran=None):
     """Yield ``(i, run(tasks[i]))`` in task order on process 0 (on the others nothing: they
     run their share), the tasks dealt to the job's processes as they free up (module
     docstring; ``weights``: see :func:`claim_order`); every process then raises the first
-    task's error, if one failed."""
+    task's error, if one failed. ``ran``, a dict, is filled with ``i: result`` of the tasks
+    this process ran (on process 0: ``i: process`` of those the others ran)."""
     tasks = list(tasks)
+    ran = {} if ran is None else ran
     ex = exchange()
     if ex.size == 1:
         for i, task in enumerate(tasks):
@@ -97,22 +98,27 @@ def in_order(tasks, run, weights=None):
         while given:
             comm.send((None, True), dest=0, tag=TAG)
             ask = comm.irecv(source=0, tag=TAG_GIVE)
-            comm.send(((given[0], *_attempt(run, tasks[given[0]])), False), dest=0, tag=TAG)
+            i = given[0]
+            done = _attempt(run, tasks[i])
+            comm.send(((i, *done), False), dest=0, tag=TAG)
+            ran[i] = done[0]
             given = ask.wait()
         _raise(share(None))
         return
     dealer = _Dealer(claim_order(len(tasks), weights), comm, mpi, ex.size - 1)
     got, shown = {}, 0
+    mine = dealer.take()  # the first (the heaviest) is process 0's: its result stays here
+    dealer.thread.start()
     while len(got) < len(tasks):
-        i = dealer.take()
-        if i is not None:  # my next task, then whatever has come in meanwhile
-            got[i] = _attempt(run, tasks[i])
+        if mine is not None:  # my next task, then whatever has come in meanwhile
+            got[mine] = _attempt(run, tasks[mine])
+            mine = dealer.take()
             while not dealer.results.empty():
-                k, *outcome = dealer.results.get()
-                got[k] = outcome
+                src, k, *outcome = dealer.results.get()
+                got[k], ran[k] = outcome, src
         else:  # all taken: the others' results, as they come
-            k, *outcome = dealer.results.get()
-            got[k] = outcome
+            src, k, *outcome = dealer.results.get()
+            got[k], ran[k] = outcome, src
         while shown in got and got[shown][1] is None:  # in order, up to an error
             yield shown, got[shown][0]
             shown += 1
@@ -131,6 +137,11 @@ def share(obj):
         for q in range(1, ex.size):
             comm.send(obj, dest=q, tag=TAG_END)
         return obj
+    return _wait(comm)
+
+
+def _wait(comm):
+    """What process 0 sends this process at the end, waiting asleep."""
     while not comm.Iprobe(source=0, tag=TAG_END):
         time.sleep(POLL_S)
     return comm.recv(source=0, tag=TAG_END)
@@ -139,18 +150,26 @@ def share(obj):
 def spread(tasks, run, on_result=None, everywhere=True, weights=None):
     """``[run(t) for t in tasks]``, the tasks spread over the job's processes
     (:func:`in_order`); ``on_result(i, result)`` on process 0 as they land. Returns the
-    results on every process (``everywhere``), else on process 0 (None elsewhere)."""
-    out = []
-    for i, result in in_order(tasks, run, weights):
+    results on every process (``everywhere``: each process is sent those it did not run),
+    else on process 0 (None elsewhere)."""
+    out, ran = [], {}
+    for i, result in in_order(tasks, run, weights, ran):
         out.append(result)
         if on_result is not None:
             on_result(i, result)
     ex = exchange()
     if ex.size == 1:
         return out
-    if everywhere:
-        return share(out if ex.rank == 0 else None)
-    return out if ex.rank == 0 else None
+    if not everywhere:
+        return out if ex.rank == 0 else None
+    comm = ex.comm
+    if ex.rank == 0:
+        for q in range(1, ex.size):
+            comm.send({i: r for i, r in enumerate(out) if ran.get(i, 0) != q}, dest=q,
+                      tag=TAG_END)
+        return out
+    ran.update(_wait(comm))
+    return [ran[i] for i in range(len(ran))]
 
 
 def _raise(error):
