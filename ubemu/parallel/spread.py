@@ -17,6 +17,7 @@ the job (``python -m mpi4py``).
 """
 
 import queue
+import sys
 import threading
 import time
 
@@ -29,6 +30,9 @@ from .exchange import exchange
 TAG, TAG_GIVE, TAG_END = 7701, 7702, 7703
 #: Seconds process 0's dealing thread sleeps between looks for a request (no busy wait).
 POLL_S = 0.002
+#: Python's thread switch interval (s) on process 0 while it deals: its main thread holds the
+#: interpreter in pure-Python work, and the dealing thread must not wait the default 5 ms.
+SWITCH_S = 0.0005
 
 
 def claim_order(n_tasks, weights=None):
@@ -91,21 +95,36 @@ def in_order(tasks, run, weights=None, ran=None):
         for i, task in enumerate(tasks):
             yield i, run(task)
         return
-    comm, mpi = ex.comm, ex.MPI
-    if ex.rank != 0:  # ask for the next task before running this one: no wait between
-        comm.send((None, True), dest=0, tag=TAG)
-        given = comm.recv(source=0, tag=TAG_GIVE)
-        while given:
-            comm.send((None, True), dest=0, tag=TAG)
-            ask = comm.irecv(source=0, tag=TAG_GIVE)
-            i = given[0]
-            done = _attempt(run, tasks[i])
-            comm.send(((i, *done), False), dest=0, tag=TAG)
-            ran[i] = done[0]
-            given = ask.wait()
-        _raise(share(None))
+    if ex.rank != 0:
+        _work(tasks, run, ran, ex.comm)
         return
-    dealer = _Dealer(claim_order(len(tasks), weights), comm, mpi, ex.size - 1)
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(min(switch, SWITCH_S))  # the dealing thread answers promptly
+    try:
+        yield from _deal(tasks, run, weights, ran, ex)
+    finally:
+        sys.setswitchinterval(switch)
+
+
+def _work(tasks, run, ran, comm):
+    """:func:`in_order` on a process other than 0: it asks for its next task as it starts
+    one, so the answer is there when it is done."""
+    comm.send((None, True), dest=0, tag=TAG)
+    given = comm.recv(source=0, tag=TAG_GIVE)
+    while given:
+        comm.send((None, True), dest=0, tag=TAG)
+        ask = comm.irecv(source=0, tag=TAG_GIVE)
+        i = given[0]
+        done = _attempt(run, tasks[i])
+        comm.send(((i, *done), False), dest=0, tag=TAG)
+        ran[i] = done[0]
+        given = ask.wait()
+    _raise(share(None))
+
+
+def _deal(tasks, run, weights, ran, ex):
+    """:func:`in_order` on process 0 of a job of several."""
+    dealer = _Dealer(claim_order(len(tasks), weights), ex.comm, ex.MPI, ex.size - 1)
     got, shown = {}, 0
     mine = dealer.take()  # the first (the heaviest) is process 0's: its result stays here
     dealer.thread.start()

@@ -54,8 +54,8 @@ CACHE_SIZE = 64
 #: Play the repeats of an operation alone at once (False: one by one; the same times).
 SKIP_REPEATS = True
 _cache = {}
-#: Profiles of :func:`shared_profiles`, while it lasts.
-_shared = {}
+#: Profiles of :func:`shared_profiles`, and the operations' predicted work, while it lasts.
+_shared, _works = {}, {}
 
 
 @dataclass
@@ -173,7 +173,7 @@ def shared_profiles(workloads, topology, max_work=None, on_op=None):
     for ops in workloads:
         try:
             order = check_ops(list(ops))
-            predict.check_before_timing(order, topology, max_work)
+            _predict(order, topology, max_work)
         except UbemuError:
             continue
         for op in order:
@@ -200,6 +200,14 @@ def shared_profiles(workloads, topology, max_work=None, on_op=None):
     finally:
         for k in keys:
             _shared.pop(k, None)
+        _works.clear()
+
+
+def _predict(order, topology, max_work):
+    """:func:`ubemu.workloads.predict.check_before_timing` of ``order``, each distinct
+    operation's work predicted once within :func:`shared_profiles`."""
+    return predict.check_before_timing(order, topology, max_work, _works,
+                                       lambda op: _key(op, topology, max_work))
 
 
 class _Running:
@@ -311,7 +319,8 @@ def _profiles(order, topo, max_work, progress):
     (:func:`ubemu.parallel.spread.spread`, the heaviest first); tells ``progress`` the
     fraction done. Returns, on process 0, the
     profiles, the prediction and the predicted seconds they took; Nones elsewhere."""
-    pred = predict.check_before_timing(order, topo, max_work)
+    pred = _predict(order, topo, max_work) if _shared else \
+        predict.check_before_timing(order, topo, max_work)
     total_s = pred.wall_s + sum(4 * w.units for w in pred.works if w) * predict.EVENT_S
     comm, first, where = [], {}, []  # the distinct operations; each one's among them
     for op, w in zip(order, pred.works):
