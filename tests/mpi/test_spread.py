@@ -134,3 +134,14 @@ def test_tasks_go_to_the_processes_as_they_free_up():
     assert [k for k, _ in out] == list(range(6))
     if ex.size > 1:
         assert out[0][1] == 0 and all(rank != 0 for _, rank in out[1:])
+
+
+def test_a_round_of_one_task_per_process_goes_one_to_each():
+    """No process takes a task ahead while only one per process is left (``auto``'s rounds)."""
+    ex = exchange()
+
+    def run(k):
+        time.sleep(0.2)
+        return ex.rank
+
+    assert sorted(spread(range(ex.size), run)) == list(range(ex.size))

@@ -33,6 +33,9 @@ POLL_S = 0.002
 #: Python's thread switch interval (s) on process 0 while it deals: its main thread holds the
 #: interpreter in pure-Python work, and the dealing thread must not wait the default 5 ms.
 SWITCH_S = 0.0005
+#: A worker's request: a task now (it is idle), or ahead (it has just started one); the answer
+#: ``LATER``: none ahead, ask when done.
+NOW, AHEAD, LATER = "now", "ahead", None
 
 
 def claim_order(n_tasks, weights=None):
@@ -50,21 +53,28 @@ class _Dealer:
     def __init__(self, order, comm, mpi, n_workers):
         self.order, self.comm, self.mpi = order, comm, mpi
         self.next, self.lock = 0, threading.Lock()
+        self.n_procs = n_workers + 1
         self.results = queue.Queue()
         self.thread = threading.Thread(target=self.serve, args=(n_workers,), daemon=True)
 
-    def take(self):
-        """The next task's index, or None when all are taken."""
+    def take(self, ahead=False):
+        """The next task's index, or None when all are taken; ``ahead`` (for a process still
+        busy): -1 unless more tasks are left than processes (a round of one task per process
+        must not go two to one)."""
         with self.lock:
-            if self.next >= len(self.order):
+            left = len(self.order) - self.next
+            if ahead and 0 < left <= self.n_procs:
+                return -1
+            if not left:
                 return None
             self.next += 1
             return self.order[self.next - 1]
 
     def serve(self, n_workers):
         """Answer the workers until each has been told there is nothing left and every task
-        given out has come back: a message is (a finished task's outcome or None, whether
-        it asks for a task); the answer is ``[index]``, or ``[]`` when all are taken."""
+        given out has come back: a message is (a finished task's outcome or None, ``NOW`` /
+        ``AHEAD`` to ask for a task, or None); the answer is ``[index]``, ``[]`` when all are
+        taken, or None (:data:`LATER`: ask again when done)."""
         status, out = self.mpi.Status(), 0
         while n_workers or out:
             if not self.comm.Iprobe(source=self.mpi.ANY_SOURCE, tag=TAG, status=status):
@@ -76,10 +86,11 @@ class _Dealer:
                 self.results.put((src, *done))
                 out -= 1
             if asks:
-                i = self.take()
-                self.comm.send([] if i is None else [i], dest=src, tag=TAG_GIVE)
+                i = self.take(ahead=asks == AHEAD)
+                self.comm.send(LATER if i == -1 else [] if i is None else [i], dest=src,
+                               tag=TAG_GIVE)
                 n_workers -= i is None
-                out += i is not None
+                out += i is not None and i >= 0
 
 
 def in_order(tasks, run, weights=None, ran=None):
@@ -108,17 +119,20 @@ def in_order(tasks, run, weights=None, ran=None):
 
 def _work(tasks, run, ran, comm):
     """:func:`in_order` on a process other than 0: it asks for its next task as it starts
-    one, so the answer is there when it is done."""
-    comm.send((None, True), dest=0, tag=TAG)
+    one, so the answer is there when it is done (while enough are left)."""
+    comm.send((None, NOW), dest=0, tag=TAG)
     given = comm.recv(source=0, tag=TAG_GIVE)
     while given:
-        comm.send((None, True), dest=0, tag=TAG)
+        comm.send((None, AHEAD), dest=0, tag=TAG)
         ask = comm.irecv(source=0, tag=TAG_GIVE)
         i = given[0]
         done = _attempt(run, tasks[i])
-        comm.send(((i, *done), False), dest=0, tag=TAG)
+        comm.send(((i, *done), None), dest=0, tag=TAG)
         ran[i] = done[0]
         given = ask.wait()
+        if given is LATER:
+            comm.send((None, NOW), dest=0, tag=TAG)
+            given = comm.recv(source=0, tag=TAG_GIVE)
     _raise(share(None))
 
 

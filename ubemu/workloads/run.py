@@ -275,9 +275,9 @@ def run_workload(ops, topology=None, max_work=None, faults=None, routing="minima
                  progress=None):
     """Time the operations ``ops`` together on ``topology`` (see the module docstring).
 
-    In an MPI job the operations are timed alone on the processes in turn
-    (:func:`ubemu.parallel.spread.spread`), process 0 plays them on one clock, and every
-    process returns its result.
+    In an MPI job each distinct operation is timed alone once, the operations dealt over the
+    processes heaviest first (:func:`ubemu.parallel.spread.spread`); process 0 plays them on
+    one clock, and every process returns its result.
 
     Parameters
     ----------
