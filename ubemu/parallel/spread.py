@@ -6,14 +6,13 @@ The tasks are dealt as the processes free up: each process takes the next task n
 (in task order, or with weights, a rough cost per task, the heaviest first: greedy list
 scheduling, so a process that drew quick tasks takes more of them), runs it alone
 (:func:`ubemu.parallel.env.alone`: every collective inside sees a job of one process) and
-sends its result to process 0 (each asks for its next task as it starts one, so none waits
-between tasks). Process 0 runs tasks too;
-a thread of it hands out the tasks and takes in the others' results (waiting without
-spinning, so it costs no core), and process 0 hands them on in task order as soon as every
-earlier one is in: rows are printed and written as they land, and the output is the same for
-any number of processes. A task that raises :class:`~ubemu.errors.UbemuError` raises it on
-every process once all are done (its error travels like a result); any other exception ends
-the job (``python -m mpi4py``).
+sends its result to process 0; it asks for its next task as it starts one, so the answer is
+there when it is done. Process 0 runs tasks too, and a thread of it hands out the tasks and
+takes in the others' results (polling and sleeping: it costs no core); process 0 hands the
+results on in task order as soon as every earlier one is in: rows are printed and written as
+they land, and the output is the same for any number of processes. A task that raises
+:class:`~ubemu.errors.UbemuError` raises it on every process once all are done (its error
+travels like a result); any other exception ends the job (``python -m mpi4py``).
 """
 
 import queue
