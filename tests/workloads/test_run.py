@@ -264,7 +264,7 @@ def test_a_billion_repeats_alone_cost_what_two_do():
 
 
 def test_work_is_refused_before_timing_and_the_play_before_playing(monkeypatch):
-    from ubemu.workloads import profile, run
+    from ubemu.workloads import cache, profile
 
     ops = [Op("tp", "all_reduce", 1 << 20, group="unit=board", every=True, algorithm="direct",
               repeat=10**9),
@@ -276,7 +276,7 @@ def test_work_is_refused_before_timing_and_the_play_before_playing(monkeypatch):
                                          r"of 2e\+09 .*; order the operations with after"):
         run_workload(ops, "ub-mesh-rack")
     timed = []
-    monkeypatch.setattr(run, "profile_op", lambda *a, **k: timed.append(a) or
+    monkeypatch.setattr(cache, "profile_op", lambda *a, **k: timed.append(a) or
                         profile.profile_op(*a, **k))
     with pytest.raises(UbemuError, match=r"^work: workload of 2 operations would route about "
                                          r"4\.93e\+03 transfers .* over the limit of 1e\+03"):
@@ -307,53 +307,16 @@ def test_progress_is_told_the_fraction_done():
 
 
 # -- each distinct operation timed once ------------------------------------------------------
-def _counting(monkeypatch):
-    from ubemu.workloads import profile, run
-
-    timed = []
-    monkeypatch.setattr(run, "profile_op", lambda op, *a, **k: timed.append(op.name) or
-                        profile.profile_op(op, *a, **k))
-    return timed
-
-
 def test_identical_operations_of_a_workload_are_timed_once(monkeypatch):
-    from ubemu.workloads import run
+    from ubemu.workloads import cache, profile
 
-    monkeypatch.setattr(run, "_cache", {})
-    timed = _counting(monkeypatch)
+    monkeypatch.setattr(cache, "_cache", {})
+    timed = []
+    monkeypatch.setattr(cache, "profile_op", lambda op, *a, **k: timed.append(op.name) or
+                        profile.profile_op(op, *a, **k))
     ops = [Op("a", "all_reduce", 1 << 20, algorithm="ring"),
            Op("b", "all_reduce", 1 << 20, algorithm="ring", after=("a",)),
            Op("c", "all_gather", 1 << 20, algorithm="ring", after=("b",))]
     res = run_workload(ops, "ub-mesh-rack")
     assert timed == ["a", "c"]
     assert res.ops[1].alone_s == res.ops[0].alone_s and res.ops[1].start_s == res.ops[0].end_s
-
-
-def test_shared_profiles_time_each_distinct_operation_once_for_every_workload(monkeypatch):
-    """A sweep's workloads inside ``shared_profiles``: the same results as each alone, each
-    distinct operation timed once (``x`` is ``ring`` under another name), an operation's
-    error raised by every workload holding it."""
-    from ubemu.machine.spec import load_topology
-    from ubemu.workloads import run
-
-    topo = load_topology("ub-mesh-rack")
-    ring = Op("ring", "all_reduce", 1 << 20, algorithm="ring")
-    bad = Op("bad", "sendrecv", 1 << 20, algorithm="ring")  # refused when timed
-    loads = [[ring, Op("ag", "all_gather", 1 << 20, algorithm="ring", after=("ring",))],
-             [Op("x", "all_reduce", 1 << 20, algorithm="ring")], [ring, bad]]
-    monkeypatch.setattr(run, "_cache", {})
-    want = [run_workload(loads[0], topo).to_dict(), run_workload(loads[1], topo).to_dict()]
-    with pytest.raises(UbemuError) as alone:
-        run_workload(loads[2], topo)
-    monkeypatch.setattr(run, "_cache", {})
-    timed = _counting(monkeypatch)
-    seen = []
-    with run.shared_profiles(loads, topo, on_op=lambda k, n, op: seen.append((k, n, op.name))):
-        assert timed == ["ring", "ag", "bad"] and seen == [(0, 3, "ring"), (1, 3, "ag"),
-                                                           (2, 3, "bad")]
-        got = [run_workload(ops, topo).to_dict() for ops in loads[:2]]
-        with pytest.raises(UbemuError) as shared:
-            run_workload(loads[2], topo)
-    assert timed == ["ring", "ag", "bad"] and got == want
-    assert str(shared.value) == str(alone.value)
-    assert run._shared == {}  # gone once the sweep is done

@@ -13,7 +13,7 @@ from dataclasses import dataclass, fields, replace
 from ..errors import UbemuError, keyword_names, unknown_keyword
 from ..machine.spec import resolve_topology
 from ..parallel.spread import spread
-from ..workloads.run import shared_profiles
+from ..workloads.cache import shared_profiles
 from . import layout
 from .memory import memory_of
 from .model import model_of
@@ -84,7 +84,7 @@ def sweep(model, topology, flops_per_npu=None, on_plan=None, mfu=None, capacity_
           **constraints):
     """Time every plan of :func:`candidate_plans` on ``topology`` and rank them.
     Each distinct operation of the plans is timed alone once, over an MPI job's processes,
-    then the plans are played (:func:`ubemu.workloads.run.shared_profiles`).
+    then the plans are played (:func:`ubemu.workloads.cache.shared_profiles`).
     ``on_plan(k, n, label)`` is called on process 0 before each unit of work (the distinct
     operations, then the plans; ``label`` says what runs); ``constraints``: the keyword arguments of
     :func:`candidate_plans`; ``capacity_bytes``: the memory per NPU (default the NPU's);

@@ -1,8 +1,9 @@
 """Workloads: several operations in flight at once, sharing links; a training step's timeline.
 
-:func:`run_workload` times every operation alone once (:func:`ubemu.workloads.profile.profile_op`,
-cached), then plays them together on one clock. Each operation walks its own steps; a step
-is its bandwidth term (stretched when links are shared) followed by the rest of its time
+:func:`run_workload` times every distinct operation alone once
+(:func:`ubemu.workloads.profile.profile_op`, cached: :mod:`ubemu.workloads.cache`), then
+plays them together on one clock. Each operation walks its own steps; a step is its
+bandwidth term (stretched when links are shared) followed by the rest of its time
 (latency, message costs, overhead, reduction: unchanged). Whenever an operation starts,
 ends or changes step, the rates of those in their bandwidth term are shared out max-min
 fairly (:mod:`ubemu.workloads.sharing`). A run of ``k`` equal steps is played as its ``k`` bandwidth
@@ -29,33 +30,26 @@ links' capacity) and over the links the operations use (the group's figure: over
 any operation loads at some time; over time, the links carrying a bandwidth term now).
 """
 
-import contextlib
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from ..engine import on_root
-from ..errors import UbemuError, keywords_checked
+from ..errors import keywords_checked
 from ..kernels import occupancy
 from ..machine.faults import with_faults
 from ..machine.spec import resolve_topology
 from ..parallel.spread import spread
 from ..result import ClassUsage
-from . import predict
+from . import cache, predict
 from .intervals import intersect, measure, union
 from .ops import check_ops
-from .profile import profile_op
 from .sharing import FairShare
 
 #: A phase counts as ended when this little (relative) is left of it.
 TOL = 1e-12
-#: Most profiles kept between calls (the same operation on the same topology).
-CACHE_SIZE = 64
 #: Play the repeats of an operation alone at once (False: one by one; the same times).
 SKIP_REPEATS = True
-_cache = {}
-#: Profiles of :func:`shared_profiles`, and the operations' predicted work, while it lasts.
-_shared, _works = {}, {}
 
 
 @dataclass
@@ -131,83 +125,6 @@ class WorkloadResult:
                            "start_s": list(cols[3]), "end_s": list(cols[4])},
                 "counters": {"classes": list(self.class_names), "time_s": times,
                              "utilisation": util, "group_utilisation": group}}
-
-
-def _key(op, topology, max_work):
-    """What makes two operations' profiles the same."""
-    if op.npus is not None:  # the shape too: groups of 2 and of 4 can list the same ids
-        npus_key = (op.npus.shape, hash(np.ascontiguousarray(op.npus, np.int64).tobytes()))
-    else:
-        npus_key = None
-    return (id(topology), op.collective, op.nbytes, str(op.group), op.every, npus_key,
-            op.algorithm, op.dtype, op.reduction, repr(sorted(op.options.items())), max_work)
-
-
-def _profile(op, topology, max_work):
-    key = _key(op, topology, max_work)
-    shared = _shared.get(key)
-    if shared is not None and shared[0] is topology:
-        if isinstance(shared[1], UbemuError):
-            raise shared[1]
-        return shared[1]
-    hit = _cache.get(key)
-    if hit is None or hit[0] is not topology:
-        if len(_cache) >= CACHE_SIZE:
-            _cache.pop(next(iter(_cache)))
-        hit = _cache[key] = (topology, profile_op(op, topology, max_work=max_work))
-    return hit[1]
-
-
-@contextlib.contextmanager
-def shared_profiles(workloads, topology, max_work=None, on_op=None):
-    """Inside: every distinct operation of ``workloads`` (lists of operations on
-    ``topology``, a Topology) timed alone once, the operations dealt over the job's processes
-    (the heaviest first, :func:`ubemu.parallel.spread.spread`) and their profiles (or the
-    one-line error of timing them) known on every process, where :func:`run_workload` then
-    finds them. A sweep of workloads that share operations (the plans of a machine) times
-    each once in the whole job, whichever process then runs which workload. Workloads
-    refused before timing (:func:`ubemu.workloads.predict.check_before_timing`) are left out:
-    they are refused again when they run. ``on_op(k, n, op)``: on process 0, before the
-    k-th of the n distinct operations lands."""
-    distinct = {}
-    for ops in workloads:
-        try:
-            order = check_ops(list(ops))
-            _predict(order, topology, max_work)
-        except UbemuError:
-            continue
-        for op in order:
-            if not op.is_compute:
-                distinct.setdefault(_key(op, topology, max_work), op)
-    keys, ops = list(distinct), list(distinct.values())
-
-    def one(op):
-        try:
-            return profile_op(op, topology, max_work=max_work)
-        except UbemuError as exc:
-            return exc
-
-    def landed(k, _):
-        if on_op is not None and k + 1 < len(ops):
-            on_op(k + 1, len(ops), ops[k + 1])
-
-    if on_op is not None and ops:
-        on_op(0, len(ops), ops[0])
-    got = spread(ops, one, on_result=landed, weights=[_weight(op, topology) for op in ops])
-    _shared.update((k, (topology, p)) for k, p in zip(keys, got))
-    try:
-        yield
-    finally:
-        for k in keys:
-            _shared.pop(k, None)
-        _works.clear()
-
-
-def _predict(order, topology, max_work):
-    """:func:`ubemu.workloads.predict.check_before_timing` of ``order``, each distinct
-    operation's work predicted once within :func:`shared_profiles`."""
-    return predict.check_before_timing(order, topology, max_work, _works,
-                                       lambda op: _key(op, topology, max_work))
 
 
 class _Running:
@@ -304,27 +221,17 @@ def run_workload(ops, topology=None, max_work=None, faults=None, routing="minima
     return on_root(lambda: _run(topo, order, *timed, max_work, progress))
 
 
-def _weight(op, topology):
-    """A rough cost of timing ``op`` alone, to share the operations out over processes:
-    the NPUs it runs on times its group size (steps and peers grow with it)."""
-    if op.npus is not None:
-        rows = np.atleast_2d(op.npus)
-        return rows.size * rows.shape[1]
-    return topology.n_npus * topology.n_npus if op.every else topology.n_npus
-
-
 def _profiles(order, topo, max_work, progress):
     """Every operation timed alone (None for compute), once the work is predicted and found
     within the limits: each distinct one once, spread over an MPI job's processes
     (:func:`ubemu.parallel.spread.spread`, the heaviest first); tells ``progress`` the
     fraction done. Returns, on process 0, the
     profiles, the prediction and the predicted seconds they took; Nones elsewhere."""
-    pred = _predict(order, topo, max_work) if _shared else \
-        predict.check_before_timing(order, topo, max_work)
+    pred = cache.predict_work(order, topo, max_work)
     total_s = pred.wall_s + sum(4 * w.units for w in pred.works if w) * predict.EVENT_S
     comm, first, where = [], {}, []  # the distinct operations; each one's among them
     for op, w in zip(order, pred.works):
-        key = None if op.is_compute else _key(op, topo, max_work)
+        key = None if op.is_compute else cache.key(op, topo, max_work)
         if key is not None and key not in first:
             first[key] = len(comm)
             comm.append((op, w))
@@ -341,9 +248,9 @@ def _profiles(order, topo, max_work, progress):
 
     if progress is not None and comm:
         progress(0.0, f"timing {comm[0][0].name} alone")
-    timed = spread([op for op, _ in comm], lambda op: _profile(op, topo, max_work),
+    timed = spread([op for op, _ in comm], lambda op: cache.profile(op, topo, max_work),
                    on_result=landed, everywhere=False,
-                   weights=[_weight(op, topo) for op, _ in comm])
+                   weights=[cache.weight(op, topo) for op, _ in comm])
     if timed is None:
         return None, None, None
     return [None if k is None else timed[k] for k in where], pred, done_s[0]
