@@ -225,8 +225,8 @@ def _profiles(order, topo, max_work, progress):
     """Every operation timed alone (None for compute), once the work is predicted and found
     within the limits: each distinct one once, spread over an MPI job's processes
     (:func:`ubemu.parallel.spread.spread`, the heaviest first); tells ``progress`` the
-    fraction done. Returns, on process 0, the
-    profiles, the prediction and the predicted seconds they took; Nones elsewhere."""
+    fraction done. Returns, on process 0, the profiles, the prediction and the predicted
+    seconds they took; Nones elsewhere."""
     pred = cache.predict_work(order, topo, max_work)
     total_s = pred.wall_s + sum(4 * w.units for w in pred.works if w) * predict.EVENT_S
     comm, first, where = [], {}, []  # the distinct operations; each one's among them
