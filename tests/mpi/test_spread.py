@@ -9,6 +9,7 @@ what the two printed and wrote.
 
 import json
 import re
+import time
 
 import pytest
 
@@ -63,6 +64,7 @@ def test_results_in_task_order_everywhere_and_each_task_run_alone():
     seen = []
 
     def run(k):
+        time.sleep(0.05)  # long enough for every process to ask for a task
         return k * k, exchange().size, env.world_size(), ex.rank
 
     out = spread(range(11), run, on_result=lambda i, r: seen.append(i))
@@ -109,10 +111,37 @@ def test_auto_candidates_spread_choose_as_one_process(topo, collective, prune):
     assert json.dumps(got[2]) == json.dumps(want[2])  # the same notes, in the same order
 
 
-def test_weighted_tasks_go_heaviest_first_to_the_least_loaded_process():
-    from ubemu.parallel.spread import owners
+def test_weighted_tasks_are_taken_heaviest_first():
+    from ubemu.parallel.spread import claim_order
 
-    assert owners(5, 2) == [0, 1, 0, 1, 0]
-    # the heaviest alone on one process, the rest on the other
-    assert owners(5, 2, weights=[8, 8, 1, 8, 100]) == [1, 1, 1, 1, 0]
-    assert owners(3, 4, weights=[1, 1, 1]) == [0, 1, 2]
+    assert claim_order(4) == [0, 1, 2, 3]
+    assert claim_order(5, weights=[8, 8, 1, 8, 100]) == [4, 0, 1, 3, 2]
+
+
+def test_tasks_go_to_the_processes_as_they_free_up():
+    """One slow task on process 0's first draw: the others take the rest meanwhile (a fixed
+    deal would leave half of them waiting behind it), and the results stay in task order."""
+    import time
+
+    ex = exchange()
+
+    def run(k):
+        if k == 0:
+            time.sleep(1.0)
+        return k, ex.rank
+
+    out = spread(range(6), run)
+    assert [k for k, _ in out] == list(range(6))
+    if ex.size > 1:
+        assert out[0][1] == 0 and all(rank != 0 for _, rank in out[1:])
+
+
+def test_a_round_of_one_task_per_process_goes_one_to_each():
+    """No process takes a task ahead while only one per process is left (``auto``'s rounds)."""
+    ex = exchange()
+
+    def run(k):
+        time.sleep(0.2)
+        return ex.rank
+
+    assert sorted(spread(range(ex.size), run)) == list(range(ex.size))

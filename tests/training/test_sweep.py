@@ -54,3 +54,16 @@ def test_sweep_ranks_the_plans_that_fit_first():
     assert all(r.memory_bytes > 0.05e9 for r in res.reports if not r.fits)
     with pytest.raises(UbemuError, match="no valid plan"):
         sweep(TINY, "ub-mesh-rack", tp=3)
+
+
+def test_progress_counts_the_distinct_operations_then_the_plans():
+    seen = []
+    res = sweep(TINY, "ub-mesh-rack", 400e12, on_plan=lambda k, n, label: seen.append(
+        (k, n, label)))
+    plans = res.n_candidates
+    ops = seen[0][1] - plans
+    assert 0 < ops and all(n == ops + plans for _, n, _ in seen)
+    assert [k for k, _, _ in seen] == list(range(ops + plans))
+    assert all(label.startswith("timing ") for _, _, label in seen[:ops])
+    assert [label for _, _, label in seen[ops:]] == \
+        [pl.label() for pl in candidate_plans(TINY, 64)[0]]

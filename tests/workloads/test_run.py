@@ -264,7 +264,7 @@ def test_a_billion_repeats_alone_cost_what_two_do():
 
 
 def test_work_is_refused_before_timing_and_the_play_before_playing(monkeypatch):
-    from ubemu.workloads import profile, run
+    from ubemu.workloads import cache, profile
 
     ops = [Op("tp", "all_reduce", 1 << 20, group="unit=board", every=True, algorithm="direct",
               repeat=10**9),
@@ -276,7 +276,7 @@ def test_work_is_refused_before_timing_and_the_play_before_playing(monkeypatch):
                                          r"of 2e\+09 .*; order the operations with after"):
         run_workload(ops, "ub-mesh-rack")
     timed = []
-    monkeypatch.setattr(run, "profile_op", lambda *a, **k: timed.append(a) or
+    monkeypatch.setattr(cache, "profile_op", lambda *a, **k: timed.append(a) or
                         profile.profile_op(*a, **k))
     with pytest.raises(UbemuError, match=r"^work: workload of 2 operations would route about "
                                          r"4\.93e\+03 transfers .* over the limit of 1e\+03"):
@@ -304,3 +304,19 @@ def test_progress_is_told_the_fraction_done():
                  progress=lambda f, label: seen.append((f, label)))
     assert [label for _, label in seen] == ["timing a alone", "timing b alone"]
     assert seen[0][0] == 0.0 and 0 < seen[1][0] < 1
+
+
+# -- each distinct operation timed once ------------------------------------------------------
+def test_identical_operations_of_a_workload_are_timed_once(monkeypatch):
+    from ubemu.workloads import cache, profile
+
+    monkeypatch.setattr(cache, "_cache", {})
+    timed = []
+    monkeypatch.setattr(cache, "profile_op", lambda op, *a, **k: timed.append(op.name) or
+                        profile.profile_op(op, *a, **k))
+    ops = [Op("a", "all_reduce", 1 << 20, algorithm="ring"),
+           Op("b", "all_reduce", 1 << 20, algorithm="ring", after=("a",)),
+           Op("c", "all_gather", 1 << 20, algorithm="ring", after=("b",))]
+    res = run_workload(ops, "ub-mesh-rack")
+    assert timed == ["a", "c"]
+    assert res.ops[1].alone_s == res.ops[0].alone_s and res.ops[1].start_s == res.ops[0].end_s

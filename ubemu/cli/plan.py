@@ -393,10 +393,10 @@ def run(args, out=None, err=None):
         fixed = {k: getattr(args, k) for k in ("tp", "pp", "dp", "ep")}
         shown = []
 
-        def on_plan(k, n, pl):
+        def on_plan(k, n, label):
             if not shown:
                 shown.append(Progress([1.0] * n, stream=err, mode=args.progress).start())
-            shown[0].update(k, pl.label())
+            shown[0].update(k, label)
 
         fields = {k: v for k, v in plan_fields(args).items() if k != "recompute"}
         try:

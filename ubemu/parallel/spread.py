@@ -1,89 +1,207 @@
 """Independent tasks spread over the job's processes, results back in order on process 0.
 
 A sweep of plans, the seeds and counts of ``ubemu faults``, the rows of a timing-only
-collective sweep, the operations of a workload: many runs, each one process's work. Task
-``i`` goes to process ``i mod P`` (or, given weights, the heaviest first each to the least
-loaded process), which runs it alone (:func:`ubemu.parallel.env.alone`:
-every collective inside sees a job of one process) and sends its result to process 0.
-Process 0 runs its own tasks and, between them, takes in the others' results, handing them
-on in task order as soon as every earlier one is in: rows are printed and written as they
-land, and the output is the same for any number of processes. A task that raises
+collective sweep, the operation profiles of a workload: many runs, each one process's work.
+The tasks are dealt as the processes free up: each process takes the next task not yet taken
+(in task order, or with weights, a rough cost per task, the heaviest first: greedy list
+scheduling, so a process that drew quick tasks takes more of them), runs it alone
+(:func:`ubemu.parallel.env.alone`: every collective inside sees a job of one process) and
+sends its result to process 0; it asks for its next task as it starts one, so the answer is
+there when it is done. Process 0 runs tasks too, and a thread of it hands out the tasks and
+takes in the others' results (polling and sleeping: it costs no core); process 0 hands the
+results on in task order as soon as every earlier one is in: rows are printed and written as
+they land, and the output is the same for any number of processes. A task that raises
 :class:`~ubemu.errors.UbemuError` raises it on every process once all are done (its error
 travels like a result); any other exception ends the job (``python -m mpi4py``).
 """
+
+import queue
+import sys
+import threading
+import time
 
 from ..errors import UbemuError
 from . import env
 from .exchange import exchange
 
-#: MPI tag of a task's result.
-TAG = 7701
+#: MPI tags: a worker's result (and request for its next task), the task it is given, what
+#: process 0 sends every process at the end.
+TAG, TAG_GIVE, TAG_END = 7701, 7702, 7703
+#: Seconds process 0's dealing thread sleeps between looks for a request (no busy wait).
+POLL_S = 0.002
+#: Python's thread switch interval (s) on process 0 while it deals: its main thread holds the
+#: interpreter in pure-Python work, and the dealing thread must not wait the default 5 ms.
+SWITCH_S = 0.0005
+#: A worker's request: a task now (it is idle), or ahead (it has just started one); the answer
+#: ``LATER``: none ahead, ask when done.
+NOW, AHEAD, LATER = "now", "ahead", None
 
 
-def owners(n_tasks, n_procs, weights=None):
-    """The process of each task: in turn, or with ``weights`` (a rough cost per task) the
-    heaviest first, each to the least loaded process (ties: the first task, the lowest
-    process), alike on every process."""
+def claim_order(n_tasks, weights=None):
+    """The order in which the tasks are taken: task order, or with ``weights`` the heaviest
+    first (ties: task order)."""
     if weights is None:
-        return [i % n_procs for i in range(n_tasks)]
-    load, out = [0.0] * n_procs, [0] * n_tasks
-    for i in sorted(range(n_tasks), key=lambda k: (-float(weights[k]), k)):
-        p = min(range(n_procs), key=lambda q: (load[q], q))
-        out[i] = p
-        load[p] += float(weights[i])
-    return out
+        return list(range(n_tasks))
+    return sorted(range(n_tasks), key=lambda k: (-float(weights[k]), k))
 
 
-def in_order(tasks, run, weights=None):
+class _Dealer:
+    """Process 0's hand-out of the tasks: the next in :func:`claim_order` to whoever asks
+    (its own main thread, or a worker through the thread :meth:`serve`)."""
+
+    def __init__(self, order, comm, mpi, n_workers):
+        self.order, self.comm, self.mpi = order, comm, mpi
+        self.next, self.lock = 0, threading.Lock()
+        self.n_procs = n_workers + 1
+        self.results = queue.Queue()
+        self.thread = threading.Thread(target=self.serve, args=(n_workers,), daemon=True)
+
+    def take(self, ahead=False):
+        """The next task's index, or None when all are taken; ``ahead`` (for a process still
+        busy): -1 unless more tasks are left than processes (a round of one task per process
+        must not go two to one)."""
+        with self.lock:
+            left = len(self.order) - self.next
+            if ahead and 0 < left <= self.n_procs:
+                return -1
+            if not left:
+                return None
+            self.next += 1
+            return self.order[self.next - 1]
+
+    def serve(self, n_workers):
+        """Answer the workers until each has been told there is nothing left and every task
+        given out has come back: a message is (a finished task's outcome or None, ``NOW`` /
+        ``AHEAD`` to ask for a task, or None); the answer is ``[index]``, ``[]`` when all are
+        taken, or None (:data:`LATER`: ask again when done)."""
+        status, out = self.mpi.Status(), 0
+        while n_workers or out:
+            if not self.comm.Iprobe(source=self.mpi.ANY_SOURCE, tag=TAG, status=status):
+                time.sleep(POLL_S)
+                continue
+            src = status.Get_source()
+            done, asks = self.comm.recv(source=src, tag=TAG)
+            if done is not None:
+                self.results.put((src, *done))
+                out -= 1
+            if asks:
+                i = self.take(ahead=asks == AHEAD)
+                self.comm.send(LATER if i == -1 else [] if i is None else [i], dest=src,
+                               tag=TAG_GIVE)
+                n_workers -= i is None
+                out += i is not None and i >= 0
+
+
+def in_order(tasks, run, weights=None, ran=None):
     """Yield ``(i, run(tasks[i]))`` in task order on process 0 (on the others nothing: they
-    run their share), the tasks spread over the job's processes (:func:`owners`); every
-    process then raises the first task's error, if one failed."""
+    run their share), the tasks dealt to the job's processes as they free up (module
+    docstring; ``weights``: see :func:`claim_order`); every process then raises the first
+    task's error, if one failed. ``ran``, a dict, is filled with ``i: result`` of the tasks
+    this process ran (on process 0: ``i: process`` of those the others ran)."""
     tasks = list(tasks)
+    ran = {} if ran is None else ran
     ex = exchange()
     if ex.size == 1:
         for i, task in enumerate(tasks):
             yield i, run(task)
         return
-    comm, mpi = ex.comm, ex.MPI
-    mine = [i for i, p in enumerate(owners(len(tasks), ex.size, weights)) if p == ex.rank]
     if ex.rank != 0:
-        for i in mine:
-            comm.send((i, *_attempt(run, tasks[i])), dest=0, tag=TAG)
-        _raise(ex.bcast(None))
+        _work(tasks, run, ran, ex.comm)
         return
-    got, shown, status = {}, 0, mpi.Status()
-    todo = iter(mine)
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(min(switch, SWITCH_S))  # the dealing thread answers promptly
+    try:
+        yield from _deal(tasks, run, weights, ran, ex)
+    finally:
+        sys.setswitchinterval(switch)
+
+
+def _work(tasks, run, ran, comm):
+    """:func:`in_order` on a process other than 0: it asks for its next task as it starts
+    one, so the answer is there when it is done (while enough are left)."""
+    comm.send((None, NOW), dest=0, tag=TAG)
+    given = comm.recv(source=0, tag=TAG_GIVE)
+    while given:
+        comm.send((None, AHEAD), dest=0, tag=TAG)
+        ask = comm.irecv(source=0, tag=TAG_GIVE)
+        i = given[0]
+        done = _attempt(run, tasks[i])
+        comm.send(((i, *done), None), dest=0, tag=TAG)
+        ran[i] = done[0]
+        given = ask.wait()
+        if given is LATER:
+            comm.send((None, NOW), dest=0, tag=TAG)
+            given = comm.recv(source=0, tag=TAG_GIVE)
+    _raise(share(None))
+
+
+def _deal(tasks, run, weights, ran, ex):
+    """:func:`in_order` on process 0 of a job of several."""
+    dealer = _Dealer(claim_order(len(tasks), weights), ex.comm, ex.MPI, ex.size - 1)
+    got, shown = {}, 0
+    mine = dealer.take()  # the first (the heaviest) is process 0's: its result stays here
+    dealer.thread.start()
     while len(got) < len(tasks):
-        i = next(todo, None)
-        if i is not None:  # my next task, then whatever has come in meanwhile
-            got[i] = _attempt(run, tasks[i])
-            while comm.Iprobe(source=mpi.ANY_SOURCE, tag=TAG, status=status):
-                k, *outcome = comm.recv(source=status.Get_source(), tag=TAG)
-                got[k] = outcome
-        else:  # mine are done: the others' results, as they come
-            k, *outcome = comm.recv(source=mpi.ANY_SOURCE, tag=TAG)
-            got[k] = outcome
+        if mine is not None:  # my next task, then whatever has come in meanwhile
+            got[mine] = _attempt(run, tasks[mine])
+            mine = dealer.take()
+            while not dealer.results.empty():
+                src, k, *outcome = dealer.results.get()
+                got[k], ran[k] = outcome, src
+        else:  # all taken: the others' results, as they come
+            src, k, *outcome = dealer.results.get()
+            got[k], ran[k] = outcome, src
         while shown in got and got[shown][1] is None:  # in order, up to an error
             yield shown, got[shown][0]
             shown += 1
-    _raise(ex.bcast(next((got[k][1] for k in sorted(got) if got[k][1] is not None), None)))
+    dealer.thread.join()
+    _raise(share(next((got[k][1] for k in sorted(got) if got[k][1] is not None), None)))
+
+
+def share(obj):
+    """Process 0's ``obj`` on every process: a broadcast whose receivers wait asleep, not
+    spinning (they may wait long for process 0's last task, on a core it needs)."""
+    ex = exchange()
+    if ex.size == 1:
+        return obj
+    comm = ex.comm
+    if ex.rank == 0:
+        for q in range(1, ex.size):
+            comm.send(obj, dest=q, tag=TAG_END)
+        return obj
+    return _wait(comm)
+
+
+def _wait(comm):
+    """What process 0 sends this process at the end, waiting asleep."""
+    while not comm.Iprobe(source=0, tag=TAG_END):
+        time.sleep(POLL_S)
+    return comm.recv(source=0, tag=TAG_END)
 
 
 def spread(tasks, run, on_result=None, everywhere=True, weights=None):
     """``[run(t) for t in tasks]``, the tasks spread over the job's processes
     (:func:`in_order`); ``on_result(i, result)`` on process 0 as they land. Returns the
-    results on every process (``everywhere``), else on process 0 (None elsewhere)."""
-    out = []
-    for i, result in in_order(tasks, run, weights):
+    results on every process (``everywhere``: each process is sent those it did not run),
+    else on process 0 (None elsewhere)."""
+    out, ran = [], {}
+    for i, result in in_order(tasks, run, weights, ran):
         out.append(result)
         if on_result is not None:
             on_result(i, result)
     ex = exchange()
     if ex.size == 1:
         return out
-    if everywhere:
-        return ex.bcast(out if ex.rank == 0 else None)
-    return out if ex.rank == 0 else None
+    if not everywhere:
+        return out if ex.rank == 0 else None
+    comm = ex.comm
+    if ex.rank == 0:
+        for q in range(1, ex.size):
+            comm.send({i: r for i, r in enumerate(out) if ran.get(i, 0) != q}, dest=q,
+                      tag=TAG_END)
+        return out
+    ran.update(_wait(comm))
+    return [ran[i] for i in range(len(ran))]
 
 
 def _raise(error):

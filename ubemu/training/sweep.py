@@ -13,10 +13,11 @@ from dataclasses import dataclass, fields, replace
 from ..errors import UbemuError, keyword_names, unknown_keyword
 from ..machine.spec import resolve_topology
 from ..parallel.spread import spread
+from ..workloads.cache import shared_profiles
 from . import layout
 from .memory import memory_of
 from .model import model_of
-from .planner import capacity_of, plan
+from .planner import capacity_of, plan, step_workload
 
 
 def _divisors(n):
@@ -82,9 +83,12 @@ class SweepResult:
 def sweep(model, topology, flops_per_npu=None, on_plan=None, mfu=None, capacity_bytes=None,
           **constraints):
     """Time every plan of :func:`candidate_plans` on ``topology`` and rank them.
-    ``on_plan(k, n, plan)`` is called before each; ``constraints``: the keyword arguments of
-    :func:`candidate_plans`; ``capacity_bytes``: the memory per NPU (default the NPU's);
-    ``model``: a Model or a preset's name."""
+    Each distinct operation of the plans is timed alone once, over an MPI job's processes,
+    then the plans are played (:func:`ubemu.workloads.cache.shared_profiles`).
+    ``on_plan(k, n, label)`` is called on process 0 before each unit of work (the distinct
+    operations, then the plans; ``label`` says what runs); ``constraints``: the keyword
+    arguments of :func:`candidate_plans`; ``capacity_bytes``: the memory per NPU (default the
+    NPU's); ``model``: a Model or a preset's name."""
     wall0 = time.perf_counter()
     model = model_of(model)
     options = keyword_names(candidate_plans)[2:] + [
@@ -107,13 +111,29 @@ def sweep(model, topology, flops_per_npu=None, on_plan=None, mfu=None, capacity_
         except UbemuError as exc:
             return str(exc)
 
+    workloads = []
+    for pl in plans:
+        try:
+            workloads.append(step_workload(model, pl, topo, flops_per_npu, mfu))
+        except UbemuError:  # the plan's own run says why
+            pass
+    n_ops = [0]
+
+    def on_op(k, n, op):
+        n_ops[0] = n
+        if on_plan is not None:
+            on_plan(k, n + len(plans), f"timing {op.name} alone")
+
     def landed(k, _):  # in order: the next plan is the one running
         if on_plan is not None and k + 1 < len(plans):
-            on_plan(k + 1, len(plans), plans[k + 1])
+            on_plan(n_ops[0] + k + 1, n_ops[0] + len(plans), plans[k + 1].label())
 
-    if on_plan is not None:
-        on_plan(0, len(plans), plans[0])
-    done = spread(plans, one, on_result=landed)  # independent plans: over an MPI job
+    # the plans share most operations: each distinct one is timed once over the job, then
+    # the plans (each one process's play of its step) are dealt out
+    with shared_profiles(workloads, topo, on_op=on_op):
+        if on_plan is not None:
+            on_plan(n_ops[0], n_ops[0] + len(plans), plans[0].label())
+        done = spread(plans, one, on_result=landed)
     reports = [r for r in done if not isinstance(r, str)]
     failed = [(pl, r) for pl, r in zip(plans, done) if isinstance(r, str)]
     reports.sort(key=lambda r: (not r.fits, r.step_s, r.plan.tp, r.plan.pp, r.plan.ep))

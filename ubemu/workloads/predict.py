@@ -149,14 +149,16 @@ class Prediction:
         return sum({id(w): w.wall_s for w in self.works if w is not None}.values())
 
 
-def check_before_timing(order, topology, max_work=None):
+def check_before_timing(order, topology, max_work=None, seen=None, key=None):
     """Predict every operation's work, and refuse the timing and the least play over the
-    limits before anything is timed; returns the :class:`Prediction`."""
+    limits before anything is timed; returns the :class:`Prediction`. ``seen``: a dict of
+    the works already predicted, by ``key(op)`` (default: within this workload), kept
+    between calls (a sweep's workloads share most operations)."""
     from ..data.memory import available_bytes
 
-    works, seen = [], {}
+    works, seen, key_of = [], {} if seen is None else seen, key or _key
     for op in order:
-        key = _key(op)
+        key = key_of(op)
         if key not in seen:
             seen[key] = op_work(op, topology)
         works.append(seen[key])

@@ -1,8 +1,9 @@
 """Workloads: several operations in flight at once, sharing links; a training step's timeline.
 
-:func:`run_workload` times every operation alone once (:func:`ubemu.workloads.profile.profile_op`,
-cached), then plays them together on one clock. Each operation walks its own steps; a step
-is its bandwidth term (stretched when links are shared) followed by the rest of its time
+:func:`run_workload` times every distinct operation alone once
+(:func:`ubemu.workloads.profile.profile_op`, cached: :mod:`ubemu.workloads.cache`), then
+plays them together on one clock. Each operation walks its own steps; a step is its
+bandwidth term (stretched when links are shared) followed by the rest of its time
 (latency, message costs, overhead, reduction: unchanged). Whenever an operation starts,
 ends or changes step, the rates of those in their bandwidth term are shared out max-min
 fairly (:mod:`ubemu.workloads.sharing`). A run of ``k`` equal steps is played as its ``k`` bandwidth
@@ -40,19 +41,15 @@ from ..machine.faults import with_faults
 from ..machine.spec import resolve_topology
 from ..parallel.spread import spread
 from ..result import ClassUsage
-from . import predict
+from . import cache, predict
 from .intervals import intersect, measure, union
 from .ops import check_ops
-from .profile import profile_op
 from .sharing import FairShare
 
 #: A phase counts as ended when this little (relative) is left of it.
 TOL = 1e-12
-#: Most profiles kept between calls (the same operation on the same topology).
-CACHE_SIZE = 64
 #: Play the repeats of an operation alone at once (False: one by one; the same times).
 SKIP_REPEATS = True
-_cache = {}
 
 
 @dataclass
@@ -130,21 +127,6 @@ class WorkloadResult:
                              "utilisation": util, "group_utilisation": group}}
 
 
-def _profile(op, topology, max_work):
-    if op.npus is not None:  # the shape too: groups of 2 and of 4 can list the same ids
-        npus_key = (op.npus.shape, hash(np.ascontiguousarray(op.npus, np.int64).tobytes()))
-    else:
-        npus_key = None
-    key = (id(topology), op.collective, op.nbytes, str(op.group), op.every, npus_key,
-           op.algorithm, op.dtype, op.reduction, repr(sorted(op.options.items())), max_work)
-    hit = _cache.get(key)
-    if hit is None or hit[0] is not topology:
-        if len(_cache) >= CACHE_SIZE:
-            _cache.pop(next(iter(_cache)))
-        hit = _cache[key] = (topology, profile_op(op, topology, max_work=max_work))
-    return hit[1]
-
-
 class _Running:
     """An operation on the clock: its segments, where it is, how it was limited.
 
@@ -210,9 +192,9 @@ def run_workload(ops, topology=None, max_work=None, faults=None, routing="minima
                  progress=None):
     """Time the operations ``ops`` together on ``topology`` (see the module docstring).
 
-    In an MPI job the operations are timed alone on the processes in turn
-    (:func:`ubemu.parallel.spread.spread`), process 0 plays them on one clock, and every
-    process returns its result.
+    In an MPI job each distinct operation is timed alone once, the operations dealt over the
+    processes heaviest first (:func:`ubemu.parallel.spread.spread`); process 0 plays them on
+    one clock, and every process returns its result.
 
     Parameters
     ----------
@@ -239,23 +221,21 @@ def run_workload(ops, topology=None, max_work=None, faults=None, routing="minima
     return on_root(lambda: _run(topo, order, *timed, max_work, progress))
 
 
-def _weight(op, topology):
-    """A rough cost of timing ``op`` alone, to share the operations out over processes:
-    the NPUs it runs on times its group size (steps and peers grow with it)."""
-    if op.npus is not None:
-        rows = np.atleast_2d(op.npus)
-        return rows.size * rows.shape[1]
-    return topology.n_npus * topology.n_npus if op.every else topology.n_npus
-
-
 def _profiles(order, topo, max_work, progress):
     """Every operation timed alone (None for compute), once the work is predicted and found
-    within the limits, spread over an MPI job's processes (:func:`ubemu.parallel.spread.spread`,
-    the heaviest first); tells ``progress`` the fraction done. Returns, on process 0, the
-    profiles, the prediction and the predicted seconds they took; Nones elsewhere."""
-    pred = predict.check_before_timing(order, topo, max_work)
+    within the limits: each distinct one once, spread over an MPI job's processes
+    (:func:`ubemu.parallel.spread.spread`, the heaviest first); tells ``progress`` the
+    fraction done. Returns, on process 0, the profiles, the prediction and the predicted
+    seconds they took; Nones elsewhere."""
+    pred = cache.predict_work(order, topo, max_work)
     total_s = pred.wall_s + sum(4 * w.units for w in pred.works if w) * predict.EVENT_S
-    comm = [(op, w) for op, w in zip(order, pred.works) if not op.is_compute]
+    comm, first, where = [], {}, []  # the distinct operations; each one's among them
+    for op, w in zip(order, pred.works):
+        key = None if op.is_compute else cache.key(op, topo, max_work)
+        if key is not None and key not in first:
+            first[key] = len(comm)
+            comm.append((op, w))
+        where.append(first.get(key))
     done_s, counted = [0.0], set()
 
     def landed(k, _):
@@ -268,14 +248,12 @@ def _profiles(order, topo, max_work, progress):
 
     if progress is not None and comm:
         progress(0.0, f"timing {comm[0][0].name} alone")
-    timed = spread([op for op, _ in comm], lambda op: _profile(op, topo, max_work),
+    timed = spread([op for op, _ in comm], lambda op: cache.profile(op, topo, max_work),
                    on_result=landed, everywhere=False,
-                   weights=[_weight(op, topo) for op, _ in comm])
+                   weights=[cache.weight(op, topo) for op, _ in comm])
     if timed is None:
         return None, None, None
-    alone = iter(timed)
-    profiles = [None if op.is_compute else next(alone) for op in order]
-    return profiles, pred, done_s[0]
+    return [None if k is None else timed[k] for k in where], pred, done_s[0]
 
 
 def _run(topo, order, profiles, pred, done_s, max_work, progress=None):
