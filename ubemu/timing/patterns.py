@@ -108,7 +108,8 @@ class PatternProfiles:
             self._check_routes()
         nt, nr = self.spread.settle(self, acc[0], acc[1])
         links, keys = self.touched[:nt], self.red_touched[:nr]
-        self.red_bytes[keys] *= total // routed  # counts, whole numbers: exact
+        if total > routed:  # the copies' counts: whole numbers, exact
+            self.red_bytes[keys] *= total // routed
         many = routed // one  # each link of a copy's: this many transfers routed
         self.mark_used(links)  # every transfer of the pattern moves bytes in every repeat
         reduced = keys[keys < self.topology.n_npus]
