@@ -36,20 +36,20 @@ CHUNK = 1 << 15
 
 def _guide(cdf):
     """A guide table over ``cdf``: ``m`` buckets (a power of two: ``u * m`` is exact), each
-    bucket's first answer and whether it holds more than one."""
+    bucket's first answer, complemented (``~a``, negative) where the bucket holds more."""
     m = 1 << max(int(cdf.size - 1).bit_length() + 5, 6)
     guide = np.searchsorted(cdf, np.arange(m + 1) / m, side="right").astype(np.int32)
     guide[m] = cdf.size - 1
     # bucket k holds [k / m, (k + 1) / m): one answer where guide[k] == guide[k + 1]
-    return m, guide[:m], guide[1:] != guide[:-1]
+    return m, np.where(guide[1:] != guide[:-1], ~guide[:m], guide[:m])
 
 
 def _lookup(cdf, table, u, out):
     """``out[i]``: the first index with ``cdf[...] > u[i]`` (1-d ``u`` and ``out``)."""
-    m, guide, several = table
-    k = (u * m).astype(np.uint16 if m <= 1 << 16 else np.int32)
-    guide.take(k, out=out)
-    late = np.flatnonzero(several.take(k))
+    m, guide = table
+    guide.take((u * m).astype(np.uint16 if m <= 1 << 16 else np.int32), out=out)
+    late = np.flatnonzero(out < 0)
+    out[late] = ~out[late]
     for _ in range(2):  # a step or two past the bucket's first answer, then a search
         if late.size == 0:
             return
