@@ -18,7 +18,8 @@ redraws start depends on every earlier token's. Here:
 4. the clean tokens' redraws written in place over arrays.
 
 :func:`draw_experts` returns what the kernel returns (spares used, or -1 when they ran out)
-and fills ``out`` alike; ``tests/kernels/test_numpy_twins.py`` holds them equal.
+and fills ``out`` alike (``tests/kernels/test_numpy_traffic.py`` holds them equal), or gives
+up (None) where so many tokens are unclean that the kernel is faster.
 """
 
 import numpy as np
