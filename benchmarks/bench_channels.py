@@ -9,9 +9,10 @@ fresh process (wall time and peak RSS its own), the kernels warmed first:
   sliding, :func:`ubemu.timing.shifts.time_steady_shift_steps`), routed once: k times the
   transfers of one ring;
 - hierarchical all-reduce of 1 GiB pipelined in chunks of 1 MiB (every phase overlapping the
-  next), and in 2 channels as well, against the plain hierarchical all-reduce: 2 channels
-  give every step twice the transfers (the repeated patterns then sum the links the
-  channels share, :meth:`ubemu.timing.patterns.PatternProfiles._build_profile`).
+  next), and in 2 channels as well, against the plain hierarchical all-reduce: on switch
+  levels the channels' rings send between the same pairs, so a joined step is 2 copies of
+  one pattern, profiled routing one copy and timed from the copies' sums
+  (:meth:`ubemu.timing.patterns.PatternProfiles._copies`).
 """
 
 

@@ -109,18 +109,34 @@ def parse_moe(text):
     return MoE(**fields)
 
 
-def draw_experts(moe, n_tokens):
-    """``(n_tokens, topk)`` expert ids, each row distinct (module docstring), int32."""
+def _draw(cdf, seed, n_spare, out):
+    """Fill ``out`` as :func:`.kernels.traffic.draw_experts` does from ``seed``'s stream
+    (``out.size`` first numbers, then ``n_spare`` spares); return the spares used, or -1
+    when they ran out. The NumPy twin serves (no Numba to import) unless a strong skew would
+    make it slower, or ``UBEMU_KERNELS`` asks for one side (:mod:`.kernels.select`)."""
+    from .kernels import numpy_traffic, select
+
+    side = select.mode()
+    if side != "numba":
+        used = numpy_traffic.draw_experts(cdf, np.random.default_rng(seed), n_spare, out,
+                                          None if side == "numpy" else numpy_traffic.BUDGET)
+        if used is not None:
+            return used
     from .kernels.traffic import draw_experts as draw
 
+    rng = np.random.default_rng(seed)
+    first = rng.random(out.shape)
+    return draw(cdf, first, rng.random(n_spare), out)
+
+
+def draw_experts(moe, n_tokens):
+    """``(n_tokens, topk)`` expert ids, each row distinct (module docstring), int32."""
     cdf = np.cumsum(moe.popularity())
     cdf[-1] = 1.0
     out = np.empty((n_tokens, moe.topk), np.int32)
     spare = max(1024, out.size // 8)
     while spare <= 64 * max(out.size, 1024):  # a stream per seed: the firsts, then redraws
-        rng = np.random.default_rng(moe.seed)
-        first = rng.random(out.shape)
-        if draw(cdf, first, rng.random(spare), out) >= 0:
+        if _draw(cdf, moe.seed, spare, out) >= 0:
             return out
         spare *= 4
     raise UbemuError(f"traffic {moe.label}: skew={moe.skew:g} leaves too few experts to draw "
@@ -133,10 +149,9 @@ def moe_weights(moe, n):
     if moe.experts % n:
         raise UbemuError(f"traffic {moe.label}: experts={moe.experts} must be a multiple of the "
                          f"{n} ranks (experts spread evenly)")
-    experts = draw_experts(moe, n * moe.tokens)
-    src = np.repeat(np.arange(n, dtype=np.int64), moe.tokens * moe.topk)
-    dst = experts.reshape(-1).astype(np.int64) // (moe.experts // n)
-    w = np.bincount(src * n + dst, minlength=n * n).reshape(n, n)
+    experts = draw_experts(moe, n * moe.tokens).reshape(n, -1)
+    hits = np.array([np.bincount(row, minlength=moe.experts) for row in experts])
+    w = hits.reshape(n, n, moe.experts // n).sum(axis=2)  # expert e on rank e // (experts / n)
     w = w.T.copy() if moe.combine else w
     w.setflags(write=False)
     return w

@@ -1,5 +1,6 @@
 """Repeated patterns timed from one routing (ubemu.timing.patterns) equal routing every step."""
 
+import numpy as np
 import pytest
 from ubemu.kernels import numpy_timing
 from ubemu.kernels import timing as timing_kernels
@@ -90,3 +91,64 @@ def test_repeated_patterns_with_receive_queues_equal_routing_every_step(monkeypa
     monkeypatch.setattr(patterns, "PATTERN_MIN_TRANSFERS", 1)
     assert time_schedule(sched, tp, comm.npus, 4) == want
     assert tails
+
+
+def _copies_spy(monkeypatch):
+    """Record every k that :meth:`PatternProfiles._copies` finds."""
+    found = []
+    real = patterns.PatternProfiles._copies
+    monkeypatch.setattr(patterns.PatternProfiles, "_copies",
+                        lambda self, *a: found.append(real(self, *a)) or found[-1])
+    return found
+
+
+@pytest.mark.parametrize("topo", ["switch:8,switch:16", "atlas950-superpod",
+                                  "switch:16@100GBps/1us:planes=4,switch:8@50GBps:planes=2"])
+@pytest.mark.parametrize("options", [{"channels": 2}, {"channels": 3, "chunk": 1 << 16}])
+@pytest.mark.parametrize("costs", [[], ["send_overhead_ns=500", "recv_overhead_ns=3000",
+                                        "fill_bytes=65536", "fill_GBps=20", "reduce_GBps=300"]])
+def test_channels_copying_one_pattern_equal_routing_every_step(monkeypatch, topo, options,
+                                                               costs):
+    """Channels of a hierarchical all-reduce on switch levels send between the same pairs:
+    a joined step is k copies of one pattern, profiled once (one copy routed) and timed
+    from the copies' sums; the figures equal routing every transfer of every step."""
+    from ubemu.machine.spec import with_params
+
+    tp = with_params(load_topology(topo), costs) if costs else load_topology(topo)
+    nbytes = (1 << 22) + 4 * 13  # uneven blocks: every step its own sizes
+    monkeypatch.setattr(patterns, "PATTERN_MIN_TRANSFERS", 10**12)
+    want = simulate("all_reduce", nbytes, tp, "hierarchical", **options)
+    found = _copies_spy(monkeypatch)
+    monkeypatch.setattr(patterns, "PATTERN_MIN_TRANSFERS", 1)
+    got = simulate("all_reduce", nbytes, tp, "hierarchical", **options)
+    assert (got.time_s, got.bottleneck) == (want.time_s, want.bottleneck)
+    assert [u.busy_s for u in got.usage] == [u.busy_s for u in want.usage]
+    assert [u.bytes for u in got.usage] == [u.bytes for u in want.usage]
+    assert options["channels"] in found  # the copies were found
+
+
+@pytest.mark.parametrize("messages", [False, True])
+def test_copies_joined_at_their_seam_count_their_messages(monkeypatch, messages):
+    """Two copies of a pattern whose last pair is its first: joined, the seam's two transfers
+    are one message; the profile then routes both copies. Links the pattern uses twice
+    (a pair sent twice) add up; the figures equal routing every step."""
+    from ubemu.machine.spec import with_params
+    from ubemu.schedule import Step
+
+    tp = load_topology("switch:4,switch:4")
+    if messages:
+        tp = with_params(tp, ["send_overhead_ns=700", "recv_overhead_ns=2000"])
+    src = np.array([0, 5, 9, 0, 0, 5, 9, 0])
+    dst = np.array([7, 2, 14, 7, 7, 2, 14, 7])
+    steps = [Step(src, dst, np.arange(1, 9) * m, None, None, np.zeros(8, bool), channels=2)
+             for m in (1000, 3000, 2000)]
+    times = []
+    for min_transfers in (10**12, 1):
+        monkeypatch.setattr(patterns, "PATTERN_MIN_TRANSFERS", min_transfers)
+        found = _copies_spy(monkeypatch)
+        timer = StepTimer(tp)
+        for st in steps:
+            timer.step_time(st, 4)
+        times.append((timer.time_s, timer.busy_s.tolist()))
+    assert times[0] == times[1]
+    assert 2 in found

@@ -140,6 +140,16 @@ def zip_channels(gens, channels):
 
     iters = [singles(g) for g in gens]
     current = [[next(it, None), 0] for it in iters]  # (step, repeats already used)
+    joined = {}  # field: (the channels' arrays, their join): a ring reuses its rank arrays
+
+    def join(field, steps):
+        parts = [getattr(st, field) for st in steps]
+        last = joined.get(field)
+        if last is None or len(last[0]) != len(parts) \
+                or any(a is not b for a, b in zip(last[0], parts)):
+            last = joined[field] = (parts, np.concatenate(parts))
+        return last[1]
+
     while current[0][0] is not None:
         if any(st is None for st, _ in current):
             raise UbemuError("channels: the channels' schedules differ in length")
@@ -148,8 +158,8 @@ def zip_channels(gens, channels):
         if len({st.span for st in steps}) != 1:
             raise UbemuError("channels: the channels' schedules differ in their windows")
         data = steps[0].src_off is not None
-        yield Step(*(np.concatenate([getattr(st, f) for st in steps])
-                     for f in ("src", "dst", "n")),
+        yield Step(join("src", steps), join("dst", steps),
+                   np.concatenate([st.n for st in steps]),
                    np.concatenate([st.src_off for st in steps]) if data else None,
                    np.concatenate([st.dst_off for st in steps]) if data else None,
                    np.concatenate([st.reduce for st in steps]), run, steps[0].innet,

@@ -40,7 +40,13 @@ class PatternProfiles:
             big = n_transfers >= PATTERN_MIN_TRANSFERS
             self._pattern_key = (step.src, step.dst, step.reduce) if big else None
             self._pattern, self._profiled = None, False
-            return None
+            src, dst, _, red = self._own(step)
+            copies = self._copies(step, src, dst, red) if big else 1
+            if copies == 1:
+                return None
+            # k copies of a pattern: profiling routes one copy, less than timing the step
+            self._pattern, self._profiled = self._build_profile(step, True, copies), True
+            return self._pattern
         if not self._profiled:  # second sight of these pairs: worth profiling
             self._pattern_key = (step.src, step.dst, step.reduce)
             self._pattern, self._profiled = self._build_profile(step, every_link=True), True
@@ -49,25 +55,48 @@ class PatternProfiles:
         return self._pattern
 
     def profile_once(self, step):
-        """The profile of ``step`` (:meth:`_build_profile`), outside the repeat detection:
-        the remembered pattern is forgotten, so the next step is seen afresh."""
+        """The profile of ``step`` (:meth:`_build_profile`, without its copies), outside the
+        repeat detection: the remembered pattern is forgotten, so the next step is seen
+        afresh."""
         self._pattern_key = self._pattern = None
         self._profiled = False
-        return self._build_profile(step)
+        profile = self._build_profile(step)
+        return None if profile is None else profile[:6]
 
-    def _build_profile(self, step, every_link=False):
+    def _copies(self, step, src, dst, red):
+        """k when ``step``'s transfers are k copies of one pattern, one per channel (the
+        channels of a ring on a switch: the same pairs, each with its share), else 1."""
+        k = step.channels
+        if k < 2 or src.size % k or self.spread.collective:
+            return 1
+        t = src.size // k
+        return k if all(np.array_equal(a[:t], a[c * t:(c + 1) * t])
+                        for a in (src, dst, red) for c in range(1, k)) else 1
+
+    def _build_profile(self, step, every_link=False, copies=None):
         """Route this process's transfers of ``step`` once; the profile if every NPU reduces
         at most once and every link (over all processes) carries at most one transfer, or, in
         one process, the links that carry several are few (:meth:`_shared`, a detour's) or,
-        with ``every_link``, any number (channels sharing ports: every step then sums them)."""
+        with ``every_link``, any number (channels sharing ports: every step then sums them).
+        A step of k copies of one pattern (:meth:`_copies`, with ``every_link``) is profiled
+        as that pattern, each transfer then carrying its copies' elements: the 7th field, k.
+        """
         src, dst, _, red = self._own(step)
+        if copies is None:
+            copies = self._copies(step, src, dst, red) if every_link else 1
+        one = src.size // copies
         tp = self.topology
-        hops = np.zeros((len(self.class_names), src.size), np.int32)
-        lat = np.empty(src.size)
+        hops = np.zeros((len(self.class_names), one), np.int32)
+        lat = np.empty(one)
         timing = self.kernels(src.size)  # the Numba kernels or their NumPy twins
-        timing.pattern_profile(src, dst, self.npus, tp.level_table, tp.lat_ns,
+        timing.pattern_profile(src[:one], dst[:one], self.npus, tp.level_table, tp.lat_ns,
                                float(tp.params.hop_lat_ns), *self.faults, self.class_first,
                                self.path, hops, lat)
+        # one copy routed stands for all (each NPU's reductions and messages k times its
+        # own), unless the seam between copies joins two transfers into one message
+        seam = copies > 1 and src[0] == src[one - 1] and dst[0] == dst[one - 1]
+        routed, total = (src.size if seam else one), src.size
+        src, dst, red = src[:routed], dst[:routed], red[:routed]
         ones = np.ones(src.size, np.int64)
         acc = [0, 0, 0.0]
         if src.size:
@@ -79,11 +108,14 @@ class PatternProfiles:
             self._check_routes()
         nt, nr = self.spread.settle(self, acc[0], acc[1])
         links, keys = self.touched[:nt], self.red_touched[:nr]
+        if total > routed:  # the copies' counts: whole numbers, exact
+            self.red_bytes[keys] *= total // routed
+        many = routed // one  # each link of a copy's: this many transfers routed
         self.mark_used(links)  # every transfer of the pattern moves bytes in every repeat
         reduced = keys[keys < self.topology.n_npus]
         most_red = self.red_bytes[reduced].max(initial=0.0)
-        heavy = self.load[links] > 1  # links that carry several transfers, or weighted ones
-        if self.weight.size:
+        heavy = self.load[links] > many  # links that carry several transfers (of a copy),
+        if self.weight.size:  # or weighted ones
             heavy |= self.weight[links] != 1
         busy_links = links[heavy]
         self.load[links] = 0.0
@@ -92,15 +124,15 @@ class PatternProfiles:
                                            nr, self._busy, self._bytes, self.send_s,
                                            self.recv_s, self.weight)
         most = self.spread.gather_max([most_red, cpu_s, tail_s, float(heavy.any())])
-        if most[0] > 1 and self.reduce_Bps > 0:
+        if most[0] > copies and self.reduce_Bps > 0:
             return None
         shared = None
         if most[3]:
             shared = None if self.spread.collective else self._shared(
-                src, dst, busy_links, int(hops.sum()) if every_link else src.size)
+                src[:one], dst[:one], busy_links, int(hops.sum()) if every_link else one)
             if shared is None:
                 return None
-        return hops, np.flatnonzero(hops.any(axis=1)), lat, most[1], most[2], shared
+        return hops, np.flatnonzero(hops.any(axis=1)), lat, most[1], most[2], shared, copies
 
     def _shared(self, src, dst, busy_links, room):
         """The links of a profiled pattern that carry several of its transfers (or lost some
@@ -133,10 +165,23 @@ class PatternProfiles:
             return x / cap
         return x * weight.reshape(cap.shape) / cap
 
-    def _pattern_figures(self, step, itemsize, hops, used, lat_ns, cpu_s, tail_s, shared):
+    def _pattern_figures(self, step, itemsize, hops, used, lat_ns, cpu_s, tail_s, shared,
+                         copies=1):
         """The step's figures from a profile (:meth:`_profile`) of this process's transfers;
-        links that carry several transfers (``shared``) add up their transfers' bytes."""
+        links that carry several transfers (``shared``) add up their transfers' bytes. Of k
+        ``copies`` of a pattern, a transfer of the pattern carries its copies' elements (a
+        link's, and a reducing NPU's, load: their sum; its fill: the largest)."""
         _, _, n, red = self._own(step)
+        fill_n = n
+        if copies > 1:  # the copies share the pattern's reduce flags (:meth:`_copies`)
+            each = n.reshape(copies, -1)
+            n, red = each[0] + each[1], red[:each.shape[1]]
+            for row in each[2:]:
+                n += row
+            if self.fill[1]:
+                fill_n = each[0].copy()
+                for row in each[1:]:
+                    np.maximum(fill_n, row, out=fill_n)
         timing = self.kernels(n.size)
         link_s, red_b = timing.pattern_step(n, itemsize, red, hops, used, self.class_cap_Bps,
                                             self._busy, self._bytes)
@@ -147,7 +192,7 @@ class PatternProfiles:
                                self._busy)
             link_s = float(self._busy.max(initial=0.0))
         fill_bytes, ns_per_byte = self.fill
-        path = lat_ns + np.minimum(n * itemsize, fill_bytes) * ns_per_byte if ns_per_byte \
-            else lat_ns
+        path = lat_ns + np.minimum(fill_n * itemsize, fill_bytes) * ns_per_byte \
+            if ns_per_byte else lat_ns
         return self.spread.gather((link_s, float(path.max(initial=0.0)), red_b, cpu_s, tail_s,
                                    True), self._busy, self._bytes)
