@@ -29,6 +29,7 @@ import numpy as np
 from ..kernels.codes import INNET_REDUCE
 from ..schedule import AllPairs
 from .shapes import Cost, NoClosedForm, PermPartner, Sizes, Xor, line_figures
+from .stepbounds import UnevenBounds
 from .stepshape import NO_FIGURES, Figures, ProtocolNotRun, Spec, raise_busy, size_max
 
 #: Most transfers the patterns of one cost may need routed (cached or not, so that whether a
@@ -36,7 +37,7 @@ from .stepshape import NO_FIGURES, Figures, ProtocolNotRun, Spec, raise_busy, si
 PROFILE_BUDGET = 1 << 25
 
 
-class StepArithmetic:
+class StepArithmetic(UnevenBounds):
     """The step arithmetic of :class:`ubemu.timing.costmodel.CostModel` (the attributes it
     reads: ``proto``, ``class_bw``, ``send_s``, ``recv_s``, ``msg_s``, ``overhead_s``,
     ``rho``, ``fill_bytes``, ``fill_s_per_byte``, ``fill_ns_per_byte``, ``n``, ``mode``,
@@ -385,52 +386,6 @@ class StepArithmetic:
         return self._figs(self._ragged_busy(ax, link, top_up, top_down, line), bw,
                           [(ax.lat_s, big)], top_down, spec.reduce, len(msgs), spec.engines,
                           AllPairs.PART_TRANSFERS if every else None, cpu, tail)
-
-    def _bounded_figures(self, spec, ragged):
-        """Bounds of a step whose sizes differ by rank and are not followed rank by rank
-        (:meth:`_bounded`)."""
-        def figures_at(hi):
-            pick = Sizes.max if hi else Sizes.min
-            msgs = [(a, q, pick(b) if isinstance(b, Sizes) else b) for a, q, b in spec.items]
-            msgs = [m for m in msgs if m[2] > 0]
-            return self._msgs_figures(Spec("msgs", msgs, spec.reduce, spec.engines)) \
-                if msgs else NO_FIGURES
-
-        return self._bounded(figures_at, lambda: any(b.min() == 0 for b in ragged),
-                             max(b.max() for b in ragged), spec)
-
-    def _every_between_figures(self, spec):
-        """Bounds of every-peer steps whose messages have between ``lo`` and ``hi`` bytes
-        (items ``(axis, lo, hi)``; an uneven count not followed rank by rank)."""
-        def figures_at(hi):
-            items = [(ax, b_hi if hi else b_lo) for ax, b_lo, b_hi in spec.items]
-            items = [x for x in items if x[1] > 0]
-            return self._every_figures(Spec("every", items, spec.reduce, spec.engines)) \
-                if items else NO_FIGURES
-
-        return self._bounded(figures_at, lambda: any(b_lo == 0 for _, b_lo, _ in spec.items),
-                             max(b_hi for _, _, b_hi in spec.items), spec)
-
-    def _bounded(self, figures_at, some_empty, big, spec):
-        """A step's bounds where ranks send different sizes: ``figures_at(True)`` with every
-        message as large as the largest (``mode="hi"``; where ``some_empty()`` some ranks send
-        nothing, and one sending fewer than it receives waits longer: the receive tail of
-        messages arriving at once); ``figures_at(False)`` with every message as small as the
-        smallest, or the largest (``big`` bytes, which some rank sends) alone on the fastest
-        link and the shortest path, whichever is longer (``"lo"``)."""
-        lo = self.mode == "lo" and not self.counting
-        self.uneven = self.uneven or not self.counting
-        self.worst_tail = not lo and some_empty()
-        try:
-            fig = figures_at(not lo)
-        finally:
-            self.worst_tail = False
-        if not lo:
-            return fig
-        s_per_B, name, lat_s = self.fastest()
-        alone = self._figs({name: big * s_per_B}, big * s_per_B, [(lat_s, big)], big,
-                           spec.reduce, 1, spec.engines)
-        return alone if self.time_of(alone) > self.time_of(fig) else fig
 
     def _innet_figures(self, spec):
         """Per rank: a reduce-scatter sends ``p`` blocks up and receives one, a multicast
