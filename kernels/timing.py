@@ -27,12 +27,14 @@ def _class_of(link, class_first):
 
 
 @kernel(inline="always")
-def _add_npu(red_bytes, red_touched, nr, key, x):
-    if red_bytes[key] == 0.0:
-        red_touched[nr] = key
-        nr += 1
-    red_bytes[key] += x
-    return nr
+def _add(acc, touched, n, key, x):
+    """Add ``x`` to ``acc[key]``, listing ``key`` in ``touched`` when it was at 0 (the
+    accumulators of links and NPUs); returns the new count ``n`` of listed keys."""
+    if acc[key] == 0.0:
+        touched[n] = key
+        n += 1
+    acc[key] += x
+    return n
 
 
 @kernel
@@ -96,8 +98,8 @@ def accumulate(src, dst, n, reduce, npus, itemsize, scale, lv, lat_ns, hop_lat_n
             max_lat = max(max_lat, run_lat + min(run_bytes, fill_bytes) * fill_ns_per_byte)
             run_lat = run_bytes = 0.0
             if messages:
-                nr = _add_npu(red_bytes, red_touched, nr, n_npus + s, scale)
-                nr = _add_npu(red_bytes, red_touched, nr, n_npus + d, RECV_UNIT * scale)
+                nr = _add(red_bytes, red_touched, nr, n_npus + s, scale)
+                nr = _add(red_bytes, red_touched, nr, n_npus + d, RECV_UNIT * scale)
         if intact:  # without faults route_one itself: 167 ns a transfer, not 233 ns through
             # route_ft (243 ns with route_ft inlined: its body, not the call, costs)
             h, lat = route_one(s, d, lv, lat_ns, hop_lat_ns, path)
@@ -111,13 +113,9 @@ def accumulate(src, dst, n, reduce, npus, itemsize, scale, lv, lat_ns, hop_lat_n
             run_lat = max(run_lat, lat)
             run_bytes += float(n[k] * itemsize)
         for j in range(h):
-            link = path[j]
-            if load[link] == 0.0:
-                touched[nt] = link
-                nt += 1
-            load[link] += b
+            nt = _add(load, touched, nt, path[j], b)
         if reduce[k]:
-            nr = _add_npu(red_bytes, red_touched, nr, d, b)
+            nr = _add(red_bytes, red_touched, nr, d, b)
     max_lat = max(max_lat, run_lat + min(run_bytes, fill_bytes) * fill_ns_per_byte)
     return nt, nr, max_lat
 
@@ -305,15 +303,6 @@ def pattern_step(n, itemsize, reduce, hops, used, class_cap_Bps, class_busy_s, c
     return max_t, float(max_red * itemsize)
 
 
-@kernel(inline="always")
-def _add_load(load, touched, nt, link, x):
-    if load[link] == 0.0:
-        touched[nt] = link
-        nt += 1
-    load[link] += x
-    return nt
-
-
 @kernel
 def accumulate_innet(src, dst, n, npus, itemsize, scale, load_scale, mode, via, lv, op_lat_ns,
                      hop_lat_ns, load, touched, nt, red_bytes, red_touched, nr, messages,
@@ -356,19 +345,19 @@ def accumulate_innet(src, dst, n, npus, itemsize, scale, load_scale, mode, via, 
             first = k == 0 or src[k] != src[k - 1]
             owner = s
         if mode == INNET_REDUCE or first:  # the up side
-            nt = _add_load(load, touched, nt, off + s, b)
+            nt = _add(load, touched, nt, off + s, b)
             if pool:
-                nt = _add_load(load, touched, nt, off + 2 * total + s // pool, b)
+                nt = _add(load, touched, nt, off + 2 * total + s // pool, b)
         if mode == INNET_MULTICAST or first:  # the down side
             if pool:
-                nt = _add_load(load, touched, nt, off + 2 * total + pools + d // pool, b)
-            nt = _add_load(load, touched, nt, off + total + d, b)
+                nt = _add(load, touched, nt, off + 2 * total + pools + d // pool, b)
+            nt = _add(load, touched, nt, off + total + d, b)
         if first:
             max_lat = max(max_lat, lat + min(float(n[k] * itemsize), fill_bytes)
                           * fill_ns_per_byte)
             if messages:
-                nr = _add_npu(red_bytes, red_touched, nr, n_npus + owner, scale)
-                nr = _add_npu(red_bytes, red_touched, nr, n_npus + owner, RECV_UNIT * scale)
+                nr = _add(red_bytes, red_touched, nr, n_npus + owner, scale)
+                nr = _add(red_bytes, red_touched, nr, n_npus + owner, RECV_UNIT * scale)
     return nt, nr, max_lat
 
 

@@ -3,7 +3,8 @@ followed rank by rank: every message as large as the largest (the upper bound) o
 as the smallest, the largest alone, or one NPU's unavoidable messages (the lower bound).
 
 A mixin of :class:`ubemu.timing.stepcost.StepArithmetic` (it reads the model's ``mode``,
-``counting``, ``msg_s``, ``send_s``, ``recv_s`` and sets ``uneven`` and ``worst_tail``).
+``counting``, ``msg_s``, ``send_s``, ``recv_s``, sets ``uneven`` and uses
+:meth:`~ubemu.timing.stepcost.StepArithmetic.worst_tails`).
 """
 
 from .shapes import Sizes
@@ -56,11 +57,8 @@ class UnevenBounds:
         link and the shortest path, whichever is longer (``"lo"``)."""
         lo = self.mode == "lo" and not self.counting
         self.uneven = self.uneven or not self.counting
-        self.worst_tail = not lo and some_empty()
-        try:
+        with self.worst_tails(not lo and some_empty()):
             fig = figures_at(not lo)
-        finally:
-            self.worst_tail = False
         if not lo:
             return fig
         s_per_B, name, lat_s = self.fastest()

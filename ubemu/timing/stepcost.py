@@ -51,9 +51,10 @@ class StepArithmetic(UnevenBounds):
     def on_lines(self, ax):
         """Note a step on the lines of ``ax``: where the lines' sizes differ
         (``lines_vary``) and parallel lines share a link, the largest line's figures only
-        bound the step (``uneven``; returns True). The bound then takes the receive tail of
-        messages arriving at once: a smaller line's rank, sending fewer messages than the
-        largest line's, waits longer, and the step model keeps the longest tail of any."""
+        bound the step (``uneven``). Returns whether the upper bound (``mode="hi"``) must
+        then take the receive tail of messages arriving at once: a smaller line's rank,
+        sending fewer messages than the largest line's, waits longer, and the step model
+        keeps the longest tail of any."""
         shared = bool(self.lines_vary and ax.par > 1)
         if shared:
             self.uneven = True
@@ -200,6 +201,17 @@ class StepArithmetic(UnevenBounds):
         finally:
             self._recording -= 1
 
+    @contextmanager
+    def worst_tails(self, on):
+        """Within the block (where ``on``) a receive tail is the most it can be: every
+        message arriving at once (:meth:`tail_s`); the setting outside is kept."""
+        before = self.worst_tail
+        self.worst_tail = before or on
+        try:
+            yield
+        finally:
+            self.worst_tail = before
+
     # -- shapes to figures to times -----------------------------------------------------------
     def _cost_of(self, spec):
         fig = self.figures(spec)
@@ -256,11 +268,8 @@ class StepArithmetic(UnevenBounds):
             return self._grid_figures(lines, Spec("msgs", [(lines, q, b) for _, q, b in msgs],
                                                   spec.reduce, spec.engines))
         if any([self.on_lines(m[0]) for m in msgs]) and not self.worst_tail:
-            self.worst_tail = True
-            try:
+            with self.worst_tails(True):
                 return self._msgs_figures(spec)
-            finally:
-                self.worst_tail = False
         busy = {}
         if len(msgs) == 1:  # the common case, kept fast
             ax, shift, b = msgs[0]
