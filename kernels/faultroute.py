@@ -27,8 +27,9 @@ minimal route is intact never change.
 from ._jit import kernel
 from .codes import APR, ENDPOINT_FAILED, MINIMAL, OK, UNREACHABLE  # noqa: F401 (the codes)
 from .detours import first_down, leg
-from .pathsearch import BUDGET, search
+from .pathsearch import BUDGET, search, search_in
 from .routing import route_one
+from .searchtrees import new_store
 
 
 @kernel(inline="always")
@@ -92,13 +93,9 @@ def _spare_route(s, d, ss, sd, lv, lat_ns, hop_lat_ns, down, state, fp, flat, ou
     return n, lat, OK, -1
 
 
-@kernel
-def route_ft(s, d, lv, lat_ns, hop_lat_ns, down, state, fp, flat, out):
-    """Route one transfer from NPU ``s`` to NPU ``d`` under faults into ``out``.
-
-    Returns ``(hops, latency_ns, code, link)`` (see :func:`leg`; ENDPOINT_FAILED when ``s``
-    or ``d`` failed with no spare). With no faults (``down`` empty): ``route_one``'s route.
-    """
+@kernel(inline="always")
+def _structured(s, d, lv, lat_ns, hop_lat_ns, down, state, fp, flat, out):
+    """:func:`route_ft` short of the search: UNREACHABLE under apr leaves it to the search."""
     if down.shape[0] == 0:
         h, lat = route_one(s, d, lv, lat_ns, hop_lat_ns, out)
         return h, lat, OK, -1
@@ -109,10 +106,18 @@ def route_ft(s, d, lv, lat_ns, hop_lat_ns, down, state, fp, flat, out):
     if ss == 1 or sd == 1:
         return 0, 0.0, ENDPOINT_FAILED, -1
     if ss == 2 or sd == 2:
-        h, lat, code, link = _spare_route(s, d, ss, sd, lv, lat_ns, hop_lat_ns, down, state,
-                                          fp, flat, out)
-    else:
-        h, lat, code, link = leg(s, d, lv, lat_ns, hop_lat_ns, down, fp[0], out, 0)
+        return _spare_route(s, d, ss, sd, lv, lat_ns, hop_lat_ns, down, state, fp, flat, out)
+    return leg(s, d, lv, lat_ns, hop_lat_ns, down, fp[0], out, 0)
+
+
+@kernel
+def route_ft(s, d, lv, lat_ns, hop_lat_ns, down, state, fp, flat, out):
+    """Route one transfer from NPU ``s`` to NPU ``d`` under faults into ``out``.
+
+    Returns ``(hops, latency_ns, code, link)`` (see :func:`leg`; ENDPOINT_FAILED when ``s``
+    or ``d`` failed with no spare). With no faults (``down`` empty): ``route_one``'s route.
+    """
+    h, lat, code, link = _structured(s, d, lv, lat_ns, hop_lat_ns, down, state, fp, flat, out)
     if code == UNREACHABLE and fp[0] == APR:  # no structured detour: any path
         return search(s, d, lv, lat_ns, hop_lat_ns, down, state, fp, flat, out, BUDGET)
     return h, lat, code, link
@@ -121,11 +126,18 @@ def route_ft(s, d, lv, lat_ns, hop_lat_ns, down, state, fp, flat, out):
 @kernel
 def route_many_ft(src, dst, lv, lat_ns, hop_lat_ns, down, state, fp, flat, paths, n_hops,
                   path_lat_ns, codes):
-    """:func:`route_ft` for every (src[k], dst[k]): paths padded with -1, and each code."""
+    """:func:`route_ft` for every (src[k], dst[k]): paths padded with -1, and each code. The
+    searches share their trees (``kernels/searchtrees.py``): made once, the first time."""
+    store = None
     for k in range(src.shape[0]):
         row = paths[k]
-        h, lat, code, _ = route_ft(src[k], dst[k], lv, lat_ns, hop_lat_ns, down, state, fp,
-                                   flat, row)
+        h, lat, code, _ = _structured(src[k], dst[k], lv, lat_ns, hop_lat_ns, down, state, fp,
+                                      flat, row)
+        if code == UNREACHABLE and fp[0] == APR:
+            if store is None:
+                store = new_store(lv, fp, 1)
+            h, lat, code, _ = search_in(store, src[k], dst[k], lv, lat_ns, hop_lat_ns, down,
+                                        state, fp, flat, row, BUDGET)
         for j in range(h, row.shape[0]):
             row[j] = -1
         n_hops[k] = h

@@ -20,16 +20,19 @@ reached from the source tries its minimal route to the destination and to the fi
 reached from the destination (and the other way round), which ends the search as soon as it
 has left the failed region; the two searches meeting ends it too; one side running out of
 nodes proves the pair disconnected (that side's nodes are the cut). It is bounded by
-``budget`` nodes and by the route buffer: a path longer than ``out`` is not taken. Visited
-nodes are kept in small open-addressing tables (node -> parent), grown as needed.
+``budget`` nodes and by the route buffer: a path longer than ``out`` is not taken. Each
+side's tree grows the same way whatever the other end, so a batch of routes keeps the trees
+and the minimal routes it checked (``kernels/searchtrees.py``) and replays them for the next
+pair with the same source or destination.
 """
 
 import numpy as np
 
+from . import searchtrees as trees
 from ._jit import kernel
 from .codes import OK, UNREACHABLE
 from .detours import first_down
-from .moves import G_N, MOVE_HOPS, endpoint, layout, max_degree, move, neighbours
+from .moves import G_N, G_NODES, MOVE_HOPS, endpoint, layout, max_degree, move, neighbours
 from .routing import route_one
 
 #: Minimal routes tried from each newly reached NPU: to the far end and to this many of
@@ -40,68 +43,16 @@ BUDGET = 1 << 21
 
 
 @kernel
-def _open(x, y, lv, lat_ns, hop_lat_ns, down, fp, flat, geo, scratch):
-    """Whether the move from ``x`` to ``y`` crosses no failed link."""
-    h, _ = move(x, y, lv, lat_ns, hop_lat_ns, fp, flat, geo, scratch, 0)
-    return first_down(scratch, 0, h, down) < 0
-
-
-@kernel
-def _push(q, t, x):
-    if t == q.shape[0]:
-        grown = np.empty(2 * t, np.int64)
-        grown[:t] = q
-        q = grown
-    q[t] = x
-    return q
-
-
-@kernel
-def _slot(keys, k):
-    """The slot of key ``k`` in an open-addressing table (linear probing), or its free slot."""
-    mask = keys.shape[0] - 1
-    i = (k * 2654435761) & mask
-    while keys[i] != -1 and keys[i] != k:
-        i = (i + 1) & mask
-    return i
-
-
-@kernel
-def _get(keys, vals, k):
-    """The value of node ``k`` in the table (``keys``, ``vals``), -1 when absent."""
-    i = _slot(keys, k)
-    return vals[i] if keys[i] == k else -1
-
-
-@kernel
-def _put(keys, vals, count, k, v):
-    """The table with ``k -> v`` set: (keys, vals, count), grown while half full."""
-    if 2 * (count + 1) > keys.shape[0]:
-        old_k, old_v = keys, vals
-        keys, vals = np.full(2 * keys.shape[0], -1, np.int64), np.empty(2 * keys.shape[0],
-                                                                          np.int64)
-        for j in range(old_k.shape[0]):
-            if old_k[j] != -1:
-                i = _slot(keys, old_k[j])
-                keys[i], vals[i] = old_k[j], old_v[j]
-    i = _slot(keys, k)
-    if keys[i] != k:
-        count += 1
-    keys[i], vals[i] = k, v
-    return keys, vals, count
-
-
-@kernel
-def _chain(keys, vals, x, end, nodes):
-    """The nodes from ``x`` along the parents in the table to ``end`` into ``nodes``; their
-    count."""
+def _chain(tr, pos, nodes):
+    """The nodes of tree ``tr`` from position ``pos`` up to its root: (nodes, count)."""
+    order, parent = tr[0], tr[1]
     m = 0
     while True:
-        nodes[m] = x
+        nodes = trees.push(nodes, m, order[pos])
         m += 1
-        if x == end:
-            return m
-        x = _get(keys, vals, x)
+        if pos == 0:
+            return nodes, m
+        pos = parent[pos]
 
 
 @kernel
@@ -120,14 +71,12 @@ def _emit(nodes, m, backwards, lv, lat_ns, hop_lat_ns, fp, flat, geo, buf, n):
 
 
 @kernel
-def _assemble(trees, u, s, mid_h, mid_lat, v, d, lv, lat_ns, hop_lat_ns, fp, flat, geo, buf,
-              nodes, out):
-    """The path s .. u (forward tree), the ``mid_h`` links already in ``buf[0:mid_h]`` (a
-    minimal route from u to v), v .. d (backward tree) into ``out``: (hops, latency) or
-    (-1, 0) when it does not fit. ``trees``: the forward and backward tables' keys and
-    values."""
-    fk, fv, bk, bv = trees
-    m = _chain(fk, fv, u, s, nodes)
+def _assemble(f, u, mid_h, mid_lat, b, v, lv, lat_ns, hop_lat_ns, fp, flat, geo, buf, out):
+    """The path from the root of the forward tree ``f`` to its node at position ``u``, the
+    ``mid_h`` links already in ``buf[0:mid_h]`` (a minimal route), and on from the backward
+    tree ``b``'s node at position ``v`` to its root, into ``out``: (hops, latency), or
+    (-1, 0) when it does not fit."""
+    nodes, m = _chain(f, u, np.empty(16, np.int64))
     pre = np.empty(buf.shape[0], np.int64)
     n, lat = _emit(nodes, m, True, lv, lat_ns, hop_lat_ns, fp, flat, geo, pre, 0)
     if n < 0 or n + mid_h > out.shape[0]:
@@ -135,7 +84,7 @@ def _assemble(trees, u, s, mid_h, mid_lat, v, d, lv, lat_ns, hop_lat_ns, fp, fla
     out[:n] = pre[:n]
     out[n:n + mid_h] = buf[:mid_h]
     n += mid_h
-    m = _chain(bk, bv, v, d, nodes)
+    nodes, m = _chain(b, v, nodes)
     n2, lat2 = _emit(nodes, m, False, lv, lat_ns, hop_lat_ns, fp, flat, geo, pre, 0)
     if n2 < 0 or n + n2 > out.shape[0]:
         return -1, 0.0
@@ -145,7 +94,16 @@ def _assemble(trees, u, s, mid_h, mid_lat, v, d, lv, lat_ns, hop_lat_ns, fp, fla
 
 @kernel
 def search(s, d, lv, lat_ns, hop_lat_ns, down, state, fp, flat, out, budget):
-    """A path from NPU ``s`` to NPU ``d`` over working links into ``out`` (module docstring).
+    """A path from NPU ``s`` to NPU ``d`` over working links into ``out`` (module
+    docstring): :func:`search_in` with a store of its own."""
+    return search_in(trees.new_store(lv, fp, 0), s, d, lv, lat_ns, hop_lat_ns, down, state, fp,
+                     flat, out, budget)
+
+
+@kernel
+def search_in(st, s, d, lv, lat_ns, hop_lat_ns, down, state, fp, flat, out, budget):
+    """:func:`search` growing and replaying the trees of store ``st``
+    (``kernels/searchtrees.py``), which a batch of routes shares.
 
     Returns
     -------
@@ -153,76 +111,98 @@ def search(s, d, lv, lat_ns, hop_lat_ns, down, state, fp, flat, out, budget):
         ``code`` OK, or UNREACHABLE: no path (``link`` -1), none within ``out``'s length
         (-3) or the search gave up after ``budget`` nodes (-2).
     """
-    geo = layout(lv, fp)
+    if trees.size(st) > budget:  # a batch's store holds about one long search at most
+        trees.clear(st)
+    geo = st[trees.S_GEO]
     ends = (endpoint(s, state, geo), endpoint(d, state, geo))
+    f, b = trees.tree(st, 0, ends[0]), trees.tree(st, 1, ends[1])  # out of s, into d
+    work = (trees.load(st, f), trees.load(st, b), trees.table(st, trees.S_POS),
+            trees.table(st, trees.S_MEMO))
+    found, work = _replay(work, st[trees.S_META][trees.M_SHARED], ends, lv, lat_ns, hop_lat_ns,
+                          down, state, fp, flat, geo, out, budget)
+    trees.save(st, work[0])
+    trees.save(st, work[1])
+    trees.save_table(st, trees.S_POS, work[2])
+    trees.save_table(st, trees.S_MEMO, work[3])
+    return found
+
+
+@kernel
+def _replay(work, shared, ends, lv, lat_ns, hop_lat_ns, down, state, fp, flat, geo, out,
+            budget):
+    """The search of :func:`search_in` over ``work`` (the forward and backward trees, the
+    tables of positions and of minimal routes): (its answer, ``work`` grown)."""
+    f, b, pos, (mk, mv, mc) = work
+    g, n_npus = geo[G_NODES], geo[G_N]
     nbr = np.empty(max_degree(lv, geo), np.int64)
     scratch = np.empty(MOVE_HOPS, np.int64)
     buf = np.empty(out.shape[0] + 3 * MOVE_HOPS, np.int64)  # a minimal route, then the path
-    nodes = np.empty(64, np.int64)
-    # per side (0 from s, 1 from d): its tree (node -> parent) and its queue
-    fk, fv, nf = _put(np.full(64, -1, np.int64), np.empty(64, np.int64), 0, ends[0], ends[0])
-    bk, bv, nb = _put(np.full(64, -1, np.int64), np.empty(64, np.int64), 0, ends[1], ends[1])
-    qf, qb = np.full(64, ends[0], np.int64), np.full(64, ends[1], np.int64)
-    hf, tf, hb, tb = 0, 1, 0, 1
-    anchors = np.full((2, ANCHORS + 1), -1, np.int64)  # per side: its end, its first NPUs
+    heads, tails = np.zeros(2, np.int64), np.ones(2, np.int64)  # per side: pops, nodes
+    # per side: the positions of its end and of the first NPUs it reached
+    anchors = np.full((2, ANCHORS + 1), -1, np.int64)
     for side in range(2):
-        anchors[side, 0] = ends[side] if ends[side] < geo[G_N] else -1  # NPUs only
+        anchors[side, 0] = 0 if ends[side] < n_npus else -1  # NPUs only
     counts = np.ones(2, np.int64)
     too_long = False
-    while hf < tf and hb < tb:
-        if nf + nb > budget:
-            return 0, 0.0, UNREACHABLE, -2
-        side = 0 if tf - hf <= tb - hb else 1  # the smaller frontier first
+    while heads[0] < tails[0] and heads[1] < tails[1]:
+        if tails[0] + tails[1] > budget:
+            return (0, 0.0, UNREACHABLE, -2), (f, b, pos, (mk, mv, mc))
+        side = 0 if tails[0] - heads[0] <= tails[1] - heads[1] else 1  # smaller frontier
+        other = 1 - side
+        mine, theirs = (f, b) if side == 0 else (b, f)
+        mine, pos = trees.grow(mine, pos, heads[side] + 1, lv, lat_ns, hop_lat_ns, down, fp,
+                               flat, geo, nbr, scratch)
         if side == 0:
-            x = qf[hf]
-            hf += 1
+            f = mine
         else:
-            x = qb[hb]
-            hb += 1
-        if nodes.shape[0] <= nf + nb:
-            nodes = np.empty(2 * (nf + nb + 1), np.int64)
-        for q in range(neighbours(x, lv, geo, nbr)):
-            y = nbr[q]
-            if _get(fk, fv, y) >= 0 if side == 0 else _get(bk, bv, y) >= 0:
-                continue
-            a, b = (x, y) if side == 0 else (y, x)
-            if not _open(a, b, lv, lat_ns, hop_lat_ns, down, fp, flat, geo, scratch):
-                continue
-            if side == 0:
-                fk, fv, nf = _put(fk, fv, nf, y, x)
-                qf = _push(qf, tf, y)
-                tf += 1
-                met = _get(bk, bv, y) >= 0
-            else:
-                bk, bv, nb = _put(bk, bv, nb, y, x)
-                qb = _push(qb, tb, y)
-                tb += 1
-                met = _get(fk, fv, y) >= 0
-            if met:  # the searches meet
-                h, lat = _assemble((fk, fv, bk, bv), y, ends[0], 0, 0.0, y, ends[1], lv,
-                                   lat_ns, hop_lat_ns, fp, flat, geo, buf, nodes, out)
+            b = mine
+        first, end = trees.span(mine, heads[side])
+        heads[side] += 1
+        tails[side] = end
+        order, their_order, base = mine[0], theirs[0], theirs[3] * g
+        keys, vals = pos[0], pos[1]
+        for p in range(first, end):
+            y = order[p]
+            i = trees.slot(keys, base + y)
+            q = vals[i] if keys[i] == base + y else -1
+            if 0 <= q < tails[other]:  # the searches meet
+                u, v = (p, q) if side == 0 else (q, p)
+                h, lat = _assemble(f, u, 0, 0.0, b, v, lv, lat_ns, hop_lat_ns, fp, flat, geo,
+                                   buf, out)
                 if h >= 0:
-                    return h, lat, OK, -1
+                    return (h, lat, OK, -1), (f, b, pos, (mk, mv, mc))
                 too_long = True
-            if y >= geo[G_N] or (state.shape[0] and state[y] != 0):
+            if y >= n_npus or (state.shape[0] and state[y] != 0):
                 continue
-            for t in range(counts[1 - side]):  # a minimal route to the other side
-                z = anchors[1 - side, t]
-                if z < 0:
+            for a in range(counts[other]):  # a minimal route to the other side
+                q = anchors[other, a]
+                if q < 0:
                     continue
-                u, v = (y, z) if side == 0 else (z, y)
-                mid_h, mid_lat = route_one(u, v, lv, lat_ns, hop_lat_ns, buf)
-                if first_down(buf, 0, mid_h, down) >= 0:
+                z = their_order[q]
+                x1, x2 = (y, z) if side == 0 else (z, y)
+                key = x1 * n_npus + x2
+                ok = -1
+                if shared:
+                    i = trees.slot(mk, key)
+                    ok = mv[i] if mk[i] == key else -1
+                if ok != 0:
+                    mid_h, mid_lat = route_one(x1, x2, lv, lat_ns, hop_lat_ns, buf)
+                if ok < 0:
+                    ok = 1 if first_down(buf, 0, mid_h, down) < 0 else 0
+                    if shared:
+                        mk, mv, mc = trees.put(mk, mv, mc, key, ok)
+                if ok == 0:
                     continue
-                h, lat = _assemble((fk, fv, bk, bv), u, ends[0], mid_h, mid_lat, v, ends[1],
-                                   lv, lat_ns, hop_lat_ns, fp, flat, geo, buf, nodes, out)
+                u, v = (p, q) if side == 0 else (q, p)
+                h, lat = _assemble(f, u, mid_h, mid_lat, b, v, lv, lat_ns, hop_lat_ns, fp,
+                                   flat, geo, buf, out)
                 if h >= 0:
-                    return h, lat, OK, -1
+                    return (h, lat, OK, -1), (f, b, pos, (mk, mv, mc))
                 too_long = True
             if counts[side] <= ANCHORS:
-                anchors[side, counts[side]] = y
+                anchors[side, counts[side]] = p
                 counts[side] += 1
-    return 0, 0.0, UNREACHABLE, -3 if too_long else -1
+    return (0, 0.0, UNREACHABLE, -3 if too_long else -1), (f, b, pos, (mk, mv, mc))
 
 
 @kernel
@@ -232,7 +212,7 @@ def component(start, lv, lat_ns, hop_lat_ns, down, fp, flat, budget):
     geo = layout(lv, fp)
     nbr = np.empty(max_degree(lv, geo), np.int64)
     scratch = np.empty(MOVE_HOPS, np.int64)
-    keys, vals, count = _put(np.full(64, -1, np.int64), np.empty(64, np.int64), 0, start,
+    keys, vals, count = trees.put(np.full(64, -1, np.int64), np.empty(64, np.int64), 0, start,
                              start)
     q = np.full(64, start, np.int64)
     h, t = 0, 1
@@ -241,14 +221,14 @@ def component(start, lv, lat_ns, hop_lat_ns, down, fp, flat, budget):
         h += 1
         for k in range(neighbours(x, lv, geo, nbr)):
             y = nbr[k]
-            if _get(keys, vals, y) >= 0 or not _open(x, y, lv, lat_ns, hop_lat_ns, down, fp,
-                                                     flat, geo, scratch):
+            if trees.get(keys, vals, y) >= 0 or not trees.opened(
+                    x, y, lv, lat_ns, hop_lat_ns, down, fp, flat, geo, scratch):
                 continue
             if t >= budget:
-                q = _push(q, t, -1)
+                q = trees.push(q, t, -1)
                 return q[:t + 1]
-            keys, vals, count = _put(keys, vals, count, y, x)
-            q = _push(q, t, y)
+            keys, vals, count = trees.put(keys, vals, count, y, x)
+            q = trees.push(q, t, y)
             t += 1
     return q[:t]
 
@@ -262,17 +242,17 @@ def cut_links(nodes, lv, lat_ns, hop_lat_ns, down, fp, flat):
     scratch = np.empty(MOVE_HOPS, np.int64)
     keys, vals, count = np.full(64, -1, np.int64), np.empty(64, np.int64), 0
     for x in nodes:
-        keys, vals, count = _put(keys, vals, count, x, 0)
+        keys, vals, count = trees.put(keys, vals, count, x, 0)
     found = np.empty(16, np.int64)
     m = 0
     for x in nodes:
         for k in range(neighbours(x, lv, geo, nbr)):
             y = nbr[k]
-            if _get(keys, vals, y) >= 0:
+            if trees.get(keys, vals, y) >= 0:
                 continue
             h, _ = move(x, y, lv, lat_ns, hop_lat_ns, fp, flat, geo, scratch, 0)
             j = first_down(scratch, 0, h, down)
             if j >= 0:
-                found = _push(found, m, scratch[j])
+                found = trees.push(found, m, scratch[j])
                 m += 1
     return np.unique(found[:m])

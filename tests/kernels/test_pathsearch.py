@@ -4,7 +4,7 @@ ubemu.machine.linkmap) finds no path, and every route it returns walks working l
 
 import numpy as np
 import pytest
-from ubemu.kernels import codes, faultroute
+from ubemu.kernels import codes, detours, faultroute
 
 from tests.linkgraph import endpoint, link_graph, reachable, walk
 from ubemu.errors import UbemuError
@@ -94,3 +94,53 @@ def test_routes_whose_minimal_route_is_intact_do_not_change():
     intact = ~t.faults.down[np.where(minimal >= 0, minimal, 0)].any(axis=1)
     assert intact.mean() > 0.5
     assert np.array_equal(paths[intact, :minimal.shape[1]], minimal[intact])
+
+
+@pytest.mark.parametrize("spec,faults", [("ub-mesh-pod", "links=40%,npus=2,seed=1"),
+                                         ("ub-mesh-superpod", "links=30%,seed=0"),
+                                         ("torus-8x8", "links=40%,npus=1,seed=2")])
+def test_a_batch_routes_each_pair_as_it_alone_would(spec, faults):
+    """route_many_ft shares its searches' trees and checked minimal routes across the pairs
+    (kernels/searchtrees.py): every route, code and latency equals route_ft's for the pair
+    on its own (a fresh search), over pairs that share sources and destinations."""
+    t = with_faults(resolve_topology(spec), faults, "apr")
+    rng = np.random.default_rng(7)
+    ends = rng.choice(t.n_npus, 24, replace=False)
+    src, dst = rng.choice(ends, (2, 600))
+    out = np.empty((src.size, t.route_hops), np.int64)
+    hops, lat, code = np.empty(src.size, np.int64), np.empty(src.size), np.empty(src.size,
+                                                                                 np.int64)
+    args = (t.level_table, t.lat_ns, float(t.params.hop_lat_ns), *t.faults.arrays)
+    faultroute.route_many_ft(src, dst, *args, out, hops, lat, code)
+    searched = 0
+    for k in range(src.size):
+        row = np.full(t.route_hops, -1, np.int64)
+        h, lt, c, _ = faultroute.route_ft(src[k], dst[k], *args, row)
+        assert (h, lt, c) == (hops[k], lat[k], code[k]), (src[k], dst[k])
+        assert np.array_equal(row[:h], out[k, :h])
+        if src[k] != dst[k] and (t.faults.state.size == 0 or not t.faults.state[[src[k],
+                                                                                  dst[k]]].any()):
+            searched += detours.leg(src[k], dst[k], *args[:4], codes.APR, row,
+                                    0)[2] == codes.UNREACHABLE
+    assert searched > 10  # the pairs no structured detour routes: the searches shared
+
+
+def test_a_full_store_is_cleared_and_routes_stay_the_same():
+    """A store holding more than the search's budget starts afresh: same answer as alone."""
+    from ubemu.kernels import pathsearch, searchtrees
+
+    t = with_faults(resolve_topology("ub-mesh-superpod"), "links=30%,seed=0", "apr")
+    args = (t.level_table, t.lat_ns, float(t.params.hop_lat_ns), *t.faults.arrays)
+    store = searchtrees.new_store(t.level_table, t.faults.arrays[2], 1)
+    buf = np.empty(t.route_hops, np.int64)
+    rng = np.random.default_rng(1)
+    for s, d in rng.integers(0, t.n_npus, (40, 2)).tolist():
+        pathsearch.search_in(store, s, d, *args, buf, pathsearch.BUDGET)
+    held = searchtrees.size(store)
+    assert held > 1000
+    s, d = 3, t.n_npus - 5
+    alone = np.full(t.route_hops, -1, np.int64)
+    expect = pathsearch.search(s, d, *args, alone, held - 1)
+    got = pathsearch.search_in(store, s, d, *args, buf, held - 1)
+    assert got == expect and searchtrees.size(store) < held
+    assert np.array_equal(buf[:got[0]], alone[:got[0]])
