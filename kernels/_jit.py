@@ -5,7 +5,7 @@ GIL released, and never ``fastmath``: reduction kernels must keep the summation 
 rounding that the emulation exists to reproduce.
 
 Numba checks a cached kernel against its own source file only, not the kernels it calls in
-other files (``timing.accumulate`` compiles ``faultroute.route_ft`` into itself): a change
+other files (``timing.accumulate`` compiles ``faultroute.route_in`` into itself): a change
 to one file would leave the others' cached code stale. So the cache lives in a directory
 named by a digest of every kernel source (``__pycache__/numba-<digest>``, or under
 ``NUMBA_CACHE_DIR`` when that is set), and any change to any of them starts a fresh one.

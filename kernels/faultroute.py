@@ -123,21 +123,27 @@ def route_ft(s, d, lv, lat_ns, hop_lat_ns, down, state, fp, flat, out):
     return h, lat, code, link
 
 
+@kernel(inline="always")
+def route_in(store, s, d, lv, lat_ns, hop_lat_ns, down, state, fp, flat, out):
+    """:func:`route_ft` searching in ``store`` (``searchtrees.new_store(lv, fp, 1)``), which
+    a batch of routes shares: the same routes, each end's search tree grown once."""
+    h, lat, code, link = _structured(s, d, lv, lat_ns, hop_lat_ns, down, state, fp, flat, out)
+    if code == UNREACHABLE and fp[0] == APR:
+        return search_in(store, s, d, lv, lat_ns, hop_lat_ns, down, state, fp, flat, out,
+                         BUDGET)
+    return h, lat, code, link
+
+
 @kernel
 def route_many_ft(src, dst, lv, lat_ns, hop_lat_ns, down, state, fp, flat, paths, n_hops,
                   path_lat_ns, codes):
-    """:func:`route_ft` for every (src[k], dst[k]): paths padded with -1, and each code. The
-    searches share their trees (``kernels/searchtrees.py``): made once, the first time."""
-    store = None
+    """:func:`route_ft` for every (src[k], dst[k]): paths padded with -1, and each code (the
+    searches sharing one store, :func:`route_in`)."""
+    store = new_store(lv, fp, 1)
     for k in range(src.shape[0]):
         row = paths[k]
-        h, lat, code, _ = _structured(src[k], dst[k], lv, lat_ns, hop_lat_ns, down, state, fp,
-                                      flat, row)
-        if code == UNREACHABLE and fp[0] == APR:
-            if store is None:
-                store = new_store(lv, fp, 1)
-            h, lat, code, _ = search_in(store, src[k], dst[k], lv, lat_ns, hop_lat_ns, down,
-                                        state, fp, flat, row, BUDGET)
+        h, lat, code, _ = route_in(store, src[k], dst[k], lv, lat_ns, hop_lat_ns, down, state,
+                                   fp, flat, row)
         for j in range(h, row.shape[0]):
             row[j] = -1
         n_hops[k] = h

@@ -13,8 +13,9 @@ import numpy as np
 
 from ._jit import kernel
 from .codes import C_NPUS, C_OFFSET, C_POOL_NPUS, C_POOLS, INNET_MULTICAST, INNET_REDUCE, RECV_UNIT
-from .faultroute import route_ft
+from .faultroute import route_in
 from .routing import route_one
+from .searchtrees import new_store
 
 
 @kernel(inline="always")
@@ -88,6 +89,7 @@ def accumulate(src, dst, n, reduce, npus, itemsize, scale, lv, lat_ns, hop_lat_n
     run_bytes = 0.0
     n_npus = red_bytes.shape[0] // 2
     intact = down.shape[0] == 0
+    store = new_store(lv, fp, 1)  # the searches around failures share their trees
     for k in range(src.shape[0]):
         if n[k] <= 0:
             continue
@@ -104,8 +106,8 @@ def accumulate(src, dst, n, reduce, npus, itemsize, scale, lv, lat_ns, hop_lat_n
             # route_ft (243 ns with route_ft inlined: its body, not the call, costs)
             h, lat = route_one(s, d, lv, lat_ns, hop_lat_ns, path)
         else:
-            h, lat, code, bad = route_ft(s, d, lv, lat_ns, hop_lat_ns, down, state, fp, flat,
-                                         path)
+            h, lat, code, bad = route_in(store, s, d, lv, lat_ns, hop_lat_ns, down, state, fp,
+                                         flat, path)
             if code:
                 err[0], err[1], err[2], err[3] = code, s, d, bad
                 return nt, nr, max_lat
@@ -245,9 +247,10 @@ def pattern_profile(src, dst, npus, lv, lat_ns, hop_lat_ns, down, state, fp, fla
     ``lat[t]`` (its path latency). Routes that cannot be made are left to
     :func:`accumulate` (which runs next and reports them).
     """
+    store = new_store(lv, fp, 1)
     for k in range(src.shape[0]):
-        h, lt, _, _ = route_ft(npus[src[k]], npus[dst[k]], lv, lat_ns, hop_lat_ns, down, state,
-                               fp, flat, path)
+        h, lt, _, _ = route_in(store, npus[src[k]], npus[dst[k]], lv, lat_ns, hop_lat_ns, down,
+                               state, fp, flat, path)
         lat[k] = lt
         for j in range(h):
             hops[_class_of(path[j], class_first), k] += 1
@@ -260,9 +263,10 @@ def shared_pairs(src, dst, npus, lv, lat_ns, hop_lat_ns, down, state, fp, flat, 
     carries several of its transfers); fills ``links`` and ``transfers`` and returns the
     count, or -1 when they have no room for all."""
     m = 0
+    store = new_store(lv, fp, 1)
     for k in range(src.shape[0]):
-        h, _, _, _ = route_ft(npus[src[k]], npus[dst[k]], lv, lat_ns, hop_lat_ns, down, state,
-                              fp, flat, path)
+        h, _, _, _ = route_in(store, npus[src[k]], npus[dst[k]], lv, lat_ns, hop_lat_ns, down,
+                              state, fp, flat, path)
         for j in range(h):
             if shared[path[j]]:
                 if m == links.shape[0]:
@@ -368,9 +372,10 @@ def route_pairs(src, dst, npus, lv, lat_ns, hop_lat_ns, down, state, fp, flat, p
     ``transfers`` need room for one per hop), and each transfer's path latency in ``lat``.
     Returns the count, or -1 when a route cannot be made (``err`` as :func:`accumulate`)."""
     m = 0
+    store = new_store(lv, fp, 1)
     for k in range(src.shape[0]):
-        h, lt, code, bad = route_ft(npus[src[k]], npus[dst[k]], lv, lat_ns, hop_lat_ns, down,
-                                    state, fp, flat, path)
+        h, lt, code, bad = route_in(store, npus[src[k]], npus[dst[k]], lv, lat_ns, hop_lat_ns,
+                                    down, state, fp, flat, path)
         if code:
             err[0], err[1], err[2], err[3] = code, npus[src[k]], npus[dst[k]], bad
             return -1
