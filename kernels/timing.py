@@ -362,12 +362,12 @@ def accumulate_innet(src, dst, n, npus, itemsize, scale, load_scale, mode, via, 
 
 
 @kernel
-def route_pairs(src, dst, npus, lv, lat_ns, hop_lat_ns, down, state, fp, flat, path, links,
-                transfers, lat, err):
-    """Every (link, transfer) of a pattern's routes, in transfer order (``links`` and
-    ``transfers`` need room for one per hop), and each transfer's path latency in ``lat``.
-    Returns the count, or -1 when a route cannot be made (``err`` as :func:`accumulate`)."""
-    m = 0
+def slide_links(src, dst, npus, lv, lat_ns, hop_lat_ns, down, state, fp, flat, path, index,
+                count, last, lat, err):
+    """Route a pattern's transfers once, per link: for the link of id l, listed by the caller
+    at ``i = index[l]``, ``count[i]`` of the transfers cross it and ``last[i]`` is the last
+    of them (both start at 0); each transfer's path latency in ``lat``. Returns 0, or -1
+    when a route cannot be made (``err`` as :func:`accumulate`)."""
     for k in range(src.shape[0]):
         h, lt, code, bad = route_ft(npus[src[k]], npus[dst[k]], lv, lat_ns, hop_lat_ns, down,
                                     state, fp, flat, path)
@@ -376,10 +376,10 @@ def route_pairs(src, dst, npus, lv, lat_ns, hop_lat_ns, down, state, fp, flat, p
             return -1
         lat[k] = lt
         for j in range(h):
-            links[m] = path[j]
-            transfers[m] = k
-            m += 1
-    return m
+            i = int(index[path[j]])
+            count[i] += 1
+            last[i] = k
+    return 0
 
 
 @kernel

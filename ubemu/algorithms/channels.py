@@ -24,6 +24,8 @@ topology's ``params.channels``, fewer while the collective has under ``channel_b
 channel (NCCL's rule in ``enqueue.cc``), and ``params.chunk_bytes``.
 """
 
+from functools import lru_cache
+
 import numpy as np
 
 from ..errors import UbemuError
@@ -83,8 +85,13 @@ def rail_orders(dims, channels):
     """Ring orders ``(channels, n)`` of the ranks of a grid ``dims`` (innermost first), one per
     channel (module docstring): inside each unit of axis 0 channel c goes from position
     ``c`` down to ``c + 1`` or, in every other unit (in boustrophedon order of the outer
-    axes), from ``c + 1`` up to ``c``; a flat group is one unit."""
-    dims = tuple(int(d) for d in dims)
+    axes), from ``c + 1`` up to ``c``; a flat group is one unit. Read-only: the last few
+    are kept (a run builds its steps and its closed form from the same orders)."""
+    return _rail_orders(tuple(int(d) for d in dims), int(channels))
+
+
+@lru_cache(maxsize=4)
+def _rail_orders(dims, channels):
     d0, n = dims[0], int(np.prod(dims, dtype=np.int64))
     outer = n // d0
     unit = _snake(dims[1:]) * d0  # first rank of each unit in visiting order
@@ -95,7 +102,19 @@ def rail_orders(dims, channels):
         up = (c + 1 + step) % d0  # c+1, c+2, ..., c
         local = np.where((np.arange(outer) % 2 == 0)[:, None], down[None, :], up[None, :])
         orders[c] = (unit[:, None] + local).reshape(-1)
+    orders.setflags(write=False)
     return orders
+
+
+def places(orders):
+    """Each rank's position on each ring of ``orders`` (``(channels, n)`` permutations of
+    ``0..n-1``): their inverse permutations, by one scatter each (not a sort)."""
+    orders = np.asarray(orders, np.int64)
+    out = np.empty(orders.shape, np.int64)
+    step = np.arange(orders.shape[1], dtype=np.int64)
+    for row, order in zip(out, orders):
+        row[order] = step
+    return out
 
 
 def _snake(dims):

@@ -159,11 +159,8 @@ def _group_table(keys, const, weight, members, pos, parts, itemsize, floor):
     keys, value, members = keys[live], value[live], members[live]
     if not keys.size:
         return np.zeros(0, np.int64), np.zeros(0), np.zeros((0, parts), bool)
-    counts = np.bincount(keys)
-    present = np.flatnonzero(counts)
-    order = np.argsort(keys.astype(np.int16), kind="stable")  # a radix sort: keys are few
-    top = np.zeros(counts.size)
-    top[present] = np.maximum.reduceat(value[order], np.cumsum(counts)[present] - counts[present])
+    top = np.zeros(int(keys.max()) + 1)  # each key's most (values are > 0)
+    np.maximum.at(top, keys, value)
     if np.array_equal(value, top[keys]):  # one value per key: one group each, at once
         groups, levels, per_key = keys, top, 1
     else:  # several values of a key (lost switch planes): one group per (key, value)
@@ -223,40 +220,26 @@ class _SteadyRoutes:
         timer.load[links] = np.arange(links.size, dtype=np.float64)  # each link's index, briefly
         cls = tp.link_class_of(links)
         weight = timer.weight[links] if timer.weight.size else np.ones(links.size)
-        # the sliding transfers' routes
-        room = step.src.size * timer.path.size
-        pl, pt = np.empty(room, np.int64), np.empty(room, np.int64)
+        # the sliding transfers' routes: per link, how many cross it and the last of them
+        count, last = np.zeros(links.size, np.int64), np.zeros(links.size, np.int64)
         lat = np.empty(step.src.size)
-        m = timer.kernels(step.src.size).route_pairs(
-            step.src, step.dst, timer.npus, tp.level_table, tp.lat_ns,
-            float(tp.params.hop_lat_ns), *timer.faults, timer.path, pl, pt, lat, timer.err)
-        if m < 0:
+        timing = timer.kernels(step.src.size)
+        bad = timing.slide_links(step.src, step.dst, timer.npus, tp.level_table, tp.lat_ns,
+                                 float(tp.params.hop_lat_ns), *timer.faults, timer.path,
+                                 timer.load, count, last, lat, timer.err)
+        if bad:
             timer.load[links] = 0.0
             timer.check_routes()
-        pl, pt = pl[:m], pt[:m]
         timer.mark_used(links)
-        timer.mark_used(pl)
-        at = timer.load[pl].astype(np.int64)  # the index in ``links`` of each pair's link
-        timer.load[links] = 0.0
-        n_slide = np.bincount(at, minlength=links.size)
         weighed = loads * weight
         self.floor = np.zeros(n_cls)  # most bytes x weight on a class's links, none in the window
         for c in range(n_cls):
             self.floor[c] = weighed[cls == c].max(initial=0.0)
         self.classes = np.bincount(cls, weights=loads, minlength=n_cls)  # bytes, every step
-        cls_at = cls[at]
-        one = n_slide[at] == 1
-        self.table = _group_table(cls_at[one], loads[at[one]], weight[at[one]], pt[one],
-                                  step.pos, s, isz, self.floor) if step.extra else None
-        multi = np.flatnonzero(n_slide > 1)
-        self.multi = None
-        if step.extra and multi.size:
-            sel = n_slide[at] > 1
-            self.multi = (multi, loads[multi], weight[multi], cls[multi],
-                          np.searchsorted(multi, at[sel]), step.pos[pt[sel]])
-        per_pos = np.bincount(cls_at * s + step.pos[pt], minlength=n_cls * s).reshape(n_cls, s)
-        rows = np.flatnonzero(per_pos.any(axis=1))
-        self.crossings = rows, per_pos[rows]  # crossings of each class's links per position
+        self.table = self.multi = self.crossings = None
+        if step.extra:  # (else every block is of one size: the constant loads say all)
+            self._sliding(timer, step, isz, links, loads, weight, cls, count, last)
+        timer.load[links] = 0.0
         self.longest = np.full(s, -np.inf)
         np.maximum.at(self.longest, step.pos, lat)
         npu_key = keys < tp.n_npus
@@ -266,6 +249,32 @@ class _SteadyRoutes:
         if timer.messages:
             self.cpu_s, self.tail_s = timer.kernels(received.size).npu_message_figures(
                 received, sent, timer.send_s, timer.recv_s)
+
+    def _sliding(self, timer, step, isz, links, loads, weight, cls, count, last):
+        """The groups of links one sliding transfer crosses, the links several cross and
+        every class's crossings per position (``timer.load`` holds each link's index)."""
+        tp, s, n_cls = timer.topology, step.parts, len(timer.class_names)
+        one = np.flatnonzero(count == 1)
+        self.table = _group_table(cls[one], loads[one], weight[one], last[one], step.pos, s,
+                                  isz, self.floor)
+        at, trans = one, last[one]  # (link index, sliding transfer) of every crossing
+        multi = np.flatnonzero(count > 1)
+        if multi.size:  # the links several sliding transfers cross: their crossings
+            mark = np.zeros(tp.n_links, bool)
+            mark[links[multi]] = True
+            room = int(count[multi].sum())
+            ml, mt = np.empty(room, np.int64), np.empty(room, np.int64)
+            m = timer.kernels(step.src.size).shared_pairs(
+                step.src, step.dst, timer.npus, tp.level_table, tp.lat_ns,
+                float(tp.params.hop_lat_ns), *timer.faults, mark, timer.path, ml, mt)
+            m_at = np.searchsorted(multi, timer.load[ml[:m]].astype(np.int64))
+            at, trans = np.concatenate((at, multi[m_at])), np.concatenate((trans, mt[:m]))
+            self.multi = (multi, loads[multi], weight[multi], cls[multi], m_at,
+                          step.pos[mt[:m]])
+        per_pos = np.bincount(cls[at] * s + step.pos[trans], minlength=n_cls * s)
+        per_pos = per_pos.reshape(n_cls, s)
+        rows = np.flatnonzero(per_pos.any(axis=1))
+        self.crossings = rows, per_pos[rows]  # crossings of each class's links per position
 
     def matches(self, timer, step, isz):
         """These routes are ``step``'s (the same transfers, blocks and fill)."""
@@ -296,7 +305,7 @@ def time_steady_shift_steps(timer, step, itemsize):
     the same transfers. False where it cannot (several processes, or too many links carrying
     several sliding transfers)."""
     isz, s = int(itemsize), step.parts
-    if timer.spread.collective:
+    if timer.spread.collective or step.base < 1:  # (routes are indexed by the loaded links)
         return False
     routes = timer.steady_routes
     if routes is None or not routes.matches(timer, step, isz):
@@ -322,7 +331,7 @@ def time_steady_shift_steps(timer, step, itemsize):
             busy[cls[i]] = np.maximum(busy[cls[i]], t)
     # bytes per class: the constant loads every step, one element per crossing in the window
     nbytes = routes.classes * step.repeat
-    if step.extra:
+    if routes.crossings is not None:
         for c, row in zip(*routes.crossings):
             nbytes[c] += float(_window_sums(row, starts, step.extra).sum() * isz)
     # latency: the steady transfers' (with their fill), the sliding ones' window maxima
