@@ -243,15 +243,14 @@ def accumulate_innet(src, dst, n, npus, itemsize, scale, load_scale, mode, via, 
     return nt, nr, float(longest.max())
 
 
-def slide_links(src, dst, npus, lv, lat_ns, hop_lat_ns, down, state, fp, flat, path, index,
-                count, last, lat, err):
-    """:func:`.timing.slide_links`: per listed link (``index[link id]``) the transfers that
-    cross it (``count``) and the last of them (``last``), each transfer's latency in ``lat``;
-    returns 0."""
+def slide_links(src, dst, npus, lv, lat_ns, hop_lat_ns, down, state, fp, flat, path, count, last,
+                lat, err):
+    """:func:`.timing.slide_links`: per link the transfers that cross it (``count``) and the
+    last of them (``last``), each transfer's latency in ``lat``; returns 0."""
     paths, n_hops, lat[:] = _routes(src, dst, npus, lv, lat_ns, hop_lat_ns, down, path)
-    at = index[paths[paths >= 0]].astype(np.int64)
-    np.add.at(count, at, 1)
-    np.maximum.at(last, at, np.repeat(np.arange(src.size), n_hops))
+    on = paths[paths >= 0]
+    np.add.at(count, on, 1)
+    np.maximum.at(last, on, np.repeat(np.arange(src.size, dtype=last.dtype), n_hops))
     return 0
 
 

@@ -362,12 +362,11 @@ def accumulate_innet(src, dst, n, npus, itemsize, scale, load_scale, mode, via, 
 
 
 @kernel
-def slide_links(src, dst, npus, lv, lat_ns, hop_lat_ns, down, state, fp, flat, path, index,
-                count, last, lat, err):
-    """Route a pattern's transfers once, per link: for the link of id l, listed by the caller
-    at ``i = index[l]``, ``count[i]`` of the transfers cross it and ``last[i]`` is the last
-    of them (both start at 0); each transfer's path latency in ``lat``. Returns 0, or -1
-    when a route cannot be made (``err`` as :func:`accumulate`)."""
+def slide_links(src, dst, npus, lv, lat_ns, hop_lat_ns, down, state, fp, flat, path, count, last,
+                lat, err):
+    """Route a pattern's transfers once, per link: ``count[l]`` of them cross link ``l`` and
+    ``last[l]`` is the last of them (both given as zeros); each transfer's path latency in
+    ``lat``. Returns 0, or -1 when a route cannot be made (``err`` as :func:`accumulate`)."""
     for k in range(src.shape[0]):
         h, lt, code, bad = route_ft(npus[src[k]], npus[dst[k]], lv, lat_ns, hop_lat_ns, down,
                                     state, fp, flat, path)
@@ -376,9 +375,8 @@ def slide_links(src, dst, npus, lv, lat_ns, hop_lat_ns, down, state, fp, flat, p
             return -1
         lat[k] = lt
         for j in range(h):
-            i = int(index[path[j]])
-            count[i] += 1
-            last[i] = k
+            count[path[j]] += 1
+            last[path[j]] = k
     return 0
 
 

@@ -143,13 +143,11 @@ def test_innet_and_channel_kernels_are_the_kernels(spec, mode):
             1024.0, 0.05)
         state = (nt, nr, lat, acc["touched"][:nt].copy(), acc["load"].copy(),
                  acc["red_bytes"].copy(), np.sort(acc["red_touched"][:nr]))
-        index = np.zeros(topo.n_links)  # every link listed, at its id
-        index[:] = np.arange(topo.n_links)
-        count, last, path_lat = (np.zeros(topo.n_links, np.int64),
-                                 np.zeros(topo.n_links, np.int64), np.empty(src.size))
+        count, last, path_lat = (np.zeros(topo.n_links, np.int32),
+                                 np.zeros(topo.n_links, np.int32), np.empty(src.size))
         assert module.slide_links(src, dst, npus, topo.level_table, topo.lat_ns, 1.0,
-                                  *NO_FAULTS, np.empty(topo.route_hops, np.int64), index, count,
-                                  last, path_lat, np.zeros(4, np.int64)) == 0
+                                  *NO_FAULTS, np.empty(topo.route_hops, np.int64), count, last,
+                                  path_lat, np.zeros(4, np.int64)) == 0
         busy = np.zeros(len(classes))
         module.shared_busy(n, 4, trans, starts, cls, np.full(starts.size, 1.5), cap, busy)
         plain = np.zeros(len(classes))

@@ -201,35 +201,37 @@ class _SteadyRoutes:
         n_cls = len(timer.class_names)
         self.key = (step.src, step.dst, step.pos, st.src, st.dst, st.n,
                     (s, step.base, step.extra, isz, timer.fill))
-        # the constant loads: steady transfers, sliding ones at their smaller block (the
-        # NPUs' reductions are added per run: the phases differ in them)
-        timer.ensure_room((st.src.size + step.src.size) * timer.path.size,
-                          3 * (st.src.size + step.src.size))
+        # the steady transfers' loads and messages (the NPUs' reductions are added per run:
+        # the phases differ in them)
+        timer.ensure_room(st.src.size * timer.path.size, 3 * st.src.size)
         acc = timer.accumulate([0, 0, 0.0], _Transfers(st.src, st.dst, st.n,
                                                        np.zeros(st.src.size, bool)), isz, 1.0)
         self.lat_steady = acc[2]
-        base = np.full(step.src.size, step.base, np.int64)
-        acc = timer.accumulate([acc[0], acc[1], 0.0], _Transfers(
-            step.src, step.dst, base, np.zeros(step.src.size, bool)), isz, 1.0)
-        nt, nr = acc[0], acc[1]
-        links = timer.touched[:nt].copy()
-        loads = timer.load[links].copy()
-        keys = timer.red_touched[:nr].copy()
-        vals = timer.red_bytes[keys].copy()  # messages only (no reductions counted)
+        keys = timer.red_touched[:acc[1]]
+        messages = np.zeros(tp.n_npus)  # sent + RECV_UNIT x received, as the kernel counts
+        messages[keys - tp.n_npus] = timer.red_bytes[keys]
         timer.red_bytes[keys] = 0.0
-        timer.load[links] = np.arange(links.size, dtype=np.float64)  # each link's index, briefly
-        cls = tp.link_class_of(links)
-        weight = timer.weight[links] if timer.weight.size else np.ones(links.size)
-        # the sliding transfers' routes: per link, how many cross it and the last of them
-        count, last = np.zeros(links.size, np.int64), np.zeros(links.size, np.int64)
+        # the sliding transfers' routes: per link, how many cross it and the last of them;
+        # on top of the steady loads they carry their smaller block
+        count, last = np.zeros(tp.n_links, np.int32), np.zeros(tp.n_links, np.int32)
         lat = np.empty(step.src.size)
         timing = timer.kernels(step.src.size)
         bad = timing.slide_links(step.src, step.dst, timer.npus, tp.level_table, tp.lat_ns,
                                  float(tp.params.hop_lat_ns), *timer.faults, timer.path,
-                                 timer.load, count, last, lat, timer.err)
+                                 count, last, lat, timer.err)
+        steady = timer.touched[:acc[0]]
         if bad:
-            timer.load[links] = 0.0
+            timer.load[steady] = 0.0
             timer.check_routes()
+        crossed = np.flatnonzero(count)
+        links = np.concatenate((steady, crossed[timer.load[crossed] == 0.0]))
+        loads = timer.load[links] + count[links] * float(step.base * isz)
+        timer.load[steady] = 0.0
+        count, last = count[links], last[links]
+        if timer.messages:
+            messages += _messages(timer, step)
+        cls = tp.link_class_of(links)
+        weight = timer.weight[links] if timer.weight.size else np.ones(links.size)
         timer.mark_used(links)
         weighed = loads * weight
         self.floor = np.zeros(n_cls)  # most bytes x weight on a class's links, none in the window
@@ -239,12 +241,11 @@ class _SteadyRoutes:
         self.table = self.multi = self.crossings = None
         if step.extra:  # (else every block is of one size: the constant loads say all)
             self._sliding(timer, step, isz, links, loads, weight, cls, count, last)
-        timer.load[links] = 0.0
         self.longest = np.full(s, -np.inf)
         np.maximum.at(self.longest, step.pos, lat)
-        npu_key = keys < tp.n_npus
-        received = np.floor(vals[~npu_key] / RECV_UNIT)
-        sent = vals[~npu_key] - received * RECV_UNIT
+        messages = messages[messages != 0.0]
+        received = np.floor(messages / RECV_UNIT)
+        sent = messages - received * RECV_UNIT
         self.cpu_s = self.tail_s = 0.0
         if timer.messages:
             self.cpu_s, self.tail_s = timer.kernels(received.size).npu_message_figures(
@@ -252,7 +253,7 @@ class _SteadyRoutes:
 
     def _sliding(self, timer, step, isz, links, loads, weight, cls, count, last):
         """The groups of links one sliding transfer crosses, the links several cross and
-        every class's crossings per position (``timer.load`` holds each link's index)."""
+        every class's crossings per position."""
         tp, s, n_cls = timer.topology, step.parts, len(timer.class_names)
         one = np.flatnonzero(count == 1)
         self.table = _group_table(cls[one], loads[one], weight[one], last[one], step.pos, s,
@@ -267,7 +268,8 @@ class _SteadyRoutes:
             m = timer.kernels(step.src.size).shared_pairs(
                 step.src, step.dst, timer.npus, tp.level_table, tp.lat_ns,
                 float(tp.params.hop_lat_ns), *timer.faults, mark, timer.path, ml, mt)
-            m_at = np.searchsorted(multi, timer.load[ml[:m]].astype(np.int64))
+            by_id = np.argsort(links[multi])  # each crossing's place in ``multi``
+            m_at = by_id[np.searchsorted(links[multi], ml[:m], sorter=by_id)]
             at, trans = np.concatenate((at, multi[m_at])), np.concatenate((trans, mt[:m]))
             self.multi = (multi, loads[multi], weight[multi], cls[multi], m_at,
                           step.pos[mt[:m]])
@@ -282,6 +284,17 @@ class _SteadyRoutes:
         now = (step.src, step.dst, step.pos, st.src, st.dst, st.n)
         return self.key[6] == (step.parts, step.base, step.extra, isz, timer.fill) \
             and all(same_array(a, b) for a, b in zip(self.key[:6], now))
+
+
+def _messages(timer, step):
+    """Per NPU, the sliding transfers' messages as the accumulate kernel counts them (sent +
+    RECV_UNIT x received): a run of transfers of one pair is one message, none to itself."""
+    src, dst, n_npus = step.src, step.dst, timer.topology.n_npus
+    s, d = timer.npus[src], timer.npus[dst]
+    new = s != d
+    new[1:] &= (src[1:] != src[:-1]) | (dst[1:] != dst[:-1])
+    return np.bincount(s[new], minlength=n_npus) + RECV_UNIT * np.bincount(d[new],
+                                                                        minlength=n_npus)
 
 
 def _reduced(timer, step, isz):
