@@ -29,6 +29,7 @@ from functools import lru_cache
 import numpy as np
 
 from ..errors import UbemuError
+from ..schedule import Step
 from .multi_ring import stride_classes
 
 
@@ -145,7 +146,7 @@ def zip_channels(gens, channels):
     """Step i of every channel's steps (``gens``: one iterable each, the same steps) joined
     into one step: their transfers together, ``Step.channels = channels``; repeats that
     every channel shares stay one step."""
-    from ..schedule import AllPairs, Step, explicit_steps
+    from ..schedule import AllPairs, explicit_steps
 
     def singles(gen):
         for st in gen:
@@ -177,12 +178,33 @@ def zip_channels(gens, channels):
         if len({st.span for st in steps}) != 1:
             raise UbemuError("channels: the channels' schedules differ in their windows")
         data = steps[0].src_off is not None
-        yield Step(join("src", steps), join("dst", steps),
-                   np.concatenate([st.n for st in steps]),
-                   np.concatenate([st.src_off for st in steps]) if data else None,
-                   np.concatenate([st.dst_off for st in steps]) if data else None,
-                   np.concatenate([st.reduce for st in steps]), run, steps[0].innet,
-                   steps[0].via, channels, steps[0].span)
+        fields = (join("src", steps), join("dst", steps), [st.n for st in steps],
+                  np.concatenate([st.src_off for st in steps]) if data else None,
+                  np.concatenate([st.dst_off for st in steps]) if data else None,
+                  np.concatenate([st.reduce for st in steps]), run, steps[0].innet,
+                  steps[0].via, channels, steps[0].span)
+        yield JoinedStep(*fields)
         for i, (st, used) in enumerate(current):
             used += run
             current[i] = [next(iters[i], None), 0] if used == st.repeat else [st, used]
+
+
+class JoinedStep(Step):
+    """Step i of every channel joined (:func:`zip_channels`): a :class:`~ubemu.schedule.Step`
+    whose elements ``n`` are the channels' ``n_parts`` end to end, joined on first use, so a
+    timer that sees the channels as copies of one pattern
+    (:meth:`ubemu.timing.patterns.PatternProfiles._copies`) sums the parts instead."""
+
+    def __init__(self, src, dst, n_parts, *fields):
+        self.n_parts = list(n_parts)
+        super().__init__(src, dst, None, *fields)
+
+    @property
+    def n(self):
+        if self._n is None:
+            self._n = np.concatenate(self.n_parts)
+        return self._n
+
+    @n.setter
+    def n(self, value):
+        self._n = value
