@@ -129,11 +129,13 @@ def _channel_costs(model, ax, c, isz, channels, per_block, reduce):
     are rotations of it."""
     k, p = check_channels(channels), ax.p
     orders = rail_orders(model.dims, k)
+    key = ("rails", tuple(model.dims), k)  # both phases of an all-reduce: the same rings
     if model.is_axis(ax):  # one level: ring c visits c, c-1, ...: every channel sends to r-1
         partners = [-1] * k
     else:
-        partners = [model.ring_partner(order) for order in orders]
-    place = places(orders)  # each rank's position on each ring
+        partners = model.memo(key + ("partners",),
+                              lambda: [model.ring_partner(order) for order in orders])
+    place = model.memo(key + ("places",), lambda: places(orders))  # each rank's ring places
     first = 1 if reduce else 0  # the block sent first: the reduce-scatter's is the next
     if per_block:
         blk = np.broadcast_to(model.cut(c, p), (p,))
