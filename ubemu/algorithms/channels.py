@@ -178,12 +178,11 @@ def zip_channels(gens, channels):
         if len({st.span for st in steps}) != 1:
             raise UbemuError("channels: the channels' schedules differ in their windows")
         data = steps[0].src_off is not None
-        fields = (join("src", steps), join("dst", steps), [st.n for st in steps],
-                  np.concatenate([st.src_off for st in steps]) if data else None,
-                  np.concatenate([st.dst_off for st in steps]) if data else None,
-                  np.concatenate([st.reduce for st in steps]), run, steps[0].innet,
-                  steps[0].via, channels, steps[0].span)
-        yield JoinedStep(*fields)
+        yield JoinedStep(join("src", steps), join("dst", steps), [st.n for st in steps],
+                         np.concatenate([st.src_off for st in steps]) if data else None,
+                         np.concatenate([st.dst_off for st in steps]) if data else None,
+                         np.concatenate([st.reduce for st in steps]), run, steps[0].innet,
+                         steps[0].via, channels, steps[0].span)
         for i, (st, used) in enumerate(current):
             used += run
             current[i] = [next(iters[i], None), 0] if used == st.repeat else [st, used]

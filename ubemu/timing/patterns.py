@@ -172,9 +172,9 @@ class PatternProfiles:
         ``copies`` of a pattern, a transfer of the pattern carries its copies' elements (a
         link's, and a reducing NPU's, load: their sum; its fill: the largest)."""
         parts = getattr(step, "n_parts", None)  # joined channels' elements, unjoined
-        if copies > 1 and parts is not None and self.spread.senders(step) is None \
-                and all(x.size * copies == step.src.size for x in parts[:copies]) \
-                and len(parts) == copies:
+        if copies > 1 and parts is not None and len(parts) == copies \
+                and all(x.size * copies == step.src.size for x in parts) \
+                and self.spread.senders(step) is None:
             each, red = parts, step.reduce
         else:
             _, _, n, red = self._own(step)
