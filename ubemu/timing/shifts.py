@@ -151,10 +151,11 @@ def _group_table(keys, const, weight, members, pos, parts, itemsize, floor):
     """The entries (links or NPUs) that can raise their key's most above ``floor[key]`` (the
     key's most without a block in the window) when their sliding transfer ``members[i]`` is
     in the window, grouped by the value ``(const + itemsize) x weight`` they then reach
-    (usually one group per key): ``(each group's key, its value, (groups, parts) bool table
-    of the positions of its transfers)``, for :func:`_group_steps`."""
+    (usually one group per key; ``weight`` None: 1): ``(each group's key, its value,
+    (groups, parts) bool table of the positions of its transfers)``, for
+    :func:`_group_steps`."""
     keys, floor = np.asarray(keys, np.int64), np.asarray(floor)
-    value = (const + itemsize) * weight
+    value = const + itemsize if weight is None else (const + itemsize) * weight
     live = value > floor[keys]  # can be the busiest
     keys, value, members = keys[live], value[live], members[live]
     if not keys.size:
@@ -231,9 +232,9 @@ class _SteadyRoutes:
         if timer.messages:
             messages += _messages(timer, step)
         cls = tp.link_class_of(links)
-        weight = timer.weight[links] if timer.weight.size else np.ones(links.size)
+        weight = timer.weight[links] if timer.weight.size else None  # (None: all 1)
         timer.mark_used(links)
-        weighed = loads * weight
+        weighed = loads if weight is None else loads * weight
         self.floor = np.zeros(n_cls)  # most bytes x weight on a class's links, none in the window
         for c in range(n_cls):
             self.floor[c] = weighed[cls == c].max(initial=0.0)
@@ -256,8 +257,8 @@ class _SteadyRoutes:
         every class's crossings per position."""
         tp, s, n_cls = timer.topology, step.parts, len(timer.class_names)
         one = np.flatnonzero(count == 1)
-        self.table = _group_table(cls[one], loads[one], weight[one], last[one], step.pos, s,
-                                  isz, self.floor)
+        self.table = _group_table(cls[one], loads[one], None if weight is None else weight[one],
+                                  last[one], step.pos, s, isz, self.floor)
         at, trans = one, last[one]  # (link index, sliding transfer) of every crossing
         multi = np.flatnonzero(count > 1)
         if multi.size:  # the links several sliding transfers cross: their crossings
@@ -271,8 +272,8 @@ class _SteadyRoutes:
             by_id = np.argsort(links[multi])  # each crossing's place in ``multi``
             m_at = by_id[np.searchsorted(links[multi], ml[:m], sorter=by_id)]
             at, trans = np.concatenate((at, multi[m_at])), np.concatenate((trans, mt[:m]))
-            self.multi = (multi, loads[multi], weight[multi], cls[multi], m_at,
-                          step.pos[mt[:m]])
+            each = np.ones(multi.size) if weight is None else weight[multi]
+            self.multi = (multi, loads[multi], each, cls[multi], m_at, step.pos[mt[:m]])
         per_pos = np.bincount(cls[at] * s + step.pos[trans], minlength=n_cls * s)
         per_pos = per_pos.reshape(n_cls, s)
         rows = np.flatnonzero(per_pos.any(axis=1))
@@ -361,7 +362,7 @@ def time_steady_shift_steps(timer, step, itemsize):
     if step.extra and step.reduce.any():
         mine = np.flatnonzero(step.reduce)
         d = timer.npus[step.dst[mine]]
-        table = _group_table(np.zeros(d.size, np.int64), red_of[d], np.ones(d.size), mine,
+        table = _group_table(np.zeros(d.size, np.int64), red_of[d], None, mine,
                              step.pos, s, isz, red[:1])
         red = _group_steps(table, starts, step.extra, red[:1]).get(0, red)
     firsts, counts = _distinct_columns(np.vstack([busy, path_lat.reshape(1, -1),
