@@ -6,13 +6,16 @@ fresh process (wall time and peak RSS its own), the kernels warmed first:
 
 - ring all-reduce of 1 GiB in 2 and in 4 rail-aligned channels, against one ring: the
   channels' rings are one compact step (the first channels' blocks steady, the last one's
-  sliding, :func:`ubemu.timing.shifts.time_steady_shift_steps`), routed once: k times the
-  transfers of one ring;
+  sliding, :func:`ubemu.timing.shifts.time_steady_shift_steps`), every transfer routed once
+  per collective (the reduce-scatter and the all-gather reuse the routes), the sliding
+  channel's counted per link: k rings' routing against the plain ring's four (a profile and
+  a load pass per phase);
 - hierarchical all-reduce of 1 GiB pipelined in chunks of 1 MiB (every phase overlapping the
   next), and in 2 channels as well, against the plain hierarchical all-reduce: on switch
   levels the channels' rings send between the same pairs, so a joined step is 2 copies of
-  one pattern, profiled routing one copy and timed from the copies' sums
-  (:meth:`ubemu.timing.patterns.PatternProfiles._copies`).
+  one pattern, profiled routing one copy and timed from the sums of the channels' elements,
+  never joined (:meth:`ubemu.timing.patterns.PatternProfiles._copies`,
+  :class:`ubemu.algorithms.channels.JoinedStep`).
 """
 
 

@@ -243,15 +243,15 @@ def accumulate_innet(src, dst, n, npus, itemsize, scale, load_scale, mode, via, 
     return nt, nr, float(longest.max())
 
 
-def route_pairs(src, dst, npus, lv, lat_ns, hop_lat_ns, down, state, fp, flat, path, links,
-                transfers, lat, err):
-    """:func:`.timing.route_pairs`: every (link, transfer) of a pattern's routes in transfer
-    order, each transfer's path latency in ``lat``; returns the count."""
+def slide_links(src, dst, npus, lv, lat_ns, hop_lat_ns, down, state, fp, flat, path, count, last,
+                lat, err):
+    """:func:`.timing.slide_links`: per link the transfers that cross it (``count``) and the
+    last of them (``last``), each transfer's latency in ``lat``; returns 0."""
     paths, n_hops, lat[:] = _routes(src, dst, npus, lv, lat_ns, hop_lat_ns, down, path)
     on = paths[paths >= 0]
-    links[:on.size] = on
-    transfers[:on.size] = np.repeat(np.arange(src.size), n_hops)
-    return on.size
+    np.add.at(count, on, 1)
+    np.maximum.at(last, on, np.repeat(np.arange(src.size, dtype=last.dtype), n_hops))
+    return 0
 
 
 def shared_busy(n, itemsize, trans, starts, cls, weight, class_cap_Bps, class_busy_s):

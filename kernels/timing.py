@@ -366,12 +366,11 @@ def accumulate_innet(src, dst, n, npus, itemsize, scale, load_scale, mode, via, 
 
 
 @kernel
-def route_pairs(src, dst, npus, lv, lat_ns, hop_lat_ns, down, state, fp, flat, path, links,
-                transfers, lat, err):
-    """Every (link, transfer) of a pattern's routes, in transfer order (``links`` and
-    ``transfers`` need room for one per hop), and each transfer's path latency in ``lat``.
-    Returns the count, or -1 when a route cannot be made (``err`` as :func:`accumulate`)."""
-    m = 0
+def slide_links(src, dst, npus, lv, lat_ns, hop_lat_ns, down, state, fp, flat, path, count, last,
+                lat, err):
+    """Route a pattern's transfers once, per link: ``count[l]`` of them cross link ``l`` and
+    ``last[l]`` is the last of them (both given as zeros); each transfer's path latency in
+    ``lat``. Returns 0, or -1 when a route cannot be made (``err`` as :func:`accumulate`)."""
     store = new_store(lv, fp, 1)
     for k in range(src.shape[0]):
         h, lt, code, bad = route_in(store, npus[src[k]], npus[dst[k]], lv, lat_ns, hop_lat_ns,
@@ -381,10 +380,9 @@ def route_pairs(src, dst, npus, lv, lat_ns, hop_lat_ns, down, state, fp, flat, p
             return -1
         lat[k] = lt
         for j in range(h):
-            links[m] = path[j]
-            transfers[m] = k
-            m += 1
-    return m
+            count[path[j]] += 1
+            last[path[j]] = k
+    return 0
 
 
 @kernel

@@ -143,17 +143,16 @@ def test_innet_and_channel_kernels_are_the_kernels(spec, mode):
             1024.0, 0.05)
         state = (nt, nr, lat, acc["touched"][:nt].copy(), acc["load"].copy(),
                  acc["red_bytes"].copy(), np.sort(acc["red_touched"][:nr]))
-        room = src.size * topo.route_hops
-        links, which, path_lat = (np.empty(room, np.int64), np.empty(room, np.int64),
-                                  np.empty(src.size))
-        m = module.route_pairs(src, dst, npus, topo.level_table, topo.lat_ns, 1.0, *NO_FAULTS,
-                               np.empty(topo.route_hops, np.int64), links, which, path_lat,
-                               np.zeros(4, np.int64))
+        count, last, path_lat = (np.zeros(topo.n_links, np.int32),
+                                 np.zeros(topo.n_links, np.int32), np.empty(src.size))
+        assert module.slide_links(src, dst, npus, topo.level_table, topo.lat_ns, 1.0,
+                                  *NO_FAULTS, np.empty(topo.route_hops, np.int64), count, last,
+                                  path_lat, np.zeros(4, np.int64)) == 0
         busy = np.zeros(len(classes))
         module.shared_busy(n, 4, trans, starts, cls, np.full(starts.size, 1.5), cap, busy)
         plain = np.zeros(len(classes))
         module.shared_busy(n, 4, trans, starts, cls, np.zeros(0), cap, plain)
-        got.append((state, links[:m].copy(), which[:m].copy(), path_lat, busy, plain))
+        got.append((state, count, last, path_lat, busy, plain))
     (s0, *rest0), (s1, *rest1) = got
     assert s0[:3] == s1[:3]
     for a, b in zip(s0[3:] + tuple(rest0), s1[3:] + tuple(rest1)):

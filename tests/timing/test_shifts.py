@@ -83,3 +83,24 @@ def test_compact_channel_rings_time_as_their_explicit_steps(topo, faults, k, mon
         monkeypatch.setattr(ShiftSteps, "MIN_RANKS", 10**9)
         assert _figures(compact) == _figures(simulate("all_reduce", count * 4, t, "ring",
                                                       **kw)), count
+
+
+@pytest.mark.parametrize("topo,faults", [
+    ("switch:8:oversub=2,switch:4:oversub=2", None),
+    ("ub-mesh-rack", "link=board:0-1"),
+])
+def test_compact_channel_rings_with_reductions_and_fill(topo, faults, monkeypatch):
+    """The steady channels' routes serve both phases of an all-reduce (reductions in one,
+    not the other): the NPUs' reductions and the messages' fill come out as the explicit
+    steps'."""
+    t = with_params(resolve_topology(topo), ["reduce_GBps=100", "fill_bytes=4096",
+                                             "fill_GBps=20"])
+    n = t.n_npus
+    kw = dict(channels=3, faults=faults,
+              routing="apr" if faults else "minimal")
+    for count in (n * 3 * 5 + 7, 3 * n + n // 2):
+        monkeypatch.setattr(ShiftSteps, "MIN_RANKS", 2)
+        compact = simulate("all_reduce", count * 4, t, "ring", **kw)
+        monkeypatch.setattr(ShiftSteps, "MIN_RANKS", 10**9)
+        assert _figures(compact) == _figures(simulate("all_reduce", count * 4, t, "ring",
+                                                      **kw)), count

@@ -24,9 +24,12 @@ topology's ``params.channels``, fewer while the collective has under ``channel_b
 channel (NCCL's rule in ``enqueue.cc``), and ``params.chunk_bytes``.
 """
 
+from functools import lru_cache
+
 import numpy as np
 
 from ..errors import UbemuError
+from ..schedule import Step
 from .multi_ring import stride_classes
 
 
@@ -83,8 +86,13 @@ def rail_orders(dims, channels):
     """Ring orders ``(channels, n)`` of the ranks of a grid ``dims`` (innermost first), one per
     channel (module docstring): inside each unit of axis 0 channel c goes from position
     ``c`` down to ``c + 1`` or, in every other unit (in boustrophedon order of the outer
-    axes), from ``c + 1`` up to ``c``; a flat group is one unit."""
-    dims = tuple(int(d) for d in dims)
+    axes), from ``c + 1`` up to ``c``; a flat group is one unit. Read-only: the last few
+    are kept (a run builds its steps and its closed form from the same orders)."""
+    return _rail_orders(tuple(int(d) for d in dims), int(channels))
+
+
+@lru_cache(maxsize=4)
+def _rail_orders(dims, channels):
     d0, n = dims[0], int(np.prod(dims, dtype=np.int64))
     outer = n // d0
     unit = _snake(dims[1:]) * d0  # first rank of each unit in visiting order
@@ -95,7 +103,19 @@ def rail_orders(dims, channels):
         up = (c + 1 + step) % d0  # c+1, c+2, ..., c
         local = np.where((np.arange(outer) % 2 == 0)[:, None], down[None, :], up[None, :])
         orders[c] = (unit[:, None] + local).reshape(-1)
+    orders.setflags(write=False)
     return orders
+
+
+def places(orders):
+    """Each rank's position on each ring of ``orders`` (``(channels, n)`` permutations of
+    ``0..n-1``): their inverse permutations, by one scatter each (not a sort)."""
+    orders = np.asarray(orders, np.int64)
+    out = np.empty(orders.shape, np.int64)
+    step = np.arange(orders.shape[1], dtype=np.int64)
+    for row, order in zip(out, orders):
+        row[order] = step
+    return out
 
 
 def _snake(dims):
@@ -126,7 +146,7 @@ def zip_channels(gens, channels):
     """Step i of every channel's steps (``gens``: one iterable each, the same steps) joined
     into one step: their transfers together, ``Step.channels = channels``; repeats that
     every channel shares stay one step."""
-    from ..schedule import AllPairs, Step, explicit_steps
+    from ..schedule import AllPairs, explicit_steps
 
     def singles(gen):
         for st in gen:
@@ -158,12 +178,32 @@ def zip_channels(gens, channels):
         if len({st.span for st in steps}) != 1:
             raise UbemuError("channels: the channels' schedules differ in their windows")
         data = steps[0].src_off is not None
-        yield Step(join("src", steps), join("dst", steps),
-                   np.concatenate([st.n for st in steps]),
-                   np.concatenate([st.src_off for st in steps]) if data else None,
-                   np.concatenate([st.dst_off for st in steps]) if data else None,
-                   np.concatenate([st.reduce for st in steps]), run, steps[0].innet,
-                   steps[0].via, channels, steps[0].span)
+        yield JoinedStep(join("src", steps), join("dst", steps), [st.n for st in steps],
+                         np.concatenate([st.src_off for st in steps]) if data else None,
+                         np.concatenate([st.dst_off for st in steps]) if data else None,
+                         np.concatenate([st.reduce for st in steps]), run, steps[0].innet,
+                         steps[0].via, channels, steps[0].span)
         for i, (st, used) in enumerate(current):
             used += run
             current[i] = [next(iters[i], None), 0] if used == st.repeat else [st, used]
+
+
+class JoinedStep(Step):
+    """Step i of every channel joined (:func:`zip_channels`): a :class:`~ubemu.schedule.Step`
+    whose elements ``n`` are the channels' ``n_parts`` end to end, joined on first use, so a
+    timer that sees the channels as copies of one pattern
+    (:meth:`ubemu.timing.patterns.PatternProfiles._copies`) sums the parts instead."""
+
+    def __init__(self, src, dst, n_parts, *fields):
+        self.n_parts = list(n_parts)
+        super().__init__(src, dst, None, *fields)
+
+    @property
+    def n(self):
+        if self._n is None:
+            self._n = np.concatenate(self.n_parts)
+        return self._n
+
+    @n.setter
+    def n(self, value):
+        self._n = value

@@ -50,7 +50,7 @@ def merge_repeats(steps):
         if (prev is not None and prev.src_off is None and st.src_off is None
                 and (prev.innet, prev.via, prev.channels) == (st.innet, st.via, st.channels)
                 and prev.span == st.span == 1  # a step standing for a window stays one
-                and same_array(prev.n, st.n) and same_array(prev.src, st.src)
+                and _same_n(prev, st) and same_array(prev.src, st.src)
                 and same_array(prev.dst, st.dst) and same_array(prev.reduce, st.reduce)):
             prev.repeat += st.repeat
             continue
@@ -59,6 +59,14 @@ def merge_repeats(steps):
         prev = st
     if prev is not None:
         yield prev
+
+
+def _same_n(a, b):
+    """Equal elements of steps ``a`` and ``b`` (joined channels: part by part, unjoined)."""
+    pa, pb = getattr(a, "n_parts", None), getattr(b, "n_parts", None)
+    if pa is None or pb is None:
+        return same_array(a.n, b.n)
+    return len(pa) == len(pb) and all(same_array(x, y) for x, y in zip(pa, pb))
 
 
 def make_step(src, dst, n, src_off, dst_off, reduce, data, channels=1):

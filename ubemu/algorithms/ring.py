@@ -18,7 +18,7 @@ import numpy as np
 from ..schedule import ShiftSteps, Step
 from ..timing.shapes import Cost
 from .base import blocks, register_phase
-from .channels import check_channels, rail_orders, split
+from .channels import check_channels, places, rail_orders, split
 from .flat import make_step
 
 
@@ -68,7 +68,7 @@ def _channel_steps(axis, seg_off, seg_len, data, orders, first_shift, reduce, pe
     s, k = axis.size, len(orders)
     length = int(np.broadcast_to(seg_len, axis.pos.shape)[0]) if axis.pos.size else 0
     start = int(np.broadcast_to(seg_off, axis.pos.shape)[0]) if axis.pos.size else 0
-    inv = np.argsort(orders, axis=1)
+    inv = places(orders)
     q = inv[:, axis.ranks]  # (k, senders): each sender's place on each ring
     ring = np.arange(k, dtype=np.int64)[:, None]
     src = np.broadcast_to(axis.ranks, q.shape)
@@ -129,11 +129,13 @@ def _channel_costs(model, ax, c, isz, channels, per_block, reduce):
     are rotations of it."""
     k, p = check_channels(channels), ax.p
     orders = rail_orders(model.dims, k)
+    key = ("rails", tuple(model.dims), k)  # both phases of an all-reduce: the same rings
     if model.is_axis(ax):  # one level: ring c visits c, c-1, ...: every channel sends to r-1
         partners = [-1] * k
     else:
-        partners = [model.ring_partner(order) for order in orders]
-    place = np.argsort(orders, axis=1)  # each rank's position on each ring
+        partners = model.memo(key + ("partners",),
+                              lambda: [model.ring_partner(order) for order in orders])
+    place = model.memo(key + ("places",), lambda: places(orders))  # each rank's ring places
     first = 1 if reduce else 0  # the block sent first: the reduce-scatter's is the next
     if per_block:
         blk = np.broadcast_to(model.cut(c, p), (p,))

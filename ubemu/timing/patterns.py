@@ -171,11 +171,17 @@ class PatternProfiles:
         links that carry several transfers (``shared``) add up their transfers' bytes. Of k
         ``copies`` of a pattern, a transfer of the pattern carries its copies' elements (a
         link's, and a reducing NPU's, load: their sum; its fill: the largest)."""
-        _, _, n, red = self._own(step)
-        fill_n = n
-        if copies > 1:  # the copies share the pattern's reduce flags (:meth:`_copies`)
+        parts = getattr(step, "n_parts", None)  # joined channels' elements, unjoined
+        if copies > 1 and parts is not None and len(parts) == copies \
+                and all(x.size * copies == step.src.size for x in parts) \
+                and self.spread.senders(step) is None:
+            each, red = parts, step.reduce
+        else:
+            _, _, n, red = self._own(step)
             each = n.reshape(copies, -1)
-            n, red = each[0] + each[1], red[:each.shape[1]]
+        fill_n = each[0]
+        if copies > 1:  # the copies share the pattern's reduce flags (:meth:`_copies`)
+            n, red = each[0] + each[1], red[:each[0].size]
             for row in each[2:]:
                 n += row
             if self.fill[1]:

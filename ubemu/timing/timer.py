@@ -144,6 +144,8 @@ class StepTimer(PatternProfiles, ReplicaSymmetry, PipelineRuns, LinkUsage):
         # per protocol: steps' busiest-NPU message time, where it rules
         self._message_totals = [Fraction(0)] * n_proto
         self.n_steps = 0
+        #: The routes of the last ring with steady channels (:mod:`ubemu.timing.shifts`).
+        self.steady_routes = None
         self._window = None
         self._window_engines = 1
         self.bytes = np.zeros(len(self.class_names))
