@@ -189,17 +189,19 @@ def resolve(op, topology, max_work=None):
 def segments(timer):
     """The timer's recorded units as :class:`Segment` s, equal neighbours merged (the record
     is then gone)."""
-    out = []
-    for ids, nbytes, link_s, dt, k, class_bytes in timer.capture:
+    units, timer.capture, out = timer.capture, None, []
+    for i, (ids, nbytes, link_s, dt, k, class_bytes) in enumerate(units):
+        units[i] = None  # a unit's loads become its use in place (the record's own arrays)
         if link_s > 0:
-            cls = np.searchsorted(timer.class_first, ids, side="right") - 1
-            weight = timer.weight[ids] if timer.weight.size else 1.0
-            use = nbytes * weight / (timer.class_cap_Bps[cls] * link_s)
+            if timer.weight.size:
+                np.multiply(nbytes, timer.weight[ids], out=nbytes)
+            cap = timer.class_cap_Bps[np.searchsorted(timer.class_first, ids, "right") - 1]
+            cap *= link_s
+            use = np.divide(nbytes, cap, out=nbytes)
         else:
             ids, use = ids[:0], nbytes[:0]
         out.append(Segment(ids, use, float(link_s), float(max(dt - link_s, 0.0)), int(k),
                            class_bytes))
-    timer.capture = None
     return joined(out)
 
 
