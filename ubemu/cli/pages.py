@@ -4,7 +4,8 @@ NumPy asks the kernel (``madvise(MADV_HUGEPAGE)``) to back every array of 4 MiB 
 2 MiB pages. On the virtual machines ubemu is measured on (2 cores, transparent huge pages in
 ``madvise`` mode) a fault of such a page costs far more than the 512 small pages it replaces:
 the atlas960 training-step plan, which fills gigabytes of fresh arrays, spent 19.7 s of its
-42.9 s in the kernel with the advice and 2.9 s of 27.3 s without it, for the same output.
+42.9 s in the kernel with the advice and 2.9 s of 27.3 s without it (one run each, one after
+the other, the machine shared with other jobs), for the same output.
 The command line turns the advice off at its start unless ``NUMPY_MADVISE_HUGEPAGE`` is set
 (NumPy's own switch: ``1`` keeps it); the Python API leaves NumPy as the caller set it.
 """
