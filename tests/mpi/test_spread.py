@@ -145,3 +145,36 @@ def test_a_round_of_one_task_per_process_goes_one_to_each():
         return ex.rank
 
     assert sorted(spread(range(ex.size), run)) == list(range(ex.size))
+
+
+def test_a_heavy_operation_is_timed_in_parts_as_one_process(monkeypatch):
+    """An operation heavier than its share (:func:`ubemu.workloads.cache.n_parts`: here the
+    hierarchical all-reduce, whose steps form windows) is timed in parts dealt over the
+    processes and joined: the workload's result is one process's, bit for bit, and every part
+    was timed once in the whole job."""
+    import numpy as np
+
+    from ubemu.machine.spec import load_topology
+    from ubemu.workloads import cache, parts
+    from ubemu.workloads.ops import Op
+    from ubemu.workloads.run import run_workload
+
+    ex = exchange()
+    topo = load_topology("ub-mesh-pod")
+    ops = [Op("w", "all_reduce", 1 << 22, algorithm="hierarchical",
+              options={"per_level": "direct"}),
+           Op("s", "sendrecv", 1 << 20, npus=np.arange(8).reshape(1, 8))]
+    timed = []
+    real = parts.time_part
+    monkeypatch.setattr(parts, "time_part", lambda *a: timed.append(a[2:]) or real(*a))
+    monkeypatch.setattr(cache, "_cache", {})
+    got = run_workload(ops, topo)
+    n = cache.n_parts([cache.weight(op, topo) for op in ops], ex.size)
+    assert n[0] == (1 if ex.size == 1 else 2 * ex.size) and n[1] == 1
+    every = ex.comm.allgather(timed) if ex.size > 1 else [timed]
+    assert sorted(x for mine in every for x in mine) == [(k, n[0]) for k in range(n[0])
+                                                         if n[0] > 1]
+    monkeypatch.setattr(cache, "_cache", {})
+    with env.alone():
+        want = run_workload(ops, topo)
+    assert json.dumps(got.to_dict()) == json.dumps(want.to_dict())

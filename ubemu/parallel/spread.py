@@ -51,6 +51,7 @@ class _Dealer:
 
     def __init__(self, order, comm, mpi, n_workers):
         self.order, self.comm, self.mpi = order, comm, mpi
+        self.bulk = _bulk(comm)
         self.next, self.lock = 0, threading.Lock()
         self.n_procs = n_workers + 1
         self.results = queue.Queue()
@@ -80,7 +81,7 @@ class _Dealer:
                 time.sleep(POLL_S)
                 continue
             src = status.Get_source()
-            done, asks = self.comm.recv(source=src, tag=TAG)
+            done, asks = self.bulk.recv(source=src, tag=TAG)
             if done is not None:
                 self.results.put((src, *done))
                 out -= 1
@@ -119,18 +120,19 @@ def in_order(tasks, run, weights=None, ran=None):
 def _work(tasks, run, ran, comm):
     """:func:`in_order` on a process other than 0: it asks for its next task as it starts
     one, so the answer is there when it is done (while enough are left)."""
-    comm.send((None, NOW), dest=0, tag=TAG)
+    bulk = _bulk(comm)
+    bulk.send((None, NOW), dest=0, tag=TAG)
     given = comm.recv(source=0, tag=TAG_GIVE)
     while given:
-        comm.send((None, AHEAD), dest=0, tag=TAG)
+        bulk.send((None, AHEAD), dest=0, tag=TAG)
         ask = comm.irecv(source=0, tag=TAG_GIVE)
         i = given[0]
         done = _attempt(run, tasks[i])
-        comm.send(((i, *done), None), dest=0, tag=TAG)
+        bulk.send(((i, *done), None), dest=0, tag=TAG)
         ran[i] = done[0]
         given = ask.wait()
         if given is LATER:
-            comm.send((None, NOW), dest=0, tag=TAG)
+            bulk.send((None, NOW), dest=0, tag=TAG)
             given = comm.recv(source=0, tag=TAG_GIVE)
     _raise(share(None))
 
@@ -167,7 +169,7 @@ def share(obj):
     comm = ex.comm
     if ex.rank == 0:
         for q in range(1, ex.size):
-            comm.send(obj, dest=q, tag=TAG_END)
+            _bulk(comm).send(obj, dest=q, tag=TAG_END)
         return obj
     return _wait(comm)
 
@@ -176,7 +178,7 @@ def _wait(comm):
     """What process 0 sends this process at the end, waiting asleep."""
     while not comm.Iprobe(source=0, tag=TAG_END):
         time.sleep(POLL_S)
-    return comm.recv(source=0, tag=TAG_END)
+    return _bulk(comm).recv(source=0, tag=TAG_END)
 
 
 def spread(tasks, run, on_result=None, everywhere=True, weights=None):
@@ -197,11 +199,21 @@ def spread(tasks, run, on_result=None, everywhere=True, weights=None):
     comm = ex.comm
     if ex.rank == 0:
         for q in range(1, ex.size):
-            comm.send({i: r for i, r in enumerate(out) if ran.get(i, 0) != q}, dest=q,
-                      tag=TAG_END)
+            _bulk(comm).send({i: r for i, r in enumerate(out) if ran.get(i, 0) != q},
+                             dest=q, tag=TAG_END)
         return out
     ran.update(_wait(comm))
     return [ran[i] for i in range(len(ran))]
+
+
+def _bulk(comm):
+    """``comm`` sending its pickles with their arrays out of band
+    (:mod:`mpi4py.util.pkl5`): the results and what process 0 sends at the end, which can be
+    a gigabyte of arrays (a timed part of a million-NPU operation), go without being copied
+    into one pickle first (1 s instead of 13 s for 0.6 GB while process 0 works)."""
+    from mpi4py.util import pkl5
+
+    return pkl5.Intracomm(comm)
 
 
 def _raise(error):

@@ -63,10 +63,11 @@ from .patterns import PatternProfiles
 from .pipeline import PipelineRuns
 from .protocols import SIMPLE, class_factors
 from .replicas import ReplicaSymmetry
+from .totals import RunTotals
 from .usage import LinkUsage
 
 
-class StepTimer(PatternProfiles, ReplicaSymmetry, PipelineRuns, LinkUsage):
+class StepTimer(PatternProfiles, ReplicaSymmetry, PipelineRuns, LinkUsage, RunTotals):
     """Times steps on one topology, reusing its per-link scratch arrays between steps.
 
     Parameters

@@ -17,15 +17,16 @@ from .shifts import time_shift_steps
 from .timer import StepTimer
 
 
-def time_steps(schedule, steps, timer, itemsize, launch=True):
-    """Drive ``timer`` over ``steps`` (an iterable of ``schedule``'s steps), honouring the
-    schedule's windows and pipelines (the steps' repeats are cut at their boundaries), and
-    count the collective's launch cost (unless ``launch`` is False). A compact step with a
-    ``span`` stands for a whole window of that many steps, timed as one step."""
+def time_steps(schedule, steps, timer, itemsize, launch=True, first=0):
+    """Drive ``timer`` over ``steps`` (an iterable of ``schedule``'s steps, the first of them
+    step ``first`` of the schedule), honouring the schedule's windows and pipelines (the
+    steps' repeats are cut at their boundaries), and count the collective's launch cost
+    (unless ``launch`` is False). A compact step with a ``span`` stands for a whole window of
+    that many steps, timed as one step."""
     windows = _windows(schedule)
     pipes = _pipelines(schedule, itemsize)
     cuts = sorted({x for w in windows for x in w} | {x for a, b, _ in pipes for x in (a, b)})
-    for k, step in _compact_rings(steps, timer, itemsize, not windows, pipes):
+    for k, step in _compact_rings(steps, timer, itemsize, not windows, pipes, first):
         span = getattr(step, "span", 1)
         if span > 1:
             if (k, k + span) not in windows or step.repeat != 1:
@@ -70,12 +71,12 @@ def time_steps(schedule, steps, timer, itemsize, launch=True):
         timer.add_launch()
 
 
-def _compact_rings(steps, timer, itemsize, allowed, pipes):
+def _compact_rings(steps, timer, itemsize, allowed, pipes, first=0):
     """``(position, step)`` of ``steps`` with every :class:`~ubemu.schedule.ShiftSteps` timed at
     once where it can be (:mod:`ubemu.timing.shifts`; not while recording or spread over
     processes, nor inside a window, nor across a pipeline's boundary), else given one by
-    one."""
-    k = 0
+    one (``first``: the position of the first)."""
+    k = first
     for step in steps:
         n = step.repeat
         whole = not any(a < k + n and k < b and not (a <= k and k + n <= b)
@@ -144,6 +145,12 @@ def time_protocols(schedule, topology, npus=None, itemsize=4, loads=None, steps=
     best = min(range(len(protocols)), key=lambda i: (times[protocols[i][0]], i))
     usage, bottleneck = timer.usage(best)
     return protocols[best][0], times[protocols[best][0]], usage, bottleneck, times
+
+
+def spans(schedule, itemsize):
+    """``(start, stop)`` of the schedule's windows and pipelines: runs of steps timed
+    together, which a walk over part of the steps must not cut."""
+    return _windows(schedule) + [(a, b) for a, b, _ in _pipelines(schedule, itemsize)]
 
 
 def _pipelines(schedule, itemsize):

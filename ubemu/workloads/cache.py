@@ -2,25 +2,36 @@
 
 :func:`profile` gives an operation's :class:`~ubemu.workloads.profile.Profile` on a topology,
 from what :func:`shared_profiles` holds while it lasts, else from a small cache kept between
-calls (the same operation on the same topology), else timed now. :func:`shared_profiles`
-times every distinct operation of many workloads (a sweep's plans share most of theirs) once,
-dealt over an MPI job's processes the heaviest first (:func:`weight`), and makes the profiles
-known on every process before the workloads run.
+calls (the same operation on the same topology), else timed now. :func:`spread_profiles`
+times operations over an MPI job's processes, dealt the heaviest first (:func:`weight`), an
+operation heavier than its share cut into parts (:func:`n_parts`, :mod:`.parts`).
+:func:`shared_profiles` times every distinct operation of many workloads (a sweep's plans
+share most of theirs) once, and makes the profiles known on every process before the
+workloads run.
 """
 
 import contextlib
+import math
 
 import numpy as np
 
 from ..errors import UbemuError
+from ..parallel.exchange import exchange
 from ..parallel.spread import spread
-from . import predict
+from . import parts, predict
 from .ops import check_ops
-from .profile import profile_op
+from .profile import profile_op, resolve
 
 #: Most profiles kept between calls (the same operation on the same topology).
 CACHE_SIZE = 64
 _cache = {}
+#: Parts an operation is cut into at most, per process (so that the parts and the other
+#: operations can be dealt evenly).
+PARTS_PER_PROCESS = 2
+#: Operations made ready to time in parts (:func:`ubemu.workloads.profile.resolve`), kept for
+#: this process's next part of the same operation; the most kept.
+RESOLVED_SIZE = 4
+_resolved = {}
 #: Profiles of :func:`shared_profiles` while it lasts.
 _shared = {}
 #: The operations' predicted work while :func:`shared_profiles` lasts (None outside).
@@ -46,21 +57,118 @@ def weight(op, topology):
     return topology.n_npus * topology.n_npus if op.every else topology.n_npus
 
 
-def profile(op, topology, max_work):
-    """The profile of ``op`` timed alone on ``topology`` (see the module docstring); an error
-    :func:`shared_profiles` met timing it is raised again."""
+def n_parts(weights, n_procs):
+    """Parts each operation of ``weights`` (:func:`weight`) is timed in on ``n_procs``
+    processes: one, or as many as its share of the total weight is of
+    ``PARTS_PER_PROCESS x n_procs`` equal shares (at most that many)."""
+    most = PARTS_PER_PROCESS * n_procs
+    total = float(sum(weights))
+    if n_procs == 1 or total <= 0:
+        return [1] * len(weights)
+    return [max(1, min(most, math.ceil(float(w) / total * most - 1e-9))) for w in weights]
+
+
+def _known(k, topology):
+    """The profile (or the error) of key ``k`` already known on this process, else None."""
+    for held in (_shared.get(k), _cache.get(k)):
+        if held is not None and held[0] is topology:
+            return held[1]
+    return None
+
+
+def _keep(store, k, topology, value, size):
+    if len(store) >= size:
+        store.pop(next(iter(store)))
+    store[k] = (topology, value)
+
+
+def profile(op, topology, max_work, keep=True):
+    """The profile of ``op`` timed alone on ``topology`` (see the module docstring; ``keep``:
+    one timed now is kept for later calls); an error :func:`shared_profiles` met timing it
+    is raised again."""
     k = key(op, topology, max_work)
-    shared = _shared.get(k)
-    if shared is not None and shared[0] is topology:
-        if isinstance(shared[1], UbemuError):
-            raise shared[1]
-        return shared[1]
-    hit = _cache.get(k)
-    if hit is None or hit[0] is not topology:
-        if len(_cache) >= CACHE_SIZE:
-            _cache.pop(next(iter(_cache)))
-        hit = _cache[k] = (topology, profile_op(op, topology, max_work=max_work))
-    return hit[1]
+    hit = _known(k, topology)
+    if hit is None:
+        hit = profile_op(op, topology, max_work=max_work)
+        if keep:
+            _keep(_cache, k, topology, hit, CACHE_SIZE)
+    if isinstance(hit, UbemuError):
+        raise hit
+    return hit
+
+
+def _part(op, topology, max_work, k, n):
+    """Part ``k`` of ``n`` of ``op`` timed alone (:func:`ubemu.workloads.parts.time_part`),
+    or its whole profile where this process knows it already."""
+    key_ = key(op, topology, max_work)
+    hit = _known(key_, topology)
+    if hit is not None:
+        if isinstance(hit, UbemuError):
+            raise hit
+        return hit
+    held = _resolved.get(key_)
+    if held is None or held[0] is not topology:
+        _keep(_resolved, key_, topology, resolve(op, topology, max_work), RESOLVED_SIZE)
+    return parts.time_part(_resolved[key_][1], topology, k, n)
+
+
+def spread_profiles(ops, topology, max_work, on_result=None, everywhere=True, catch=False,
+                    keep=True):
+    """:func:`profile` of each of ``ops``, spread over the job's processes (the heaviest
+    first, :func:`ubemu.parallel.spread.spread`), an operation heavier than its share timed
+    in parts (:func:`n_parts`) dealt like operations and joined once all are in. Returns the
+    profiles in order on every process (``everywhere``) or on process 0 only (None
+    elsewhere); ``on_result(i, profile)`` on process 0 as operation ``i``'s lands. ``catch``:
+    an operation's UbemuError is its result (else it is raised on every process); ``keep``:
+    see :func:`profile`."""
+    weights = [weight(op, topology) for op in ops]
+    cuts = n_parts(weights, exchange().size)
+    tasks = [(i, k, n) for i, n in enumerate(cuts) for k in range(n)]
+    got, joined = [], {}
+
+    def run(task):
+        i, k, n = task
+        try:
+            if n == 1:
+                return profile(ops[i], topology, max_work, keep)
+            return _part(ops[i], topology, max_work, k, n)
+        except UbemuError as exc:
+            if not catch:
+                raise
+            return exc
+
+    def landed(t, result):
+        i, k, n = tasks[t]
+        got.append(result)
+        if k == n - 1:
+            joined[i] = _joined(ops[i], topology, max_work, got, n, keep)
+            got.clear()
+            if on_result is not None:
+                on_result(i, joined[i])
+
+    results = spread(tasks, run, on_result=landed, everywhere=everywhere,
+                     weights=[weights[i] / n for i, _, n in tasks])
+    if results is None:
+        return None
+    if len(joined) < len(ops):  # not process 0: join here too
+        starts = np.cumsum([0] + cuts)
+        joined = {i: _joined(op, topology, max_work, results[starts[i]:starts[i + 1]],
+                             cuts[i], keep) for i, op in enumerate(ops)}
+    return [joined[i] for i in range(len(ops))]
+
+
+def _joined(op, topology, max_work, got, n, keep):
+    """The profile of ``op`` from its ``n`` results ``got`` (one, or its parts); a joined
+    one is kept (``keep``) as :func:`profile` keeps one."""
+    if n == 1:
+        return got[0]
+    error = next((r for r in got if isinstance(r, UbemuError)), None)
+    if error is not None:
+        return error
+    prof = parts.join(got, topology)
+    if keep:
+        _keep(_cache, key(op, topology, max_work), topology, prof, CACHE_SIZE)
+    return prof
 
 
 def predict_work(order, topology, max_work):
@@ -98,20 +206,14 @@ def shared_profiles(workloads, topology, max_work=None, on_op=None):
                     distinct.setdefault(key(op, topology, max_work), op)
         keys, ops = list(distinct), list(distinct.values())
 
-        def one(op):
-            try:
-                return profile_op(op, topology, max_work=max_work)
-            except UbemuError as exc:
-                return exc
-
         def landed(k, _):
             if on_op is not None and k + 1 < len(ops):
                 on_op(k + 1, len(ops), ops[k + 1])
 
         if on_op is not None and ops:
             on_op(0, len(ops), ops[0])
-        got = spread(ops, one, on_result=landed,
-                     weights=[weight(op, topology) for op in ops])
+        got = spread_profiles(ops, topology, max_work, on_result=landed, catch=True,
+                              keep=False)
         _shared.update((k, (topology, p)) for k, p in zip(keys, got))
         yield
     finally:

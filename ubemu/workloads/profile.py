@@ -9,6 +9,7 @@ of each it uses, split into its bandwidth term (what contention stretches) and t
 (latency, message costs, overhead, reduction: fixed). A run of equal units is one segment.
 """
 
+import dataclasses
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -21,7 +22,8 @@ from ..errors import UbemuError
 from ..machine.groups import every_group, group_of
 from ..parallel.exchange import LocalExchange
 from ..schedule import explicit_steps, replicate
-from ..timing.protocols import offered, resolve
+from ..timing.protocols import offered
+from ..timing.protocols import resolve as resolve_protocols
 from ..timing.timer import StepTimer
 from ..timing.walk import time_steps
 from .ops import SENDRECV
@@ -90,8 +92,54 @@ def groups_of(op, topology):
     return comm, comm.npus[None, :]
 
 
+@dataclass
+class Resolved:
+    """An operation made ready to time: its replicas, algorithm, protocols and schedule."""
+
+    algorithm: str
+    n_groups: int
+    n_ranks: int
+    nbytes: int
+    itemsize: int
+    protocols: tuple
+    notes: dict
+    rows: np.ndarray | None  # int64 (n_groups, n_ranks): every replica's NPU ids
+    schedule: object  # the timing-only Schedule of one group
+
+    def steps(self, record=True):
+        """The schedule's steps, each in every replica (compact while recording: the timer
+        then routes one replica of each shape, :mod:`ubemu.timing.replicas`; not recording,
+        small steps stay explicit, so repeated patterns are still recognised)."""
+        g, n = self.n_groups, self.n_ranks
+        return (replicate(e, g, n, compact=record) for s in self.schedule.steps()
+                for e in explicit_steps(s))
+
+    def timer(self, topology, record=True):
+        """A fresh :class:`~ubemu.timing.timer.StepTimer` of the replicas (recording when
+        ``record``)."""
+        timer = StepTimer(topology, self.rows.reshape(-1), protocols=self.protocols)
+        if record:
+            timer.capture = []
+        return timer
+
+    def profile(self, timer, segments=None):
+        """The :class:`Profile` of what ``timer`` timed."""
+        usage, bottleneck = timer.usage()
+        return Profile(self.algorithm, self.n_groups, self.n_ranks, self.nbytes,
+                       timer.exact_time, timer.n_steps, usage, bottleneck, segments, self.notes)
+
+
 def profile_op(op, topology, record=True, max_work=None):
-    """Time ``op`` alone on ``topology`` (a Topology); with ``record`` keep its segments.
+    """Time ``op`` alone on ``topology`` (a Topology); with ``record`` keep its segments
+    (:func:`resolve`, then every step)."""
+    res = resolve(op, topology, max_work)
+    timer = res.timer(topology, record)
+    time_steps(res.schedule, res.steps(record), timer, res.itemsize)
+    return res.profile(timer, segments(timer) if record else None)
+
+
+def resolve(op, topology, max_work=None):
+    """``op`` on ``topology`` made ready to time (:class:`Resolved`).
 
     ``algorithm="auto"`` picks the fastest algorithm for one group alone
     (:func:`ubemu.engine.choose`, in this process: a workload is one process's work); the
@@ -133,38 +181,41 @@ def profile_op(op, topology, record=True, max_work=None):
         options = engine.resolved_options(op.collective, name, topology, count, dt.itemsize,
                                           options)
         sched = build_schedule(op.collective, name, comm, count, data=False, **options)
-    timer = StepTimer(topology, rows.reshape(-1),
-                      protocols=resolve(protocol, topology.params, sched.protocols))
-    if record:
-        timer.capture = []
-    # recording routes every transfer (no repeated patterns), so replicas stay compact: the
-    # timer then routes one replica of each shape (ubemu.timing.replicas)
-    time_steps(sched, (replicate(e, g, n, compact=record) for s in sched.steps()
-                       for e in explicit_steps(s)), timer, dt.itemsize)
-    usage, bottleneck = timer.usage()
-    segments = _segments(timer) if record else None
-    return Profile(name, g, n, count * dt.itemsize, timer.exact_time, timer.n_steps, usage,
-                   bottleneck, segments, notes)
+    return Resolved(name, g, n, count * dt.itemsize, dt.itemsize,
+                    resolve_protocols(protocol, topology.params, sched.protocols), notes, rows,
+                    sched)
 
 
-def _segments(timer):
-    """The timer's recorded units as :class:`Segment` s, equal neighbours merged."""
-    out = []
-    for ids, nbytes, link_s, dt, k, class_bytes in timer.capture:
+def segments(timer):
+    """The timer's recorded units as :class:`Segment` s, equal neighbours merged (the record
+    is then gone)."""
+    units, timer.capture, out = timer.capture, None, []
+    for i, (ids, nbytes, link_s, dt, k, class_bytes) in enumerate(units):
+        units[i] = None  # a unit's loads become its use in place (the record's own arrays)
         if link_s > 0:
-            cls = np.searchsorted(timer.class_first, ids, side="right") - 1
-            weight = timer.weight[ids] if timer.weight.size else 1.0
-            use = nbytes * weight / (timer.class_cap_Bps[cls] * link_s)
+            if timer.weight.size:
+                np.multiply(nbytes, timer.weight[ids], out=nbytes)
+            cap = timer.class_cap_Bps[np.searchsorted(timer.class_first, ids, "right") - 1]
+            cap *= link_s
+            use = np.divide(nbytes, cap, out=nbytes)
         else:
             ids, use = ids[:0], nbytes[:0]
-        fixed_s = float(max(dt - link_s, 0.0))
+        out.append(Segment(ids, use, float(link_s), float(max(dt - link_s, 0.0)), int(k),
+                           class_bytes))
+    return joined(out)
+
+
+def joined(segs):
+    """``segs`` (in order) with every run of equal neighbours merged into one (new
+    segments: those given are left as they are)."""
+    out = []
+    for seg in segs:
         prev = out[-1] if out else None
-        if prev is not None and prev.bw_s == link_s and prev.fixed_s == fixed_s \
-                and prev.ids.size == ids.size and np.array_equal(prev.ids, ids) \
-                and np.array_equal(prev.use, use) \
-                and np.array_equal(prev.class_bytes, class_bytes):
-            prev.k += k
+        if prev is not None and prev.bw_s == seg.bw_s and prev.fixed_s == seg.fixed_s \
+                and prev.ids.size == seg.ids.size and np.array_equal(prev.ids, seg.ids) \
+                and np.array_equal(prev.use, seg.use) \
+                and np.array_equal(prev.class_bytes, seg.class_bytes):
+            out[-1] = dataclasses.replace(prev, k=prev.k + seg.k)  # the parts' stay as they are
             continue
-        out.append(Segment(ids, use, float(link_s), fixed_s, int(k), class_bytes))
-    timer.capture = None
+        out.append(seg)
     return out

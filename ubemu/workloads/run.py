@@ -39,7 +39,6 @@ from ..errors import keywords_checked
 from ..kernels import occupancy
 from ..machine.faults import with_faults
 from ..machine.spec import resolve_topology
-from ..parallel.spread import spread
 from ..result import ClassUsage
 from . import cache, predict
 from .intervals import intersect, measure, union
@@ -193,8 +192,9 @@ def run_workload(ops, topology=None, max_work=None, faults=None, routing="minima
     """Time the operations ``ops`` together on ``topology`` (see the module docstring).
 
     In an MPI job each distinct operation is timed alone once, the operations dealt over the
-    processes heaviest first (:func:`ubemu.parallel.spread.spread`); process 0 plays them on
-    one clock, and every process returns its result.
+    processes heaviest first, one heavier than its share timed in parts
+    (:func:`ubemu.workloads.cache.spread_profiles`); process 0 plays them on one clock, and
+    every process returns its result.
 
     Parameters
     ----------
@@ -224,7 +224,7 @@ def run_workload(ops, topology=None, max_work=None, faults=None, routing="minima
 def _profiles(order, topo, max_work, progress):
     """Every operation timed alone (None for compute), once the work is predicted and found
     within the limits: each distinct one once, spread over an MPI job's processes
-    (:func:`ubemu.parallel.spread.spread`, the heaviest first); tells ``progress`` the
+    (:func:`ubemu.workloads.cache.spread_profiles`); tells ``progress`` the
     fraction done. Returns, on process 0, the profiles, the prediction and the predicted
     seconds they took; Nones elsewhere."""
     pred = cache.predict_work(order, topo, max_work)
@@ -248,9 +248,8 @@ def _profiles(order, topo, max_work, progress):
 
     if progress is not None and comm:
         progress(0.0, f"timing {comm[0][0].name} alone")
-    timed = spread([op for op, _ in comm], lambda op: cache.profile(op, topo, max_work),
-                   on_result=landed, everywhere=False,
-                   weights=[cache.weight(op, topo) for op, _ in comm])
+    timed = cache.spread_profiles([op for op, _ in comm], topo, max_work, on_result=landed,
+                                  everywhere=False)
     if timed is None:
         return None, None, None
     return [None if k is None else timed[k] for k in where], pred, done_s[0]
