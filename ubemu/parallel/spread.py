@@ -163,22 +163,25 @@ def _deal(tasks, run, weights, ran, ex):
 def share(obj):
     """Process 0's ``obj`` on every process: a broadcast whose receivers wait asleep, not
     spinning (they may wait long for process 0's last task, on a core it needs)."""
-    ex = exchange()
-    if ex.size == 1:
+    if exchange().size == 1:
         return obj
+    got = _from_root(lambda q: obj)
+    return obj if exchange().rank == 0 else got
+
+
+def _from_root(make):
+    """At the end of a spread: on process 0, send ``make(q)`` to every other process ``q``
+    (None returned); on the others, what process 0 sent this one, waited for asleep."""
+    ex = exchange()
     comm = ex.comm
+    bulk = _bulk(comm)
     if ex.rank == 0:
         for q in range(1, ex.size):
-            _bulk(comm).send(obj, dest=q, tag=TAG_END)
-        return obj
-    return _wait(comm)
-
-
-def _wait(comm):
-    """What process 0 sends this process at the end, waiting asleep."""
+            bulk.send(make(q), dest=q, tag=TAG_END)
+        return None
     while not comm.Iprobe(source=0, tag=TAG_END):
         time.sleep(POLL_S)
-    return _bulk(comm).recv(source=0, tag=TAG_END)
+    return bulk.recv(source=0, tag=TAG_END)
 
 
 def spread(tasks, run, on_result=None, everywhere=True, weights=None):
@@ -196,13 +199,10 @@ def spread(tasks, run, on_result=None, everywhere=True, weights=None):
         return out
     if not everywhere:
         return out if ex.rank == 0 else None
-    comm = ex.comm
     if ex.rank == 0:
-        for q in range(1, ex.size):
-            _bulk(comm).send({i: r for i, r in enumerate(out) if ran.get(i, 0) != q},
-                             dest=q, tag=TAG_END)
+        _from_root(lambda q: {i: r for i, r in enumerate(out) if ran.get(i, 0) != q})
         return out
-    ran.update(_wait(comm))
+    ran.update(_from_root(None))
     return [ran[i] for i in range(len(ran))]
 
 

@@ -69,9 +69,12 @@ def n_parts(weights, n_procs):
 
 
 def _known(k, topology):
-    """The profile (or the error) of key ``k`` already known on this process, else None."""
+    """The profile of key ``k`` already known on this process, else None; an error
+    :func:`shared_profiles` met timing it is raised again."""
     for held in (_shared.get(k), _cache.get(k)):
         if held is not None and held[0] is topology:
+            if isinstance(held[1], UbemuError):
+                raise held[1]
             return held[1]
     return None
 
@@ -92,8 +95,6 @@ def profile(op, topology, max_work, keep=True):
         hit = profile_op(op, topology, max_work=max_work)
         if keep:
             _keep(_cache, k, topology, hit, CACHE_SIZE)
-    if isinstance(hit, UbemuError):
-        raise hit
     return hit
 
 
@@ -103,8 +104,6 @@ def _part(op, topology, max_work, k, n):
     key_ = key(op, topology, max_work)
     hit = _known(key_, topology)
     if hit is not None:
-        if isinstance(hit, UbemuError):
-            raise hit
         return hit
     held = _resolved.get(key_)
     if held is None or held[0] is not topology:
