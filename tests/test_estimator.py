@@ -221,6 +221,32 @@ def test_closed_forms_with_message_costs_equal_the_step_model(topo, group, send_
     assert compared >= 5
 
 
+@pytest.mark.parametrize("topo,group", _cases(CASES[:7] + [("dgx-h100-multinode",
+                                                          "start=0,count=16")]))
+def test_closed_forms_with_slices_equal_the_step_model(topo, group):
+    """Steps moving their data in slices (NCCL's 2) are exact too, and a bounded answer
+    still brackets the step model: every closed form sums its steps' sliced times and pays
+    the most a step hid once, as the timer does."""
+    costed = _with_costs(topo, overhead_ns=700, send_overhead_ns=900, recv_overhead_ns=400,
+                         hop_lat_ns=30, efficiency=0.9, fill_bytes=4096, fill_GBps=20,
+                         slices=2)
+    compared = 0
+    for key in KEYS:
+        if not _applies(key, costed, group):
+            continue
+        for nbytes in (NBYTES, 3 * 2**12):
+            try:
+                est = estimate(key[0], nbytes, costed, key[1], group=group, fallback=False)
+            except NoClosedForm:
+                continue
+            sim = simulate(key[0], nbytes, costed, key[1], group=group).time_s
+            assert est.low_s * (1 - 1e-9) <= sim <= est.time_s * (1 + 1e-9), key
+            if est.exact:
+                assert est.time_s == pytest.approx(sim, rel=1e-9), key
+                compared += 1
+    assert compared >= 5
+
+
 def test_message_costs_by_hand():
     """Ring: each step is one message each way, o_s + L + b/B + o_r (SMPI's ring formula);
     direct all-gather on 8 ranks: 7 messages out and in, so 7 (o_s + o_r) if that is more."""
@@ -288,7 +314,8 @@ COSTED_KEYS = sorted(k for k, alg in REGISTRY.items() if alg.cost is not None)
 @st.composite
 def _closed_form_case(draw):
     spec, groups = draw(st.sampled_from(PROPERTY_TOPOS))
-    topo = _with_costs(spec, **PROPERTY_COSTS) if draw(st.booleans()) else spec
+    slices = draw(st.sampled_from([1, 2, 3.5]))
+    topo = _with_costs(spec, **PROPERTY_COSTS, slices=slices) if draw(st.booleans()) else spec
     group = draw(st.sampled_from(groups))
     comm = ubemu.group_of(ubemu.load_topology(topo), group)
     key = draw(st.sampled_from([k for k in COSTED_KEYS if _applies(k, topo, group)]))

@@ -91,4 +91,4 @@ def test_a_row_of_a_smaller_topology_runs_on_as_many_npus():
         measurements.place_row(one_node, load_topology("switch:4"))
     points, entries = measurements.entries_of_rows([one_node], multi)
     est = points[0].evaluate(multi)[0] * 1e6
-    assert est == pytest.approx(15.52, abs=0.01)  # the validate row's ubemu figure
+    assert est == pytest.approx(16.14, abs=0.01)  # the validate row's ubemu figure

@@ -25,8 +25,8 @@ def test_efficiency_per_traffic_kind_and_protocol_factors_of_a_level():
     reduction, and its protocols' bandwidth factors."""
     topo = load_topology("dgx-h100-multinode")
     keys = pm.fittable(topo)
-    assert keys["level.node.innet_efficiency"] == 0.645
-    assert keys["level.cluster.efficiency"] == 0.98
+    assert keys["level.node.innet_efficiency"] == 0.665
+    assert keys["level.cluster.efficiency"] == 0.966
     assert keys["level.cluster.ll_bw_factor"] == 0.05
     assert pm.is_fraction("level.node.innet_efficiency")
     assert pm.resolve(topo, ["node.innet_efficiency", "cluster.efficiency"]) == [
@@ -51,7 +51,7 @@ def test_with_values_changes_only_those():
     topo = load_topology("dgx-h100-multinode")
     new = pm.with_values(topo, {"params.efficiency": 0.8, "level.cluster.lat_ns": 1234,
                                 "npu.mem_GBps": 3000})
-    assert new.params.efficiency == 0.8 and topo.params.efficiency == 0.82
+    assert new.params.efficiency == 0.8 and topo.params.efficiency == 0.852
     assert new.levels[1].lat_ns == 1234 and new.levels[0] == topo.levels[0]
     assert new.npu.mem_GBps == 3000 and new.npu.tflops == topo.npu.tflops
     assert pm.is_fraction("params.efficiency") and pm.is_fraction("npu.matmul_fraction")

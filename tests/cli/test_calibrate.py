@@ -55,8 +55,12 @@ def test_ubemu_log_with_known_parameters_recovered(tmp_path, capsys):
 
 
 def test_published_h100_table(tmp_path, capsys):
-    fitted = tmp_path / "h100.toml"
-    status, out, err = run_main(["calibrate", H100, "--topo", "dgx-h100", "-o", str(fitted)],
+    """From a base whose copies and launch are off (the preset itself was fitted to this
+    table), the fit brings back at least 54 of the 64 rows within 10 %."""
+    fitted, base = tmp_path / "h100.toml", tmp_path / "off.toml"
+    base.write_text(topology_toml(pm.with_values(load_topology("dgx-h100"), {
+        "params.efficiency": 0.7, "params.launch_ns": 12000.0})))
+    status, out, err = run_main(["calibrate", H100, "--topo", str(base), "-o", str(fitted)],
                                 capsys)
     assert status == 0, err
     assert "ubemu: calibrate iteration 1" in err
@@ -116,10 +120,15 @@ def test_bad_logs_one_line(tmp_path, capsys):
     assert "-o/--output: cannot write" in err
 
 
-def test_measurement_rows_of_docs_data(capsys):
+def test_measurement_rows_of_docs_data(capsys, tmp_path):
+    """The 2-node rows fit the InfiniBand rate back from a base that has it wrong (the preset
+    was fitted to these rows: nothing to gain there)."""
     rows = str(Path(__file__).resolve().parents[2] / "docs" / "data" /
                "nccl-tests-309-h100x2.csv")
-    status, out, err = run_main(["calibrate", rows, "--topo", "dgx-h100-multinode", "--fit",
+    base = tmp_path / "slow-ib.toml"
+    base.write_text(topology_toml(pm.with_values(load_topology("dgx-h100-multinode"),
+                                                 {"level.cluster.bw_GBps": 35.0})))
+    status, out, err = run_main(["calibrate", rows, "--topo", str(base), "--fit",
                                  "cluster.bw_GBps", "--quiet"], capsys)
     assert status == 0, err
     assert "10 measurement rows (kinds all_reduce)" in out
@@ -130,11 +139,11 @@ def test_measurement_rows_of_docs_data(capsys):
 
 
 def test_a_level_key_at_zero_starts_from_the_value_it_inherits():
-    """A level's efficiency of 0 means [params]' (0.82 on dgx-h100): fitting it starts there;
+    """A level's efficiency of 0 means [params]' (0.852 on dgx-h100): fitting it starts there;
     a key with nothing to inherit starts from its unit's default."""
     from ubemu.cli.calibrate import start_values
 
     topo = load_topology("dgx-h100")
     assert start_values(topo, ["level.node.efficiency", "level.node.access_lat_ns",
-                               "params.efficiency"]) == {"level.node.efficiency": 0.82,
+                               "params.efficiency"]) == {"level.node.efficiency": 0.852,
                                                          "level.node.access_lat_ns": 1000.0}

@@ -161,7 +161,8 @@ def test_json_document_fields(fake_api, capsys, tmp_path):
                               "hop_lat_ns": 0.0, "reduce_GBps": 0.0, "efficiency": 1.0,
                               "launch_ns": 0.0, "ll_sw_factor": 0.0, "ll_bw_factor": 0.0,
                               "ll128_sw_factor": 0.0, "ll128_bw_factor": 0.0,
-                              "channels": 1.0, "channel_bytes": 0.0, "chunk_bytes": 0.0}
+                              "channels": 1.0, "channel_bytes": 0.0, "chunk_bytes": 0.0,
+                              "slices": 1.0}
     assert set(doc) == {"ubemu", "command", "topology", "n_ranks", "n_procs", "records",
                         "peak_memory_mib", "n_rows_planned", "complete"}
 

@@ -90,11 +90,6 @@ OUTLIERS = {"h100x1_ar_s1_32", "h100x1_ar_s1_4096"}
 MISSED = {
     "h100x1_ar_s1_8": "NCCL's floor rises 25 % from 16 B to 2 KiB; ubemu's is flat",
     "h100x1_ar_s1_16": "the same",
-    "h100x1_ar_s1_16384": "the LL plateau of 8 to 64 KiB: ubemu is 10-15 % fast there",
-    "h100x1_ar_s1_32768": "the same",
-    "h100x1_ar_s1_65536": "the same",
-    "h100x1_ar_s1_2097152": "ring LL vs NVLS at the switch-over: 10 % fast",
-    "h100x1_ar_s1_4194304": "the same, 11 % slow",
 }
 
 

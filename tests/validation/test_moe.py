@@ -45,8 +45,9 @@ def test_bad_rows_are_one_line(kw, match):
 
 @pytest.mark.slow
 def test_cloudmatrix384_die_falls_with_the_ep_size_as_measured():
-    """The fitted die preset: DeepEP-Ascend's normal dispatch and combine within 25 % at EP8
-    and EP128 (the training rows: 11 % in fact), and falling from EP8 to EP128 as measured."""
+    """The fitted die preset: DeepEP-Ascend's normal dispatch and combine within 10 % at EP8
+    and EP128 (the training rows; the issue's bar is 25 %), and falling from EP8 to EP128 as
+    measured."""
     rows = {r.id: r for r in read_rows(DATA)}
     model = {}
     for kind in ("disp", "comb"):
@@ -54,5 +55,5 @@ def test_cloudmatrix384_die_falls_with_the_ep_size_as_measured():
             r = rows[f"a3_{kind}_ep{ep}"]
             assert r.role == "fit"
             model[kind, ep] = kinds.figure(r)[0]
-            assert model[kind, ep] / r.published == pytest.approx(1, abs=0.25), r.id
+            assert model[kind, ep] / r.published == pytest.approx(1, abs=0.10), r.id
         assert model[kind, 128] < 0.75 * model[kind, 8]

@@ -134,7 +134,9 @@ def lower_bound_s(model, alg, count, isz, options):
     (:meth:`~ubemu.machine.topology.Topology.injection_GBps`). From the registered step count
     of a flat phase, else the schedule's outline (its steps are never made). A flat phase
     with at least one element per rank moves data in every timed step: each then also
-    costs a message's two ends and the cheapest level's latency."""
+    costs a message's two ends and the cheapest level's latency. Where steps move their data
+    in slices (``params.slices``), only ``1/slices`` of the bytes' time is sure not to
+    overlap the steps' fixed costs (:mod:`ubemu.timing.timer`)."""
     topo = model.topology
     if model.n <= 1:
         return 0.0
@@ -155,7 +157,7 @@ def lower_bound_s(model, alg, count, isz, options):
     if alg.phase is not None and not in_switch and count >= model.n and timed_steps:
         step_s += model.msg_s * sw + lat_s
         lat_s = 0.0  # counted in every step
-    return timed_steps * step_s + lat_s + send / inject_Bps + model.launch_s
+    return timed_steps * step_s + lat_s + send / inject_Bps / model.slices + model.launch_s
 
 
 def _phase_outline(phase, n):

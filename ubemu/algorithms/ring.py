@@ -118,9 +118,16 @@ def _phase_cost(model, ax, c, isz, reduce, direction=1):
     (:class:`~ubemu.schedule.ShiftSteps`: the pattern, twice)."""
     step = model.step([(ax, direction, model.sized(model.cut(c, ax.p), isz))], reduce)
     if model.counting and ShiftSteps.fits(ax.p, c):
-        return Cost(float(step) * (ax.p - 1), 2 * step.transfers, step.peak, step.held,
-                    (ax.p - 1) * step.transfers)
+        return _routed_once(step, ax.p - 1)
     return (ax.p - 1) * step
+
+
+def _routed_once(step, k):
+    """``k`` rotations of ``step`` whose pattern is routed once (twice the first step's
+    transfers), each applied in a data run."""
+    steps = k * step
+    return Cost(float(steps), 2 * step.transfers, step.peak, step.held, k * step.transfers,
+                hidden=steps.hidden)
 
 
 def _channel_costs(model, ax, c, isz, channels, per_block, reduce):
@@ -158,8 +165,7 @@ def _cost(reduce, per_block):
         step = model.step(msgs, reduce, engines=k)
         last = int(split(c, k, ax.p)[1][-1])
         if model.counting and not per_block and ShiftSteps.fits(ax.p, last):
-            return Cost(float(step) * (ax.p - 1), 2 * step.transfers, step.peak, step.held,
-                        (ax.p - 1) * step.transfers)
+            return _routed_once(step, ax.p - 1)
         return (ax.p - 1) * step
 
     return cost

@@ -39,6 +39,8 @@ MAX_CONDITION = 1e6
 RANGE = 1e4
 #: A fitted value whose relative uncertainty exceeds this is reported as poorly determined.
 POORLY = 0.5
+#: Factors on every fitted value the descents start from (:func:`fit`'s ``starts``).
+START_FACTORS = (1.0, 2.0, 0.5)
 #: Order in which keys are given up when only a combination of them is determined: a
 #: fraction first (it is bounded by 1, so it cannot stand for every value the combination
 #: may need), then bandwidths, sizes, latencies, the rest.
@@ -175,41 +177,13 @@ def check_counts(keys, point_of_row):
                          f"({', '.join(keys)}); name fewer with --fit or give more rows")
 
 
-def fit(base, keys, points, point_of_row, measured_s, robust_scale=0.05, max_iter=60,
-        start=None, on_iteration=None):
-    """Fit ``keys`` of ``base`` so that the points' model times match ``measured_s``.
-
-    Parameters
-    ----------
-    start : dict, optional
-        Starting values of keys whose base value is 0 (a cost the base leaves out); every
-        other key starts from its base value.
-    points : sequence
-        Objects with ``evaluate(topology, algorithm=None) -> (time_s, algorithm)``.
-    point_of_row, measured_s : sequences
-        For every measured row, the index of its point and the measured time (s).
-    robust_scale : float or None
-        Soft-L1 scale on the log residual; None for plain least squares.
-
-    Returns
-    -------
-    FitResult
-    """
-    check_counts(keys, point_of_row)
-    before = [p.evaluate(base) for p in points]
-    values = pm.fittable(base)
-    zero = [k for k in keys if not values[k] > 0 and k not in (start or {})]
-    if zero:
-        raise UbemuError(f"fit: {', '.join(zero)} is 0 in the base topology; give a "
-                         f"starting value")
-    start_topo = pm.with_values(base, start) if start else base
-    prob = _Problem(start_topo, keys, points, point_of_row, measured_s, robust_scale)
-    x = prob.x0.copy()
-    r, algs = prob.residuals(x)
-    J = prob.jacobian(x, algs)
-    active, undetermined = identify(prob, J)
-    if not active:
-        raise UbemuError("fit: no row depends on any of " + ", ".join(keys))
+def _descend(prob, x, active, on_iteration, max_iter, at_x=None):
+    """Levenberg-Marquardt from ``x`` over the ``active`` columns: ``(x, residuals,
+    algorithms, cost, iterations)`` where it stops (``at_x``: the residuals, algorithms and
+    Jacobian at ``x`` when known)."""
+    r, algs, J = at_x if at_x is not None else (*prob.residuals(x), None)
+    if J is None:
+        J = prob.jacobian(x, algs, cols=active)
     lam, it = 1e-2, 0
     cost = prob.cost(r)
     for it in range(1, max_iter + 1):
@@ -238,6 +212,57 @@ def fit(base, keys, points, point_of_row, measured_s, robust_scale=0.05, max_ite
         if gain < 1e-6 or np.max(np.abs(step)) < 1e-6:
             break
         J = prob.jacobian(x, algs, cols=active)
+    return x, r, algs, cost, it
+
+
+def fit(base, keys, points, point_of_row, measured_s, robust_scale=0.05, max_iter=60,
+        start=None, on_iteration=None, starts=len(START_FACTORS)):
+    """Fit ``keys`` of ``base`` so that the points' model times match ``measured_s``.
+
+    Parameters
+    ----------
+    start : dict, optional
+        Starting values of keys whose base value is 0 (a cost the base leaves out); every
+        other key starts from its base value.
+    points : sequence
+        Objects with ``evaluate(topology, algorithm=None) -> (time_s, algorithm)``.
+    point_of_row, measured_s : sequences
+        For every measured row, the index of its point and the measured time (s).
+    robust_scale : float or None
+        Soft-L1 scale on the log residual; None for plain least squares.
+    starts : int
+        Descents to run, from the start and from every fitted value times the next of
+        :data:`START_FACTORS`; the lowest cost wins (a sliced step's time has kinks, and
+        one descent can stop in a valley of its own).
+
+    Returns
+    -------
+    FitResult
+    """
+    check_counts(keys, point_of_row)
+    before = [p.evaluate(base) for p in points]
+    values = pm.fittable(base)
+    zero = [k for k in keys if not values[k] > 0 and k not in (start or {})]
+    if zero:
+        raise UbemuError(f"fit: {', '.join(zero)} is 0 in the base topology; give a "
+                         f"starting value")
+    start_topo = pm.with_values(base, start) if start else base
+    prob = _Problem(start_topo, keys, points, point_of_row, measured_s, robust_scale)
+    x = prob.x0.copy()
+    r, algs = prob.residuals(x)
+    J = prob.jacobian(x, algs)
+    active, undetermined = identify(prob, J)
+    if not active:
+        raise UbemuError("fit: no row depends on any of " + ", ".join(keys))
+    best = None
+    for factor in START_FACTORS[:max(1, int(starts))]:
+        x_start = x.copy()
+        x_start[active] = prob.clip(x + math.log(factor))[active]
+        got = _descend(prob, x_start, active, on_iteration, max_iter,
+                       (r, algs, J) if factor == 1.0 else None)
+        if best is None or got[3] < best[3]:
+            best = got
+    x, r, algs, _, it = best
     kept = {k for k, _ in undetermined}
     fitted = {k: (values[k] if k in kept or j not in active else float(f"{math.exp(x[j]):.6g}"))
               for j, k in enumerate(keys)}

@@ -22,8 +22,9 @@ FRACTION_WORDS = ("efficiency", "fraction")
 #: :data:`FRACTION_WORDS`) efficiencies (per traffic kind: copies, in-switch reduction).
 LEVEL_SUFFIXES = ("_GBps", "_ns", "_factor")
 #: ``[params]`` fields that are the library's settings, whole numbers choosing how a
-#: collective runs (:mod:`ubemu.algorithms.channels`), not costs: never fitted.
-SETTINGS = ("channels", "channel_bytes", "chunk_bytes")
+#: collective runs (:mod:`ubemu.algorithms.channels`, the steps' slices), not costs: never
+#: fitted.
+SETTINGS = ("channels", "channel_bytes", "chunk_bytes", "slices")
 
 
 def _level_label(lv, i):

@@ -45,7 +45,7 @@ LEVEL_FIELDS = ("fabric", "size", "bw_GBps", "bw", "lat_ns", "lat", "links", "tr
 PARAM_FIELDS = ("overhead_ns", "send_overhead_ns", "recv_overhead_ns", "fill_bytes",
                 "fill_GBps", "hop_lat_ns", "reduce_GBps", "efficiency", "launch_ns",
                 "ll_sw_factor", "ll_bw_factor", "ll128_sw_factor", "ll128_bw_factor",
-                "channels", "channel_bytes", "chunk_bytes")
+                "channels", "channel_bytes", "chunk_bytes", "slices")
 TOP_FIELDS = ("name", "description", "notes", "params", "level", "source", "spare", "npu",
               "library")
 #: Libraries a topology may name (``ubemu.algorithms.libraries`` holds their algorithms).
@@ -270,6 +270,8 @@ def _params(raw, where):
     for key in ("ll_sw_factor", "ll_bw_factor", "ll128_sw_factor", "ll128_bw_factor"):
         if key in params:
             params[key] = _float_field(params[key], where, key, 0, maximum=1)
+    if "slices" in params:
+        params["slices"] = _float_field(params["slices"], where, "slices", 1)
     if "channels" in params:
         params["channels"] = float(_int_field(int(params["channels"])
                                               if float(params["channels"]).is_integer()

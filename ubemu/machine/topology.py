@@ -215,6 +215,9 @@ class TopologyParams:
     chunk_bytes : float
         Pipeline chunk of the algorithms that pipeline (their ``chunk`` option's default;
         0: not pipelined).
+    slices : float
+        Slices each step's data moves in (>= 1; NCCL: 2): a step's latency and software
+        costs then overlap the previous step's last slices (:mod:`ubemu.timing.timer`).
     """
 
     overhead_ns: float = 0.0
@@ -233,6 +236,7 @@ class TopologyParams:
     channels: float = 1.0
     channel_bytes: float = 0.0
     chunk_bytes: float = 0.0
+    slices: float = 1.0
 
 
 @dataclass(frozen=True)

@@ -283,6 +283,7 @@ class CostModel(StepArithmetic):
         self.fill_s_per_byte = 1e-9 / p.fill_GBps if p.fill_GBps > 0 else 0.0
         self.fill_ns_per_byte = 1.0 / p.fill_GBps if p.fill_GBps > 0 else 0.0
         self.rho = 1.0 / (p.reduce_GBps * 1e9) if p.reduce_GBps > 0 else 0.0
+        self.slices = float(p.slices)
         self.axes = None
         if comm.n > 1 and comm.levels:
             self.axes = [_axis_model(topology, comm, d) for d in range(len(self.dims))]

@@ -31,21 +31,28 @@ class Cost(float):
     (:meth:`ubemu.timing.stepcost.StepArithmetic.recorded`) it also carries ``parts``: each
     step's shape and how many times it occurs, so that channels can be joined step by step
     and a pipeline timed. Sums and integer multiples carry them along; the value is plain
-    float arithmetic."""
+    float arithmetic. ``hidden``: the most one of its sliced steps hid
+    (:mod:`ubemu.timing.timer`), which the value includes once: a sum pays the larger of
+    its terms' once, k times a cost pays it once."""
 
-    def __new__(cls, value, transfers=0, peak=0, held=0, moved=None, parts=()):
+    def __new__(cls, value, transfers=0, peak=0, held=0, moved=None, parts=(), hidden=0.0):
         obj = super().__new__(cls, value)
         obj.transfers, obj.peak, obj.held = transfers, peak, held
         obj.moved = transfers if moved is None else moved
         obj.parts = parts
+        obj.hidden = hidden
         return obj
 
     def __add__(self, other):
-        return Cost(float(self) + float(other), self.transfers + getattr(other, "transfers", 0),
+        h_other = getattr(other, "hidden", 0.0)
+        hidden = max(self.hidden, h_other)
+        value = float(self) + float(other) if not hidden else \
+            (float(self) - self.hidden) + (float(other) - h_other) + hidden
+        return Cost(value, self.transfers + getattr(other, "transfers", 0),
                     max(self.peak, getattr(other, "peak", 0)),
                     max(self.held, getattr(other, "held", 0)),
                     self.moved + getattr(other, "moved", 0),
-                    self.parts + getattr(other, "parts", ()))
+                    self.parts + getattr(other, "parts", ()), hidden)
 
     __radd__ = __add__
 
@@ -53,9 +60,11 @@ class Cost(float):
         if isinstance(k, float) and not k.is_integer():
             return float(self) * k
         k = int(k)
-        return Cost(float(self) * k, self.transfers * k, self.peak if k else 0,
+        hidden = self.hidden if k else 0.0
+        value = float(self) * k if not hidden else (float(self) - hidden) * k + hidden
+        return Cost(value, self.transfers * k, self.peak if k else 0,
                     self.held if k else 0, self.moved * k,
-                    tuple((spec, m * k) for spec, m in self.parts if k))
+                    tuple((spec, m * k) for spec, m in self.parts if k), hidden)
 
     __rmul__ = __mul__
 

@@ -170,7 +170,7 @@ class StepArithmetic(UnevenBounds):
         if not moved:
             return self._cost_of(Spec("none", []))
         return self._direct(Figures(busy or {}, link_s, [(lat_s, 0)], cpu_s, tail_s, red,
-                                    reduce, True, moved))
+                                    reduce, True, moved), exact)
 
     def _profile(self, key, n_messages, make_profile, sizes):
         """A step's routed profile, or its Cost where none is needed (nothing moves, or
@@ -214,11 +214,15 @@ class StepArithmetic(UnevenBounds):
 
     # -- shapes to figures to times -----------------------------------------------------------
     def _cost_of(self, spec):
-        fig = self.figures(spec)
-        return Cost(self.time_of(fig), fig.work, fig.work, fig.held,
-                    parts=((spec, 1),) if self._recording else ())
+        was, self.uneven = self.uneven, False
+        try:
+            fig = self.figures(spec)
+            exact = not self.uneven
+        finally:
+            self.uneven = was or self.uneven
+        return self._step_cost(fig, exact, ((spec, 1),) if self._recording else ())
 
-    def _direct(self, fig):
+    def _direct(self, fig, exact=True):
         """The Cost of figures computed whole (a routed pattern's, an uneven all-to-all's):
         not joined into channels or a pipeline (they take the steps' shapes)."""
         if self._recording:
@@ -227,7 +231,23 @@ class StepArithmetic(UnevenBounds):
         if self.class_bw is not None and not fig.busy:
             raise NoClosedForm("no closed form: a step known by its busiest link only, under a "
                                "protocol whose bandwidth differs by level")
-        return Cost(self.time_of(fig), fig.work, fig.work, fig.held)
+        return self._step_cost(fig, exact)
+
+    def _step_cost(self, fig, exact, parts=()):
+        """The :class:`Cost` of one step of figures ``fig``. Where its data moves in slices
+        and ``exact``, its time carries what it hides (:meth:`hidden_of`). A bounded step
+        (``exact`` False: its figures bound the ranks' sizes) is not sliced where an upper
+        bound is wanted (it then hides nothing), and costs ``max(stream, t / slices)`` where
+        a lower one is: a sliced step lasts at least its stream and ``1/slices`` of its
+        unsliced time, which the stream never exceeds."""
+        t = self.time_of(fig)
+        hidden = 0.0
+        if self.slices > 1 and fig.moved:
+            if exact:
+                hidden = self.hidden_of(fig)
+            elif self.mode == "lo":
+                t = max(self._stream_s(fig), t / self.slices)
+        return Cost(t, fig.work, fig.work, fig.held, parts=parts, hidden=hidden)
 
     def figures(self, spec):
         """The :class:`Figures` of a step's shape."""
@@ -435,6 +455,19 @@ class StepArithmetic(UnevenBounds):
         message_s = (self.send_s + max(self.recv_s, fig.tail_s)) * sw
         t = max(fig.cpu_s * sw, link_s * share + lat + message_s) + self.overhead_s * sw
         return t + fig.red * share * self.rho if fig.reduce and self.rho else t
+
+    def hidden_of(self, fig):
+        """What a step of figures ``fig`` hides where its data moves in slices: its time by
+        :meth:`time_of` less its sliced time (:mod:`ubemu.timing.timer`); 0 unsliced."""
+        if self.slices <= 1 or not fig.moved:
+            return 0.0
+        t, stream_s = self.time_of(fig), self._stream_s(fig)
+        return t - max(stream_s, t - (1.0 - 1.0 / self.slices) * stream_s)
+
+    def _stream_s(self, fig):
+        """A step's data stream: its link term and its reduction."""
+        return self._link_s(fig.busy, fig.link_s) \
+            + (fig.red * self.rho if fig.reduce and self.rho else 0.0)
 
     # -- channels and pipelines ------------------------------------------------------------------
     def union(self, costs):

@@ -36,6 +36,19 @@ in-network step (``Step.innet``) loads the switch ports as
 Every collective costs ``launch_ns`` once, at its end. A schedule's ``pipelines`` are timed
 by :mod:`ubemu.timing.pipeline`.
 
+Where each step's data moves in ``s = slices`` slices (NCCL: 2 per chunk, ``*_SLICESTEPS`` of
+``*_CHUNKSTEPS`` in its ``collectives.h``), a step's first slice can start as soon as the
+previous step's first slice has arrived, so the step's fixed costs (latency, message costs,
+overhead) overlap the previous step's other slices on the link. A step of time D by the rule
+above, whose data stream takes ``Y`` (link term + reduction), then lasts::
+
+    D_s = max(Y, D - (1 - 1/s) Y)       (= D when s = 1)
+
+and the run pays once, on top, the most any of its steps hid (``D - D_s``): the first step
+has no earlier one to hide behind. A lone step thus costs D; ``S`` equal steps
+``S D_s + (D - D_s)``. Steps inside a pipeline are not sliced (the pipeline's own rule
+overlaps them).
+
 Links are full duplex (each direction, and a switch's up and down links, are separate ids).
 A step with ``repeat = k`` is timed once and counted ``k`` times. The steps of a schedule's
 ``windows`` (half-open ranges of step indices, e.g. the ``p-1`` link-disjoint steps of a
@@ -121,6 +134,7 @@ class StepTimer(PatternProfiles, ReplicaSymmetry, PipelineRuns, LinkUsage, RunTo
         self.fill = (float(p.fill_bytes), 1.0 / p.fill_GBps if p.fill_GBps > 0 else 0.0)
         self.reduce_Bps = p.reduce_GBps * 1e9
         self.launch_s = p.launch_ns * 1e-9
+        self.slices = float(p.slices)
         self.protocols = tuple(protocols)
         self._factors = [(float(sw), float(bw)) for _, sw, bw in self.protocols]
         # per protocol: each link class's bandwidth factor where the levels differ, else None
@@ -139,6 +153,7 @@ class StepTimer(PatternProfiles, ReplicaSymmetry, PipelineRuns, LinkUsage, RunTo
         """Zero the accumulated time and usage."""
         n_proto = len(self.protocols)
         self._times = [Fraction(0)] * n_proto
+        self._hidden = [Fraction(0)] * n_proto  # per protocol: the most a step hid (slices)
         self._used = None  # per link: carried bytes in some step (allocated when first needed)
         self._class_used = np.zeros(len(self.class_names), bool)  # every link of the class
         self._busy_total = [Fraction(0)] * len(self.class_names)
@@ -154,16 +169,23 @@ class StepTimer(PatternProfiles, ReplicaSymmetry, PipelineRuns, LinkUsage, RunTo
     @property
     def time_s(self):
         """Total time so far: the exact sum of the step times, rounded once."""
-        return float(self._times[0])
+        return float(self.exact_time)
 
     @property
     def exact_time(self):
-        """Total time so far as the exact :class:`~fractions.Fraction` sum of the steps."""
-        return self._times[0]
+        """Total time so far as the exact :class:`~fractions.Fraction` sum of the steps (and
+        the most a sliced step hid, paid once)."""
+        return self._times[0] + self._hidden[0]
+
+    @property
+    def hidden_s(self):
+        """What the run pays once for its slices: the most a step hid (module docstring)."""
+        return float(self._hidden[0])
 
     def protocol_times(self):
         """``{protocol name: total time so far in s}`` of every protocol timed."""
-        return {name: float(t) for (name, _, _), t in zip(self.protocols, self._times)}
+        return {name: float(t + h) for (name, _, _), t, h in
+                zip(self.protocols, self._times, self._hidden)}
 
     def add_launch(self):
         """Count the collective's launch cost (``launch_ns``) once."""
@@ -221,6 +243,8 @@ class StepTimer(PatternProfiles, ReplicaSymmetry, PipelineRuns, LinkUsage, RunTo
             else:
                 fig, proto = self._under(i, figures)
                 dt, message_s = self._combine(*fig, proto), self._message_bound(*fig, proto)
+                if self.slices > 1 and fig[5]:
+                    dt = self._sliced(i, dt, fig, proto)
             self._times[i] += Fraction(dt) * k
             if message_s:
                 self._message_totals[i] += Fraction(message_s) * k
@@ -267,6 +291,14 @@ class StepTimer(PatternProfiles, ReplicaSymmetry, PipelineRuns, LinkUsage, RunTo
         if self.reduce_Bps > 0:
             dt += red_bytes * share / self.reduce_Bps
         return dt
+
+    def _sliced(self, i, dt, fig, proto):
+        """The time of a step of time ``dt`` and ``fig`` (protocol ``i``) whose data moves in
+        slices; what it hides is kept (module docstring)."""
+        stream_s = fig[0] / proto[1] + (fig[2] / self.reduce_Bps if self.reduce_Bps > 0 else 0.0)
+        sliced = max(stream_s, dt - (1.0 - 1.0 / self.slices) * stream_s)
+        self._hidden[i] = max(self._hidden[i], Fraction(dt - sliced))
+        return sliced
 
     def _message_bound(self, link_s, lat_ns, red_bytes, cpu_s, tail_s, moved,
                        proto=(1.0, 1.0)):

@@ -4,9 +4,9 @@ One operation's steps can be timed in parts, each part by a timer of its own (on
 process: :mod:`ubemu.workloads.parts`); :meth:`RunTotals.totals` takes a part's totals out
 and :meth:`RunTotals.add_totals` sums the parts' totals into one timer, which then answers
 as if it had timed every step itself, bit for bit: the times, busy times and message times are
-exact :class:`~fractions.Fraction` sums (any grouping gives the same); the bytes per class,
-a float sum, are added again unit by unit in the order the one timer added them; the links
-used are a union.
+exact :class:`~fractions.Fraction` sums (any grouping gives the same); what sliced steps hid is
+the most of any part's; the bytes per class, a float sum, are added again unit by unit in the
+order the one timer added them; the links used are a union.
 """
 
 from dataclasses import dataclass
@@ -21,6 +21,7 @@ class Totals:
     """What a recording timer has counted (see the module docstring)."""
 
     times: list  # Fraction per protocol
+    hidden: list  # Fraction per protocol: the most a sliced step hid (paid once per run)
     messages: list  # Fraction per protocol: the busiest NPU's message time where it rules
     busy: list  # Fraction per link class
     n_steps: int
@@ -37,7 +38,8 @@ class RunTotals:
         bytes per class are read from)."""
         if self.capture is None:
             raise UbemuError("timing in parts needs a recording timer")
-        return Totals(list(self._times), list(self._message_totals), list(self._busy_total),
+        return Totals(list(self._times), list(self._hidden), list(self._message_totals),
+                      list(self._busy_total),
                       self.n_steps, [(unit[5], unit[4]) for unit in self.capture],
                       None if self._used is None else np.packbits(self._used),
                       self._class_used.copy())
@@ -48,6 +50,7 @@ class RunTotals:
         for t in parts:
             for i in range(len(self._times)):
                 self._times[i] += t.times[i]
+                self._hidden[i] = max(self._hidden[i], t.hidden[i])
                 self._message_totals[i] += t.messages[i]
             for c in range(len(self._busy_total)):
                 self._busy_total[c] += t.busy[c]

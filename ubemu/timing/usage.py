@@ -59,7 +59,7 @@ class LinkUsage:
         if self._class_bw[protocol] is not None:
             bw = self._class_bw[protocol]
         busy = self.busy_s / bw
-        time_s = float(self._times[protocol])
+        time_s = float(self._times[protocol] + self._hidden[protocol])
         used = self.links_used()
         out = [ClassUsage(name, lvl, float(b), float(s), float(u), int(n), int(k), float(g))
                for name, lvl, b, s, u, n, k, g in

@@ -123,7 +123,11 @@ class Resolved:
         return timer
 
     def profile(self, timer, segments=None):
-        """The :class:`Profile` of what ``timer`` timed."""
+        """The :class:`Profile` of what ``timer`` timed (its ``segments`` end with what its
+        sliced steps hid, paid once: :mod:`ubemu.timing.timer`)."""
+        if segments is not None and timer.hidden_s > 0:
+            segments = segments + [Segment(np.zeros(0, np.int64), np.zeros(0), 0.0,
+                                           timer.hidden_s, 1, np.zeros(len(timer.class_names)))]
         usage, bottleneck = timer.usage()
         return Profile(self.algorithm, self.n_groups, self.n_ranks, self.nbytes,
                        timer.exact_time, timer.n_steps, usage, bottleneck, segments, self.notes)
