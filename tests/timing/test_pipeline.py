@@ -26,7 +26,9 @@ def test_chunk_count():
 def test_a_pipeline_by_hand():
     """hierarchical all-reduce on 4 x 2 ranks, ring phases: reduce-scatter on the fast level
     (3 steps), all-reduce on the slow one (2 steps), all-gather (3 steps). In chunks: the
-    fill (each step on a chunk), then every further chunk at the slow level's pace."""
+    fill (each step on its first chunk), then the rest at the pace of the busiest resource.
+    Each step cuts its own block: 8 KiB blocks on level 0 are 4 chunks of 2 KiB, the 4 KiB
+    blocks of level 1 two, though the buffer is 16."""
     t = load_topology(TWO)
     S, C = 4 * 8 * 1024, 16  # bytes a rank, chunks
     plain = ubemu.simulate("all_reduce", S, t, "hierarchical").time_s
@@ -35,10 +37,22 @@ def test_a_pipeline_by_hand():
     b1 = S / 4 / 2
     step0, step1 = b0 / 100e9, b1 / 10e9
     assert plain == pytest.approx(6 * (step0 + 1e-6) + 2 * (step1 + 2e-6), rel=1e-12)
-    fill = 6 * (step0 / C + 1e-6) + 2 * (step1 / C + 2e-6)
-    pace = max(6 * step0, 2 * step1) / C  # the slow level's links, per chunk
-    assert piped == pytest.approx(fill + (C - 1) * pace, rel=1e-12)
+    c0, c1 = 4, 2  # chunks of a level-0 and a level-1 step
+    fill = 6 * (step0 / c0 + 1e-6) + 2 * (step1 / c1 + 2e-6)
+    rest = max(6 * step0 * (c0 - 1) / c0, 2 * step1 * (c1 - 1) / c1)  # the slow level's
+    assert piped == pytest.approx(fill + rest, rel=1e-12)
     assert piped < plain
+    # a chunk of the whole buffer in every step (chunk_bytes 0 to the timer): the old rule
+    sched = build_schedule("all_reduce", "hierarchical", group_of(t), S // 4, data=False,
+                           chunk=S // C)
+    timer = StepTimer(t)
+    timer.begin_pipeline(C)
+    for step in sched.steps():
+        timer.step_time(step, 4)
+    timer.end_pipeline()
+    everywhere = 6 * (step0 / C + 1e-6) + 2 * (step1 / C + 2e-6) \
+        + (C - 1) * max(6 * step0, 2 * step1) / C
+    assert timer.time_s == pytest.approx(everywhere, rel=1e-12)
 
 
 def test_one_chunk_is_the_plain_sum_and_repeats_do_not_matter():

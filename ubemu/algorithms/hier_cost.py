@@ -103,7 +103,7 @@ def all_reduce_cost(model, c, isz, per_level="ring", channels=1, chunk=0):
     with model.recorded():
         costs = [_all_reduce_plan(model, int(n), isz, names, ch) for ch, n in enumerate(lens)]
         cost = model.union(costs) if len(costs) > 1 else costs[0]
-    return model.pipelined(cost, chunk_count(max(lens), isz, chunk)) if chunk else cost
+    return model.pipelined(cost, chunk_count(max(lens), isz, chunk), chunk) if chunk else cost
 
 
 def one_way_cost(model, c, isz, per_level="ring", heavy_axis="inner", chunk=0):
@@ -114,7 +114,7 @@ def one_way_cost(model, c, isz, per_level="ring", heavy_axis="inner", chunk=0):
     if check_chunk(chunk):
         with model.recorded():
             cost = one_way_cost(model, c, isz, per_level, heavy_axis)
-        return model.pipelined(cost, chunk_count(c, isz, chunk))
+        return model.pipelined(cost, chunk_count(c, isz, chunk), chunk)
     kind = model.collective
     axes = model.require_axes()
     live = [(ax, n) for ax, n in zip(axes, _names(model, per_level)) if ax.p > 1]

@@ -79,13 +79,15 @@ def _schedule(comm, count, collective, plans, data, notes=None, chunk=0, element
     (phase, axis, segment) or functions making one Step (on first use); ``chunk``: its
     steps pipelined in chunks of that many bytes of ``elements`` per channel."""
     plan = plans[0]
-    n_steps, windows, innet = 0, [], set()
+    n_steps, windows, innet, sums = 0, [], set(), []
     for item in plan:  # the phases' concurrent windows, at their place in the schedule
         if callable(item):
             n_steps += 1
             continue
         phase, axis = item[0], item[1]
         windows += [(n_steps + a, n_steps + b) for a, b in phase.windows_of(axis.size)]
+        if phase.link_sums and phase.n_steps(axis.size):
+            sums.append((n_steps, n_steps + phase.n_steps(axis.size)))
         n_steps += phase.n_steps(axis.size)
         if phase.name == "innet" and comm.reduces(axis.d) and comm.levels:
             innet.add(int(comm.levels[axis.d]))
@@ -121,6 +123,7 @@ def _schedule(comm, count, collective, plans, data, notes=None, chunk=0, element
                                             if not callable(it)),
                     pipelines=((0, int(n_steps), int(chunk), int(elements)),)
                     if chunk and n_steps else (),
+                    link_sums=tuple(sums) if chunk and n_steps else (),
                     protocols=("simple",) if any(it[0].name == "innet" for it in plan
                                                  if not callable(it)) else None)
 
