@@ -7,8 +7,8 @@ from ubemu.algorithms import algorithm_names, get_algorithm
 from ubemu.algorithms.channels import library_options
 from ubemu.algorithms.hier_cost import level_names
 from ubemu.algorithms.libraries import LIBRARIES, library_algorithms, library_level
-from ubemu.machine.comm import Comm
 from ubemu.estimator import estimate
+from ubemu.machine.comm import Comm
 from ubemu.machine.spec import load_topology
 
 

@@ -15,7 +15,7 @@ NPU's message costs, the largest reduction at one NPU.
 import numpy as np
 
 from ..kernels.numpy_timing import receive_tail_s
-from .costmodel import NoClosedForm
+from .shapes import NoClosedForm
 
 
 def _per_key(keys, column, width, n_keys):

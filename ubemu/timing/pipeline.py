@@ -79,6 +79,40 @@ def message_bytes(step, itemsize):
     return max(int(part.max(initial=0)) for part in parts) * itemsize
 
 
+def pipelined_cost(model, cost, chunks, chunk_bytes):
+    """The module docstring's rule over the recorded steps of ``cost`` (a closed form's
+    :class:`~ubemu.timing.shapes.Cost`) on ``model`` (its step arithmetic,
+    :class:`ubemu.timing.stepcost.StepArithmetic`): the twin of :class:`PipelineRuns`."""
+    from .groupcost import summed_link_busy
+    from .shapes import Cost
+
+    if chunks <= 1:
+        return cost
+    fill, pace, cpu, red, sums = 0.0, {}, 0.0, 0.0, {}
+    for spec, mult in cost.parts:
+        fig = model.figures(spec)
+        c_u = stage_chunks(spec.message_bytes(), chunk_bytes, chunks) if chunk_bytes \
+            else chunks
+        fill += model.time_of(fig, 1.0 / c_u) * mult
+        if not fig.moved:
+            continue
+        left = (c_u - 1) / c_u
+        if spec.group is None:
+            for c, t in fig.busy.items():
+                pace[c] = pace.get(c, 0.0) + t * mult * left
+        else:  # a tree's steps (routed patterns'): link by link
+            sizes = [sum(s) for s in zip(*(z for _, z in spec.items))]  # the channels'
+            sums.setdefault(spec.group, []).append((spec.items[0][0], sizes, mult * left))
+        cpu += fig.cpu_s * mult * (c_u - 1)
+        red += (fig.red if fig.reduce else 0.0) * mult * left
+    for loads in sums.values():
+        for c, t in summed_link_busy(loads).items():
+            pace[c] = pace.get(c, 0.0) + t
+    links = model.link_s(pace, max(pace.values(), default=0.0))
+    return Cost(fill + max(links, cpu * model.proto[0], red * model.rho), cost.transfers,
+                cost.peak, cost.held, cost.moved)
+
+
 class PipelineRuns:
     """The pipeline part of :class:`ubemu.timing.timer.StepTimer` (its state and rule)."""
 

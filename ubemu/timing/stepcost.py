@@ -28,7 +28,7 @@ import numpy as np
 
 from ..kernels.codes import INNET_REDUCE
 from ..schedule import AllPairs
-from .pipeline import stage_chunks
+from .pipeline import pipelined_cost
 from .shapes import Cost, NoClosedForm, PermPartner, Sizes, Xor, line_figures
 from .stepbounds import UnevenBounds
 from .stepshape import NO_FIGURES, Figures, ProtocolNotRun, Spec, raise_busy, size_max
@@ -434,6 +434,10 @@ class StepArithmetic(UnevenBounds):
         return self._figs(busy, max(busy.values()), lats, 0.0, False, len(spec.items),
                           spec.engines)
 
+    def link_s(self, busy, link_s):
+        """:meth:`_link_s` (for :func:`ubemu.timing.pipeline.pipelined_cost`)."""
+        return self._link_s(busy, link_s)
+
     def _link_s(self, busy, link_s):
         """The link term under the model's protocol: ``link_s`` over its bandwidth factor, or
         where the factor differs by level (``class_bw``) the most of each class's busy time
@@ -477,34 +481,6 @@ class StepArithmetic(UnevenBounds):
 
     def pipelined(self, cost, chunks, chunk_bytes=0):
         """The recorded steps of ``cost`` as a pipelined run of ``chunks`` chunks, each step's
-        messages cut in chunks of at most ``chunk_bytes`` (0: every step in ``chunks``;
-        :mod:`ubemu.timing.pipeline`)."""
-        from .groupcost import summed_link_busy
-
-        chunks = int(chunks)
-        if chunks <= 1:
-            return cost
-        fill, pace, cpu, red, sums = 0.0, {}, 0.0, 0.0, {}
-        for spec, mult in cost.parts:
-            fig = self.figures(spec)
-            c_u = stage_chunks(spec.message_bytes(), chunk_bytes, chunks) if chunk_bytes \
-                else chunks
-            fill += self.time_of(fig, 1.0 / c_u) * mult
-            if not fig.moved:
-                continue
-            left = (c_u - 1) / c_u
-            if spec.group is None:
-                for c, t in fig.busy.items():
-                    pace[c] = pace.get(c, 0.0) + t * mult * left
-            elif spec.kind == "profiled":
-                sums.setdefault(spec.group, []).append(
-                    (spec.items[0][0], [sum(s) for s in zip(*(z for _, z in spec.items))],
-                     mult * left))
-            cpu += fig.cpu_s * mult * (c_u - 1)
-            red += (fig.red if fig.reduce else 0.0) * mult * left
-        for loads in sums.values():  # a tree's steps: link by link
-            for c, t in summed_link_busy(loads).items():
-                pace[c] = pace.get(c, 0.0) + t
-        links = self._link_s(pace, max(pace.values(), default=0.0))
-        return Cost(fill + max(links, cpu * self.proto[0], red * self.rho), cost.transfers,
-                    cost.peak, cost.held, cost.moved)
+        messages cut in chunks of at most ``chunk_bytes`` (0: every step in ``chunks``):
+        :func:`ubemu.timing.pipeline.pipelined_cost`."""
+        return pipelined_cost(self, cost, int(chunks), chunk_bytes)
