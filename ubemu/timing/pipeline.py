@@ -41,7 +41,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from ..schedule import AllPairs, PartnerStep, ShiftSteps
+from ..schedule import AllPairs, PartnerStep, Replicas, ShiftSteps
 
 
 def chunk_count(elements, itemsize, chunk_bytes):
@@ -66,9 +66,8 @@ def message_bytes(step, itemsize):
         if step.steady is not None and step.steady.n_transfers:
             n = max(n, int(step.steady.n.max()))
         return n * itemsize
-    base = getattr(step, "base", None)  # Replicas: every replica's step alike
-    if base is not None:
-        return message_bytes(base, itemsize)
+    if isinstance(step, Replicas):  # every replica's step alike
+        return message_bytes(step.base, itemsize)
     if isinstance(step, AllPairs):
         return int(step.sizes.max(initial=0)) * itemsize
     if isinstance(step, PartnerStep) and step.sizes is not None:
