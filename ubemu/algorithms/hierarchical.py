@@ -20,8 +20,10 @@ All-reduce takes ``channels=k`` (:mod:`.channels`): channel c all-reduces its sh
 buffer with its own plan, ring phases along an axis with the stride
 :func:`~.channels.axis_stride` gives it, step i of every channel joined in one step. Every
 all-reduce, reduce-scatter and all-gather takes ``chunk=B`` (bytes): its steps form one
-pipeline of chunks of at most B bytes (:mod:`ubemu.timing.pipeline`), so the phases on
-different levels overlap. A per-level name ``innet`` runs the in-switch phases of
+pipeline, each step's transfers cut into chunks of at most B bytes
+(:mod:`ubemu.timing.pipeline`), so the phases on different levels overlap; a phase whose
+steps load different links at different steps (the double binary tree) is paced link by
+link (``Schedule.link_sums``). A per-level name ``innet`` runs the in-switch phases of
 :mod:`.innet` on a level whose switches reduce.
 
 All-to-all is dimension-ordered: along axis 0 every rank sends each peer the blocks whose

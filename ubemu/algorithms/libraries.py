@@ -67,6 +67,10 @@ def library_defaults(topology, collective, name):
     return dict(LIBRARY_OPTIONS.get(library, {}).get((collective, name), {}))
 
 
+#: Per-level names that stand for a library's pick on each level (:func:`library_level`).
+LIBRARY_LEVELS = ("nccl",)
+
+
 def library_level(name, size):
     """A per-level algorithm name on an axis of ``size`` ranks: a library's name (``nccl``)
     resolved to what the library runs there (module docstring), any other as it is."""

@@ -272,9 +272,13 @@ def per_level_choices(collective):
     """
     from .algorithms import phase_registry
 
+    from ..algorithms.libraries import LIBRARY_LEVELS
+
     kinds = {"all_reduce": ("reduce_scatter", "all_gather", "all_reduce")}.get(
         collective, (collective,))
     names = sorted({name for kind, name in phase_registry() if kind in kinds})
+    if collective == "all_reduce":  # a library's pick per level (innet: NVLSTree)
+        names += sorted(LIBRARY_LEVELS)
     return names or None
 
 
