@@ -270,9 +270,8 @@ def per_level_choices(collective):
     The per-level phases registered for the phase kinds a hierarchical ``collective`` runs
     (an all-reduce runs reduce-scatter and all-gather phases below its top level).
     """
-    from .algorithms import phase_registry
-
     from ..algorithms.libraries import LIBRARY_LEVELS
+    from .algorithms import phase_registry
 
     kinds = {"all_reduce": ("reduce_scatter", "all_gather", "all_reduce")}.get(
         collective, (collective,))
