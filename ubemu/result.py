@@ -63,12 +63,15 @@ class Result:
 
     @property
     def choice(self):
-        """What ran, in a few words: the algorithm, its channels and pipeline chunk where it
-        has them, the protocol where the topology offers several (``ring ch=24 simple``)."""
+        """What ran, in a few words: the algorithm (``+tree`` where a level runs the double
+        binary tree), its channels and pipeline chunk where it has them, the protocol where
+        the topology offers several (``ring ch=24 simple``)."""
         from .units import format_size
 
         notes = self.notes or {}
-        words = [self.algorithm]
+        tree = "double_binary_tree" in (notes.get("per_level") or ())
+        words = [self.algorithm + ("+tree" if tree and self.algorithm != "double_binary_tree"
+                                   else "")]
         if notes.get("channels"):
             words.append(f"ch={notes['channels']}")
         if notes.get("chunk_B"):

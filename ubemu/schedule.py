@@ -390,6 +390,9 @@ class Schedule:
     next step as soon as it arrived (:mod:`ubemu.timing.pipeline`).
     ``protocols``: the protocols the schedule can run with (None: every one the topology
     offers; in-switch reduction runs ``simple`` only).
+    ``link_sums``: ``(start, stop)`` runs of a pipeline's steps that load different links of
+    one class at different steps (a tree's): the pipeline paces them link by link
+    (:mod:`ubemu.timing.pipeline`).
     """
 
     collective: str
@@ -407,6 +410,7 @@ class Schedule:
     traffic: object = None  # alltoallv: its ubemu.traffic.Traffic (where blocks sit)
     pipelines: tuple = ()
     protocols: tuple = None
+    link_sums: tuple = ()
 
     def __iter__(self):
         return iter(self.steps())
@@ -458,6 +462,10 @@ class Schedule:
             if not (0 <= a < b <= total and c > 0 and n >= 0):
                 raise UbemuError(f"{self.algorithm} {self.collective}: pipeline ({a}, {b}) "
                                  f"outside the {total} steps, or chunk {c} not > 0")
+        for a, b in self.link_sums:
+            if not any(pa <= a < b <= pb for pa, pb, _, _ in self.pipelines):
+                raise UbemuError(f"{self.algorithm} {self.collective}: steps ({a}, {b}) "
+                                 f"summed link by link outside a pipeline")
         return self
 
 

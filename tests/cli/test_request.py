@@ -100,6 +100,9 @@ def test_per_level_choices_come_from_the_phase_registry():
     names = per_level_choices("all_reduce")
     assert "ring" in names and "double_binary_tree" in names  # the top level's all-reduce
     assert "double_binary_tree" not in per_level_choices("all_gather")
+    assert "nccl" in names and "nccl" not in per_level_choices("all_gather")  # NVLSTree's pick
+    assert plan("all_reduce", "--per-level", "innet,nccl").options == {
+        "per_level": ("innet", "nccl")}
     with pytest.raises(UbemuError, match=r"\(--per-level\) 'rign'; did you mean 'ring'"):
         plan("reduce_scatter", "--per-level", "ring,rign")
 

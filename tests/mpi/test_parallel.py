@@ -137,7 +137,9 @@ def test_checked_run_matches_single_process(ex, coll, alg, count, dtype, op):
 
 
 @pytest.mark.parametrize("alg,options", [("innet", {}), ("ring", {"channels": 8}),
-                                         ("hierarchical", {"channels": 2, "chunk": 65536})])
+                                         ("hierarchical", {"channels": 2, "chunk": 65536}),
+                                         ("hierarchical", {"chunk": 16384, "per_level":
+                                                           ("ring", "double_binary_tree")})])
 def test_channels_pipelines_and_in_switch_reduction_alike_at_any_size(ex, alg, options):
     """A checked run on 2 DGX H100 nodes: the same data check and the same timing (in-switch
     steps and pipelines are timed in one process) in the job as in one process."""

@@ -59,7 +59,9 @@ class Phase:
 
     ``n_steps(size)``: the step count on ``size`` ranks; ``windows(size)``: half-open ranges
     of its steps timed as one step; ``local_ok``: builds only the transfers of
-    ``axis.ranks``; ``cost``: its closed form (module docstring).
+    ``axis.ranks``; ``cost``: its closed form (module docstring); ``link_sums``: its steps
+    load different links of a class at different steps (a tree), so a pipeline paces them
+    link by link (:mod:`ubemu.timing.pipeline`).
     """
 
     kind: str
@@ -74,6 +76,7 @@ class Phase:
 
     local_ok: bool = False
     cost: object = None
+    link_sums: bool = False
 
 
 @dataclass(frozen=True)
@@ -171,7 +174,7 @@ def register(collective, name, summary, check=None, local_ok=False, cost=None, b
 
 
 def register_phase(kind, name, n_steps, *, flat=None, local_ok=False, windows=None, cost=None,
-                   flat_setup=None):
+                   flat_setup=None, link_sums=False):
     """Decorator: register an axis phase (see :class:`Phase`).
 
     ``flat``: the summary of the flat algorithm ``(kind, name)`` to register as well (the phase
@@ -182,7 +185,7 @@ def register_phase(kind, name, n_steps, *, flat=None, local_ok=False, windows=No
     def deco(fn):
         if (kind, name) in PHASES:
             raise ValueError(f"phase {(kind, name)} registered twice")
-        phase = Phase(kind, name, fn, n_steps, windows, local_ok, cost)
+        phase = Phase(kind, name, fn, n_steps, windows, local_ok, cost, link_sums)
         PHASES[(kind, name)] = phase
         if flat is not None:
             build = partial(_flat_build, phase, flat_setup)

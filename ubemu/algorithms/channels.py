@@ -21,7 +21,8 @@ message costs are shared by its k engines (``Step.channels``).
 
 Library defaults (``channels`` and ``chunk`` left out; :func:`library_options`): the
 topology's ``params.channels``, fewer while the collective has under ``channel_bytes`` per
-channel (NCCL's rule in ``enqueue.cc``), and ``params.chunk_bytes``.
+channel (NCCL's rule in ``enqueue.cc``), and ``params.chunk_bytes``; and the options the
+topology's library sets (:mod:`.libraries`).
 """
 
 from functools import lru_cache
@@ -30,6 +31,7 @@ import numpy as np
 
 from ..errors import UbemuError
 from ..schedule import Step
+from .libraries import library_defaults
 from .multi_ring import stride_classes
 
 
@@ -61,8 +63,12 @@ def default_channels(params, nbytes):
 
 def library_options(alg, topology, count, itemsize, options):
     """``options`` with the library's defaults of ``channels`` and ``chunk`` filled in where
-    ``alg`` takes them and they were left out (or ``channels="auto"``)."""
+    ``alg`` takes them and they were left out (or ``channels="auto"``), and the options its
+    library sets for it (:data:`~ubemu.algorithms.libraries.LIBRARY_OPTIONS`)."""
     out = dict(options or {})
+    for key, value in library_defaults(topology, alg.collective, alg.name).items():
+        if key in alg.options and out.get(key) is None:
+            out[key] = value
     if "channels" in alg.options and out.get("channels", "auto") in ("auto", None):
         out["channels"] = default_channels(topology.params, count * itemsize)
     if "chunk" in alg.options and out.get("chunk") is None:

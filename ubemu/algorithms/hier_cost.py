@@ -17,6 +17,7 @@ from ..errors import UbemuError, choices_error
 from ..timing.pipeline import chunk_count
 from .base import NoClosedForm, get_phase
 from .channels import axis_stride, check_channels, check_chunk, split
+from .libraries import library_level
 
 A2A_LEVELS = ("direct", "pairwise")
 HEAVY = ("inner", "outer")
@@ -24,7 +25,8 @@ HEAVY = ("inner", "outer")
 
 def level_names(comm, per_level):
     """One per-level algorithm name per axis of ``comm`` (anything with ``dims``): a single
-    name applies to every axis."""
+    name applies to every axis; a library's name (``nccl``) becomes what the library runs on
+    the axis (:func:`~.libraries.library_level`)."""
     k = len(comm.dims)
     names = (per_level,) if isinstance(per_level, str) else tuple(per_level)
     if len(names) == 1:
@@ -32,7 +34,7 @@ def level_names(comm, per_level):
     if len(names) != k:
         raise UbemuError(f"per_level: {len(names)} names for {k} axes; give one name per axis "
                          f"(innermost first) or one name for all")
-    return names
+    return tuple(library_level(name, size) for name, size in zip(names, comm.dims))
 
 
 def alltoall_level_names(comm, per_level):
@@ -103,7 +105,7 @@ def all_reduce_cost(model, c, isz, per_level="ring", channels=1, chunk=0):
     with model.recorded():
         costs = [_all_reduce_plan(model, int(n), isz, names, ch) for ch, n in enumerate(lens)]
         cost = model.union(costs) if len(costs) > 1 else costs[0]
-    return model.pipelined(cost, chunk_count(max(lens), isz, chunk)) if chunk else cost
+    return model.pipelined(cost, chunk_count(max(lens), isz, chunk), chunk) if chunk else cost
 
 
 def one_way_cost(model, c, isz, per_level="ring", heavy_axis="inner", chunk=0):
@@ -114,7 +116,7 @@ def one_way_cost(model, c, isz, per_level="ring", heavy_axis="inner", chunk=0):
     if check_chunk(chunk):
         with model.recorded():
             cost = one_way_cost(model, c, isz, per_level, heavy_axis)
-        return model.pipelined(cost, chunk_count(c, isz, chunk))
+        return model.pipelined(cost, chunk_count(c, isz, chunk), chunk)
     kind = model.collective
     axes = model.require_axes()
     live = [(ax, n) for ax, n in zip(axes, _names(model, per_level)) if ax.p > 1]

@@ -20,8 +20,10 @@ All-reduce takes ``channels=k`` (:mod:`.channels`): channel c all-reduces its sh
 buffer with its own plan, ring phases along an axis with the stride
 :func:`~.channels.axis_stride` gives it, step i of every channel joined in one step. Every
 all-reduce, reduce-scatter and all-gather takes ``chunk=B`` (bytes): its steps form one
-pipeline of chunks of at most B bytes (:mod:`ubemu.timing.pipeline`), so the phases on
-different levels overlap. A per-level name ``innet`` runs the in-switch phases of
+pipeline, each step's transfers cut into chunks of at most B bytes
+(:mod:`ubemu.timing.pipeline`), so the phases on different levels overlap; a phase whose
+steps load different links at different steps (the double binary tree) is paced link by
+link (``Schedule.link_sums``). A per-level name ``innet`` runs the in-switch phases of
 :mod:`.innet` on a level whose switches reduce.
 
 All-to-all is dimension-ordered: along axis 0 every rank sends each peer the blocks whose
@@ -79,13 +81,15 @@ def _schedule(comm, count, collective, plans, data, notes=None, chunk=0, element
     (phase, axis, segment) or functions making one Step (on first use); ``chunk``: its
     steps pipelined in chunks of that many bytes of ``elements`` per channel."""
     plan = plans[0]
-    n_steps, windows, innet = 0, [], set()
+    n_steps, windows, innet, sums = 0, [], set(), []
     for item in plan:  # the phases' concurrent windows, at their place in the schedule
         if callable(item):
             n_steps += 1
             continue
         phase, axis = item[0], item[1]
         windows += [(n_steps + a, n_steps + b) for a, b in phase.windows_of(axis.size)]
+        if phase.link_sums and phase.n_steps(axis.size):
+            sums.append((n_steps, n_steps + phase.n_steps(axis.size)))
         n_steps += phase.n_steps(axis.size)
         if phase.name == "innet" and comm.reduces(axis.d) and comm.levels:
             innet.add(int(comm.levels[axis.d]))
@@ -121,6 +125,7 @@ def _schedule(comm, count, collective, plans, data, notes=None, chunk=0, element
                                             if not callable(it)),
                     pipelines=((0, int(n_steps), int(chunk), int(elements)),)
                     if chunk and n_steps else (),
+                    link_sums=tuple(sums) if chunk and n_steps else (),
                     protocols=("simple",) if any(it[0].name == "innet" for it in plan
                                                  if not callable(it)) else None)
 

@@ -22,9 +22,10 @@ it (NCCL's NVLS has no LL protocols).
 
 Registered: the per-level phase ``innet`` (``hierarchical -O per_level=innet,ring``) and the
 algorithm ``innet``: on every axis whose level reduces the in-switch phase, elsewhere
-``per_level`` (default ring), as NCCL's NVLS (one node) and NVLSTree (the node's NVLS, then
-the network) do; all-reduce with ``channels`` and ``chunk``, reduce-scatter and all-gather on
-the group's reducing axes with ``chunk``.
+``per_level`` (default ring; on an NCCL topology ``nccl``, the library's pick: a double binary
+tree across more than two nodes, :mod:`.libraries`), as NCCL's NVLS (one node) and NVLSTree
+(the node's NVLS, then a tree across the nodes) do; all-reduce with ``channels`` and
+``chunk``, reduce-scatter and all-gather on the group's reducing axes with ``chunk``.
 """
 
 import numpy as np

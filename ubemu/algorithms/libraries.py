@@ -15,6 +15,14 @@ registered algorithm.
   node and builds its double binary tree over nodes; ubemu's ``double_binary_tree`` spans
   every rank, a different algorithm, so the set leaves it out (as it leaves out CollNet:
   the measured systems ran without the SHARP plugin).
+
+A library also sets options its algorithms leave to it (:data:`LIBRARY_OPTIONS`, filled in by
+:func:`ubemu.algorithms.channels.library_options` where the caller left them out). NCCL's
+NVLSTree runs NVLS inside the node and a double binary tree across the nodes, one tree per
+rail (docs/sources.md, "NVLSTree"): ``innet`` all-reduce takes ``per_level="nccl"``, which
+:func:`library_level` resolves per axis to ``double_binary_tree`` across more than two ranks
+and ``ring`` across two (a tree of two ranks moves what a ring of two does; NCCL's tuner
+credits NVLSTree with the whole network bandwidth up to two nodes and half of it beyond).
 """
 
 LIBRARIES = {
@@ -43,3 +51,29 @@ def library_algorithms(topology, collective, names):
     if have is None:
         return list(names)
     return [n for n in names if n in have]
+
+
+#: Options a library's tuner sets where the caller leaves them out, per (collective,
+#: algorithm).
+LIBRARY_OPTIONS = {
+    "nccl": {("all_reduce", "innet"): {"per_level": "nccl"}},
+}
+
+
+def library_defaults(topology, collective, name):
+    """The options :data:`LIBRARY_OPTIONS` gives algorithm ``name`` of ``collective`` on
+    ``topology`` (its library's; none without one)."""
+    library = getattr(topology, "library", "")
+    return dict(LIBRARY_OPTIONS.get(library, {}).get((collective, name), {}))
+
+
+#: Per-level names that stand for a library's pick on each level (:func:`library_level`).
+LIBRARY_LEVELS = ("nccl",)
+
+
+def library_level(name, size):
+    """A per-level algorithm name on an axis of ``size`` ranks: a library's name (``nccl``)
+    resolved to what the library runs there (module docstring), any other as it is."""
+    if name == "nccl":
+        return "double_binary_tree" if size > 2 else "ring"
+    return name

@@ -199,11 +199,14 @@ def _dbt_cost(model, ax, c, isz):
     axis, trees, steps = _dbt_steps(model, ax)
     model.on_lines(ax)
     sizes = (((c + 1) // 2) * isz, (c // 2) * isz)  # blocks(.., 2, h): the larger first
+    group = object()  # a pipeline paces the tree's steps link by link
     return sum(model.profiled_step(key, sent, lambda up=up, t=t: _dbt_profile(
-        model, axis, trees, up, t), sizes, reduce=up) for key, up, t, sent in steps)
+        model, axis, trees, up, t), sizes, reduce=up, group=group)
+        for key, up, t, sent in steps)
 
 
 @register_phase("all_reduce", "double_binary_tree", n_steps=dbt_steps, cost=_dbt_cost,
+                link_sums=True,
                 flat="two complementary binary trees, each reducing and broadcasting half the "
                      "data")
 def dbt_all_reduce_phase(axis, seg_off, seg_len, data=True):

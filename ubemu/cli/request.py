@@ -270,11 +270,14 @@ def per_level_choices(collective):
     The per-level phases registered for the phase kinds a hierarchical ``collective`` runs
     (an all-reduce runs reduce-scatter and all-gather phases below its top level).
     """
+    from ..algorithms.libraries import LIBRARY_LEVELS
     from .algorithms import phase_registry
 
     kinds = {"all_reduce": ("reduce_scatter", "all_gather", "all_reduce")}.get(
         collective, (collective,))
     names = sorted({name for kind, name in phase_registry() if kind in kinds})
+    if collective == "all_reduce":  # a library's pick per level (innet: NVLSTree)
+        names += sorted(LIBRARY_LEVELS)
     return names or None
 
 

@@ -15,7 +15,7 @@ NPU's message costs, the largest reduction at one NPU.
 import numpy as np
 
 from ..kernels.numpy_timing import receive_tail_s
-from .costmodel import NoClosedForm
+from .shapes import NoClosedForm
 
 
 def _per_key(keys, column, width, n_keys):
@@ -75,11 +75,18 @@ class GroupProfile:
             raise NoClosedForm("no closed form: a message to itself")
         self.n_groups = n_groups
         self.group_messages = [int(m) for m in np.bincount(group, minlength=n_groups)]
+        #: Whether the first and the last message join the same pair (channels joined
+        #: end to end would merge them into one message).
+        self.seam = bool(src.size > 1 and src[0] == src[-1] and dst[0] == dst[-1])
         paths, hops, lat_ns = topology.route(src, dst)
         classes = topology.link_classes
         eff = topology.class_efficiency()
         links = paths[paths >= 0]
         used, counts = _per_key(links, np.repeat(group, hops), n_groups, topology.n_links)
+        #: Every loaded link: its id, messages of each group on it, its class.
+        self.link_ids, self.link_counts = used, counts
+        self.link_class = topology.link_class_of(used)
+        self.class_caps = [(c.bw_GBps * 1e9 * e, c.name) for c, e in zip(classes, eff)]
         rows = _distinct(np.hstack([counts, topology.link_class_of(used)[:, None]]))
         # a few distinct rows, none below another of its class: plain tuples, so a size
         # costs a few multiplications
@@ -129,3 +136,50 @@ class GroupProfile:
             t = float(sum(c * b for c, b in zip(counts, sizes))) / cap
             out[name] = max(out.get(name, 0.0), t)
         return out
+
+    def channel_figures(self, sized, send_s, recv_s):
+        """The step joined over channels, channel c sending ``sized[c][g]`` bytes per message
+        of group g (each its own message; the channels' bytes share the links): ``(busy
+        {class name: s}, link_s, [(path latency s, largest message bytes)] of the groups that
+        move, the busiest NPU's message time, its longest receive tail, most bytes reduced at
+        one NPU, messages)``, before the engines share the message costs."""
+        if len(sized) > 1 and self.seam:
+            raise NoClosedForm("no closed form: channels whose joined messages merge")
+        n_groups = self.n_groups
+        mult = [sum(1 for s in sized if s[g] > 0) if self.group_messages[g] else 0
+                for g in range(n_groups)]
+        total = [sum(int(s[g]) for s in sized) if mult[g] else 0 for g in range(n_groups)]
+        busy = {}
+        for counts, cap, name in self.links:
+            t = float(sum(c * b for c, b in zip(counts, total))) / cap
+            busy[name] = max(busy.get(name, 0.0), t)
+        lats = [(self.lat_ns[g] * 1e-9, max(int(s[g]) for s in sized))
+                for g in range(n_groups) if mult[g]]
+
+        def dot(counts, weights):
+            return sum(c * w for c, w in zip(counts, weights))
+
+        cpu_s = max(float(dot(s, mult)) * send_s + float(dot(r, mult)) * recv_s
+                    for s, r in self.npus)
+        tail_s = max(receive_tail_s(float(dot(r, mult)), float(dot(s, mult)), send_s, recv_s)
+                     for s, r in self.npus) if send_s or recv_s else 0.0
+        reduced = max(dot(r, total) for _, r in self.npus)
+        return (busy, max(busy.values(), default=0.0), lats, cpu_s, tail_s, reduced,
+                int(dot(self.group_messages, mult)))
+
+
+def summed_link_busy(loads):
+    """``{link class name: s}``: the most seconds one link of the class is busy with
+    ``loads`` (``[(profile, bytes per message of each group, weight)]``, routed patterns'
+    steps) summed link by link, each step's bytes times its weight."""
+    ids = np.concatenate([p.link_ids for p, _, _ in loads])
+    nbytes = np.concatenate([p.link_counts @ np.asarray(sizes, np.float64) * w
+                             for p, sizes, w in loads])
+    cls = np.concatenate([p.link_class for p, _, _ in loads])
+    uniq, first, inv = np.unique(ids, return_index=True, return_inverse=True)
+    per_link = np.bincount(inv.reshape(-1), weights=nbytes, minlength=uniq.size)
+    caps = loads[0][0].class_caps
+    cls = cls[first]
+    most = np.zeros(len(caps))
+    np.maximum.at(most, cls, per_link / np.array([cap for cap, _ in caps])[cls])
+    return {caps[c][1]: float(most[c]) for c in np.unique(cls).tolist()}

@@ -28,6 +28,7 @@ import numpy as np
 
 from ..kernels.codes import INNET_REDUCE
 from ..schedule import AllPairs
+from .pipeline import pipelined_cost
 from .shapes import Cost, NoClosedForm, PermPartner, Sizes, Xor, line_figures
 from .stepbounds import UnevenBounds
 from .stepshape import NO_FIGURES, Figures, ProtocolNotRun, Spec, raise_busy, size_max
@@ -142,13 +143,17 @@ class StepArithmetic(UnevenBounds):
         return self._direct(Figures({c: bw_s for c in classes}, bw_s, [(lat_s, 0)], cpu_s,
                                     tail_s, 0.0, False, True, transfers, held))
 
-    def profiled_step(self, key, n_messages, make_profile, sizes, reduce=False):
+    def profiled_step(self, key, n_messages, make_profile, sizes, reduce=False, group=None):
         """Time of a step whose messages fall in groups of one size each (``sizes[g]``
         bytes): ``make_profile()`` routes its pattern once per model and ``key`` (a
         :class:`ubemu.timing.groupcost.GroupProfile`); ``n_messages`` counts against
-        :data:`PROFILE_BUDGET` and the work."""
+        :data:`PROFILE_BUDGET` and the work; ``group``: a pipeline paces the steps of one
+        group link by link (a tree's, :class:`Spec`)."""
         if isinstance(profile := self._profile(key, n_messages, make_profile, sizes), Cost):
             return profile
+        if self._recording:  # its shape, for channels and pipelines
+            return self._cost_of(Spec("profiled", [(profile, tuple(int(b) for b in sizes))],
+                                      reduce, group=group))
         link_s, lat_s, cpu_s, tail_s, red, moved = profile.terms(
             sizes, self.send_s, self.recv_s, float(self.fill_bytes), self.fill_ns_per_byte)
         if not moved:
@@ -268,7 +273,20 @@ class StepArithmetic(UnevenBounds):
             return self._every_figures(spec)
         if spec.kind == "every_between":
             return self._every_between_figures(spec)
+        if spec.kind == "profiled":
+            return self._profiled_figures(spec)
         return self._msgs_figures(spec)
+
+    def _profiled_figures(self, spec):
+        """A routed pattern's step, joined over its channels (one profile, each channel's
+        sizes)."""
+        profile = spec.items[0][0]
+        if any(p is not profile for p, _ in spec.items):
+            raise NoClosedForm("no closed form: channels on different patterns")
+        busy, link_s, lats, cpu_s, tail_s, red, msgs = profile.channel_figures(
+            [sizes for _, sizes in spec.items], self.send_s, self.recv_s)
+        return Figures(busy, link_s, lats, cpu_s / spec.engines, tail_s / spec.engines, red,
+                       spec.reduce, True, msgs)
 
     def _msgs_figures(self, spec):
         msgs = spec.items
@@ -436,6 +454,10 @@ class StepArithmetic(UnevenBounds):
         return self._figs(busy, max(busy.values()), lats, 0.0, False, len(spec.items),
                           spec.engines)
 
+    def link_s(self, busy, link_s):
+        """:meth:`_link_s` (for :func:`ubemu.timing.pipeline.pipelined_cost`)."""
+        return self._link_s(busy, link_s)
+
     def _link_s(self, busy, link_s):
         """The link term under the model's protocol: ``link_s`` over its bandwidth factor, or
         where the factor differs by level (``class_bw``) the most of each class's busy time
@@ -483,30 +505,15 @@ class StepArithmetic(UnevenBounds):
                    for s, m in specs):
                 raise NoClosedForm("no closed form: channels with different steps")
             spec = Spec(first.kind, [x for s, _ in specs for x in s.items], first.reduce,
-                        sum(s.engines for s, _ in specs), sum(s.n_msgs for s, _ in specs))
+                        sum(s.engines for s, _ in specs), sum(s.n_msgs for s, _ in specs),
+                        first.group)
             if spec.kind != "none" and not spec.items:
                 spec.kind = "none"
             total = total + self._cost_of(spec) * mult
         return total
 
-    def pipelined(self, cost, chunks):
-        """The recorded steps of ``cost`` as a pipelined run of ``chunks`` chunks
-        (:mod:`ubemu.timing.pipeline`)."""
-        chunks = int(chunks)
-        if chunks <= 1:
-            return cost
-        sw = self.proto[0]
-        fill, busy, cpu, red = 0.0, {}, 0.0, 0.0
-        for spec, mult in cost.parts:
-            fig = self.figures(spec)
-            fill += self.time_of(fig, 1.0 / chunks) * mult
-            if not fig.moved:
-                continue
-            for c, t in fig.busy.items():
-                busy[c] = busy.get(c, 0.0) + t * mult
-            cpu += fig.cpu_s * mult
-            red += (fig.red if fig.reduce else 0.0) * mult
-        pace = max(self._link_s(busy, max(busy.values(), default=0.0)) / chunks, cpu * sw,
-                   red * self.rho / chunks)
-        return Cost(fill + (chunks - 1) * pace, cost.transfers, cost.peak, cost.held,
-                    cost.moved)
+    def pipelined(self, cost, chunks, chunk_bytes=0):
+        """The recorded steps of ``cost`` as a pipelined run of ``chunks`` chunks, each step's
+        messages cut in chunks of at most ``chunk_bytes`` (0: every step in ``chunks``):
+        :func:`ubemu.timing.pipeline.pipelined_cost`."""
+        return pipelined_cost(self, cost, int(chunks), chunk_bytes)

@@ -20,13 +20,27 @@ class Spec:
     bytes)``, ``n_msgs`` messages a rank), ``"innet"`` (``(axis, mode, block bytes)``: one
     in-switch reduce-scatter or all-gather per entry,
     :func:`ubemu.kernels.timing.accumulate_innet`) or ``"none"`` (nothing moves);
-    ``engines``: channels sharing the NPUs' message costs."""
+    ``"profiled"`` (``(profile, sizes)`` per channel: a routed pattern's step,
+    :class:`ubemu.timing.groupcost.GroupProfile`, ``sizes[g]`` bytes per message of group g);
+    ``engines``: channels sharing the NPUs' message costs; ``group``: the steps of one
+    ``group`` (not None) are paced link by link in a pipeline (:mod:`ubemu.timing.pipeline`)."""
 
-    __slots__ = ("kind", "items", "reduce", "engines", "n_msgs")
+    __slots__ = ("kind", "items", "reduce", "engines", "n_msgs", "group")
 
-    def __init__(self, kind, items, reduce=False, engines=1, n_msgs=0):
+    def __init__(self, kind, items, reduce=False, engines=1, n_msgs=0, group=None):
         self.kind, self.items, self.reduce = kind, list(items), bool(reduce)
-        self.engines, self.n_msgs = int(engines), int(n_msgs)
+        self.engines, self.n_msgs, self.group = int(engines), int(n_msgs), group
+
+    def message_bytes(self):
+        """Bytes of the step's largest message of one channel (an in-switch step's: a rank's
+        block), as :func:`ubemu.timing.pipeline.message_bytes` finds it in the steps."""
+        if self.kind == "none":
+            return 0
+        if self.kind == "profiled":
+            return max(max(sizes) for _, sizes in self.items)
+        if self.kind == "every_between":
+            return max(hi for _, _, hi in self.items)
+        return max(size_max(item[-1]) for item in self.items)
 
 
 class Figures:

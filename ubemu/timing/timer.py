@@ -316,16 +316,19 @@ class StepTimer(PatternProfiles, ReplicaSymmetry, PipelineRuns, LinkUsage, RunTo
         (default ``step.repeat``) to the totals."""
         k = step.repeat if repeat is None else int(repeat)
         self.n_steps += k
+        if self._pipe is not None:
+            self.stage(step, itemsize)
         if step.n_transfers == 0 and not self.spread.collective:
             self._busy[:] = 0.0
             self._bytes[:] = 0.0
             return self._count(None, k)
-        closed = None if step.innet else partners.figures(self, step, int(itemsize))
+        each = self.capture is not None or self.summing_links  # every link's load wanted
+        closed = None if step.innet or each else partners.figures(self, step, int(itemsize))
         if closed is None and isinstance(step, PartnerStep):
             step = step.explicit()  # no closed form here: timed as any explicit step
-        compact = hasattr(step, "parts") or self.capture is not None or step.innet
+        compact = hasattr(step, "parts") or each or step.innet
         profile = None if compact or closed else self._profile(step)
-        if isinstance(step, AllPairs) and self.capture is None and self._symmetric(step):
+        if isinstance(step, AllPairs) and not each and self._symmetric(step):
             figures = self._all_pairs_figures(step, int(itemsize))
         elif closed is not None:
             self._busy[:], self._bytes[:], figures = closed
@@ -441,7 +444,7 @@ class StepTimer(PatternProfiles, ReplicaSymmetry, PipelineRuns, LinkUsage, RunTo
         moved = nt + nr > 0
         nt, nr = self.spread.settle(self, nt, nr)
         self.mark_used(self.touched[:nt])
-        if self.capture is not None:
+        if self.capture is not None or self.summing_links:
             ids = self.touched[:nt].copy()
             self._loads = (ids, self.load[ids])
         timing = self.kernels(nt + nr)
@@ -488,11 +491,15 @@ class StepTimer(PatternProfiles, ReplicaSymmetry, PipelineRuns, LinkUsage, RunTo
         """Start adding steps' loads together; :meth:`end_window` times them as one step."""
         self._window = [0, 0, 0.0]
         self._window_engines = 0
+        if self._pipe is not None:
+            self._pipe["window"] = 1  # the window's chunks: the most of its steps
 
     def add_to_window(self, step, itemsize, repeat=None):
         """Add ``repeat`` (default ``step.repeat``) occurrences of ``step`` to the window."""
         k = step.repeat if repeat is None else int(repeat)
         self.n_steps += k
+        if self._pipe is not None:
+            self.stage(step, itemsize)
         self._window = self._accumulate(self._window, step, itemsize, float(k))
         if step.n_transfers:
             engines = self._window_engines

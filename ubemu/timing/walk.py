@@ -25,19 +25,29 @@ def time_steps(schedule, steps, timer, itemsize, launch=True, first=0):
     that many steps, timed as one step."""
     windows = _windows(schedule)
     pipes = _pipelines(schedule, itemsize)
-    cuts = sorted({x for w in windows for x in w} | {x for a, b, _ in pipes for x in (a, b)})
-    for k, step in _compact_rings(steps, timer, itemsize, not windows, pipes, first):
+    sums = sorted(tuple(map(int, r)) for r in getattr(schedule, "link_sums", ()))
+    cuts = sorted({x for w in windows + sums for x in w}
+                  | {x for a, b, _, _ in pipes for x in (a, b)})
+
+    def begin(pos):
+        for a, _, chunks, chunk_bytes in pipes:
+            if a == pos and not timer.in_pipeline:
+                timer.begin_pipeline(chunks, chunk_bytes)
+        if any(a == pos for a, _ in sums):
+            timer.begin_link_sums()
+
+    for k, step in _compact_rings(steps, timer, itemsize, not windows, pipes, first, sums):
         span = getattr(step, "span", 1)
         if span > 1:
             if (k, k + span) not in windows or step.repeat != 1:
                 raise UbemuError(f"{schedule.algorithm} {schedule.collective}: a step "
                                  f"standing for steps {k}..{k + span - 1} is not a window")
-            for a, _, chunks in pipes:
-                if a == k and not timer.in_pipeline:
-                    timer.begin_pipeline(chunks)
+            begin(k)
             timer.step_time(step, itemsize)
             timer.n_steps += span - 1
-            if any(b == k + span for _, b, _ in pipes) and timer.in_pipeline:
+            if any(b == k + span for _, b in sums):
+                timer.end_link_sums()
+            if any(b == k + span for _, b, _, _ in pipes) and timer.in_pipeline:
                 timer.end_pipeline()
             continue
         if not cuts:
@@ -45,9 +55,7 @@ def time_steps(schedule, steps, timer, itemsize, launch=True, first=0):
             continue
         pos, end = k, k + step.repeat
         while pos < end:
-            for a, _, chunks in pipes:
-                if a == pos and not timer.in_pipeline:
-                    timer.begin_pipeline(chunks)
+            begin(pos)
             stop = min([end] + [x for x in cuts if x > pos])
             inside = [w for w in windows if w[0] <= pos < w[1]]
             if inside:
@@ -59,7 +67,9 @@ def time_steps(schedule, steps, timer, itemsize, launch=True, first=0):
             else:
                 timer.step_time(step, itemsize, stop - pos)
             pos = stop
-            if any(b == pos for _, b, _ in pipes) and timer.in_pipeline:
+            if any(b == pos for _, b in sums):
+                timer.end_link_sums()
+            if any(b == pos for _, b, _, _ in pipes) and timer.in_pipeline:
                 if timer.in_window:
                     timer.end_window()
                 timer.end_pipeline()
@@ -71,24 +81,27 @@ def time_steps(schedule, steps, timer, itemsize, launch=True, first=0):
         timer.add_launch()
 
 
-def _compact_rings(steps, timer, itemsize, allowed, pipes, first=0):
+def _compact_rings(steps, timer, itemsize, allowed, pipes, first=0, sums=()):
     """``(position, step)`` of ``steps`` with every :class:`~ubemu.schedule.ShiftSteps` timed at
     once where it can be (:mod:`ubemu.timing.shifts`; not while recording or spread over
-    processes, nor inside a window, nor across a pipeline's boundary), else given one by
-    one (``first``: the position of the first)."""
+    processes, nor inside a window or a run summed link by link, nor across a pipeline's
+    boundary), else given one by one (``first``: the position of the first)."""
     k = first
     for step in steps:
         n = step.repeat
         whole = not any(a < k + n and k < b and not (a <= k and k + n <= b)
-                        for a, b, _ in pipes)
+                        for a, b, _, _ in pipes)
+        whole = whole and not any(a < k + n and k < b for a, b in sums)
         if isinstance(step, ShiftSteps) and allowed and whole and timer.capture is None \
                 and not timer.spread.collective:
-            starting = [c for a, _, c in pipes if a == k]
+            starting = [(c, cb) for a, _, c, cb in pipes if a == k]
             if starting and not timer.in_pipeline:
-                timer.begin_pipeline(starting[0])
+                timer.begin_pipeline(*starting[0])
+            if timer.in_pipeline:
+                timer.stage(step, itemsize)
             if time_shift_steps(timer, step, itemsize):
                 k += n
-                if any(b == k for _, b, _ in pipes) and timer.in_pipeline:
+                if any(b == k for _, b, _, _ in pipes) and timer.in_pipeline:
                     timer.end_pipeline()
                 continue
         for one in explicit_steps(step):
@@ -150,16 +163,16 @@ def time_protocols(schedule, topology, npus=None, itemsize=4, loads=None, steps=
 def spans(schedule, itemsize):
     """``(start, stop)`` of the schedule's windows and pipelines: runs of steps timed
     together, which a walk over part of the steps must not cut."""
-    return _windows(schedule) + [(a, b) for a, b, _ in _pipelines(schedule, itemsize)]
+    return _windows(schedule) + [(a, b) for a, b, _, _ in _pipelines(schedule, itemsize)]
 
 
 def _pipelines(schedule, itemsize):
-    """The schedule's pipelines of more than one chunk as ``(start, stop, chunks)``, sorted
-    and checked."""
-    out = sorted((int(a), int(b), chunk_count(n, itemsize, c))
+    """The schedule's pipelines of more than one chunk as ``(start, stop, chunks, chunk
+    bytes)``, sorted and checked."""
+    out = sorted((int(a), int(b), chunk_count(n, itemsize, c), int(c))
                  for a, b, c, n in getattr(schedule, "pipelines", ()))
     out = [x for x in out if x[2] > 1]
-    for (a0, b0, _), (a1, _, _) in zip(out, out[1:]):
+    for (a0, b0, _, _), (a1, _, _, _) in zip(out, out[1:]):
         if a1 < b0:
             raise UbemuError(f"{schedule.algorithm} {schedule.collective}: overlapping "
                              f"pipelines ({a0}, {b0}) and ({a1}, ...)")
