@@ -10,7 +10,6 @@ import pytest
 from ubemu.algorithms import REGISTRY, build_schedule
 from ubemu.api import simulate
 from ubemu.collectives import get
-from ubemu.errors import UbemuError
 from ubemu.machine.comm import Comm
 from ubemu.machine.spec import load_topology, topology_from_dict, with_params
 from ubemu.schedule import AllPairs, ShiftSteps, Step
@@ -114,29 +113,6 @@ def test_params_overhead_reduction_efficiency():
     up = next(u for u in usage if u.name.endswith(".up"))
     assert up.bytes == pytest.approx(2 * (p - 1) * S)  # every rank sends 2 S (p-1)/p
     assert up.busy_s == pytest.approx(2 * (p - 1) * S / p / 40e9)
-
-
-def test_sliced_steps_hide_their_fixed_costs_behind_the_previous_slices():
-    """Each step's data in 2 slices: a ring step lasts max(Y, D - Y/2) (D its unsliced time,
-    Y its bytes' time), and the run pays the most a step hid once; a lone step is unchanged."""
-    spec = {"params": {"overhead_ns": 2000, "send_overhead_ns": 1000},
-            "level": [{"fabric": "switch", "size": 8, "bw_GBps": 50, "lat_ns": 1000}]}
-    plain = topology_from_dict(spec, "plain")
-    sliced = with_params(plain, ["slices=2"])
-    p = 8
-    for count in (8 * 1000, 8 * 100_000):  # fixed costs above the bytes' time, then below
-        y = count * 4 / p / 50e9
-        d = 2e-6 + 1e-6 + 1e-6 + y
-        d_s = max(y, d - y / 2)
-        want = 2 * (p - 1) * d_s + (d - d_s)
-        assert _time("all_reduce", "ring", sliced, p, count)[0] == pytest.approx(want, rel=1e-12)
-        assert _time("all_reduce", "ring", plain, p, count)[0] == pytest.approx(2 * (p - 1) * d,
-                                                                              rel=1e-12)
-        one_step = _time("all_gather", "direct", plain, p, count)[0]
-        assert _time("all_gather", "direct", sliced, p, count)[0] == pytest.approx(one_step,
-                                                                                   rel=1e-12)
-    with pytest.raises(UbemuError, match=r"^--param: slices must be >= 1, got 0.5$"):
-        with_params(plain, ["slices=0.5"])
 
 
 def test_repeat_counts_a_step_k_times():

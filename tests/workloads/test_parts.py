@@ -11,8 +11,10 @@ from ubemu.workloads import parts
 from ubemu.workloads.ops import Op
 from ubemu.workloads.profile import profile_op, resolve
 
-OPS = [  # (topology, op): windows, a pipeline, every group's replicas, repeated steps, auto
+OPS = [  # (topology, op): windows, a pipeline, every group's replicas, repeated steps, auto,
+    # sliced steps (dgx-h100: what they hid is the most of any part's)
     ("dgx-h100", Op("rs", "reduce_scatter", 3 << 20, algorithm="direct")),
+    ("dgx-h100", Op("sl", "all_reduce", 3 << 20, algorithm="ring", options={"channels": 1})),
     ("ub-mesh-pod", Op("h", "all_reduce", 1 << 22, algorithm="hierarchical")),
     ("ub-mesh-pod", Op("w", "all_reduce", 1 << 22, algorithm="hierarchical",
                        options={"per_level": "direct"})),

@@ -216,7 +216,7 @@ def _descend(prob, x, active, on_iteration, max_iter, at_x=None):
 
 
 def fit(base, keys, points, point_of_row, measured_s, robust_scale=0.05, max_iter=60,
-        start=None, on_iteration=None, starts=len(START_FACTORS)):
+        start=None, on_iteration=None, starts=3):
     """Fit ``keys`` of ``base`` so that the points' model times match ``measured_s``.
 
     Parameters

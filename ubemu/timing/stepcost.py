@@ -30,6 +30,7 @@ from ..kernels.codes import INNET_REDUCE
 from ..schedule import AllPairs
 from .pipeline import pipelined_cost
 from .shapes import Cost, NoClosedForm, PermPartner, Sizes, Xor, line_figures
+from .slices import SlicedCosts
 from .stepbounds import UnevenBounds
 from .stepshape import NO_FIGURES, Figures, ProtocolNotRun, Spec, raise_busy, size_max
 
@@ -38,7 +39,7 @@ from .stepshape import NO_FIGURES, Figures, ProtocolNotRun, Spec, raise_busy, si
 PROFILE_BUDGET = 1 << 25
 
 
-class StepArithmetic(UnevenBounds):
+class StepArithmetic(UnevenBounds, SlicedCosts):
     """The step arithmetic of :class:`ubemu.timing.costmodel.CostModel` (the attributes it
     reads: ``proto``, ``class_bw``, ``send_s``, ``recv_s``, ``msg_s``, ``overhead_s``,
     ``rho``, ``fill_bytes``, ``fill_s_per_byte``, ``fill_ns_per_byte``, ``n``, ``mode``,
@@ -237,22 +238,6 @@ class StepArithmetic(UnevenBounds):
             raise NoClosedForm("no closed form: a step known by its busiest link only, under a "
                                "protocol whose bandwidth differs by level")
         return self._step_cost(fig, exact)
-
-    def _step_cost(self, fig, exact, parts=()):
-        """The :class:`Cost` of one step of figures ``fig``. Where its data moves in slices
-        and ``exact``, its time carries what it hides (:meth:`hidden_of`). A bounded step
-        (``exact`` False: its figures bound the ranks' sizes) is not sliced where an upper
-        bound is wanted (it then hides nothing), and costs ``max(stream, t / slices)`` where
-        a lower one is: a sliced step lasts at least its stream and ``1/slices`` of its
-        unsliced time, which the stream never exceeds."""
-        t = self.time_of(fig)
-        hidden = 0.0
-        if self.slices > 1 and fig.moved:
-            if exact:
-                hidden = self.hidden_of(fig)
-            elif self.mode == "lo":
-                t = max(self._stream_s(fig), t / self.slices)
-        return Cost(t, fig.work, fig.work, fig.held, parts=parts, hidden=hidden)
 
     def figures(self, spec):
         """The :class:`Figures` of a step's shape."""
@@ -477,19 +462,6 @@ class StepArithmetic(UnevenBounds):
         message_s = (self.send_s + max(self.recv_s, fig.tail_s)) * sw
         t = max(fig.cpu_s * sw, link_s * share + lat + message_s) + self.overhead_s * sw
         return t + fig.red * share * self.rho if fig.reduce and self.rho else t
-
-    def hidden_of(self, fig):
-        """What a step of figures ``fig`` hides where its data moves in slices: its time by
-        :meth:`time_of` less its sliced time (:mod:`ubemu.timing.timer`); 0 unsliced."""
-        if self.slices <= 1 or not fig.moved:
-            return 0.0
-        t, stream_s = self.time_of(fig), self._stream_s(fig)
-        return t - max(stream_s, t - (1.0 - 1.0 / self.slices) * stream_s)
-
-    def _stream_s(self, fig):
-        """A step's data stream: its link term and its reduction."""
-        return self._link_s(fig.busy, fig.link_s) \
-            + (fig.red * self.rho if fig.reduce and self.rho else 0.0)
 
     # -- channels and pipelines ------------------------------------------------------------------
     def union(self, costs):

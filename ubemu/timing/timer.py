@@ -36,18 +36,7 @@ in-network step (``Step.innet``) loads the switch ports as
 Every collective costs ``launch_ns`` once, at its end. A schedule's ``pipelines`` are timed
 by :mod:`ubemu.timing.pipeline`.
 
-Where each step's data moves in ``s = slices`` slices (NCCL: 2 per chunk, ``*_SLICESTEPS`` of
-``*_CHUNKSTEPS`` in its ``collectives.h``), a step's first slice can start as soon as the
-previous step's first slice has arrived, so the step's fixed costs (latency, message costs,
-overhead) overlap the previous step's other slices on the link. A step of time D by the rule
-above, whose data stream takes ``Y`` (link term + reduction), then lasts::
-
-    D_s = max(Y, D - (1 - 1/s) Y)       (= D when s = 1)
-
-and the run pays once, on top, the most any of its steps hid (``D - D_s``): the first step
-has no earlier one to hide behind. A lone step thus costs D; ``S`` equal steps
-``S D_s + (D - D_s)``. Steps inside a pipeline are not sliced (the pipeline's own rule
-overlaps them).
+A step's data may move in slices (``params.slices``): :mod:`ubemu.timing.slices`.
 
 Links are full duplex (each direction, and a switch's up and down links, are separate ids).
 A step with ``repeat = k`` is timed once and counted ``k`` times. The steps of a schedule's
@@ -76,11 +65,13 @@ from .patterns import PatternProfiles
 from .pipeline import PipelineRuns
 from .protocols import SIMPLE, class_factors
 from .replicas import ReplicaSymmetry
+from .slices import SlicedSteps
 from .totals import RunTotals
 from .usage import LinkUsage
 
 
-class StepTimer(PatternProfiles, ReplicaSymmetry, PipelineRuns, LinkUsage, RunTotals):
+class StepTimer(PatternProfiles, ReplicaSymmetry, PipelineRuns, SlicedSteps, LinkUsage,
+                RunTotals):
     """Times steps on one topology, reusing its per-link scratch arrays between steps.
 
     Parameters
@@ -176,11 +167,6 @@ class StepTimer(PatternProfiles, ReplicaSymmetry, PipelineRuns, LinkUsage, RunTo
         """Total time so far as the exact :class:`~fractions.Fraction` sum of the steps (and
         the most a sliced step hid, paid once)."""
         return self._times[0] + self._hidden[0]
-
-    @property
-    def hidden_s(self):
-        """What the run pays once for its slices: the most a step hid (module docstring)."""
-        return float(self._hidden[0])
 
     def protocol_times(self):
         """``{protocol name: total time so far in s}`` of every protocol timed."""
@@ -291,14 +277,6 @@ class StepTimer(PatternProfiles, ReplicaSymmetry, PipelineRuns, LinkUsage, RunTo
         if self.reduce_Bps > 0:
             dt += red_bytes * share / self.reduce_Bps
         return dt
-
-    def _sliced(self, i, dt, fig, proto):
-        """The time of a step of time ``dt`` and ``fig`` (protocol ``i``) whose data moves in
-        slices; what it hides is kept (module docstring)."""
-        stream_s = fig[0] / proto[1] + (fig[2] / self.reduce_Bps if self.reduce_Bps > 0 else 0.0)
-        sliced = max(stream_s, dt - (1.0 - 1.0 / self.slices) * stream_s)
-        self._hidden[i] = max(self._hidden[i], Fraction(dt - sliced))
-        return sliced
 
     def _message_bound(self, link_s, lat_ns, red_bytes, cpu_s, tail_s, moved,
                        proto=(1.0, 1.0)):
