@@ -32,7 +32,7 @@ class Cost(float):
     step's shape and how many times it occurs, so that channels can be joined step by step
     and a pipeline timed. Sums and integer multiples carry them along; the value is plain
     float arithmetic. ``hidden``: the most one of its sliced steps hid
-    (:mod:`ubemu.timing.timer`), which the value includes once: a sum pays the larger of
+    (:mod:`ubemu.timing.slices`), which the value includes once: a sum pays the larger of
     its terms' once, k times a cost pays it once."""
 
     def __new__(cls, value, transfers=0, peak=0, held=0, moved=None, parts=(), hidden=0.0):
