@@ -6,7 +6,6 @@ import pytest
 from ubemu.api import simulate
 from ubemu.machine.groups import every_group
 from ubemu.machine.spec import resolve_topology
-from ubemu.schedule import AllPairs, Replicas, Step, replicate
 from ubemu.workloads.ops import Op
 from ubemu.workloads.profile import profile_op
 
@@ -25,23 +24,6 @@ def test_every_group_covers_every_npu_once_with_translates(topo, spec, shape):
     assert np.array_equal(np.sort(rows.reshape(-1)), np.arange(t.n_npus))
     assert np.array_equal(rows[0], comm.npus)
     assert (np.diff(rows - rows[:, :1], axis=0) == 0).all()  # same shape everywhere
-
-
-@pytest.mark.parametrize("base", [
-    Step.make([0, 1, 2], [1, 2, 0], [5, 6, 7], reduce=[True, False, True], repeat=2),
-    AllPairs(np.array([3, 3, 4]), repeat=3),
-])
-def test_replicas_hold_the_same_transfers_compact_or_explicit(base, monkeypatch):
-    explicit = replicate(base, 4, 3)
-    monkeypatch.setattr(AllPairs, "PART_TRANSFERS", 4)
-    compact = Replicas(base, 4, 3)
-    parts = list(compact.parts())
-    assert len(parts) > 1 and compact.repeat == base.repeat
-    for f in ("src", "dst", "n", "reduce"):
-        whole = np.concatenate([getattr(p, f) for p in parts])
-        mine = getattr(explicit, f) if isinstance(explicit, Step) else whole
-        assert np.array_equal(np.sort(whole), np.sort(mine))
-    assert compact.n_transfers == base.n_transfers * 4 == sum(p.n_transfers for p in parts)
 
 
 @pytest.mark.parametrize("collective, algorithm, topo, group", [

@@ -41,7 +41,8 @@ from fractions import Fraction
 
 import numpy as np
 
-from ..schedule import AllPairs, PartnerStep, Replicas, ShiftSteps
+from ..lockstep import Replicas
+from ..schedule import AllPairs, PartnerStep, ShiftSteps
 
 
 def chunk_count(elements, itemsize, chunk_bytes):

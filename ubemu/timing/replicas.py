@@ -1,6 +1,6 @@
 """Lockstep replicas timed from one replica of each shape, by the grid's symmetry.
 
-Every group of a kind at once (``--every``, workloads) is a :class:`ubemu.schedule.Replicas`
+Every group of a kind at once (``--every``, workloads) is a :class:`ubemu.lockstep.Replicas`
 step: G copies of one step on G groups. On a fault-free topology a cyclic shift of the
 coordinates maps links onto links of the same class and dimension-ordered routes onto routes
 (:func:`ubemu.machine.linkmap.shift_links`). Replicas whose NPUs are one shift of each other (the
@@ -14,8 +14,8 @@ the figures are the ones routing every replica gives, bit for bit
 
 import numpy as np
 
+from ..lockstep import Replicas
 from ..machine import linkmap
-from ..schedule import Replicas
 
 #: Fewer replicas than this are routed one by one.
 MIN_REPLICAS = 4

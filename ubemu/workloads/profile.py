@@ -3,7 +3,7 @@
 :func:`profile_op` resolves an :class:`ubemu.workloads.ops.Op` into its groups (one, or every group
 of its kind as lockstep replicas), builds its timing-only schedule once (on one group: the
 replicas are translates of it) and times every replica's transfers together
-(:func:`ubemu.schedule.replicate`), so replicas that share a link share it in every step.
+(:func:`ubemu.lockstep.replicate`), so replicas that share a link share it in every step.
 With ``record`` each timed unit becomes a :class:`Segment`: the links it loads and how much
 of each it uses, split into its bandwidth term (what contention stretches) and the rest
 (latency, message costs, overhead, reduction: fixed). A run of equal units is one segment.
@@ -19,9 +19,10 @@ from .. import collectives, engine
 from ..algorithms import build_schedule, get_algorithm, work
 from ..data.dtypes import check_op, get_dtype
 from ..errors import UbemuError
+from ..lockstep import replicate
 from ..machine.groups import every_group, group_of
 from ..parallel.exchange import LocalExchange
-from ..schedule import explicit_steps, replicate
+from ..schedule import explicit_steps
 from ..timing.protocols import offered
 from ..timing.protocols import resolve as resolve_protocols
 from ..timing.timer import StepTimer
