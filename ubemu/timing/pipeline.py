@@ -43,6 +43,8 @@ import numpy as np
 
 from ..lockstep import Replicas
 from ..schedule import AllPairs, PartnerStep, ShiftSteps
+from .groupcost import summed_link_busy
+from .shapes import Cost
 
 
 def chunk_count(elements, itemsize, chunk_bytes):
@@ -83,9 +85,6 @@ def pipelined_cost(model, cost, chunks, chunk_bytes):
     """The module docstring's rule over the recorded steps of ``cost`` (a closed form's
     :class:`~ubemu.timing.shapes.Cost`) on ``model`` (its step arithmetic,
     :class:`ubemu.timing.stepcost.StepArithmetic`): the twin of :class:`PipelineRuns`."""
-    from .groupcost import summed_link_busy
-    from .shapes import Cost
-
     if chunks <= 1:
         return cost
     fill, pace, cpu, red, sums = 0.0, {}, 0.0, 0.0, {}

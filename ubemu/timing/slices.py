@@ -47,7 +47,7 @@ class SlicedSteps:
 
 class SlicedCosts:
     """The slices part of :class:`ubemu.timing.stepcost.StepArithmetic` (it reads ``slices``,
-    ``mode``, ``rho``, ``time_of`` and ``_link_s``)."""
+    ``mode``, ``rho``, ``time_of`` and ``link_s``)."""
 
     def _step_cost(self, fig, exact, parts=()):
         """The :class:`Cost` of one step of figures ``fig``, carrying what it hides where its
@@ -73,5 +73,5 @@ class SlicedCosts:
 
     def _stream_s(self, fig):
         """A step's data stream: its link term and its reduction."""
-        return self._link_s(fig.busy, fig.link_s) \
+        return self.link_s(fig.busy, fig.link_s) \
             + (fig.red * self.rho if fig.reduce and self.rho else 0.0)

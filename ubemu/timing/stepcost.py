@@ -440,10 +440,6 @@ class StepArithmetic(UnevenBounds, SlicedCosts):
                           spec.engines)
 
     def link_s(self, busy, link_s):
-        """:meth:`_link_s` (for :func:`ubemu.timing.pipeline.pipelined_cost`)."""
-        return self._link_s(busy, link_s)
-
-    def _link_s(self, busy, link_s):
         """The link term under the model's protocol: ``link_s`` over its bandwidth factor, or
         where the factor differs by level (``class_bw``) the most of each class's busy time
         over its own."""
@@ -458,7 +454,7 @@ class StepArithmetic(UnevenBounds, SlicedCosts):
         if not fig.moved:
             return self.overhead_s * sw
         lat = max((lat + self.fill_s(b * share) for lat, b in fig.lats), default=0.0)
-        link_s = self._link_s(fig.busy, fig.link_s)
+        link_s = self.link_s(fig.busy, fig.link_s)
         message_s = (self.send_s + max(self.recv_s, fig.tail_s)) * sw
         t = max(fig.cpu_s * sw, link_s * share + lat + message_s) + self.overhead_s * sw
         return t + fig.red * share * self.rho if fig.reduce and self.rho else t

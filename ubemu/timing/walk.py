@@ -36,6 +36,14 @@ def time_steps(schedule, steps, timer, itemsize, launch=True, first=0):
         if any(a == pos for a, _ in sums):
             timer.begin_link_sums()
 
+    def end(pos):
+        if any(b == pos for _, b in sums):
+            timer.end_link_sums()
+        if any(b == pos for _, b, _, _ in pipes) and timer.in_pipeline:
+            if timer.in_window:
+                timer.end_window()
+            timer.end_pipeline()
+
     for k, step in _compact_rings(steps, timer, itemsize, not windows, pipes, first, sums):
         span = getattr(step, "span", 1)
         if span > 1:
@@ -45,10 +53,7 @@ def time_steps(schedule, steps, timer, itemsize, launch=True, first=0):
             begin(k)
             timer.step_time(step, itemsize)
             timer.n_steps += span - 1
-            if any(b == k + span for _, b in sums):
-                timer.end_link_sums()
-            if any(b == k + span for _, b, _, _ in pipes) and timer.in_pipeline:
-                timer.end_pipeline()
+            end(k + span)
             continue
         if not cuts:
             timer.step_time(step, itemsize)
@@ -67,12 +72,7 @@ def time_steps(schedule, steps, timer, itemsize, launch=True, first=0):
             else:
                 timer.step_time(step, itemsize, stop - pos)
             pos = stop
-            if any(b == pos for _, b in sums):
-                timer.end_link_sums()
-            if any(b == pos for _, b, _, _ in pipes) and timer.in_pipeline:
-                if timer.in_window:
-                    timer.end_window()
-                timer.end_pipeline()
+            end(pos)
     if timer.in_window:
         timer.end_window()
     if timer.in_pipeline:
