@@ -36,7 +36,7 @@ def time_steps(schedule, steps, timer, itemsize, launch=True, first=0):
         if any(a == pos for a, _ in sums):
             timer.begin_link_sums()
 
-    def end(pos):
+    def finish(pos):
         if any(b == pos for _, b in sums):
             timer.end_link_sums()
         if any(b == pos for _, b, _, _ in pipes) and timer.in_pipeline:
@@ -53,7 +53,7 @@ def time_steps(schedule, steps, timer, itemsize, launch=True, first=0):
             begin(k)
             timer.step_time(step, itemsize)
             timer.n_steps += span - 1
-            end(k + span)
+            finish(k + span)
             continue
         if not cuts:
             timer.step_time(step, itemsize)
@@ -72,7 +72,7 @@ def time_steps(schedule, steps, timer, itemsize, launch=True, first=0):
             else:
                 timer.step_time(step, itemsize, stop - pos)
             pos = stop
-            end(pos)
+            finish(pos)
     if timer.in_window:
         timer.end_window()
     if timer.in_pipeline:
