@@ -118,6 +118,38 @@ def test_weighted_tasks_are_taken_heaviest_first():
     assert claim_order(5, weights=[8, 8, 1, 8, 100]) == [4, 0, 1, 3, 2]
 
 
+def test_pick_prefers_a_family_the_process_has_run_then_one_nobody_has():
+    from ubemu.parallel.spread import WARM_SHARE, pick
+
+    weights = [10, 10, 9, 8, 10 * WARM_SHARE - 1]
+    families = ["a", "b", "c", "a", "d"]
+    left = [0, 1, 2, 3, 4]
+    assert pick(left, weights, None, {"b"}, {"a", "b"}) == 0  # no families: in order
+    assert pick(left, weights, families, {"b"}, {"a", "b"}) == 1  # its own family
+    assert pick(left, weights, families, set(), {"a", "b"}) == 2  # one nobody has run
+    assert pick(left, weights, families, set(), {"a", "b", "c"}) == 0  # else in order
+    assert pick(left, weights, families, {"d"}, {"a", "d"}) == 1  # d is too light to jump
+    assert pick([3, 4], weights, families, {"d"}, {"a", "d"}) == 1  # ... unless near the heaviest left
+
+
+def test_tasks_of_one_family_run_on_one_process():
+    """Two families of three tasks: on two processes each family stays on one (a second
+    process starts the family no one has run), the results in task order."""
+    ex = exchange()
+
+    def run(k):
+        time.sleep(0.1)
+        return k, ex.rank
+
+    families = ["a", "a", "a", "b", "b", "b"]
+    out = spread(range(6), run, families=families)
+    assert [k for k, _ in out] == list(range(6))
+    if ex.size == 2:
+        ranks = [r for _, r in out]
+        assert len(set(ranks[:3])) == 1 and len(set(ranks[3:])) == 1
+        assert ranks[0] != ranks[3]
+
+
 def test_tasks_go_to_the_processes_as_they_free_up():
     """One slow task on process 0's first draw: the others take the rest meanwhile (a fixed
     deal would leave half of them waiting behind it), and the results stay in task order."""

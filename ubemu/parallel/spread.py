@@ -4,7 +4,9 @@ A sweep of plans, the seeds and counts of ``ubemu faults``, the rows of a timing
 collective sweep, the operation profiles of a workload: many runs, each one process's work.
 The tasks are dealt as the processes free up: each process takes the next task not yet taken
 (in task order, or with weights, a rough cost per task, the heaviest first: greedy list
-scheduling, so a process that drew quick tasks takes more of them), runs it alone
+scheduling, so a process that drew quick tasks takes more of them; with families, tasks that
+share a set-up, a process takes a task of a family it has run where one is nearly as heavy,
+:func:`pick`), runs it alone
 (:func:`ubemu.parallel.env.alone`: every collective inside sees a job of one process) and
 sends its result to process 0; it asks for its next task as it starts one, so the answer is
 there when it is done. Process 0 runs tasks too, and a thread of it hands out the tasks and
@@ -32,6 +34,9 @@ POLL_S = 0.002
 #: Python's thread switch interval (s) on process 0 while it deals: its main thread holds the
 #: interpreter in pure-Python work, and the dealing thread must not wait the default 5 ms.
 SWITCH_S = 0.0005
+#: A task of a family the asking process has run is taken before a heavier one of another
+#: family when it weighs at least this share of the heaviest left (:func:`pick`).
+WARM_SHARE = 0.5
 #: A worker's request: a task now (it is idle), or ahead (it has just started one); the answer
 #: ``LATER``: none ahead, ask when done.
 NOW, AHEAD, LATER = "now", "ahead", None
@@ -45,30 +50,58 @@ def claim_order(n_tasks, weights=None):
     return sorted(range(n_tasks), key=lambda k: (-float(weights[k]), k))
 
 
-class _Dealer:
-    """Process 0's hand-out of the tasks: the next in :func:`claim_order` to whoever asks
-    (its own main thread, or a worker through the thread :meth:`serve`)."""
+def pick(left, weights, families, held, others):
+    """Position in ``left`` (untaken tasks in :func:`claim_order`) of the task a process
+    takes: among those that weigh at least :data:`WARM_SHARE` of the first's, the first of
+    a family in ``held`` (those it has run), else the first of a family no process has run
+    (none in ``others``), else the first. A family's set-up (a group's routes) is then made
+    on few processes, while the heaviest tasks still go first."""
+    if families is None:
+        return 0
+    floor = WARM_SHARE * weights[left[0]]
+    cold = None
+    for j, t in enumerate(left):
+        if weights[t] < floor:
+            break
+        if families[t] in held:
+            return j
+        if cold is None and families[t] not in others:
+            cold = j
+    return 0 if cold is None else cold
 
-    def __init__(self, order, comm, mpi, n_workers):
-        self.order, self.comm, self.mpi = order, comm, mpi
+
+class _Dealer:
+    """Process 0's hand-out of the tasks (:func:`pick`) to whoever asks (its own main
+    thread, or a worker through the thread :meth:`serve`)."""
+
+    def __init__(self, n_tasks, comm, mpi, n_workers, weights=None, families=None):
+        self.left = claim_order(n_tasks, weights)
+        self.weights = [1.0] * n_tasks if weights is None else [float(w) for w in weights]
+        self.families, self.held = families, [set() for _ in range(n_workers + 1)]
+        self.run_anywhere = set()
+        self.comm, self.mpi = comm, mpi
         self.bulk = _bulk(comm)
-        self.next, self.lock = 0, threading.Lock()
+        self.lock = threading.Lock()
         self.n_procs = n_workers + 1
         self.results = queue.Queue()
         self.thread = threading.Thread(target=self.serve, args=(n_workers,), daemon=True)
 
-    def take(self, ahead=False):
-        """The next task's index, or None when all are taken; ``ahead`` (for a process still
-        busy): -1 unless more tasks are left than processes (a round of one task per process
-        must not go two to one)."""
+    def take(self, proc=0, ahead=False):
+        """The index of the task process ``proc`` runs next, or None when all are taken;
+        ``ahead`` (for a process still busy): -1 unless more tasks are left than processes
+        (a round of one task per process must not go two to one)."""
         with self.lock:
-            left = len(self.order) - self.next
+            left = len(self.left)
             if ahead and 0 < left <= self.n_procs:
                 return -1
             if not left:
                 return None
-            self.next += 1
-            return self.order[self.next - 1]
+            t = self.left.pop(pick(self.left, self.weights, self.families, self.held[proc],
+                                   self.run_anywhere))
+            if self.families is not None:
+                self.held[proc].add(self.families[t])
+                self.run_anywhere.add(self.families[t])
+            return t
 
     def serve(self, n_workers):
         """Answer the workers until each has been told there is nothing left and every task
@@ -86,17 +119,18 @@ class _Dealer:
                 self.results.put((src, *done))
                 out -= 1
             if asks:
-                i = self.take(ahead=asks == AHEAD)
+                i = self.take(src, ahead=asks == AHEAD)
                 self.comm.send(LATER if i == -1 else [] if i is None else [i], dest=src,
                                tag=TAG_GIVE)
                 n_workers -= i is None
                 out += i is not None and i >= 0
 
 
-def in_order(tasks, run, weights=None, ran=None):
+def in_order(tasks, run, weights=None, ran=None, families=None):
     """Yield ``(i, run(tasks[i]))`` in task order on process 0 (on the others nothing: they
     run their share), the tasks dealt to the job's processes as they free up (module
-    docstring; ``weights``: see :func:`claim_order`); every process then raises the first
+    docstring; ``weights``: see :func:`claim_order`; ``families``: a hashable per task, tasks
+    that share a set-up, see :func:`pick`); every process then raises the first
     task's error, if one failed. ``ran``, a dict, is filled with ``i: result`` of the tasks
     this process ran (on process 0: ``i: process`` of those the others ran)."""
     tasks = list(tasks)
@@ -112,7 +146,7 @@ def in_order(tasks, run, weights=None, ran=None):
     switch = sys.getswitchinterval()
     sys.setswitchinterval(min(switch, SWITCH_S))  # the dealing thread answers promptly
     try:
-        yield from _deal(tasks, run, weights, ran, ex)
+        yield from _deal(tasks, run, weights, ran, ex, families)
     finally:
         sys.setswitchinterval(switch)
 
@@ -137,9 +171,9 @@ def _work(tasks, run, ran, comm):
     _raise(share(None))
 
 
-def _deal(tasks, run, weights, ran, ex):
+def _deal(tasks, run, weights, ran, ex, families):
     """:func:`in_order` on process 0 of a job of several."""
-    dealer = _Dealer(claim_order(len(tasks), weights), ex.comm, ex.MPI, ex.size - 1)
+    dealer = _Dealer(len(tasks), ex.comm, ex.MPI, ex.size - 1, weights, families)
     got, shown = {}, 0
     mine = dealer.take()  # the first (the heaviest) is process 0's: its result stays here
     dealer.thread.start()
@@ -184,13 +218,13 @@ def _from_root(make):
     return bulk.recv(source=0, tag=TAG_END)
 
 
-def spread(tasks, run, on_result=None, everywhere=True, weights=None):
+def spread(tasks, run, on_result=None, everywhere=True, weights=None, families=None):
     """``[run(t) for t in tasks]``, the tasks spread over the job's processes
-    (:func:`in_order`); ``on_result(i, result)`` on process 0 as they land. Returns the
+    (:func:`in_order`, ``weights`` and ``families`` as there); ``on_result(i, result)`` on process 0 as they land. Returns the
     results on every process (``everywhere``: each process is sent those it did not run),
     else on process 0 (None elsewhere)."""
     out, ran = [], {}
-    for i, result in in_order(tasks, run, weights, ran):
+    for i, result in in_order(tasks, run, weights, ran, families):
         out.append(result)
         if on_result is not None:
             on_result(i, result)

@@ -48,6 +48,15 @@ def key(op, topology, max_work):
             op.algorithm, op.dtype, op.reduction, repr(sorted(op.options.items())), max_work)
 
 
+def family(op):
+    """What operations share in timing: the group they are costed on (its cost model and
+    routes, :func:`ubemu.workloads.profile.groups_of`: the first of their ``npus``)."""
+    if op.npus is not None:
+        first = np.atleast_2d(np.asarray(op.npus, np.int64))[0]
+        return first.size, hash(first.tobytes())
+    return str(op.group), op.every
+
+
 def weight(op, topology):
     """A rough cost of timing ``op`` alone, to deal the operations out over processes:
     the NPUs it runs on times its group size (steps and peers grow with it)."""
@@ -146,7 +155,8 @@ def spread_profiles(ops, topology, max_work, on_result=None, everywhere=True, ca
                 on_result(i, joined[i])
 
     results = spread(tasks, run, on_result=landed, everywhere=everywhere,
-                     weights=[weights[i] / n for i, _, n in tasks])
+                     weights=[weights[i] / n for i, _, n in tasks],
+                     families=[family(ops[i]) for i, _, _ in tasks])
     if results is None:
         return None
     if len(joined) < len(ops):  # not process 0: join here too
