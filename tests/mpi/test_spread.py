@@ -129,7 +129,7 @@ def test_pick_prefers_a_family_the_process_has_run_then_one_nobody_has():
     assert pick(left, weights, families, set(), {"a", "b"}) == 2  # one nobody has run
     assert pick(left, weights, families, set(), {"a", "b", "c"}) == 0  # else in order
     assert pick(left, weights, families, {"d"}, {"a", "d"}) == 1  # d is too light to jump
-    assert pick([3, 4], weights, families, {"d"}, {"a", "d"}) == 1  # ... unless near the heaviest left
+    assert pick([3, 4], weights, families, {"d"}, {"a", "d"}) == 1  # near the heaviest left
 
 
 def test_tasks_of_one_family_run_on_one_process():

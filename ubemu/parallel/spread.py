@@ -220,9 +220,9 @@ def _from_root(make):
 
 def spread(tasks, run, on_result=None, everywhere=True, weights=None, families=None):
     """``[run(t) for t in tasks]``, the tasks spread over the job's processes
-    (:func:`in_order`, ``weights`` and ``families`` as there); ``on_result(i, result)`` on process 0 as they land. Returns the
-    results on every process (``everywhere``: each process is sent those it did not run),
-    else on process 0 (None elsewhere)."""
+    (:func:`in_order`, ``weights`` and ``families`` as there); ``on_result(i, result)`` on
+    process 0 as they land. Returns the results on every process (``everywhere``: each
+    process is sent those it did not run), else on process 0 (None elsewhere)."""
     out, ran = [], {}
     for i, result in in_order(tasks, run, weights, ran, families):
         out.append(result)
