@@ -37,6 +37,12 @@ SWITCH_S = 0.0005
 #: A task of a family the asking process has run is taken before a heavier one of another
 #: family when it weighs at least this share of the heaviest left (:func:`pick`).
 WARM_SHARE = 0.5
+#: Bytes under which an array of a worker's result travels inside its pickle, not as a
+#: message of its own: each message is one more hand-over between the worker, blocked in its
+#: send, and process 0's dealing thread (the Mixtral sweep's profiles, 10 MB in some 40
+#: arrays, kept a worker waiting 70 ms each, 0.75 s in all); a copy costs far less. Larger
+#: arrays (a million-NPU operation's parts) still go out of band, uncopied.
+IN_BAND_B = 1 << 24
 #: A worker's request: a task now (it is idle), or ahead (it has just started one); the answer
 #: ``LATER``: none ahead, ask when done.
 NOW, AHEAD, LATER = "now", "ahead", None
@@ -153,22 +159,39 @@ def in_order(tasks, run, weights=None, ran=None, families=None):
 
 def _work(tasks, run, ran, comm):
     """:func:`in_order` on a process other than 0: it asks for its next task as it starts
-    one, so the answer is there when it is done (while enough are left)."""
+    one, so the answer is there when it is done (while enough are left); its results keep
+    arrays under :data:`IN_BAND_B` inside their pickles."""
+    from mpi4py.util import pkl5
+
+    threshold, pkl5.pickle.THRESHOLD = pkl5.pickle.THRESHOLD, IN_BAND_B
+    try:
+        _serve_tasks(tasks, run, ran, comm)
+    finally:
+        pkl5.pickle.THRESHOLD = threshold
+    _raise(share(None))
+
+
+def _serve_tasks(tasks, run, ran, comm):
+    """A worker's loop of :func:`_work`: ask, run, send the result, until none is left."""
     bulk = _bulk(comm)
     bulk.send((None, NOW), dest=0, tag=TAG)
     given = comm.recv(source=0, tag=TAG_GIVE)
+    sent = None  # the last result, on its way: the worker does not wait for process 0
     while given:
         bulk.send((None, AHEAD), dest=0, tag=TAG)
         ask = comm.irecv(source=0, tag=TAG_GIVE)
         i = given[0]
         done = _attempt(run, tasks[i])
-        bulk.send(((i, *done), None), dest=0, tag=TAG)
+        if sent is not None:
+            sent.wait()
+        sent = bulk.isend(((i, *done), None), dest=0, tag=TAG)
         ran[i] = done[0]
         given = ask.wait()
         if given is LATER:
             bulk.send((None, NOW), dest=0, tag=TAG)
             given = comm.recv(source=0, tag=TAG_GIVE)
-    _raise(share(None))
+    if sent is not None:
+        sent.wait()
 
 
 def _deal(tasks, run, weights, ran, ex, families):
