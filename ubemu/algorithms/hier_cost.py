@@ -81,16 +81,21 @@ def _phase_step_cost(model, kind, name, ax, seg, isz, c):
 
 
 def _all_reduce_plan(model, c, isz, names, ch=0):
-    """Reduce-scatter and all-gather on every axis but the top one, all-reduce on the top."""
+    """Reduce-scatter and all-gather on every axis but the top one, all-reduce on the top;
+    each level on its lines of ``lo`` and ``seg`` elements
+    (:meth:`~ubemu.timing.joins.StepJoins.on_lines_of`)."""
     live = [(ax, n) for ax, n in zip(model.require_axes(), names) if ax.p > 1]
-    t, seg = 0.0, c
+    t, seg, lo = 0.0, c, c
     for ax, name in live[:-1]:
-        t += _phase_step_cost(model, "reduce_scatter", name, ax, seg, isz, ch)
-        t += _phase_step_cost(model, "all_gather", name, ax, seg, isz, ch)
-        seg = model.segment(seg, ax.p)
+        t += model.on_lines_of(
+            lambda s, ax=ax, name=name:
+            _phase_step_cost(model, "reduce_scatter", name, ax, s, isz, ch)
+            + _phase_step_cost(model, "all_gather", name, ax, s, isz, ch), lo, seg)
+        seg, lo = model.segment(seg, ax.p), lo // ax.p
     if live:
         ax, name = live[-1]
-        t += _phase_step_cost(model, "all_reduce", name, ax, seg, isz, ch)
+        t += model.on_lines_of(
+            lambda s: _phase_step_cost(model, "all_reduce", name, ax, s, isz, ch), lo, seg)
     return t
 
 
