@@ -94,7 +94,7 @@ class StepJoins:
             big, small = cost_of(hi), cost_of(lo)
         total = Cost(0.0)
         for (a, b), mult in aligned([big.parts, small.parts], "lines of two sizes"):
-            total = total + self._cost_of(Spec("lines", [a, b], group=a.group)) * mult
+            total = total + self._cost_of(Spec("lines", [a, b])) * mult
         return total
 
     def _lines_figures(self, spec):
