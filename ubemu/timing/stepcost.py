@@ -470,7 +470,7 @@ class StepArithmetic(UnevenBounds, SlicedCosts, StepJoins):
         t = max(fig.cpu_s * sw, link_s * share + lat + message_s) + self.overhead_s * sw
         return t + fig.red * share * self.rho if fig.reduce and self.rho else t
 
-    # -- channels and pipelines ------------------------------------------------------------------
+    # -- pipelines -------------------------------------------------------------------------------
     def pipelined(self, cost, chunks, chunk_bytes=0):
         """The recorded steps of ``cost`` as a pipelined run of ``chunks`` chunks, each step's
         messages cut in chunks of at most ``chunk_bytes`` (0: every step in ``chunks``):
