@@ -80,17 +80,25 @@ def _phase_step_cost(model, kind, name, ax, seg, isz, c):
     return cost(model, ax, seg, isz)
 
 
+def _lines_cost(model, kind, name, ax, lo, seg, isz, c):
+    """Channel ``c``'s cost of the phase ``(kind, name)`` along ``ax`` on its lines of ``lo``
+    and ``seg`` elements side by side (:meth:`~ubemu.timing.joins.StepJoins.on_lines_of`)."""
+    return model.on_lines_of(lambda s: _phase_step_cost(model, kind, name, ax, s, isz, c),
+                             lo, seg)
+
+
 def _all_reduce_plan(model, c, isz, names, ch=0):
-    """Reduce-scatter and all-gather on every axis but the top one, all-reduce on the top."""
+    """Reduce-scatter and all-gather on every axis but the top one, all-reduce on the top;
+    past a cut that does not divide, on lines of ``lo`` and ``seg`` elements."""
     live = [(ax, n) for ax, n in zip(model.require_axes(), names) if ax.p > 1]
-    t, seg = 0.0, c
+    t, seg, lo = 0.0, c, c
     for ax, name in live[:-1]:
-        t += _phase_step_cost(model, "reduce_scatter", name, ax, seg, isz, ch)
-        t += _phase_step_cost(model, "all_gather", name, ax, seg, isz, ch)
-        seg = model.segment(seg, ax.p)
+        t += _lines_cost(model, "reduce_scatter", name, ax, lo, seg, isz, ch)
+        t += _lines_cost(model, "all_gather", name, ax, lo, seg, isz, ch)
+        seg, lo = model.segment(seg, ax.p), lo // ax.p
     if live:
         ax, name = live[-1]
-        t += _phase_step_cost(model, "all_reduce", name, ax, seg, isz, ch)
+        t += _lines_cost(model, "all_reduce", name, ax, lo, seg, isz, ch)
     return t
 
 

@@ -358,7 +358,9 @@ class CostModel(StepArithmetic):
         """Elements of the segment each line of the next level starts from after ``c`` is cut
         into ``parts``: where it does not divide the lines differ (``lines_vary``) and the
         largest line (``mode="hi"``) or the smallest (``"lo"``) is costed, exact where a
-        line's own links and NPUs decide, bounds where parallel lines share a link."""
+        line's own links and NPUs decide (with per-message costs beside the smallest line,
+        :meth:`~ubemu.timing.joins.StepJoins.on_lines_of`), bounds where parallel lines
+        share a link."""
         base, extra = divmod(c, parts)
         if extra:
             self.lines_vary = True

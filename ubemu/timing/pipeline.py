@@ -96,12 +96,13 @@ def pipelined_cost(model, cost, chunks, chunk_bytes):
         if not fig.moved:
             continue
         left = (c_u - 1) / c_u
-        if spec.group is None:
+        top = spec.top()  # (of lines of two sizes, the larger loads each link the most)
+        if top.group is None:
             for c, t in fig.busy.items():
                 pace[c] = pace.get(c, 0.0) + t * mult * left
         else:  # a tree's steps (routed patterns'): link by link
-            sizes = [sum(s) for s in zip(*(z for _, z in spec.items))]  # the channels'
-            sums.setdefault(spec.group, []).append((spec.items[0][0], sizes, mult * left))
+            sizes = [sum(s) for s in zip(*(z for _, z in top.items))]  # the channels'
+            sums.setdefault(top.group, []).append((top.items[0][0], sizes, mult * left))
         cpu += fig.cpu_s * mult * (c_u - 1)
         red += (fig.red if fig.reduce else 0.0) * mult * left
     for loads in sums.values():

@@ -16,8 +16,10 @@ where the step is on one axis (exact), else bounded (module docstring of
 While the model *records* (:meth:`StepArithmetic.recorded`), every :class:`Cost` carries its
 steps' shapes, so that
 
-- :meth:`~StepArithmetic.union` joins k channels step by step (step i of every channel is one
-  step: their messages share links as the timer's loads do), and
+- :meth:`~ubemu.timing.joins.StepJoins.union` joins k channels step by step (step i of
+  every channel is one step: their messages share links as the timer's loads do),
+- :meth:`~ubemu.timing.joins.StepJoins.on_lines_of` joins a hierarchical cut's lines of two
+  sizes step by step, and
 - :meth:`~StepArithmetic.pipelined` times a pipelined run by :mod:`ubemu.timing.pipeline`'s
   rule from the steps' figures.
 """
@@ -28,18 +30,19 @@ import numpy as np
 
 from ..kernels.codes import INNET_REDUCE
 from ..schedule import AllPairs
+from .joins import StepJoins
 from .pipeline import pipelined_cost
 from .shapes import Cost, NoClosedForm, PermPartner, Sizes, Xor, line_figures
 from .slices import SlicedCosts
 from .stepbounds import UnevenBounds
-from .stepshape import NO_FIGURES, Figures, ProtocolNotRun, Spec, raise_busy, size_max
+from .stepshape import JOINED, NO_FIGURES, Figures, ProtocolNotRun, Spec, raise_busy, size_max
 
 #: Most transfers the patterns of one cost may need routed (cached or not, so that whether a
 #: closed form exists does not depend on what was asked before).
 PROFILE_BUDGET = 1 << 25
 
 
-class StepArithmetic(UnevenBounds, SlicedCosts):
+class StepArithmetic(UnevenBounds, SlicedCosts, StepJoins):
     """The step arithmetic of :class:`ubemu.timing.costmodel.CostModel` (the attributes it
     reads: ``proto``, ``class_bw``, ``send_s``, ``recv_s``, ``msg_s``, ``overhead_s``,
     ``rho``, ``fill_bytes``, ``fill_s_per_byte``, ``fill_ns_per_byte``, ``n``, ``mode``,
@@ -230,13 +233,13 @@ class StepArithmetic(UnevenBounds, SlicedCosts):
 
     def _direct(self, fig, exact=True):
         """The Cost of figures computed whole (a routed pattern's, an uneven all-to-all's):
-        not joined into channels or a pipeline (they take the steps' shapes)."""
-        if self._recording:
-            raise NoClosedForm("no closed form: a routed pattern's step joined into channels "
-                               "or a pipeline")
+        recorded as they are (a ``"fixed"`` step, joined to another line's but not into
+        channels or a pipeline: they take the steps' shapes)."""
         if self.class_bw is not None and not fig.busy:
             raise NoClosedForm("no closed form: a step known by its busiest link only, under a "
                                "protocol whose bandwidth differs by level")
+        if self._recording:
+            return self._cost_of(Spec("fixed", [(fig, exact)]))
         return self._step_cost(fig, exact)
 
     def figures(self, spec):
@@ -260,6 +263,14 @@ class StepArithmetic(UnevenBounds, SlicedCosts):
             return self._every_between_figures(spec)
         if spec.kind == "profiled":
             return self._profiled_figures(spec)
+        if spec.kind == "lines":
+            return self._lines_figures(spec)
+        if spec.kind == "fixed":
+            if len(spec.items) > 1:  # channels joined
+                raise NoClosedForm(JOINED)
+            fig, exact = spec.items[0]
+            self.uneven = self.uneven or not exact
+            return fig
         return self._msgs_figures(spec)
 
     def _profiled_figures(self, spec):
@@ -459,27 +470,7 @@ class StepArithmetic(UnevenBounds, SlicedCosts):
         t = max(fig.cpu_s * sw, link_s * share + lat + message_s) + self.overhead_s * sw
         return t + fig.red * share * self.rho if fig.reduce and self.rho else t
 
-    # -- channels and pipelines ------------------------------------------------------------------
-    def union(self, costs):
-        """The channels ``costs`` (recorded :class:`Cost` s, one per channel, the same
-        steps) run together: step i of each is one step."""
-        parts = [c.parts for c in costs]
-        if len({len(p) for p in parts}) != 1:
-            raise NoClosedForm("no closed form: channels with different steps")
-        total = Cost(0.0)
-        for specs in zip(*parts):
-            first, mult = specs[0]
-            if any(s.kind != first.kind or s.reduce != first.reduce or m != mult
-                   for s, m in specs):
-                raise NoClosedForm("no closed form: channels with different steps")
-            spec = Spec(first.kind, [x for s, _ in specs for x in s.items], first.reduce,
-                        sum(s.engines for s, _ in specs), sum(s.n_msgs for s, _ in specs),
-                        first.group)
-            if spec.kind != "none" and not spec.items:
-                spec.kind = "none"
-            total = total + self._cost_of(spec) * mult
-        return total
-
+    # -- pipelines -------------------------------------------------------------------------------
     def pipelined(self, cost, chunks, chunk_bytes=0):
         """The recorded steps of ``cost`` as a pipelined run of ``chunks`` chunks, each step's
         messages cut in chunks of at most ``chunk_bytes`` (0: every step in ``chunks``):

@@ -7,6 +7,9 @@ step arithmetic makes of it before the timing rule turns it into a time.
 
 from .shapes import NoClosedForm, Sizes
 
+#: Why a step computed whole (a routed pattern's) has no closed form in channels or a pipeline.
+JOINED = "no closed form: a routed pattern's step joined into channels or a pipeline"
+
 
 class ProtocolNotRun(NoClosedForm):
     """The algorithm does not run under the model's protocol (in-switch reduction: simple)."""
@@ -22,6 +25,9 @@ class Spec:
     :func:`ubemu.kernels.timing.accumulate_innet`) or ``"none"`` (nothing moves);
     ``"profiled"`` (``(profile, sizes)`` per channel: a routed pattern's step,
     :class:`ubemu.timing.groupcost.GroupProfile`, ``sizes[g]`` bytes per message of group g);
+    ``"lines"`` (``(larger, smaller)``: the shapes of one step on lines of two sizes run side
+    by side, :mod:`ubemu.timing.joins`); ``"fixed"`` (``((figures, exact),)``: a step whose
+    figures were computed whole, a routed pattern's, which joins no channel or pipeline);
     ``engines``: channels sharing the NPUs' message costs; ``group``: the steps of one
     ``group`` (not None) are paced link by link in a pipeline (:mod:`ubemu.timing.pipeline`)."""
 
@@ -36,11 +42,19 @@ class Spec:
         block), as :func:`ubemu.timing.pipeline.message_bytes` finds it in the steps."""
         if self.kind == "none":
             return 0
+        if self.kind == "fixed":
+            raise NoClosedForm(JOINED)
+        if self.kind == "lines":
+            return self.items[0].message_bytes()
         if self.kind == "profiled":
             return max(max(sizes) for _, sizes in self.items)
         if self.kind == "every_between":
             return max(hi for _, _, hi in self.items)
         return max(size_max(item[-1]) for item in self.items)
+
+    def top(self):
+        """The shape whose links carry the most: a ``"lines"`` step's larger line's."""
+        return self.items[0] if self.kind == "lines" else self
 
 
 class Figures:
