@@ -2,7 +2,9 @@
 link and, per link class, how many links have any.
 
 :func:`enter` and :func:`leave` add or remove one operation's links in one pass: the
-per-class count changes only where a link gains its first user or loses its last.
+per-class count changes only where a link gains its first user or loses its last;
+:func:`shared` says whether another operation is on any of them (no array made: it is asked
+at every event of a play, of segments of millions of links).
 """
 
 from ._jit import kernel
@@ -40,3 +42,12 @@ def leave(ids, users, class_first, occupied):
         users[link] -= 1
         if users[link] == 0:
             occupied[_class_of(link, class_first)] -= 1
+
+
+@kernel
+def shared(ids, users):
+    """True when a link of ``ids`` has more than one user."""
+    for t in range(ids.shape[0]):
+        if users[ids[t]] > 1:
+            return True
+    return False

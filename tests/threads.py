@@ -42,6 +42,8 @@ class ThreadExchange:
     def bcast(self, obj):
         return self._swap(obj)[0]
 
+    bcast_asleep = bcast
+
     def gather(self, obj):
         every = self._swap(obj)
         return every if self.rank == 0 else None

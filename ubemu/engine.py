@@ -99,7 +99,7 @@ def on_root(fn, ex=None):
             out = (fn(), None)
         except UbemuError as exc:
             out = (None, exc)
-    value, error = ex.bcast(out)
+    value, error = ex.bcast_asleep(out)  # the others leave process 0 the machine
     if error is not None:
         raise error
     return value

@@ -26,3 +26,5 @@ def test_enter_and_leave_count_occupied_links_per_class():
         cls = np.searchsorted(class_first, np.flatnonzero(want_users), side="right") - 1
         assert np.array_equal(users, want_users), step
         assert occupied.tolist() == np.bincount(cls, minlength=4).tolist(), step
+        for f in flows:
+            assert occupancy.shared(f, users) == bool((want_users[f] > 1).any()), step

@@ -24,13 +24,10 @@ import time
 
 from ..errors import UbemuError
 from . import env
-from .exchange import exchange
+from .exchange import POLL_S, exchange
 
-#: MPI tags: a worker's result (and request for its next task), the task it is given, what
-#: process 0 sends every process at the end.
-TAG, TAG_GIVE, TAG_END = 7701, 7702, 7703
-#: Seconds process 0's dealing thread sleeps between looks for a request (no busy wait).
-POLL_S = 0.002
+#: MPI tags: a worker's result (and request for its next task), the task it is given.
+TAG, TAG_GIVE = 7701, 7702
 #: Python's thread switch interval (s) on process 0 while it deals: its main thread holds the
 #: interpreter in pure-Python work, and the dealing thread must not wait the default 5 ms.
 SWITCH_S = 0.0005
@@ -60,8 +57,9 @@ def pick(left, weights, families, held, others):
     """Position in ``left`` (untaken tasks in :func:`claim_order`) of the task a process
     takes: among those that weigh at least :data:`WARM_SHARE` of the first's, the first of
     a family in ``held`` (those it has run), else the first of a family no process has run
-    (none in ``others``), else the first. A family's set-up (a group's routes) is then made
-    on few processes, while the heaviest tasks still go first."""
+    (none in ``others``; a task of family None is of none), else the first. A family's
+    set-up (a group's routes) is then made on few processes, while the heaviest tasks still
+    go first."""
     if families is None:
         return 0
     floor = WARM_SHARE * weights[left[0]]
@@ -69,9 +67,9 @@ def pick(left, weights, families, held, others):
     for j, t in enumerate(left):
         if weights[t] < floor:
             break
-        if families[t] in held:
+        if families[t] is not None and families[t] in held:
             return j
-        if cold is None and families[t] not in others:
+        if cold is None and (families[t] is None or families[t] not in others):
             cold = j
     return 0 if cold is None else cold
 
@@ -86,7 +84,7 @@ class _Dealer:
         self.families, self.held = families, [set() for _ in range(n_workers + 1)]
         self.run_anywhere = set()
         self.comm, self.mpi = comm, mpi
-        self.bulk = _bulk(comm)
+        self.bulk = exchange().bulk()
         self.lock = threading.Lock()
         self.n_procs = n_workers + 1
         self.results = queue.Queue()
@@ -104,7 +102,7 @@ class _Dealer:
                 return None
             t = self.left.pop(pick(self.left, self.weights, self.families, self.held[proc],
                                    self.run_anywhere))
-            if self.families is not None:
+            if self.families is not None and self.families[t] is not None:
                 self.held[proc].add(self.families[t])
                 self.run_anywhere.add(self.families[t])
             return t
@@ -117,7 +115,7 @@ class _Dealer:
         status, out = self.mpi.Status(), 0
         while n_workers or out:
             if not self.comm.Iprobe(source=self.mpi.ANY_SOURCE, tag=TAG, status=status):
-                time.sleep(POLL_S)
+                time.sleep(POLL_S)  # no busy wait
                 continue
             src = status.Get_source()
             done, asks = self.bulk.recv(source=src, tag=TAG)
@@ -173,7 +171,7 @@ def _work(tasks, run, ran, comm):
 
 def _serve_tasks(tasks, run, ran, comm):
     """A worker's loop of :func:`_work`: ask, run, send the result, until none is left."""
-    bulk = _bulk(comm)
+    bulk = exchange().bulk()
     bulk.send((None, NOW), dest=0, tag=TAG)
     given = comm.recv(source=0, tag=TAG_GIVE)
     sent = None  # the last result, on its way: the worker does not wait for process 0
@@ -218,27 +216,10 @@ def _deal(tasks, run, weights, ran, ex, families):
 
 
 def share(obj):
-    """Process 0's ``obj`` on every process: a broadcast whose receivers wait asleep, not
-    spinning (they may wait long for process 0's last task, on a core it needs)."""
-    if exchange().size == 1:
-        return obj
-    got = _from_root(lambda q: obj)
-    return obj if exchange().rank == 0 else got
-
-
-def _from_root(make):
-    """At the end of a spread: on process 0, send ``make(q)`` to every other process ``q``
-    (None returned); on the others, what process 0 sent this one, waited for asleep."""
-    ex = exchange()
-    comm = ex.comm
-    bulk = _bulk(comm)
-    if ex.rank == 0:
-        for q in range(1, ex.size):
-            bulk.send(make(q), dest=q, tag=TAG_END)
-        return None
-    while not comm.Iprobe(source=0, tag=TAG_END):
-        time.sleep(POLL_S)
-    return bulk.recv(source=0, tag=TAG_END)
+    """Process 0's ``obj`` on every process, the others waiting asleep
+    (:meth:`~ubemu.parallel.exchange.MPIExchange.bcast_asleep`: they may wait long for
+    process 0's last task, on a core it needs)."""
+    return exchange().bcast_asleep(obj)
 
 
 def spread(tasks, run, on_result=None, everywhere=True, weights=None, families=None):
@@ -257,20 +238,10 @@ def spread(tasks, run, on_result=None, everywhere=True, weights=None, families=N
     if not everywhere:
         return out if ex.rank == 0 else None
     if ex.rank == 0:
-        _from_root(lambda q: {i: r for i, r in enumerate(out) if ran.get(i, 0) != q})
+        ex.scatter_asleep(lambda q: {i: r for i, r in enumerate(out) if ran.get(i, 0) != q})
         return out
-    ran.update(_from_root(None))
+    ran.update(ex.scatter_asleep(None))
     return [ran[i] for i in range(len(ran))]
-
-
-def _bulk(comm):
-    """``comm`` sending its pickles with their arrays out of band
-    (:mod:`mpi4py.util.pkl5`): the results and what process 0 sends at the end, which can be
-    a gigabyte of arrays (a timed part of a million-NPU operation), go without being copied
-    into one pickle first (1 s instead of 13 s for 0.6 GB while process 0 works)."""
-    from mpi4py.util import pkl5
-
-    return pkl5.Intracomm(comm)
 
 
 def _raise(error):

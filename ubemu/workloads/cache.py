@@ -154,9 +154,11 @@ def spread_profiles(ops, topology, max_work, on_result=None, everywhere=True, ca
             if on_result is not None:
                 on_result(i, joined[i])
 
+    # an operation's family keeps its group's set-up on one process; parts have none: they
+    # are cut to be spread
     results = spread(tasks, run, on_result=landed, everywhere=everywhere,
                      weights=[weights[i] / n for i, _, n in tasks],
-                     families=[family(ops[i]) for i, _, _ in tasks])
+                     families=[family(ops[i]) if n == 1 else None for i, _, n in tasks])
     if results is None:
         return None
     if len(joined) < len(ops):  # not process 0: join here too

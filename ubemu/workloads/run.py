@@ -149,7 +149,7 @@ class _Running:
         self.after_s = np.cumsum(seg_s[::-1])[::-1].tolist()[1:] + [0.0]  # later in a repeat
         self.first = next((k for k, s in enumerate(segs) if (s.bw_s + s.fixed_s) * s.k > 0), 0)
         self.j, self.slowed, self.skip, self.fresh = -1, False, 0, False
-        self.limited = {}
+        self.limited, self._busiest = {}, {}
         self.seg_start = start
         self.next_segment()
 
@@ -174,6 +174,16 @@ class _Running:
         n = len(self.segs)
         self.fresh = self.j >= n and self.j % n == self.first  # a repeat after the first begins
         return True
+
+    def busiest_class(self, class_first):
+        """The class of the current segment's busiest link (-1: it loads none), found once
+        per segment."""
+        pos = self.j % len(self.segs)
+        if pos not in self._busiest:
+            s = self.seg
+            self._busiest[pos] = int(np.searchsorted(class_first, s.ids[np.argmax(s.use)],
+                                                     "right") - 1) if s.ids.size else -1
+        return self._busiest[pos]
 
     def least_left_s(self):
         """The least time the operation still needs (alone, at its full speed)."""
@@ -413,10 +423,8 @@ def _rates(running, users, class_first, share):
     for i, r in running.items():
         if r.phase != "bw":
             continue
-        s = r.seg
-        r.limit_class = int(np.searchsorted(class_first, s.ids[np.argmax(s.use)], "right") - 1) \
-            if s.ids.size else -1
-        if s.ids.size and users[s.ids].max() > 1:
+        r.limit_class = r.busiest_class(class_first)
+        if occupancy.shared(r.seg.ids, users):
             shared.append(i)
     if len(shared) > 1:
         got, limit = share([running[i].seg for i in shared], users)

@@ -19,21 +19,8 @@ import numpy as np
 FULL = 1e-12
 
 
-def _dense_unique(cat, scratch):
-    """``np.unique(cat, return_inverse=True)`` but in first-seen order, in linear time, with
-    ``scratch`` (int64, -1 at every id of ``cat``; left so)."""
-    pos = np.arange(cat.size, dtype=np.int64)
-    scratch[cat] = pos  # the last entry of each id wins
-    rep = scratch[cat]
-    scratch[cat] = -1
-    first = np.flatnonzero(rep == pos)
-    compact = np.empty(cat.size, np.int64)
-    compact[first] = np.arange(first.size, dtype=np.int64)
-    return cat[first], compact[rep]
-
-
 def fair_rates(ids, use, scratch=None):
-    """Max-min fair rates of several flows.
+    """Max-min fair rates of several flows (:func:`ubemu.kernels.fairshare.fill`).
 
     Parameters
     ----------
@@ -42,8 +29,8 @@ def fair_rates(ids, use, scratch=None):
     use : list of float64 arrays
         The fraction of each link's capacity the flow needs at full speed (max 1).
     scratch : int64 array, optional
-        -1 at every link id (e.g. ``np.full(n_links, -1)``; left so): finds the distinct
-        links in linear time instead of sorting (the same rates).
+        -1 at every link id (e.g. ``np.full(n_links, -1)``; left so), kept between calls;
+        default one made for this call.
 
     Returns
     -------
@@ -52,36 +39,17 @@ def fair_rates(ids, use, scratch=None):
     limit : int64 array (flows,)
         The link that froze each flow (-1: it runs at full speed).
     """
+    from ..kernels import fairshare
+
     n = len(ids)
-    sizes = np.array([a.size for a in ids], np.int64)
-    owner = np.repeat(np.arange(n), sizes)
-    cat = np.concatenate(ids) if n else np.zeros(0, np.int64)
-    links, inv = (_dense_unique(cat, scratch) if scratch is not None
-                  else np.unique(cat, return_inverse=True))
-    u = np.concatenate(use) if n else np.zeros(0)
+    offs = np.zeros(n + 1, np.int64)
+    np.cumsum([a.size for a in ids], out=offs[1:])
+    cat = np.concatenate(ids).astype(np.int64, copy=False) if n else np.zeros(0, np.int64)
+    u = np.concatenate(use).astype(np.float64, copy=False) if n else np.zeros(0)
+    if scratch is None:
+        scratch = np.full(int(cat.max(initial=-1)) + 1, -1, np.int64)
     rates, limit = np.zeros(n), np.full(n, -1, np.int64)
-    frozen = np.zeros(n, bool)
-    spare = np.ones(links.size)
-    level = 0.0
-    while not frozen.all():
-        live = ~frozen[owner]
-        w = np.bincount(inv[live], weights=u[live], minlength=links.size)
-        busy = w > 0
-        step = 1.0 - level
-        if busy.any():
-            step = min(step, float((spare[busy] / w[busy]).min()))
-        level += step
-        spare -= step * w
-        full = busy & (spare <= FULL * np.maximum(w, 1.0))
-        if level >= 1.0 or not full.any():
-            rates[~frozen] = min(level, 1.0)
-            break
-        hit = live & full[inv]
-        first = np.full(n, -1, np.int64)
-        np.maximum.at(first, owner[hit], links[inv[hit]])
-        now = (first >= 0) & ~frozen
-        rates[now], limit[now] = level, first[now]
-        frozen |= now
+    fairshare.fill(offs, cat, u, scratch, FULL, rates, limit)
     return rates, limit
 
 
