@@ -102,9 +102,8 @@ class MPIExchange:
     def scatter_asleep(self, make):
         """On process 0, send ``make(q)`` to every other process ``q`` (returns None); on
         the others, what process 0 sent this one, waited for asleep: polling every
-        :data:`POLL_S`, not spinning in MPI. A process waiting long for process 0's work
-        (a step played, a last task) must leave the core alone: this machine's two cores
-        share one physical core, and a spinning wait made process 0's play 2.2x slower."""
+        :data:`POLL_S`, not spinning in MPI: a process waiting long for process 0's work (a
+        step played, a last task) keeps no core busy."""
         bulk = self.bulk()
         if self.rank == 0:
             for q in range(1, self.size):
