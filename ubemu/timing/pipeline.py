@@ -73,8 +73,9 @@ def message_bytes(step, itemsize):
         return message_bytes(step.base, itemsize)
     if isinstance(step, AllPairs):
         return int(step.sizes.max(initial=0)) * itemsize
-    if isinstance(step, PartnerStep) and step.sizes is not None:
-        return int(np.max(step.sizes[0], initial=0)) * itemsize
+    if isinstance(step, PartnerStep) and step.sizes is not None:  # sizes no rank sends: none
+        values, counts = (np.asarray(x) for x in step.sizes)
+        return int(np.max(values[counts > 0], initial=0)) * itemsize
     if step.n_transfers == 0:
         return 0
     parts = getattr(step, "n_parts", None) or [step.n]  # joined channels: unjoined
