@@ -80,25 +80,26 @@ def _phase_step_cost(model, kind, name, ax, seg, isz, c):
     return cost(model, ax, seg, isz)
 
 
-def _lines_cost(model, kind, name, ax, lo, seg, isz, c):
+def _lines_cost(model, kind, name, ax, lo, hi, isz, c):
     """Channel ``c``'s cost of the phase ``(kind, name)`` along ``ax`` on its lines of ``lo``
-    and ``seg`` elements side by side (:meth:`~ubemu.timing.joins.StepJoins.on_lines_of`)."""
+    and ``hi`` elements side by side (:meth:`~ubemu.timing.joins.StepJoins.on_lines_of`)."""
     return model.on_lines_of(lambda s: _phase_step_cost(model, kind, name, ax, s, isz, c),
-                             lo, seg)
+                             lo, hi)
 
 
 def _all_reduce_plan(model, c, isz, names, ch=0):
     """Reduce-scatter and all-gather on every axis but the top one, all-reduce on the top;
-    past a cut that does not divide, on lines of ``lo`` and ``seg`` elements."""
+    past a cut that does not divide, on lines of ``lo`` and ``hi`` elements."""
     live = [(ax, n) for ax, n in zip(model.require_axes(), names) if ax.p > 1]
-    t, seg, lo = 0.0, c, c
+    t, lo, hi = 0.0, c, c
     for ax, name in live[:-1]:
-        t += _lines_cost(model, "reduce_scatter", name, ax, lo, seg, isz, ch)
-        t += _lines_cost(model, "all_gather", name, ax, lo, seg, isz, ch)
-        seg, lo = model.segment(seg, ax.p), lo // ax.p
+        t += _lines_cost(model, "reduce_scatter", name, ax, lo, hi, isz, ch)
+        t += _lines_cost(model, "all_gather", name, ax, lo, hi, isz, ch)
+        model.segment(hi, ax.p)  # (notes where the lines start to differ)
+        lo, hi = lo // ax.p, -(-hi // ax.p)
     if live:
         ax, name = live[-1]
-        t += _lines_cost(model, "all_reduce", name, ax, lo, seg, isz, ch)
+        t += _lines_cost(model, "all_reduce", name, ax, lo, hi, isz, ch)
     return t
 
 

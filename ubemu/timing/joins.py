@@ -56,7 +56,8 @@ class StepJoins:
     def union(self, costs):
         """The channels ``costs`` (recorded :class:`Cost` s, one per channel, the same
         steps) run together: step i of each is one step. A channel whose lines differ in
-        size (a ``"lines"`` step) joins the others on each of its lines."""
+        size (a ``"lines"`` step) joins the others on each of its lines; a lower bound's step
+        on the smaller line (``"under_lines"``) joins them as a bounded step."""
         total = Cost(0.0)
         for specs, mult in aligned([c.parts for c in costs], "channels"):
             lined = [s for s in specs if s.kind == "lines"]
@@ -67,6 +68,9 @@ class StepJoins:
                 spec = Spec("lines", [self._channels_spec([s.items[i] if s.kind == "lines"
                                                            else s for s in specs])
                                       for i in (0, 1)])
+            elif any(s.kind == "under_lines" for s in specs):  # their joined stream unknown
+                spec = Spec("under_lines", [self._channels_spec(
+                    [s.items[0] if s.kind == "under_lines" else s for s in specs]), float("inf")])
             else:
                 spec = self._channels_spec(specs)
             total = total + self._cost_of(spec) * mult
@@ -87,14 +91,38 @@ class StepJoins:
     def on_lines_of(self, cost_of, lo, hi):
         """``cost_of(hi)`` (a cost on lines of ``hi`` elements) where the lines of ``lo``
         elements run beside them, step by step (module docstring): both lines costed and
-        joined where the receive tails may differ (per-message costs, ``lo != hi``)."""
+        joined where the receive tails may differ (per-message costs, ``lo != hi``). A lower
+        bound (``mode="lo"``) costs the smaller line (:meth:`_under_lines`)."""
         if lo == hi or not self.msg_s or self.counting:
-            return cost_of(hi)
+            return cost_of(lo if self.mode == "lo" else hi)
+        if self.mode == "lo":
+            return self._under_lines(cost_of, lo, hi)
         with self.recorded():
             big, small = cost_of(hi), cost_of(lo)
         total = Cost(0.0)
         for (a, b), mult in aligned([big.parts, small.parts], "lines of two sizes"):
             total = total + self._cost_of(Spec("lines", [a, b])) * mult
+        return total
+
+    def _under_lines(self, cost_of, lo, hi):
+        """A lower bound of :meth:`on_lines_of`: the smaller line's figures (each at most the
+        step's). Where data move in slices, a step's time is not monotone in its stream
+        (:meth:`~ubemu.timing.slices.SlicedCosts.sliced_low`): each step also carries the
+        most its stream takes, the upper bound's (both lines joined, ``mode="hi"``)."""
+        if self.slices <= 1:
+            return cost_of(lo)
+        with self.recorded():
+            small = cost_of(lo)
+            was = self.uneven
+            self.mode = "hi"
+            try:
+                big = self.on_lines_of(cost_of, lo, hi)
+                streams = [(self._stream_s(self.figures(s)), m) for s, m in big.parts]
+            finally:
+                self.mode, self.uneven = "lo", was
+        total = Cost(0.0)
+        for (a, stream_s), mult in aligned([small.parts, streams], "lines of two sizes"):
+            total = total + self._cost_of(Spec("under_lines", [a, stream_s])) * mult
         return total
 
     def _lines_figures(self, spec):

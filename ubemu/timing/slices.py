@@ -49,19 +49,32 @@ class SlicedCosts:
     """The slices part of :class:`ubemu.timing.stepcost.StepArithmetic` (it reads ``slices``,
     ``mode``, ``rho``, ``time_of`` and ``link_s``)."""
 
-    def _step_cost(self, fig, exact, parts=()):
+    def _step_cost(self, fig, exact, parts=(), stream_hi_s=None):
         """The :class:`Cost` of one step of figures ``fig``, carrying what it hides where its
         data moves in slices and ``exact``. A bounded step (its figures bound the ranks'
-        sizes) is unsliced as an upper bound and ``max(stream, t / slices)`` as a lower one
-        (a sliced step lasts at least both)."""
+        sizes) is unsliced as an upper bound and a lower one by :meth:`sliced_low`.
+        ``stream_hi_s`` (mode ``"lo"``): ``fig`` are exact for a smaller line only, each
+        figure a lower bound of the step's, whose data stream takes at most ``stream_hi_s``."""
         t = self.time_of(fig)
         hidden = 0.0
         if self.slices > 1 and fig.moved:
-            if exact:
+            if exact and stream_hi_s is None:
                 hidden = self.hidden_of(fig)
             elif self.mode == "lo":
-                t = max(self._stream_s(fig), t / self.slices)
+                t, hidden = self.sliced_low(t, self._stream_s(fig),
+                                            stream_hi_s if exact else float("inf"))
         return Cost(t, fig.work, fig.work, fig.held, parts=parts, hidden=hidden)
+
+    def sliced_low(self, d_s, stream_s, stream_hi_s):
+        """``(time, hidden)`` below those of a sliced step (:func:`sliced`) whose time is at
+        least ``d_s`` and whose stream takes between ``stream_s`` and ``stream_hi_s`` (inf:
+        unknown): a step hides more the larger its stream, so where message costs rather than
+        data decide ``d_s``, a larger stream shortens it. It lasts at least its stream and
+        ``d_s / slices``; it hides at least ``min(d_s - stream_hi_s, (1 - 1/s) stream_s)``,
+        included in the time (:class:`Cost`)."""
+        keep = 1.0 - 1.0 / self.slices
+        hidden = max(0.0, min(d_s - stream_hi_s, keep * stream_s))
+        return max(stream_s, d_s / self.slices, d_s - keep * stream_hi_s) + hidden, hidden
 
     def hidden_of(self, fig):
         """What a step of figures ``fig`` hides where its data moves in slices: its time by

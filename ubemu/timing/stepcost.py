@@ -229,7 +229,8 @@ class StepArithmetic(UnevenBounds, SlicedCosts, StepJoins):
             exact = not self.uneven
         finally:
             self.uneven = was or self.uneven
-        return self._step_cost(fig, exact, ((spec, 1),) if self._recording else ())
+        return self._step_cost(fig, exact, ((spec, 1),) if self._recording else (),
+                               spec.items[1] if spec.kind == "under_lines" else None)
 
     def _direct(self, fig, exact=True):
         """The Cost of figures computed whole (a routed pattern's, an uneven all-to-all's):
@@ -265,6 +266,8 @@ class StepArithmetic(UnevenBounds, SlicedCosts, StepJoins):
             return self._profiled_figures(spec)
         if spec.kind == "lines":
             return self._lines_figures(spec)
+        if spec.kind == "under_lines":
+            return self.figures(spec.items[0])
         if spec.kind == "fixed":
             if len(spec.items) > 1:  # channels joined
                 raise NoClosedForm(JOINED)

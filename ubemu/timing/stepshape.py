@@ -26,7 +26,9 @@ class Spec:
     ``"profiled"`` (``(profile, sizes)`` per channel: a routed pattern's step,
     :class:`ubemu.timing.groupcost.GroupProfile`, ``sizes[g]`` bytes per message of group g);
     ``"lines"`` (``(larger, smaller)``: the shapes of one step on lines of two sizes run side
-    by side, :mod:`ubemu.timing.joins`); ``"fixed"`` (``((figures, exact),)``: a step whose
+    by side, :mod:`ubemu.timing.joins`); ``"under_lines"`` (``(smaller, stream s)``: a lower
+    bound's step on the smaller of them and the most the step's data stream takes);
+    ``"fixed"`` (``((figures, exact),)``: a step whose
     figures were computed whole, a routed pattern's, which joins no channel or pipeline);
     ``engines``: channels sharing the NPUs' message costs; ``group``: the steps of one
     ``group`` (not None) are paced link by link in a pipeline (:mod:`ubemu.timing.pipeline`)."""
@@ -44,7 +46,7 @@ class Spec:
             return 0
         if self.kind == "fixed":
             raise NoClosedForm(JOINED)
-        if self.kind == "lines":
+        if self.kind in ("lines", "under_lines"):
             return self.items[0].message_bytes()
         if self.kind == "profiled":
             return max(max(sizes) for _, sizes in self.items)
@@ -54,6 +56,8 @@ class Spec:
 
     def top(self):
         """The shape whose links carry the most: a ``"lines"`` step's larger line's."""
+        if self.kind == "under_lines":
+            return self.items[0].top()
         return self.items[0] if self.kind == "lines" else self
 
 
