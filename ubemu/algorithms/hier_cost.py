@@ -95,8 +95,7 @@ def _all_reduce_plan(model, c, isz, names, ch=0):
     for ax, name in live[:-1]:
         t += _lines_cost(model, "reduce_scatter", name, ax, lo, hi, isz, ch)
         t += _lines_cost(model, "all_gather", name, ax, lo, hi, isz, ch)
-        model.segment(hi, ax.p)  # (notes where the lines start to differ)
-        lo, hi = lo // ax.p, -(-hi // ax.p)
+        lo, hi = model.cut_lines(lo, hi, ax.p)
     if live:
         ax, name = live[-1]
         t += _lines_cost(model, "all_reduce", name, ax, lo, hi, isz, ch)

@@ -67,9 +67,9 @@ def pick(left, weights, families, held, others):
     for j, t in enumerate(left):
         if weights[t] < floor:
             break
-        if families[t] is not None and families[t] in held:
+        if families[t] in held:  # None, a task of no family, is never held
             return j
-        if cold is None and (families[t] is None or families[t] not in others):
+        if cold is None and families[t] not in others:
             cold = j
     return 0 if cold is None else cold
 

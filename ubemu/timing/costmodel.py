@@ -354,6 +354,13 @@ class CostModel(StepArithmetic):
         return (not self.counting and isinstance(ax, AxisModel)
                 and self.vectored + elems <= RAGGED_BUDGET)
 
+    def cut_lines(self, lo, hi, parts):
+        """The smallest and the largest segment of the next level's lines once lines of
+        ``lo`` to ``hi`` elements are each cut into ``parts`` (:meth:`segment` notes where
+        they start to differ)."""
+        self.segment(hi, parts)
+        return lo // parts, -(-hi // parts)
+
     def segment(self, c, parts):
         """Elements of the segment each line of the next level starts from after ``c`` is cut
         into ``parts``: where it does not divide the lines differ (``lines_vary``) and the

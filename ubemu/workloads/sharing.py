@@ -48,7 +48,7 @@ def fair_rates(ids, use, scratch=None):
     u = np.concatenate(use).astype(np.float64, copy=False) if n else np.zeros(0)
     if scratch is None:
         scratch = np.full(int(cat.max(initial=-1)) + 1, -1, np.int64)
-    rates, limit = np.zeros(n), np.full(n, -1, np.int64)
+    rates, limit = np.empty(n), np.empty(n, np.int64)  # the kernel fills them
     fairshare.fill(offs, cat, u, scratch, FULL, rates, limit)
     return rates, limit
 
