@@ -25,10 +25,7 @@ page faults of the moment, and a pair shares them):
 import targets
 from bench_scale import run
 
-#: Each run as the command line runs (``ubemu/cli/pages.py``): without NumPy's huge-page
-#: advice, whose page faults were three quarters of a million-NPU run here (system time 6.7
-#: of 8.9 s for the plain ring, against 0.5 of 2.7 s without) and moved it 2-4x from run to run.
-SIM = ("from ubemu.cli.pages import small_pages; small_pages(); import ubemu; "
+SIM = ("import ubemu; "
        "r = ubemu.simulate('all_reduce', 1 << 30, {topo!r}, {alg!r}{opts}); "
        "print(r.choice, f'{{r.time_s * 1e6:.1f}} us', r.bottleneck)")
 #: Most time a run with channels or pipelining may take, over the same run without.

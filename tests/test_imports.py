@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 LAYERS = [
     ("kernels", 0),
     ("errors", 1), ("units", 1), ("collectives", 1), ("schedule", 1), ("lockstep", 1),
-    ("result", 1), ("traffic", 1),
+    ("result", 1), ("traffic", 1), ("pages", 1),
     ("machine", 2), ("parallel", 2),
     ("timing", 3),
     ("algorithms", 4),

@@ -1,6 +1,7 @@
 """ubemu: a collective-communication emulator for UnifiedBus-style AI SuperClusters.
 
-``import ubemu`` is cheap: it neither imports mpi4py nor compiles a kernel. The API
+``import ubemu`` is cheap: it neither imports mpi4py nor compiles a kernel. It turns NumPy's
+huge-page advice off (``ubemu.pages``; ``NUMPY_MADVISE_HUGEPAGE=1`` keeps it). The API
 (``simulate``, ``estimate``, ``emulate``, ``run_workload``, ``Op``, ``group_of``) is imported
 on first use.
 """
@@ -8,6 +9,9 @@ on first use.
 from .errors import UbemuError
 from .machine.spec import load_topology, preset_names
 from .machine.topology import Level, Topology, TopologyParams
+from . import pages
+
+pages.small_pages()
 
 __version__ = "0.1.0"
 

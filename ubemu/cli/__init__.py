@@ -36,7 +36,6 @@ from .. import __version__
 from ..errors import UbemuError, did_you_mean
 from ..parallel.failstop import abort_if_mpi
 from . import algorithms, calibrate, faults, hccl, plan, plot, sweep, topo, validate, workload
-from .pages import small_pages
 
 #: Modules adding commands, in the order ``ubemu --help`` lists them.
 COMMAND_MODULES = (topo, sweep, hccl, workload, plan, faults, algorithms, plot, validate,
@@ -110,7 +109,6 @@ def main(argv=None):
         0 ok (also ``--help``, ``--version``), 2 bad input or usage, 130 interrupted,
         143 ended by SIGTERM.
     """
-    small_pages()
     try:
         try:
             args = build_parser().parse_args(argv)
