@@ -6,10 +6,10 @@ huge-page advice off (``ubemu.pages``; ``NUMPY_MADVISE_HUGEPAGE=1`` keeps it). T
 on first use.
 """
 
+from . import pages
 from .errors import UbemuError
 from .machine.spec import load_topology, preset_names
 from .machine.topology import Level, Topology, TopologyParams
-from . import pages
 
 pages.small_pages()
 

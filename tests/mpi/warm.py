@@ -28,6 +28,11 @@ def warm_cache():
         kp.unpack(buf, idx, idx, idx + 2, np.ones(1, np.bool_), out, 0, dt.fmt)
     ubemu.simulate("all_reduce", 1 << 10, "ub-mesh-rack")  # timing kernels
     ubemu.run_workload([ubemu.Op("x", "all_reduce", 1 << 10)], "ub-mesh-rack")  # occupancy
+    from ubemu.kernels import select
+
+    with select.forced("numba"):  # every group at once: the replicas' scatter kernels
+        ubemu.run_workload([ubemu.Op("x", "all_reduce", 1 << 10, group="unit=board",
+                                     every=True)], "ub-mesh-rack")
     ubemu.simulate("all_reduce", 1 << 20, "switch:8192", "ring")  # repeated-pattern kernels
     ubemu.simulate("all_reduce", 1 << 10, "ub-mesh-rack", "hierarchical", verify=True)
     from ubemu.algorithms import build_schedule  # the spread loads' split / merge kernels

@@ -8,6 +8,7 @@ groups straddle a unit boundary (two shapes).
 
 import numpy as np
 import pytest
+from ubemu.kernels import select
 
 from ubemu.machine import linkmap
 from ubemu.machine.spec import resolve_topology
@@ -66,9 +67,12 @@ def _segments(prof):
     return out
 
 
+@pytest.mark.parametrize("side", ["numpy", "numba"])  # kernels/shifts.py or its twin
 @pytest.mark.parametrize("spec,kwargs", CASES)
-def test_one_replica_per_shape_gives_the_figures_of_routing_all(spec, kwargs, monkeypatch):
-    fast, used = _profile(spec, kwargs, True, monkeypatch)
+def test_one_replica_per_shape_gives_the_figures_of_routing_all(spec, kwargs, side,
+                                                                monkeypatch):
+    with select.forced(side):
+        fast, used = _profile(spec, kwargs, True, monkeypatch)
     slow, unused = _profile(spec, kwargs, False, monkeypatch)
     assert fast.n_groups >= 4 and used > 0 and unused == 0
     assert fast.time == slow.time

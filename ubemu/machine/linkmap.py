@@ -291,3 +291,53 @@ def shift_links(topology, ids, v):
         else:
             out[:, sel] = cls.first_id + line * 2 * s + direction * s + a
     return out
+
+
+def shift_weights(topology, ids):
+    """The links ``ids`` (m,) as linear functions of their NPU's coordinates, for moving them
+    without a division (``kernels/shifts.py``): ``(coords, weights, const, level, far,
+    size)``. Linear because a port's NPUs (one NPU, a unit, a pool: a unit or the machine)
+    and a trunk's are whole units of a level: a floor division by them drops lower
+    coordinates only.
+
+    Moved by a shift ``v``, link j becomes ``const[j] + sum_i t_i weights[j, i]`` with
+    ``t_i = (coords[j, i] + v[i]) mod sizes[i]``, plus, for a full mesh's link (``far[j]``
+    its far end, else -1), ``b if b < a else b - 1`` where ``a = t[level[j]]`` and
+    ``b = (far[j] + v[level[j]]) mod size[j]``: the ids :func:`shift_links` gives."""
+    ids = np.asarray(ids, np.int64)
+    strides = np.array(topology.strides, np.int64)
+    above = np.arange(strides.size)
+    m = ids.size
+    coords, weights = (np.zeros((m, strides.size), np.int64) for _ in range(2))
+    const, level, size = (np.zeros(m, np.int64) for _ in range(3))
+    far = np.full(m, -1, np.int64)
+    cls_of = topology.link_class_of(ids)
+    for c in np.unique(cls_of).tolist():
+        cls, sel = topology.link_classes[c], np.flatnonzero(cls_of == c)
+        rel, lv = ids[sel] - cls.first_id, cls.level
+        const[sel], level[sel] = cls.first_id, lv
+        r = _class_role(topology, c)
+        if r in PAIRED:
+            per = topology.n_npus // cls.count
+            coords[sel] = topology.coords(rel * per)
+            weights[sel] = np.where(strides >= per, strides // per, 0)
+            continue
+        s, stride, g = _line_geometry(topology, lv)
+        line_w = np.where(above > lv, strides // (stride * s) * (stride // g),
+                          np.where((above < lv) & (strides >= g), strides // g, 0))
+        if r == "mesh":
+            line, a, far[sel] = _mesh_ab(rel, s)
+            w = line_w * s * (s - 1)
+            w[lv], size[sel] = s - 1, s
+        elif s == 2:
+            line, a = np.divmod(rel, 2)
+            w = line_w * 2
+            w[lv] = 1
+        else:
+            line, direction, a = _ring_ab(rel, s)
+            w = line_w * 2 * s
+            w[lv] = 1
+            const[sel] += direction * s
+        coords[sel] = topology.coords(_line_base(line, s, stride, g) + a * stride)
+        weights[sel] = w
+    return coords, weights, const, level, far, size

@@ -14,6 +14,7 @@ the figures are the ones routing every replica gives, bit for bit
 
 import numpy as np
 
+from ..kernels import select
 from ..lockstep import Replicas
 from ..machine import linkmap
 
@@ -100,21 +101,47 @@ class ReplicaSymmetry:
         for rep, members, shifts, order in shapes:
             ids, loads, keys, values, rep_lat = self._route_replica(step, rep, itemsize, scale)
             lat = max(lat, rep_lat)
-            links = linkmap.shift_links(self.topology, ids, shifts).ravel()
             # an NPU key is the NPU (reduced bytes) or n_npus + NPU (messages); a rank of the
             # representative is the same rank of each member
             npu = keys % n_npus
             rank = order[np.searchsorted(rows[rep], npu, sorter=order)]
-            npu_keys = (rows[members][:, rank] + (keys - npu)[None, :]).ravel()
-            fresh = _fresh(self.load, links, self.topology.n_links)
-            fresh_npu = _fresh(self.red_bytes, npu_keys, 2 * n_npus)
-            self.ensure_room(nt + fresh.size, nr + fresh_npu.size)
-            np.add.at(self.load, links, np.tile(loads, members.size))
-            np.add.at(self.red_bytes, npu_keys, np.tile(values, members.size))
-            self.touched[nt:nt + fresh.size] = fresh
-            self.red_touched[nr:nr + fresh_npu.size] = fresh_npu
-            nt, nr = nt + fresh.size, nr + fresh_npu.size
+            if select.numpy_serves(n_npus, n_items=members.size * (ids.size + keys.size)):
+                nt, nr = self._scattered(nt, nr, ids, loads, shifts, rows[members][:, rank]
+                                         + (keys - npu)[None, :], values)
+                continue
+            from ..kernels import shifts as moves
+
+            self.ensure_room(nt + min(members.size * ids.size, self.topology.n_links),
+                             nr + min(members.size * keys.size, 2 * n_npus), capped=False)
+            marks = self._marks()
+            nt = moves.scatter_links(self.load, self.touched, nt, marks[0], loads, shifts,
+                                     np.array(self.topology.sizes, np.int64),
+                                     *linkmap.shift_weights(self.topology, ids))
+            nr = moves.scatter_keys(self.red_bytes, self.red_touched, nr, marks[1], values,
+                                    rows, members, rank, keys - npu)
         return [nt, nr, lat]
+
+    def _scattered(self, nt, nr, ids, loads, shifts, npu_keys, values):
+        """The NumPy twin of ``kernels/shifts.py``: the links ``ids`` moved by ``shifts`` and
+        the members' ``npu_keys`` (members, keys) loaded; returns the new (nt, nr)."""
+        links = linkmap.shift_links(self.topology, ids, shifts).ravel()
+        npu_keys = npu_keys.ravel()
+        fresh = _fresh(self.load, links, self.topology.n_links)
+        fresh_npu = _fresh(self.red_bytes, npu_keys, 2 * self.topology.n_npus)
+        self.ensure_room(nt + fresh.size, nr + fresh_npu.size)
+        np.add.at(self.load, links, np.tile(loads, shifts.shape[0]))
+        np.add.at(self.red_bytes, npu_keys, np.tile(values, shifts.shape[0]))
+        self.touched[nt:nt + fresh.size] = fresh
+        self.red_touched[nr:nr + fresh_npu.size] = fresh_npu
+        return nt + fresh.size, nr + fresh_npu.size
+
+    def _marks(self):
+        """One zeroed byte per link and per NPU key, for the kernels (kept, left zeroed)."""
+        if self._replica_marks is None:
+            tp = self.topology
+            self._replica_marks = (np.zeros(tp.n_links, np.uint8),
+                                   np.zeros(2 * tp.n_npus, np.uint8))
+        return self._replica_marks
 
 
 def _fresh(acc, ids, n_ids):

@@ -117,7 +117,7 @@ class StepTimer(PatternProfiles, ReplicaSymmetry, PipelineRuns, SlicedSteps, Lin
         self._busy = np.zeros(len(classes))
         self._bytes = np.zeros(len(classes))
         self._pattern_key = self._pattern = None
-        self._shapes, self._rep = (None, None), None  # ReplicaSymmetry's
+        self._shapes, self._rep, self._replica_marks = (None, None), None, None  # replicas'
         self._profiled = False
         self.overhead_s = p.overhead_ns * 1e-9
         self.send_s, self.recv_s = p.send_overhead_ns * 1e-9, p.recv_overhead_ns * 1e-9
@@ -201,11 +201,13 @@ class StepTimer(PatternProfiles, ReplicaSymmetry, PipelineRuns, SlicedSteps, Lin
                 self.npus, np.arange(n, dtype=np.int64)))
         return self._identity[n]
 
-    def ensure_room(self, n_touched, n_red):
-        """Room for ``n_touched`` / ``n_red`` entries in the touched lists (kept in front)."""
+    def ensure_room(self, n_touched, n_red, capped=True):
+        """Room for ``n_touched`` / ``n_red`` entries in the touched lists (kept in front);
+        ``capped``: no more than one entry per link and per NPU key (a kernel that writes
+        without bounds checks asks for all it may write)."""
         for name, need, cap in (("touched", n_touched, self.topology.n_links),
                                 ("red_touched", n_red, 2 * self.topology.n_npus)):
-            arr, need = getattr(self, name), min(need, cap)
+            arr, need = getattr(self, name), min(need, cap) if capped else need
             if arr.size < need:
                 grown = np.empty(max(need, 2 * arr.size), np.int64)
                 grown[:arr.size] = arr
