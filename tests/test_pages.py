@@ -1,10 +1,15 @@
-"""NumPy's huge-page advice off once ubemu is imported (ubemu.pages), unless the environment
-says otherwise."""
+"""NumPy's huge-page advice off once ubemu is imported, freed memory kept by the command line's
+allocator (ubemu.pages), unless the environment says otherwise."""
+
+import os
+import resource
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
-from ubemu.pages import small_pages
+from ubemu.pages import keep_freed_memory, small_pages
 
 multiarray = np._core.multiarray if hasattr(np, "_core") else np.core.multiarray
 
@@ -33,10 +38,6 @@ def test_numpys_own_switch_decides_when_set(advice, monkeypatch, value, off):
 @pytest.mark.parametrize("value, advised", [(None, False), ("1", True)])
 def test_importing_ubemu_turns_the_advice_off(value, advised):
     """In a fresh process, as a script importing ubemu has it."""
-    import os
-    import subprocess
-    import sys
-
     env = {k: v for k, v in os.environ.items() if k != "NUMPY_MADVISE_HUGEPAGE"}
     if value is not None:
         env["NUMPY_MADVISE_HUGEPAGE"] = value
@@ -46,3 +47,34 @@ def test_importing_ubemu_turns_the_advice_off(value, advised):
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          timeout=120, check=True).stdout.split()
     assert out == [str(advised)]
+
+
+FAULTS = """
+import resource, sys
+import numpy as np
+from ubemu.pages import keep_freed_memory
+kept = keep_freed_memory() if sys.argv[1] == "keep" else False
+a = np.ones(3 << 20)  # 24 MiB
+del a
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+a = np.ones(3 << 20)
+print(kept, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
+def test_freed_memory_is_kept_for_the_next_array():
+    """A freed 24 MiB array's pages serve the next one: no page faults the second time (by
+    default glibc hands them back and faults them in again)."""
+    env = {k: v for k, v in os.environ.items() if k != "MALLOC_MMAP_THRESHOLD_"}
+    pages = (24 << 20) // resource.getpagesize()
+    said = {how: subprocess.run([sys.executable, "-c", FAULTS, how], env=env, text=True,
+                                capture_output=True, timeout=120, check=True).stdout.split()
+            for how in ("keep", "default")}
+    assert said["keep"][0] == "True" and int(said["keep"][1]) < pages // 10
+    assert int(said["default"][1]) > pages // 2
+
+
+def test_glibcs_own_switch_decides_when_set(monkeypatch):
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "131072")
+    assert not keep_freed_memory()

@@ -34,6 +34,7 @@ import sys
 
 from .. import __version__
 from ..errors import UbemuError, did_you_mean
+from ..pages import keep_freed_memory
 from ..parallel.failstop import abort_if_mpi
 from . import algorithms, calibrate, faults, hccl, plan, plot, sweep, topo, validate, workload
 
@@ -109,6 +110,7 @@ def main(argv=None):
         0 ok (also ``--help``, ``--version``), 2 bad input or usage, 130 interrupted,
         143 ended by SIGTERM.
     """
+    keep_freed_memory()
     try:
         try:
             args = build_parser().parse_args(argv)
