@@ -54,8 +54,9 @@ class Comm:
         """A flat communicator of ``n`` ranks (on NPUs ``0..n-1`` when timed)."""
         return cls((int(n),), (fabric,) if fabric else None)
 
-    @property
+    @cached_property
     def n(self):
+        """The rank count (the product of ``dims``)."""
         return int(np.prod(self.dims, dtype=np.int64))
 
     def axis(self, d):

@@ -245,6 +245,8 @@ class StepArithmetic(UnevenBounds, SlicedCosts, StepJoins):
 
     def figures(self, spec):
         """The :class:`Figures` of a step's shape."""
+        if spec.kind == "msgs":  # the common case first
+            return self._msgs_figures(spec)
         if spec.kind == "none":
             return NO_FIGURES
         if spec.kind == "link":
@@ -467,8 +469,10 @@ class StepArithmetic(UnevenBounds, SlicedCosts, StepJoins):
         sw = self.proto[0]
         if not fig.moved:
             return self.overhead_s * sw
-        lat = max((lat + self.fill_s(b * share) for lat, b in fig.lats), default=0.0)
-        link_s = self.link_s(fig.busy, fig.link_s)
+        fill_s = self.fill_s
+        lat = max([lat + fill_s(b * share) for lat, b in fig.lats], default=0.0)
+        link_s = fig.link_s / self.proto[1] if self.class_bw is None else \
+            self.link_s(fig.busy, fig.link_s)
         message_s = (self.send_s + max(self.recv_s, fig.tail_s)) * sw
         t = max(fig.cpu_s * sw, link_s * share + lat + message_s) + self.overhead_s * sw
         return t + fig.red * share * self.rho if fig.reduce and self.rho else t
