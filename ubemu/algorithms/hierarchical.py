@@ -32,7 +32,6 @@ the output; each axis is a pairwise exchange (``d-1`` steps) or ``direct`` (one 
 """
 
 import inspect
-from functools import cache
 
 import numpy as np
 
@@ -57,14 +56,27 @@ def _walk(comm, count, kind, names, order, start=0):
     reduce-scatters along the axes before it leave (first: ``start..start+count``), and the
     segment left after the last; ``segment()`` cuts its ``(seg_off, seg_len)`` on first use
     (the schedule's outline, its step count, needs none)."""
-    cuts = [cache(lambda: (np.full(comm.senders.size, start, np.int64),
+    cuts = [_once(lambda: (np.full(comm.senders.size, start, np.int64),
                            np.full(comm.senders.size, count, np.int64)))]
     plan = []
     for d in order:
         ax, prev = comm.axis(d), cuts[-1]
         plan.append((get_phase(kind, names[d]), ax, prev))
-        cuts.append(cache(lambda prev=prev, ax=ax: blocks(*prev(), ax.size, ax.pos)))
+        cuts.append(_once(lambda prev=prev, ax=ax: blocks(*prev(), ax.size, ax.pos)))
     return plan, cuts[-1]
+
+
+def _once(make):
+    """``make()`` computed on the first call only (lighter than ``functools.cache``: a plan
+    is outlined for every lower bound, its segments rarely cut)."""
+    made = []
+
+    def get():
+        if not made:
+            made.append(make())
+        return made[0]
+
+    return get
 
 
 def _kwargs(phase, comm, axis, c):

@@ -12,6 +12,7 @@ axis's lines at once. ``local=(lo, hi)`` asks a builder for only the transfers t
 ``lo..hi-1`` send (one MPI process's block).
 """
 
+import math
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 
@@ -92,7 +93,7 @@ class Axis:
     def __init__(self, comm, d):
         self.comm, self.d = comm, d
         self.size = int(comm.dims[d])
-        self.stride = int(np.prod(comm.dims[:d], dtype=np.int64))
+        self.stride = int(math.prod(comm.dims[:d]))
         lo, hi = comm.local if comm.local is not None else (0, comm.n)
         self.n_ranks = hi - lo  # ranks and positions are made on first use (a compact
         # step built in closed form never asks)
