@@ -182,7 +182,7 @@ def all_reduce_schedule(comm, count, data, names, channels, chunk, name="hierarc
 
 @register("all_reduce", "hierarchical",
           "reduce-scatter up the axes, all-reduce on the top axis, all-gather down",
-          local_ok=True, cost=all_reduce_cost)
+          local_ok=True, cost=all_reduce_cost, fixed_outline=True)
 def hierarchical_all_reduce(comm, count, data=True, per_level="ring", channels=1, chunk=0):
     """Hierarchical all-reduce: ``sum_{a<top} (RS_a + AG_a) + AR_top`` steps.
 
@@ -197,7 +197,7 @@ def hierarchical_all_reduce(comm, count, data=True, per_level="ring", channels=1
 
 
 @register("reduce_scatter", "hierarchical", "reduce-scatter phases over the axes",
-          cost=one_way_cost)
+          cost=one_way_cost, fixed_outline=True)
 def hierarchical_reduce_scatter(comm, count, data=True, per_level="ring", heavy_axis="inner",
                                 chunk=0):
     """Hierarchical reduce-scatter: ``sum_a RS_a`` steps, plus one permutation step.
@@ -217,7 +217,8 @@ def hierarchical_reduce_scatter(comm, count, data=True, per_level="ring", heavy_
                      {"per_level": names, "heavy_axis": heavy_axis}, check_chunk(chunk), count)
 
 
-@register("all_gather", "hierarchical", "all-gather phases over the axes", cost=one_way_cost)
+@register("all_gather", "hierarchical", "all-gather phases over the axes", cost=one_way_cost,
+          fixed_outline=True)
 def hierarchical_all_gather(comm, count, data=True, per_level="ring", heavy_axis="inner",
                             chunk=0):
     """Hierarchical all-gather: ``sum_a AG_a`` steps, plus one permutation step.
