@@ -473,3 +473,34 @@ def test_answers_are_kept_and_handed_out_as_copies():
     first.candidates.clear()
     again = estimate("all_reduce", 2**20, "ub-mesh-rack")
     assert again.candidates and again == estimate("all_reduce", 2**20, "ub-mesh-rack")
+
+
+@pytest.mark.parametrize("topo", ["dgx-h100-multinode", "switch:8,switch:16:oversub=2",
+                                  "full_mesh:4,ring:6", "ub-mesh-rack"])
+def test_a_warm_model_answers_as_a_fresh_one(topo, monkeypatch):
+    """What a model keeps between calls (routed patterns, every-peer formulas, run profiles'
+    message ends, ...) changes no answer: each case asked of a fresh model and cache equals
+    the same case asked of one model that answered all the others before it, bit for bit."""
+    from ubemu import estimator
+    from ubemu.algorithms import bounds
+
+    cases = [(coll, alg, nbytes)
+             for coll in ("all_reduce", "all_gather", "reduce_scatter", "alltoall")
+             for nbytes in (4, 4 * 1000 + 4 * 96 * 7, 1 << 20, (1 << 22) + 4 * 12289)
+             for alg in ["auto"] + algorithm_names(coll)]
+
+    def ask(coll, alg, nbytes):
+        try:
+            return estimate(coll, nbytes, topo, alg)
+        except UbemuError as exc:
+            return str(exc)
+
+    warm = [ask(*case) for case in cases]
+    fresh = []
+    for case in cases:
+        monkeypatch.setattr(bounds, "_CACHE", {})
+        monkeypatch.setattr(estimator, "_ANSWERS", {})
+        fresh.append(ask(*case))
+    assert sum(isinstance(a, estimator.Estimate) for a in warm) > len(cases) // 2
+    for case, a, b in zip(cases, warm, fresh):
+        assert repr(a) == repr(b), case

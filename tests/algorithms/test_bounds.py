@@ -73,3 +73,47 @@ def test_auto_picks_what_simulate_picks_on_folded_multilevel_groups(rack, pod):
         assert est.low_s * (1 - 1e-9) <= sim.time_s <= est.time_s * (1 + 1e-9)
         if est.exact:
             assert est.time_s == pytest.approx(sim.time_s, rel=1e-9)
+
+
+@pytest.mark.parametrize("key", sorted(k for k, a in REGISTRY.items() if a.fixed_outline))
+@pytest.mark.parametrize("topo,group", [("ub-mesh-rack", None), ("dgx-h100-multinode", None),
+                                        ("nvl72", None), ("switch:4,full_mesh:3:trunk", None),
+                                        ("ub-mesh-pod", "unit=rack")])
+def test_a_fixed_outline_does_not_depend_on_the_count(key, topo, group):
+    """An algorithm registered with ``fixed_outline`` (its lower bound outlines it once per
+    group and options) builds schedules of one step count, windows and in-switch levels at
+    every count, with every option set it takes; its lower bound asked of a fresh model at
+    each count is the one a model keeping the outline gives."""
+    alg = REGISTRY[key]
+    model = model_of(topo, group)
+    if alg.check and alg.check(model.comm):
+        pytest.skip(f"{key} does not run here")
+    n = model.n
+    counts = [0, 1, n - 1, n, 3 * n + 1, 4096 * n + 5] if key[0] == "all_reduce" \
+        else [0, n, 3 * n, 4096 * n]
+    option_sets = [{}, {"chunk": 1 << 16}] + (
+        [{"channels": 2}, {"channels": 4, "per_level": "nhr"}] if "channels" in alg.options
+        else [{"heavy_axis": "outer"}] if "heavy_axis" in alg.options else [])
+    compared = 0
+    for options in option_sets:
+        outlines = set()
+        for count in counts:
+            sched = ubemu.algorithms.build_schedule(key[0], key[1], model.comm, count,
+                                                    data=False, **options)
+            outlines.add((sched.n_steps, tuple(sched.windows),
+                          bool(sched.notes.get("in_switch"))))
+            kept = lower_bound_s(model, alg, count, 4, options)
+            fresh = lower_bound_s(_fresh(topo, group), alg, count, 4, options)
+            assert kept == fresh, (options, count)
+            compared += 1
+        assert len(outlines) == 1, (options, outlines)
+    assert compared == len(option_sets) * len(counts)
+
+
+def _fresh(topo, group):
+    """A model of ``group`` on ``topo`` that keeps nothing from before."""
+    from ubemu.machine.groups import group_of
+    from ubemu.timing.costmodel import CostModel
+
+    topology = resolve_topology(topo)
+    return CostModel(topology, group_of(topology, group))

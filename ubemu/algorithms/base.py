@@ -87,7 +87,10 @@ class Algorithm:
     ``Comm.local``; ``cost``: closed form (module docstring); ``buffer(comm, count, **options)``:
     working-buffer elements per rank (default: the collective's, :mod:`ubemu.collectives`);
     ``moves(comm, count, **options)``: block moves per sending rank in an all-to-all's largest
-    data step (default: one per block, ``comm.n``); ``phase``: the phase a flat algorithm runs.
+    data step (default: one per block, ``comm.n``); ``phase``: the phase a flat algorithm runs;
+    ``fixed_outline``: its schedule's step count, windows and notes do not depend on the count
+    (a lower bound outlines it once per group and options,
+    :func:`ubemu.algorithms.bounds.lower_bound_s`).
     """
 
     collective: str
@@ -100,6 +103,7 @@ class Algorithm:
     phase: Phase = None
     local_ok: bool = False
     moves: object = None
+    fixed_outline: bool = False
     options: list = field(init=False, compare=False)  # the builder's keyword options
 
     def __post_init__(self):
@@ -161,13 +165,13 @@ def _add(alg):
 
 
 def register(collective, name, summary, check=None, local_ok=False, cost=None, buffer=None,
-             moves=None):
+             moves=None, fixed_outline=False):
     """Decorator: register a whole-collective schedule builder under (collective, name)."""
     collectives.get(collective)
 
     def deco(fn):
         _add(Algorithm(collective, name, summary, fn, cost=cost, buffer=buffer, check=check,
-                       local_ok=local_ok, moves=moves))
+                       local_ok=local_ok, moves=moves, fixed_outline=fixed_outline))
         return fn
 
     return deco

@@ -145,10 +145,19 @@ def lower_bound_s(model, alg, count, isz, options):
                                             lambda: _phase_outline(alg.phase, model.n))
     else:
         options = library_options(alg, topo, count, isz, options)
-        sched = build_schedule(alg.collective, alg.name, model.comm, count, data=False,
-                               **options)
-        timed_steps = sched.n_steps - sum(b - a - 1 for a, b in sched.windows)
-        in_switch = bool(sched.notes.get("in_switch"))
+
+        def outline():
+            sched = build_schedule(alg.collective, alg.name, model.comm, count, data=False,
+                                   **options)
+            return (sched.n_steps - sum(b - a - 1 for a, b in sched.windows),
+                    bool(sched.notes.get("in_switch")))
+
+        if alg.fixed_outline:  # the count is checked, the outline kept per options
+            collectives.get(alg.collective).check_count(count, model.n)
+            timed_steps, in_switch = model.memo(
+                ("outline", alg.collective, alg.name, repr(sorted(options.items()))), outline)
+        else:
+            timed_steps, in_switch = outline()
     inject_Bps, lat_s, sw = model.memo(("rates",), lambda: _rates(topo))
     # the switches reduce: a rank may send less
     send = 0.0 if in_switch else collectives.get(alg.collective).min_send_bytes(count * isz,

@@ -46,11 +46,11 @@ def _cost(reduce):
 
     def cost(model, ax, c, isz):
         p = ax.p
+        if c % p and not model.can_vector(ax, p * (p - 1)):  # bounds (the blocks not cut)
+            return model.every_peer_between(ax, c // p * isz, -(-c // p) * isz, reduce)
         blk = model.cut(c, p)
         if not isinstance(blk, np.ndarray):
             return model.every_peer(ax, blk * isz, reduce)
-        if not model.can_vector(ax, p * (p - 1)):  # bounds
-            return model.every_peer_between(ax, c // p * isz, -(-c // p) * isz, reduce)
         vec = blk * isz  # one vector, rotated: the step is gathered at once
         return model.step([(ax, k, Sizes(vec, k if reduce else 0)) for k in range(1, p)],
                           reduce)

@@ -32,7 +32,6 @@ the output; each axis is a pairwise exchange (``d-1`` steps) or ``direct`` (one 
 """
 
 import inspect
-from functools import cache
 
 import numpy as np
 
@@ -57,14 +56,27 @@ def _walk(comm, count, kind, names, order, start=0):
     reduce-scatters along the axes before it leave (first: ``start..start+count``), and the
     segment left after the last; ``segment()`` cuts its ``(seg_off, seg_len)`` on first use
     (the schedule's outline, its step count, needs none)."""
-    cuts = [cache(lambda: (np.full(comm.senders.size, start, np.int64),
+    cuts = [_once(lambda: (np.full(comm.senders.size, start, np.int64),
                            np.full(comm.senders.size, count, np.int64)))]
     plan = []
     for d in order:
         ax, prev = comm.axis(d), cuts[-1]
         plan.append((get_phase(kind, names[d]), ax, prev))
-        cuts.append(cache(lambda prev=prev, ax=ax: blocks(*prev(), ax.size, ax.pos)))
+        cuts.append(_once(lambda prev=prev, ax=ax: blocks(*prev(), ax.size, ax.pos)))
     return plan, cuts[-1]
+
+
+def _once(make):
+    """``make()`` computed on the first call only (lighter than ``functools.cache``: a plan
+    is outlined for every lower bound, its segments rarely cut)."""
+    made = []
+
+    def get():
+        if not made:
+            made.append(make())
+        return made[0]
+
+    return get
 
 
 def _kwargs(phase, comm, axis, c):
@@ -170,7 +182,7 @@ def all_reduce_schedule(comm, count, data, names, channels, chunk, name="hierarc
 
 @register("all_reduce", "hierarchical",
           "reduce-scatter up the axes, all-reduce on the top axis, all-gather down",
-          local_ok=True, cost=all_reduce_cost)
+          local_ok=True, cost=all_reduce_cost, fixed_outline=True)
 def hierarchical_all_reduce(comm, count, data=True, per_level="ring", channels=1, chunk=0):
     """Hierarchical all-reduce: ``sum_{a<top} (RS_a + AG_a) + AR_top`` steps.
 
@@ -185,7 +197,7 @@ def hierarchical_all_reduce(comm, count, data=True, per_level="ring", channels=1
 
 
 @register("reduce_scatter", "hierarchical", "reduce-scatter phases over the axes",
-          cost=one_way_cost)
+          cost=one_way_cost, fixed_outline=True)
 def hierarchical_reduce_scatter(comm, count, data=True, per_level="ring", heavy_axis="inner",
                                 chunk=0):
     """Hierarchical reduce-scatter: ``sum_a RS_a`` steps, plus one permutation step.
@@ -205,7 +217,8 @@ def hierarchical_reduce_scatter(comm, count, data=True, per_level="ring", heavy_
                      {"per_level": names, "heavy_axis": heavy_axis}, check_chunk(chunk), count)
 
 
-@register("all_gather", "hierarchical", "all-gather phases over the axes", cost=one_way_cost)
+@register("all_gather", "hierarchical", "all-gather phases over the axes", cost=one_way_cost,
+          fixed_outline=True)
 def hierarchical_all_gather(comm, count, data=True, per_level="ring", heavy_axis="inner",
                             chunk=0):
     """Hierarchical all-gather: ``sum_a AG_a`` steps, plus one permutation step.

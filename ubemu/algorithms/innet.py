@@ -149,7 +149,7 @@ def _ar_cost_innet(model, c, isz, per_level="ring", channels=1, chunk=0):
 
 @register("all_reduce", "innet",
           "in-switch reduction on the levels that reduce (NVLS, NVLSTree), per_level elsewhere",
-          check=_check, cost=_ar_cost_innet)
+          check=_check, cost=_ar_cost_innet, fixed_outline=True)
 def innet_all_reduce(comm, count, data=True, per_level="ring", channels=1, chunk=0):
     """All-reduce with in-switch reduction: a hierarchical all-reduce whose reducing axes run
     the ``innet`` phases (module docstring)."""

@@ -12,6 +12,7 @@ axis's lines at once. ``local=(lo, hi)`` asks a builder for only the transfers t
 ``lo..hi-1`` send (one MPI process's block).
 """
 
+import math
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 
@@ -54,8 +55,9 @@ class Comm:
         """A flat communicator of ``n`` ranks (on NPUs ``0..n-1`` when timed)."""
         return cls((int(n),), (fabric,) if fabric else None)
 
-    @property
+    @cached_property
     def n(self):
+        """The rank count (the product of ``dims``)."""
         return int(np.prod(self.dims, dtype=np.int64))
 
     def axis(self, d):
@@ -91,7 +93,7 @@ class Axis:
     def __init__(self, comm, d):
         self.comm, self.d = comm, d
         self.size = int(comm.dims[d])
-        self.stride = int(np.prod(comm.dims[:d], dtype=np.int64))
+        self.stride = int(math.prod(comm.dims[:d]))
         lo, hi = comm.local if comm.local is not None else (0, comm.n)
         self.n_ranks = hi - lo  # ranks and positions are made on first use (a compact
         # step built in closed form never asks)

@@ -168,6 +168,7 @@ class GridFlat:
         self.p = model.n if d is None else model.dims[d]
         self._lines = None if d is None else Comm(model.dims).axis(d)
         self._profiles = {}
+        self._every = None  # every_peer's formula, () where its pattern is routed
 
     def _dst(self, partner, ranks):
         n = self.p
@@ -187,16 +188,16 @@ class GridFlat:
         return (ranks + int(partner)) % n
 
     def _key(self, partner):
-        if isinstance(partner, PermPartner):
-            return ("perm", partner.key)
         if isinstance(partner, Xor):
             return ("xor", self.d, int(partner))
+        if isinstance(partner, PermPartner):
+            return ("perm", partner.key)
         return ("shift", self.d, int(partner) % self.p)
 
     def ask(self, partners):
         """Count the pattern of :meth:`profile` against the model's routing budget (raise
         NoClosedForm beyond it) without routing it; its cache key."""
-        key = tuple(self._key(q) for q in partners)
+        key = tuple([self._key(q) for q in partners])
         m = self.model
         if key not in m.asked:
             m.asked.add(key)
@@ -211,32 +212,39 @@ class GridFlat:
         link class) of the step in which every rank sends one message to each of
         ``partners``."""
         key = self.ask(partners)
-        m = self.model
-        n = m.n
-        if key not in self._profiles:
-            ranks = np.arange(n, dtype=np.int64)
+        if (cost := self._profiles.get(key)) is None:
+            m = self.model
+            ranks = np.arange(m.n, dtype=np.int64)
             src = np.concatenate([ranks] * len(key))
             dst = np.concatenate([self._dst(q, ranks) for q in partners])
             moving = src != dst
-            self._profiles[key] = pattern_cost(m.topology, m.comm.npus[src[moving]],
-                                               m.comm.npus[dst[moving]])
-        return self._profiles[key]
+            cost = self._profiles[key] = pattern_cost(m.topology, m.comm.npus[src[moving]],
+                                                      m.comm.npus[dst[moving]])
+        return cost
 
     def every_peer(self):
         """(s/B, s, s/B of each link class) of the step in which every rank sends to every
         other rank: on a grid of full-mesh and switch levels without trunks a full-mesh link
         of axis i carries ``n / d_i`` messages and a port ``n (d_i - 1) / d_i``, and the
         longest path crosses every axis; other groups route the pattern once."""
+        if self._every is None:
+            self._every = self._every_peer()
+        # a routed pattern: through profile(), which counts it against the routing budget
+        return self._every or self.profile(range(1, self.p))
+
+    def _every_peer(self):
+        """:meth:`every_peer` where it is a formula or NPU 0's routes, else ``()`` (route
+        it); kept per GridFlat (the group and topology do not change)."""
         m = self.model
         axes = m.axes
         if self.d is not None:
-            return self.profile(range(1, self.p))
+            return ()
         if axes is None or any(ax.fabric == "ring" or ax.trunk for ax in axes if ax.p > 1):
             topo = m.topology
             if self.p == topo.n_npus and symmetry.interchangeable(topo) \
                     and symmetry.link_messages(topo) is not None:
                 return symmetry.every_peer_cost(topo)  # NPU 0's routes stand for all
-            return self.profile(range(1, self.p))  # (a trunk run skips the levels below)
+            return ()  # (a trunk run skips the levels below)
         n = self.p
         beta = max(max(ax.beta_link * (n // ax.p), ax.beta_port * (n // ax.p) * (ax.p - 1))
                    for ax in axes if ax.p > 1)

@@ -30,6 +30,12 @@ def _prefix_max(values, n):
         [-np.inf])
 
 
+def _seg_max(pre, suf, lo, hi, n):
+    """Max over runs ``lo..hi-1`` from prefix maxima ``pre`` and suffix maxima ``suf`` of
+    ``n`` runs."""
+    return pre[hi] if lo == 0 else suf[lo] if hi == n else max(pre[hi], suf[lo])
+
+
 def _suffix_max(values):
     """``out[k]`` = max of ``values[k:]`` (-inf past the end)."""
     return np.concatenate([np.maximum.accumulate(values[::-1])[::-1], [-np.inf]])
@@ -73,11 +79,31 @@ class RunProfile:
         shared = on_link > 1  # the entries (message, link) of links shared
         of_msg = np.searchsorted(np.cumsum(hops), np.flatnonzero(shared), side="right")
         self._kinds = {}
+        self._ends = {}  # (kind, moving runs, o_s, o_r) -> (cpu_s, tail_s)
         for kind, r in runs.items():
             r = np.asarray(r, np.int64)
             self._kinds[kind] = self._aggregate(r, src, dst, lat_ns, dear, topology.n_npus)
             self._kinds[kind]["busiest"] = self._busiest(r, dear, links[shared], r[of_msg],
                                                          inv[shared])
+            # read a few entries per step (:meth:`terms`): as Python numbers, the same values
+            self._kinds[kind] = {k: v.tolist() if isinstance(v, np.ndarray) else v
+                                 for k, v in self._kinds[kind].items()}
+
+    @staticmethod
+    def _message_ends(a, moving, send_s, recv_s):
+        """``(busiest NPU's message time, longest receive tail)`` where the runs below
+        ``moving`` move (assignment ``a``): from the kinds of NPU present."""
+        ends = []  # (sent, received) messages of the kinds of NPU present
+        if a["both"] < moving:
+            ends.append((1.0, 1.0))
+        if a["send_only"][moving] >= moving:
+            ends.append((1.0, 0.0))
+        if a["recv_only"][moving] >= moving:
+            ends.append((0.0, 1.0))
+        cpu_s = max(s * send_s + r * recv_s for s, r in ends)
+        tail_s = max(receive_tail_s(r, s, send_s, recv_s) for s, r in ends) \
+            if send_s or recv_s else 0.0
+        return cpu_s, tail_s
 
     def _busiest(self, run, dear, link, link_run, link_inv):
         """``out[k]``: s/B of the busiest link when the messages of runs below ``k`` send one
@@ -133,19 +159,16 @@ class RunProfile:
         no link term at all)."""
         a = self._kinds[kind]
         n = self.n_runs
-        big, part, rest = (int(b) for b in sizes)
+        big, part, rest = int(sizes[0]), int(sizes[1]), int(sizes[2])
         J = min(int(big_run), n)
         segs = [(b, lo, hi) for b, lo, hi in ((big, 0, J), (part, J, min(J + 1, n)),
                                               (rest, J + 1, n)) if b > 0 and hi > lo]
         if not segs:
             return 0.0, {}, 0.0, 0.0, 0.0, 0, 0, True
         moving = segs[-1][2]  # the runs that move are a prefix
-
-        def seg_max(pre, suf, lo, hi):
-            return pre[hi] if lo == 0 else suf[lo] if hi == n else max(pre[hi], suf[lo])
-
-        lat_ns = max(seg_max(a["lat_pre"], a["lat_suf"], lo, hi)
-                     + min(float(b), fill_bytes) * fill_ns_per_byte for b, lo, hi in segs)
+        pre, suf = a["lat_pre"], a["lat_suf"]
+        lat_ns = max([_seg_max(pre, suf, lo, hi, n) + min(float(b), fill_bytes)
+                      * fill_ns_per_byte for b, lo, hi in segs])
         top, low = segs[0][0], segs[-1][0]
         if not per_message:  # each class's busiest link: that of the whole pattern
             exact = top == low and moving == n
@@ -157,22 +180,17 @@ class RunProfile:
         else:
             busy = None
             exact = top == low or self.one_per_link
-            own = max(b * seg_max(a["cost_pre"], a["cost_suf"], lo, hi) for b, lo, hi in segs)
+            pre, suf = a["cost_pre"], a["cost_suf"]
+            own = max([b * _seg_max(pre, suf, lo, hi, n) for b, lo, hi in segs])
             if self.one_per_link:
                 link_s = own
             else:  # the moving messages' busiest link, each as large as the largest/smallest
                 link_s = (top if upper else low) * a["busiest"][moving]
                 link_s = link_s if upper else max(link_s, own)
-        ends = []  # (sent, received) messages of the kinds of NPU present
-        if a["both"] < moving:
-            ends.append((1.0, 1.0))
-        if a["send_only"][moving] >= moving:
-            ends.append((1.0, 0.0))
-        if a["recv_only"][moving] >= moving:
-            ends.append((0.0, 1.0))
-        cpu_s = max(s * send_s + r * recv_s for s, r in ends)
-        tail_s = max(receive_tail_s(r, s, send_s, recv_s) for s, r in ends) \
-            if send_s or recv_s else 0.0
+        ends_key = (kind, moving, send_s, recv_s)
+        if (ends := self._ends.get(ends_key)) is None:
+            ends = self._ends[ends_key] = self._message_ends(a, moving, send_s, recv_s)
+        cpu_s, tail_s = ends
         j = a["jr_min"]
         red = 0 if j >= moving else big if j < J else part if j == J else rest
         return (link_s, busy, lat_ns * 1e-9, cpu_s, tail_s, red, int(a["moved"][moving]),

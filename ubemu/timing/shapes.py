@@ -35,8 +35,10 @@ class Cost(float):
     (:mod:`ubemu.timing.slices`), which the value includes once: a sum pays the larger of
     its terms' once, k times a cost pays it once."""
 
+    __slots__ = ("transfers", "peak", "held", "moved", "parts", "hidden")
+
     def __new__(cls, value, transfers=0, peak=0, held=0, moved=None, parts=(), hidden=0.0):
-        obj = super().__new__(cls, value)
+        obj = float.__new__(cls, value)
         obj.transfers, obj.peak, obj.held = transfers, peak, held
         obj.moved = transfers if moved is None else moved
         obj.parts = parts
@@ -44,15 +46,15 @@ class Cost(float):
         return obj
 
     def __add__(self, other):
-        h_other = getattr(other, "hidden", 0.0)
-        hidden = max(self.hidden, h_other)
+        more = other if isinstance(other, Cost) else _NO_WORK  # a plain number: no work
+        h_self, h_other = self.hidden, more.hidden
+        hidden = h_other if h_other > h_self else h_self  # max(), as plain comparisons
         value = float(self) + float(other) if not hidden else \
-            (float(self) - self.hidden) + (float(other) - h_other) + hidden
-        return Cost(value, self.transfers + getattr(other, "transfers", 0),
-                    max(self.peak, getattr(other, "peak", 0)),
-                    max(self.held, getattr(other, "held", 0)),
-                    self.moved + getattr(other, "moved", 0),
-                    self.parts + getattr(other, "parts", ()), hidden)
+            (float(self) - h_self) + (float(other) - h_other) + hidden
+        return Cost(value, self.transfers + more.transfers,
+                    more.peak if more.peak > self.peak else self.peak,
+                    more.held if more.held > self.held else self.held,
+                    self.moved + more.moved, self.parts + more.parts, hidden)
 
     __radd__ = __add__
 
@@ -67,6 +69,10 @@ class Cost(float):
                     tuple((spec, m * k) for spec, m in self.parts if k), hidden)
 
     __rmul__ = __mul__
+
+
+#: What a plain number adds to a :class:`Cost`'s work: nothing.
+_NO_WORK = Cost(0.0)
 
 
 class Xor(int):

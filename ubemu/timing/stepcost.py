@@ -100,6 +100,15 @@ class StepArithmetic(UnevenBounds, SlicedCosts, StepJoins):
         """Time of one step; ``msgs`` is a list of (axis, partner, bytes) sent by each rank
         (bytes: a number, or :class:`Sizes` where ranks send different sizes); ``engines``:
         the channels sharing each NPU's message costs."""
+        if len(msgs) == 1 and not self._recording and not self.counting:
+            ax, q, b = msgs[0]
+            if not hasattr(ax, "res") and ax.p > 2:  # one message on a GridFlat: kept fast
+                exact = not isinstance(b, Sizes)
+                top = b if exact else b.max()
+                if top > 0 and (exact or self.mode == "hi"):
+                    # (sizes that differ: bounded by the largest, as _bounded_figures does)
+                    self.uneven = self.uneven or not exact
+                    return self._step_cost(self._grid_one(ax, q, top, reduce, engines), exact)
         msgs = [m for m in msgs if size_max(m[2]) > 0]
         return self._cost_of(Spec("msgs" if msgs else "none", msgs, reduce, engines))
 
@@ -184,7 +193,7 @@ class StepArithmetic(UnevenBounds, SlicedCosts, StepJoins):
     def _profile(self, key, n_messages, make_profile, sizes):
         """A step's routed profile, or its Cost where none is needed (nothing moves, or
         ``counting``)."""
-        if not any(b > 0 for b in sizes):
+        if not any([b > 0 for b in sizes]):
             return self._cost_of(Spec("none", []))
         if key not in self.asked:
             self.asked.add(key)
@@ -245,6 +254,8 @@ class StepArithmetic(UnevenBounds, SlicedCosts, StepJoins):
 
     def figures(self, spec):
         """The :class:`Figures` of a step's shape."""
+        if spec.kind == "msgs":  # the common case first
+            return self._msgs_figures(spec)
         if spec.kind == "none":
             return NO_FIGURES
         if spec.kind == "link":
@@ -361,6 +372,13 @@ class StepArithmetic(UnevenBounds, SlicedCosts, StepJoins):
         return self._figs(busy, b * beta, [(lat, b)], sum(sizes), spec.reduce, len(partners),
                           spec.engines, AllPairs.PART_TRANSFERS if every else None)
 
+    def _grid_one(self, gf, partner, b, reduce, engines):
+        """:meth:`_grid_figures` of a step of one message of ``b`` bytes to ``partner`` on
+        ``gf`` (more than two ranks, not counting): the same figures without the shape."""
+        beta, lat, classes = gf.profile((partner,))
+        return self._figs({c: b * v for c, v in classes.items()}, b * beta, [(lat, b)], b,
+                          reduce, 1, engines)
+
     def _every_figures(self, spec):
         """Every rank to every other rank of one axis, ``b`` bytes each (one entry per
         channel joined: their bytes share the links, their messages stay apart)."""
@@ -467,8 +485,14 @@ class StepArithmetic(UnevenBounds, SlicedCosts, StepJoins):
         sw = self.proto[0]
         if not fig.moved:
             return self.overhead_s * sw
-        lat = max((lat + self.fill_s(b * share) for lat, b in fig.lats), default=0.0)
-        link_s = self.link_s(fig.busy, fig.link_s)
+        lats = fig.lats
+        if len(lats) == 1:  # the common case, kept fast
+            lat = lats[0][0] + self.fill_s(lats[0][1] * share)
+        else:
+            fill_s = self.fill_s
+            lat = max([lat + fill_s(b * share) for lat, b in lats], default=0.0)
+        link_s = fig.link_s / self.proto[1] if self.class_bw is None else \
+            self.link_s(fig.busy, fig.link_s)
         message_s = (self.send_s + max(self.recv_s, fig.tail_s)) * sw
         t = max(fig.cpu_s * sw, link_s * share + lat + message_s) + self.overhead_s * sw
         return t + fig.red * share * self.rho if fig.reduce and self.rho else t
