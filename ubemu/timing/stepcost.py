@@ -105,9 +105,8 @@ class StepArithmetic(UnevenBounds, SlicedCosts, StepJoins):
             if not hasattr(ax, "res") and ax.p > 2:  # one message on a GridFlat: kept fast
                 exact = not isinstance(b, Sizes)
                 top = b if exact else b.max()
-                if top > 0 and (exact or self.mode == "hi"):
-                    # (sizes that differ: bounded by the largest, as _bounded_figures does)
-                    self.uneven = self.uneven or not exact
+                if top > 0 and (exact or self.mode == "hi"):  # sizes that differ: the
+                    self.uneven = self.uneven or not exact  # largest bounds them (hi mode)
                     return self._step_cost(self._grid_one(ax, q, top, reduce, engines), exact)
         msgs = [m for m in msgs if size_max(m[2]) > 0]
         return self._cost_of(Spec("msgs" if msgs else "none", msgs, reduce, engines))
@@ -183,8 +182,7 @@ class StepArithmetic(UnevenBounds, SlicedCosts, StepJoins):
         link_s, busy, lat_s, cpu_s, tail_s, red, moved, exact = profile.terms(
             kind, big_run, sizes, self.send_s, self.recv_s, float(self.fill_bytes),
             self.fill_ns_per_byte, upper=self.mode != "lo", per_message=self.class_bw is None)
-        if not exact:
-            self.uneven = True
+        self.uneven = self.uneven or not exact
         if not moved:
             return self._cost_of(Spec("none", []))
         return self._direct(Figures(busy or {}, link_s, [(lat_s, 0)], cpu_s, tail_s, red,
@@ -485,14 +483,10 @@ class StepArithmetic(UnevenBounds, SlicedCosts, StepJoins):
         sw = self.proto[0]
         if not fig.moved:
             return self.overhead_s * sw
-        lats = fig.lats
-        if len(lats) == 1:  # the common case, kept fast
-            lat = lats[0][0] + self.fill_s(lats[0][1] * share)
-        else:
-            fill_s = self.fill_s
-            lat = max([lat + fill_s(b * share) for lat, b in lats], default=0.0)
-        link_s = fig.link_s / self.proto[1] if self.class_bw is None else \
-            self.link_s(fig.busy, fig.link_s)
+        lats = fig.lats  # one path latency: the common case, kept fast
+        lat = lats[0][0] + self.fill_s(lats[0][1] * share) if len(lats) == 1 else \
+            max([lt + self.fill_s(b * share) for lt, b in lats], default=0.0)
+        link_s = self.link_s(fig.busy, fig.link_s)
         message_s = (self.send_s + max(self.recv_s, fig.tail_s)) * sw
         t = max(fig.cpu_s * sw, link_s * share + lat + message_s) + self.overhead_s * sw
         return t + fig.red * share * self.rho if fig.reduce and self.rho else t
