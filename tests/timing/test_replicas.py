@@ -11,7 +11,7 @@ import pytest
 from ubemu.kernels import select
 
 from ubemu.machine import linkmap
-from ubemu.machine.spec import resolve_topology
+from ubemu.machine.spec import preset_names, resolve_topology
 from ubemu.schedule import AllPairs
 from ubemu.timing import replicas as replica_timing
 from ubemu.workloads.ops import Op
@@ -99,8 +99,10 @@ def test_every_group_its_own_shape_is_routed_one_by_one():
     assert replica_timing.replica_shapes(topo, rows) is None
 
 
-@pytest.mark.parametrize("spec", ["full_mesh:4,ring:5,switch:3:oversub=2", "ub-mesh-pod",
-                                  "ring:2,full_mesh:3,switch:4:trunk", "atlas950-superpod"])
+@pytest.mark.parametrize("spec", [*preset_names(), "full_mesh:4,ring:5,switch:3:oversub=2",
+                                  "ring:2,full_mesh:3,switch:4:trunk", "ring:6,ring:4,full_mesh:3",
+                                  "switch:8:trunk,switch:6:trunk,switch:3@50GBps",
+                                  "ring:2,ring:2,full_mesh:2"])
 def test_a_coordinate_shift_maps_routes_onto_routes(spec):
     """The property the shortcut rests on, against routing the moved ends directly."""
     topo = resolve_topology(spec)

@@ -262,34 +262,16 @@ def shift_links(topology, ids, v):
     line's ``a -> b`` onto ``a+v -> b+v``; a port onto the port of the moved NPU, group or
     pool), and, with no faults, every dimension-ordered route onto the route between the
     moved ends: routes depend on coordinate differences only (``kernels/routing.py``).
+    :func:`shift_weights` evaluated with NumPy (``kernels/shifts.py`` is its kernel).
     """
-    ids = np.asarray(ids, np.int64)
-    out = np.empty((v.shape[0], ids.size), np.int64)
-    cls_of = topology.link_class_of(ids)
-    for c in np.unique(cls_of).tolist():
-        cls, sel = topology.link_classes[c], np.flatnonzero(cls_of == c)
-        rel = ids[sel] - cls.first_id
-        r = _class_role(topology, c)
-        if r in PAIRED:  # one port per NPU, group or pool of ``per`` NPUs
-            per = topology.n_npus // cls.count
-            out[:, sel] = cls.first_id + shift_npus(topology, rel * per, v) // per
-            continue
-        s, stride, g = _line_geometry(topology, cls.level)
-        if r == "mesh":
-            line, a, b = _mesh_ab(rel, s)
-        elif s == 2:
-            line, a = np.divmod(rel, 2)
-        else:
-            line, direction, a = _ring_ab(rel, s)
-        x = shift_npus(topology, _line_base(line, s, stride, g) + a * stride, v)
-        line, a = _line_of(x, s, stride, g), (x // stride) % s
-        if r == "mesh":
-            out[:, sel] = cls.first_id + _mesh_id(line, a, (b + v[:, cls.level:cls.level + 1])
-                                                  % s, s)
-        elif s == 2:
-            out[:, sel] = cls.first_id + line * 2 + a
-        else:
-            out[:, sel] = cls.first_id + line * 2 * s + direction * s + a
+    coords, weights, const, level, far, size = shift_weights(topology, ids)
+    t = (coords[None, :, :] + v[:, None, :]) % np.array(topology.sizes, np.int64)
+    out = const + (t * weights).sum(axis=2)
+    mesh = far >= 0
+    if mesh.any():  # a full mesh's far end moves too, and skips the near one
+        a = t[:, np.arange(far.size), level]
+        b = (far + v[:, level]) % np.maximum(size, 1)
+        out += np.where(mesh, np.where(b < a, b, b - 1), 0)
     return out
 
 
@@ -303,7 +285,7 @@ def shift_weights(topology, ids):
     Moved by a shift ``v``, link j becomes ``const[j] + sum_i t_i weights[j, i]`` with
     ``t_i = (coords[j, i] + v[i]) mod sizes[i]``, plus, for a full mesh's link (``far[j]``
     its far end, else -1), ``b if b < a else b - 1`` where ``a = t[level[j]]`` and
-    ``b = (far[j] + v[level[j]]) mod size[j]``: the ids :func:`shift_links` gives."""
+    ``b = (far[j] + v[level[j]]) mod size[j]``."""
     ids = np.asarray(ids, np.int64)
     strides = np.array(topology.strides, np.int64)
     above = np.arange(strides.size)

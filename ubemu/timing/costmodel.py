@@ -364,9 +364,10 @@ class CostModel(StepArithmetic):
 
     def cut_lines(self, lo, hi, parts):
         """The smallest and the largest segment of the next level's lines once lines of
-        ``lo`` to ``hi`` elements are each cut into ``parts`` (:meth:`segment` notes where
-        they start to differ)."""
-        self.segment(hi, parts)
+        ``lo`` to ``hi`` elements are each cut into ``parts`` (noting, as :meth:`segment`
+        does, where they start to differ)."""
+        if hi % parts:
+            self.lines_vary = True
         return lo // parts, -(-hi // parts)
 
     def segment(self, c, parts):

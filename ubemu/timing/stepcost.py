@@ -107,7 +107,8 @@ class StepArithmetic(UnevenBounds, SlicedCosts, StepJoins):
                 top = b if exact else b.max()
                 if top > 0 and (exact or self.mode == "hi"):  # sizes that differ: the
                     self.uneven = self.uneven or not exact  # largest bounds them (hi mode)
-                    return self._step_cost(self._grid_one(ax, q, top, reduce, engines), exact)
+                    return self._step_cost(
+                        self._grid_pattern(ax, (q,), top, top, reduce, engines), exact)
         msgs = [m for m in msgs if size_max(m[2]) > 0]
         return self._cost_of(Spec("msgs" if msgs else "none", msgs, reduce, engines))
 
@@ -362,20 +363,19 @@ class StepArithmetic(UnevenBounds, SlicedCosts, StepJoins):
         every = (len(partners) == gf.p - 1 and not any(isinstance(q, (Xor, PermPartner))
                                                         for q in partners)
                  and sorted(int(q) % gf.p for q in partners) == list(range(1, gf.p)))
+        return self._grid_pattern(gf, partners, b, sum(sizes), spec.reduce, spec.engines,
+                                  every)
+
+    def _grid_pattern(self, gf, partners, b, red, reduce, engines, every=False):
+        """Figures of every rank of ``gf`` sending ``b`` bytes to each of ``partners``
+        (``every``: all the others), ``red`` reduced (:meth:`step`'s one message too)."""
         if self.counting:
             beta, lat, classes = 0.0, 0.0, {}
         else:
             beta, lat, classes = gf.every_peer() if every else gf.profile(partners)
         busy = {c: b * v for c, v in classes.items()}
-        return self._figs(busy, b * beta, [(lat, b)], sum(sizes), spec.reduce, len(partners),
-                          spec.engines, AllPairs.PART_TRANSFERS if every else None)
-
-    def _grid_one(self, gf, partner, b, reduce, engines):
-        """:meth:`_grid_figures` of a step of one message of ``b`` bytes to ``partner`` on
-        ``gf`` (more than two ranks, not counting): the same figures without the shape."""
-        beta, lat, classes = gf.profile((partner,))
-        return self._figs({c: b * v for c, v in classes.items()}, b * beta, [(lat, b)], b,
-                          reduce, 1, engines)
+        return self._figs(busy, b * beta, [(lat, b)], red, reduce, len(partners), engines,
+                          AllPairs.PART_TRANSFERS if every else None)
 
     def _every_figures(self, spec):
         """Every rank to every other rank of one axis, ``b`` bytes each (one entry per
