@@ -51,6 +51,9 @@ def test_prediction_at_a_million_npus_is_quick_and_quadratic_only_where_it_shoul
     p = comm.n
     a2a = work.predict("alltoall", "direct", comm, p * 256, topo, 4)
     assert a2a.counted and a2a.transfers == a2a.peak == p * (p - 1)
+    # pairwise's p-1 steps are counted as one step times p-1 (summed step by step: seconds)
+    pairwise = work.predict("alltoall", "pairwise", comm, p * 256, topo, 4)
+    assert pairwise.counted and pairwise.transfers == p * (p - 1) and pairwise.peak == p
     ring = work.predict("all_reduce", "ring", comm, 2**28, topo, 4)
     # a large ring's p-1 steps are timed from one routing of their pattern (ShiftSteps):
     # the pattern is routed twice per phase
