@@ -29,10 +29,14 @@ if __name__ == "__main__":
 
 
 def _suite(tmp_path, goal):
+    """A suite of its own directory: a file rewritten in place within the same second, at the
+    same size, would be run from its stale bytecode."""
+    where = tmp_path / f"goal{goal:g}"
+    where.mkdir()
     for name in ("conftest.py", "targets.py"):
-        shutil.copy(BENCH / name, tmp_path / name)
-    (tmp_path / "bench_widgets.py").write_text(FILE.format(goal=goal))
-    return tmp_path
+        shutil.copy(BENCH / name, where / name)
+    (where / "bench_widgets.py").write_text(FILE.format(goal=goal))
+    return where
 
 
 def _run(*args, cwd):
